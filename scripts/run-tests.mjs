@@ -1,0 +1,64 @@
+#!/usr/bin/env node
+// Runs every *.test.ts under src/ and tests/ with node:test, against a real PostgreSQL.
+// When KILN_TEST_DATABASE_URL is not set, starts a throwaway cluster (trust auth, free port, temp
+// dir) from the server binaries under /usr/lib/postgresql/*/bin and stops it afterwards.
+// Prints node:test's summary and a closing "N passed, N failed, N skipped" line for CI.
+import { spawn, spawnSync } from "node:child_process";
+import { readdirSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { startThrowawayPostgres } from "../tests/support/postgres-cluster.mjs";
+
+const args = process.argv.slice(2);
+const root = new URL("..", import.meta.url).pathname;
+
+function findTests(dir) {
+  const out = [];
+  for (const entry of readdirSync(dir)) {
+    if (entry === "node_modules" || entry.startsWith(".")) continue;
+    const path = join(dir, entry);
+    if (statSync(path).isDirectory()) out.push(...findTests(path));
+    else if (entry.endsWith(".test.ts")) out.push(path);
+  }
+  return out;
+}
+
+const files = args.length > 0 ? args : [...findTests(join(root, "src")), ...findTests(join(root, "tests"))].sort();
+let cluster;
+const env = { ...process.env };
+if (!env.KILN_TEST_DATABASE_URL) {
+  try {
+    cluster = await startThrowawayPostgres();
+    env.KILN_TEST_DATABASE_URL = cluster.url;
+    console.log(`# PostgreSQL: throwaway cluster at ${cluster.url} (${cluster.dir})`);
+  } catch (error) {
+    const message = `PostgreSQL is not available for tests: ${error.message}`;
+    if (process.env.CI === "true") {
+      console.error(`# ERROR: ${message}. Under CI=true PostgreSQL tests may not be skipped.`);
+      console.log("0 passed, 1 failed, 0 skipped");
+      process.exit(1);
+    }
+    console.error(`\n#### WARNING: ${message}. PostgreSQL tests will be SKIPPED. ####\n`);
+  }
+}
+
+const concurrency = process.env.KILN_TEST_CONCURRENCY ?? "2";
+const child = spawn(
+  process.execPath,
+  ["--import", "tsx", "--test", `--test-concurrency=${concurrency}`, "--test-reporter=spec", ...files],
+  { cwd: root, env, stdio: ["ignore", "pipe", "inherit"] },
+);
+let tail = "";
+child.stdout.on("data", (chunk) => {
+  process.stdout.write(chunk);
+  tail = (tail + chunk.toString()).slice(-4000);
+});
+const code = await new Promise((resolve) => child.on("close", (c) => resolve(c ?? 1)));
+if (cluster) await cluster.stop();
+
+const count = (name) => Number(new RegExp(`ℹ ${name} (\\d+)`).exec(tail)?.[1] ?? 0);
+const passed = count("pass");
+const failed = count("fail") + count("cancelled");
+const skipped = count("skipped") + count("todo");
+if (passed + failed === 0 && code !== 0) console.log(`0 passed, 1 failed, ${skipped} skipped`);
+else console.log(`${passed} passed, ${failed} failed, ${skipped} skipped`);
+process.exit(code);

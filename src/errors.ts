@@ -1,0 +1,171 @@
+/**
+ * Every error Kiln raises is a KilnError with a stable string code. Codes are part of the public
+ * contract (API bodies, CLI output, tests), so they are listed here, in one place, and never renamed.
+ */
+
+/** The stable error codes, with the HTTP status each maps to at the API edge. */
+export const ERROR_CODES = {
+  // Input and configuration (caller must fix something).
+  INVALID_INPUT: 400,
+  INVALID_JSON: 400,
+  INVALID_CONFIG: 400,
+  INVALID_DURATION: 400,
+  PAYLOAD_TOO_LARGE: 413,
+  CONFIG_NOT_FOUND: 404,
+  CONFIG_VARIABLE_UNSET: 400,
+  // Lookups.
+  RUN_NOT_FOUND: 404,
+  STEP_NOT_FOUND: 404,
+  WORKFLOW_NOT_FOUND: 404,
+  TASK_KIND_NOT_FOUND: 404,
+  NAMESPACE_NOT_FOUND: 404,
+  SECRET_NOT_FOUND: 404,
+  TOKEN_NOT_FOUND: 404,
+  ROUTE_NOT_FOUND: 404,
+  // State machine and durability.
+  INVALID_STATE_TRANSITION: 409,
+  LEASE_LOST: 409,
+  STEP_ALREADY_RECORDED: 409,
+  NON_DETERMINISTIC: 409,
+  IDEMPOTENCY_CONFLICT: 409,
+  RUN_CANCELLED: 409,
+  // Execution outcomes recorded on runs and steps.
+  STEP_FAILED: 500,
+  STEP_TIMEOUT: 504,
+  RUN_TIMEOUT: 504,
+  WORKFLOW_FAILED: 500,
+  TASK_FAILED: 500,
+  CHILD_FAILED: 500,
+  EVENT_TIMEOUT: 504,
+  COMPENSATION_FAILED: 500,
+  EXEC_FAILED: 500,
+  EXEC_NOT_FOUND: 500,
+  EXEC_PERMISSION_DENIED: 500,
+  EXEC_SIGNALED: 500,
+  EXEC_TIMEOUT: 504,
+  EXEC_HEARTBEAT_TIMEOUT: 504,
+  OUTPUT_INVALID_JSON: 500,
+  OUTPUT_TOO_LARGE: 500,
+  // Access.
+  UNAUTHENTICATED: 401,
+  FORBIDDEN: 403,
+  RATE_LIMITED: 429,
+  // Infrastructure.
+  STORE_UNAVAILABLE: 503,
+  MIGRATION_FAILED: 500,
+  WORKER_STOPPED: 503,
+  INTERNAL: 500,
+} as const satisfies Record<string, number>;
+
+/** A stable Kiln error code. */
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+/** Options of a KilnError beyond code and message. */
+export interface KilnErrorOptions {
+  readonly cause?: unknown;
+  /** Whether retrying the same operation may succeed. Defaults per code (see isRetryableCode). */
+  readonly retryable?: boolean;
+  /** Structured data for callers and API bodies (never secrets). */
+  readonly data?: Readonly<Record<string, unknown>>;
+}
+
+const NON_RETRYABLE_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
+  "INVALID_INPUT",
+  "INVALID_JSON",
+  "INVALID_CONFIG",
+  "INVALID_DURATION",
+  "PAYLOAD_TOO_LARGE",
+  "CONFIG_NOT_FOUND",
+  "CONFIG_VARIABLE_UNSET",
+  "RUN_NOT_FOUND",
+  "WORKFLOW_NOT_FOUND",
+  "TASK_KIND_NOT_FOUND",
+  "NAMESPACE_NOT_FOUND",
+  "NON_DETERMINISTIC",
+  "INVALID_STATE_TRANSITION",
+  "RUN_CANCELLED",
+  "EXEC_NOT_FOUND",
+  "EXEC_PERMISSION_DENIED",
+  "UNAUTHENTICATED",
+  "FORBIDDEN",
+  "IDEMPOTENCY_CONFLICT",
+]);
+
+/** Whether an error with this code is worth retrying by default. */
+export function isRetryableCode(code: ErrorCode): boolean {
+  return !NON_RETRYABLE_CODES.has(code);
+}
+
+/** The one error class of Kiln: a stable code, a message that says what to fix, optional data. */
+export class KilnError extends Error {
+  override readonly name = "KilnError";
+  readonly code: ErrorCode;
+  readonly retryable: boolean;
+  readonly data: Readonly<Record<string, unknown>> | undefined;
+
+  constructor(code: ErrorCode, message: string, options: KilnErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.retryable = options.retryable ?? isRetryableCode(code);
+    this.data = options.data;
+  }
+
+  /** The HTTP status this error maps to at the API edge. */
+  get httpStatus(): number {
+    return ERROR_CODES[this.code];
+  }
+
+  /** The serializable form stored on runs and steps and returned by the API. */
+  toJSON(): SerializedError {
+    return serializeError(this);
+  }
+}
+
+/** An error as stored on a run or step and sent over the wire. */
+export interface SerializedError {
+  readonly code: string;
+  readonly message: string;
+  readonly retryable?: boolean;
+  readonly data?: Readonly<Record<string, unknown>>;
+  readonly stack?: string;
+}
+
+/** Whether a value is a KilnError (also across module copies, by shape). */
+export function isKilnError(value: unknown): value is KilnError {
+  return value instanceof KilnError;
+}
+
+/** Whether an unknown value is a KilnError with the given code. */
+export function hasCode(value: unknown, code: ErrorCode): boolean {
+  return isKilnError(value) && value.code === code;
+}
+
+/** Turns anything thrown into the stored error shape; non-Kiln errors get `fallbackCode`. */
+export function serializeError(error: unknown, fallbackCode: ErrorCode = "STEP_FAILED"): SerializedError {
+  if (error instanceof KilnError) {
+    return {
+      code: error.code,
+      message: error.message,
+      retryable: error.retryable,
+      ...(error.data === undefined ? {} : { data: error.data }),
+    };
+  }
+  if (error instanceof Error) {
+    const named = error.name && error.name !== "Error" ? `${error.name}: ` : "";
+    return {
+      code: fallbackCode,
+      message: `${named}${error.message}`,
+      ...(error.stack === undefined ? {} : { stack: error.stack }),
+    };
+  }
+  return { code: fallbackCode, message: typeof error === "string" ? error : JSON.stringify(error) ?? String(error) };
+}
+
+/** Turns a stored error back into a throwable KilnError (code kept when it is a known one). */
+export function deserializeError(error: SerializedError): KilnError {
+  const code = (error.code in ERROR_CODES ? error.code : "STEP_FAILED") as ErrorCode;
+  return new KilnError(code, error.message, {
+    ...(error.retryable === undefined ? {} : { retryable: error.retryable }),
+    ...(error.data === undefined ? {} : { data: error.data }),
+  });
+}
