@@ -1,0 +1,12 @@
+/** Kiln's public API: embed the engine, define workflows and tasks, open stores. */
+export { ERROR_CODES, type ErrorCode, KilnError, type SerializedError } from "./errors.ts";
+export type { RetryPolicy, RetryPolicyInput } from "./engine/retry-policy.ts";
+export type { Progress, Run, RunType } from "./engine/run.ts";
+export { isTerminal, RUN_STATUSES, type RunStatus, STEP_STATUSES, type StepStatus } from "./engine/status.ts";
+export type { Step, StepType } from "./engine/step.ts";
+export { Kiln, type KilnOptions, type StartOptions } from "./kiln.ts";
+export { openStore } from "./store/open-store.ts";
+export type { Store } from "./store/store.ts";
+export { RunParked, type TaskContext, type TaskHandler } from "./worker/task-context.ts";
+export { Worker, type WorkerOptions } from "./worker/worker.ts";
+export type { WorkflowContext, WorkflowFunction } from "./worker/workflow-context.ts";

@@ -1,0 +1,148 @@
+import { KilnError } from "./errors.ts";
+import { isTerminal } from "./engine/status.ts";
+import type { RetryPolicyInput } from "./engine/retry-policy.ts";
+import { resolveRetryPolicy } from "./engine/retry-policy.ts";
+import type { Run } from "./engine/run.ts";
+import { openStore } from "./store/open-store.ts";
+import type { SendEventParams, SendEventResult, StartRunParams, Store, StoreOptions } from "./store/store.ts";
+import { inProcessEngineClient } from "./worker/engine-client.ts";
+import type { TaskHandler } from "./worker/task-context.ts";
+import { Worker, type WorkerOptions } from "./worker/worker.ts";
+import type { WorkflowFunction } from "./worker/workflow-context.ts";
+
+/** Options of Kiln.open. */
+export interface KilnOptions extends StoreOptions {
+  /** A SQLite path, `:memory:`, or a `postgres://` URL. Default `.kiln/kiln.db`. */
+  readonly db?: string;
+  /** Use this store instead of opening one (it is not closed by close()). */
+  readonly store?: Store;
+  readonly namespace?: string;
+  readonly worker?: Omit<WorkerOptions, "client" | "namespace" | "clock">;
+}
+
+/** Options when starting a run from code. */
+export interface StartOptions {
+  readonly idempotencyKey?: string;
+  readonly queue?: string;
+  readonly priority?: number;
+  readonly concurrencyKey?: string;
+  readonly retry?: RetryPolicyInput;
+  readonly timeoutMs?: number;
+  readonly version?: string;
+  readonly metadata?: Record<string, unknown>;
+}
+
+/**
+ * Kiln embedded in a Node process: a store, a worker, and the client verbs. The shape most
+ * programs need: register workflows and tasks, start(), start runs, wait for them, close().
+ */
+export class Kiln {
+  readonly store: Store;
+  readonly worker: Worker;
+  readonly namespace: string;
+  readonly #ownsStore: boolean;
+
+  private constructor(store: Store, ownsStore: boolean, options: KilnOptions) {
+    this.store = store;
+    this.#ownsStore = ownsStore;
+    this.namespace = options.namespace ?? "default";
+    this.worker = new Worker({
+      ...options.worker,
+      client: inProcessEngineClient(store),
+      namespace: this.namespace,
+      ...(options.clock === undefined ? {} : { clock: options.clock }),
+    });
+  }
+
+  /** Opens the store (migrating it) and prepares a worker; call start() to execute runs. */
+  static async open(options: KilnOptions = {}): Promise<Kiln> {
+    if (options.store) return new Kiln(options.store, false, options);
+    const store = await openStore(options.db ?? ".kiln/kiln.db", options);
+    return new Kiln(store, true, options);
+  }
+
+  /** Registers a workflow function under a name. */
+  workflow(name: string, fn: WorkflowFunction, options: { version?: string } = {}): this {
+    this.worker.registry.addWorkflow({ name, version: options.version ?? null, fn });
+    return this;
+  }
+
+  /** Registers a JS function as a task kind. */
+  task(kind: string, handler: TaskHandler, options: { retry?: RetryPolicyInput } = {}): this {
+    this.worker.registry.addTask({
+      kind,
+      handler,
+      retryPolicy: options.retry ? resolveRetryPolicy(options.retry) : null,
+      settings: {},
+    });
+    return this;
+  }
+
+  /** Starts the worker loop. */
+  async start(): Promise<void> {
+    await this.worker.start();
+  }
+
+  /** Starts a workflow run; returns it at once (status queued). */
+  async startWorkflow(name: string, input?: unknown, options: StartOptions = {}): Promise<Run> {
+    return await this.#start("workflow", name, input, options);
+  }
+
+  /** Starts a task run; returns it at once (status queued). */
+  async startTask(kind: string, input?: unknown, options: StartOptions = {}): Promise<Run> {
+    return await this.#start("task", kind, input, options);
+  }
+
+  async #start(type: "task" | "workflow", name: string, input: unknown, options: StartOptions): Promise<Run> {
+    const params: StartRunParams = {
+      namespace: this.namespace,
+      type,
+      name,
+      input: input ?? null,
+      ...(options.idempotencyKey === undefined ? {} : { idempotencyKey: options.idempotencyKey }),
+      ...(options.queue === undefined ? {} : { queue: options.queue }),
+      ...(options.priority === undefined ? {} : { priority: options.priority }),
+      ...(options.concurrencyKey === undefined ? {} : { concurrencyKey: options.concurrencyKey }),
+      ...(options.retry === undefined ? {} : { retryPolicy: resolveRetryPolicy(options.retry) }),
+      ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
+      ...(options.version === undefined ? {} : { version: options.version }),
+      ...(options.metadata === undefined ? {} : { metadata: options.metadata }),
+    };
+    return (await this.store.startRun(params)).run;
+  }
+
+  async getRun(id: string): Promise<Run> {
+    const run = await this.store.getRun({ namespace: this.namespace, id });
+    if (!run) throw new KilnError("RUN_NOT_FOUND", `No run ${id} in namespace ${this.namespace}`);
+    return run;
+  }
+
+  /** Resolves when the run is terminal (polling with backoff); rejects after `timeoutMs`. */
+  async waitForRun(id: string, options: { timeoutMs?: number } = {}): Promise<Run> {
+    const deadline = Date.now() + (options.timeoutMs ?? 60_000);
+    let delay = 1;
+    for (;;) {
+      const run = await this.getRun(id);
+      if (isTerminal(run.status)) return run;
+      if (Date.now() > deadline) {
+        throw new KilnError("RUN_TIMEOUT", `Run ${id} is still ${run.status} after ${options.timeoutMs ?? 60_000} ms`);
+      }
+      await new Promise((r) => setTimeout(r, delay));
+      delay = Math.min(100, delay * 2);
+    }
+  }
+
+  async sendEvent(name: string, payload?: unknown, options: Omit<SendEventParams, "namespace" | "name" | "payload"> = {}): Promise<SendEventResult> {
+    return await this.store.sendEvent({ namespace: this.namespace, name, payload: payload ?? null, ...options });
+  }
+
+  async cancelRun(id: string, reason?: string): Promise<Run> {
+    return await this.store.cancelRun({ namespace: this.namespace, id, ...(reason === undefined ? {} : { reason }) });
+  }
+
+  /** Stops the worker (graceful) and closes the store if Kiln opened it. */
+  async close(): Promise<void> {
+    await this.worker.stop();
+    if (this.#ownsStore) await this.store.close();
+  }
+}

@@ -1,0 +1,401 @@
+import { hostname } from "node:os";
+import { KilnError, serializeError } from "../errors.ts";
+import { newId } from "../engine/ids.ts";
+import { DEFAULT_MAX_PAYLOAD_BYTES, encodePayload } from "../engine/payload.ts";
+import { decideRetry, NO_RETRY } from "../engine/retry-policy.ts";
+import type { Lease, Progress, Run } from "../engine/run.ts";
+import type { ClaimedRun, FinishRunParams, LogLevel } from "../store/store.ts";
+import type { EngineClient } from "./engine-client.ts";
+import { Registry } from "./registry.ts";
+import { runTaskActivation } from "./task-activation.ts";
+import { type ActivationOutcome, WorkflowActivation } from "./workflow-activation.ts";
+import { WriteBatcher } from "./write-batcher.ts";
+
+/** Where the worker reports its own trouble (not run logs). */
+export interface WorkerLogger {
+  info(message: string, data?: Record<string, unknown>): void;
+  warn(message: string, data?: Record<string, unknown>): void;
+  error(message: string, data?: Record<string, unknown>): void;
+}
+
+/** Options of a worker; durations in milliseconds. */
+export interface WorkerOptions {
+  readonly client: EngineClient;
+  readonly registry?: Registry;
+  readonly namespace?: string;
+  readonly queues?: readonly string[];
+  /** Lease owner name; defaults to `<hostname>-<pid>-<random>`. */
+  readonly name?: string;
+  /** Runs executed at once. Default 8. */
+  readonly concurrency?: number;
+  /** Runs claimed per claim call. Default 50. */
+  readonly batchSize?: number;
+  /** Lease length. Default 30 s; heartbeats extend it every third of that. */
+  readonly leaseMs?: number;
+  readonly heartbeatIntervalMs?: number;
+  /** Longest idle wait without a notification. Default 1000 ms. */
+  readonly pollIntervalMs?: number;
+  /** Also run the store's housekeeping (deadlines, timers, event expiry). Default true. */
+  readonly sweep?: boolean;
+  readonly sweepIntervalMs?: number;
+  /** How long stop() waits for running activations before giving their leases back. Default 10 s. */
+  readonly drainTimeoutMs?: number;
+  readonly maxPayloadBytes?: number;
+  readonly clock?: () => number;
+  readonly logger?: WorkerLogger;
+}
+
+interface InFlight {
+  readonly lease: Lease;
+  readonly controller: AbortController;
+  readonly done: Promise<void>;
+}
+
+const silentLogger: WorkerLogger = {
+  info: () => {},
+  warn: () => {},
+  error: (message, data) => console.error(`[kiln worker] ${message}`, data ?? ""),
+};
+
+/**
+ * Claims runs from queues and executes them: workflow activations (replay) and task handlers.
+ * `start()` runs the claim loop, heartbeats and housekeeping; `stop()` drains gracefully;
+ * `tick()` claims and executes one batch to the end, for deterministic tests.
+ */
+export class Worker {
+  readonly registry: Registry;
+  readonly name: string;
+  readonly #client: EngineClient;
+  readonly #batcher: WriteBatcher;
+  readonly #namespace: string;
+  readonly #queues: readonly string[];
+  readonly #concurrency: number;
+  readonly #batchSize: number;
+  readonly #leaseMs: number;
+  readonly #heartbeatMs: number;
+  readonly #pollMs: number;
+  readonly #sweep: boolean;
+  readonly #sweepMs: number;
+  readonly #drainMs: number;
+  readonly #maxPayload: number;
+  readonly #clock: () => number;
+  readonly #logger: WorkerLogger;
+  readonly #inflight = new Map<string, InFlight>();
+  #running = false;
+  #loop: Promise<void> | null = null;
+  #wake: (() => void) | null = null;
+  #dirty = false;
+  #timers: NodeJS.Timeout[] = [];
+  #unsubscribe: (() => Promise<void>) | null = null;
+  #processed = 0;
+
+  constructor(options: WorkerOptions) {
+    this.#client = options.client;
+    this.registry = options.registry ?? new Registry();
+    this.#namespace = options.namespace ?? "default";
+    this.#queues = options.queues ?? ["default"];
+    this.name = options.name ?? `${hostname()}-${process.pid}-${newId().slice(-6)}`;
+    this.#concurrency = options.concurrency ?? 8;
+    this.#batchSize = options.batchSize ?? 50;
+    this.#leaseMs = options.leaseMs ?? 30_000;
+    this.#heartbeatMs = options.heartbeatIntervalMs ?? Math.max(10, Math.floor(this.#leaseMs / 3));
+    this.#pollMs = options.pollIntervalMs ?? 1000;
+    this.#sweep = options.sweep ?? true;
+    this.#sweepMs = options.sweepIntervalMs ?? 1000;
+    this.#drainMs = options.drainTimeoutMs ?? 10_000;
+    this.#maxPayload = options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES;
+    this.#clock = options.clock ?? Date.now;
+    this.#logger = options.logger ?? silentLogger;
+    this.#batcher = new WriteBatcher(this.#client);
+  }
+
+  /** Runs executed to an outcome since the worker was created. */
+  get processed(): number {
+    return this.#processed;
+  }
+
+  /** Runs executing now. */
+  get activeCount(): number {
+    return this.#inflight.size;
+  }
+
+  /** Starts claiming and executing runs until stop(). */
+  async start(): Promise<void> {
+    if (this.#running) return;
+    this.#running = true;
+    this.#unsubscribe = await this.#client.subscribe((n) => {
+      if (n.namespace === this.#namespace && this.#queues.includes(n.queue)) this.#poke();
+    });
+    this.#timers.push(setInterval(() => void this.#heartbeat(), this.#heartbeatMs));
+    if (this.#sweep) this.#timers.push(setInterval(() => void this.#housekeep(), this.#sweepMs));
+    for (const t of this.#timers) t.unref();
+    this.#loop = this.#claimLoop();
+  }
+
+  /**
+   * Stops claiming, waits up to the drain timeout for running activations, then gives the
+   * remaining leases back (their runs are claimable at once by another worker).
+   */
+  async stop(): Promise<void> {
+    if (!this.#running) return;
+    this.#running = false;
+    this.#poke();
+    await this.#loop;
+    const drained = Promise.all([...this.#inflight.values()].map((f) => f.done));
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<"timeout">((r) => {
+      timer = setTimeout(() => r("timeout"), this.#drainMs);
+    });
+    if ((await Promise.race([drained, timeout])) === "timeout") {
+      const reason = new KilnError("WORKER_STOPPED", `Worker ${this.name} is shutting down`);
+      for (const f of this.#inflight.values()) f.controller.abort(reason);
+      await drained;
+    }
+    clearTimeout(timer);
+    for (const t of this.#timers) clearInterval(t);
+    this.#timers = [];
+    await this.#batcher.flush();
+    await this.#unsubscribe?.();
+    this.#unsubscribe = null;
+  }
+
+  /** Claims one batch and executes it to the end (tests). Returns how many runs were claimed. */
+  async tick(): Promise<number> {
+    const claimed = await this.#claim(this.#concurrency);
+    await Promise.all(claimed.map((c) => this.#execute(c)));
+    await this.#batcher.flush();
+    return claimed.length;
+  }
+
+  /** Runs tick() until nothing is claimable (tests). Returns the total claimed. */
+  async drain(maxTicks = 10_000): Promise<number> {
+    let total = 0;
+    for (let i = 0; i < maxTicks; i++) {
+      const n = await this.tick();
+      if (n === 0) return total;
+      total += n;
+    }
+    return total;
+  }
+
+  /** Abandons every running activation without releasing leases (chaos tests: a crash). */
+  crash(): void {
+    this.#running = false;
+    const reason = new KilnError("LEASE_LOST", "Simulated crash");
+    for (const f of this.#inflight.values()) f.controller.abort(reason);
+    for (const t of this.#timers) clearInterval(t);
+    this.#timers = [];
+    this.#poke();
+  }
+
+  // ── Loop ──────────────────────────────────────────────────────────────────────────────────
+
+  async #claimLoop(): Promise<void> {
+    let failures = 0;
+    while (this.#running) {
+      const free = this.#concurrency - this.#inflight.size;
+      if (free <= 0) {
+        await this.#idle(this.#pollMs);
+        continue;
+      }
+      this.#dirty = false;
+      let claimed: ClaimedRun[];
+      let nextWakeAt: number | null = null;
+      try {
+        const result = await this.#client.claimRuns({
+          namespace: this.#namespace,
+          queues: this.#queues,
+          names: this.registry.names(),
+          owner: this.name,
+          limit: Math.min(free, this.#batchSize),
+          leaseMs: this.#leaseMs,
+        });
+        claimed = result.runs;
+        nextWakeAt = result.nextWakeAt;
+        failures = 0;
+      } catch (error) {
+        failures++;
+        const delay = Math.min(5000, 100 * 2 ** Math.min(failures, 6));
+        this.#logger.warn(`Claim failed (retrying in ${delay} ms): ${serializeError(error).message}`);
+        await this.#idle(delay);
+        continue;
+      }
+      for (const c of claimed) void this.#execute(c);
+      if (claimed.length === 0 && !this.#dirty) {
+        const untilTimer = nextWakeAt === null ? this.#pollMs : Math.max(1, nextWakeAt - this.#clock());
+        await this.#idle(Math.min(this.#pollMs, untilTimer));
+      }
+    }
+  }
+
+  /** Waits until poked (notification, freed slot, stop) or `ms` elapsed. */
+  #idle(ms: number): Promise<void> {
+    if (this.#dirty || !this.#running) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.#wake = () => {
+        this.#wake = null;
+        done();
+      };
+    });
+  }
+
+  #poke(): void {
+    this.#dirty = true;
+    this.#wake?.();
+  }
+
+  async #claim(limit: number): Promise<ClaimedRun[]> {
+    const result = await this.#client.claimRuns({
+      namespace: this.#namespace,
+      queues: this.#queues,
+      names: this.registry.names(),
+      owner: this.name,
+      limit: Math.min(limit, this.#batchSize),
+      leaseMs: this.#leaseMs,
+    });
+    return result.runs;
+  }
+
+  // ── Execution ─────────────────────────────────────────────────────────────────────────────
+
+  #execute(claimed: ClaimedRun): Promise<void> {
+    const { run } = claimed;
+    const controller = new AbortController();
+    const lease: Lease = { runId: run.id, leaseToken: run.leaseToken };
+    const done = this.#activate(claimed, controller).finally(() => {
+      this.#inflight.delete(run.id);
+      this.#processed++;
+      if (this.#running) this.#poke();
+    });
+    this.#inflight.set(run.id, { lease, controller, done });
+    return done;
+  }
+
+  async #activate(claimed: ClaimedRun, controller: AbortController): Promise<void> {
+    const { run } = claimed;
+    let deadlineTimer: NodeJS.Timeout | undefined;
+    if (run.deadlineAt !== null) {
+      const reason = new KilnError("RUN_TIMEOUT", `Run ${run.id} exceeded its timeout`, { retryable: false });
+      const ms = run.deadlineAt - this.#clock();
+      if (ms <= 0) controller.abort(reason);
+      else deadlineTimer = setTimeout(() => controller.abort(reason), ms);
+    }
+    const deps = {
+      client: this.#client,
+      batcher: this.#batcher,
+      clock: this.#clock,
+      signal: controller.signal,
+      log: (level: LogLevel, message: string, stepName: string | null) =>
+        this.#batcher.log({ runId: run.id, attempt: run.attempt, stepName, level, message, ts: this.#clock() }),
+      progress: (progress: Progress) =>
+        void this.#batcher.updateRun({ runId: run.id, leaseToken: run.leaseToken, progress }),
+    };
+    let outcome: ActivationOutcome;
+    try {
+      if (run.type === "workflow") {
+        const registration = this.registry.findWorkflow(run.name, run.version);
+        outcome = await new WorkflowActivation(registration.fn, claimed, deps).run();
+      } else {
+        const registration = this.registry.findTask(run.name);
+        if (run.status === "cancelling") outcome = { outcome: "cancelled" };
+        else outcome = await runTaskActivation(registration.handler, claimed, deps);
+      }
+    } catch (error) {
+      outcome = { outcome: "fail", error: serializeError(error, "INTERNAL"), compensable: false };
+    } finally {
+      clearTimeout(deadlineTimer);
+    }
+    await this.#finish(run, outcome);
+  }
+
+  async #finish(run: Run, outcome: ActivationOutcome): Promise<void> {
+    if (outcome.outcome === "abandoned") return;
+    const params = this.#toFinishParams(run, outcome);
+    try {
+      const result = await this.#batcher.finishRun(params);
+      if (!result.ok && result.error.code !== "LEASE_LOST") {
+        this.#logger.warn(`Finishing run ${run.id} was rejected: ${result.error.message}`);
+      }
+    } catch (error) {
+      // The lease runs out and another worker replays the run: nothing acknowledged is lost.
+      this.#logger.error(`Could not record the outcome of run ${run.id}: ${serializeError(error).message}`);
+    }
+  }
+
+  #toFinishParams(run: Run, outcome: Exclude<ActivationOutcome, { outcome: "abandoned" }>): FinishRunParams {
+    const lease = { runId: run.id, leaseToken: run.leaseToken };
+    switch (outcome.outcome) {
+      case "complete": {
+        try {
+          encodePayload(outcome.output, `output of run ${run.id}`, this.#maxPayload);
+        } catch (error) {
+          return { ...lease, outcome: "fail", error: serializeError(error) };
+        }
+        return { ...lease, outcome: "complete", output: outcome.output };
+      }
+      case "fail": {
+        const policy = run.retryPolicy ?? this.#defaultRetryPolicy(run);
+        const decision = decideRetry(policy, run.attempt, outcome.error);
+        if (decision.retry) {
+          return { ...lease, outcome: "fail", error: outcome.error, retryAt: this.#clock() + decision.delayMs };
+        }
+        return { ...lease, outcome: "fail", error: outcome.error, compensate: outcome.compensable };
+      }
+      case "compensation-failed":
+        return { ...lease, outcome: "fail", error: outcome.error };
+      case "compensated":
+        return run.error ? { ...lease, outcome: "compensated", error: run.error } : { ...lease, outcome: "compensated" };
+      case "park":
+        return { ...lease, outcome: "park", status: outcome.status, wakeAt: outcome.wakeAt };
+      case "release":
+        return { ...lease, outcome: "release" };
+      case "cancelled":
+        return { ...lease, outcome: "cancelled" };
+      case "timed_out":
+        return { ...lease, outcome: "timed_out", error: outcome.error };
+    }
+  }
+
+  #defaultRetryPolicy(run: Run) {
+    if (run.type === "task") {
+      try {
+        return this.registry.findTask(run.name).retryPolicy ?? NO_RETRY;
+      } catch {
+        return NO_RETRY;
+      }
+    }
+    return NO_RETRY;
+  }
+
+  // ── Heartbeats and housekeeping ─────────────────────────────────────────────────────────────
+
+  async #heartbeat(): Promise<void> {
+    if (this.#inflight.size === 0) return;
+    const leases = [...this.#inflight.values()].map((f) => f.lease);
+    try {
+      const result = await this.#client.extendLeases({ owner: this.name, leaseMs: this.#leaseMs, leases });
+      for (const id of result.lost) {
+        this.#inflight.get(id)?.controller.abort(new KilnError("LEASE_LOST", `The lease on run ${id} was lost`));
+      }
+      for (const id of result.cancelRequested) {
+        this.#inflight.get(id)?.controller.abort(new KilnError("RUN_CANCELLED", `Run ${id} was cancelled`));
+      }
+    } catch (error) {
+      this.#logger.warn(`Heartbeat failed: ${serializeError(error).message}`);
+    }
+  }
+
+  async #housekeep(): Promise<void> {
+    try {
+      const result = await this.#client.sweep({});
+      if (result.woken > 0 || result.timedOut > 0) this.#poke();
+    } catch (error) {
+      this.#logger.warn(`Housekeeping failed: ${serializeError(error).message}`);
+    }
+  }
+}
