@@ -46,6 +46,10 @@ export const ERROR_CODES = {
   EXEC_HEARTBEAT_TIMEOUT: 504,
   OUTPUT_INVALID_JSON: 500,
   OUTPUT_TOO_LARGE: 500,
+  /** A `${…}` expression or a `transform` script failed, timed out or ran out of memory in the sandbox. */
+  EXPRESSION_FAILED: 500,
+  /** A flow node was entered more often than the flow's `max_visits`. */
+  VISIT_LIMIT_EXCEEDED: 500,
   // Access.
   UNAUTHENTICATED: 401,
   FORBIDDEN: 403,
@@ -89,6 +93,8 @@ const NON_RETRYABLE_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   "UNAUTHENTICATED",
   "FORBIDDEN",
   "IDEMPOTENCY_CONFLICT",
+  "EXPRESSION_FAILED",
+  "VISIT_LIMIT_EXCEEDED",
 ]);
 
 /** Whether an error with this code is worth retrying by default. */
