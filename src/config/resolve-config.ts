@@ -1,0 +1,176 @@
+import { isAbsolute, resolve } from "node:path";
+import { parseExitCodes } from "./exit-codes.ts";
+import type {
+  ResolvedConfig,
+  ResolvedPlugin,
+  ResolvedServer,
+  ResolvedTaskKind,
+  ResolvedWorker,
+  SourcePosition,
+} from "./resolved-config.ts";
+import type { ConfigInput, TaskKindInput } from "./schema.ts";
+import { replaceVariables } from "./variables.ts";
+
+/** Defaults of a task kind, in the units users write. */
+export const TASK_DEFAULTS = Object.freeze({
+  inputFormat: "env",
+  outputFormat: "stdout",
+  exitCodes: Object.freeze({ success: [0], retry: [] as number[], failure: ["1-255"] }),
+  timeoutAction: "signal",
+  gracePeriodSeconds: 10,
+  maxRetries: 3,
+  retry: Object.freeze({ initialIntervalSeconds: 1, maxIntervalSeconds: 60, backoffCoefficient: 2, jitter: 0.1 }),
+  retryOnTimeout: true,
+  retryOnFailure: false,
+  captureStderr: true,
+  maxOutputSizeKb: 512,
+  maxInputSizeKb: 1024,
+  maxLogSizeKb: 2048,
+  shell: "/bin/sh",
+} as const);
+
+/** Defaults of the server and worker sections. */
+export const SERVER_DEFAULTS = Object.freeze({
+  url: "http://localhost:7700",
+  namespace: "default",
+  listen: "127.0.0.1:7700",
+});
+export const WORKER_DEFAULTS = Object.freeze({
+  name: "kiln-worker",
+  queue: "default",
+  concurrency: 8,
+  heartbeatIntervalSeconds: 30,
+});
+
+/** Freezes a resolved value and everything under it (Sets are typed readonly instead). */
+export function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === "object" && !(value instanceof Set) && !Object.isFrozen(value)) {
+    for (const child of Object.values(value)) deepFreeze(child);
+    Object.freeze(value);
+  }
+  return value;
+}
+
+const seconds = (value: number | undefined, fallback: number): number => Math.round((value ?? fallback) * 1000);
+
+/** The `${secret:NAME}` names referenced in some texts. */
+export function referencedSecrets(texts: Iterable<string>): string[] {
+  const names = new Set<string>();
+  for (const text of texts) {
+    replaceVariables(text, (ref) => {
+      if (ref.secret) names.add(ref.name);
+      return undefined;
+    });
+  }
+  return [...names];
+}
+
+/** Options of resolving a task kind. */
+export interface ResolveTaskOptions {
+  /** Directory that a relative `working_directory` or `output_file` is resolved against. */
+  readonly baseDir: string;
+  readonly source?: SourcePosition | null;
+}
+
+function resolvePath(path: string | undefined, baseDir: string): string | null {
+  if (path === undefined) return null;
+  // A path that starts with a run-time variable is resolved by exec once expanded.
+  return path.startsWith("${") || isAbsolute(path) ? path : resolve(baseDir, path);
+}
+
+/** Resolves one validated task kind: defaults filled, durations in ms, exit codes as sets. */
+export function resolveTaskKind(input: TaskKindInput, options: ResolveTaskOptions): ResolvedTaskKind {
+  const d = TASK_DEFAULTS;
+  const maxRetries = input.max_retries ?? d.maxRetries;
+  const env = { ...(input.env ?? {}) };
+  const args = [...(input.args ?? [])];
+  const declared = [...(input.secrets ?? [])];
+  const secrets = [...new Set([...declared, ...referencedSecrets([input.command, ...args, ...Object.values(env)])])];
+  const codes = input.exit_codes ?? {};
+  const shell = input.shell === true ? d.shell : typeof input.shell === "string" ? input.shell : null;
+  const resolved: ResolvedTaskKind = {
+    kind: input.kind,
+    description: input.description ?? null,
+    command: input.command,
+    args,
+    shell,
+    inputFormat: input.input_format ?? d.inputFormat,
+    inputArgs: input.input_args ? [...input.input_args] : null,
+    outputFormat: input.output_format ?? d.outputFormat,
+    outputFile: resolvePath(input.output_file, options.baseDir),
+    exitCodes: {
+      success: new Set(parseExitCodes(codes.success ?? d.exitCodes.success)),
+      retry: new Set(parseExitCodes(codes.retry ?? d.exitCodes.retry)),
+      failure: new Set(parseExitCodes(codes.failure ?? d.exitCodes.failure)),
+    },
+    timeoutMs: input.timeout_seconds === undefined ? null : seconds(input.timeout_seconds, 0),
+    timeoutAction: input.timeout_action ?? d.timeoutAction,
+    gracePeriodMs: seconds(input.grace_period_seconds, d.gracePeriodSeconds),
+    heartbeatTimeoutMs:
+      input.heartbeat_timeout_seconds === undefined ? null : seconds(input.heartbeat_timeout_seconds, 0),
+    maxRetries,
+    retry: {
+      maxAttempts: maxRetries + 1,
+      initialIntervalMs: seconds(input.retry?.initial_interval_seconds, d.retry.initialIntervalSeconds),
+      maxIntervalMs: seconds(input.retry?.max_interval_seconds, d.retry.maxIntervalSeconds),
+      backoffCoefficient: input.retry?.backoff_coefficient ?? d.retry.backoffCoefficient,
+      jitter: input.retry?.jitter ?? d.retry.jitter,
+      nonRetryableErrors: [],
+    },
+    retryOnTimeout: input.retry_on_timeout ?? d.retryOnTimeout,
+    retryOnFailure: input.retry_on_failure ?? d.retryOnFailure,
+    workingDirectory: resolvePath(input.working_directory, options.baseDir),
+    env,
+    captureStderr: input.capture_stderr ?? d.captureStderr,
+    maxOutputSizeKb: input.max_output_size_kb ?? d.maxOutputSizeKb,
+    maxInputSizeKb: input.max_input_size_kb ?? d.maxInputSizeKb,
+    maxLogSizeKb: input.max_log_size_kb ?? d.maxLogSizeKb,
+    secrets,
+    secretEnv: declared,
+    queue: input.queue ?? null,
+    source: options.source ?? null,
+  };
+  return deepFreeze(resolved);
+}
+
+/** Options of resolving a whole config. */
+export interface ResolveConfigOptions {
+  readonly baseDir: string;
+  readonly files?: readonly string[];
+  /** Where each task (by index) was declared. */
+  readonly taskSources?: readonly (SourcePosition | null)[];
+}
+
+/** Resolves a validated config (base file with tasks files merged in) into its frozen form. */
+export function resolveConfig(input: ConfigInput, options: ResolveConfigOptions): ResolvedConfig {
+  const s = input.server ?? {};
+  const w = input.worker ?? {};
+  const server: ResolvedServer = {
+    url: s.url ?? s.grpc_address ?? SERVER_DEFAULTS.url,
+    namespace: s.namespace ?? s.org_id ?? SERVER_DEFAULTS.namespace,
+    token: s.token ?? s.worker_token ?? null,
+    listen: s.listen ?? SERVER_DEFAULTS.listen,
+    database: s.database === undefined ? null : resolveDatabase(s.database, options.baseDir),
+  };
+  const worker: ResolvedWorker = {
+    name: w.name ?? WORKER_DEFAULTS.name,
+    version: w.version ?? null,
+    queues: w.queues ? [...new Set(w.queues)] : [w.queue ?? WORKER_DEFAULTS.queue],
+    concurrency: w.concurrency ?? WORKER_DEFAULTS.concurrency,
+    heartbeatIntervalMs: seconds(w.heartbeat_interval_seconds, WORKER_DEFAULTS.heartbeatIntervalSeconds),
+  };
+  const tasks = (input.tasks ?? []).map((task, i) =>
+    resolveTaskKind(task, { baseDir: options.baseDir, source: options.taskSources?.[i] ?? null }),
+  );
+  const plugins: ResolvedPlugin[] = (input.plugins ?? []).map((p) => ({
+    name: p.name,
+    module: p.module.startsWith(".") ? resolve(options.baseDir, p.module) : p.module,
+    options: { ...(p.options ?? {}) },
+  }));
+  return deepFreeze({ files: [...(options.files ?? [])], baseDir: options.baseDir, server, worker, tasks, plugins });
+}
+
+function resolveDatabase(database: string, baseDir: string): string {
+  if (/^[a-z][a-z0-9+.-]*:/i.test(database) || database === ":memory:") return database;
+  return resolve(baseDir, database);
+}

@@ -1,0 +1,112 @@
+/** The resolved configuration: frozen, fully defaulted, camelCase and millisecond-based. */
+
+/** How a task kind's input reaches the script. */
+export type InputFormat = "env" | "json_stdin" | "json_file" | "args";
+/** How a task kind's output is read. */
+export type OutputFormat = "stdout" | "json_stdout" | "file" | "exit_code_only";
+/** What a timeout does to the process group. */
+export type TimeoutAction = "kill" | "signal";
+
+/** Which exit codes mean what. Retry wins over failure where lists overlap; unlisted codes fail. */
+export interface ExitCodeMap {
+  readonly success: ReadonlySet<number>;
+  readonly retry: ReadonlySet<number>;
+  readonly failure: ReadonlySet<number>;
+}
+
+/** Backoff between attempts; the same fields as the engine's RetryPolicy. */
+export interface ResolvedRetry {
+  /** Total attempts including the first: `max_retries + 1`. */
+  readonly maxAttempts: number;
+  readonly initialIntervalMs: number;
+  readonly maxIntervalMs: number;
+  readonly backoffCoefficient: number;
+  readonly jitter: number;
+  /** Error codes never retried (empty: retryability comes from each error). */
+  readonly nonRetryableErrors: readonly string[];
+}
+
+/** Where a resolved item was declared, for messages. */
+export interface SourcePosition {
+  readonly file: string;
+  readonly line: number;
+}
+
+/** One script task kind, ready for exec. */
+export interface ResolvedTaskKind {
+  readonly kind: string;
+  readonly description: string | null;
+  /** The executable, or the shell script text when `shell` is set. May hold run-time variables. */
+  readonly command: string;
+  readonly args: readonly string[];
+  /** The shell that runs `command` as text (`/bin/sh` for `shell: true`), or null for a direct spawn. */
+  readonly shell: string | null;
+  readonly inputFormat: InputFormat;
+  /** Positional order of input fields for `args` input (null: the input's key order). */
+  readonly inputArgs: readonly string[] | null;
+  readonly outputFormat: OutputFormat;
+  /** The file read by `file` output (null: `$KILN_OUTPUT_FILE` in the attempt's private dir). */
+  readonly outputFile: string | null;
+  readonly exitCodes: ExitCodeMap;
+  /** Wall-clock limit of one attempt (null: none). */
+  readonly timeoutMs: number | null;
+  readonly timeoutAction: TimeoutAction;
+  readonly gracePeriodMs: number;
+  /** Fail when the script is silent this long (null: never). */
+  readonly heartbeatTimeoutMs: number | null;
+  readonly maxRetries: number;
+  readonly retry: ResolvedRetry;
+  readonly retryOnTimeout: boolean;
+  readonly retryOnFailure: boolean;
+  /** Absolute, or null to run in the worker's directory. May hold run-time variables. */
+  readonly workingDirectory: string | null;
+  readonly env: Readonly<Record<string, string>>;
+  readonly captureStderr: boolean;
+  readonly maxOutputSizeKb: number;
+  readonly maxInputSizeKb: number;
+  readonly maxLogSizeKb: number;
+  /** Every secret the kind needs: declared ones (exposed as env vars) and `${secret:NAME}` references. */
+  readonly secrets: readonly string[];
+  /** Declared secrets, exposed to the script as env vars of the same name. */
+  readonly secretEnv: readonly string[];
+  readonly queue: string | null;
+  readonly source: SourcePosition | null;
+}
+
+/** How to reach the server. */
+export interface ResolvedServer {
+  readonly url: string;
+  readonly namespace: string;
+  readonly token: string | null;
+  readonly listen: string;
+  readonly database: string | null;
+}
+
+/** Worker settings. */
+export interface ResolvedWorker {
+  readonly name: string;
+  readonly version: string | null;
+  readonly queues: readonly string[];
+  readonly concurrency: number;
+  readonly heartbeatIntervalMs: number;
+}
+
+/** A plugin module to load. */
+export interface ResolvedPlugin {
+  readonly name: string;
+  /** A package name, or an absolute path. */
+  readonly module: string;
+  readonly options: Readonly<Record<string, unknown>>;
+}
+
+/** The whole resolved configuration. */
+export interface ResolvedConfig {
+  /** The files it was loaded from (base file first), empty for defaults. */
+  readonly files: readonly string[];
+  /** The directory relative paths were resolved against. */
+  readonly baseDir: string;
+  readonly server: ResolvedServer;
+  readonly worker: ResolvedWorker;
+  readonly tasks: readonly ResolvedTaskKind[];
+  readonly plugins: readonly ResolvedPlugin[];
+}
