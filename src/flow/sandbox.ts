@@ -1,0 +1,479 @@
+import {
+  newQuickJSWASMModule,
+  type QuickJSContext,
+  type QuickJSHandle,
+  type QuickJSRuntime,
+  type QuickJSWASMModule,
+} from "quickjs-emscripten";
+import { KilnError } from "../errors.ts";
+import { type ExpressionScope, SCOPE_NAMES } from "./expression-scope.ts";
+import { sandboxPrelude } from "./sandbox-prelude.ts";
+
+/** Limits of a Sandbox. Every field has a default. */
+export interface SandboxOptions {
+  /** Memory of the QuickJS runtime, scope included (default 64 MiB). */
+  readonly memoryLimitBytes?: number;
+  /** Native stack of the runtime, which bounds recursion (default 512 KiB). */
+  readonly maxStackBytes?: number;
+  /** Time one expression may run (default 100 ms). */
+  readonly expressionTimeoutMs?: number;
+  /** Time one `transform` script may run (default 5 s). */
+  readonly scriptTimeoutMs?: number;
+  /** Compiled expressions kept for reuse (default 2000). */
+  readonly maxCachedFunctions?: number;
+  /** `console` lines kept per script run (default 1000; the rest are counted). */
+  readonly maxLogLines?: number;
+}
+
+/** A value computed in the sandbox and the secrets it read. */
+export interface SandboxValue {
+  readonly value: unknown;
+  /** Names of the secrets read while computing the value, sorted. */
+  readonly secretNames: readonly string[];
+}
+
+/** One `console` line of a script. */
+export interface SandboxLog {
+  readonly level: "info" | "warn" | "error" | "debug";
+  readonly message: string;
+}
+
+/** The result of a `transform` script: its return value, its console lines and the secrets it read. */
+export interface ScriptValue extends SandboxValue {
+  /** Console lines, with every secret value of the scope replaced by `***`. */
+  readonly logs: readonly SandboxLog[];
+}
+
+/** Why source text does not compile; `line` is 1-based within the source when known. */
+export interface SyntaxProblem {
+  readonly message: string;
+  readonly line?: number;
+}
+
+/** What validation needs of a sandbox: compile checks that run nothing. */
+export type CodeChecker = Pick<Sandbox, "checkExpression" | "checkScript">;
+
+/** Why an evaluation failed, in `data.reason` of an EXPRESSION_FAILED error. */
+export type SandboxFailure = "error" | "syntax" | "timeout" | "memory" | "crashed";
+
+const NO_NAMES: readonly string[] = Object.freeze([]);
+const PARAMS = SCOPE_NAMES.join(", ");
+// The source starts on line 2 of the wrapper: syntax errors report line - 1.
+const expressionWrapper = (source: string) => `(function (${PARAMS}) { "use strict"; return (\n${source}\n); })`;
+const scriptWrapper = (source: string) => `(function (${PARAMS}) { "use strict";\n${source}\n})`;
+
+interface VmEntryPoints {
+  readonly api: QuickJSHandle;
+  readonly setScope: QuickJSHandle;
+  readonly evaluate: QuickJSHandle;
+  readonly runScript: QuickJSHandle;
+  readonly takeLogs: QuickJSHandle;
+}
+
+/** One QuickJS runtime and context with the prelude loaded; replaced whole after running out of memory. */
+class Vm {
+  readonly runtime: QuickJSRuntime;
+  readonly context: QuickJSContext;
+  readonly entry: VmEntryPoints;
+  readonly functions = new Map<string, QuickJSHandle>();
+  deadline = Number.POSITIVE_INFINITY;
+  interrupted = false;
+  scope: ExpressionScope | undefined;
+
+  constructor(
+    readonly module: QuickJSWASMModule,
+    limits: Required<SandboxOptions>,
+  ) {
+    this.runtime = module.newRuntime();
+    this.runtime.setMemoryLimit(limits.memoryLimitBytes);
+    this.runtime.setMaxStackSize(limits.maxStackBytes);
+    this.runtime.setInterruptHandler(() => {
+      if (Date.now() <= this.deadline) return false;
+      this.interrupted = true;
+      return true;
+    });
+    this.context = this.runtime.newContext();
+    const prelude = sandboxPrelude({ maxLogLines: limits.maxLogLines, maxLogLineChars: 8192 });
+    const result = this.context.evalCode(prelude, "kiln-prelude.js");
+    if (result.error) {
+      const problem = describeError(this.context, result.error);
+      result.error.dispose();
+      this.dispose();
+      throw new KilnError(
+        "INVALID_CONFIG",
+        `The expression sandbox could not start: ${problem}; raise its memory limit`,
+      );
+    }
+    const api = result.value;
+    const get = (name: string) => this.context.getProp(api, name);
+    this.entry = {
+      api,
+      setScope: get("setScope"),
+      evaluate: get("evaluate"),
+      runScript: get("runScript"),
+      takeLogs: get("takeLogs"),
+    };
+  }
+
+  dispose(): void {
+    for (const handle of this.functions.values()) handle.dispose();
+    this.functions.clear();
+    if (this.entry !== undefined) for (const handle of Object.values(this.entry)) handle.dispose();
+    this.context.dispose();
+    this.runtime.dispose();
+  }
+}
+
+/** Turns a thrown VM value into `Name: message` text. */
+function describeError(context: QuickJSContext, handle: QuickJSHandle): string {
+  try {
+    const dumped: unknown = context.dump(handle);
+    if (dumped !== null && typeof dumped === "object" && "message" in dumped) {
+      const { name, message } = dumped as { name?: unknown; message?: unknown };
+      return typeof name === "string" && name !== "" ? `${name}: ${String(message)}` : String(message);
+    }
+    return `Uncaught ${typeof dumped === "string" ? dumped : JSON.stringify(dumped)}`;
+  } catch {
+    return "Uncaught exception";
+  }
+}
+
+/** The 1-based line of a SyntaxError inside the wrapped source, when QuickJS reports one. */
+function syntaxLine(context: QuickJSContext, handle: QuickJSHandle): number | undefined {
+  try {
+    const dumped = context.dump(handle) as { lineNumber?: unknown };
+    return typeof dumped.lineNumber === "number" ? Math.max(1, dumped.lineNumber - 1) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Replaces every secret value of the scope by `***` in text that leaves the sandbox (messages, logs). */
+function maskText(text: string, scope: ExpressionScope | undefined): string {
+  if (scope?.secrets === undefined) return text;
+  const values = Object.values(scope.secrets).filter((value) => typeof value === "string" && value !== "");
+  // Longest first, so a secret that contains another is masked whole.
+  values.sort((a, b) => b.length - a.length);
+  return values.reduce((out, value) => out.split(value).join("***"), text);
+}
+
+const abbreviate = (source: string) => {
+  const flat = source.replace(/\s+/g, " ").trim();
+  return flat.length > 120 ? `${flat.slice(0, 117)}...` : flat;
+};
+
+/**
+ * A QuickJS interpreter for `${…}` expressions and `transform` scripts (never node:vm). One
+ * runtime and context are reused, compiled expressions are cached, and the current scope stays in
+ * the VM, so an expression costs a few microseconds. Every evaluation runs under a deadline
+ * (interrupt handler) and the runtime's memory limit; a failure is an EXPRESSION_FAILED KilnError
+ * and leaves the sandbox usable.
+ *
+ * Each sandbox owns its WebAssembly module plus a spare one. Very deep recursion or nesting can
+ * overflow the host's native stack before QuickJS's own stack check fires; the module is then in
+ * an unknown state, so it is dropped whole and the spare takes over (a new spare loads in the
+ * background). Synchronous and single-threaded: use one sandbox per worker, not per expression.
+ */
+export class Sandbox {
+  readonly #limits: Required<SandboxOptions>;
+  #vm: Vm | undefined;
+  #spare: QuickJSWASMModule | undefined;
+  #loading: Promise<void> | undefined;
+  #disposed = false;
+
+  private constructor(limits: Required<SandboxOptions>, module: QuickJSWASMModule, spare: QuickJSWASMModule) {
+    this.#limits = limits;
+    this.#vm = new Vm(module, limits);
+    this.#spare = spare;
+  }
+
+  /** Loads two QuickJS modules (the working one and a spare) and starts a runtime with the given limits. */
+  static async create(options: SandboxOptions = {}): Promise<Sandbox> {
+    const limits: Required<SandboxOptions> = {
+      memoryLimitBytes: options.memoryLimitBytes ?? 64 * 1024 * 1024,
+      maxStackBytes: options.maxStackBytes ?? 256 * 1024,
+      expressionTimeoutMs: options.expressionTimeoutMs ?? 100,
+      scriptTimeoutMs: options.scriptTimeoutMs ?? 5000,
+      maxCachedFunctions: options.maxCachedFunctions ?? 2000,
+      maxLogLines: options.maxLogLines ?? 1000,
+    };
+    const [module, spare] = await Promise.all([newQuickJSWASMModule(), newQuickJSWASMModule()]);
+    return new Sandbox(limits, module, spare);
+  }
+
+  /** Evaluates one JavaScript expression (the text inside `${…}`) and returns its JSON value. */
+  evaluate(expression: string, scope: ExpressionScope): SandboxValue {
+    return this.#guard("e", expression, scope, (vm) => {
+      const fn = this.#compile(vm, "e", expression, scope);
+      this.#bindScope(vm, scope);
+      const text = this.#call(vm, "e", fn, expression, scope);
+      const tag = text.charCodeAt(0);
+      if (tag === 117 /* u */) return { value: undefined, secretNames: NO_NAMES };
+      if (tag === 118 /* v */) return { value: JSON.parse(text.slice(1)), secretNames: NO_NAMES };
+      const [json, names] = JSON.parse(text.slice(1)) as [string | null, string[]];
+      return { value: json === null ? undefined : JSON.parse(json), secretNames: Object.freeze(names.sort()) };
+    });
+  }
+
+  /**
+   * Runs a `transform` script: a function body with the scope's names (`input`, `nodes`, …) and a
+   * `console` whose lines are returned. Its return value is the result. The script gets its own
+   * mutable copy of the scope. A failed script's error carries the lines logged so far in `data.logs`.
+   */
+  runScript(script: string, scope: ExpressionScope): ScriptValue {
+    return this.#guard("s", script, scope, (vm) => {
+      const fn = this.#compile(vm, "s", script, scope);
+      this.#bindScope(vm, scope);
+      let text: string;
+      try {
+        text = this.#call(vm, "s", fn, script, scope);
+      } catch (error) {
+        throw this.#withLogs(error, scope);
+      }
+      const [json, names, logs, dropped] = JSON.parse(text) as [string | null, string[], SandboxLog[], number];
+      return {
+        value: json === null ? undefined : JSON.parse(json),
+        secretNames: names.length === 0 ? NO_NAMES : Object.freeze(names.sort()),
+        logs: finishLogs(logs, dropped, scope),
+      };
+    });
+  }
+
+  /** Checks that text compiles as one expression, without running it. */
+  checkExpression(expression: string): SyntaxProblem | undefined {
+    return this.#guard("e", expression, {}, (vm) => {
+      const problem = checkSyntax(vm, expressionWrapper(expression), this.#limits);
+      return problem === undefined
+        ? undefined
+        : { message: expressionSyntaxMessage(vm, expression, problem, this.#limits) };
+    });
+  }
+
+  /** Checks that text compiles as a script body, without running it. */
+  checkScript(script: string): SyntaxProblem | undefined {
+    return this.#guard("s", script, {}, (vm) => checkSyntax(vm, scriptWrapper(script), this.#limits));
+  }
+
+  /** Resolves once the sandbox is usable again after a crash (when no spare module was left). */
+  async ready(): Promise<void> {
+    if (this.#vm === undefined && this.#loading === undefined && !this.#disposed) this.#loadSpare();
+    await this.#loading;
+  }
+
+  /** Frees the QuickJS runtime. The sandbox cannot be used afterwards. */
+  dispose(): void {
+    this.#disposed = true;
+    this.#vm?.dispose();
+    this.#vm = undefined;
+    this.#spare = undefined;
+  }
+
+  /** Runs VM work; a host-level exception (native stack overflow, wasm abort) replaces the module. */
+  #guard<T>(kind: "e" | "s", source: string, scope: ExpressionScope, work: (vm: Vm) => T): T {
+    if (this.#disposed) throw new KilnError("INTERNAL", "The expression sandbox was disposed");
+    const vm = this.#vm;
+    if (vm === undefined) {
+      this.#loadSpare();
+      throw new KilnError("EXPRESSION_FAILED", "The expression sandbox is restarting after a crash; retry shortly", {
+        retryable: true,
+        data: { reason: "crashed" },
+      });
+    }
+    try {
+      return work(vm);
+    } catch (error) {
+      if (error instanceof KilnError) throw error;
+      this.#replaceModule();
+      const detail = `overflowed the sandbox's stack or crashed it (${(error as Error).message}); reduce recursion or nesting depth`;
+      throw this.#failure(kind, "crashed", detail, source, scope);
+    }
+  }
+
+  /** Drops the current module without touching it (its state is unknown) and switches to the spare. */
+  #replaceModule(): void {
+    this.#vm = undefined;
+    const spare = this.#spare;
+    this.#spare = undefined;
+    if (spare !== undefined) this.#vm = new Vm(spare, this.#limits);
+    this.#loadSpare();
+  }
+
+  #loadSpare(): void {
+    if (this.#loading !== undefined || this.#disposed) return;
+    this.#loading = newQuickJSWASMModule()
+      .then((module) => {
+        if (this.#disposed) return;
+        if (this.#vm === undefined) this.#vm = new Vm(module, this.#limits);
+        else this.#spare = module;
+      })
+      .catch(() => {})
+      .finally(() => {
+        this.#loading = undefined;
+      });
+  }
+
+  /** The cached compiled function for a source, compiling (and evicting the oldest) when needed. */
+  #compile(vm: Vm, kind: "e" | "s", source: string, scope: ExpressionScope): QuickJSHandle {
+    const key = kind + source;
+    const cached = vm.functions.get(key);
+    if (cached !== undefined) return cached;
+    vm.deadline = Date.now() + this.#limits.expressionTimeoutMs;
+    const wrapped = kind === "e" ? expressionWrapper(source) : scriptWrapper(source);
+    const result = vm.context.evalCode(wrapped, kind === "e" ? "expression.js" : "script.js");
+    vm.deadline = Number.POSITIVE_INFINITY;
+    if (result.error) {
+      const message = describeError(vm.context, result.error);
+      const line = syntaxLine(vm.context, result.error);
+      result.error.dispose();
+      const detail =
+        kind === "e"
+          ? expressionSyntaxMessage(vm, source, { message }, this.#limits)
+          : `${message}${line === undefined ? "" : ` (line ${line})`}`;
+      throw this.#failure(kind, "syntax", detail, source, scope);
+    }
+    if (vm.functions.size >= this.#limits.maxCachedFunctions) {
+      const [oldestKey, oldest] = vm.functions.entries().next().value as [string, QuickJSHandle];
+      oldest.dispose();
+      vm.functions.delete(oldestKey);
+    }
+    vm.functions.set(key, result.value);
+    return result.value;
+  }
+
+  /** Copies the scope into the VM unless it is the one already there. */
+  #bindScope(vm: Vm, scope: ExpressionScope): void {
+    if (vm.scope === scope) return;
+    vm.scope = undefined;
+    const json = JSON.stringify({
+      input: scope.input ?? null,
+      flow: scope.flow ?? {},
+      nodes: scope.nodes ?? {},
+      env: scope.env ?? {},
+      run: scope.run ?? {},
+    });
+    const scopeText = vm.context.newString(json);
+    const secretsText = vm.context.newString(JSON.stringify(scope.secrets ?? {}));
+    vm.interrupted = false;
+    vm.deadline = Date.now() + this.#limits.scriptTimeoutMs;
+    const result = vm.context.callFunction(vm.entry.setScope, vm.context.undefined, scopeText, secretsText);
+    vm.deadline = Number.POSITIVE_INFINITY;
+    scopeText.dispose();
+    secretsText.dispose();
+    if (result.error) {
+      const message = describeError(vm.context, result.error);
+      result.error.dispose();
+      if (/out of memory/.test(message)) this.#resetRuntime();
+      throw new KilnError(
+        "EXPRESSION_FAILED",
+        `The flow scope (input, node outputs) could not be loaded into the expression sandbox (${message}); keep node outputs smaller or raise the sandbox memory limit`,
+        { data: { reason: "memory" } },
+      );
+    }
+    result.value.dispose();
+    vm.scope = scope;
+  }
+
+  /** Calls `evaluate` or `runScript` in the VM with a compiled function under a deadline. */
+  #call(vm: Vm, kind: "e" | "s", fn: QuickJSHandle, source: string, scope: ExpressionScope): string {
+    const timeoutMs = kind === "e" ? this.#limits.expressionTimeoutMs : this.#limits.scriptTimeoutMs;
+    vm.interrupted = false;
+    vm.deadline = Date.now() + timeoutMs;
+    const entry = kind === "e" ? vm.entry.evaluate : vm.entry.runScript;
+    const result = vm.context.callFunction(entry, vm.context.undefined, fn);
+    vm.deadline = Number.POSITIVE_INFINITY;
+    if (!result.error) {
+      const text = vm.context.getString(result.value);
+      result.value.dispose();
+      return text;
+    }
+    const message = describeError(vm.context, result.error);
+    result.error.dispose();
+    if (vm.interrupted) {
+      throw this.#failure(kind, "timeout", `did not finish within ${timeoutMs} ms`, source, scope);
+    }
+    if (/out of memory/.test(message)) {
+      this.#resetRuntime();
+      throw this.#failure(
+        kind,
+        "memory",
+        `ran out of memory (limit ${this.#limits.memoryLimitBytes} bytes)`,
+        source,
+        scope,
+      );
+    }
+    throw this.#failure(kind, "error", message, source, scope);
+  }
+
+  #failure(kind: "e" | "s", reason: SandboxFailure, detail: string, source: string, scope: ExpressionScope): KilnError {
+    const what = kind === "s" ? "Script" : `Expression \`${abbreviate(source)}\``;
+    return new KilnError("EXPRESSION_FAILED", maskText(`${what} failed: ${detail}`, scope), {
+      data: { reason, source: maskText(abbreviate(source), scope) },
+    });
+  }
+
+  /** Attaches the console lines a failed script wrote before it failed. */
+  #withLogs(error: unknown, scope: ExpressionScope): unknown {
+    const vm = this.#vm;
+    if (!(error instanceof KilnError) || vm === undefined) return error;
+    const result = vm.context.callFunction(vm.entry.takeLogs, vm.context.undefined);
+    if (result.error) {
+      result.error.dispose();
+      return error;
+    }
+    const [logs, dropped] = JSON.parse(vm.context.getString(result.value)) as [SandboxLog[], number];
+    result.value.dispose();
+    return new KilnError(error.code, error.message, {
+      data: { ...error.data, logs: finishLogs(logs, dropped, scope) },
+    });
+  }
+
+  /** A runtime that ran out of memory may hold half-built objects: replace it with a fresh one. */
+  #resetRuntime(): void {
+    const vm = this.#vm;
+    if (vm === undefined) return;
+    this.#vm = undefined;
+    try {
+      vm.dispose();
+      this.#vm = new Vm(vm.module, this.#limits);
+    } catch {
+      this.#replaceModule();
+    }
+  }
+}
+
+/**
+ * A syntax message about the expression itself: the wrapper's closing `)` shows up in QuickJS's
+ * messages ("unexpected token: ')'"), so the bare source is compiled on its own for the message.
+ */
+function expressionSyntaxMessage(
+  vm: Vm,
+  source: string,
+  problem: SyntaxProblem,
+  limits: Required<SandboxOptions>,
+): string {
+  const bare = checkSyntax(vm, source, limits);
+  if (bare !== undefined)
+    return bare.message.replace(/unexpected token in expression: ''$/, "unexpected end of expression");
+  if (/;|\n/.test(source)) return "SyntaxError: expected one expression, found statements";
+  return problem.message;
+}
+
+function checkSyntax(vm: Vm, wrapped: string, limits: Required<SandboxOptions>): SyntaxProblem | undefined {
+  vm.deadline = Date.now() + limits.expressionTimeoutMs;
+  const result = vm.context.evalCode(wrapped, "expression.js", { compileOnly: true });
+  vm.deadline = Number.POSITIVE_INFINITY;
+  if (!result.error) {
+    result.value.dispose();
+    return undefined;
+  }
+  const message = describeError(vm.context, result.error);
+  const line = syntaxLine(vm.context, result.error);
+  result.error.dispose();
+  return line === undefined ? { message } : { message, line };
+}
+
+function finishLogs(logs: SandboxLog[], dropped: number, scope: ExpressionScope): readonly SandboxLog[] {
+  const out = logs.map((log) => ({ level: log.level, message: maskText(log.message, scope) }));
+  if (dropped > 0) out.push({ level: "warn", message: `${dropped} more console lines were dropped` });
+  return Object.freeze(out);
+}
