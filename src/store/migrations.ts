@@ -1,0 +1,208 @@
+import { KilnError } from "../errors.ts";
+import type { Dialect, SqlDriver } from "./sql-driver.ts";
+
+/**
+ * The schema of the SQL stores as numbered, append-only migrations. Never edit a migration that
+ * has shipped: add the next number. The DDL is shared where both dialects accept it; `sqlite` and
+ * `postgres` hold the statements that must differ.
+ *
+ * Conventions (both dialects): ids are TEXT (UUIDv7), JSON is TEXT, booleans are INTEGER 0/1, and
+ * times are BIGINT epoch milliseconds from the store clock (never the database's clock).
+ */
+export interface Migration {
+  readonly version: number;
+  readonly name: string;
+  /** Statements run in order, in one transaction, by dialect. */
+  readonly statements: Readonly<Record<Dialect, readonly string[]>>;
+}
+
+const TERMINAL = "('completed', 'failed', 'cancelled', 'compensated', 'timed_out')";
+
+const RUNS = `CREATE TABLE runs (
+  id TEXT PRIMARY KEY,
+  namespace TEXT NOT NULL,
+  type TEXT NOT NULL CHECK (type IN ('task', 'workflow')),
+  name TEXT NOT NULL,
+  version TEXT,
+  queue TEXT NOT NULL,
+  priority INTEGER NOT NULL DEFAULT 0,
+  concurrency_key TEXT,
+  status TEXT NOT NULL CHECK (status IN ('queued', 'running', 'sleeping', 'waiting', 'completed', 'failed',
+    'cancelling', 'cancelled', 'compensating', 'compensated', 'timed_out')),
+  input TEXT,
+  output TEXT,
+  error TEXT,
+  attempt INTEGER NOT NULL DEFAULT 1,
+  retry_policy TEXT,
+  idempotency_key TEXT,
+  parent_run_id TEXT,
+  parent_step_name TEXT,
+  root_run_id TEXT NOT NULL,
+  lease_owner TEXT,
+  lease_token BIGINT NOT NULL DEFAULT 0,
+  lease_expires_at BIGINT,
+  available_at BIGINT,
+  deadline_at BIGINT,
+  wake_requested INTEGER NOT NULL DEFAULT 0,
+  cancel_requested INTEGER NOT NULL DEFAULT 0,
+  state TEXT NOT NULL DEFAULT '{}',
+  progress TEXT,
+  metadata TEXT NOT NULL DEFAULT '{}',
+  created_at BIGINT NOT NULL,
+  updated_at BIGINT NOT NULL,
+  started_at BIGINT,
+  finished_at BIGINT
+)`;
+
+// The partial indexes' WHERE clauses are repeated verbatim by the queries that use them
+// (sql-store.ts): SQLite only uses a partial index when the query states its condition.
+const RUN_INDEXES = [
+  "CREATE UNIQUE INDEX runs_idempotency ON runs (namespace, idempotency_key) WHERE idempotency_key IS NOT NULL",
+  // Claimable runs, in claim order.
+  `CREATE INDEX runs_ready ON runs (namespace, queue, priority DESC, available_at, id)
+    WHERE lease_owner IS NULL AND status IN ('queued', 'cancelling', 'compensating')`,
+  // Parked runs by wake-up time (sleep, event timeout).
+  "CREATE INDEX runs_timers ON runs (available_at) WHERE status IN ('sleeping', 'waiting')",
+  // Queued runs by availability: the next delayed start or retry backoff.
+  "CREATE INDEX runs_delayed ON runs (available_at) WHERE status = 'queued'",
+  // Leased runs: expired-lease takeover and queue concurrency counts.
+  "CREATE INDEX runs_leases ON runs (namespace, queue, lease_expires_at) WHERE lease_owner IS NOT NULL",
+  `CREATE INDEX runs_deadline ON runs (deadline_at) WHERE deadline_at IS NOT NULL AND status NOT IN ${TERMINAL}`,
+  "CREATE INDEX runs_parent ON runs (parent_run_id) WHERE parent_run_id IS NOT NULL",
+  "CREATE INDEX runs_list ON runs (namespace, id)",
+  "CREATE INDEX runs_list_status ON runs (namespace, status, id)",
+];
+
+const STEPS = `CREATE TABLE steps (
+  run_id TEXT NOT NULL,
+  name TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  type TEXT NOT NULL,
+  status TEXT NOT NULL CHECK (status IN ('running', 'waiting', 'completed', 'failed', 'skipped', 'compensated')),
+  output TEXT,
+  error TEXT,
+  attempt INTEGER NOT NULL DEFAULT 1,
+  wake_at BIGINT,
+  child_run_id TEXT,
+  event_name TEXT,
+  event_key TEXT,
+  compensable INTEGER NOT NULL DEFAULT 0,
+  started_at BIGINT NOT NULL,
+  finished_at BIGINT,
+  PRIMARY KEY (run_id, name)
+)`;
+
+const EVENTS = [
+  `CREATE TABLE events (
+    id TEXT PRIMARY KEY,
+    namespace TEXT NOT NULL,
+    name TEXT NOT NULL,
+    key TEXT,
+    payload TEXT,
+    created_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL,
+    consumed_by TEXT,
+    consumed_at BIGINT
+  )`,
+  "CREATE INDEX events_pending ON events (namespace, name, created_at, id) WHERE consumed_by IS NULL",
+  "CREATE INDEX events_expiry ON events (expires_at)",
+  `CREATE TABLE event_waits (
+    run_id TEXT NOT NULL,
+    step_name TEXT NOT NULL,
+    wait_id TEXT NOT NULL,
+    namespace TEXT NOT NULL,
+    event_name TEXT NOT NULL,
+    event_key TEXT,
+    timeout_at BIGINT,
+    created_at BIGINT NOT NULL,
+    PRIMARY KEY (run_id, step_name)
+  )`,
+  "CREATE INDEX event_waits_by_event ON event_waits (namespace, event_name, created_at, wait_id)",
+];
+
+const QUEUES = `CREATE TABLE queues (
+  namespace TEXT NOT NULL,
+  name TEXT NOT NULL,
+  concurrency_limit INTEGER,
+  key_concurrency_limit INTEGER,
+  updated_at BIGINT NOT NULL,
+  PRIMARY KEY (namespace, name)
+)`;
+
+const LOG_COLUMNS = `run_id TEXT NOT NULL,
+  attempt INTEGER NOT NULL,
+  step_name TEXT,
+  level TEXT NOT NULL,
+  message TEXT NOT NULL,
+  ts BIGINT NOT NULL`;
+
+const COMMON_1 = [RUNS, ...RUN_INDEXES, STEPS, ...EVENTS, QUEUES];
+
+/** Every migration, in order. */
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: "initial schema",
+    statements: {
+      sqlite: [
+        ...COMMON_1,
+        // AUTOINCREMENT: ids (the log seq) are never reused, so `afterSeq` paging stays correct.
+        `CREATE TABLE logs (id INTEGER PRIMARY KEY AUTOINCREMENT, ${LOG_COLUMNS})`,
+        "CREATE INDEX logs_by_run ON logs (run_id, id)",
+      ],
+      postgres: [
+        ...COMMON_1,
+        `CREATE TABLE logs (id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, ${LOG_COLUMNS})`,
+        "CREATE INDEX logs_by_run ON logs (run_id, id)",
+      ],
+    },
+  },
+];
+
+/**
+ * Brings the database to the latest schema version. Each migration runs in its own transaction
+ * with its row in `schema_migrations`. The caller makes sure only one process migrates at a time
+ * (PostgreSQL: an advisory lock; SQLite: the write lock of BEGIN IMMEDIATE).
+ */
+export async function migrate(
+  driver: Pick<SqlDriver, "dialect" | "run" | "transaction">,
+  now: () => number = Date.now,
+): Promise<number> {
+  await driver.run(
+    "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)",
+  );
+  const latest = MIGRATIONS.at(-1)?.version ?? 0;
+  let applied = 0;
+  for (const migration of MIGRATIONS) {
+    const done = await driver
+      .transaction(async (tx) => {
+        const rows = await tx.all<{ version: number }>("SELECT version FROM schema_migrations ORDER BY version DESC");
+        const current = rows[0]?.version ?? 0;
+        if (current > latest) {
+          throw new KilnError(
+            "MIGRATION_FAILED",
+            `The database schema is at version ${current}, newer than this Kiln knows (${latest}); upgrade Kiln`,
+            { retryable: false },
+          );
+        }
+        if (rows.some((r) => r.version === migration.version)) return false;
+        for (const sql of migration.statements[driver.dialect]) await tx.run(sql);
+        await tx.run("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)", [
+          migration.version,
+          migration.name,
+          now(),
+        ]);
+        return true;
+      })
+      .catch((cause: unknown) => {
+        if (cause instanceof KilnError) throw cause;
+        throw new KilnError(
+          "MIGRATION_FAILED",
+          `Migration ${migration.version} (${migration.name}) failed on ${driver.dialect}: ${(cause as Error).message}`,
+          { cause },
+        );
+      });
+    if (done) applied++;
+  }
+  return applied;
+}

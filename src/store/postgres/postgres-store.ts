@@ -1,0 +1,373 @@
+import pg from "pg";
+import { KilnError } from "../../errors.ts";
+import { migrate } from "../migrations.ts";
+import type { SqlDriver, SqlParam, SqlTransaction } from "../sql-driver.ts";
+import { SqlStore } from "../sql-store.ts";
+import type { StoreOptions } from "../store.ts";
+
+/** Where the PostgreSQL store lives. */
+export interface PostgresConnection {
+  /** A libpq URL: `postgres://user:password@host:5432/db`. */
+  readonly connectionString: string;
+  /** The schema holding Kiln's tables; created if missing. Default "public". */
+  readonly schema?: string;
+  /** Connections in the pool. Default 10. */
+  readonly poolSize?: number;
+}
+
+/** The Store on PostgreSQL: many servers share one database, coordinated by row and advisory locks. */
+export class PostgresStore extends SqlStore {
+  /**
+   * Connects, creates the schema if needed and migrates it under an advisory lock (so that many
+   * servers starting at once migrate once). Fails with STORE_UNAVAILABLE, naming the server (not
+   * the password), when the database cannot be reached.
+   */
+  static async open(
+    connection: Readonly<PostgresConnection>,
+    options: Readonly<StoreOptions> = {},
+  ): Promise<PostgresStore> {
+    const schema = connection.schema ?? "public";
+    if (!/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) {
+      throw new KilnError(
+        "INVALID_CONFIG",
+        `Expected the PostgreSQL schema to be a lower-case identifier (letters, digits, _), got ${JSON.stringify(schema)}`,
+      );
+    }
+    const poolSize = connection.poolSize ?? 10;
+    if (!(Number.isSafeInteger(poolSize) && poolSize > 0)) {
+      throw new KilnError(
+        "INVALID_CONFIG",
+        `Expected the pool size to be a positive integer, got ${JSON.stringify(poolSize)}`,
+      );
+    }
+    const driver = new PostgresDriver(connection.connectionString, schema, poolSize);
+    try {
+      await driver.prepareSchema();
+    } catch (error) {
+      await driver.close();
+      throw error;
+    }
+    return new PostgresStore(driver, options);
+  }
+}
+
+/** BIGINT (oid 20) columns hold epoch milliseconds and counters: numbers, not strings. */
+const TYPES: pg.CustomTypesConfig = {
+  getTypeParser: ((oid: number, format?: string) =>
+    oid === 20
+      ? (value: string) => Number(value)
+      : pg.types.getTypeParser(oid, format as "text")) as pg.CustomTypesConfig["getTypeParser"],
+};
+
+/** SQLSTATEs after which a whole transaction is worth running again. */
+const RETRY_STATES = new Set(["40001", "40P01"]);
+const MAX_TX_ATTEMPTS = 6;
+
+/** The connection string without its password, for messages. */
+function redact(connectionString: string): string {
+  try {
+    const url = new URL(connectionString);
+    url.password = "";
+    return url.toString();
+  } catch {
+    return "(an unparseable connection string)";
+  }
+}
+
+/** Rewrites `?` placeholders (outside quoted literals) to `$1..$n`. */
+function numberPlaceholders(sql: string): string {
+  let n = 0;
+  let out = "";
+  let quote: string | null = null;
+  for (const ch of sql) {
+    if (quote) {
+      if (ch === quote) quote = null;
+      out += ch;
+    } else if (ch === "'" || ch === '"') {
+      quote = ch;
+      out += ch;
+    } else if (ch === "?") {
+      out += `$${++n}`;
+    } else {
+      out += ch;
+    }
+  }
+  return out;
+}
+
+/** The connection failed mid-transaction: it must be dropped, not returned to the pool. */
+class BrokenConnection extends Error {
+  constructor(override readonly cause: unknown) {
+    super("connection broken");
+  }
+}
+
+function sqlState(error: unknown): string | undefined {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === "string" ? code : undefined;
+}
+
+/**
+ * The PostgreSQL driver over a pg Pool. Every pool connection's search_path is the store's
+ * schema (a startup option, so no statement runs before it). Statements are prepared once per
+ * connection (named by their text). Notifications go through pg_notify in the transaction, so
+ * they are sent at commit; LISTEN runs on one dedicated connection.
+ */
+class PostgresDriver implements SqlDriver {
+  readonly dialect = "postgres" as const;
+  readonly #url: string;
+  readonly #schema: string;
+  readonly #pool: pg.Pool;
+  readonly #texts = new Map<string, { text: string; name: string | undefined }>();
+  readonly #channels = new Map<string, Set<(payload: string) => void>>();
+  #listener: pg.Client | undefined;
+  #listenerReady: Promise<pg.Client> | undefined;
+  #reconnect: NodeJS.Timeout | undefined;
+  #closed = false;
+
+  constructor(connectionString: string, schema: string, poolSize: number) {
+    this.#url = connectionString;
+    this.#schema = schema;
+    this.#pool = new pg.Pool({
+      connectionString,
+      max: poolSize,
+      options: `-c search_path=${schema}`,
+      types: TYPES,
+    });
+    // An idle connection that dies (server restart) must not crash the process; the pool
+    // replaces it on the next checkout.
+    this.#pool.on("error", () => {});
+  }
+
+  #unavailable(cause: unknown): KilnError {
+    return new KilnError(
+      "STORE_UNAVAILABLE",
+      `Could not reach PostgreSQL at ${redact(this.#url)}: ${(cause as Error).message}. Check that the server is running and reachable, and that the host, port, user, password and database in the connection string are right.`,
+      { cause },
+    );
+  }
+
+  /** Connection-level failures become STORE_UNAVAILABLE (retryable); SQL errors pass through. */
+  #wrap(error: unknown): unknown {
+    if (error instanceof KilnError) return error;
+    const state = sqlState(error);
+    const sqlError = state !== undefined && /^[0-9A-Z]{5}$/.test(state);
+    if (!sqlError || state.startsWith("08") || state === "57P01" || state === "57P03") return this.#unavailable(error);
+    return error;
+  }
+
+  async #connect(): Promise<pg.PoolClient> {
+    if (this.#closed) throw new KilnError("STORE_UNAVAILABLE", "The PostgreSQL store is closed");
+    try {
+      return await this.#pool.connect();
+    } catch (error) {
+      throw this.#unavailable(error);
+    }
+  }
+
+  /** Creates the schema if missing and migrates it, one process at a time. */
+  async prepareSchema(): Promise<void> {
+    const client = await this.#connect();
+    try {
+      await client.query("SELECT pg_advisory_lock(hashtext($1))", [`kiln:migrate:${this.#schema}`]);
+      try {
+        await client.query(`CREATE SCHEMA IF NOT EXISTS "${this.#schema}"`);
+        // Migrate on the locked connection itself, so a pool of one connection works too.
+        await migrate({
+          dialect: this.dialect,
+          run: async (sql, params = []) => (await client.query(this.#query(sql, params))).rowCount ?? 0,
+          transaction: (fn) => this.#transactionOn(client, fn),
+        });
+      } finally {
+        await client.query("SELECT pg_advisory_unlock(hashtext($1))", [`kiln:migrate:${this.#schema}`]);
+      }
+    } catch (error) {
+      throw this.#wrap(error);
+    } finally {
+      client.release();
+    }
+  }
+
+  #query(sql: string, params: readonly SqlParam[]): pg.QueryConfig {
+    let prepared = this.#texts.get(sql);
+    if (!prepared) {
+      // DDL is run once; everything else is prepared per connection under a stable name.
+      const ddl = /^\s*(CREATE|ALTER|DROP)\b/i.test(sql);
+      prepared = { text: numberPlaceholders(sql), name: ddl ? undefined : `kiln_${this.#texts.size}` };
+      this.#texts.set(sql, prepared);
+    }
+    const config: pg.QueryConfig = { text: prepared.text, values: params as unknown[] };
+    if (prepared.name !== undefined) config.name = prepared.name;
+    return config;
+  }
+
+  async all<T extends object>(sql: string, params: readonly SqlParam[] = []): Promise<T[]> {
+    try {
+      return (await this.#pool.query(this.#query(sql, params))).rows as T[];
+    } catch (error) {
+      throw this.#wrap(error);
+    }
+  }
+
+  async run(sql: string, params: readonly SqlParam[] = []): Promise<number> {
+    try {
+      return (await this.#pool.query(this.#query(sql, params))).rowCount ?? 0;
+    } catch (error) {
+      throw this.#wrap(error);
+    }
+  }
+
+  async transaction<T>(fn: (tx: SqlTransaction) => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      const client = await this.#connect();
+      let failure: unknown;
+      try {
+        const result = await this.#transactionOn(client, fn);
+        client.release();
+        return result;
+      } catch (error) {
+        // A connection that could not even roll back is dropped, not returned to the pool.
+        const broken = error instanceof BrokenConnection;
+        failure = broken ? error.cause : error;
+        client.release(broken ? (failure as Error) : undefined);
+      }
+      const state = sqlState(failure);
+      if (state === undefined || !RETRY_STATES.has(state) || attempt >= MAX_TX_ATTEMPTS) throw this.#wrap(failure);
+      // Deadlock or serialization failure: run the whole transaction again after a short,
+      // random pause so that the contenders do not collide again.
+      await new Promise((resolve) => setTimeout(resolve, Math.random() * 5 * attempt));
+    }
+  }
+
+  /** One transaction on a checked-out connection (not released here). */
+  async #transactionOn<T>(client: pg.PoolClient, fn: (tx: SqlTransaction) => Promise<T>): Promise<T> {
+    let open = true;
+    const guard = () => {
+      if (!open) throw new Error("statement on a finished transaction");
+    };
+    const tx: SqlTransaction = {
+      all: async <R extends object>(sql: string, params: readonly SqlParam[] = []) => {
+        guard();
+        return (await client.query(this.#query(sql, params))).rows as R[];
+      },
+      run: async (sql, params = []) => {
+        guard();
+        return (await client.query(this.#query(sql, params))).rowCount ?? 0;
+      },
+      notify: async (channel, payload) => {
+        guard();
+        await client.query(this.#query("SELECT pg_notify(?, ?)", [channel, this.#scoped(payload)]));
+      },
+    };
+    try {
+      await client.query("BEGIN");
+      const result = await fn(tx);
+      await client.query("COMMIT");
+      return result;
+    } catch (error) {
+      try {
+        await client.query("ROLLBACK");
+      } catch {
+        throw new BrokenConnection(error);
+      }
+      throw error;
+    } finally {
+      open = false;
+    }
+  }
+
+  /** Stores in other schemas of the same database share the channel; the payload names ours. */
+  #scoped(payload: string): string {
+    return JSON.stringify({ schema: this.#schema, ...(JSON.parse(payload) as object) });
+  }
+
+  #deliver(channel: string, payload: string | undefined): void {
+    const handlers = this.#channels.get(channel);
+    if (!handlers || payload === undefined) return;
+    let body: { schema?: unknown };
+    try {
+      body = JSON.parse(payload) as { schema?: unknown };
+    } catch {
+      return;
+    }
+    if (body.schema !== this.#schema) return;
+    for (const handler of handlers) {
+      try {
+        handler(payload);
+      } catch {
+        // A listener's failure is its own.
+      }
+    }
+  }
+
+  async #listenClient(): Promise<pg.Client> {
+    if (this.#listener) return this.#listener;
+    this.#listenerReady ??= (async () => {
+      const client = new pg.Client({ connectionString: this.#url, types: TYPES });
+      client.on("notification", (msg) => this.#deliver(msg.channel, msg.payload));
+      const lost = () => {
+        if (this.#listener !== client) return;
+        this.#listener = undefined;
+        client.end().catch(() => {});
+        this.#scheduleReconnect();
+      };
+      client.on("error", lost);
+      client.on("end", lost);
+      try {
+        await client.connect();
+        for (const channel of this.#channels.keys()) await client.query(`LISTEN "${channel}"`);
+      } catch (error) {
+        client.end().catch(() => {});
+        throw this.#unavailable(error);
+      }
+      this.#listener = client;
+      return client;
+    })().finally(() => {
+      this.#listenerReady = undefined;
+    });
+    return this.#listenerReady;
+  }
+
+  /** LISTEN survives a lost connection: reconnect (and re-LISTEN) while anyone listens. */
+  #scheduleReconnect(): void {
+    if (this.#closed || this.#reconnect || this.#channels.size === 0) return;
+    this.#reconnect = setTimeout(() => {
+      this.#reconnect = undefined;
+      this.#listenClient().catch(() => this.#scheduleReconnect());
+    }, 1000);
+    this.#reconnect.unref();
+  }
+
+  async listen(channel: string, handler: (payload: string) => void): Promise<() => Promise<void>> {
+    let handlers = this.#channels.get(channel);
+    const first = !handlers;
+    if (!handlers) this.#channels.set(channel, (handlers = new Set()));
+    const own = (payload: string) => handler(payload);
+    handlers.add(own);
+    try {
+      const client = await this.#listenClient();
+      if (first) await client.query(`LISTEN "${channel}"`);
+    } catch (error) {
+      handlers.delete(own);
+      if (handlers.size === 0) this.#channels.delete(channel);
+      throw this.#wrap(error);
+    }
+    return async () => {
+      handlers.delete(own);
+      if (handlers.size > 0 || this.#channels.get(channel) !== handlers) return;
+      this.#channels.delete(channel);
+      await this.#listener?.query(`UNLISTEN "${channel}"`).catch(() => {});
+    };
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearTimeout(this.#reconnect);
+    this.#channels.clear();
+    const listener = this.#listener ?? (await this.#listenerReady?.catch(() => undefined));
+    this.#listener = undefined;
+    await listener?.end().catch(() => {});
+    await this.#pool.end();
+  }
+}

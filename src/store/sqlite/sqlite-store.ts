@@ -1,0 +1,238 @@
+import { mkdirSync } from "node:fs";
+import { dirname, resolve } from "node:path";
+import Database from "better-sqlite3";
+import { KilnError } from "../../errors.ts";
+import { migrate } from "../migrations.ts";
+import type { SqlDriver, SqlParam, SqlTransaction } from "../sql-driver.ts";
+import { SqlStore } from "../sql-store.ts";
+import type { StoreOptions } from "../store.ts";
+
+/** Options of SqliteStore.open beyond the common ones. */
+export interface SqliteStoreOptions extends StoreOptions {
+  /** How long a statement waits for another process's write lock, in ms. Default 5000. */
+  readonly busyTimeoutMs?: number;
+}
+
+/** The Store on an embedded SQLite file (the default of `kiln dev`), or in memory. */
+export class SqliteStore extends SqlStore {
+  /**
+   * Opens (creating if needed) the database at `path`, or a private in-memory one for
+   * `":memory:"`, and migrates it: WAL journal, synchronous=NORMAL, a busy timeout.
+   */
+  static async open(path: string, options: Readonly<SqliteStoreOptions> = {}): Promise<SqliteStore> {
+    const driver = SqliteDriver.open(path, options.busyTimeoutMs ?? 5000);
+    try {
+      await migrate(driver);
+    } catch (error) {
+      await driver.close();
+      throw error;
+    }
+    return new SqliteStore(driver, options);
+  }
+}
+
+type Statement = Database.Statement<unknown[], unknown>;
+
+/** Listeners of one database by channel. */
+type Bus = Map<string, Set<(payload: string) => void>>;
+
+/** Buses by database file, so that stores on the same file in one process hear each other. */
+const BUSES = new Map<string, { readonly bus: Bus; users: number }>();
+
+/** A minimal FIFO mutex: transactions and statements take turns on the one connection. */
+class Mutex {
+  #locked = false;
+  readonly #waiters: (() => void)[] = [];
+
+  get locked(): boolean {
+    return this.#locked;
+  }
+
+  async lock(): Promise<void> {
+    if (!this.#locked) {
+      this.#locked = true;
+      return;
+    }
+    await new Promise<void>((resolve) => this.#waiters.push(resolve));
+  }
+
+  unlock(): void {
+    const next = this.#waiters.shift();
+    if (next) next();
+    else this.#locked = false;
+  }
+}
+
+const MAX_CACHED_STATEMENTS = 500;
+
+/**
+ * The SQLite driver over better-sqlite3. better-sqlite3 is synchronous, so while a transaction's
+ * async function awaits, nothing else may run a statement on the connection (it would land in
+ * that transaction): every statement and transaction takes the mutex first.
+ */
+class SqliteDriver implements SqlDriver {
+  readonly dialect = "sqlite" as const;
+  readonly #db: Database.Database;
+  readonly #statements = new Map<string, Statement>();
+  readonly #mutex = new Mutex();
+  readonly #bus: Bus;
+  readonly #busKey: string | undefined;
+  readonly #unlisteners = new Set<() => Promise<void>>();
+
+  private constructor(db: Database.Database, busKey: string | undefined) {
+    this.#db = db;
+    this.#busKey = busKey;
+    if (busKey === undefined) {
+      this.#bus = new Map();
+    } else {
+      const shared = BUSES.get(busKey) ?? { bus: new Map(), users: 0 };
+      shared.users++;
+      BUSES.set(busKey, shared);
+      this.#bus = shared.bus;
+    }
+  }
+
+  static open(path: string, busyTimeoutMs: number): SqliteDriver {
+    const memory = path === ":memory:" || path === "";
+    const file = memory ? ":memory:" : resolve(path);
+    let db: Database.Database;
+    try {
+      if (!memory) mkdirSync(dirname(file), { recursive: true });
+      db = new Database(file);
+      db.pragma(`busy_timeout = ${Math.max(0, Math.floor(busyTimeoutMs))}`);
+      if (!memory) db.pragma("journal_mode = WAL");
+      db.pragma("synchronous = NORMAL");
+      db.pragma("temp_store = MEMORY");
+    } catch (cause) {
+      throw new KilnError(
+        "STORE_UNAVAILABLE",
+        `Could not open the SQLite database at ${file}: ${(cause as Error).message}. Check that the directory is writable and the file is a Kiln database not locked by another program.`,
+        { cause },
+      );
+    }
+    return new SqliteDriver(db, memory ? undefined : file);
+  }
+
+  #prepare(sql: string): Statement {
+    let stmt = this.#statements.get(sql);
+    if (!stmt) {
+      if (this.#statements.size >= MAX_CACHED_STATEMENTS) this.#statements.clear();
+      stmt = this.#db.prepare(sql);
+      this.#statements.set(sql, stmt);
+    }
+    return stmt;
+  }
+
+  #all<T>(sql: string, params: readonly SqlParam[]): T[] {
+    const stmt = this.#prepare(sql);
+    if (!stmt.reader) {
+      stmt.run(...(params as unknown[]));
+      return [];
+    }
+    return stmt.all(...(params as unknown[])) as T[];
+  }
+
+  #run(sql: string, params: readonly SqlParam[]): number {
+    const stmt = this.#prepare(sql);
+    if (stmt.reader) return stmt.all(...(params as unknown[])).length;
+    return stmt.run(...(params as unknown[])).changes;
+  }
+
+  async #exclusive<T>(fn: () => T): Promise<T> {
+    if (!this.#mutex.locked) return fn();
+    await this.#mutex.lock();
+    try {
+      return fn();
+    } finally {
+      this.#mutex.unlock();
+    }
+  }
+
+  all<T extends object>(sql: string, params: readonly SqlParam[] = []): Promise<T[]> {
+    return this.#exclusive(() => this.#all<T>(sql, params));
+  }
+
+  run(sql: string, params: readonly SqlParam[] = []): Promise<number> {
+    return this.#exclusive(() => this.#run(sql, params));
+  }
+
+  async transaction<T>(fn: (tx: SqlTransaction) => Promise<T>): Promise<T> {
+    await this.#mutex.lock();
+    const pending: [string, string][] = [];
+    let open = true;
+    const guard = () => {
+      if (!open) throw new Error("statement on a finished transaction");
+    };
+    const tx: SqlTransaction = {
+      all: async <R extends object>(sql: string, params: readonly SqlParam[] = []) => {
+        guard();
+        return this.#all<R>(sql, params);
+      },
+      run: async (sql, params = []) => {
+        guard();
+        return this.#run(sql, params);
+      },
+      notify: async (channel, payload) => {
+        guard();
+        pending.push([channel, payload]);
+      },
+    };
+    try {
+      this.#prepare("BEGIN IMMEDIATE").run();
+      let result: T;
+      try {
+        result = await fn(tx);
+        this.#prepare("COMMIT").run();
+      } catch (error) {
+        if (this.#db.inTransaction) this.#prepare("ROLLBACK").run();
+        throw error;
+      }
+      for (const [channel, payload] of pending) this.#emit(channel, payload);
+      return result;
+    } finally {
+      open = false;
+      this.#mutex.unlock();
+    }
+  }
+
+  #emit(channel: string, payload: string): void {
+    const handlers = this.#bus.get(channel);
+    if (!handlers || handlers.size === 0) return;
+    queueMicrotask(() => {
+      for (const handler of handlers) {
+        try {
+          handler(payload);
+        } catch {
+          // A listener's failure is its own; the store keeps delivering to the others.
+        }
+      }
+    });
+  }
+
+  async listen(channel: string, handler: (payload: string) => void): Promise<() => Promise<void>> {
+    let handlers = this.#bus.get(channel);
+    if (!handlers) this.#bus.set(channel, (handlers = new Set()));
+    const own = (payload: string) => handler(payload);
+    handlers.add(own);
+    const unlisten = async () => {
+      handlers.delete(own);
+      this.#unlisteners.delete(unlisten);
+    };
+    this.#unlisteners.add(unlisten);
+    return unlisten;
+  }
+
+  async close(): Promise<void> {
+    await this.#mutex.lock();
+    try {
+      for (const unlisten of [...this.#unlisteners]) await unlisten();
+      this.#statements.clear();
+      if (!this.#db.open) return;
+      this.#db.close();
+      const shared = this.#busKey === undefined ? undefined : BUSES.get(this.#busKey);
+      if (shared && --shared.users === 0) BUSES.delete(this.#busKey as string);
+    } finally {
+      this.#mutex.unlock();
+    }
+  }
+}

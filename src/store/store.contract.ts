@@ -1,0 +1,1183 @@
+import assert from "node:assert/strict";
+import { afterEach, beforeEach, describe, it } from "node:test";
+import { hasCode } from "../errors.ts";
+import type { Lease, Run } from "../engine/run.ts";
+import type {
+  ClaimedRun,
+  ClaimRunsParams,
+  SaveStepParams,
+  StartRunParams,
+  Store,
+  StoreNotification,
+  StoreOptions,
+  WriteResult,
+} from "./store.ts";
+
+/** How the contract opens and disposes of the store under test. */
+export interface StoreHarness {
+  /** A store on fresh, empty data. */
+  open(options?: Readonly<StoreOptions>): Promise<Store>;
+  /** Closes it and throws its data away. */
+  close(store: Store): Promise<void>;
+  /** A second instance on the same data (another process); omitted: the contract reuses `store`. */
+  openSibling?(store: Store): Promise<Store>;
+  /** A reason to skip the whole suite (e.g. no PostgreSQL), or false. */
+  readonly skip?: string | false;
+}
+
+const NS = "contract";
+const T0 = 1_000_000;
+
+/**
+ * The one contract every Store passes (STYLE.md habit 3), run against a real database each. Every
+ * test gets a fresh store on an injected clock (`now`), so timers, leases and deadlines are
+ * driven by the test, never by sleeping.
+ */
+export function storeContract(name: string, harness: StoreHarness): void {
+  describe(`Store contract: ${name}`, { skip: harness.skip ?? false }, () => {
+    let now = T0;
+    let store: Store;
+    const clock = () => now;
+    const extra: Store[] = [];
+
+    beforeEach(async () => {
+      now = T0;
+      store = await harness.open({ clock });
+    });
+    afterEach(async () => {
+      for (const s of extra.splice(0)) await harness.close(s);
+      await harness.close(store);
+    });
+
+    /** Another store on fresh data with other options (closed after the test). */
+    async function openOther(options: Readonly<StoreOptions>): Promise<Store> {
+      const other = await harness.open(options);
+      extra.push(other);
+      return other;
+    }
+
+    const start = async (p: Partial<StartRunParams> = {}): Promise<Run> =>
+      (await store.startRun({ namespace: NS, type: "workflow", name: "wf", ...p })).run;
+
+    const claim = async (p: Partial<ClaimRunsParams> = {}) =>
+      store.claimRuns({ namespace: NS, queues: ["default"], owner: "w1", limit: 10, leaseMs: 30_000, ...p });
+
+    const claimOne = async (p: Partial<ClaimRunsParams> = {}): Promise<ClaimedRun> => {
+      const { runs } = await claim({ limit: 1, ...p });
+      assert.equal(runs.length, 1, "expected to claim one run");
+      return runs[0] as ClaimedRun;
+    };
+
+    const lease = (c: ClaimedRun | Run): Lease => {
+      const run = "run" in c ? c.run : c;
+      return { runId: run.id, leaseToken: run.leaseToken };
+    };
+
+    const get = async (id: string): Promise<Run> => {
+      const run = await store.getRun({ namespace: NS, id });
+      assert.ok(run, `run ${id} exists`);
+      return run;
+    };
+
+    const okWrite = (r: WriteResult | undefined): void => {
+      assert.ok(r, "a result");
+      assert.equal(r.ok, true, r.ok ? "" : `${r.error.code}: ${r.error.message}`);
+    };
+
+    const errorCode = (r: WriteResult | undefined): string | undefined => (r && !r.ok ? r.error.code : undefined);
+
+    const step = (l: Lease, name: string, seq: number, p: Partial<SaveStepParams> = {}): SaveStepParams => ({
+      ...l,
+      name,
+      seq,
+      type: "step",
+      status: "completed",
+      output: { name },
+      ...p,
+    });
+
+    // ── runs ───────────────────────────────────────────────────────────────────────────────
+
+    describe("startRun / getRun / listRuns", () => {
+      it("creates a queued run with every default filled in", async () => {
+        const run = await start({ input: { a: 1 }, metadata: { team: "x" }, timeoutMs: 5000 });
+        assert.match(run.id, /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-/);
+        assert.equal(run.status, "queued");
+        assert.equal(run.attempt, 1);
+        assert.equal(run.queue, "default");
+        assert.equal(run.priority, 0);
+        assert.equal(run.rootRunId, run.id);
+        assert.equal(run.leaseToken, 0);
+        assert.equal(run.leaseOwner, null);
+        assert.equal(run.availableAt, T0);
+        assert.equal(run.deadlineAt, T0 + 5000);
+        assert.equal(run.createdAt, T0);
+        assert.deepEqual(run.state, {});
+        assert.deepEqual(run.input, { a: 1 });
+        assert.deepEqual(run.metadata, { team: "x" });
+        assert.deepEqual(await get(run.id), run);
+      });
+
+      it("finds runs only in their namespace", async () => {
+        const run = await start();
+        assert.equal(await store.getRun({ namespace: "other", id: run.id }), undefined);
+        assert.equal(await store.getRun({ namespace: NS, id: "00000000-0000-7000-8000-000000000000" }), undefined);
+      });
+
+      it("startRuns creates many runs in one call", async () => {
+        const results = await store.startRuns({
+          runs: [1, 2, 3].map((i) => ({ namespace: NS, type: "task" as const, name: `t${i}`, input: i })),
+        });
+        assert.deepEqual(
+          results.map((r) => [r.created, r.run.name, r.run.input]),
+          [
+            [true, "t1", 1],
+            [true, "t2", 2],
+            [true, "t3", 3],
+          ],
+        );
+        for (const r of results) assert.deepEqual(await get(r.run.id), r.run);
+      });
+
+      it("lists newest first with a cursor, and filters", async () => {
+        const ids: string[] = [];
+        for (let i = 0; i < 5; i++) ids.push((await start({ name: i % 2 ? "odd" : "even", type: "workflow" })).id);
+        await store.startRun({ namespace: "other", type: "task", name: "elsewhere" });
+        const first = await store.listRuns({ namespace: NS, limit: 2 });
+        assert.deepEqual(
+          first.runs.map((r) => r.id),
+          [ids[4], ids[3]],
+        );
+        assert.ok(first.nextCursor);
+        const second = await store.listRuns({ namespace: NS, limit: 2, cursor: first.nextCursor });
+        assert.deepEqual(
+          second.runs.map((r) => r.id),
+          [ids[2], ids[1]],
+        );
+        const third = await store.listRuns({ namespace: NS, limit: 2, cursor: second.nextCursor as string });
+        assert.deepEqual(
+          third.runs.map((r) => r.id),
+          [ids[0]],
+        );
+        assert.equal(third.nextCursor, null);
+        assert.equal((await store.listRuns({ namespace: NS, name: "odd" })).runs.length, 2);
+        assert.equal((await store.listRuns({ namespace: NS, type: "task" })).runs.length, 0);
+        assert.equal((await store.listRuns({ namespace: NS, status: "queued" })).runs.length, 5);
+        assert.equal((await store.listRuns({ namespace: NS, status: ["running", "failed"] })).runs.length, 0);
+        await claimOne();
+        assert.equal((await store.listRuns({ namespace: NS, status: ["running", "failed"] })).runs.length, 1);
+      });
+
+      it("returns the existing run for a repeated idempotency key", async () => {
+        const a = await store.startRun({ namespace: NS, type: "task", name: "t", idempotencyKey: "k1" });
+        const b = await store.startRun({ namespace: NS, type: "task", name: "t", idempotencyKey: "k1", input: 2 });
+        assert.equal(a.created, true);
+        assert.equal(b.created, false);
+        assert.equal(b.run.id, a.run.id);
+        const elsewhere = await store.startRun({ namespace: "other", type: "task", name: "t", idempotencyKey: "k1" });
+        assert.equal(elsewhere.created, true);
+        const batch = await store.startRuns({
+          runs: [
+            { namespace: NS, type: "task", name: "t", idempotencyKey: "k2" },
+            { namespace: NS, type: "task", name: "t", idempotencyKey: "k2" },
+          ],
+        });
+        assert.deepEqual(
+          batch.map((r) => r.created),
+          [true, false],
+        );
+        assert.equal(batch[0]?.run.id, batch[1]?.run.id);
+        assert.equal((await store.listRuns({ namespace: NS })).runs.length, 2);
+      });
+
+      it("rejects an idempotency key reused for another run name or type", async () => {
+        await store.startRun({ namespace: NS, type: "task", name: "t", idempotencyKey: "k" });
+        await assert.rejects(store.startRun({ namespace: NS, type: "task", name: "other", idempotencyKey: "k" }), (e) =>
+          hasCode(e, "IDEMPOTENCY_CONFLICT"),
+        );
+        await assert.rejects(store.startRun({ namespace: NS, type: "workflow", name: "t", idempotencyKey: "k" }), (e) =>
+          hasCode(e, "IDEMPOTENCY_CONFLICT"),
+        );
+      });
+
+      it("rejects payloads over the cap with PAYLOAD_TOO_LARGE", async () => {
+        const small = await openOther({ clock, maxPayloadBytes: 1000 });
+        const big = "x".repeat(2000);
+        await assert.rejects(small.startRun({ namespace: NS, type: "task", name: "t", input: big }), (e) =>
+          hasCode(e, "PAYLOAD_TOO_LARGE"),
+        );
+        await assert.rejects(small.sendEvent({ namespace: NS, name: "e", payload: big }), (e) =>
+          hasCode(e, "PAYLOAD_TOO_LARGE"),
+        );
+        const { run } = await small.startRun({ namespace: NS, type: "task", name: "t", input: "ok" });
+        const [claimed] = (
+          await small.claimRuns({ namespace: NS, queues: ["default"], owner: "w", limit: 1, leaseMs: 1000 })
+        ).runs;
+        assert.ok(claimed);
+        const l = lease(claimed);
+        const [saved] = await small.saveSteps({ steps: [step(l, "s", 0, { output: big })] });
+        assert.equal(errorCode(saved), "PAYLOAD_TOO_LARGE");
+        assert.deepEqual(await small.listSteps({ runId: run.id }), []);
+        const [finished] = await small.finishRuns({ items: [{ ...l, outcome: "complete", output: big }] });
+        assert.equal(errorCode(finished), "PAYLOAD_TOO_LARGE");
+        assert.equal((await small.getRun({ namespace: NS, id: run.id }))?.status, "running");
+        // A huge error is still recorded (shortened), so a failure can always be written down.
+        const [failed] = await small.finishRuns({
+          items: [{ ...l, outcome: "fail", error: { code: "TASK_FAILED", message: big } }],
+        });
+        okWrite(failed);
+        const after = await small.getRun({ namespace: NS, id: run.id });
+        assert.equal(after?.status, "failed");
+        assert.equal(after?.error?.code, "TASK_FAILED");
+      });
+    });
+
+    // ── claiming ───────────────────────────────────────────────────────────────────────────
+
+    describe("claimRuns", () => {
+      it("claims by priority, then availability, then age, and takes a lease", async () => {
+        const low = await start({ name: "low" });
+        now += 10;
+        const high = await start({ name: "high", priority: 5 });
+        const early = await start({ name: "early", availableAt: T0 - 100 });
+        const { runs } = await claim({ limit: 10, leaseMs: 1000 });
+        assert.deepEqual(
+          runs.map((c) => c.run.id),
+          [high.id, early.id, low.id],
+        );
+        for (const c of runs) {
+          assert.equal(c.run.status, "running");
+          assert.equal(c.run.leaseOwner, "w1");
+          assert.equal(c.run.leaseToken, 1);
+          assert.equal(c.run.leaseExpiresAt, now + 1000);
+          assert.equal(c.run.startedAt, now);
+          assert.deepEqual(c.steps, []);
+        }
+      });
+
+      it("skips leased runs and runs not yet due, and says when to look again", async () => {
+        const due = await start();
+        const later = await start({ availableAt: T0 + 5000 });
+        const first = await claim();
+        assert.deepEqual(
+          first.runs.map((c) => c.run.id),
+          [due.id],
+        );
+        assert.equal(first.nextWakeAt, T0 + 5000);
+        const second = await claim({ owner: "w2" });
+        assert.deepEqual(second.runs, []);
+        assert.equal(second.nextWakeAt, T0 + 5000);
+        assert.equal(await store.getNextWakeAt({ namespace: NS }), T0 + 5000);
+        assert.equal(await store.getNextWakeAt({}), T0 + 5000);
+        assert.equal(await store.getNextWakeAt({ namespace: "other" }), null);
+        now = T0 + 5000;
+        const third = await claim({ owner: "w2" });
+        assert.deepEqual(
+          third.runs.map((c) => c.run.id),
+          [later.id],
+        );
+        assert.equal(third.nextWakeAt, null);
+      });
+
+      it("claims only from the given queues and names, up to the limit", async () => {
+        await start({ queue: "a", name: "x" });
+        await start({ queue: "b", name: "y" });
+        await start({ queue: "a", name: "y" });
+        await start({ queue: "c", name: "x" });
+        assert.equal((await claim({ queues: ["a"], names: ["y"] })).runs.length, 1);
+        assert.equal((await claim({ queues: ["a", "b"], limit: 1 })).runs.length, 1);
+        assert.equal((await claim({ queues: ["a", "b"] })).runs.length, 1);
+        assert.equal((await claim({ queues: ["a", "b"] })).runs.length, 0);
+        assert.equal((await claim({ queues: ["c"], names: ["nope"] })).runs.length, 0);
+      });
+
+      it("returns the recorded steps of a claimed run in seq order", async () => {
+        const run = await start();
+        const c = await claimOne();
+        const l = lease(c);
+        const results = await store.saveSteps({ steps: [step(l, "b", 1), step(l, "a", 0)] });
+        results.forEach(okWrite);
+        okWrite((await store.finishRuns({ items: [{ ...l, outcome: "release" }] }))[0]);
+        const again = await claimOne();
+        assert.equal(again.run.id, run.id);
+        assert.deepEqual(
+          again.steps.map((s) => [s.name, s.seq, s.status, s.output]),
+          [
+            ["a", 0, "completed", { name: "a" }],
+            ["b", 1, "completed", { name: "b" }],
+          ],
+        );
+      });
+
+      it("takes over a run whose lease expired, raising the token (and a task's attempt)", async () => {
+        const task = await start({ type: "task", name: "t" });
+        const wf = await start({ name: "w" });
+        const first = await claim({ leaseMs: 1000 });
+        assert.equal(first.runs.length, 2);
+        assert.equal((await claim({ owner: "w2" })).runs.length, 0);
+        now += 1000;
+        const second = await claim({ owner: "w2" });
+        const byId = new Map(second.runs.map((c) => [c.run.id, c.run]));
+        assert.equal(byId.get(task.id)?.leaseToken, 2);
+        assert.equal(byId.get(task.id)?.attempt, 2);
+        assert.equal(byId.get(task.id)?.leaseOwner, "w2");
+        assert.equal(byId.get(wf.id)?.leaseToken, 2);
+        assert.equal(byId.get(wf.id)?.attempt, 1);
+        const stale = first.runs.find((c) => c.run.id === task.id) as ClaimedRun;
+        const [r] = await store.finishRuns({ items: [{ ...lease(stale), outcome: "complete" }] });
+        assert.equal(errorCode(r), "LEASE_LOST");
+        assert.equal((await get(task.id)).status, "running");
+      });
+
+      it("extends leases, and reports lost ones", async () => {
+        await start();
+        const c = await claimOne({ leaseMs: 1000 });
+        now += 500;
+        const res = await store.extendLeases({
+          owner: "w1",
+          leaseMs: 1000,
+          leases: [lease(c), { runId: c.run.id, leaseToken: 99 }],
+        });
+        assert.deepEqual(res, { lost: [], cancelRequested: [] });
+        assert.equal((await get(c.run.id)).leaseExpiresAt, now + 1000);
+        now += 999;
+        assert.equal((await claim({ owner: "w2" })).runs.length, 0, "the extended lease still holds");
+        now += 1;
+        assert.equal((await claim({ owner: "w2" })).runs.length, 1);
+        const lost = await store.extendLeases({ owner: "w1", leaseMs: 1000, leases: [lease(c)] });
+        assert.deepEqual(lost, { lost: [c.run.id], cancelRequested: [] });
+      });
+
+      it("never gives one run to two concurrent claimers", async () => {
+        await store.startRuns({
+          runs: Array.from({ length: 40 }, (_, i) => ({ namespace: NS, type: "task" as const, name: `t${i}` })),
+        });
+        const results = await Promise.all(
+          ["a", "b", "c", "d"].map((owner) => claim({ owner, limit: 10, leaseMs: 60_000 })),
+        );
+        const ids = results.flatMap((r) => r.runs.map((c) => c.run.id));
+        assert.equal(new Set(ids).size, ids.length, "claims are disjoint");
+        assert.equal(ids.length, 40);
+        for (const [i, owner] of ["a", "b", "c", "d"].entries()) {
+          for (const c of results[i]?.runs ?? []) assert.equal(c.run.leaseOwner, owner);
+        }
+      });
+
+      it("respects a queue's concurrency limit", async () => {
+        assert.equal(await store.getQueue({ namespace: NS, name: "q" }), undefined);
+        const settings = { namespace: NS, name: "q", concurrencyLimit: 2, keyConcurrencyLimit: null };
+        assert.deepEqual(await store.setQueue(settings), settings);
+        assert.deepEqual(await store.getQueue({ namespace: NS, name: "q" }), settings);
+        for (let i = 0; i < 5; i++) await start({ queue: "q" });
+        const first = await claim({ queues: ["q"] });
+        assert.equal(first.runs.length, 2);
+        assert.equal((await claim({ queues: ["q"], owner: "w2" })).runs.length, 0);
+        okWrite(
+          (await store.finishRuns({ items: [{ ...lease(first.runs[0] as ClaimedRun), outcome: "complete" }] }))[0],
+        );
+        assert.equal((await claim({ queues: ["q"], owner: "w2" })).runs.length, 1);
+        assert.equal((await claim({ queues: ["q"], owner: "w2" })).runs.length, 0);
+        await store.setQueue({ ...settings, concurrencyLimit: null });
+        assert.equal((await claim({ queues: ["q"], owner: "w3" })).runs.length, 2);
+      });
+
+      it("respects a queue's per-key concurrency limit", async () => {
+        await store.setQueue({ namespace: NS, name: "q", concurrencyLimit: null, keyConcurrencyLimit: 1 });
+        const a1 = await start({ queue: "q", concurrencyKey: "a" });
+        const a2 = await start({ queue: "q", concurrencyKey: "a" });
+        const b1 = await start({ queue: "q", concurrencyKey: "b" });
+        const free = await start({ queue: "q" });
+        const first = await claim({ queues: ["q"] });
+        assert.deepEqual(new Set(first.runs.map((c) => c.run.id)), new Set([a1.id, b1.id, free.id]));
+        assert.equal((await claim({ queues: ["q"] })).runs.length, 0);
+        const a1Claim = first.runs.find((c) => c.run.id === a1.id) as ClaimedRun;
+        okWrite((await store.finishRuns({ items: [{ ...lease(a1Claim), outcome: "complete" }] }))[0]);
+        assert.deepEqual(
+          (await claim({ queues: ["q"] })).runs.map((c) => c.run.id),
+          [a2.id],
+        );
+      });
+
+      it("rejects invalid queue limits", async () => {
+        await assert.rejects(
+          store.setQueue({ namespace: NS, name: "q", concurrencyLimit: 0, keyConcurrencyLimit: null }),
+          (e) => hasCode(e, "INVALID_INPUT"),
+        );
+      });
+    });
+
+    // ── fencing and steps ──────────────────────────────────────────────────────────────────
+
+    describe("fenced writes", () => {
+      it("rejects every fenced write carrying a stale token with LEASE_LOST, changing nothing", async () => {
+        const run = await start();
+        const c1 = await claimOne({ leaseMs: 1000 });
+        now += 1000;
+        const c2 = await claimOne({ owner: "w2" });
+        assert.equal(c2.run.leaseToken, c1.run.leaseToken + 1);
+        const stale = lease(c1);
+        assert.equal(errorCode((await store.saveSteps({ steps: [step(stale, "s", 0)] }))[0]), "LEASE_LOST");
+        const child = await store.startChildRun({
+          ...stale,
+          stepName: "c",
+          seq: 0,
+          child: { type: "task", name: "t" },
+        });
+        assert.equal(errorCode(child), "LEASE_LOST");
+        assert.equal(child.childRunId, undefined);
+        const ev = await store.awaitEvent({ ...stale, stepName: "e", seq: 0, eventName: "go" });
+        assert.equal(errorCode(ev), "LEASE_LOST");
+        for (const outcome of ["complete", "release", "cancelled"] as const) {
+          assert.equal(errorCode((await store.finishRuns({ items: [{ ...stale, outcome }] }))[0]), "LEASE_LOST");
+        }
+        const park = { ...stale, outcome: "park" as const, status: "sleeping" as const, wakeAt: now + 10 };
+        assert.equal(errorCode((await store.finishRuns({ items: [park] }))[0]), "LEASE_LOST");
+        assert.equal(
+          errorCode((await store.updateRuns({ items: [{ ...stale, state: { k: "v" } }] }))[0]),
+          "LEASE_LOST",
+        );
+        const ext = await store.extendLeases({ owner: "w1", leaseMs: 1000, leases: [stale] });
+        assert.deepEqual(ext.lost, [run.id]);
+        const after = await get(run.id);
+        assert.equal(after.status, "running");
+        assert.equal(after.leaseOwner, "w2");
+        assert.deepEqual(after.state, {});
+        assert.deepEqual(await store.listSteps({ runId: run.id }), []);
+        assert.equal((await store.listRuns({ namespace: NS })).runs.length, 1, "no child was started");
+        // The current token works, and a finished run accepts no more writes.
+        okWrite((await store.finishRuns({ items: [{ ...lease(c2), outcome: "complete", output: 1 }] }))[0]);
+        assert.equal(errorCode((await store.saveSteps({ steps: [step(lease(c2), "s", 0)] }))[0]), "LEASE_LOST");
+      });
+
+      it("rejects a write to a run that holds no lease", async () => {
+        const run = await start();
+        const l = { runId: run.id, leaseToken: 0 };
+        assert.equal(errorCode((await store.saveSteps({ steps: [step(l, "s", 0)] }))[0]), "LEASE_LOST");
+        const missing = { runId: "00000000-0000-7000-8000-000000000000", leaseToken: 1 };
+        assert.equal(
+          errorCode((await store.finishRuns({ items: [{ ...missing, outcome: "complete" }] }))[0]),
+          "LEASE_LOST",
+        );
+      });
+
+      it("records a settled step once: STEP_ALREADY_RECORDED afterwards", async () => {
+        const run = await start();
+        const l = lease(await claimOne());
+        okWrite((await store.saveSteps({ steps: [step(l, "s", 0, { status: "running", output: undefined })] }))[0]);
+        okWrite((await store.saveSteps({ steps: [step(l, "s", 0, { output: 1 })] }))[0]);
+        const [again] = await store.saveSteps({ steps: [step(l, "s", 0, { output: 2 })] });
+        assert.equal(errorCode(again), "STEP_ALREADY_RECORDED");
+        const batch = await store.saveSteps({
+          steps: [step(l, "t", 1, { output: "a" }), step(l, "t", 1, { output: "b" })],
+        });
+        okWrite(batch[0]);
+        assert.equal(errorCode(batch[1]), "STEP_ALREADY_RECORDED");
+        const steps = await store.listSteps({ runId: run.id });
+        assert.deepEqual(
+          steps.map((s) => [s.name, s.output, s.status]),
+          [
+            ["s", 1, "completed"],
+            ["t", "a", "completed"],
+          ],
+        );
+        assert.equal(steps[0]?.finishedAt, now);
+      });
+
+      it("records failed attempts waiting for a retry, and compensable steps", async () => {
+        const run = await start();
+        const l = lease(await claimOne());
+        const error = { code: "STEP_FAILED", message: "boom" };
+        const results = await store.saveSteps({
+          steps: [
+            step(l, "a", 0, { status: "running", attempt: 1, error, wakeAt: now + 500, output: undefined }),
+            step(l, "b", 1, { compensable: true, startedAt: now - 5 }),
+          ],
+        });
+        results.forEach(okWrite);
+        const [a, b] = await store.listSteps({ runId: run.id });
+        assert.deepEqual([a?.status, a?.error, a?.wakeAt, a?.finishedAt], ["running", error, now + 500, null]);
+        assert.deepEqual([b?.compensable, b?.startedAt], [true, now - 5]);
+      });
+
+      it("merges state (null deletes a key) and sets progress", async () => {
+        const run = await start();
+        const l = lease(await claimOne());
+        okWrite((await store.updateRuns({ items: [{ ...l, state: { a: "1", b: "2" } }] }))[0]);
+        const res = await store.updateRuns({
+          items: [
+            { ...l, state: { b: null, c: "3" }, progress: { percent: 50, message: "half" } },
+            { ...l, state: { d: "4" } },
+          ],
+        });
+        res.forEach(okWrite);
+        const after = await get(run.id);
+        assert.deepEqual(after.state, { a: "1", c: "3", d: "4" });
+        assert.deepEqual(after.progress, { percent: 50, message: "half" });
+        // State survives a retry.
+        okWrite(
+          (
+            await store.finishRuns({
+              items: [{ ...l, outcome: "fail", error: { code: "TASK_FAILED", message: "x" }, retryAt: now }],
+            })
+          )[0],
+        );
+        assert.deepEqual((await claimOne()).run.state, { a: "1", c: "3", d: "4" });
+      });
+    });
+
+    // ── finishing ──────────────────────────────────────────────────────────────────────────
+
+    describe("finishRuns", () => {
+      it("completes a run with its output and releases the lease", async () => {
+        const run = await start();
+        const l = lease(await claimOne());
+        now += 7;
+        const [r] = await store.finishRuns({ items: [{ ...l, outcome: "complete", output: { done: true } }] });
+        assert.deepEqual(r, { ok: true, cancelRequested: false });
+        const after = await get(run.id);
+        assert.equal(after.status, "completed");
+        assert.deepEqual(after.output, { done: true });
+        assert.equal(after.finishedAt, now);
+        assert.equal(after.leaseOwner, null);
+        assert.equal(after.availableAt, null);
+      });
+
+      it("finishes a batch with mixed outcomes and per-item results", async () => {
+        await store.startRuns({
+          runs: [1, 2, 3, 4].map((i) => ({ namespace: NS, type: "task" as const, name: `t${i}` })),
+        });
+        const { runs } = await claim();
+        const [a, b, c, d] = runs.map(lease) as [Lease, Lease, Lease, Lease];
+        const results = await store.finishRuns({
+          items: [
+            { ...a, outcome: "complete", output: "A" },
+            { ...b, outcome: "fail", error: { code: "TASK_FAILED", message: "no" } },
+            { ...c, leaseToken: 42, outcome: "complete" },
+            { ...d, outcome: "release" },
+            { ...a, outcome: "complete", output: "again" },
+          ],
+        });
+        assert.deepEqual(
+          results.map((r) => (r.ok ? "ok" : r.error.code)),
+          ["ok", "ok", "LEASE_LOST", "ok", "LEASE_LOST"],
+        );
+        assert.equal((await get(a.runId)).output, "A");
+        assert.equal((await get(b.runId)).status, "failed");
+        assert.equal((await get(c.runId)).status, "running");
+        assert.equal((await get(d.runId)).status, "queued");
+      });
+
+      it("retries a failed attempt later: attempt + 1, failed steps forgotten", async () => {
+        const run = await start({ type: "task", name: "t" });
+        const l = lease(await claimOne());
+        await store.saveSteps({
+          steps: [step(l, "ok", 0), step(l, "bad", 1, { status: "failed", error: { code: "X", message: "x" } })],
+        });
+        const error = { code: "TASK_FAILED", message: "exit 75" };
+        okWrite((await store.finishRuns({ items: [{ ...l, outcome: "fail", error, retryAt: now + 1000 }] }))[0]);
+        const after = await get(run.id);
+        assert.deepEqual(
+          [after.status, after.attempt, after.availableAt, after.error, after.leaseOwner],
+          ["queued", 2, now + 1000, error, null],
+        );
+        assert.deepEqual(
+          (await store.listSteps({ runId: run.id })).map((s) => s.name),
+          ["ok"],
+        );
+        assert.equal((await claim()).runs.length, 0);
+        now += 1000;
+        const again = await claimOne();
+        assert.equal(again.run.attempt, 2);
+        assert.equal(again.run.leaseToken, 2);
+      });
+
+      it("fails terminally, or moves to compensating (claimable) when asked", async () => {
+        const a = await start({ name: "a" });
+        const b = await start({ name: "b" });
+        const { runs } = await claim();
+        const error = { code: "WORKFLOW_FAILED", message: "bad" };
+        const la = lease(runs.find((c) => c.run.id === a.id) as ClaimedRun);
+        const lb = lease(runs.find((c) => c.run.id === b.id) as ClaimedRun);
+        await store.finishRuns({
+          items: [
+            { ...la, outcome: "fail", error },
+            { ...lb, outcome: "fail", error, compensate: true },
+          ],
+        });
+        const fa = await get(a.id);
+        assert.deepEqual([fa.status, fa.error, fa.finishedAt], ["failed", error, now]);
+        assert.equal((await get(b.id)).status, "compensating");
+        const c = await claimOne();
+        assert.equal(c.run.id, b.id);
+        assert.equal(c.run.status, "compensating", "claiming keeps the compensating status");
+        okWrite((await store.finishRuns({ items: [{ ...lease(c), outcome: "compensated" }] }))[0]);
+        const fb = await get(b.id);
+        assert.deepEqual([fb.status, fb.error], ["compensated", error]);
+      });
+
+      it("parks a run until its timer, then wakes it", async () => {
+        const run = await start();
+        const l = lease(await claimOne());
+        await store.saveSteps({ steps: [step(l, "nap", 0, { type: "sleep", status: "waiting", wakeAt: now + 5000 })] });
+        const [r] = await store.finishRuns({
+          items: [{ ...l, outcome: "park", status: "sleeping", wakeAt: now + 5000 }],
+        });
+        okWrite(r);
+        const parked = await get(run.id);
+        assert.deepEqual([parked.status, parked.leaseOwner, parked.availableAt], ["sleeping", null, T0 + 5000]);
+        const idle = await claim();
+        assert.deepEqual(idle, { runs: [], nextWakeAt: T0 + 5000 });
+        now = T0 + 4999;
+        assert.equal((await claim()).runs.length, 0);
+        now = T0 + 5000;
+        const woken = await claimOne();
+        assert.equal(woken.run.id, run.id);
+        assert.equal(woken.run.status, "running");
+        assert.deepEqual(
+          woken.steps.map((s) => s.name),
+          ["nap"],
+        );
+      });
+
+      it("parks until a signal (no timer) and releases a lease untouched", async () => {
+        const run = await start();
+        const c = await claimOne();
+        okWrite(
+          (await store.finishRuns({ items: [{ ...lease(c), outcome: "park", status: "waiting", wakeAt: null }] }))[0],
+        );
+        assert.equal((await get(run.id)).status, "waiting");
+        now += 10 ** 9;
+        assert.equal((await claim()).runs.length, 0);
+        assert.equal(await store.getNextWakeAt({ namespace: NS }), null);
+        const other = await start();
+        const o = await claimOne();
+        assert.equal(o.run.id, other.id);
+        okWrite((await store.finishRuns({ items: [{ ...lease(o), outcome: "release" }] }))[0]);
+        const released = await get(other.id);
+        assert.deepEqual([released.status, released.leaseOwner, released.availableAt], ["queued", null, now]);
+        assert.equal((await claimOne()).run.leaseToken, 2);
+      });
+
+      it("records the terminal outcomes cancelled and timed_out", async () => {
+        const a = await start({ name: "a" });
+        const b = await start({ name: "b" });
+        const { runs } = await claim();
+        const find = (id: string) => lease(runs.find((c) => c.run.id === id) as ClaimedRun);
+        const timeout = { code: "RUN_TIMEOUT", message: "too slow" };
+        await store.finishRuns({
+          items: [
+            { ...find(a.id), outcome: "cancelled" },
+            { ...find(b.id), outcome: "timed_out", error: timeout },
+          ],
+        });
+        assert.equal((await get(a.id)).status, "cancelled");
+        const tb = await get(b.id);
+        assert.deepEqual([tb.status, tb.error], ["timed_out", timeout]);
+      });
+    });
+
+    // ── children ───────────────────────────────────────────────────────────────────────────
+
+    describe("child runs", () => {
+      async function parentWithChild(stepName = "child") {
+        const parent = await start({ name: "parent" });
+        const p = await claimOne({ names: ["parent"] });
+        const res = await store.startChildRun({
+          ...lease(p),
+          stepName,
+          seq: 0,
+          child: { type: "task", name: "kid", input: { n: 1 }, queue: "kids" },
+        });
+        okWrite(res);
+        assert.ok(res.childRunId);
+        return { parent, p, childId: res.childRunId };
+      }
+
+      it("starts a child idempotently per parent step, inheriting the root", async () => {
+        const { parent, p, childId } = await parentWithChild();
+        const child = await get(childId);
+        assert.deepEqual(
+          [child.parentRunId, child.parentStepName, child.rootRunId, child.idempotencyKey, child.queue, child.status],
+          [parent.id, "child", parent.id, `${parent.id}/child`, "kids", "queued"],
+        );
+        assert.deepEqual(child.input, { n: 1 });
+        const [s] = await store.listSteps({ runId: parent.id });
+        assert.deepEqual([s?.type, s?.status, s?.childRunId], ["child", "waiting", childId]);
+        const replay = await store.startChildRun({
+          ...lease(p),
+          stepName: "child",
+          seq: 0,
+          child: { type: "task", name: "kid" },
+        });
+        assert.deepEqual(replay, { ok: true, cancelRequested: false, childRunId: childId });
+        assert.equal((await store.listRuns({ namespace: NS, parentRunId: parent.id })).runs.length, 1);
+        // A grandchild inherits the root.
+        const c = await claimOne({ queues: ["kids"] });
+        const gc = await store.startChildRun({
+          ...lease(c),
+          stepName: "g",
+          seq: 0,
+          child: { type: "task", name: "g" },
+        });
+        assert.equal((await get(gc.childRunId as string)).rootRunId, parent.id);
+      });
+
+      it("settles the parent's step with the child's output and wakes the parent", async () => {
+        const { parent, p, childId } = await parentWithChild();
+        okWrite(
+          (await store.finishRuns({ items: [{ ...lease(p), outcome: "park", status: "waiting", wakeAt: null }] }))[0],
+        );
+        const c = await claimOne({ queues: ["kids"] });
+        assert.equal(c.run.id, childId);
+        now += 3;
+        okWrite((await store.finishRuns({ items: [{ ...lease(c), outcome: "complete", output: { sum: 3 } }] }))[0]);
+        const [s] = await store.listSteps({ runId: parent.id });
+        assert.deepEqual([s?.status, s?.output, s?.finishedAt], ["completed", { sum: 3 }, now]);
+        const woken = await get(parent.id);
+        assert.deepEqual([woken.status, woken.availableAt], ["queued", now]);
+        const again = await claimOne({ names: ["parent"] });
+        assert.equal(again.run.id, parent.id);
+        assert.equal(again.steps[0]?.status, "completed");
+      });
+
+      it("fails the parent's step with CHILD_FAILED when the child fails", async () => {
+        const { parent, p, childId } = await parentWithChild();
+        await store.finishRuns({ items: [{ ...lease(p), outcome: "park", status: "waiting", wakeAt: null }] });
+        const c = await claimOne({ queues: ["kids"] });
+        const error = { code: "TASK_FAILED", message: "exit 1" };
+        okWrite((await store.finishRuns({ items: [{ ...lease(c), outcome: "fail", error }] }))[0]);
+        const [s] = await store.listSteps({ runId: parent.id });
+        assert.equal(s?.status, "failed");
+        assert.equal(s?.error?.code, "CHILD_FAILED");
+        assert.match(s?.error?.message ?? "", new RegExp(childId));
+        assert.deepEqual(s?.error?.data, { childRunId: childId, status: "failed", error });
+        assert.equal((await get(parent.id)).status, "queued");
+      });
+
+      it("marks a leased parent for wake-up: its park goes straight back to queued", async () => {
+        const { parent, p } = await parentWithChild();
+        const c = await claimOne({ queues: ["kids"] });
+        okWrite((await store.finishRuns({ items: [{ ...lease(c), outcome: "complete", output: 1 }] }))[0]);
+        const mid = await get(parent.id);
+        assert.deepEqual([mid.status, mid.leaseOwner], ["running", "w1"]);
+        okWrite(
+          (await store.finishRuns({ items: [{ ...lease(p), outcome: "park", status: "waiting", wakeAt: null }] }))[0],
+        );
+        const after = await get(parent.id);
+        assert.deepEqual([after.status, after.availableAt], ["queued", now]);
+        const again = await claimOne({ names: ["parent"] });
+        assert.equal(again.steps[0]?.output, 1);
+      });
+
+      it("fans out to three children and resumes the parent after each", async () => {
+        const parent = await start({ name: "parent" });
+        const p = await claimOne({ names: ["parent"] });
+        const kids: string[] = [];
+        for (let i = 0; i < 3; i++) {
+          const r = await store.startChildRun({
+            ...lease(p),
+            stepName: `kid#${i}`,
+            seq: i,
+            child: { type: "task", name: "kid", input: i },
+          });
+          kids.push(r.childRunId as string);
+        }
+        assert.equal(new Set(kids).size, 3);
+        await store.finishRuns({ items: [{ ...lease(p), outcome: "park", status: "waiting", wakeAt: null }] });
+        const { runs } = await claim({ names: ["kid"], owner: "k" });
+        assert.equal(runs.length, 3);
+        for (const [i, c] of runs.entries()) {
+          okWrite((await store.finishRuns({ items: [{ ...lease(c), outcome: "complete", output: c.run.input }] }))[0]);
+          const woken = await claimOne({ names: ["parent"] });
+          assert.equal(woken.steps.filter((s) => s.status === "completed").length, i + 1);
+          await store.finishRuns({ items: [{ ...lease(woken), outcome: "park", status: "waiting", wakeAt: null }] });
+        }
+        const steps = await store.listSteps({ runId: parent.id });
+        assert.deepEqual(
+          steps.map((s) => [s.name, s.status, s.output]),
+          [
+            ["kid#0", "completed", 0],
+            ["kid#1", "completed", 1],
+            ["kid#2", "completed", 2],
+          ],
+        );
+      });
+    });
+
+    // ── events ─────────────────────────────────────────────────────────────────────────────
+
+    describe("events", () => {
+      async function waiter(name: string) {
+        await start({ name });
+        return lease(await claimOne({ names: [name] }));
+      }
+
+      it("delivers an event sent before the wait, exactly once", async () => {
+        const sent = await store.sendEvent({ namespace: NS, name: "go", payload: { v: 1 } });
+        assert.equal(sent.deliveredTo, null);
+        assert.ok(sent.eventId);
+        const a = await waiter("a");
+        const res = await store.awaitEvent({ ...a, stepName: "e", seq: 0, eventName: "go" });
+        okWrite(res);
+        assert.deepEqual([res.step?.status, res.step?.output, res.step?.eventName], ["completed", { v: 1 }, "go"]);
+        const replay = await store.awaitEvent({ ...a, stepName: "e", seq: 0, eventName: "go" });
+        assert.equal(replay.step?.status, "completed");
+        const b = await waiter("b");
+        const other = await store.awaitEvent({ ...b, stepName: "e", seq: 0, eventName: "go" });
+        assert.equal(other.step?.status, "waiting", "the event was consumed");
+      });
+
+      it("delivers an event sent after the wait and wakes the run", async () => {
+        const a = await waiter("a");
+        const res = await store.awaitEvent({ ...a, stepName: "e", seq: 0, eventName: "go", timeoutAt: now + 60_000 });
+        assert.deepEqual([res.step?.status, res.step?.wakeAt], ["waiting", now + 60_000]);
+        await store.finishRuns({ items: [{ ...a, outcome: "park", status: "waiting", wakeAt: now + 60_000 }] });
+        now += 10;
+        const sent = await store.sendEvent({ namespace: NS, name: "go", payload: "hi" });
+        assert.equal(sent.deliveredTo, a.runId);
+        const run = await get(a.runId);
+        assert.deepEqual([run.status, run.availableAt], ["queued", now]);
+        const [s] = await store.listSteps({ runId: a.runId });
+        assert.deepEqual([s?.status, s?.output, s?.finishedAt], ["completed", "hi", now]);
+        assert.equal((await store.sendEvent({ namespace: NS, name: "go" })).deliveredTo, null);
+      });
+
+      it("gives one event to the oldest of two waiters only", async () => {
+        const a = await waiter("a");
+        await store.awaitEvent({ ...a, stepName: "e", seq: 0, eventName: "go" });
+        now += 1;
+        const b = await waiter("b");
+        await store.awaitEvent({ ...b, stepName: "e", seq: 0, eventName: "go" });
+        assert.equal((await store.sendEvent({ namespace: NS, name: "go", payload: 1 })).deliveredTo, a.runId);
+        assert.equal((await store.listSteps({ runId: b.runId }))[0]?.status, "waiting");
+        assert.equal((await store.sendEvent({ namespace: NS, name: "go", payload: 2 })).deliveredTo, b.runId);
+        assert.equal((await store.listSteps({ runId: b.runId }))[0]?.output, 2);
+      });
+
+      it("matches keys: a keyed waiter gets its key only, an unkeyed waiter gets any", async () => {
+        const k1 = await waiter("k1");
+        await store.awaitEvent({ ...k1, stepName: "e", seq: 0, eventName: "order", key: "A" });
+        assert.equal((await store.sendEvent({ namespace: NS, name: "order", key: "B" })).deliveredTo, null);
+        assert.equal((await store.sendEvent({ namespace: NS, name: "order" })).deliveredTo, null);
+        assert.equal(
+          (await store.sendEvent({ namespace: NS, name: "order", key: "A", payload: "a" })).deliveredTo,
+          k1.runId,
+        );
+        const any = await waiter("any");
+        // Buffered B (oldest) goes to the unkeyed waiter.
+        const got = await store.awaitEvent({ ...any, stepName: "e", seq: 0, eventName: "order" });
+        assert.equal(got.step?.status, "completed");
+        const b = await waiter("b");
+        const res = await store.awaitEvent({ ...b, stepName: "e", seq: 0, eventName: "order", key: "B" });
+        assert.equal(res.step?.status, "waiting", "B was consumed by the unkeyed waiter");
+        const any2 = await waiter("any2");
+        await store.awaitEvent({ ...any2, stepName: "e", seq: 0, eventName: "order" });
+        // The unkeyed buffered event went to nobody yet: the waiter consumed it.
+        assert.equal((await store.listSteps({ runId: any2.runId }))[0]?.status, "completed");
+        const sent = await store.sendEvent({ namespace: NS, name: "order", key: "B", payload: "b" });
+        assert.equal(sent.deliveredTo, b.runId);
+        assert.equal((await store.sendEvent({ namespace: "other", name: "order", key: "B" })).deliveredTo, null);
+      });
+
+      it("drops buffered events after their retention", async () => {
+        await store.sendEvent({ namespace: NS, name: "go", payload: 1, retentionMs: 1000 });
+        now += 1000;
+        const a = await waiter("a");
+        const res = await store.awaitEvent({ ...a, stepName: "e", seq: 0, eventName: "go" });
+        assert.equal(res.step?.status, "waiting");
+        const swept = await store.sweep();
+        assert.equal(swept.eventsDeleted, 1);
+      });
+
+      it("wakes a waiter at its timeout; settling the step withdraws the wait", async () => {
+        const a = await waiter("a");
+        await store.awaitEvent({ ...a, stepName: "e", seq: 0, eventName: "go", timeoutAt: now + 100 });
+        await store.finishRuns({ items: [{ ...a, outcome: "park", status: "waiting", wakeAt: now + 100 }] });
+        now += 100;
+        assert.equal((await store.sendEvent({ namespace: NS, name: "go", payload: "late" })).deliveredTo, null);
+        const c = await claimOne({ names: ["a"] });
+        assert.equal(c.steps[0]?.status, "waiting");
+        const timeout = { code: "EVENT_TIMEOUT", message: "no event" };
+        okWrite(
+          (
+            await store.saveSteps({
+              steps: [step(lease(c), "e", 0, { type: "event", status: "failed", error: timeout, output: undefined })],
+            })
+          )[0],
+        );
+        assert.equal((await store.sendEvent({ namespace: NS, name: "go", payload: "later" })).deliveredTo, null);
+        const [s] = await store.listSteps({ runId: a.runId });
+        assert.deepEqual([s?.status, s?.error], ["failed", timeout]);
+      });
+    });
+
+    // ── cancel and retry ───────────────────────────────────────────────────────────────────
+
+    describe("cancelRun / retryRun", () => {
+      it("cancels a run nobody holds at once", async () => {
+        const run = await start();
+        const cancelled = await store.cancelRun({ namespace: NS, id: run.id, reason: "no longer needed" });
+        assert.equal(cancelled.status, "cancelled");
+        assert.equal(cancelled.finishedAt, now);
+        assert.equal(cancelled.error?.code, "RUN_CANCELLED");
+        assert.match(cancelled.error?.message ?? "", /no longer needed/);
+        assert.equal((await claim()).runs.length, 0);
+      });
+
+      it("asks a leased run's worker to cancel", async () => {
+        const run = await start();
+        const c = await claimOne();
+        const cancelling = await store.cancelRun({ namespace: NS, id: run.id });
+        assert.deepEqual([cancelling.status, cancelling.leaseOwner], ["cancelling", "w1"]);
+        const [w] = await store.saveSteps({ steps: [step(lease(c), "s", 0)] });
+        assert.deepEqual(w, { ok: true, cancelRequested: true });
+        const ext = await store.extendLeases({ owner: "w1", leaseMs: 1000, leases: [lease(c)] });
+        assert.deepEqual(ext, { lost: [], cancelRequested: [run.id] });
+        // Parking does not end a cancellation: the run stays claimable to finish cancelling.
+        await store.finishRuns({ items: [{ ...lease(c), outcome: "park", status: "sleeping", wakeAt: now + 9999 }] });
+        const again = await claimOne();
+        assert.equal(again.run.status, "cancelling");
+        okWrite((await store.finishRuns({ items: [{ ...lease(again), outcome: "cancelled" }] }))[0]);
+        const done = await get(run.id);
+        assert.deepEqual([done.status, done.error?.code], ["cancelled", "RUN_CANCELLED"]);
+      });
+
+      it("leaves a run with compensable completed steps claimable as cancelling", async () => {
+        const run = await start();
+        const c = await claimOne();
+        await store.saveSteps({ steps: [step(lease(c), "charge", 0, { compensable: true })] });
+        await store.finishRuns({ items: [{ ...lease(c), outcome: "park", status: "sleeping", wakeAt: now + 1000 }] });
+        const cancelling = await store.cancelRun({ namespace: NS, id: run.id });
+        assert.deepEqual([cancelling.status, cancelling.availableAt], ["cancelling", now]);
+        const again = await claimOne();
+        assert.equal(again.run.status, "cancelling");
+      });
+
+      it("cancels the descendants of a run", async () => {
+        const parent = await start({ name: "parent" });
+        const p = await claimOne({ names: ["parent"] });
+        const a = await store.startChildRun({
+          ...lease(p),
+          stepName: "a",
+          seq: 0,
+          child: { type: "workflow", name: "a" },
+        });
+        const b = await store.startChildRun({ ...lease(p), stepName: "b", seq: 1, child: { type: "task", name: "b" } });
+        await store.finishRuns({ items: [{ ...lease(p), outcome: "park", status: "waiting", wakeAt: null }] });
+        const ca = await claimOne({ names: ["a"] });
+        const g = await store.startChildRun({
+          ...lease(ca),
+          stepName: "g",
+          seq: 0,
+          child: { type: "task", name: "g" },
+        });
+        const cb = await claimOne({ names: ["b"] });
+        okWrite((await store.finishRuns({ items: [{ ...lease(cb), outcome: "complete" }] }))[0]);
+        const cancelled = await store.cancelRun({ namespace: NS, id: parent.id });
+        assert.equal(cancelled.status, "cancelled");
+        assert.equal((await get(a.childRunId as string)).status, "cancelling", "leased child asked to cancel");
+        assert.equal((await get(g.childRunId as string)).status, "cancelled", "grandchild cancelled");
+        assert.equal((await get(b.childRunId as string)).status, "completed", "finished child untouched");
+        // The cancelled grandchild's step in its (leased) parent is settled as failed.
+        const aSteps = await store.listSteps({ runId: a.childRunId as string });
+        assert.equal(aSteps[0]?.error?.code, "CHILD_FAILED");
+      });
+
+      it("refuses to cancel a finished run, or an unknown one", async () => {
+        const run = await start();
+        await store.cancelRun({ namespace: NS, id: run.id });
+        await assert.rejects(store.cancelRun({ namespace: NS, id: run.id }), (e) =>
+          hasCode(e, "INVALID_STATE_TRANSITION"),
+        );
+        await assert.rejects(store.cancelRun({ namespace: "other", id: run.id }), (e) => hasCode(e, "RUN_NOT_FOUND"));
+      });
+
+      it("retries a failed run as a new attempt, forgetting failed steps", async () => {
+        const run = await start({ timeoutMs: 1000 });
+        const c = await claimOne();
+        await store.saveSteps({
+          steps: [
+            step(lease(c), "a", 0),
+            step(lease(c), "b", 1, { status: "failed", error: { code: "X", message: "x" } }),
+          ],
+        });
+        await store.finishRuns({
+          items: [{ ...lease(c), outcome: "fail", error: { code: "WORKFLOW_FAILED", message: "b" } }],
+        });
+        now += 5000;
+        const retried = await store.retryRun({ namespace: NS, id: run.id });
+        assert.deepEqual(
+          [retried.status, retried.attempt, retried.error, retried.finishedAt, retried.availableAt, retried.deadlineAt],
+          ["queued", 2, null, null, now, now + 1000],
+        );
+        assert.deepEqual(
+          (await store.listSteps({ runId: run.id })).map((s) => s.name),
+          ["a"],
+        );
+        const again = await claimOne();
+        assert.equal(again.run.id, run.id);
+        okWrite((await store.finishRuns({ items: [{ ...lease(again), outcome: "complete" }] }))[0]);
+        await assert.rejects(store.retryRun({ namespace: NS, id: run.id }), (e) =>
+          hasCode(e, "INVALID_STATE_TRANSITION"),
+        );
+      });
+
+      it("retries from a step, forgetting it and every later one", async () => {
+        const run = await start();
+        const c = await claimOne();
+        await store.saveSteps({ steps: ["a", "b", "c"].map((n, i) => step(lease(c), n, i)) });
+        await store.finishRuns({ items: [{ ...lease(c), outcome: "cancelled" }] });
+        await assert.rejects(store.retryRun({ namespace: NS, id: run.id, fromStep: "zz" }), (e) =>
+          hasCode(e, "STEP_NOT_FOUND"),
+        );
+        const retried = await store.retryRun({ namespace: NS, id: run.id, fromStep: "b" });
+        assert.equal(retried.status, "queued");
+        assert.deepEqual(
+          (await store.listSteps({ runId: run.id })).map((s) => s.name),
+          ["a"],
+        );
+      });
+
+      it("refuses to retry a live run", async () => {
+        const run = await start();
+        await assert.rejects(store.retryRun({ namespace: NS, id: run.id }), (e) =>
+          hasCode(e, "INVALID_STATE_TRANSITION"),
+        );
+      });
+    });
+
+    // ── housekeeping ───────────────────────────────────────────────────────────────────────
+
+    describe("sweep", () => {
+      it("times out runs past their deadline that nobody holds", async () => {
+        const queued = await start({ timeoutMs: 1000 });
+        const held = await start({ timeoutMs: 1000 });
+        const free = await start();
+        const c = await claimOne({ names: ["wf"], limit: 1 });
+        assert.equal(c.run.id, queued.id);
+        const h = await claimOne({ leaseMs: 5000 });
+        assert.equal(h.run.id, held.id);
+        await store.finishRuns({ items: [{ ...lease(c), outcome: "park", status: "sleeping", wakeAt: now + 9000 }] });
+        assert.deepEqual(await store.sweep(), { timedOut: 0, woken: 0, eventsDeleted: 0 });
+        now += 1000;
+        const swept = await store.sweep();
+        assert.equal(swept.timedOut, 1, "the parked run times out; the held one keeps its live lease");
+        const t = await get(queued.id);
+        assert.deepEqual(
+          [t.status, t.error?.code, t.finishedAt, t.availableAt],
+          ["timed_out", "RUN_TIMEOUT", now, null],
+        );
+        assert.equal((await get(held.id)).status, "running");
+        now += 4000;
+        assert.equal((await store.sweep()).timedOut, 1, "an expired lease past the deadline times out too");
+        assert.equal((await get(held.id)).status, "timed_out");
+        assert.equal((await get(free.id)).status, "queued");
+      });
+
+      it("settles the parent of a timed-out child and cancels the children of a timed-out run", async () => {
+        const parent = await start({ name: "parent", timeoutMs: 10_000 });
+        const p = await claimOne({ names: ["parent"] });
+        const kid = await store.startChildRun({
+          ...lease(p),
+          stepName: "kid",
+          seq: 0,
+          child: { type: "workflow", name: "kid", timeoutMs: 100 },
+        });
+        await store.finishRuns({ items: [{ ...lease(p), outcome: "park", status: "waiting", wakeAt: null }] });
+        now += 100;
+        assert.equal((await store.sweep()).timedOut, 1);
+        const [s] = await store.listSteps({ runId: parent.id });
+        assert.equal(s?.error?.code, "CHILD_FAILED");
+        assert.equal((s?.error?.data as { status?: string } | undefined)?.status, "timed_out");
+        assert.equal((await get(parent.id)).status, "queued");
+
+        const p2 = await claimOne({ names: ["parent"] });
+        const kid2 = await store.startChildRun({
+          ...lease(p2),
+          stepName: "kid2",
+          seq: 1,
+          child: { type: "workflow", name: "kid2" },
+        });
+        await store.finishRuns({ items: [{ ...lease(p2), outcome: "park", status: "waiting", wakeAt: null }] });
+        now = T0 + 10_000;
+        assert.equal((await store.sweep()).timedOut, 1);
+        assert.equal((await get(parent.id)).status, "timed_out");
+        assert.equal((await get(kid2.childRunId as string)).status, "cancelled");
+        assert.equal((await get(kid.childRunId as string)).status, "timed_out");
+      });
+
+      it("wakes parked runs whose timer is due", async () => {
+        const run = await start();
+        const c = await claimOne();
+        await store.finishRuns({ items: [{ ...lease(c), outcome: "park", status: "sleeping", wakeAt: now + 50 }] });
+        assert.equal((await store.sweep()).woken, 0);
+        now += 50;
+        assert.equal((await store.sweep()).woken, 1);
+        const after = await get(run.id);
+        assert.deepEqual([after.status, after.availableAt], ["queued", now]);
+      });
+    });
+
+    // ── logs and notifications ─────────────────────────────────────────────────────────────
+
+    describe("logs", () => {
+      it("appends lines and lists them in order after a seq", async () => {
+        const run = await start();
+        const other = await start();
+        await store.appendLogs({
+          entries: [
+            { runId: run.id, attempt: 1, level: "info", message: "one" },
+            { runId: other.id, attempt: 1, level: "info", message: "elsewhere" },
+            { runId: run.id, attempt: 1, stepName: "s", level: "error", message: "two", ts: 5 },
+          ],
+        });
+        await store.appendLogs({ entries: [{ runId: run.id, attempt: 2, level: "debug", message: "three" }] });
+        const all = await store.listLogs({ runId: run.id });
+        assert.deepEqual(
+          all.map((l) => [l.message, l.attempt, l.stepName, l.level, l.ts]),
+          [
+            ["one", 1, null, "info", T0],
+            ["two", 1, "s", "error", 5],
+            ["three", 2, null, "debug", T0],
+          ],
+        );
+        assert.ok((all[0]?.seq ?? 0) < (all[1]?.seq ?? 0) && (all[1]?.seq ?? 0) < (all[2]?.seq ?? 0));
+        const after = await store.listLogs({ runId: run.id, afterSeq: all[0]?.seq as number, limit: 1 });
+        assert.deepEqual(
+          after.map((l) => l.message),
+          ["two"],
+        );
+      });
+    });
+
+    describe("subscribe", () => {
+      it("notifies runs-ready when a run becomes claimable", async () => {
+        const listenerStore = harness.openSibling ? await harness.openSibling(store) : store;
+        const seen: StoreNotification[] = [];
+        let notify: () => void = () => {};
+        const arrived = new Promise<void>((resolve) => {
+          notify = resolve;
+        });
+        const unsubscribe = await listenerStore.subscribe((n) => {
+          if (n.namespace !== NS) return;
+          seen.push(n);
+          notify();
+        });
+        try {
+          await start({ queue: "hot" });
+          await Promise.race([
+            arrived,
+            new Promise((_, reject) => setTimeout(() => reject(new Error("no notification within 5s")), 5000)),
+          ]);
+          assert.deepEqual(seen[0], { type: "runs-ready", namespace: NS, queue: "hot" });
+        } finally {
+          await unsubscribe();
+        }
+        const before = seen.length;
+        await start({ queue: "hot" });
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        assert.equal(seen.length, before, "no notification after unsubscribe");
+      });
+    });
+  });
+}

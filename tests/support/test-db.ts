@@ -1,0 +1,89 @@
+// Real databases for tests: SQLite in memory, and PostgreSQL in a fresh random schema per call
+// (dropped on close) of the database KILN_TEST_DATABASE_URL names. scripts/run-tests.mjs starts a
+// throwaway cluster and sets that variable. No mocks.
+import { randomBytes } from "node:crypto";
+import pg from "pg";
+import { PostgresStore } from "../../src/store/postgres/postgres-store.ts";
+import { SqliteStore } from "../../src/store/sqlite/sqlite-store.ts";
+import type { Store, StoreOptions } from "../../src/store/store.ts";
+
+/** A store opened for one test (or file), and how to dispose of it. */
+export interface TestStore {
+  readonly store: Store;
+  /** Closes the store and throws its data away (PostgreSQL: drops the schema). */
+  close(): Promise<void>;
+  /**
+   * Opens a second store instance on the same data, as another server process would (closed by
+   * `close()` too). SQLite in memory has no second instance: the same store is returned.
+   */
+  openSibling(options?: Readonly<StoreOptions>): Promise<Store>;
+}
+
+/** A SQLite store in memory. */
+export async function openTestSqlite(options: Readonly<StoreOptions> = {}): Promise<TestStore> {
+  const store = await SqliteStore.open(":memory:", options);
+  return {
+    store,
+    close: () => store.close(),
+    openSibling: async () => store,
+  };
+}
+
+let warned = false;
+
+/**
+ * The PostgreSQL URL for tests, or undefined when PostgreSQL tests must be skipped. Without
+ * KILN_TEST_DATABASE_URL this throws under CI=true (PostgreSQL tests may never be skipped in CI)
+ * and otherwise warns loudly, once.
+ */
+export function postgresTestUrl(): string | undefined {
+  const url = process.env.KILN_TEST_DATABASE_URL;
+  if (url) return url;
+  if (process.env.CI === "true") {
+    throw new Error("KILN_TEST_DATABASE_URL is not set: under CI=true the PostgreSQL tests must run, not be skipped");
+  }
+  if (!warned) {
+    warned = true;
+    console.warn(
+      "\n#################################################################################\n" +
+        "#### WARNING: KILN_TEST_DATABASE_URL is not set: PostgreSQL tests are SKIPPED ####\n" +
+        "#### Run the tests with `node scripts/run-tests.mjs` to get a throwaway cluster ####\n" +
+        "#################################################################################\n",
+    );
+  }
+  return undefined;
+}
+
+/** `describe(name, { skip: postgresSkip() })`: a reason to skip PostgreSQL tests, or false. */
+export function postgresSkip(): string | false {
+  return postgresTestUrl() === undefined ? "KILN_TEST_DATABASE_URL is not set" : false;
+}
+
+/** A PostgreSQL store in a fresh schema `kiln_test_<random>`, dropped by `close()`. */
+export async function openTestPostgres(options: Readonly<StoreOptions> = {}): Promise<TestStore> {
+  const url = postgresTestUrl();
+  if (url === undefined) {
+    throw new Error("KILN_TEST_DATABASE_URL is not set; skip PostgreSQL tests with postgresSkip()");
+  }
+  const schema = `kiln_test_${randomBytes(6).toString("hex")}`;
+  const store = await PostgresStore.open({ connectionString: url, schema, poolSize: 8 }, options);
+  const siblings: Store[] = [store];
+  return {
+    store,
+    openSibling: async (siblingOptions = options) => {
+      const sibling = await PostgresStore.open({ connectionString: url, schema, poolSize: 4 }, siblingOptions);
+      siblings.push(sibling);
+      return sibling;
+    },
+    close: async () => {
+      await Promise.all(siblings.map((s) => s.close()));
+      const client = new pg.Client({ connectionString: url });
+      await client.connect();
+      try {
+        await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+      } finally {
+        await client.end();
+      }
+    },
+  };
+}
