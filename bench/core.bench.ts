@@ -126,7 +126,13 @@ async function sequentialLatency(dialect: Dialect, count: number): Promise<numbe
 async function pickupLatency(dialect: Dialect, count: number): Promise<number[]> {
   const { store, dispose } = await freshStore(dialect);
   try {
-    const worker = new Worker({ client: store, namespace: "bench", concurrency: 8, sweep: false, pollIntervalMs: 5000 });
+    const worker = new Worker({
+      client: store,
+      namespace: "bench",
+      concurrency: 8,
+      sweep: false,
+      pollIntervalMs: 5000,
+    });
     let onStart: (() => void) | undefined;
     worker.registry.addTask({
       kind: "ping",
@@ -209,19 +215,40 @@ try {
   if (!only || only === "drain") {
     for (const d of dialects) {
       const samples = await repeat(RUNS, () => drain(d, quick ? 2000 : 20_000));
-      report("no-op task drain (20k, concurrency 50)", d, round(median(samples), 0), "runs/s", d === "sqlite" ? "≥ 30,000" : "≥ 10,000", samples);
+      report(
+        "no-op task drain (20k, concurrency 50)",
+        d,
+        round(median(samples), 0),
+        "runs/s",
+        d === "sqlite" ? "≥ 30,000" : "≥ 10,000",
+        samples,
+      );
     }
   }
   if (!only || only === "three") {
     for (const d of dialects) {
       const samples = await repeat(RUNS, () => threeStep(d, quick ? 300 : 2000));
-      report("three-step workflows (2k)", d, round(median(samples), 0), "workflows/s", d === "postgres" ? "≥ 1,000" : "—", samples);
+      report(
+        "three-step workflows (2k)",
+        d,
+        round(median(samples), 0),
+        "workflows/s",
+        d === "postgres" ? "≥ 1,000" : "—",
+        samples,
+      );
     }
   }
   if (!only || only === "latency") {
     for (const d of dialects) {
       const samples = await repeat(RUNS, async () => median(await sequentialLatency(d, quick ? 50 : 300)));
-      report("sequential three-step end-to-end p50", d, round(median(samples), 2), "ms", d === "postgres" ? "≤ 5" : "—", samples);
+      report(
+        "sequential three-step end-to-end p50",
+        d,
+        round(median(samples), 2),
+        "ms",
+        d === "postgres" ? "≤ 5" : "—",
+        samples,
+      );
     }
   }
   if (!only || only === "pickup") {
@@ -236,9 +263,30 @@ try {
   if (!only || only === "sleepers") {
     for (const d of dialects) {
       const runs = await repeat(quick ? 1 : RUNS, () => sleepers(d, quick ? 5000 : 100_000));
-      report("100k sleepers: RSS growth while parked", d, round(median(runs.map((r) => r.rssMb))), "MB", "< 50", runs.map((r) => r.rssMb));
-      report("100k sleepers: wake lag p99", d, round(median(runs.map((r) => r.p99))), "ms", "< 250", runs.map((r) => r.p99));
-      report("100k sleepers: wake lag p50", d, round(median(runs.map((r) => r.p50))), "ms", "—", runs.map((r) => r.p50));
+      report(
+        "100k sleepers: RSS growth while parked",
+        d,
+        round(median(runs.map((r) => r.rssMb))),
+        "MB",
+        "< 50",
+        runs.map((r) => r.rssMb),
+      );
+      report(
+        "100k sleepers: wake lag p99",
+        d,
+        round(median(runs.map((r) => r.p99))),
+        "ms",
+        "< 250",
+        runs.map((r) => r.p99),
+      );
+      report(
+        "100k sleepers: wake lag p50",
+        d,
+        round(median(runs.map((r) => r.p50))),
+        "ms",
+        "—",
+        runs.map((r) => r.p50),
+      );
     }
   }
 } finally {
@@ -246,4 +294,5 @@ try {
 }
 
 console.log("\n| benchmark | store | median | target |\n| --- | --- | --- | --- |");
-for (const r of rows) console.log(`| ${r.name} | ${r.dialect} | ${r.value.toLocaleString("en-US")} ${r.unit} | ${r.target} |`);
+for (const r of rows)
+  console.log(`| ${r.name} | ${r.dialect} | ${r.value.toLocaleString("en-US")} ${r.unit} | ${r.target} |`);

@@ -42,7 +42,10 @@ setTimeout(() => void kiln.sendEvent("order.approved", { by: "nobody" }, { key: 
 for (const started of runs) {
   const run = await kiln.waitForRun(started.id, { timeoutMs: 30_000 });
   const steps = await kiln.store.listSteps({ runId: run.id });
-  console.log(`${run.name.padEnd(6)} ${run.id}  ${run.status.padEnd(11)} ${JSON.stringify(run.output ?? run.error?.message)}`);
-  for (const s of steps) console.log(`         ${String(s.seq).padStart(7)} ${s.type.padEnd(12)} ${s.name.padEnd(20)} ${s.status}`);
+  console.log(
+    `${run.name.padEnd(6)} ${run.id}  ${run.status.padEnd(11)} ${JSON.stringify(run.output ?? run.error?.message)}`,
+  );
+  for (const s of steps)
+    console.log(`         ${String(s.seq).padStart(7)} ${s.type.padEnd(12)} ${s.name.padEnd(20)} ${s.status}`);
 }
 await kiln.close();

@@ -132,7 +132,11 @@ export class Kiln {
     }
   }
 
-  async sendEvent(name: string, payload?: unknown, options: Omit<SendEventParams, "namespace" | "name" | "payload"> = {}): Promise<SendEventResult> {
+  async sendEvent(
+    name: string,
+    payload?: unknown,
+    options: Omit<SendEventParams, "namespace" | "name" | "payload"> = {},
+  ): Promise<SendEventResult> {
     return await this.store.sendEvent({ namespace: this.namespace, name, payload: payload ?? null, ...options });
   }
 

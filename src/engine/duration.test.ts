@@ -22,8 +22,14 @@ describe("parseDuration", () => {
         (e: unknown) => hasCode(e, "INVALID_DURATION") && (e as Error).message.includes('"timeout"'),
       );
     }
-    assert.throws(() => parseDuration(-1), (e: unknown) => hasCode(e, "INVALID_DURATION"));
-    assert.throws(() => parseDuration(Number.NaN), (e: unknown) => hasCode(e, "INVALID_DURATION"));
+    assert.throws(
+      () => parseDuration(-1),
+      (e: unknown) => hasCode(e, "INVALID_DURATION"),
+    );
+    assert.throws(
+      () => parseDuration(Number.NaN),
+      (e: unknown) => hasCode(e, "INVALID_DURATION"),
+    );
   });
 
   it("formats for humans", () => {

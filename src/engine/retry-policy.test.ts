@@ -4,7 +4,12 @@ import { hasCode } from "../errors.ts";
 import { decideRetry, NO_RETRY, resolveRetryPolicy } from "./retry-policy.ts";
 
 describe("retry policy", () => {
-  const policy = resolveRetryPolicy({ maxAttempts: 4, initialIntervalMs: 100, maxIntervalMs: 300, backoffCoefficient: 2 });
+  const policy = resolveRetryPolicy({
+    maxAttempts: 4,
+    initialIntervalMs: 100,
+    maxIntervalMs: 300,
+    backoffCoefficient: 2,
+  });
 
   it("backs off exponentially up to the max interval and stops at max attempts", () => {
     const err = { code: "STEP_FAILED" };
@@ -22,14 +27,26 @@ describe("retry policy", () => {
 
   it("applies jitter within bounds using the injected random", () => {
     const jittery = resolveRetryPolicy({ ...policy, jitter: 0.5 });
-    assert.deepEqual(decideRetry(jittery, 1, { code: "X" }, () => 0), { retry: true, delayMs: 50 });
-    assert.deepEqual(decideRetry(jittery, 1, { code: "X" }, () => 0.999999), { retry: true, delayMs: 150 });
+    assert.deepEqual(
+      decideRetry(jittery, 1, { code: "X" }, () => 0),
+      { retry: true, delayMs: 50 },
+    );
+    assert.deepEqual(
+      decideRetry(jittery, 1, { code: "X" }, () => 0.999999),
+      { retry: true, delayMs: 150 },
+    );
   });
 
   it("defaults to no retry and validates input", () => {
     assert.deepEqual(decideRetry(NO_RETRY, 1, { code: "X" }), { retry: false });
-    assert.throws(() => resolveRetryPolicy({ maxAttempts: 0 }), (e: unknown) => hasCode(e, "INVALID_INPUT"));
-    assert.throws(() => resolveRetryPolicy({ backoffCoefficient: 0.5 }), (e: unknown) => hasCode(e, "INVALID_INPUT"));
+    assert.throws(
+      () => resolveRetryPolicy({ maxAttempts: 0 }),
+      (e: unknown) => hasCode(e, "INVALID_INPUT"),
+    );
+    assert.throws(
+      () => resolveRetryPolicy({ backoffCoefficient: 0.5 }),
+      (e: unknown) => hasCode(e, "INVALID_INPUT"),
+    );
     assert.ok(Object.isFrozen(policy));
   });
 });

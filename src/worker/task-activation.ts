@@ -132,7 +132,11 @@ export async function runTaskActivation(
     if (error instanceof RunParked && blocks.length > 0) {
       const waiting = blocks.some((b) => b.status === "waiting");
       const times = blocks.map((b) => b.wakeAt).filter((t): t is number => t !== null);
-      return { outcome: "park", status: waiting ? "waiting" : "sleeping", wakeAt: times.length ? Math.min(...times) : null };
+      return {
+        outcome: "park",
+        status: waiting ? "waiting" : "sleeping",
+        wakeAt: times.length ? Math.min(...times) : null,
+      };
     }
     if (deps.signal.aborted) return abortedOutcome(deps.signal.reason);
     return { outcome: "fail", error: serializeError(error, "TASK_FAILED"), compensable: false };
@@ -149,7 +153,14 @@ function abortedOutcome(reason: unknown): ActivationOutcome {
   return { outcome: "abandoned", error: serializeError(reason, "LEASE_LOST") };
 }
 
-function syntheticStep(runId: string, name: string, seq: number, status: "completed", output: unknown, now: number): Step {
+function syntheticStep(
+  runId: string,
+  name: string,
+  seq: number,
+  status: "completed",
+  output: unknown,
+  now: number,
+): Step {
   return {
     runId,
     name,

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { openTestPostgres, openTestSqlite } from "../../tests/support/test-db.ts";
+import { openTestPostgres, openTestSqlite, postgresSkip } from "../../tests/support/test-db.ts";
 import { hasCode, KilnError } from "../errors.ts";
 import { resolveRetryPolicy } from "../engine/retry-policy.ts";
 import type { Store } from "../store/store.ts";
@@ -23,7 +23,7 @@ const storeFactories: [string, (clock: () => number) => Promise<{ store: Store; 
 ];
 
 for (const [dialect, open] of storeFactories) {
-  describe(`worker on ${dialect}`, () => {
+  describe(`worker on ${dialect}`, { skip: dialect === "postgres" ? postgresSkip() : false }, () => {
     const clock = { now: 1_000_000 };
     let db: { store: Store; close(): Promise<void> };
     before(async () => {
@@ -224,7 +224,12 @@ for (const [dialect, open] of storeFactories) {
       await h.worker.drain();
       assert.deepEqual((await h.run(early))?.output, { ok: true });
       assert.equal(await h.status(late), "waiting");
-      const sent = await h.store.sendEvent({ namespace: "events", name: "order.approved", key: "o-2", payload: { ok: false } });
+      const sent = await h.store.sendEvent({
+        namespace: "events",
+        name: "order.approved",
+        key: "o-2",
+        payload: { ok: false },
+      });
       assert.equal(sent.deliveredTo, late);
       await h.worker.drain();
       assert.deepEqual((await h.run(late))?.output, { ok: false });
@@ -308,13 +313,10 @@ for (const [dialect, open] of storeFactories) {
       assert.equal(run?.error?.code, "INVALID_INPUT");
       assert.deepEqual(undone, ["cancel H1", "cancel F1"]);
       const comp = (await h.store.listSteps({ runId: id })).filter((s) => s.type === "compensation");
-      assert.deepEqual(
-        comp.map((s) => [s.name, s.status]).sort(),
-        [
-          ["compensate:flight", "completed"],
-          ["compensate:hotel", "completed"],
-        ],
-      );
+      assert.deepEqual(comp.map((s) => [s.name, s.status]).sort(), [
+        ["compensate:flight", "completed"],
+        ["compensate:hotel", "completed"],
+      ]);
     });
 
     it("cancels a sleeping run with compensations, and propagates cancel to children", async () => {

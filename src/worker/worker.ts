@@ -193,6 +193,9 @@ export class Worker {
   async #claimLoop(): Promise<void> {
     let failures = 0;
     while (this.#running) {
+      // Yield to the event loop every turn: an in-process store answers in microtasks, and the
+      // activations we started need macrotask turns (write batching) to make progress.
+      await new Promise<void>((resolve) => setImmediate(resolve));
       const free = this.#concurrency - this.#inflight.size;
       if (free <= 0) {
         await this.#idle(this.#pollMs);
@@ -349,7 +352,9 @@ export class Worker {
       case "compensation-failed":
         return { ...lease, outcome: "fail", error: outcome.error };
       case "compensated":
-        return run.error ? { ...lease, outcome: "compensated", error: run.error } : { ...lease, outcome: "compensated" };
+        return run.error
+          ? { ...lease, outcome: "compensated", error: run.error }
+          : { ...lease, outcome: "compensated" };
       case "park":
         return { ...lease, outcome: "park", status: outcome.status, wakeAt: outcome.wakeAt };
       case "release":

@@ -195,7 +195,8 @@ export class WorkflowActivation {
       });
       return undefined;
     }
-    if (recorded) this.#time = Math.max(this.#time, recorded.type === "sleep" ? (recorded.wakeAt ?? 0) : recorded.startedAt);
+    if (recorded)
+      this.#time = Math.max(this.#time, recorded.type === "sleep" ? (recorded.wakeAt ?? 0) : recorded.startedAt);
     return { name, seq, recorded };
   }
 
@@ -210,15 +211,20 @@ export class WorkflowActivation {
     if (recorded?.status === "failed") throw deserializeError(recorded.error ?? unknownError);
     if (this.#compensationMode) return this.#block({ status: "waiting", wakeAt: null });
     const now = this.#deps.clock();
-    if (recorded?.wakeAt != null && recorded.wakeAt > now) return this.#block({ status: "sleeping", wakeAt: recorded.wakeAt });
+    if (recorded?.wakeAt != null && recorded.wakeAt > now)
+      return this.#block({ status: "sleeping", wakeAt: recorded.wakeAt });
     const attempt = (recorded?.attempt ?? 0) + 1;
+    let blockedUntil: number | null = null;
     this.#pending++;
     try {
       let output: Awaited<T>;
       try {
         output = await this.#invoke(fn, options?.timeout, name);
       } catch (error) {
-        return await this.#stepFailed(name, seq, attempt, error, options);
+        // Throws the terminal error, or returns the retry time (then block outside `pending`).
+        blockedUntil = await this.#stepFailed(name, seq, attempt, error, options);
+        if (blockedUntil === null) return BLOCKED;
+        return this.#block({ status: "sleeping", wakeAt: blockedUntil });
       }
       const ok = await this.#save({
         name,
@@ -265,7 +271,7 @@ export class WorkflowActivation {
     attempt: number,
     error: unknown,
     options: StepOptions<T> | undefined,
-  ): Promise<never> {
+  ): Promise<number | null> {
     const serialized = serializeError(error, "STEP_FAILED");
     const policy = resolveRetryPolicy(options?.retry);
     const decision = decideRetry(policy, attempt, serialized, this.#random);
@@ -273,12 +279,12 @@ export class WorkflowActivation {
     if (decision.retry) {
       const wakeAt = now + decision.delayMs;
       const ok = await this.#save({ name, seq, type: "step", status: "running", error: serialized, attempt, wakeAt });
-      if (!ok) return BLOCKED;
+      if (!ok) return null;
       this.#deps.log("warning", `Step "${name}" attempt ${attempt} failed: ${serialized.message}; retrying`, name);
-      return this.#block({ status: "sleeping", wakeAt });
+      return wakeAt;
     }
     const ok = await this.#save({ name, seq, type: "step", status: "failed", error: serialized, attempt });
-    if (!ok) return BLOCKED;
+    if (!ok) return null;
     throw deserializeError(serialized);
   }
 
@@ -362,7 +368,12 @@ export class WorkflowActivation {
     return this.#block({ status: "waiting", wakeAt: step.wakeAt });
   }
 
-  async #child(type: "task" | "workflow", target: string, input: unknown, options: ChildOptions = {}): Promise<unknown> {
+  async #child(
+    type: "task" | "workflow",
+    target: string,
+    input: unknown,
+    options: ChildOptions = {},
+  ): Promise<unknown> {
     const slot = this.#next(options.name ?? `${type}:${target}`, "child");
     if (!slot) return BLOCKED;
     const { name, seq, recorded } = slot;

@@ -1,11 +1,5 @@
 import type { SerializedError } from "../errors.ts";
-import type {
-  FinishRunParams,
-  LogEntryInput,
-  SaveStepParams,
-  UpdateRunParams,
-  WriteResult,
-} from "../store/store.ts";
+import type { FinishRunParams, LogEntryInput, SaveStepParams, UpdateRunParams, WriteResult } from "../store/store.ts";
 import type { EngineClient } from "./engine-client.ts";
 
 interface Pending<T> {

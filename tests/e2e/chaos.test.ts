@@ -53,7 +53,13 @@ describe("chaos: workers die mid-step across a 50-step workflow", () => {
     try {
       for (let round = 0; round < 100; round++) {
         const { client, kill } = killable(store, recorded);
-        const worker = new Worker({ client, namespace: "chaos", leaseMs: 150, heartbeatIntervalMs: 50, pollIntervalMs: 20 });
+        const worker = new Worker({
+          client,
+          namespace: "chaos",
+          leaseMs: 150,
+          heartbeatIntervalMs: 50,
+          pollIntervalMs: 20,
+        });
         worker.registry.addWorkflow({ name: "chain", version: null, fn });
         await worker.start();
         await sleep(30 + Math.random() * 60);
@@ -73,7 +79,7 @@ describe("chaos: workers die mid-step across a 50-step workflow", () => {
       assert.ok(crashes >= 3, `expected several crashes, got ${crashes}`);
       const steps = await store.listSteps({ runId: run.id });
       assert.equal(steps.length, 50);
-      steps.forEach((s, i) => assert.equal(s.output, i + 1, `step ${s.name} recorded ${s.output}`));
+      for (const [i, s] of steps.entries()) assert.equal(s.output, i + 1, `step ${s.name} recorded ${s.output}`);
       for (const [name, count] of recorded) assert.equal(count, 1, `step ${name} was recorded ${count} times`);
       assert.equal(recorded.size, 50);
     } finally {
@@ -82,7 +88,9 @@ describe("chaos: workers die mid-step across a 50-step workflow", () => {
     }
   });
 
-  it("real processes: SIGKILLed worker processes on PostgreSQL; the run completes once", { timeout: 120_000 }, async (t) => {
+  it("real processes: SIGKILLed worker processes on PostgreSQL; the run completes once", {
+    timeout: 120_000,
+  }, async (t) => {
     if (!pgUrl) {
       if (process.env.CI === "true") assert.fail("KILN_TEST_DATABASE_URL is required under CI");
       t.diagnostic("SKIPPED LOUDLY: no PostgreSQL (KILN_TEST_DATABASE_URL unset)");
@@ -110,7 +118,7 @@ describe("chaos: workers die mid-step across a 50-step workflow", () => {
     try {
       for (let round = 0; round < 40; round++) {
         const child = await spawnWorker();
-        await sleep(150 + Math.random() * 250);
+        await sleep(600 + Math.random() * 400);
         const current = await store.getRun({ namespace: "chaos", id: run.id });
         child.kill("SIGKILL");
         await new Promise((r) => child.once("exit", r));
@@ -130,7 +138,7 @@ describe("chaos: workers die mid-step across a 50-step workflow", () => {
       assert.ok(kills >= 3, `expected several kills, got ${kills}`);
       const steps = await store.listSteps({ runId: run.id });
       assert.equal(steps.length, 50);
-      steps.forEach((s, i) => assert.equal(s.output, i + 1));
+      for (const [i, s] of steps.entries()) assert.equal(s.output, i + 1);
       const lines = readFileSync(journal, "utf8").trim().split("\n");
       const pids = new Set(lines.map((l) => l.split(" ")[0]));
       t.diagnostic(`${kills} kills, ${lines.length} step executions for 50 steps across ${pids.size} processes`);
