@@ -163,7 +163,7 @@ describe("loadConfig", () => {
     assert.equal(config.server.token, "wt-123");
   });
 
-  test("relative working_directory, output_file and plugin paths resolve against the config file", () => {
+  test("relative working_directory and plugin paths resolve against the config file; output_file stays relative", () => {
     const dir = tempDir({
       "kiln.yaml":
         "tasks:\n  - kind: a\n    command: x\n    working_directory: scripts\n    output_format: file\n" +
@@ -171,7 +171,7 @@ describe("loadConfig", () => {
     });
     const config = loadConfig({ cwd: dir, env: {} });
     assert.equal(config.tasks[0]?.workingDirectory, join(dir, "scripts"));
-    assert.equal(config.tasks[0]?.outputFile, join(dir, "out/result.json"));
+    assert.equal(config.tasks[0]?.outputFile, "out/result.json");
     assert.deepEqual(
       config.plugins.map((p) => p.module),
       [join(dir, "plugins/p.mjs"), "kiln-plugin-q"],

@@ -97,7 +97,8 @@ export function resolveTaskKind(input: TaskKindInput, options: ResolveTaskOption
     inputFormat: input.input_format ?? d.inputFormat,
     inputArgs: input.input_args ? [...input.input_args] : null,
     outputFormat: input.output_format ?? d.outputFormat,
-    outputFile: resolvePath(input.output_file, options.baseDir),
+    // Relative to the script's working directory, where the script writes it.
+    outputFile: input.output_file ?? null,
     exitCodes: {
       success: new Set(parseExitCodes(codes.success ?? d.exitCodes.success)),
       retry: new Set(parseExitCodes(codes.retry ?? d.exitCodes.retry)),

@@ -45,7 +45,7 @@ export interface ResolvedTaskKind {
   /** Positional order of input fields for `args` input (null: the input's key order). */
   readonly inputArgs: readonly string[] | null;
   readonly outputFormat: OutputFormat;
-  /** The file read by `file` output (null: `$KILN_OUTPUT_FILE` in the attempt's private dir). */
+  /** The file read by `file` output, relative to the working directory (null: `$KILN_OUTPUT_FILE`). */
   readonly outputFile: string | null;
   readonly exitCodes: ExitCodeMap;
   /** Wall-clock limit of one attempt (null: none). */

@@ -104,7 +104,9 @@ export const taskKindSchema = z
       .string()
       .min(1)
       .optional()
-      .describe("With output_format: file, the file to read (default: $KILN_OUTPUT_FILE in a private temp dir)"),
+      .describe(
+        "With output_format: file, the file to read, relative to the working directory (default: $KILN_OUTPUT_FILE)",
+      ),
     exit_codes: exitCodesSchema.optional(),
     timeout_seconds: seconds("Wall-clock limit of one attempt (default: none)").optional(),
     timeout_action: z

@@ -1,0 +1,62 @@
+import { randomBytes } from "node:crypto";
+import { envKey } from "./env-names.ts";
+
+/** Who is running: the run, attempt and workflow that the context environment describes. */
+export interface ScriptContext {
+  readonly runId: string;
+  readonly taskKind: string;
+  /** 1-based. */
+  readonly attempt: number;
+  readonly maxRetries: number;
+  readonly workflowRunId: string | null;
+  readonly workflowName: string | null;
+  /** Stable across attempts, so scripts can pass it to the systems they call. */
+  readonly idempotencyKey: string;
+  /** A parent W3C traceparent to continue, or null to start a trace from the run id. */
+  readonly traceparent: string | null;
+}
+
+const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
+
+/**
+ * A W3C traceparent for one attempt: the parent's trace id when given, else one derived from the
+ * run id (a UUID is 32 hex digits), and a fresh span id.
+ */
+export function makeTraceparent(runId: string, parent: string | null): string {
+  const match = parent === null ? null : TRACEPARENT.exec(parent);
+  let traceId = match?.[1] ?? runId.replace(/-/g, "").toLowerCase();
+  if (!/^[0-9a-f]{32}$/.test(traceId) || /^0+$/.test(traceId)) traceId = randomBytes(16).toString("hex");
+  const flags = match?.[3] ?? "01";
+  return `00-${traceId}-${randomBytes(8).toString("hex")}-${flags}`;
+}
+
+/** The KILN_* variables and TRACEPARENT of an attempt (DESIGN.md §4 "Context env"). */
+export function contextEnv(context: ScriptContext): Record<string, string> {
+  return {
+    KILN_RUN_ID: context.runId,
+    KILN_TASK_KIND: context.taskKind,
+    KILN_ATTEMPT: String(context.attempt),
+    KILN_MAX_RETRIES: String(context.maxRetries),
+    KILN_WORKFLOW_RUN_ID: context.workflowRunId ?? "",
+    KILN_WORKFLOW_NAME: context.workflowName ?? "",
+    KILN_IDEMPOTENCY_KEY: context.idempotencyKey,
+    TRACEPARENT: makeTraceparent(context.runId, context.traceparent),
+  };
+}
+
+/** STATE_<KEY> for every state key saved by earlier attempts. */
+export function stateEnv(state: Readonly<Record<string, string>>): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [key, value] of Object.entries(state)) env[`STATE_${envKey(key)}`] = value;
+  return env;
+}
+
+/** Variables of the worker's own environment that never reach a script (they are Kiln's). */
+export function inheritedEnv(base: Readonly<Record<string, string | undefined>>): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [name, value] of Object.entries(base)) {
+    if (value === undefined || /^(KILN_|INPUT_|STATE_)/.test(name) || name === "TRACEPARENT") continue;
+    env[name] = value;
+  }
+  return env;
+}
