@@ -32,8 +32,7 @@ export function parseFlowYaml(text: string, file: string): FlowYaml {
   };
   const problems: ConfigProblem[] = doc.errors.map((error) => ({
     file,
-    line: error.linePos?.[0].line ?? 1,
-    column: error.linePos?.[0].col ?? 1,
+    ...position(error.pos[0]),
     path: "",
     message: error.message.split("\n")[0] ?? error.message,
   }));
@@ -59,7 +58,8 @@ export function parseFlowYaml(text: string, file: string): FlowYaml {
 
   const locate = (path: KeyPath, target: "key" | "value"): SourcePosition => {
     const { node, key, found } = find(path);
-    const chosen = found && target === "value" ? (node ?? key) : found ? (key ?? node) : (node ?? key);
+    // A missing key is reported at its parent's key (the node that lacks it), else at the parent.
+    const chosen = found && target === "value" ? (node ?? key) : (key ?? node);
     return position(chosen?.range?.[0] ?? 0);
   };
 

@@ -39,12 +39,15 @@ const compensationTarget = (entry: NodeEntry) =>
  * only routed to from nodes it needs; there is a start node; every node can be reached. Returns
  * the start nodes (no incoming route, no needs, not only a compensation).
  */
-export function checkGraph(entries: readonly NodeEntry[], listPath: KeyPath, report: Report): readonly string[] {
-  const byId = new Map(entries.map((entry) => [entry.id, entry]));
+export function checkGraph(all: readonly NodeEntry[], listPath: KeyPath, report: Report): readonly string[] {
+  // A duplicated step id is reported by the caller; the graph is that of the first step of each id.
+  const byId = new Map<string, NodeEntry>();
+  for (const entry of all) if (!byId.has(entry.id)) byId.set(entry.id, entry);
+  const entries = [...byId.values()];
   const incoming = new Set<string>();
   const compensations = new Set<string>();
 
-  for (const entry of entries) {
+  for (const entry of all) {
     for (const route of routesOf(entry.graph.next)) {
       const path = [...entry.path, entry.keyOf("next"), ...route.at];
       const target = byId.get(route.target);
@@ -100,7 +103,7 @@ export function checkGraph(entries: readonly NodeEntry[], listPath: KeyPath, rep
     );
     return starts;
   }
-  for (const id of unreachable(entries, byId, starts)) {
+  for (const id of unreachable(all, byId, starts)) {
     if (compensations.has(id)) continue;
     const entry = byId.get(id) as NodeEntry;
     report(
@@ -113,7 +116,8 @@ export function checkGraph(entries: readonly NodeEntry[], listPath: KeyPath, rep
 }
 
 /** Nodes no run can visit: not routed to from a reachable node, or joining on a node that is unreachable. */
-function unreachable(entries: readonly NodeEntry[], byId: ReadonlyMap<string, NodeEntry>, starts: readonly string[]) {
+function unreachable(all: readonly NodeEntry[], byId: ReadonlyMap<string, NodeEntry>, starts: readonly string[]) {
+  const entries = [...byId.values()];
   const reached = new Set<string>(starts);
   const queue = [...starts];
   const visit = (id: string) => {
@@ -124,9 +128,12 @@ function unreachable(entries: readonly NodeEntry[], byId: ReadonlyMap<string, No
   };
   for (;;) {
     while (queue.length > 0) {
-      const entry = byId.get(queue.shift() as string);
-      for (const route of routesOf(entry?.graph.next)) {
-        if (byId.get(route.target)?.graph.needs.length === 0) visit(route.target);
+      const id = queue.shift() as string;
+      // Routes of every step written with this id (duplicates are reported elsewhere), to avoid knock-on reports.
+      for (const entry of all.filter((e) => e.id === id)) {
+        for (const route of routesOf(entry.graph.next)) {
+          if (byId.get(route.target)?.graph.needs.length === 0) visit(route.target);
+        }
       }
     }
     // A join runs once all it needs can finish; reaching one need is not enough.

@@ -79,9 +79,10 @@ export function analyzeFlow(text: string, options: ValidateFlowOptions): FlowAna
     problems.push({ file, ...yaml.locateInString(path, offset), path: formatKeyPath(path), message });
   const schemaProblems = (issues: readonly z.core.$ZodIssue[], base: KeyPath) => {
     const located = issues.map((issue) => ({ ...issue, path: [...base, ...issue.path] }));
-    problems.push(
-      ...problemsFromIssues(located, { file, data: yaml.data, locate: yaml.locate, knownKeys: knownKeysAt }),
-    );
+    // Custom issues (flow-schema.ts refinements) carry whole messages, not expectation phrases.
+    for (const issue of located) if (issue.code === "custom") report(issue.path as KeyPath, "key", issue.message);
+    const typed = located.filter((issue) => issue.code !== "custom") as z.core.$ZodIssue[];
+    problems.push(...problemsFromIssues(typed, { file, data: yaml.data, locate: yaml.locate, knownKeys: knownKeysAt }));
   };
   const finish = (rest: Omit<FlowAnalysis, "file" | "problems">): FlowAnalysis => ({
     file,
