@@ -1,0 +1,189 @@
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync, statSync } from "node:fs";
+import { request } from "node:http";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import type { LogLevel } from "../store/store.ts";
+import { type LocalApiHandler, type LocalApiServer, type StepRecord, startLocalApi } from "./local-api.ts";
+
+const temp = mkdtempSync(join(tmpdir(), "kiln-api-"));
+after(() => rmSync(temp, { recursive: true, force: true }));
+
+/** An answer body; `error` is only there on 4xx/5xx answers (the assertions check which). */
+type Json = Record<string, unknown> & { readonly error: { readonly code: string; readonly message: string } };
+
+function call(
+  socketPath: string,
+  method: string,
+  path: string,
+  body?: string,
+): Promise<{ status: number; json: Json }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ socketPath, method, path }, (res) => {
+      let text = "";
+      res.setEncoding("utf8");
+      res.on("data", (c) => {
+        text += c;
+      });
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, json: JSON.parse(text) }));
+    });
+    req.on("error", reject);
+    req.end(body);
+  });
+}
+
+/** A handler that records calls. */
+function recordingHandler() {
+  const calls: unknown[][] = [];
+  const state = new Map<string, string>([["seen", "yes"]]);
+  const steps = new Map<string, StepRecord>([["done-step", { stdout: "old\n", exitCode: 0 }]]);
+  let requests = 0;
+  const handler: LocalApiHandler = {
+    log: (level: LogLevel, message: string) => calls.push(["log", level, message]),
+    progress: (percent, message) => calls.push(["progress", percent, message]),
+    getState: (key) => state.get(key) ?? null,
+    setState: async (key, value) => {
+      calls.push(["setState", key, value]);
+    },
+    setOutput: (key, value) => calls.push(["setOutput", key, value]),
+    heartbeat: () => calls.push(["heartbeat"]),
+    getStep: (name) => steps.get(name) ?? null,
+    recordStep: async (name, result) => {
+      const existing = steps.get(name);
+      if (existing) return existing;
+      if (result.exitCode !== 0) return null;
+      steps.set(name, result);
+      return result;
+    },
+    sleep: async (name, ms) => {
+      if (name === "elapsed") return "done";
+      calls.push(["sleep", name, ms]);
+      return "parked";
+    },
+    waitForEvent: async (name, options) => {
+      calls.push(["wait", name, options]);
+      return name === "got" ? { status: "received", payload: { ok: 1 } } : { status: "parked" };
+    },
+  };
+  return { handler, calls, steps, countRequest: () => requests++, requests: () => requests };
+}
+
+describe("local API routes", () => {
+  const recording = recordingHandler();
+  let server: LocalApiServer;
+  let socket: string;
+  before(async () => {
+    socket = join(temp, "api.sock");
+    server = await startLocalApi(socket, recording.handler, {
+      onRequest: recording.countRequest,
+      mask: (t) => t.replaceAll("hidden", "***"),
+    });
+  });
+  after(() => server.close());
+
+  test("the socket is mode 0600", () => {
+    assert.equal(statSync(socket).mode & 0o777, 0o600);
+  });
+
+  test("log, progress, output, heartbeat", async () => {
+    assert.deepEqual(await call(socket, "POST", "/log", '{"message":"hi","level":"warning"}'), {
+      status: 200,
+      json: { ok: true },
+    });
+    await call(socket, "POST", "/log", '{"message":"default"}');
+    await call(socket, "POST", "/progress", '{"percent":120,"message":"m"}');
+    await call(socket, "POST", "/output", '{"key":"k","value":{"n":1}}');
+    await call(socket, "POST", "/output", '{"outputs":{"a":1,"b":"2"}}');
+    await call(socket, "POST", "/heartbeat");
+    assert.deepEqual(recording.calls.splice(0), [
+      ["log", "warning", "hi"],
+      ["log", "info", "default"],
+      ["progress", 100, "m"],
+      ["setOutput", "k", { n: 1 }],
+      ["setOutput", "a", 1],
+      ["setOutput", "b", "2"],
+      ["heartbeat"],
+    ]);
+    assert.ok(recording.requests() >= 6);
+  });
+
+  test("state get and put", async () => {
+    assert.deepEqual((await call(socket, "GET", "/state/seen")).json, { key: "seen", value: "yes" });
+    assert.deepEqual((await call(socket, "GET", "/state/unknown%20key")).json, { key: "unknown key", value: null });
+    await call(socket, "PUT", "/state/k", '{"value":"v"}');
+    await call(socket, "PUT", "/state/k", '{"value":null}');
+    assert.deepEqual(recording.calls.splice(0), [
+      ["setState", "k", "v"],
+      ["setState", "k", null],
+    ]);
+  });
+
+  test("steps: look up, get-or-record, failed results are not recorded", async () => {
+    assert.deepEqual((await call(socket, "GET", "/steps/done-step")).json, {
+      recorded: true,
+      stdout: "old\n",
+      exitCode: 0,
+    });
+    assert.deepEqual((await call(socket, "POST", "/steps/new", "{}")).json, { recorded: false });
+    assert.deepEqual((await call(socket, "POST", "/steps/new", '{"stdout":"x","exitCode":3}')).json, {
+      recorded: false,
+    });
+    assert.deepEqual((await call(socket, "POST", "/steps/new", '{"stdout":"x","exitCode":0}')).json, {
+      recorded: true,
+      stdout: "x",
+      exitCode: 0,
+    });
+    assert.deepEqual((await call(socket, "POST", "/steps/done-step", '{"stdout":"other","exitCode":0}')).json, {
+      recorded: true,
+      stdout: "old\n",
+      exitCode: 0,
+    });
+  });
+
+  test("sleep and wait-event answer done/received or parked", async () => {
+    assert.deepEqual((await call(socket, "POST", "/sleep/elapsed", '{"duration":"5s"}')).json, { status: "done" });
+    assert.deepEqual((await call(socket, "POST", "/sleep/nap", '{"duration":"1h30m"}')).json, { status: "parked" });
+    assert.deepEqual((await call(socket, "POST", "/wait-event/got", '{"event":"paid"}')).json, {
+      status: "received",
+      payload: { ok: 1 },
+    });
+    assert.deepEqual((await call(socket, "POST", "/wait-event/w", '{"event":"e","key":"k1","timeout":60000}')).json, {
+      status: "parked",
+    });
+    assert.deepEqual(recording.calls.splice(0), [
+      ["sleep", "nap", 5_400_000],
+      ["wait", "got", { event: "paid", key: null, timeoutMs: null }],
+      ["wait", "w", { event: "e", key: "k1", timeoutMs: 60_000 }],
+    ]);
+  });
+
+  test("errors are { error: { code, message } } with 4xx statuses, masked", async () => {
+    assert.deepEqual(await call(socket, "GET", "/nope"), {
+      status: 404,
+      json: { error: { code: "ROUTE_NOT_FOUND", message: "No route GET /nope" } },
+    });
+    assert.equal((await call(socket, "GET", "/log")).status, 404);
+    assert.equal((await call(socket, "GET", "/steps/")).status, 404);
+    const badJson = await call(socket, "POST", "/log", "{nope");
+    assert.equal(badJson.status, 400);
+    assert.equal(badJson.json.error.code, "INVALID_JSON");
+    const badField = await call(socket, "POST", "/log", '{"message":"hidden","level":"loud"}');
+    assert.equal(badField.status, 400);
+    assert.match(
+      badField.json.error.message,
+      /Expected "level" to be one of debug, info, notice, warning, error, got "loud"/,
+    );
+    const missing = await call(socket, "POST", "/log", '{"level":"hidden"}');
+    assert.match(missing.json.error.message, /^Expected "message" to be a string, got nothing$/);
+    const badDuration = await call(socket, "POST", "/sleep/x", '{"duration":"soon hidden"}');
+    assert.equal(badDuration.status, 400);
+    assert.equal(badDuration.json.error.code, "INVALID_DURATION");
+    assert.ok(!badDuration.json.error.message.includes("hidden"));
+    const badExit = await call(socket, "POST", "/steps/x", '{"stdout":"","exitCode":999}');
+    assert.equal(badExit.status, 400);
+    const huge = await call(socket, "POST", "/log", JSON.stringify({ message: "x".repeat(1_100_000) }));
+    assert.equal(huge.status, 413);
+    assert.equal(huge.json.error.code, "PAYLOAD_TOO_LARGE");
+  });
+});
