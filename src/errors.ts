@@ -56,6 +56,7 @@ export const ERROR_CODES = {
   RATE_LIMITED: 429,
   // Infrastructure.
   STORE_UNAVAILABLE: 503,
+  SERVER_UNAVAILABLE: 503,
   MIGRATION_FAILED: 500,
   WORKER_STOPPED: 503,
   INTERNAL: 500,
@@ -164,7 +165,7 @@ export function serializeError(error: unknown, fallbackCode: ErrorCode = "STEP_F
       ...(error.stack === undefined ? {} : { stack: error.stack }),
     };
   }
-  return { code: fallbackCode, message: typeof error === "string" ? error : JSON.stringify(error) ?? String(error) };
+  return { code: fallbackCode, message: typeof error === "string" ? error : (JSON.stringify(error) ?? String(error)) };
 }
 
 /** Turns a stored error back into a throwable KilnError (code kept when it is a known one). */

@@ -1,0 +1,62 @@
+import { readFileSync } from "node:fs";
+import { extname } from "node:path";
+import { KilnError } from "../../errors.ts";
+import type { CliContext } from "../context.ts";
+import { printJson } from "../output.ts";
+
+/** Options of `kiln deploy`. */
+export interface DeployOptions {
+  readonly file: string;
+  readonly runtime?: string;
+  readonly version?: string;
+  readonly name?: string;
+  readonly description?: string;
+  readonly check?: boolean;
+}
+
+const RUNTIME_BY_EXTENSION: Readonly<Record<string, string>> = {
+  ".js": "node",
+  ".mjs": "node",
+  ".cjs": "node",
+  ".ts": "node",
+  ".mts": "node",
+  ".py": "python",
+  ".yaml": "flow",
+  ".yml": "flow",
+};
+
+/** The runtime of a workflow source: `--runtime`, else the file extension, else node. */
+export function runtimeFor(file: string, runtime: string | undefined): "node" | "python" | "flow" {
+  const chosen = runtime ?? RUNTIME_BY_EXTENSION[extname(file).toLowerCase()] ?? "node";
+  if (chosen !== "node" && chosen !== "python" && chosen !== "flow") {
+    throw new KilnError("INVALID_INPUT", `Expected --runtime to be node, python or flow, got "${chosen}"`);
+  }
+  return chosen;
+}
+
+/** `kiln deploy <id> -f FILE|-`: uploads workflow source; identical source is a no-op. */
+export async function deployCommand(ctx: CliContext, id: string, options: DeployOptions): Promise<number> {
+  const source = readFileSync(options.file === "-" ? 0 : options.file, "utf8");
+  const language = extname(options.file).toLowerCase();
+  const body = {
+    name: options.name ?? id,
+    source,
+    runtime: runtimeFor(options.file, options.runtime),
+    ...(language === ".ts" || language === ".mts" ? { language: "typescript" } : {}),
+    ...(options.version ? { version: options.version } : {}),
+    ...(options.description ? { description: options.description } : {}),
+    ...(options.check ? { check: true } : {}),
+  };
+  const result = await ctx.api().post<{ name: string; version: string; contentHash: string; created: boolean }>(
+    "/v1/workflows",
+    body,
+  );
+  if (ctx.options.json) printJson(ctx.output, result);
+  else
+    ctx.output.out(
+      result.created
+        ? `deployed ${result.name} version ${result.version} (${result.contentHash.slice(0, 12)})`
+        : `${result.name} is unchanged (version ${result.version})`,
+    );
+  return 0;
+}

@@ -1,0 +1,171 @@
+import { readFileSync } from "node:fs";
+import { KilnError } from "../../errors.ts";
+import { parseJsonInput } from "../../engine/payload.ts";
+import type { Run } from "../../engine/run.ts";
+import { isTerminal } from "../../engine/status.ts";
+import type { Step } from "../../engine/step.ts";
+import type { LogEntry } from "../../store/store.ts";
+import type { CliContext } from "../context.ts";
+import { describeRun, printJson, progressBar, table } from "../output.ts";
+
+/** Options of `kiln start` / `kiln run`. */
+export interface StartOptions {
+  readonly input?: string;
+  readonly inputFile?: string;
+  readonly wait?: boolean;
+  readonly follow?: boolean;
+  readonly idempotencyKey?: string;
+  readonly queue?: string;
+  readonly priority?: string;
+  readonly version?: string;
+  readonly timeout?: string;
+}
+
+type RunView = Run & { steps?: Step[] };
+
+/** Reads `-i JSON`, `--input-file F` (`-` = stdin). */
+export function readInput(options: Pick<StartOptions, "input" | "inputFile">): unknown {
+  if (options.input !== undefined && options.inputFile !== undefined) {
+    throw new KilnError("INVALID_INPUT", "Pass the input either with -i/--input or with --input-file, not both");
+  }
+  if (options.input !== undefined) return parseJsonInput(options.input, "input given with -i");
+  if (options.inputFile !== undefined) {
+    const text = readFileSync(options.inputFile === "-" ? 0 : options.inputFile, "utf8");
+    return parseJsonInput(text, `input file ${options.inputFile}`);
+  }
+  return null;
+}
+
+/** `kiln start <workflow>` and `kiln run <task-kind>`: start a run, print its id, optionally wait. */
+export async function startCommand(ctx: CliContext, type: "workflow" | "task", name: string, options: StartOptions): Promise<number> {
+  const input = readInput(options);
+  const body: Record<string, unknown> = { type, name, input };
+  if (options.idempotencyKey) body.idempotencyKey = options.idempotencyKey;
+  if (options.queue) body.queue = options.queue;
+  if (options.priority) body.priority = Number(options.priority);
+  if (options.version) body.version = options.version;
+  if (options.timeout) body.timeoutMs = Number(options.timeout) * 1000;
+  const run = await ctx.api().post<RunView>("/v1/runs", body);
+  if (!options.wait && !options.follow) {
+    if (ctx.options.json) printJson(ctx.output, run);
+    else ctx.output.out(run.id);
+    return 0;
+  }
+  if (!ctx.options.json) ctx.output.err(`started ${type} run ${run.id}`);
+  const final = await waitForRun(ctx, run.id, { follow: Boolean(options.follow) });
+  if (ctx.options.json) printJson(ctx.output, final);
+  else ctx.output.out(describeRun(final));
+  return final.status === "completed" ? 0 : 1;
+}
+
+/** Polls a run until it is terminal, showing progress (a bar on a terminal) or following logs. */
+export async function waitForRun(ctx: CliContext, id: string, options: { follow: boolean }): Promise<RunView> {
+  let afterSeq = 0;
+  let lastLine = "";
+  let delay = 50;
+  for (;;) {
+    const run = await ctx.api().get<RunView>(`/v1/runs/${encodeURIComponent(id)}`);
+    if (options.follow) afterSeq = await printLogs(ctx, id, afterSeq);
+    if (!ctx.options.json && !options.follow) {
+      const done = run.steps?.filter((s) => s.status === "completed").length ?? 0;
+      const percent = run.progress?.percent ?? null;
+      const line = `${run.status.padEnd(11)} ${percent === null ? "" : `${progressBar(percent)} `}${done} step(s) done${run.progress?.message ? ` — ${run.progress.message}` : ""}`;
+      if (ctx.output.isTTY) process.stderr.write(`\r${line.padEnd(lastLine.length)}`);
+      else if (line !== lastLine) ctx.output.err(line);
+      lastLine = line;
+    }
+    if (isTerminal(run.status)) {
+      if (ctx.output.isTTY && !ctx.options.json && !options.follow) process.stderr.write("\n");
+      return run;
+    }
+    await new Promise((r) => setTimeout(r, delay));
+    delay = Math.min(500, delay * 2);
+  }
+}
+
+async function printLogs(ctx: CliContext, id: string, afterSeq: number): Promise<number> {
+  let seq = afterSeq;
+  for (;;) {
+    const page = await ctx.api().get<{ items: LogEntry[]; nextSeq?: number }>(`/v1/runs/${encodeURIComponent(id)}/logs`, {
+      after: seq,
+      limit: 500,
+    });
+    for (const line of page.items) {
+      if (ctx.options.json) ctx.output.out(JSON.stringify(line));
+      else ctx.output.out(`${new Date(line.ts).toISOString()} ${line.level.padEnd(7)} ${line.stepName ? `[${line.stepName}] ` : ""}${line.message}`);
+      seq = Math.max(seq, line.seq);
+    }
+    if (page.items.length < 500) return seq;
+  }
+}
+
+/** `kiln status <run-id>`. */
+export async function statusCommand(ctx: CliContext, id: string): Promise<number> {
+  const run = await ctx.api().get<RunView>(`/v1/runs/${encodeURIComponent(id)}`);
+  if (ctx.options.json) printJson(ctx.output, run);
+  else ctx.output.out(describeRun(run));
+  return 0;
+}
+
+/** `kiln logs <run-id> [-f]`. */
+export async function logsCommand(ctx: CliContext, id: string, options: { follow?: boolean }): Promise<number> {
+  let seq = await printLogs(ctx, id, 0);
+  if (!options.follow) return 0;
+  let delay = 50;
+  for (;;) {
+    const run = await ctx.api().get<RunView>(`/v1/runs/${encodeURIComponent(id)}`);
+    seq = await printLogs(ctx, id, seq);
+    if (isTerminal(run.status)) return 0;
+    await new Promise((r) => setTimeout(r, delay));
+    delay = Math.min(500, delay * 2);
+  }
+}
+
+/** `kiln cancel <run-id>`. */
+export async function cancelCommand(ctx: CliContext, id: string): Promise<number> {
+  const run = await ctx.api().post<RunView>(`/v1/runs/${encodeURIComponent(id)}/cancel`, {});
+  if (ctx.options.json) printJson(ctx.output, run);
+  else ctx.output.out(`${run.id} ${run.status}`);
+  return 0;
+}
+
+/** `kiln retry <run-id> [--from-step NAME]`. */
+export async function retryCommand(ctx: CliContext, id: string, options: { fromStep?: string; wait?: boolean }): Promise<number> {
+  const run = await ctx.api().post<RunView>(
+    `/v1/runs/${encodeURIComponent(id)}/retry`,
+    options.fromStep ? { fromStep: options.fromStep } : {},
+  );
+  if (options.wait) {
+    const final = await waitForRun(ctx, run.id, { follow: false });
+    if (ctx.options.json) printJson(ctx.output, final);
+    else ctx.output.out(describeRun(final));
+    return final.status === "completed" ? 0 : 1;
+  }
+  if (ctx.options.json) printJson(ctx.output, run);
+  else ctx.output.out(`${run.id} ${run.status} (attempt ${run.attempt})`);
+  return 0;
+}
+
+/** `kiln list runs [--workflow W] [--status S] [-n N]`. */
+export async function listRunsCommand(ctx: CliContext, options: { workflow?: string; task?: string; status?: string; limit?: string }): Promise<number> {
+  const page = await ctx.api().get<{ items: Run[]; nextCursor: string | null }>("/v1/runs", {
+    name: options.workflow ?? options.task,
+    type: options.workflow ? "workflow" : options.task ? "task" : undefined,
+    status: options.status,
+    limit: options.limit ?? 20,
+  });
+  if (ctx.options.json) {
+    printJson(ctx.output, page);
+    return 0;
+  }
+  const rows = page.items.map((r) => [
+    r.id,
+    r.type,
+    r.name,
+    r.status,
+    String(r.attempt),
+    new Date(r.createdAt).toISOString().replace("T", " ").slice(0, 19),
+  ]);
+  ctx.output.out(table(rows, ["ID", "TYPE", "NAME", "STATUS", "ATTEMPT", "CREATED"]));
+  return 0;
+}

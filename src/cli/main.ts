@@ -1,0 +1,171 @@
+import { Command, CommanderError, Option } from "commander";
+import { isKilnError, KilnError } from "../errors.ts";
+import {
+  createTokenCommand,
+  listResourceCommand,
+  listSecretsCommand,
+  listTokensCommand,
+  openapiCommand,
+  removeSecretCommand,
+  revokeTokenCommand,
+  rotateKeyCommand,
+  sendEventCommand,
+  setSecretCommand,
+} from "./commands/admin.ts";
+import { deployCommand } from "./commands/deploy.ts";
+import {
+  cancelCommand,
+  listRunsCommand,
+  logsCommand,
+  retryCommand,
+  startCommand,
+  statusCommand,
+} from "./commands/runs.ts";
+import { type CliContext, createContext } from "./context.ts";
+import { type Output, processOutput } from "./output.ts";
+import type { GlobalOptions } from "./target.ts";
+
+/** Extra commands registered by other modules (server processes, in-script commands). */
+export type CommandInstaller = (program: Command, run: Runner) => void;
+
+/** Wraps a command action: builds the context, runs it, records the exit code. */
+export type Runner = <A extends unknown[]>(
+  action: (ctx: CliContext, ...args: A) => Promise<number>,
+) => (...args: unknown[]) => Promise<void>;
+
+const installers: CommandInstaller[] = [];
+
+/** Lets other CLI modules add commands (kept out of this file to keep it short). */
+export function registerCommands(installer: CommandInstaller): void {
+  installers.push(installer);
+}
+
+/** Builds the `kiln` program. `exit` receives the exit code of the command that ran. */
+export function buildProgram(output: Output, exit: { code: number }): Command {
+  const program = new Command("kiln")
+    .description("Kiln: a durable workflow engine for the scripts you already have")
+    .version("0.1.0")
+    .option("--json", "print machine-readable JSON")
+    .addOption(new Option("--server <url>", "Kiln server URL").env("KILN_SERVER"))
+    .addOption(new Option("--token <token>", "API token").env("KILN_TOKEN"))
+    .addOption(new Option("--namespace <ns>", "namespace").env("KILN_NAMESPACE"))
+    .addOption(new Option("--config <file>", "config file or directory").env("KILN_CONFIG"))
+    .option("--data <dir>", "data directory of kiln dev / kiln server (admin token lookup)")
+    .showHelpAfterError()
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => output.out(s.trimEnd()), writeErr: (s) => output.err(s.trimEnd()) });
+
+  const run: Runner =
+    (action) =>
+    async (...args: unknown[]) => {
+      const command = args[args.length - 1] as Command;
+      const ctx = createContext(command.optsWithGlobals() as GlobalOptions, output);
+      exit.code = await action(ctx, ...(args.slice(0, -1) as never));
+    };
+
+  const start = (type: "workflow" | "task", cmd: Command) =>
+    cmd
+      .option("-i, --input <json>", "input as JSON")
+      .option("--input-file <file>", "input from a JSON file (- for stdin)")
+      .option("--wait", "wait for the run to finish and print it")
+      .option("--follow", "wait and stream the run's logs")
+      .option("--idempotency-key <key>", "same key, same run")
+      .option("--queue <queue>", "queue")
+      .option("--priority <n>", "priority (higher first)")
+      .option("--version <version>", "workflow version to pin")
+      .option("--timeout <seconds>", "run timeout in seconds")
+      .action(run((ctx, name: string, opts) => startCommand(ctx, type, name, opts as never)));
+  start("workflow", program.command("start <workflow>").description("start a workflow run; prints the run id"));
+  start("task", program.command("run <task-kind>").description("run a task kind; prints the run id"));
+
+  program.command("status <run-id>").description("show a run").action(run((ctx, id: string) => statusCommand(ctx, id)));
+  program
+    .command("logs <run-id>")
+    .description("print a run's logs")
+    .option("-f, --follow", "keep following until the run ends")
+    .action(run((ctx, id: string, opts) => logsCommand(ctx, id, opts as never)));
+  program.command("cancel <run-id>").description("cancel a run").action(run((ctx, id: string) => cancelCommand(ctx, id)));
+  program
+    .command("retry <run-id>")
+    .description("retry a finished run as a new attempt")
+    .option("--from-step <name>", "forget this step and every later one")
+    .option("--wait", "wait for the run to finish")
+    .action(run((ctx, id: string, opts) => retryCommand(ctx, id, opts as never)));
+
+  const list = program.command("list").description("list workflows, runs, tasks or workers");
+  list
+    .command("runs")
+    .option("--workflow <name>", "only runs of this workflow")
+    .option("--task <kind>", "only runs of this task kind")
+    .option("--status <status>", "only runs in these statuses (comma-separated)")
+    .option("-n, --limit <n>", "how many", "20")
+    .action(run((ctx, opts) => listRunsCommand(ctx, opts as never)));
+  for (const what of ["workflows", "tasks", "workers"] as const) {
+    list.command(what).action(run((ctx) => listResourceCommand(ctx, what)));
+  }
+
+  program
+    .command("deploy <id>")
+    .description("deploy workflow code (JS, TS, Python or a YAML flow)")
+    .requiredOption("-f, --file <file>", "source file (- for stdin)")
+    .option("--runtime <runtime>", "node | python | flow (default: from the extension)")
+    .option("--version <version>", "version (default: next number)")
+    .option("--name <name>", "workflow name (default: <id>)")
+    .option("--description <text>", "description")
+    .option("--check", "refuse the deploy if in-flight runs' histories diverge from the new code")
+    .action(run((ctx, id: string, opts) => deployCommand(ctx, id, opts as never)));
+
+  const events = program.command("events").description("send events");
+  events
+    .command("send <name>")
+    .option("--key <key>", "correlation key")
+    .option("-d, --data <json>", "payload as JSON")
+    .action(run((ctx, name: string, opts) => sendEventCommand(ctx, name, opts as never)));
+
+  const secrets = program.command("secrets").description("manage encrypted secrets");
+  secrets
+    .command("set <name> [value]")
+    .description("set a secret (value from stdin when omitted)")
+    .action(run((ctx, name: string, value: string | undefined) => setSecretCommand(ctx, name, value)));
+  secrets.command("list").action(run((ctx) => listSecretsCommand(ctx)));
+  secrets.command("rm <name>").action(run((ctx, name: string) => removeSecretCommand(ctx, name)));
+  secrets.command("rotate-key").action(run((ctx) => rotateKeyCommand(ctx)));
+
+  const tokens = program.command("tokens").description("manage API tokens");
+  tokens
+    .command("create")
+    .requiredOption("--name <name>", "a name for the token")
+    .addOption(new Option("--role <role>", "role").choices(["admin", "developer", "viewer", "worker"]).default("developer"))
+    .action(run((ctx, opts) => createTokenCommand(ctx, opts as never)));
+  tokens.command("list").action(run((ctx) => listTokensCommand(ctx)));
+  tokens.command("revoke <id>").action(run((ctx, id: string) => revokeTokenCommand(ctx, id)));
+
+  program.command("openapi").description("print the OpenAPI document").action(run((ctx) => openapiCommand(ctx)));
+
+  for (const install of installers) install(program, run);
+  return program;
+}
+
+/** Runs the CLI with `argv` (without node and script) and exits with the command's code. */
+export async function main(argv: readonly string[], output: Output = processOutput): Promise<never> {
+  const code = await runCli(argv, output);
+  process.exit(code);
+}
+
+/** Runs the CLI and returns the exit code instead of exiting (tests). */
+export async function runCli(argv: readonly string[], output: Output = processOutput): Promise<number> {
+  await import("./commands/index.ts");
+  const exit = { code: 0 };
+  const program = buildProgram(output, exit);
+  try {
+    await program.parseAsync([...argv], { from: "user" });
+    return exit.code;
+  } catch (error) {
+    if (error instanceof CommanderError) return error.exitCode;
+    const json = argv.includes("--json");
+    const known = isKilnError(error) ? error : new KilnError("INTERNAL", (error as Error)?.message ?? String(error));
+    if (json) output.out(JSON.stringify({ error: { code: known.code, message: known.message } }, null, 2));
+    else output.err(`error ${known.code}: ${known.message}`);
+    return 1;
+  }
+}

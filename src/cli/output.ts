@@ -1,0 +1,61 @@
+import type { Run } from "../engine/run.ts";
+import type { Step } from "../engine/step.ts";
+import { formatDuration } from "../engine/duration.ts";
+
+/** Where command output goes; tests capture it. */
+export interface Output {
+  out(text: string): void;
+  err(text: string): void;
+  readonly isTTY: boolean;
+}
+
+/** The process's stdout/stderr. */
+export const processOutput: Output = {
+  out: (text) => process.stdout.write(`${text}\n`),
+  err: (text) => process.stderr.write(`${text}\n`),
+  get isTTY() {
+    return Boolean(process.stdout.isTTY);
+  },
+};
+
+/** Prints a value as pretty JSON. */
+export function printJson(output: Output, value: unknown): void {
+  output.out(JSON.stringify(value, null, 2));
+}
+
+/** A fixed-width text table. */
+export function table(rows: readonly (readonly string[])[], header: readonly string[]): string {
+  const all = [header, ...rows];
+  const widths = header.map((_, i) => Math.max(...all.map((r) => (r[i] ?? "").length)));
+  return all.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i] ?? 0))).join("  ")).join("\n");
+}
+
+/** A run as a few human lines, with its steps. */
+export function describeRun(run: Run & { steps?: readonly Step[] }): string {
+  const lines = [
+    `run       ${run.id}`,
+    `${run.type.padEnd(9)} ${run.name}${run.version ? ` (version ${run.version})` : ""}`,
+    `status    ${run.status}`,
+    `attempt   ${run.attempt}`,
+  ];
+  if (run.progress) lines.push(`progress  ${run.progress.percent ?? "?"}% ${run.progress.message ?? ""}`.trimEnd());
+  if (run.startedAt && run.finishedAt) lines.push(`took      ${formatDuration(run.finishedAt - run.startedAt)}`);
+  if (run.output !== null && run.output !== undefined) lines.push(`output    ${JSON.stringify(run.output)}`);
+  if (run.error) lines.push(`error     ${run.error.code}: ${run.error.message}`);
+  if (Object.keys(run.state ?? {}).length) lines.push(`state     ${JSON.stringify(run.state)}`);
+  if (run.steps?.length) {
+    lines.push("steps");
+    for (const s of run.steps) {
+      const detail = s.error ? ` ${s.error.code}: ${s.error.message}` : "";
+      lines.push(`  ${s.name.padEnd(24)} ${s.type.padEnd(12)} ${s.status}${s.attempt > 1 ? ` (attempt ${s.attempt})` : ""}${detail}`);
+    }
+  }
+  return lines.join("\n");
+}
+
+/** A one-line progress bar for terminals. */
+export function progressBar(percent: number, width = 30): string {
+  const p = Math.max(0, Math.min(100, percent));
+  const filled = Math.round((p / 100) * width);
+  return `[${"#".repeat(filled)}${"-".repeat(width - filled)}] ${String(Math.round(p)).padStart(3)}%`;
+}

@@ -1,0 +1,45 @@
+import { existsSync, readFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { loadConfig } from "../config/load-config.ts";
+import type { ApiTarget } from "./api-client.ts";
+
+/** Global options every command takes. */
+export interface GlobalOptions {
+  readonly json?: boolean;
+  readonly server?: string;
+  readonly token?: string;
+  readonly namespace?: string;
+  readonly config?: string;
+  readonly data?: string;
+}
+
+/** The default data directory of `kiln dev` / `kiln server`. */
+export const DEFAULT_DATA_DIR = ".kiln";
+
+/** The default API address of `kiln dev`. */
+export const DEFAULT_SERVER = "http://127.0.0.1:7700";
+
+/**
+ * Resolves where the CLI talks to, once: flags, then KILN_* variables, then the config beside
+ * the working directory, then defaults; the token falls back to `<data>/admin-token` written by
+ * `kiln dev` / `kiln server` on first start.
+ */
+export function resolveTarget(options: GlobalOptions, env: NodeJS.ProcessEnv = process.env): ApiTarget {
+  let config: ReturnType<typeof loadConfig> | null = null;
+  try {
+    config = loadConfig({ optional: true, env, ...(options.config ? { file: options.config } : {}) });
+  } catch {
+    // A broken config must not stop `kiln status`; commands that need it load it themselves.
+  }
+  const configuredUrl = config?.files.length ? config.server.url : undefined;
+  const server = options.server ?? env.KILN_SERVER ?? configuredUrl ?? DEFAULT_SERVER;
+  const namespace = options.namespace ?? env.KILN_NAMESPACE ?? (config?.files.length ? config.server.namespace : undefined) ?? "default";
+  const dataDir = resolve(options.data ?? env.KILN_DATA ?? DEFAULT_DATA_DIR);
+  const tokenFile = join(dataDir, "admin-token");
+  const token =
+    options.token ??
+    env.KILN_TOKEN ??
+    (config?.files.length ? (config.server.token ?? undefined) : undefined) ??
+    (existsSync(tokenFile) ? readFileSync(tokenFile, "utf8").trim() : null);
+  return { server, namespace, token: token ?? null };
+}
