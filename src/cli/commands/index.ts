@@ -1,2 +1,2 @@
 /** Loads the CLI modules that register their own commands (server processes, in-script commands). */
-export {};
+import "./init.ts";

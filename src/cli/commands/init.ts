@@ -1,0 +1,82 @@
+import { chmodSync, existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import type { Command } from "commander";
+import { KilnError } from "../../errors.ts";
+import { registerCommands } from "../main.ts";
+
+const CONFIG = `# yaml-language-server: $schema=./node_modules/kiln/schema/kiln.schema.json
+# Kiln configuration: every task below is a durable, retried, timed-out script.
+server:
+  url: http://127.0.0.1:7700
+  namespace: default
+worker:
+  name: local-worker
+  queue: default
+  concurrency: 8
+tasks:
+  - kind: hello
+    command: bash
+    args: ["scripts/hello.sh"]
+    input_format: env          # env | json_stdin | json_file | args
+    output_format: json_stdout # stdout | json_stdout | file | exit_code_only
+    exit_codes: { success: [0], retry: [75], failure: ["1-255"] }
+    timeout_seconds: 60
+    max_retries: 3
+`;
+
+const SCRIPT = `#!/usr/bin/env bash
+# A Kiln task: input arrives as INPUT_* variables, ::commands talk to Kiln, stdout is the output.
+set -euo pipefail
+name="\${INPUT_NAME:-world}"
+echo "::progress percent=50::greeting \${name}"
+echo "::set-state key=greeted::\${name}"
+printf '{"greeting":"Hello, %s!","attempt":%s}\\n' "\${name}" "\${KILN_ATTEMPT}"
+`;
+
+const WORKFLOW = `// A Kiln workflow: steps are memoized, sleeps are durable. Deployed by \`kiln dev\` at start.
+async function workflow(input, { step, sleep, task }) {
+  const greeting = await step("greet", () => \`Hello, \${input.name ?? "world"}!\`);
+  await sleep("wait", 1000);
+  const script = await task("hello", { name: input.name ?? "world" });
+  return await step("complete", () => ({ message: greeting, script }));
+}
+`;
+
+/** `kiln init [dir]`: scaffolds a config, an example script and an example workflow. */
+export function initProject(dir: string, force = false): string[] {
+  const root = resolve(dir);
+  const files: [string, string, number][] = [
+    ["kiln.yaml", CONFIG, 0o644],
+    [join("scripts", "hello.sh"), SCRIPT, 0o755],
+    [join("workflows", "hello.js"), WORKFLOW, 0o644],
+  ];
+  const existing = files.filter(([f]) => existsSync(join(root, f))).map(([f]) => f);
+  if (existing.length > 0 && !force) {
+    throw new KilnError("INVALID_INPUT", `${existing.join(", ")} already exist in ${root}; pass --force to overwrite`);
+  }
+  for (const [file, text, mode] of files) {
+    const path = join(root, file);
+    mkdirSync(join(path, ".."), { recursive: true });
+    writeFileSync(path, text);
+    chmodSync(path, mode);
+  }
+  return files.map(([f]) => f);
+}
+
+registerCommands((program: Command, run) => {
+  program
+    .command("init [dir]")
+    .description("scaffold kiln.yaml, an example script and an example workflow")
+    .option("--force", "overwrite existing files")
+    .action(
+      run(async (ctx, dir: string | undefined, opts: { force?: boolean }) => {
+        const files = initProject(dir ?? ".", Boolean(opts.force));
+        if (ctx.options.json) ctx.output.out(JSON.stringify({ created: files }));
+        else {
+          for (const f of files) ctx.output.out(`created ${f}`);
+          ctx.output.out("next: kiln dev   (then: kiln start hello -i '{\"name\":\"Ada\"}' --wait)");
+        }
+        return 0;
+      }),
+    );
+});
