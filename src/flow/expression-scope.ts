@@ -10,8 +10,9 @@ export interface NodeResultView {
 
 /**
  * The names in scope of a `${…}` expression and of a `transform` script. Values must be JSON
- * (they are copied into the sandbox as JSON). A scope is treated as immutable: the sandbox keeps
- * the last one it saw by identity, so build a new object rather than mutating one.
+ * (they are copied into the sandbox as JSON). A scope and its parts are treated as immutable: the
+ * sandbox keeps the last scope it saw, and what it holds of each part and node result, by object
+ * identity. Build new objects for new values (FlowCursor.scopeFor does); never mutate one in place.
  */
 export interface ExpressionScope {
   /** The previous node's output; the flow input for start nodes. */
@@ -27,5 +28,5 @@ export interface ExpressionScope {
   readonly run?: Readonly<Record<string, unknown>>;
 }
 
-/** The names an expression may use besides globals; the order is the sandbox's calling convention. */
+/** The names an expression may use besides globals. */
 export const SCOPE_NAMES = ["input", "flow", "nodes", "secrets", "env", "run"] as const;

@@ -227,5 +227,8 @@ nodes:
     assert.equal(Object.hasOwn(scope.nodes ?? {}, "b"), false, "later results do not leak into an earlier scope");
     assert.equal(sandbox.evaluate("nodes.a.output.v + flow.input.id", scope).value, 8);
     assert.deepEqual(Object.keys(cursor.scopeFor(activation)), ["input", "flow", "nodes"]);
+    assert.equal(cursor.scopeFor(activation).flow, cursor.scopeFor(activation).flow, "one flow object per cursor");
+    const extra = { flow: { version: "1" } };
+    assert.deepEqual(cursor.scopeFor(activation, extra).flow, { version: "1", input: { id: 7 }, name: "g" });
   });
 });

@@ -97,6 +97,8 @@ export class FlowCursor {
   readonly #arrived = new Map<string, Set<string>>();
   readonly #results: Record<string, NodeResultView> = Object.create(null) as Record<string, NodeResultView>;
   #lastNodeId: string | null = null;
+  #flowView: Readonly<Record<string, unknown>> | undefined;
+  #flowExtra: Readonly<Record<string, unknown>> | undefined;
   #output: unknown;
 
   constructor(flow: FlowDefinition, flowInput: unknown) {
@@ -199,9 +201,14 @@ export class FlowCursor {
       readonly flow?: Readonly<Record<string, unknown>>;
     } = {},
   ): ExpressionScope {
+    // The same `flow` object for every visit, so the sandbox sends the flow input only once.
+    if (this.#flowView === undefined || this.#flowExtra !== extra.flow) {
+      this.#flowView = Object.freeze({ ...extra.flow, input: this.flowInput, name: this.flow.name });
+      this.#flowExtra = extra.flow;
+    }
     return {
       input: activation.input,
-      flow: { ...extra.flow, input: this.flowInput, name: this.flow.name },
+      flow: this.#flowView,
       nodes: this.results(),
       ...(extra.secrets === undefined ? {} : { secrets: extra.secrets }),
       ...(extra.env === undefined ? {} : { env: extra.env }),

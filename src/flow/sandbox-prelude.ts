@@ -1,22 +1,30 @@
 /**
- * The JavaScript evaluated once inside each QuickJS context of a Sandbox. It keeps the current
- * scope inside the VM (so an expression costs one host→VM call, not one per scope value),
- * records which secrets an expression reads, captures `console` output, and then freezes every
- * reachable intrinsic so that one expression cannot leave state behind for the next, even when
- * one sandbox serves the runs of several namespaces.
+ * The JavaScript evaluated once inside each QuickJS context of a Sandbox. It keeps the scope
+ * inside the VM as JSON texts, sent only when they change (the host tracks what it sent by object
+ * identity) and parsed lazily, once per binding, when an expression first reads them. So a node
+ * visit pays for the parts its expressions read, not for every earlier node's output, and an
+ * expression costs one host→VM call. Each binding parses its own (frozen) copies, so nothing one
+ * binding holds can reach another (another node, another run). It records which
+ * secrets an expression reads, captures `console` output, and then freezes every reachable
+ * intrinsic so that one expression cannot leave state behind for the next, even when one sandbox
+ * serves the runs of several namespaces.
  *
- * It returns the object of entry points the host calls: `setScope`, `evaluate`, `runScript`,
- * `takeLogs`. Result encoding of `evaluate` (a string, to cross the boundary once):
- * `"u"` undefined, `"v" + json` a value, `"s" + json([json | null, secretNames])` a value that read secrets.
+ * It returns the entry points the host calls: `setPart`, `setNodeIds`, `setSecrets`, `bind`,
+ * `evaluate`, `runScript`, `takeLogs`. Compiled functions take one argument, the binding, and read
+ * the scope names they use from it. Result encoding of `evaluate` (a string, to cross the boundary
+ * once): `"u"` undefined, `"v" + json` a value, `"s" + json([json | null, secretNames])` a value
+ * that read secrets.
  */
 export function sandboxPrelude(limits: { readonly maxLogLines: number; readonly maxLogLineChars: number }): string {
   return `(function () {
   "use strict";
   const MAX_LOG_LINES = ${limits.maxLogLines};
   const MAX_LOG_LINE_CHARS = ${limits.maxLogLineChars};
-  let scopeJson = "{}";
-  let scope = Object.freeze({});
+  const PARTS = ["input", "flow", "env", "run"];
+  const texts = new Map(PARTS.map((part) => [part, part === "input" ? "null" : "{}"]));
+  let nodeIds = [];
   let secrets = Object.freeze({});
+  let current;
   const used = new Set();
   let logs = [];
   let dropped = 0;
@@ -30,6 +38,29 @@ export function sandboxPrelude(limits: { readonly maxLogLines: number; readonly 
       for (const key of Object.keys(value)) stack.push(value[key]);
     }
     return root;
+  };
+  const lazy = (key, frozen) => {
+    let parsed = false;
+    let value;
+    return () => {
+      if (!parsed) {
+        value = JSON.parse(texts.get(key));
+        if (frozen) deepFreeze(value);
+        parsed = true;
+      }
+      return value;
+    };
+  };
+  // Expression bindings are frozen, so an expression cannot change what the next one of the same
+  // node visit reads; a script's binding is its own, mutable copy.
+  const makeScope = (frozen) => {
+    const scope = {};
+    for (const part of PARTS) Object.defineProperty(scope, part, { get: lazy(part, frozen), enumerable: true });
+    const nodes = {};
+    for (const id of nodeIds) Object.defineProperty(nodes, id, { get: lazy("node:" + id, frozen), enumerable: true });
+    Object.defineProperty(scope, "nodes", { value: nodes, enumerable: true });
+    Object.defineProperty(scope, "secrets", { value: secrets, enumerable: true });
+    return scope;
   };
 
   const show = (value) => {
@@ -56,9 +87,17 @@ export function sandboxPrelude(limits: { readonly maxLogLines: number; readonly 
   });
 
   const api = {
-    setScope(json, secretsJson) {
-      const next = deepFreeze(JSON.parse(json));
-      const values = JSON.parse(secretsJson);
+    setPart(key, json) {
+      texts.set(key, json);
+    },
+    setNodeIds(json) {
+      const next = JSON.parse(json);
+      const keep = new Set(next);
+      for (const id of nodeIds) if (!keep.has(id)) texts.delete("node:" + id);
+      nodeIds = next;
+    },
+    setSecrets(json) {
+      const values = JSON.parse(json);
       const guarded = {};
       for (const name of Object.keys(values)) {
         const value = values[name];
@@ -70,13 +109,14 @@ export function sandboxPrelude(limits: { readonly maxLogLines: number; readonly 
           },
         });
       }
-      scopeJson = json;
-      scope = next;
       secrets = Object.freeze(guarded);
+    },
+    bind() {
+      current = makeScope(true);
     },
     evaluate(fn) {
       used.clear();
-      const value = fn(scope.input, scope.flow, scope.nodes, secrets, scope.env, scope.run);
+      const value = fn(current);
       const json = JSON.stringify(value);
       if (used.size === 0) return json === undefined ? "u" : "v" + json;
       return "s" + JSON.stringify([json === undefined ? null : json, [...used]]);
@@ -85,9 +125,8 @@ export function sandboxPrelude(limits: { readonly maxLogLines: number; readonly 
       used.clear();
       logs = [];
       dropped = 0;
-      // Scripts get a fresh, mutable copy: transforms commonly modify their input and return it.
-      const own = JSON.parse(scopeJson);
-      const value = fn(own.input, own.flow, own.nodes, secrets, own.env, own.run);
+      // Scripts get a binding of their own: transforms commonly modify their input and return it.
+      const value = fn(makeScope(false));
       const json = JSON.stringify(value);
       return JSON.stringify([json === undefined ? null : json, [...used], logs, dropped]);
     },

@@ -74,6 +74,26 @@ describe("sandbox: evaluating expressions", () => {
     assert.equal(sandbox.evaluate("input", a).value, 1);
   });
 
+  test("node results are sent incrementally and each scope sees exactly its own", () => {
+    const a1 = { output: 1, status: "completed", error: null };
+    const a2 = { output: 2, status: "completed", error: null };
+    const b = { output: "b", status: "completed", error: null };
+    const env = { E: "1" };
+    assert.deepEqual(sandbox.evaluate("[nodes.a.output, Object.keys(nodes)]", { nodes: { a: a1 }, env }).value, [
+      1,
+      ["a"],
+    ]);
+    const both = { nodes: { a: a1, b }, env };
+    assert.deepEqual(sandbox.evaluate("JSON.stringify(nodes)", both).value, JSON.stringify({ a: a1, b }));
+    assert.deepEqual(sandbox.evaluate("[nodes.a.output, typeof nodes.b, env.E]", { nodes: { a: a2 }, env }).value, [
+      2,
+      "undefined",
+      "1",
+    ]);
+    assert.equal(sandbox.evaluate("nodes.b.output", both).value, "b");
+    assert.equal(sandbox.evaluate("'input' in nodes ? 1 : input", { input: 5 }).value, 5);
+  });
+
   test("the scope is read-only to expressions", () => {
     const error = expectFailure(() => sandbox.evaluate("input.n = 5", scope), "error");
     assert.match(error.message, /read-only/);
@@ -188,6 +208,10 @@ describe("sandbox: scripts", () => {
     assert.deepEqual(result.value, { n: 2, name: "Ada", items: [1, 2, 3, 4], extra: true });
     assert.deepEqual(scope.input.items, [1, 2, 3]);
     assert.deepEqual(sandbox.evaluate("input.items", scope).value, [1, 2, 3]);
+  });
+
+  test("a script may declare names that shadow the scope", () => {
+    assert.equal(sandbox.runScript("let input = 5; const nodes = 1; return input + nodes;", scope).value, 6);
   });
 
   test("a script without return gives undefined", () => {

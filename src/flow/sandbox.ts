@@ -57,18 +57,33 @@ export type CodeChecker = Pick<Sandbox, "checkExpression" | "checkScript">;
 export type SandboxFailure = "error" | "syntax" | "timeout" | "memory" | "crashed";
 
 const NO_NAMES: readonly string[] = Object.freeze([]);
-const PARAMS = SCOPE_NAMES.join(", ");
-// The source starts on line 2 of the wrapper: syntax errors report line - 1.
-const expressionWrapper = (source: string) => `(function (${PARAMS}) { "use strict"; return (\n${source}\n); })`;
-const scriptWrapper = (source: string) => `(function (${PARAMS}) { "use strict";\n${source}\n})`;
+// Compiled code reads the scope names it mentions from the binding, its only argument, so unused
+// parts are never parsed. The source starts on line 2 of the wrapper: syntax errors report line - 1.
+const BINDING = "__kiln_scope";
+const NAME_PATTERNS = SCOPE_NAMES.map((name) => [name, new RegExp(`(^|[^\\w$])${name}($|[^\\w$])`)] as const);
+const declarations = (source: string) =>
+  NAME_PATTERNS.filter(([, pattern]) => pattern.test(source))
+    .map(([name]) => `const ${name} = ${BINDING}.${name};`)
+    .join(" ");
+const expressionWrapper = (source: string) =>
+  `(function (${BINDING}) { "use strict"; ${declarations(source)} return (\n${source}\n); })`;
+// The body is a block of its own, so a script may declare `let input` and the like.
+const scriptWrapper = (source: string) =>
+  `(function (${BINDING}) { "use strict"; ${declarations(source)} {\n${source}\n} })`;
 
 interface VmEntryPoints {
   readonly api: QuickJSHandle;
-  readonly setScope: QuickJSHandle;
+  readonly setPart: QuickJSHandle;
+  readonly setNodeIds: QuickJSHandle;
+  readonly setSecrets: QuickJSHandle;
+  readonly bind: QuickJSHandle;
   readonly evaluate: QuickJSHandle;
   readonly runScript: QuickJSHandle;
   readonly takeLogs: QuickJSHandle;
 }
+
+/** A key the VM has never been sent (distinct from any scope value, `undefined` included). */
+const NEVER = Symbol("never sent");
 
 /** One QuickJS runtime and context with the prelude loaded; replaced whole after running out of memory. */
 class Vm {
@@ -78,7 +93,11 @@ class Vm {
   readonly functions = new Map<string, QuickJSHandle>();
   deadline = Number.POSITIVE_INFINITY;
   interrupted = false;
+  /** The scope the current binding was made from. */
   scope: ExpressionScope | undefined;
+  /** What the VM holds of each scope part and node result, by identity of the value sent. */
+  readonly sent = new Map<string, unknown>();
+  nodeIds: readonly string[] = [];
 
   constructor(
     readonly module: QuickJSWASMModule,
@@ -108,7 +127,10 @@ class Vm {
     const get = (name: string) => this.context.getProp(api, name);
     this.entry = {
       api,
-      setScope: get("setScope"),
+      setPart: get("setPart"),
+      setNodeIds: get("setNodeIds"),
+      setSecrets: get("setSecrets"),
+      bind: get("bind"),
       evaluate: get("evaluate"),
       runScript: get("runScript"),
       takeLogs: get("takeLogs"),
@@ -340,37 +362,58 @@ export class Sandbox {
     return result.value;
   }
 
-  /** Copies the scope into the VM unless it is the one already there. */
+  /**
+   * Makes the scope the VM's current binding, unless it already is. Parts and node results are
+   * sent only when their identity differs from what was sent before (a node visit sends its input
+   * and the one new result, not every earlier output).
+   */
   #bindScope(vm: Vm, scope: ExpressionScope): void {
     if (vm.scope === scope) return;
     vm.scope = undefined;
-    const json = JSON.stringify({
-      input: scope.input ?? null,
-      flow: scope.flow ?? {},
-      nodes: scope.nodes ?? {},
-      env: scope.env ?? {},
-      run: scope.run ?? {},
-    });
-    const scopeText = vm.context.newString(json);
-    const secretsText = vm.context.newString(JSON.stringify(scope.secrets ?? {}));
     vm.interrupted = false;
     vm.deadline = Date.now() + this.#limits.scriptTimeoutMs;
-    const result = vm.context.callFunction(vm.entry.setScope, vm.context.undefined, scopeText, secretsText);
-    vm.deadline = Number.POSITIVE_INFINITY;
-    scopeText.dispose();
-    secretsText.dispose();
-    if (result.error) {
-      const message = describeError(vm.context, result.error);
-      result.error.dispose();
-      if (/out of memory/.test(message)) this.#resetRuntime();
-      throw new KilnError(
-        "EXPRESSION_FAILED",
-        `The flow scope (input, node outputs) could not be loaded into the expression sandbox (${message}); keep node outputs smaller or raise the sandbox memory limit`,
-        { data: { reason: "memory" } },
-      );
+    const send = (key: string, value: unknown, fallback: unknown, entry = vm.entry.setPart) => {
+      if ((vm.sent.has(key) ? vm.sent.get(key) : NEVER) === value) return;
+      const json = JSON.stringify(value ?? fallback) ?? "null";
+      this.#callVm(vm, entry, entry === vm.entry.setPart ? [key, json] : [json]);
+      vm.sent.set(key, value);
+    };
+    send("input", scope.input, null);
+    send("flow", scope.flow, {});
+    send("env", scope.env, {});
+    send("run", scope.run, {});
+    send("secrets", scope.secrets, {}, vm.entry.setSecrets);
+    const nodes = scope.nodes ?? {};
+    const ids = Object.keys(nodes);
+    for (const id of ids) send(`node:${id}`, nodes[id], null);
+    if (ids.length !== vm.nodeIds.length || ids.some((id, i) => id !== vm.nodeIds[i])) {
+      this.#callVm(vm, vm.entry.setNodeIds, [JSON.stringify(ids)]);
+      const kept = new Set(ids);
+      for (const id of vm.nodeIds) if (!kept.has(id)) vm.sent.delete(`node:${id}`);
+      vm.nodeIds = ids;
     }
-    result.value.dispose();
+    this.#callVm(vm, vm.entry.bind, []);
+    vm.deadline = Number.POSITIVE_INFINITY;
     vm.scope = scope;
+  }
+
+  /** Calls a scope entry point with string arguments; a failure means the scope does not fit. */
+  #callVm(vm: Vm, entry: QuickJSHandle, args: readonly string[]): void {
+    const handles = args.map((arg) => vm.context.newString(arg));
+    const result = vm.context.callFunction(entry, vm.context.undefined, ...handles);
+    for (const handle of handles) handle.dispose();
+    if (!result.error) {
+      result.value.dispose();
+      return;
+    }
+    const message = describeError(vm.context, result.error);
+    result.error.dispose();
+    if (/out of memory/.test(message)) this.#resetRuntime();
+    throw new KilnError(
+      "EXPRESSION_FAILED",
+      `The flow scope (input, node outputs) could not be loaded into the expression sandbox (${message}); keep node outputs smaller or raise the sandbox memory limit`,
+      { data: { reason: "memory" } },
+    );
   }
 
   /** Calls `evaluate` or `runScript` in the VM with a compiled function under a deadline. */
