@@ -1,19 +1,26 @@
-import {
-  newQuickJSWASMModule,
-  type QuickJSContext,
-  type QuickJSHandle,
-  type QuickJSRuntime,
-  type QuickJSWASMModule,
-} from "quickjs-emscripten";
+import { newQuickJSWASMModule, type QuickJSHandle, type QuickJSWASMModule } from "quickjs-emscripten";
 import { KilnError } from "../errors.ts";
-import { type ExpressionScope, SCOPE_NAMES } from "./expression-scope.ts";
-import { sandboxPrelude } from "./sandbox-prelude.ts";
+import type { ExpressionScope } from "./expression-scope.ts";
+import {
+  checkSyntax,
+  describeError,
+  expressionSyntaxMessage,
+  expressionWrapper,
+  NEVER,
+  type SandboxLimits,
+  type SyntaxProblem,
+  scriptWrapper,
+  syntaxLine,
+  Vm,
+} from "./sandbox-vm.ts";
+
+export type { SyntaxProblem } from "./sandbox-vm.ts";
 
 /** Limits of a Sandbox. Every field has a default. */
 export interface SandboxOptions {
   /** Memory of the QuickJS runtime, scope included (default 64 MiB). */
   readonly memoryLimitBytes?: number;
-  /** Native stack of the runtime, which bounds recursion (default 512 KiB). */
+  /** Native stack of the runtime, which bounds recursion (default 256 KiB). */
   readonly maxStackBytes?: number;
   /** Time one expression may run (default 100 ms). */
   readonly expressionTimeoutMs?: number;
@@ -44,12 +51,6 @@ export interface ScriptValue extends SandboxValue {
   readonly logs: readonly SandboxLog[];
 }
 
-/** Why source text does not compile; `line` is 1-based within the source when known. */
-export interface SyntaxProblem {
-  readonly message: string;
-  readonly line?: number;
-}
-
 /** What validation needs of a sandbox: compile checks that run nothing. */
 export type CodeChecker = Pick<Sandbox, "checkExpression" | "checkScript">;
 
@@ -57,118 +58,6 @@ export type CodeChecker = Pick<Sandbox, "checkExpression" | "checkScript">;
 export type SandboxFailure = "error" | "syntax" | "timeout" | "memory" | "crashed";
 
 const NO_NAMES: readonly string[] = Object.freeze([]);
-// Compiled code reads the scope names it mentions from the binding, its only argument, so unused
-// parts are never parsed. The source starts on line 2 of the wrapper: syntax errors report line - 1.
-const BINDING = "__kiln_scope";
-const NAME_PATTERNS = SCOPE_NAMES.map((name) => [name, new RegExp(`(^|[^\\w$])${name}($|[^\\w$])`)] as const);
-const declarations = (source: string) =>
-  NAME_PATTERNS.filter(([, pattern]) => pattern.test(source))
-    .map(([name]) => `const ${name} = ${BINDING}.${name};`)
-    .join(" ");
-const expressionWrapper = (source: string) =>
-  `(function (${BINDING}) { "use strict"; ${declarations(source)} return (\n${source}\n); })`;
-// The body is a block of its own, so a script may declare `let input` and the like.
-const scriptWrapper = (source: string) =>
-  `(function (${BINDING}) { "use strict"; ${declarations(source)} {\n${source}\n} })`;
-
-interface VmEntryPoints {
-  readonly api: QuickJSHandle;
-  readonly setPart: QuickJSHandle;
-  readonly setNodeIds: QuickJSHandle;
-  readonly setSecrets: QuickJSHandle;
-  readonly bind: QuickJSHandle;
-  readonly evaluate: QuickJSHandle;
-  readonly runScript: QuickJSHandle;
-  readonly takeLogs: QuickJSHandle;
-}
-
-/** A key the VM has never been sent (distinct from any scope value, `undefined` included). */
-const NEVER = Symbol("never sent");
-
-/** One QuickJS runtime and context with the prelude loaded; replaced whole after running out of memory. */
-class Vm {
-  readonly runtime: QuickJSRuntime;
-  readonly context: QuickJSContext;
-  readonly entry: VmEntryPoints;
-  readonly functions = new Map<string, QuickJSHandle>();
-  deadline = Number.POSITIVE_INFINITY;
-  interrupted = false;
-  /** The scope the current binding was made from. */
-  scope: ExpressionScope | undefined;
-  /** What the VM holds of each scope part and node result, by identity of the value sent. */
-  readonly sent = new Map<string, unknown>();
-  nodeIds: readonly string[] = [];
-
-  constructor(
-    readonly module: QuickJSWASMModule,
-    limits: Required<SandboxOptions>,
-  ) {
-    this.runtime = module.newRuntime();
-    this.runtime.setMemoryLimit(limits.memoryLimitBytes);
-    this.runtime.setMaxStackSize(limits.maxStackBytes);
-    this.runtime.setInterruptHandler(() => {
-      if (Date.now() <= this.deadline) return false;
-      this.interrupted = true;
-      return true;
-    });
-    this.context = this.runtime.newContext();
-    const prelude = sandboxPrelude({ maxLogLines: limits.maxLogLines, maxLogLineChars: 8192 });
-    const result = this.context.evalCode(prelude, "kiln-prelude.js");
-    if (result.error) {
-      const problem = describeError(this.context, result.error);
-      result.error.dispose();
-      this.dispose();
-      throw new KilnError(
-        "INVALID_CONFIG",
-        `The expression sandbox could not start: ${problem}; raise its memory limit`,
-      );
-    }
-    const api = result.value;
-    const get = (name: string) => this.context.getProp(api, name);
-    this.entry = {
-      api,
-      setPart: get("setPart"),
-      setNodeIds: get("setNodeIds"),
-      setSecrets: get("setSecrets"),
-      bind: get("bind"),
-      evaluate: get("evaluate"),
-      runScript: get("runScript"),
-      takeLogs: get("takeLogs"),
-    };
-  }
-
-  dispose(): void {
-    for (const handle of this.functions.values()) handle.dispose();
-    this.functions.clear();
-    if (this.entry !== undefined) for (const handle of Object.values(this.entry)) handle.dispose();
-    this.context.dispose();
-    this.runtime.dispose();
-  }
-}
-
-/** Turns a thrown VM value into `Name: message` text. */
-function describeError(context: QuickJSContext, handle: QuickJSHandle): string {
-  try {
-    const dumped: unknown = context.dump(handle);
-    if (dumped !== null && typeof dumped === "object" && "message" in dumped) {
-      const { name, message } = dumped as { name?: unknown; message?: unknown };
-      return typeof name === "string" && name !== "" ? `${name}: ${String(message)}` : String(message);
-    }
-    return `Uncaught ${typeof dumped === "string" ? dumped : JSON.stringify(dumped)}`;
-  } catch {
-    return "Uncaught exception";
-  }
-}
-
-/** The 1-based line of a SyntaxError inside the wrapped source, when QuickJS reports one. */
-function syntaxLine(context: QuickJSContext, handle: QuickJSHandle): number | undefined {
-  try {
-    const dumped = context.dump(handle) as { lineNumber?: unknown };
-    return typeof dumped.lineNumber === "number" ? Math.max(1, dumped.lineNumber - 1) : undefined;
-  } catch {
-    return undefined;
-  }
-}
 
 /** Replaces every secret value of the scope by `***` in text that leaves the sandbox (messages, logs). */
 function maskText(text: string, scope: ExpressionScope | undefined): string {
@@ -197,13 +86,13 @@ const abbreviate = (source: string) => {
  * background). Synchronous and single-threaded: use one sandbox per worker, not per expression.
  */
 export class Sandbox {
-  readonly #limits: Required<SandboxOptions>;
+  readonly #limits: SandboxLimits;
   #vm: Vm | undefined;
   #spare: QuickJSWASMModule | undefined;
   #loading: Promise<void> | undefined;
   #disposed = false;
 
-  private constructor(limits: Required<SandboxOptions>, module: QuickJSWASMModule, spare: QuickJSWASMModule) {
+  private constructor(limits: SandboxLimits, module: QuickJSWASMModule, spare: QuickJSWASMModule) {
     this.#limits = limits;
     this.#vm = new Vm(module, limits);
     this.#spare = spare;
@@ -211,7 +100,7 @@ export class Sandbox {
 
   /** Loads two QuickJS modules (the working one and a spare) and starts a runtime with the given limits. */
   static async create(options: SandboxOptions = {}): Promise<Sandbox> {
-    const limits: Required<SandboxOptions> = {
+    const limits: SandboxLimits = {
       memoryLimitBytes: options.memoryLimitBytes ?? 64 * 1024 * 1024,
       maxStackBytes: options.maxStackBytes ?? 256 * 1024,
       expressionTimeoutMs: options.expressionTimeoutMs ?? 100,
@@ -482,37 +371,6 @@ export class Sandbox {
       this.#replaceModule();
     }
   }
-}
-
-/**
- * A syntax message about the expression itself: the wrapper's closing `)` shows up in QuickJS's
- * messages ("unexpected token: ')'"), so the bare source is compiled on its own for the message.
- */
-function expressionSyntaxMessage(
-  vm: Vm,
-  source: string,
-  problem: SyntaxProblem,
-  limits: Required<SandboxOptions>,
-): string {
-  const bare = checkSyntax(vm, source, limits);
-  if (bare !== undefined)
-    return bare.message.replace(/unexpected token in expression: ''$/, "unexpected end of expression");
-  if (/;|\n/.test(source)) return "SyntaxError: expected one expression, found statements";
-  return problem.message;
-}
-
-function checkSyntax(vm: Vm, wrapped: string, limits: Required<SandboxOptions>): SyntaxProblem | undefined {
-  vm.deadline = Date.now() + limits.expressionTimeoutMs;
-  const result = vm.context.evalCode(wrapped, "expression.js", { compileOnly: true });
-  vm.deadline = Number.POSITIVE_INFINITY;
-  if (!result.error) {
-    result.value.dispose();
-    return undefined;
-  }
-  const message = describeError(vm.context, result.error);
-  const line = syntaxLine(vm.context, result.error);
-  result.error.dispose();
-  return line === undefined ? { message } : { message, line };
 }
 
 function finishLogs(logs: SandboxLog[], dropped: number, scope: ExpressionScope): readonly SandboxLog[] {
