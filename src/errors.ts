@@ -28,6 +28,8 @@ export const ERROR_CODES = {
   STEP_ALREADY_RECORDED: 409,
   NON_DETERMINISTIC: 409,
   IDEMPOTENCY_CONFLICT: 409,
+  /** A workflow version was deployed again with different source. */
+  WORKFLOW_VERSION_EXISTS: 409,
   RUN_CANCELLED: 409,
   // Execution outcomes recorded on runs and steps.
   STEP_FAILED: 500,
@@ -94,6 +96,7 @@ const NON_RETRYABLE_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   "UNAUTHENTICATED",
   "FORBIDDEN",
   "IDEMPOTENCY_CONFLICT",
+  "WORKFLOW_VERSION_EXISTS",
   "EXPRESSION_FAILED",
   "VISIT_LIMIT_EXCEEDED",
 ]);

@@ -205,7 +205,11 @@ export class Sandbox {
     this.#vm = undefined;
     const spare = this.#spare;
     this.#spare = undefined;
-    if (spare !== undefined) this.#vm = new Vm(spare, this.#limits);
+    try {
+      if (spare !== undefined) this.#vm = new Vm(spare, this.#limits);
+    } catch {
+      // Leave #vm unset: calls fail as "restarting" until a fresh module has loaded.
+    }
     this.#loadSpare();
   }
 

@@ -60,6 +60,7 @@ describe("validation: each kind of problem, located", () => {
     assertOne("metadata:\n  name: x\n", "1:1", /needs "nodes".*or "steps"/);
     assertOne("nodes:\n  a: { type: sleep }\nsteps:\n  - run: echo\n", "3:1", /either "nodes" or "steps", not both/);
     assertOne("nodes: [1]\n", "1:8", /"nodes" to be a mapping/);
+    assertOne("nodes: {}\n", "1:1", /"nodes" to hold at least one node/);
     assertOne("- 1\n", "1:1", /A flow file is a mapping/);
   });
 

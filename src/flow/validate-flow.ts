@@ -120,6 +120,7 @@ function readEntries(nodes: unknown, steps: unknown, report: Report): NodeEntry[
       report(["nodes"], "value", 'Expected "nodes" to be a mapping of node id to node');
       return [];
     }
+    if (Object.keys(nodes).length === 0) report(["nodes"], "key", 'Expected "nodes" to hold at least one node');
     const entries = nodesMapEntries(nodes);
     for (const entry of entries) {
       if (!NODE_ID_PATTERN.test(entry.id)) {

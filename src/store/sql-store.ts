@@ -6,6 +6,7 @@ import { isStepSettled, isTerminal, type RunStatus, type StepStatus } from "../e
 import type { Step } from "../engine/step.ts";
 import { type ColumnType, inList, rowsSource, type SqlDriver, type SqlFragment, type SqlScalar } from "./sql-driver.ts";
 import type { SqlTransaction } from "./sql-driver.ts";
+import { SqlControl } from "./sql-control.ts";
 import {
   type LogRow,
   type QueueRow,
@@ -164,7 +165,7 @@ function toSerialized(error: unknown): SerializedError {
  * item in memory against the locked rows, then write the decisions back with set-based
  * statements — so a batch costs a handful of statements whatever its size.
  */
-export class SqlStore implements Store {
+export class SqlStore extends SqlControl implements Store {
   readonly dialect: "sqlite" | "postgres";
   protected readonly driver: SqlDriver;
   readonly #clock: () => number;
@@ -174,6 +175,8 @@ export class SqlStore implements Store {
   readonly #skipLocked: string;
 
   protected constructor(driver: SqlDriver, options: Readonly<StoreOptions> = {}) {
+    // The control plane (namespaces, tokens, secrets, deployments, workers) lives in sql-control.ts.
+    super(driver, options.clock ?? Date.now);
     this.driver = driver;
     this.dialect = driver.dialect;
     this.#clock = options.clock ?? Date.now;

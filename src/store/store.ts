@@ -3,6 +3,7 @@ import type { RetryPolicy } from "../engine/retry-policy.ts";
 import type { Lease, Progress, Run, RunType } from "../engine/run.ts";
 import type { RunStatus, StepStatus } from "../engine/status.ts";
 import type { Step, StepType } from "../engine/step.ts";
+import type { ControlStore } from "./control-store.ts";
 
 /**
  * The one persistence interface of Kiln. SQLite and PostgreSQL implement it and pass one contract
@@ -15,8 +16,10 @@ import type { Step, StepType } from "../engine/step.ts";
  * - A settled step (completed, failed, skipped, compensated) is never overwritten: a second
  *   record is rejected with STEP_ALREADY_RECORDED. Recording is exactly-once.
  * - Times come from the store's clock (epoch ms), so tests can control them.
+ *
+ * The control plane (namespaces, tokens, secrets, deployments, workers) is in control-store.ts.
  */
-export interface Store {
+export interface Store extends ControlStore {
   /** Which database this is, for logs and metrics. */
   readonly dialect: "sqlite" | "postgres";
 
