@@ -52,6 +52,12 @@ export const ERROR_CODES = {
   EXPRESSION_FAILED: 500,
   /** A flow node was entered more often than the flow's `max_visits`. */
   VISIT_LIMIT_EXCEEDED: 500,
+  /** Deployed workflow code used more CPU (or blocked its host longer) than one activation may. */
+  ACTIVATION_TIMEOUT: 504,
+  /** A workflow host process died or hung too often while running a run's activations. */
+  HOST_CRASHED: 500,
+  /** Deployed workflow code could not be loaded (syntax error, no workflow function, bad import). */
+  WORKFLOW_LOAD_FAILED: 500,
   // Access.
   UNAUTHENTICATED: 401,
   FORBIDDEN: 403,
@@ -99,6 +105,8 @@ const NON_RETRYABLE_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   "WORKFLOW_VERSION_EXISTS",
   "EXPRESSION_FAILED",
   "VISIT_LIMIT_EXCEEDED",
+  "ACTIVATION_TIMEOUT",
+  "WORKFLOW_LOAD_FAILED",
 ]);
 
 /** Whether an error with this code is worth retrying by default. */
