@@ -138,6 +138,64 @@ const LOG_COLUMNS = `run_id TEXT NOT NULL,
 
 const COMMON_1 = [RUNS, ...RUN_INDEXES, STEPS, ...EVENTS, QUEUES];
 
+/** The control plane: namespaces, API tokens, secrets, workflow deployments, workers (sql-control.ts). */
+const CONTROL_2 = [
+  `CREATE TABLE namespaces (
+    name TEXT PRIMARY KEY,
+    description TEXT,
+    created_at BIGINT NOT NULL
+  )`,
+  // `default` always exists (created_at 0: it predates every clock reading).
+  "INSERT INTO namespaces (name, description, created_at) VALUES ('default', 'The default namespace', 0)",
+  `CREATE TABLE api_tokens (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    namespace TEXT NOT NULL,
+    role TEXT NOT NULL CHECK (role IN ('admin', 'developer', 'viewer', 'worker')),
+    token_hash TEXT NOT NULL UNIQUE,
+    prefix TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    last_used_at BIGINT,
+    revoked_at BIGINT
+  )`,
+  "CREATE INDEX api_tokens_namespace ON api_tokens (namespace, created_at)",
+  `CREATE TABLE secrets (
+    namespace TEXT NOT NULL,
+    name TEXT NOT NULL,
+    ciphertext TEXT NOT NULL,
+    iv TEXT NOT NULL,
+    auth_tag TEXT NOT NULL,
+    key_id TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    PRIMARY KEY (namespace, name)
+  )`,
+  `CREATE TABLE workflow_deployments (
+    namespace TEXT NOT NULL,
+    name TEXT NOT NULL,
+    version TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    runtime TEXT NOT NULL CHECK (runtime IN ('node', 'python', 'flow')),
+    source TEXT NOT NULL,
+    content_hash TEXT NOT NULL,
+    description TEXT,
+    created_at BIGINT NOT NULL,
+    PRIMARY KEY (namespace, name, version),
+    UNIQUE (namespace, name, seq)
+  )`,
+  `CREATE TABLE workers (
+    namespace TEXT NOT NULL,
+    name TEXT NOT NULL,
+    version TEXT NOT NULL,
+    queues TEXT NOT NULL,
+    kinds TEXT NOT NULL,
+    workflows TEXT NOT NULL,
+    started_at BIGINT NOT NULL,
+    last_heartbeat_at BIGINT NOT NULL,
+    PRIMARY KEY (namespace, name)
+  )`,
+];
+
 /** Every migration, in order. */
 export const MIGRATIONS: readonly Migration[] = [
   {
@@ -157,6 +215,7 @@ export const MIGRATIONS: readonly Migration[] = [
       ],
     },
   },
+  { version: 2, name: "control plane", statements: { sqlite: CONTROL_2, postgres: CONTROL_2 } },
 ];
 
 /**
