@@ -1,7 +1,24 @@
 import { KilnError } from "../errors.ts";
 import type { RetryPolicy } from "../engine/retry-policy.ts";
+import type { Run } from "../engine/run.ts";
+import type { ClaimedRun } from "../store/store.ts";
 import type { TaskHandler } from "./task-context.ts";
+import { type ActivationDeps, type ActivationOutcome, WorkflowActivation } from "./workflow-activation.ts";
 import type { WorkflowFunction } from "./workflow-context.ts";
+
+/** Runs one activation of a workflow run: in-process replay, or a host process for deployed code. */
+export type ActivateWorkflow = (claimed: ClaimedRun, deps: ActivationDeps) => Promise<ActivationOutcome>;
+
+/**
+ * Workflows not registered in-process that this worker can still execute, such as deployed
+ * JS/TS/Python code run in host processes (src/runtimes). Consulted after the registrations.
+ */
+export interface WorkflowResolver {
+  /** Names of the workflows this resolver executes in a namespace (claims include them; cache it). */
+  listNames(p: Readonly<{ namespace: string }>): Promise<readonly string[]>;
+  /** How to execute this run, or undefined when the resolver has no code for it. */
+  resolve(run: Run): Promise<ActivateWorkflow | undefined>;
+}
 
 /** A workflow the worker can execute. */
 export interface WorkflowRegistration {
@@ -25,12 +42,40 @@ export interface TaskRegistration {
 export class Registry {
   readonly #workflows = new Map<string, WorkflowRegistration[]>();
   readonly #tasks = new Map<string, TaskRegistration>();
+  readonly #resolvers: WorkflowResolver[] = [];
 
   /** Registers a workflow function (optionally for one version). */
   addWorkflow(registration: WorkflowRegistration): void {
     const list = this.#workflows.get(registration.name) ?? [];
     const rest = list.filter((r) => r.version !== registration.version);
     this.#workflows.set(registration.name, [...rest, registration]);
+  }
+
+  /** Adds a source of workflows that are not registered in-process (deployed code). */
+  addResolver(resolver: WorkflowResolver): void {
+    this.#resolvers.push(resolver);
+  }
+
+  /**
+   * How to execute a workflow run: its registered function (exact version, else unversioned),
+   * else the first resolver that has code for it; WORKFLOW_NOT_FOUND otherwise.
+   */
+  async resolveWorkflow(run: Run): Promise<ActivateWorkflow> {
+    const list = this.#workflows.get(run.name) ?? [];
+    const found = list.find((r) => r.version === run.version) ?? list.find((r) => r.version === null);
+    if (found) return (claimed, deps) => new WorkflowActivation(found.fn, claimed, deps).run();
+    for (const resolver of this.#resolvers) {
+      const activate = await resolver.resolve(run);
+      if (activate) return activate;
+    }
+    throw workflowNotFound(run.name, run.version);
+  }
+
+  /** Every name this worker can claim runs for in a namespace, resolvers' workflows included. */
+  async claimNames(namespace: string): Promise<string[]> {
+    if (this.#resolvers.length === 0) return this.names();
+    const lists = await Promise.all(this.#resolvers.map((r) => r.listNames({ namespace })));
+    return [...new Set([...this.names(), ...lists.flat()])];
   }
 
   /** Registers a task kind; registering the same kind again replaces it. */
@@ -47,12 +92,7 @@ export class Registry {
   findWorkflow(name: string, version: string | null): WorkflowRegistration {
     const list = this.#workflows.get(name) ?? [];
     const found = list.find((r) => r.version === version) ?? list.find((r) => r.version === null);
-    if (!found) {
-      throw new KilnError(
-        "WORKFLOW_NOT_FOUND",
-        `No workflow "${name}"${version ? ` version ${version}` : ""} is registered on this worker`,
-      );
-    }
+    if (!found) throw workflowNotFound(name, version);
     return found;
   }
 
@@ -74,4 +114,11 @@ export class Registry {
   workflows(): WorkflowRegistration[] {
     return [...this.#workflows.values()].flat();
   }
+}
+
+function workflowNotFound(name: string, version: string | null): KilnError {
+  return new KilnError(
+    "WORKFLOW_NOT_FOUND",
+    `No workflow "${name}"${version ? ` version ${version}` : ""} is registered on this worker`,
+  );
 }

@@ -8,7 +8,7 @@ import type { ClaimedRun, FinishRunParams, LogLevel } from "../store/store.ts";
 import type { EngineClient } from "./engine-client.ts";
 import { Registry } from "./registry.ts";
 import { runTaskActivation } from "./task-activation.ts";
-import { type ActivationOutcome, WorkflowActivation } from "./workflow-activation.ts";
+import type { ActivationOutcome } from "./workflow-activation.ts";
 import { WriteBatcher } from "./write-batcher.ts";
 
 /** Where the worker reports its own trouble (not run logs). */
@@ -208,7 +208,7 @@ export class Worker {
         const result = await this.#client.claimRuns({
           namespace: this.#namespace,
           queues: this.#queues,
-          names: this.registry.names(),
+          names: await this.registry.claimNames(this.#namespace),
           owner: this.name,
           limit: Math.min(free, this.#batchSize),
           leaseMs: this.#leaseMs,
@@ -256,7 +256,7 @@ export class Worker {
     const result = await this.#client.claimRuns({
       namespace: this.#namespace,
       queues: this.#queues,
-      names: this.registry.names(),
+      names: await this.registry.claimNames(this.#namespace),
       owner: this.name,
       limit: Math.min(limit, this.#batchSize),
       leaseMs: this.#leaseMs,
@@ -301,8 +301,8 @@ export class Worker {
     let outcome: ActivationOutcome;
     try {
       if (run.type === "workflow") {
-        const registration = this.registry.findWorkflow(run.name, run.version);
-        outcome = await new WorkflowActivation(registration.fn, claimed, deps).run();
+        const activate = await this.registry.resolveWorkflow(run);
+        outcome = await activate(claimed, deps);
       } else {
         const registration = this.registry.findTask(run.name);
         if (run.status === "cancelling") outcome = { outcome: "cancelled" };

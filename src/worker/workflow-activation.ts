@@ -25,6 +25,11 @@ export interface ActivationDeps {
   readonly signal: AbortSignal;
   readonly log: (level: LogLevel, message: string, stepName: string | null) => void;
   readonly progress: (progress: Progress) => void;
+  /**
+   * Replay only (determinism checks, `kiln replay`): a primitive missing from the history blocks
+   * instead of executing, so no step function runs and nothing new is recorded.
+   */
+  readonly replayOnly?: boolean;
 }
 
 /** How an activation ended; the worker turns it into a fenced finish. */
@@ -70,6 +75,8 @@ export class WorkflowActivation {
   readonly #run: Run;
   readonly #deps: ActivationDeps;
   readonly #compensationMode: boolean;
+  /** Compensation mode or replay only: primitives missing from the history block. */
+  readonly #historyOnly: boolean;
   readonly #history = new Map<string, Step>();
   readonly #bySeq = new Map<number, Step>();
   readonly #names = new Map<string, number>();
@@ -90,6 +97,7 @@ export class WorkflowActivation {
     this.#run = claimed.run;
     this.#deps = deps;
     this.#compensationMode = claimed.run.status === "compensating" || claimed.run.status === "cancelling";
+    this.#historyOnly = this.#compensationMode || deps.replayOnly === true;
     let max = -1;
     for (const step of claimed.steps) {
       this.#history.set(step.name, step);
@@ -104,6 +112,11 @@ export class WorkflowActivation {
     this.#result = new Promise((resolve) => {
       this.#resolve = resolve;
     });
+  }
+
+  /** How many primitives (steps, sleeps, waits, children) the code has called so far. */
+  get reached(): number {
+    return this.#seq;
   }
 
   /** Runs the activation to its outcome. Never rejects. */
@@ -209,7 +222,7 @@ export class WorkflowActivation {
       return recorded.output as Awaited<T>;
     }
     if (recorded?.status === "failed") throw deserializeError(recorded.error ?? unknownError);
-    if (this.#compensationMode) return this.#block({ status: "waiting", wakeAt: null });
+    if (this.#historyOnly) return this.#block({ status: "waiting", wakeAt: null });
     const now = this.#deps.clock();
     if (recorded?.wakeAt != null && recorded.wakeAt > now)
       return this.#block({ status: "sleeping", wakeAt: recorded.wakeAt });
@@ -301,7 +314,7 @@ export class WorkflowActivation {
       }
       return;
     }
-    if (this.#compensationMode) return this.#block({ status: "waiting", wakeAt: null });
+    if (this.#historyOnly) return this.#block({ status: "waiting", wakeAt: null });
     const ms = parseDuration(duration, `duration of sleep ${name}`);
     const wakeAt = now + ms;
     this.#pending++;
@@ -322,7 +335,7 @@ export class WorkflowActivation {
     const { name, seq, recorded } = slot;
     const now = this.#deps.clock();
     if (recorded) return this.#settleWait(recorded, name, seq, now);
-    if (this.#compensationMode) return this.#block({ status: "waiting", wakeAt: null });
+    if (this.#historyOnly) return this.#block({ status: "waiting", wakeAt: null });
     const timeoutMs = options.timeout == null ? null : parseDuration(options.timeout, `timeout of wait ${name}`);
     this.#pending++;
     let result: WriteResult & { readonly step?: Step };
@@ -379,7 +392,7 @@ export class WorkflowActivation {
     const { name, seq, recorded } = slot;
     if (recorded?.status === "completed") return recorded.output;
     if (recorded?.status === "failed") throw deserializeError(recorded.error ?? unknownError);
-    if (recorded || this.#compensationMode) return this.#block({ status: "waiting", wakeAt: null });
+    if (recorded || this.#historyOnly) return this.#block({ status: "waiting", wakeAt: null });
     this.#pending++;
     try {
       const result = await this.#deps.client.startChildRun({
