@@ -6,6 +6,8 @@
 /** Keeps the last `maxSize` worth of lines. */
 export class TailLines {
   readonly #maxSize: number;
+  // Dropped lines are cleared at once (the slot set to ""), so that a few huge lines cannot pin
+  // memory until the next compaction.
   readonly #lines: string[] = [];
   #head = 0;
   #size = 0;
@@ -21,6 +23,7 @@ export class TailLines {
     this.#size += kept.length + 1;
     while (this.#size > this.#maxSize && this.#head < this.#lines.length - 1) {
       this.#size -= (this.#lines[this.#head] as string).length + 1;
+      this.#lines[this.#head] = "";
       this.#head++;
     }
     // Compact now and then instead of shifting on every line.
@@ -58,7 +61,9 @@ export class HeadTail<T> {
   readonly #sizeOf: (item: T) => number;
   readonly #onHead: ((item: T) => void) | undefined;
   readonly #head: T[] = [];
-  #tail: T[] = [];
+  // Dropped slots are cleared at once (set to undefined), so that large items are not pinned
+  // until the next compaction.
+  #tail: (T | undefined)[] = [];
   #tailStart = 0;
   #tailUsed = 0;
   #headUsed = 0;
@@ -95,6 +100,7 @@ export class HeadTail<T> {
     this.#tailUsed += size;
     while (this.#tailUsed > this.#tailSize) {
       const dropped = this.#tail[this.#tailStart] as T;
+      this.#tail[this.#tailStart] = undefined;
       this.#tailStart++;
       const droppedSize = this.#sizeOf(dropped);
       this.#tailUsed -= droppedSize;
@@ -124,7 +130,7 @@ export class HeadTail<T> {
 
   /** The tail items, oldest first. */
   tail(): T[] {
-    return this.#tail.slice(this.#tailStart);
+    return this.#tail.slice(this.#tailStart) as T[];
   }
 }
 
