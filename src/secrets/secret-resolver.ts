@@ -1,0 +1,121 @@
+import { execFile } from "node:child_process";
+import { readFile } from "node:fs/promises";
+import { resolve } from "node:path";
+import { KilnError } from "../errors.ts";
+import { splitCommandLine } from "./command-line.ts";
+
+/**
+ * Where a secret comes from, by reference:
+ * - `NAME` or `vault:NAME`: the encrypted vault of the run's namespace;
+ * - `env:NAME`: an environment variable of the worker;
+ * - `file:PATH`: a file on the worker (trailing newline removed);
+ * - `cmd:PROGRAM ARG…`: the trimmed stdout of a command (e.g. a password manager's CLI), run
+ *   without a shell: the text is split into arguments (quotes honoured), never interpreted.
+ */
+export type SecretRef = string;
+
+/** Options of createSecretResolver. */
+export interface SecretResolverOptions {
+  /** Vault lookups (by name, batched): the local vault, or the server over HTTP. */
+  readonly vault?: (names: readonly string[]) => Promise<Readonly<Record<string, string>>>;
+  /** Environment for `env:`. Default process.env. */
+  readonly env?: Readonly<Record<string, string | undefined>>;
+  /** Directory relative `file:` paths and `cmd:` run in. Default process.cwd(). */
+  readonly cwd?: string;
+  /** How long a `cmd:` may run. Default 30 s. */
+  readonly commandTimeoutMs?: number;
+}
+
+/** Resolves secret references on the worker that needs them. */
+export interface SecretResolver {
+  /** The value of one reference; SECRET_NOT_FOUND when it has none. */
+  resolveSecret(ref: SecretRef): Promise<string>;
+  /** Values of many references (vault names fetched in one call), by reference. */
+  resolveSecrets(refs: readonly SecretRef[]): Promise<Record<string, string>>;
+}
+
+function notFound(ref: string, why: string): KilnError {
+  return new KilnError("SECRET_NOT_FOUND", `The secret ${ref} is not available: ${why}`, { data: { ref } });
+}
+
+/** A resolver over the given vault and the worker's environment, files and commands. */
+export function createSecretResolver(options: SecretResolverOptions = {}): SecretResolver {
+  const env = options.env ?? process.env;
+  const cwd = options.cwd ?? process.cwd();
+  const timeout = options.commandTimeoutMs ?? 30_000;
+
+  async function local(ref: string): Promise<string | undefined> {
+    if (ref.startsWith("env:")) {
+      const value = env[ref.slice(4)];
+      if (value === undefined) throw notFound(ref, `the environment variable ${ref.slice(4)} is not set`);
+      return value;
+    }
+    if (ref.startsWith("file:")) {
+      const path = resolve(cwd, ref.slice(5));
+      try {
+        return (await readFile(path, "utf8")).replace(/\r?\n$/, "");
+      } catch (error) {
+        throw notFound(ref, `could not read ${path}: ${(error as NodeJS.ErrnoException).code ?? "error"}`);
+      }
+    }
+    if (ref.startsWith("cmd:")) return runCommand(ref, cwd, timeout, env);
+    return undefined;
+  }
+
+  async function resolveSecrets(refs: readonly SecretRef[]): Promise<Record<string, string>> {
+    const out: Record<string, string> = {};
+    const vaultNames = new Map<string, string>();
+    for (const ref of new Set(refs)) {
+      const value = await local(ref);
+      if (value !== undefined) out[ref] = value;
+      else vaultNames.set(ref, ref.startsWith("vault:") ? ref.slice(6) : ref);
+    }
+    if (vaultNames.size === 0) return out;
+    if (!options.vault) throw notFound([...vaultNames.keys()].join(", "), "no vault is configured on this worker");
+    const values = await options.vault([...new Set(vaultNames.values())]);
+    for (const [ref, name] of vaultNames) {
+      const value = values[name];
+      if (value === undefined)
+        throw notFound(ref, `no secret ${name} is stored in the vault (kiln secrets set ${name})`);
+      out[ref] = value;
+    }
+    return out;
+  }
+
+  return {
+    resolveSecrets,
+    resolveSecret: async (ref) => (await resolveSecrets([ref]))[ref] as string,
+  };
+}
+
+function runCommand(
+  ref: string,
+  cwd: string,
+  timeout: number,
+  env: Readonly<Record<string, string | undefined>>,
+): Promise<string> {
+  const argv = splitCommandLine(ref.slice(4));
+  const [program, ...args] = argv;
+  if (program === undefined) return Promise.reject(notFound(ref, "the command is empty"));
+  return new Promise((done, fail) => {
+    execFile(
+      program,
+      args,
+      { cwd, timeout, maxBuffer: 1_048_576, shell: false, env: env as NodeJS.ProcessEnv, windowsHide: true },
+      (error, stdout, stderr) => {
+        if (error) {
+          const code = (error as NodeJS.ErrnoException).code;
+          const why =
+            code === "ENOENT"
+              ? `the program ${program} was not found`
+              : error.killed
+                ? `${program} did not finish within ${timeout} ms`
+                : `${program} failed (${typeof code === "number" ? `exit code ${code}` : (code ?? "error")}): ${String(stderr).trim().slice(0, 200)}`;
+          fail(notFound(ref, why));
+          return;
+        }
+        done(String(stdout).trim());
+      },
+    );
+  });
+}
