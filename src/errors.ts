@@ -58,6 +58,14 @@ export const ERROR_CODES = {
   HOST_CRASHED: 500,
   /** Deployed workflow code could not be loaded (syntax error, no workflow function, bad import). */
   WORKFLOW_LOAD_FAILED: 500,
+  /** A flow `http.request` node got a non-2xx response, or no response (network error, timeout). */
+  HTTP_REQUEST_FAILED: 502,
+  /** A flow `email.send` node could not hand the message to the SMTP server. */
+  EMAIL_SEND_FAILED: 502,
+  /** A flow `llm` node's model endpoint failed or answered with something unusable. */
+  LLM_REQUEST_FAILED: 502,
+  /** A flow node plugin module could not be loaded or does not export a node type. */
+  PLUGIN_LOAD_FAILED: 500,
   // Access.
   UNAUTHENTICATED: 401,
   FORBIDDEN: 403,
@@ -107,6 +115,7 @@ const NON_RETRYABLE_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   "VISIT_LIMIT_EXCEEDED",
   "ACTIVATION_TIMEOUT",
   "WORKFLOW_LOAD_FAILED",
+  "PLUGIN_LOAD_FAILED",
 ]);
 
 /** Whether an error with this code is worth retrying by default. */
