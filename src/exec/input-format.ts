@@ -1,4 +1,4 @@
-import { writeFile } from "node:fs/promises";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { InputFormat } from "../config/resolved-config.ts";
 import { KilnError } from "../errors.ts";
@@ -60,7 +60,7 @@ export async function prepareInput(input: unknown, options: PrepareInputOptions)
       return { env, args: [], stdin: `${JSON.stringify(input ?? null)}\n` };
     case "json_file": {
       const path = join(options.dir, "input.json");
-      await writeFile(path, JSON.stringify(input ?? null), { mode: 0o600, flag: "wx" });
+      writeFileSync(path, JSON.stringify(input ?? null), { mode: 0o600, flag: "wx" });
       return { env: { ...env, INPUT_FILE: path }, args: [], stdin: null };
     }
     case "args": {

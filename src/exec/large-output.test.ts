@@ -10,7 +10,7 @@ import { fixture } from "./test-helpers.ts";
 function runBounded(...command: string[]): Record<string, unknown> {
   const out = execFileSync(
     process.execPath,
-    ["--max-old-space-size=24", "--import", "tsx", fixture("bounded-run.ts"), ...command],
+    ["--max-old-space-size=24", "--expose-gc", "--import", "tsx", fixture("bounded-run.ts"), ...command],
     { encoding: "utf8", maxBuffer: 1024 * 1024 },
   );
   return JSON.parse(out.trim().split("\n").at(-1) as string) as Record<string, unknown>;

@@ -38,7 +38,7 @@
  * the top when it wakes, with recorded steps replayed. Step, sleep and wait names repeated within
  * one attempt get a deterministic suffix (`fetch`, `fetch#2`, …), as in code workflows.
  */
-import { chmod } from "node:fs/promises";
+import { chmodSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { parseDuration } from "../engine/duration.ts";
 import { isKilnError, KilnError } from "../errors.ts";
@@ -254,7 +254,7 @@ export async function startLocalApi(
       resolve();
     });
   });
-  await chmod(socketPath, 0o600);
+  chmodSync(socketPath, 0o600);
   return {
     socketPath,
     close: () =>

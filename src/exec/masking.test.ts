@@ -73,3 +73,20 @@ test("a secret echoed back through the local API and a step record is masked", a
   assert.equal(store.state.get("k"), "***");
   assert.deepEqual(store.steps.get("s")?.output, { stdout: "***\n", exitCode: 0 });
 });
+
+test("a secret split across two stdout/stderr chunks is still masked (masking is per line)", async () => {
+  const half = SECRET.length / 2;
+  const script =
+    `printf 'start ${SECRET.slice(0, half)}'; sleep 0.2; printf '${SECRET.slice(half)} end\\n'; ` +
+    `printf 'err ${SECRET.slice(0, half)}' >&2; sleep 0.2; printf '${SECRET.slice(half)}\\n' >&2; exit 1`;
+  const { result, ctx } = await runInTest(
+    { command: "bash", args: ["-c", script] },
+    { secrets: { API_TOKEN: SECRET } },
+  );
+  const everything = JSON.stringify({ result, error: result.error?.toJSON(), logs: ctx.logs });
+  assert.ok(!everything.includes(SECRET));
+  assert.deepEqual(
+    ctx.logs.map((l) => l.message),
+    ["start *** end", "err ***"],
+  );
+});

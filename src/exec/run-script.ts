@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { mkdtempSync, readFileSync, rmdirSync, rmSync, unlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { setTimeout as delay } from "node:timers/promises";
@@ -48,41 +48,72 @@ const DRAIN_MS = 2000;
 // A Unix socket path must fit in sockaddr_un (108 bytes on Linux, 104 on macOS).
 const MAX_SOCKET_PATH = 100;
 
-async function makeAttemptDir(tempDir: string | undefined): Promise<AttemptPaths> {
+// The per-attempt file operations below are tiny and synchronous on purpose: a thread-pool round
+// trip each would add about a millisecond to every task (issue 3 budgets 1 ms of overhead).
+function makeAttemptDir(tempDir: string | undefined): AttemptPaths {
   let base = tempDir ?? tmpdir();
   if (join(base, "kiln-XXXXXX", "api.sock").length > MAX_SOCKET_PATH) base = "/tmp";
   // mkdtemp creates the directory 0700: only this user reaches the socket and the files.
-  const dir = await mkdtemp(join(base, "kiln-"));
-  const paths: AttemptPaths = {
+  const dir = mkdtempSync(join(base, "kiln-"));
+  // $KILN_OUTPUT and $KILN_STATE are created by the script's first `>>`, if it writes them.
+  return {
     dir,
     socket: join(dir, "api.sock"),
     outputFile: join(dir, "output.env"),
     stateFile: join(dir, "state.env"),
     resultFile: join(dir, "result.json"),
   };
-  await writeFile(paths.outputFile, "", { mode: 0o600 });
-  await writeFile(paths.stateFile, "", { mode: 0o600 });
-  return paths;
+}
+
+/** Removes the attempt's directory: the known files first (cheap), anything else recursively. */
+function removeAttemptDir(paths: AttemptPaths): void {
+  for (const file of [
+    paths.socket,
+    paths.outputFile,
+    paths.stateFile,
+    paths.resultFile,
+    join(paths.dir, "input.json"),
+  ]) {
+    try {
+      unlinkSync(file);
+    } catch {}
+  }
+  try {
+    rmdirSync(paths.dir);
+  } catch {
+    rmSync(paths.dir, { recursive: true, force: true });
+  }
+}
+
+/** A file's text, or null when it does not exist. */
+function readIfExists(file: string, maxBytes: number, name: string): string | null {
+  let text: Buffer;
+  try {
+    text = readFileSync(file);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return null;
+    throw error;
+  }
+  if (text.length > maxBytes) {
+    throw new KilnError(
+      "OUTPUT_TOO_LARGE",
+      `${name} is ${formatSize(text.length)}, over max_output_size_kb ${maxBytes / 1024}`,
+      {
+        retryable: false,
+      },
+    );
+  }
+  return text.toString("utf8");
 }
 
 /** Applies `$KILN_OUTPUT` and `$KILN_STATE` files (capped like the output). */
-async function applyKeyValueFiles(paths: AttemptPaths, recorder: AttemptRecorder, maxKb: number): Promise<void> {
-  for (const [file, apply] of [
-    [paths.outputFile, (k: string, v: string) => recorder.setOutput(k, v)],
-    [paths.stateFile, (k: string, v: string) => void recorder.setState(k, v).catch(() => {})],
-  ] as const) {
-    const size = await stat(file).then(
-      (s) => s.size,
-      () => 0,
-    );
-    if (size === 0) continue;
-    const name = file === paths.outputFile ? "$KILN_OUTPUT" : "$KILN_STATE";
-    if (size > maxKb * 1024) {
-      throw new KilnError("OUTPUT_TOO_LARGE", `${name} is ${formatSize(size)}, over max_output_size_kb ${maxKb}`, {
-        retryable: false,
-      });
-    }
-    for (const [key, value] of parseKeyValueFile(await readFile(file, "utf8"), name)) apply(key, value);
+function applyKeyValueFiles(paths: AttemptPaths, recorder: AttemptRecorder, maxKb: number): void {
+  const output = readIfExists(paths.outputFile, maxKb * 1024, "$KILN_OUTPUT");
+  if (output !== null)
+    for (const [key, value] of parseKeyValueFile(output, "$KILN_OUTPUT")) recorder.setOutput(key, value);
+  const state = readIfExists(paths.stateFile, maxKb * 1024, "$KILN_STATE");
+  if (state !== null) {
+    for (const [key, value] of parseKeyValueFile(state, "$KILN_STATE")) recorder.setState(key, value).catch(() => {});
   }
 }
 
@@ -136,6 +167,7 @@ export async function runScript(kind: ResolvedTaskKind, params: RunScriptParams)
   const state = params.state ?? {};
   let paths: AttemptPaths | null = null;
   let api: LocalApiServer | null = null;
+  let apiStarting: Promise<LocalApiServer> | null = null;
   try {
     const inputSize = Buffer.byteLength(JSON.stringify(params.input ?? null));
     if (inputSize > kind.maxInputSizeKb * 1024) {
@@ -146,7 +178,7 @@ export async function runScript(kind: ResolvedTaskKind, params: RunScriptParams)
       );
     }
     if (params.signal?.aborted) throw decideVerdictCancel(kind, params.signal.reason);
-    paths = await makeAttemptDir(params.tempDir);
+    paths = makeAttemptDir(params.tempDir);
     let stop: (reason: StopReason) => void = () => {};
     const recorder = new AttemptRecorder({
       host: params.host,
@@ -159,7 +191,8 @@ export async function runScript(kind: ResolvedTaskKind, params: RunScriptParams)
     const onActivity = () => {
       active = true;
     };
-    api = await startLocalApi(paths.socket, recorder, { onRequest: onActivity, mask: (t) => masker.mask(t) });
+    // The socket starts listening while the input and command are prepared.
+    apiStarting = startLocalApi(paths.socket, recorder, { onRequest: onActivity, mask: (t) => masker.mask(t) });
     const prepared = await prepareInput(params.input, {
       format: kind.inputFormat,
       inputArgs: kind.inputArgs,
@@ -184,6 +217,7 @@ export async function runScript(kind: ResolvedTaskKind, params: RunScriptParams)
           ? paths.resultFile
           : resolve(command.cwd ?? process.cwd(), expandRunTime(kind.outputFile, command.values));
 
+    api = await apiStarting;
     const capture = outputCapture(kind.outputFormat, kind.maxOutputSizeKb * 1024);
     const streams = new ScriptStreams({ recorder, masker, capture, onActivity });
     const child = await spawnProcess({
@@ -211,9 +245,11 @@ export async function runScript(kind: ResolvedTaskKind, params: RunScriptParams)
 
     const recordError = await recorder.settle();
     let fileError: unknown = null;
-    await applyKeyValueFiles(paths, recorder, kind.maxOutputSizeKb).catch((error: unknown) => {
+    try {
+      applyKeyValueFiles(paths, recorder, kind.maxOutputSizeKb);
+    } catch (error) {
       fileError = error;
-    });
+    }
     await recorder.settle();
     recorder.finishLogs(kind.maxLogSizeKb);
 
@@ -280,8 +316,10 @@ export async function runScript(kind: ResolvedTaskKind, params: RunScriptParams)
   } catch (error) {
     return failedResult(error, started, masker, params.signal?.aborted ? { cancelled: true } : {});
   } finally {
-    await api?.close();
-    if (paths) await rm(paths.dir, { recursive: true, force: true });
+    // Closing completes on its own; the attempt does not wait for the handle to be released.
+    const server = api ?? (await apiStarting?.catch(() => null)) ?? null;
+    void server?.close();
+    if (paths) removeAttemptDir(paths);
   }
 }
 
