@@ -2,19 +2,10 @@ import { stat } from "node:fs/promises";
 import { resolve } from "node:path";
 import type { ResolvedTaskKind } from "../config/resolved-config.ts";
 import { KilnError } from "../errors.ts";
+import type { AttemptPaths } from "./attempt-dir.ts";
 import { contextEnv, inheritedEnv, type ScriptContext, stateEnv } from "./context-env.ts";
 import { inputEnv, type PreparedInput } from "./input-format.ts";
 import { expandRunTime, type RunTimeValues } from "./runtime-vars.ts";
-
-/** The files and socket of one attempt, in its private directory. */
-export interface AttemptPaths {
-  readonly dir: string;
-  readonly socket: string;
-  readonly outputFile: string;
-  readonly stateFile: string;
-  /** `$KILN_OUTPUT_FILE`, the default file of `output_format: file`. */
-  readonly resultFile: string;
-}
 
 /** What the environment of an attempt is built from. */
 export interface AttemptEnvParams {

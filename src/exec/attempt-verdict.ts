@@ -43,7 +43,8 @@ function exitMessage(params: VerdictParams, retry: boolean): KilnError {
   });
 }
 
-function cancelError(reason: unknown): KilnError {
+/** The error of an attempt stopped through its abort signal (a KilnError reason is kept). */
+export function cancelError(reason: unknown): KilnError {
   if (isKilnError(reason))
     return new KilnError(reason.code, reason.message, { retryable: reason.retryable, cause: reason });
   const why = reason instanceof Error ? reason.message : typeof reason === "string" ? reason : "cancelled";

@@ -1,5 +1,4 @@
 import { writeFileSync } from "node:fs";
-import { join } from "node:path";
 import type { InputFormat } from "../config/resolved-config.ts";
 import { KilnError } from "../errors.ts";
 import { envKey, envValue, isPlainObject } from "./env-names.ts";
@@ -40,8 +39,8 @@ export interface PrepareInputOptions {
   readonly inputArgs: readonly string[] | null;
   /** With a shell, input always arrives as env vars too, so scripts use "$INPUT_X", never spliced text. */
   readonly shell: boolean;
-  /** The attempt's private directory (json_file writes input.json there). */
-  readonly dir: string;
+  /** The private file json_file writes (in the attempt's 0700 directory). */
+  readonly inputFile: string;
 }
 
 /** Prepares the input for one attempt; writes the private input file for json_file. */
@@ -59,7 +58,7 @@ export async function prepareInput(input: unknown, options: PrepareInputOptions)
     case "json_stdin":
       return { env, args: [], stdin: `${JSON.stringify(input ?? null)}\n` };
     case "json_file": {
-      const path = join(options.dir, "input.json");
+      const path = options.inputFile;
       writeFileSync(path, JSON.stringify(input ?? null), { mode: 0o600, flag: "wx" });
       return { env: { ...env, INPUT_FILE: path }, args: [], stdin: null };
     }
