@@ -1,0 +1,605 @@
+"""One activation of a Python workflow: a port of src/worker/workflow-activation.ts.
+
+The workflow function re-runs from the start on every activation. ``ctx.step(name, fn)``
+returns the recorded result, or runs ``fn`` and records it. Repeated names get ``#2``, ``#3``;
+every primitive also takes the next position (seq), and a call that disagrees with the history
+fails the run with NON_DETERMINISTIC. Durable waits (sleep, events, children) block; when every
+branch is blocked the run parks. Compensation mode (runs ``compensating`` / ``cancelling``)
+replays to collect the compensations of completed steps and runs them in reverse order.
+
+Sync workflows unwind a blocked branch with ``_Blocked`` (a BaseException, so ``except
+Exception`` in user code does not swallow it); ``ctx.all([...])`` runs branches side by side.
+Async workflows block on a future that never resolves, exactly like the JS runtime, and park
+when the event loop has nothing left to run.
+"""
+from __future__ import annotations
+
+import asyncio
+import inspect
+import json
+import threading
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+from .deterministic import seeded_random
+from .durations import decide_retry, resolve_retry, to_ms
+from .errors import KilnError, deserialize_error, serialize_error
+
+COMPENSATION_SEQ = 1_000_000
+UNKNOWN_ERROR = {"code": "STEP_FAILED", "message": "The step failed (no error was recorded)"}
+
+
+class _Blocked(BaseException):
+    """A primitive blocked this branch until a later activation."""
+
+
+class _Stopped(BaseException):
+    """The activation has its outcome (lease lost, cancel, non-determinism): unwind everything."""
+
+
+class HostDeps:
+    """What an activation needs from its host: worker calls, the worker's clock, the abort state."""
+
+    def call(self, method: str, params: Dict[str, Any]) -> Any:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def clock(self) -> int:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def abort_reason(self) -> Optional[Dict[str, Any]]:
+        return None
+
+    replay_only: bool = False
+
+
+class Activation:
+    """Runs one activation of ``fn`` over the claimed run and its recorded steps."""
+
+    def __init__(self, fn: Callable[..., Any], claimed: Dict[str, Any], deps: HostDeps) -> None:
+        self.fn = fn
+        self.run: Dict[str, Any] = claimed["run"]
+        self.deps = deps
+        status = self.run.get("status")
+        self.compensation_mode = status in ("compensating", "cancelling")
+        self.history_only = self.compensation_mode or bool(deps.replay_only)
+        self.history: Dict[str, Dict[str, Any]] = {}
+        self.by_seq: Dict[int, Dict[str, Any]] = {}
+        max_seq = -1
+        for step in claimed.get("steps") or []:
+            self.history[step["name"]] = step
+            if step["seq"] < COMPENSATION_SEQ:
+                self.by_seq[step["seq"]] = step
+                max_seq = max(max_seq, step["seq"])
+        self.max_recorded_seq = max_seq
+        self.names: Dict[str, int] = {}
+        self.blocks: List[Tuple[str, Optional[int]]] = []
+        self.compensations: List[Tuple[str, int, Any, Callable[[Any], Any]]] = []
+        self.random = seeded_random(self.run["id"])
+        self.seq = 0
+        self.time = int(self.run.get("createdAt") or 0)
+        self.settled = False
+        self.outcome: Optional[Dict[str, Any]] = None
+        self.pending = 0
+        self.is_async = inspect.iscoroutinefunction(fn)
+        self.loop: Optional[asyncio.AbstractEventLoop] = None
+        self._done: Optional[asyncio.Future] = None
+        self._idle_scheduled = False
+        self._side: List[Tuple[str, Dict[str, Any]]] = []
+
+    # ── Running ────────────────────────────────────────────────────────────────────────────
+
+    def execute(self) -> Dict[str, Any]:
+        """Runs the activation to its outcome (a dict shaped like the JS ActivationOutcome)."""
+        from .context import AsyncContext, Context
+
+        if self.is_async:
+            self._run_async(AsyncContext(self))
+        else:
+            self._run_sync(Context(self))
+        self.flush_side()
+        assert self.outcome is not None
+        return self.outcome
+
+    def _run_sync(self, ctx: Any) -> None:
+        try:
+            output = self.fn(self.run.get("input"), ctx)
+            if inspect.isawaitable(output):
+                output = _run_coroutine(output)
+        except _Stopped:
+            return
+        except _Blocked:
+            if not self.settled:
+                self._on_idle()
+            return
+        except Exception as error:  # noqa: BLE001 - the workflow failed
+            self._on_throw(error)
+            return
+        self._on_return(output)
+
+    def _run_async(self, ctx: Any) -> None:
+        loop = asyncio.new_event_loop()
+        self.loop = loop
+        self._done = loop.create_future()
+
+        async def main() -> None:
+            try:
+                output = await self.fn(self.run.get("input"), ctx)
+            except (_Stopped, _Blocked):
+                return
+            except Exception as error:  # noqa: BLE001 - the workflow failed
+                self._on_throw(error)
+                return
+            self._on_return(output)
+
+        try:
+            loop.create_task(main())
+            self.schedule_idle_check()
+            loop.run_until_complete(self._done)
+        finally:
+            _shutdown_loop(loop)
+
+    def _on_return(self, output: Any) -> None:
+        if self.settled:
+            return
+        if self.compensation_mode:
+            self._compensate()
+            return
+
+        def finish() -> None:
+            self.finish({"outcome": "complete", "output": output})
+
+        if self.pending == 0 or self.loop is None:
+            finish()
+        else:
+            self._when_idle(finish)
+
+    def _on_throw(self, error: BaseException) -> None:
+        if self.settled:
+            return
+        if self.compensation_mode:
+            self._compensate()
+            return
+        self.finish(
+            {
+                "outcome": "fail",
+                "error": serialize_error(error, "WORKFLOW_FAILED"),
+                "compensable": len(self.compensations) > 0,
+            }
+        )
+
+    def _on_idle(self) -> None:
+        """Every branch is blocked (or none is running): park, or compensate in compensation mode."""
+        if self.settled or self.pending > 0:
+            return
+        if self.compensation_mode:
+            if self.blocks:
+                self._compensate()
+            return
+        if not self.blocks:
+            return
+        waiting = any(status == "waiting" for status, _ in self.blocks)
+        wakes = [w for _, w in self.blocks if w is not None]
+        self.finish(
+            {
+                "outcome": "park",
+                "status": "waiting" if waiting else "sleeping",
+                "wakeAt": min(wakes) if wakes else None,
+            }
+        )
+
+    def schedule_idle_check(self) -> None:
+        if self.loop is None or self._idle_scheduled or self.settled:
+            return
+        self._idle_scheduled = True
+        self.loop.call_soon(self._idle_check, 0)
+
+    def _idle_check(self, rounds: int) -> None:
+        assert self.loop is not None
+        # Like setImmediate in JS: only once nothing else is ready to run.
+        ready = getattr(self.loop, "_ready", None)
+        if (ready is not None and len(ready) > 0) or (ready is None and rounds < 5):
+            self.loop.call_soon(self._idle_check, rounds + 1)
+            return
+        self._idle_scheduled = False
+        self._on_idle()
+
+    def _when_idle(self, fn: Callable[[], None]) -> None:
+        assert self.loop is not None
+
+        def check() -> None:
+            if self.settled:
+                return
+            if self.pending == 0:
+                fn()
+            else:
+                self.loop.call_soon(check)  # type: ignore[union-attr]
+
+        self.loop.call_soon(check)
+
+    def finish(self, outcome: Dict[str, Any]) -> None:
+        if self.settled:
+            return
+        self.settled = True
+        self._resolve(outcome)
+
+    def _resolve(self, outcome: Dict[str, Any]) -> None:
+        self.outcome = outcome
+        if self._done is not None and not self._done.done():
+            self._done.set_result(None)
+
+    # ── Primitives (shared by the sync and async contexts) ─────────────────────────────────
+
+    def is_replaying(self) -> bool:
+        return self.seq <= self.max_recorded_seq
+
+    def check_abort(self) -> None:
+        reason = self.deps.abort_reason()
+        if reason is not None and not self.settled:
+            self.finish({"outcome": "abandoned", "error": reason})
+        if self.settled:
+            raise _Stopped()
+
+    def next(self, base: Any, type_: str) -> Tuple[str, int, Optional[Dict[str, Any]]]:
+        """Names the next primitive, assigns its seq and checks determinism (raises _Stopped)."""
+        self.check_abort()
+        if not isinstance(base, str) or not base:
+            self.finish(
+                {
+                    "outcome": "fail",
+                    "error": serialize_error(KilnError("INVALID_INPUT", "Every step needs a non-empty string name")),
+                    "compensable": len(self.compensations) > 0,
+                }
+            )
+            raise _Stopped()
+        count = self.names.get(base, 0) + 1
+        self.names[base] = count
+        name = base if count == 1 else "%s#%d" % (base, count)
+        seq = self.seq
+        self.seq += 1
+        recorded = self.history.get(name)
+        at_seq = self.by_seq.get(seq)
+        mismatch = (recorded is not None and (recorded["type"] != type_ or recorded["seq"] != seq)) or (
+            recorded is None and at_seq is not None
+        )
+        if mismatch:
+            expected = at_seq if at_seq is not None else recorded
+            run_name = self.run.get("name")
+            if expected is not None:
+                message = (
+                    'Non-deterministic workflow "%s": position %d was recorded as %s "%s", but the code now calls %s "%s". '
+                    "Deploy the change as a new version, or retry the run from an earlier step."
+                    % (run_name, seq, expected["type"], expected["name"], type_, name)
+                )
+            else:
+                message = 'Non-deterministic workflow "%s": %s "%s" was recorded at position %s, but the code now calls it at position %d.' % (
+                    run_name,
+                    type_,
+                    name,
+                    recorded["seq"] if recorded else "?",
+                    seq,
+                )
+            error = KilnError(
+                "NON_DETERMINISTIC",
+                message,
+                retryable=False,
+                data={"expected": expected["name"] if expected else None, "actual": name, "position": seq},
+            )
+            self.finish({"outcome": "fail", "error": serialize_error(error), "compensable": len(self.compensations) > 0})
+            raise _Stopped()
+        if recorded is not None:
+            at = (recorded.get("wakeAt") or 0) if recorded["type"] == "sleep" else recorded.get("startedAt") or 0
+            self.time = max(self.time, int(at))
+        return name, seq, recorded
+
+    def block(self, status: str, wake_at: Optional[int]) -> None:
+        self.blocks.append((status, wake_at))
+        raise _Blocked()
+
+    def register_compensation(self, name: str, seq: int, output: Any, compensate: Optional[Callable[[Any], Any]]) -> None:
+        if compensate is not None:
+            self.compensations.append((name, seq, output, compensate))
+
+    # step ────────────────────────────────────────────────────────────────────────────────────
+
+    def step_prepare(self, base: Any, compensate: Any) -> Tuple[bool, Any]:
+        """(True, value) when replayed; (False, (name, seq, attempt, now)) when it must run."""
+        name, seq, recorded = self.next(base, "step")
+        if recorded is not None and recorded["status"] == "completed":
+            if compensate is not None and recorded.get("compensable"):
+                self.register_compensation(name, seq, recorded.get("output"), compensate)
+            return True, recorded.get("output")
+        if recorded is not None and recorded["status"] == "failed":
+            raise deserialize_error(recorded.get("error") or UNKNOWN_ERROR)
+        if self.history_only:
+            self.block("waiting", None)
+        now = self.deps.clock()
+        if recorded is not None and recorded.get("wakeAt") is not None and recorded["wakeAt"] > now:
+            self.block("sleeping", recorded["wakeAt"])
+        attempt = ((recorded.get("attempt") or 0) if recorded is not None else 0) + 1
+        return False, (name, seq, attempt, now)
+
+    def step_succeeded(self, slot: Tuple[str, int, int, int], output: Any, compensate: Any) -> Any:
+        name, seq, attempt, now = slot
+        self.save(
+            {
+                "name": name,
+                "seq": seq,
+                "type": "step",
+                "status": "completed",
+                "output": output,
+                "attempt": attempt,
+                "compensable": compensate is not None,
+                "startedAt": now,
+            }
+        )
+        self.time = max(self.time, now)
+        self.register_compensation(name, seq, output, compensate)
+        return output
+
+    def step_failed(self, slot: Tuple[str, int, int, int], error: BaseException, retry: Any) -> int:
+        """Records a failed attempt: returns the retry time, or raises the terminal error."""
+        name, seq, attempt, _ = slot
+        serialized = serialize_error(error, "STEP_FAILED")
+        policy = resolve_retry(retry)
+        delay = decide_retry(policy, attempt, serialized, self.random)
+        now = self.deps.clock()
+        if delay is not None:
+            wake = now + delay
+            self.save(
+                {"name": name, "seq": seq, "type": "step", "status": "running", "error": serialized, "attempt": attempt, "wakeAt": wake}
+            )
+            self.log_now("warning", 'Step "%s" attempt %d failed: %s; retrying' % (name, attempt, serialized["message"]), name)
+            return wake
+        self.save({"name": name, "seq": seq, "type": "step", "status": "failed", "error": serialized, "attempt": attempt})
+        raise deserialize_error(serialized)
+
+    # sleep, events, children ─────────────────────────────────────────────────────────────────
+
+    def sleep(self, base: Any, duration: Any) -> None:
+        name, seq, recorded = self.next(base, "sleep")
+        now = self.deps.clock()
+        if recorded is not None:
+            wake = recorded.get("wakeAt") or 0
+            if wake > now:
+                self.block("sleeping", wake)
+            if recorded["status"] != "completed" and not self.compensation_mode:
+                self.save(
+                    {"name": name, "seq": seq, "type": "sleep", "status": "completed", "wakeAt": wake, "startedAt": recorded.get("startedAt")}
+                )
+            return
+        if self.history_only:
+            self.block("waiting", None)
+        ms = to_ms(duration, "duration of sleep %s" % name)
+        wake = now + ms
+        self.save({"name": name, "seq": seq, "type": "sleep", "status": "completed" if ms <= 0 else "waiting", "wakeAt": wake, "startedAt": now})
+        if ms > 0:
+            self.block("sleeping", wake)
+
+    def wait_for_event(self, base: Any, event: Optional[str], key: Optional[str], timeout: Any) -> Any:
+        name, seq, recorded = self.next(base, "event")
+        now = self.deps.clock()
+        if recorded is not None:
+            return self._settle_wait(recorded, name, seq, now)
+        if self.history_only:
+            self.block("waiting", None)
+        timeout_ms = None if timeout is None else to_ms(timeout, "timeout of wait %s" % name)
+        result = self.call(
+            "awaitEvent",
+            {
+                "runId": self.run["id"],
+                "leaseToken": self.run["leaseToken"],
+                "stepName": name,
+                "seq": seq,
+                "eventName": event or base,
+                "key": key,
+                "timeoutAt": None if timeout_ms is None else now + timeout_ms,
+            },
+        )
+        self.accept(result)
+        step = result.get("step")
+        if not step:
+            self.finish({"outcome": "abandoned", "error": {"code": "INTERNAL", "message": "The store returned no wait step"}})
+            raise _Stopped()
+        return self._settle_wait(step, name, seq, now)
+
+    def _settle_wait(self, step: Dict[str, Any], name: str, seq: int, now: int) -> Any:
+        if step["status"] == "completed":
+            return step.get("output")
+        if step["status"] == "failed":
+            raise deserialize_error(step.get("error") or UNKNOWN_ERROR)
+        if self.compensation_mode:
+            self.block("waiting", None)
+        wake = step.get("wakeAt")
+        if wake is not None and wake <= now:
+            error = KilnError(
+                "EVENT_TIMEOUT",
+                'No event "%s" arrived for wait "%s" in time' % (step.get("eventName"), name),
+                data={"event": step.get("eventName"), "key": step.get("eventKey")},
+            )
+            self.save({"name": name, "seq": seq, "type": "event", "status": "failed", "error": serialize_error(error)})
+            raise error
+        self.block("waiting", wake)
+
+    def child(self, type_: str, target: str, input: Any, options: Dict[str, Any]) -> Any:
+        name, seq, recorded = self.next(options.get("name") or "%s:%s" % (type_, target), "child")
+        if recorded is not None and recorded["status"] == "completed":
+            return recorded.get("output")
+        if recorded is not None and recorded["status"] == "failed":
+            raise deserialize_error(recorded.get("error") or UNKNOWN_ERROR)
+        if recorded is not None or self.history_only:
+            self.block("waiting", None)
+        child: Dict[str, Any] = {"type": type_, "name": target, "input": input, "queue": options.get("queue") or self.run.get("queue")}
+        if options.get("priority") is not None:
+            child["priority"] = options["priority"]
+        if options.get("timeout") is not None:
+            child["timeoutMs"] = to_ms(options["timeout"], "timeout of %s" % name)
+        result = self.call(
+            "startChildRun", {"runId": self.run["id"], "leaseToken": self.run["leaseToken"], "stepName": name, "seq": seq, "child": child}
+        )
+        self.accept(result)
+        self.block("waiting", None)
+
+    # ── Plumbing ───────────────────────────────────────────────────────────────────────────
+
+    def call(self, method: str, params: Dict[str, Any]) -> Any:
+        """A worker call; a failed call (store unreachable) gives the run back (abandoned)."""
+        self.check_abort()
+        self.flush_side()
+        try:
+            return self.deps.call(method, params)
+        except KilnError as error:
+            self.finish({"outcome": "abandoned", "error": {"code": error.code if error.code else "STORE_UNAVAILABLE", "message": error.message}})
+            raise _Stopped()
+
+    def save(self, step: Dict[str, Any]) -> None:
+        item = {"runId": self.run["id"], "leaseToken": self.run["leaseToken"], "startedAt": self.deps.clock()}
+        # None means "not given" (as undefined in JS), except a step's output, which may be null.
+        item.update({k: v for k, v in step.items() if v is not None or k == "output"})
+        result = self.call("saveSteps", {"steps": [item]})
+        self.accept(result[0] if isinstance(result, list) and result else {"ok": False, "error": {"code": "INTERNAL", "message": "No result"}})
+
+    def accept(self, result: Dict[str, Any]) -> None:
+        if not result.get("ok"):
+            self.finish({"outcome": "abandoned", "error": result.get("error") or {"code": "LEASE_LOST", "message": "Lease lost"}})
+            raise _Stopped()
+        if result.get("cancelRequested") and not self.compensation_mode:
+            self.finish({"outcome": "release"})
+            raise _Stopped()
+
+    def log_now(self, level: str, message: str, step_name: Optional[str]) -> None:
+        entry = {"runId": self.run["id"], "attempt": self.run.get("attempt", 1), "stepName": step_name, "level": level, "message": message, "ts": self.deps.clock()}
+        self._side.append(("log", entry))
+
+    def progress_now(self, percent: Optional[float], message: Optional[str]) -> None:
+        update = {"runId": self.run["id"], "leaseToken": self.run["leaseToken"], "progress": {"percent": percent, "message": message}}
+        self._side.append(("progress", update))
+
+    def flush_side(self) -> None:
+        """Sends buffered log lines and progress (best effort, like the JS batcher)."""
+        if not self._side:
+            return
+        side, self._side = self._side, []
+        logs = [e for kind, e in side if kind == "log"]
+        updates = [e for kind, e in side if kind == "progress"]
+        try:
+            if logs:
+                self.deps.call("appendLogs", {"entries": logs})
+            if updates:
+                self.deps.call("updateRuns", {"items": updates[-1:]})
+        except KilnError:
+            pass
+
+    # ── Compensation ───────────────────────────────────────────────────────────────────────
+
+    def _compensate(self) -> None:
+        if self.loop is not None:
+            self.loop.create_task(self._compensate_async())
+        else:
+            _run_coroutine(self._compensate_async())
+
+    async def _compensate_async(self) -> None:
+        """Runs registered compensations in reverse order, each recorded as a step."""
+        if self.settled:
+            return
+        self.settled = True  # No more forward progress in this activation.
+        errors: List[Dict[str, Any]] = []
+        for step_name, seq, output, fn in sorted(self.compensations, key=lambda c: -c[1]):
+            name = "compensate:%s" % step_name
+            recorded = self.history.get(name)
+            if recorded is not None and recorded["status"] in ("completed", "failed", "skipped", "compensated"):
+                if recorded["status"] == "failed" and recorded.get("error"):
+                    errors.append(recorded["error"])
+                continue
+            status, error = "completed", None
+            try:
+                result = fn(output)
+                if inspect.isawaitable(result):
+                    await result
+            except Exception as e:  # noqa: BLE001 - a compensation failed
+                status, error = "failed", serialize_error(e, "COMPENSATION_FAILED")
+                errors.append(error)
+            item = {
+                "runId": self.run["id"],
+                "leaseToken": self.run["leaseToken"],
+                "name": name,
+                "seq": COMPENSATION_SEQ + seq,
+                "type": "compensation",
+                "status": status,
+                "output": None,
+                "error": error,
+                "startedAt": self.deps.clock(),
+            }
+            try:
+                self.flush_side()
+                results = self.deps.call("saveSteps", {"steps": [item]})
+            except KilnError as e:
+                self._resolve({"outcome": "abandoned", "error": {"code": "STORE_UNAVAILABLE", "message": e.message}})
+                return
+            result = results[0] if isinstance(results, list) and results else {"ok": False}
+            if not result.get("ok"):
+                self._resolve({"outcome": "abandoned", "error": result.get("error") or {"code": "LEASE_LOST", "message": "Lease lost"}})
+                return
+        if errors:
+            error = KilnError(
+                "COMPENSATION_FAILED",
+                "%d compensation(s) failed: %s" % (len(errors), "; ".join(e.get("message", "") for e in errors)),
+                retryable=False,
+                data={"errors": errors, "originalError": self.run.get("error")},
+            )
+            self._resolve({"outcome": "compensation-failed", "error": serialize_error(error)})
+        else:
+            self._resolve({"outcome": "cancelled"} if self.run.get("status") == "cancelling" else {"outcome": "compensated"})
+
+
+def check_json(value: Any, what: str) -> None:
+    """Raises INVALID_INPUT when a value cannot be stored as JSON."""
+    try:
+        json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError) as error:
+        raise KilnError("INVALID_INPUT", "The %s is not serializable as JSON: %s" % (what, error), retryable=False)
+
+
+def call_with_timeout(fn: Callable[[], Any], timeout_ms: Optional[int], name: str) -> Any:
+    """Calls a sync step function, failing with STEP_TIMEOUT after ``timeout_ms`` (it runs on in a thread)."""
+    if timeout_ms is None:
+        result = fn()
+        return _run_coroutine(result) if inspect.isawaitable(result) else result
+    box: Dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            result = fn()
+            box["value"] = _run_coroutine(result) if inspect.isawaitable(result) else result
+        except BaseException as error:  # noqa: BLE001 - handed to the caller
+            box["error"] = error
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    thread.join(timeout_ms / 1000)
+    if thread.is_alive():
+        raise KilnError("STEP_TIMEOUT", 'Step "%s" did not finish within %d ms' % (name, timeout_ms))
+    if "error" in box:
+        raise box["error"]
+    return box.get("value")
+
+
+def _run_coroutine(awaitable: Any) -> Any:
+    loop = asyncio.new_event_loop()
+    try:
+        return loop.run_until_complete(awaitable)
+    finally:
+        _shutdown_loop(loop)
+
+
+def _shutdown_loop(loop: asyncio.AbstractEventLoop) -> None:
+    """Cancels what the activation left behind (blocked branches) and closes the loop quietly."""
+    try:
+        tasks = [t for t in asyncio.all_tasks(loop) if not t.done()]
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+        loop.run_until_complete(loop.shutdown_asyncgens())
+    except BaseException:  # noqa: BLE001 - best effort cleanup
+        pass
+    finally:
+        loop.close()

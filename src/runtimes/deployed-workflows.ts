@@ -1,0 +1,226 @@
+import type { Run } from "../engine/run.ts";
+import type { ActivateWorkflow, WorkflowResolver } from "../worker/registry.ts";
+import type { HostCode, HostRunner } from "./host-runner.ts";
+import { contentHashOf, prepareWorkflowSource } from "./workflow-source.ts";
+
+/** A deployed workflow version with its source (the shape the store keeps). */
+export interface DeployedWorkflow {
+  readonly namespace: string;
+  readonly name: string;
+  readonly version: string;
+  /** `node` (JS/TS), `python`, or `flow` (YAML; not run by hosts). */
+  readonly runtime: string;
+  readonly source: string;
+  /** Hex SHA-256 of the source. */
+  readonly contentHash: string;
+}
+
+/** A deployed workflow in a list: its name and the runtime of its latest version. */
+export interface DeployedWorkflowName {
+  readonly name: string;
+  readonly runtime: string;
+}
+
+/**
+ * Where a worker finds deployed workflow code: the store (`storeWorkflowSource`), the HTTP API
+ * (`apiWorkflowSource`) for remote workers, or memory (`InMemoryWorkflowSource`) in tests.
+ */
+export interface DeployedWorkflowSource {
+  /** The workflows deployed in a namespace. */
+  listDeployed(p: Readonly<{ namespace: string }>): Promise<readonly DeployedWorkflowName[]>;
+  /** One version with its source; the latest when `version` is omitted. */
+  getWorkflow(
+    p: Readonly<{ namespace: string; name: string; version?: string }>,
+  ): Promise<DeployedWorkflow | undefined>;
+}
+
+/** The part of the store's deployment API a worker reads (see src/store/control-store.ts). */
+export interface DeploymentReader {
+  listWorkflows(p: Readonly<{ namespace: string; limit?: number; cursor?: string }>): Promise<{
+    readonly workflows: readonly DeployedWorkflowName[];
+    readonly nextCursor: string | null;
+  }>;
+  getWorkflow(
+    p: Readonly<{ namespace: string; name: string; version?: string }>,
+  ): Promise<DeployedWorkflow | undefined>;
+}
+
+/** Deployed workflows from the store (in-process workers, `kiln dev`). */
+export function storeWorkflowSource(store: DeploymentReader): DeployedWorkflowSource {
+  return {
+    listDeployed: async ({ namespace }) => {
+      const out: DeployedWorkflowName[] = [];
+      let cursor: string | undefined;
+      do {
+        const page = await store.listWorkflows({ namespace, limit: 1000, ...(cursor ? { cursor } : {}) });
+        out.push(...page.workflows.map((w) => ({ name: w.name, runtime: w.runtime })));
+        cursor = page.nextCursor ?? undefined;
+      } while (cursor);
+      return out;
+    },
+    getWorkflow: (p) => store.getWorkflow(p),
+  };
+}
+
+/**
+ * Deployed workflows through the HTTP API (workers without database access):
+ * `GET /v1/workflows` and `GET /v1/workflows/:name[/versions/:version]`. `get` is an API client's
+ * GET (it sends the namespace and the worker token) and rejects with WORKFLOW_NOT_FOUND on 404.
+ */
+export function apiWorkflowSource(get: <T>(path: string) => Promise<T>): DeployedWorkflowSource {
+  return {
+    listDeployed: async () => {
+      const body = await get<{ workflows?: DeployedWorkflowName[]; items?: DeployedWorkflowName[] }>("/v1/workflows");
+      return (body.workflows ?? body.items ?? []).map((w) => ({ name: w.name, runtime: w.runtime }));
+    },
+    getWorkflow: async ({ name, version }) => {
+      const path = `/v1/workflows/${encodeURIComponent(name)}${version ? `/versions/${encodeURIComponent(version)}` : ""}`;
+      try {
+        return await get<DeployedWorkflow>(path);
+      } catch (error) {
+        if ((error as { code?: string }).code === "WORKFLOW_NOT_FOUND") return undefined;
+        throw error;
+      }
+    },
+  };
+}
+
+/** Deployed workflows kept in memory, with the store's versioning rules (tests, createTestEnv). */
+export class InMemoryWorkflowSource implements DeployedWorkflowSource {
+  readonly #versions = new Map<string, DeployedWorkflow[]>();
+
+  /** Deploys a version (default: the next integer); identical source to the latest is a no-op. */
+  async deploy(
+    p: Readonly<{ namespace?: string; name: string; runtime: string; source: string; version?: string }>,
+  ): Promise<{ workflow: DeployedWorkflow; created: boolean }> {
+    const namespace = p.namespace ?? "default";
+    const key = `${namespace}\u0000${p.name}`;
+    const list = this.#versions.get(key) ?? [];
+    const contentHash = contentHashOf(p.source);
+    const latest = list.at(-1);
+    const same = p.version === undefined ? latest : list.find((w) => w.version === p.version);
+    if (same && same.contentHash === contentHash && same.runtime === p.runtime)
+      return { workflow: same, created: false };
+    const version =
+      p.version ?? String(1 + Math.max(0, ...list.map((w) => (/^\d+$/.test(w.version) ? Number(w.version) : 0))));
+    const workflow: DeployedWorkflow = {
+      namespace,
+      name: p.name,
+      version,
+      runtime: p.runtime,
+      source: p.source,
+      contentHash,
+    };
+    this.#versions.set(key, [...list.filter((w) => w.version !== version), workflow]);
+    return { workflow, created: true };
+  }
+
+  async listDeployed(p: Readonly<{ namespace: string }>): Promise<DeployedWorkflowName[]> {
+    const prefix = `${p.namespace}\u0000`;
+    return [...this.#versions.entries()]
+      .filter(([key]) => key.startsWith(prefix))
+      .map(([, list]) => ({ name: list.at(-1)?.name ?? "", runtime: list.at(-1)?.runtime ?? "" }));
+  }
+
+  async getWorkflow(
+    p: Readonly<{ namespace: string; name: string; version?: string }>,
+  ): Promise<DeployedWorkflow | undefined> {
+    const list = this.#versions.get(`${p.namespace}\u0000${p.name}`) ?? [];
+    return p.version === undefined ? list.at(-1) : list.find((w) => w.version === p.version);
+  }
+}
+
+/** Options of a DeployedWorkflowResolver. */
+export interface DeployedWorkflowResolverOptions {
+  readonly source: DeployedWorkflowSource;
+  readonly runner: HostRunner;
+  /** How long the list of deployed names (and the latest versions) is cached. Default 1000 ms. */
+  readonly cacheMs?: number;
+}
+
+const HOST_RUNTIMES = new Set(["node", "python"]);
+
+/**
+ * The worker-side hook for deployed code (`worker.registry.addResolver(resolver)`): claims runs of
+ * deployed JS/TS/Python workflows and runs each activation in a host process, with the code of
+ * the version the run is pinned to (the latest for an unpinned run).
+ */
+export class DeployedWorkflowResolver implements WorkflowResolver {
+  readonly #source: DeployedWorkflowSource;
+  readonly #runner: HostRunner;
+  readonly #cacheMs: number;
+  readonly #names = new Map<string, { at: number; names: Promise<readonly string[]> }>();
+  readonly #latest = new Map<string, { at: number; workflow: Promise<DeployedWorkflow | undefined> }>();
+  /** Pinned versions never change: cached for good (bounded). */
+  readonly #pinned = new Map<string, Promise<DeployedWorkflow | undefined>>();
+  readonly #prepared = new Map<string, Promise<HostCode>>();
+
+  constructor(options: Readonly<DeployedWorkflowResolverOptions>) {
+    this.#source = options.source;
+    this.#runner = options.runner;
+    this.#cacheMs = options.cacheMs ?? 1000;
+  }
+
+  /** Forgets cached names and latest versions (call after a deploy to see it at once). */
+  invalidate(): void {
+    this.#names.clear();
+    this.#latest.clear();
+  }
+
+  async listNames(p: Readonly<{ namespace: string }>): Promise<readonly string[]> {
+    const cached = this.#names.get(p.namespace);
+    if (cached && performance.now() - cached.at < this.#cacheMs) return await cached.names;
+    const names = this.#source
+      .listDeployed(p)
+      .then((list) => list.filter((w) => HOST_RUNTIMES.has(w.runtime)).map((w) => w.name));
+    this.#names.set(p.namespace, { at: performance.now(), names });
+    names.catch(() => this.#names.delete(p.namespace));
+    return await names;
+  }
+
+  async resolve(run: Run): Promise<ActivateWorkflow | undefined> {
+    if (run.type !== "workflow") return undefined;
+    const deployed = await this.#find(run.namespace, run.name, run.version);
+    if (!deployed || !HOST_RUNTIMES.has(deployed.runtime)) return undefined;
+    const code = await this.prepare(deployed);
+    return (claimed, deps) => this.#runner.activate(code, claimed, deps);
+  }
+
+  /** The host code of a deployed version (TypeScript transpiled once per content hash). */
+  prepare(deployed: DeployedWorkflow): Promise<HostCode> {
+    let prepared = this.#prepared.get(deployed.contentHash);
+    if (!prepared) {
+      const runtime = deployed.runtime === "python" ? "python" : "node";
+      const base = deployed.name.replace(/[^\w.-]/g, "_");
+      prepared = prepareWorkflowSource({ source: deployed.source, runtime, filename: `${base}.ts` }).then((p) => ({
+        runtime,
+        hash: p.contentHash,
+        code: p.code,
+        filename: runtime === "python" ? `${base}.py` : `${base}.mjs`,
+      }));
+      prepared.catch(() => this.#prepared.delete(deployed.contentHash));
+      this.#prepared.set(deployed.contentHash, prepared);
+    }
+    return prepared;
+  }
+
+  #find(namespace: string, name: string, version: string | null): Promise<DeployedWorkflow | undefined> {
+    const key = `${namespace}\u0000${name}\u0000${version ?? ""}`;
+    if (version !== null) {
+      let found = this.#pinned.get(key);
+      if (!found) {
+        if (this.#pinned.size > 1000) this.#pinned.clear();
+        found = this.#source.getWorkflow({ namespace, name, version });
+        found.then((w) => w ?? this.#pinned.delete(key)).catch(() => this.#pinned.delete(key));
+        this.#pinned.set(key, found);
+      }
+      return found;
+    }
+    const cached = this.#latest.get(key);
+    if (cached && performance.now() - cached.at < this.#cacheMs) return cached.workflow;
+    const workflow = this.#source.getWorkflow({ namespace, name });
+    workflow.catch(() => this.#latest.delete(key));
+    this.#latest.set(key, { at: performance.now(), workflow });
+    return workflow;
+  }
+}

@@ -1,0 +1,19 @@
+/**
+ * Entry of a Node workflow host process (spawned by the worker with `--import tsx`): registers
+ * the module hooks that load deployed code by hash, then speaks the protocol on stdio.
+ */
+import { register } from "node:module";
+import { defineWorkflow } from "../define-workflow.ts";
+import { NodeWorkflowHost, runHostOnStdio } from "./workflow-host.ts";
+
+register(new URL("./loader-hooks.mjs", import.meta.url), {
+  data: {
+    entries: {
+      kiln: new URL("../../index.ts", import.meta.url).href,
+      "kiln/workflow": new URL("../../workflow.ts", import.meta.url).href,
+    },
+  },
+});
+// Bare scripts may call defineWorkflow(…) without importing it.
+(globalThis as { defineWorkflow?: unknown }).defineWorkflow = defineWorkflow;
+runHostOnStdio((send) => new NodeWorkflowHost(send));

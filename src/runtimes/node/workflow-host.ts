@@ -1,0 +1,199 @@
+import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
+import { deserializeError, KilnError, serializeError } from "../../errors.ts";
+import type { LogLevel } from "../../store/store.ts";
+import { type ActivationOutcome, WorkflowActivation } from "../../worker/workflow-activation.ts";
+import type { WorkflowFunction } from "../../worker/workflow-context.ts";
+import { WriteBatcher } from "../../worker/write-batcher.ts";
+import { isWorkflowDefinition, takeLastDefinition } from "../define-workflow.ts";
+import {
+  type ActivateMessage,
+  type HostMessage,
+  type LoadMessage,
+  PROTOCOL_VERSION,
+  type WorkerMessage,
+} from "../protocol.ts";
+import { createEngineProxy, PendingCalls } from "./engine-proxy.ts";
+
+interface Running {
+  readonly controller: AbortController;
+  readonly cpuStart: NodeJS.CpuUsage;
+}
+
+/**
+ * The Node workflow host: loads deployed code by content hash and runs activations with the
+ * same WorkflowActivation as in-process workflows; its engine client is a proxy that forwards
+ * every write to the worker. One instance per host process; `handle` takes each message.
+ */
+export class NodeWorkflowHost {
+  readonly #send: (message: HostMessage) => void;
+  readonly #modules = new Map<string, WorkflowFunction>();
+  readonly #running = new Map<number, Running>();
+  readonly #calls = new PendingCalls();
+  readonly #cacheDir: string;
+  /** The worker's clock at the last message, and our monotonic time then. */
+  #clockBase = { worker: Date.now(), local: performance.now() };
+
+  constructor(send: (message: HostMessage) => void, cacheDir?: string) {
+    this.#send = send;
+    this.#cacheDir = cacheDir ?? mkdtempSync(join(tmpdir(), "kiln-host-"));
+  }
+
+  /** Announces the host to the worker. */
+  ready(): void {
+    this.#send({ type: "ready", runtime: "node", pid: process.pid, protocol: PROTOCOL_VERSION });
+  }
+
+  handle(message: WorkerMessage): void {
+    switch (message.type) {
+      case "load":
+        void this.#load(message);
+        return;
+      case "activate":
+        void this.#activate(message);
+        return;
+      case "reply":
+        this.#syncClock(message.now);
+        this.#calls.settle(
+          message.id,
+          message.ok,
+          message.ok ? message.value : undefined,
+          message.ok ? undefined : message.error,
+        );
+        return;
+      case "abort":
+        this.#running.get(message.id)?.controller.abort(deserializeError(message.reason));
+        return;
+      case "ping": {
+        const running = [...this.#running.values()][0];
+        const usage = running ? process.cpuUsage(running.cpuStart) : { user: 0, system: 0 };
+        this.#send({ type: "pong", id: message.id, cpuMs: (usage.user + usage.system) / 1000 });
+        return;
+      }
+      case "shutdown":
+        if (this.#running.size === 0) process.exit(0);
+        return;
+    }
+  }
+
+  #clock = (): number => Math.floor(this.#clockBase.worker + (performance.now() - this.#clockBase.local));
+
+  #syncClock(workerNow: number): void {
+    this.#clockBase = { worker: workerNow, local: performance.now() };
+  }
+
+  async #load(message: LoadMessage): Promise<void> {
+    try {
+      if (!this.#modules.has(message.hash)) this.#modules.set(message.hash, await this.#import(message));
+      this.#send({ type: "loaded", id: message.id, ok: true });
+    } catch (error) {
+      const serialized = serializeError(error, "WORKFLOW_LOAD_FAILED");
+      const failure =
+        serialized.code === "WORKFLOW_LOAD_FAILED"
+          ? serialized
+          : { code: "WORKFLOW_LOAD_FAILED", message: `Loading ${message.filename} failed: ${serialized.message}` };
+      this.#send({ type: "loaded", id: message.id, ok: false, error: { ...failure, retryable: false } });
+    }
+  }
+
+  async #import(message: LoadMessage): Promise<WorkflowFunction> {
+    mkdirSync(this.#cacheDir, { recursive: true });
+    const file = join(this.#cacheDir, `${message.hash}.mjs`);
+    writeFileSync(file, message.source);
+    const url = `${pathToFileURL(join(message.directory, message.filename)).href}?kiln-code=${encodeURIComponent(file)}`;
+    takeLastDefinition();
+    const mod = (await import(url)) as Record<string, unknown>;
+    const isWorkflow = (v: unknown) => typeof v === "function" || isWorkflowDefinition(v);
+    // Default export, else a `workflow` export, else any exported or last-made defineWorkflow(…).
+    const found =
+      [mod.default, mod.workflow].find(isWorkflow) ??
+      Object.values(mod).find(isWorkflowDefinition) ??
+      takeLastDefinition();
+    if (found === undefined) {
+      throw new KilnError(
+        "WORKFLOW_LOAD_FAILED",
+        `${message.filename} defines no workflow: write \`async function workflow(input, ctx) { … }\`, export a default function, or use defineWorkflow(…)`,
+        { retryable: false },
+      );
+    }
+    return (isWorkflowDefinition(found) ? found.fn : found) as WorkflowFunction;
+  }
+
+  async #activate(message: ActivateMessage): Promise<void> {
+    this.#syncClock(message.now);
+    const fn = this.#modules.get(message.hash);
+    const { run } = message.claimed;
+    if (!fn) {
+      const error = { code: "WORKFLOW_LOAD_FAILED", message: `Code ${message.hash} is not loaded in this host` };
+      this.#send({ type: "done", id: message.id, outcome: { outcome: "abandoned", error }, reached: 0 });
+      return;
+    }
+    const controller = new AbortController();
+    this.#running.set(message.id, { controller, cpuStart: process.cpuUsage() });
+    const client = createEngineProxy((method, params) => {
+      const { id, reply } = this.#calls.open();
+      this.#send({ type: "call", id, activation: message.id, method, params });
+      return reply;
+    });
+    const batcher = new WriteBatcher(client);
+    const activation = new WorkflowActivation(fn, message.claimed, {
+      client,
+      batcher,
+      clock: this.#clock,
+      signal: controller.signal,
+      log: (level: LogLevel, text: string, stepName: string | null) =>
+        batcher.log({ runId: run.id, attempt: run.attempt, stepName, level, message: text, ts: this.#clock() }),
+      progress: (progress) =>
+        void batcher.updateRun({ runId: run.id, leaseToken: run.leaseToken, progress }).catch(() => {}),
+      ...(message.replayOnly ? { replayOnly: true } : {}),
+    });
+    let outcome: ActivationOutcome;
+    try {
+      outcome = await activation.run();
+      await batcher.flush().catch(() => {});
+    } catch (error) {
+      outcome = { outcome: "fail", error: serializeError(error, "INTERNAL"), compensable: false };
+    } finally {
+      this.#running.delete(message.id);
+    }
+    this.#send({ type: "done", id: message.id, outcome: jsonSafe(outcome), reached: activation.reached });
+  }
+}
+
+/** Outcomes cross a JSON channel: a non-serializable output fails the run instead of the host. */
+function jsonSafe(outcome: ActivationOutcome): ActivationOutcome {
+  if (outcome.outcome !== "complete") return outcome;
+  try {
+    JSON.stringify(outcome.output);
+    return outcome;
+  } catch (error) {
+    const message = `The workflow output is not serializable as JSON: ${(error as Error).message}`;
+    return { outcome: "fail", error: { code: "INVALID_INPUT", message, retryable: false }, compensable: false };
+  }
+}
+
+/** Wires a host to this process's stdio: protocol on stdin/stdout, user output to stderr. */
+export function runHostOnStdio(makeHost: (send: (m: HostMessage) => void) => NodeWorkflowHost): void {
+  const writeProtocol = process.stdout.write.bind(process.stdout);
+  // Workflow code may print: its stdout goes to stderr so the protocol channel stays clean.
+  process.stdout.write = process.stderr.write.bind(process.stderr) as typeof process.stdout.write;
+  const host = makeHost((m) => {
+    writeProtocol(`${JSON.stringify(m)}\n`);
+  });
+  let buffered = "";
+  process.stdin.setEncoding("utf8");
+  process.stdin.on("data", (chunk: string) => {
+    buffered += chunk;
+    let newline = buffered.indexOf("\n");
+    while (newline !== -1) {
+      const line = buffered.slice(0, newline);
+      buffered = buffered.slice(newline + 1);
+      newline = buffered.indexOf("\n");
+      if (line.trim() !== "") host.handle(JSON.parse(line) as WorkerMessage);
+    }
+  });
+  process.stdin.on("end", () => process.exit(0));
+  host.ready();
+}

@@ -1,0 +1,191 @@
+/**
+ * The line protocol between a worker and its workflow host processes (JS and Python speak the
+ * same one). Deployed workflow code runs in a host; the host replays it with the same activation
+ * logic as in-process workflows, and every store write it needs is a `call` that the worker
+ * performs, fenced by the run's lease, and answers.
+ *
+ * Framing: one JSON object per line (UTF-8, `\n`), on the host's stdin (worker → host) and
+ * stdout (host → worker). The host redirects its user code's stdout to stderr so nothing else
+ * reaches the channel; the worker copies stderr lines to the log of the run being activated.
+ *
+ * Ids: each side numbers the requests it starts (positive integers, increasing, per process);
+ * an answer carries the id of its request. Worker requests are `load`, `activate` and `ping`
+ * (answered by `loaded`, `done`, `pong`); host requests are `call` (answered by `reply`).
+ *
+ * Sequence of one activation:
+ *
+ * ```
+ * host   → ready   {runtime, pid, protocol}             (once, after start)
+ * worker → load    {id, hash, source, filename, directory}   (once per code hash and host)
+ * host   → loaded  {id, ok, error?}
+ * worker → activate {id, hash, claimed, now, replayOnly?}
+ * host   → call    {id, activation, method, params}    (0..n: saveSteps, startChildRun, …)
+ * worker → reply   {id, ok, value | error, now}
+ * host   → done    {id, outcome, reached}
+ * ```
+ *
+ * Errors: a `reply` with `ok: false` carries a SerializedError; the host throws it as a
+ * KilnError (the activation treats it as a store failure and gives the run back). A write the
+ * fence rejects is not an error but a `WriteResult` with `ok: false` (lease lost). `loaded` with
+ * `ok: false` means the code cannot run (WORKFLOW_LOAD_FAILED). Unknown message types are
+ * ignored by both sides, so either side can add messages compatibly.
+ *
+ * Abort: `abort {id, reason}` tells the host to stop activation `id` (lease lost, cancel, run
+ * timeout, shutdown); the worker decides the outcome itself and ignores later calls of it.
+ *
+ * Liveness: while an activation runs, the worker sends `ping` when it has heard nothing for a
+ * while; the host answers `pong {id, cpuMs}` with the CPU time used since the activation began.
+ * A host that stops answering, or uses more CPU than the limit, is killed (see host-process.ts).
+ */
+import type { SerializedError } from "../errors.ts";
+import type { ClaimedRun } from "../store/store.ts";
+import type { ActivationOutcome } from "../worker/workflow-activation.ts";
+
+/** The protocol version; a host announces it in `ready`. */
+export const PROTOCOL_VERSION = 1;
+
+/** The languages a host process runs. */
+export type HostRuntime = "node" | "python";
+
+/** The engine-client verbs a host may call (the writes of an activation). */
+export const HOST_CALL_METHODS = ["saveSteps", "startChildRun", "awaitEvent", "updateRuns", "appendLogs"] as const;
+export type HostCallMethod = (typeof HOST_CALL_METHODS)[number];
+
+// ── Worker → host ───────────────────────────────────────────────────────────────────────────
+
+/** Load deployed code (once per content hash and host); answered by `loaded`. */
+export interface LoadMessage {
+  readonly type: "load";
+  readonly id: number;
+  /** The content hash that names this code in later `activate` messages. */
+  readonly hash: string;
+  /** Runnable source: JavaScript (TypeScript is transpiled by the worker) or Python. */
+  readonly source: string;
+  /** A file name for stack traces (`<name>.mjs` / `<name>.py`). */
+  readonly filename: string;
+  /** The directory imports and packages resolve from. */
+  readonly directory: string;
+}
+
+/** Run one activation of a run; answered by `done`. */
+export interface ActivateMessage {
+  readonly type: "activate";
+  readonly id: number;
+  readonly hash: string;
+  readonly claimed: ClaimedRun;
+  /** The worker's clock (epoch ms) when sent; the host's clock runs on from it. */
+  readonly now: number;
+  /** Determinism check: block at the first primitive missing from the history, execute nothing. */
+  readonly replayOnly?: boolean;
+}
+
+/** The answer to a host `call`. */
+export type ReplyMessage =
+  | { readonly type: "reply"; readonly id: number; readonly ok: true; readonly value: unknown; readonly now: number }
+  | {
+      readonly type: "reply";
+      readonly id: number;
+      readonly ok: false;
+      readonly error: SerializedError;
+      readonly now: number;
+    };
+
+/** Stop an activation; the reason is a KilnError (RUN_CANCELLED, RUN_TIMEOUT, LEASE_LOST, …). */
+export interface AbortMessage {
+  readonly type: "abort";
+  readonly id: number;
+  readonly reason: SerializedError;
+}
+
+/** Liveness probe; answered by `pong`. */
+export interface PingMessage {
+  readonly type: "ping";
+  readonly id: number;
+}
+
+/** Exit when idle (the worker kills the process if it does not). */
+export interface ShutdownMessage {
+  readonly type: "shutdown";
+}
+
+/** Everything a worker sends to a host. */
+export type WorkerMessage = LoadMessage | ActivateMessage | ReplyMessage | AbortMessage | PingMessage | ShutdownMessage;
+
+// ── Host → worker ───────────────────────────────────────────────────────────────────────────
+
+/** The host started and reads messages. */
+export interface ReadyMessage {
+  readonly type: "ready";
+  readonly runtime: HostRuntime;
+  readonly pid: number;
+  readonly protocol: number;
+}
+
+/** The answer to `load`. */
+export type LoadedMessage =
+  | { readonly type: "loaded"; readonly id: number; readonly ok: true }
+  | { readonly type: "loaded"; readonly id: number; readonly ok: false; readonly error: SerializedError };
+
+/** A write (or event/child call) the worker performs for an activation, fenced by its lease. */
+export interface CallMessage {
+  readonly type: "call";
+  readonly id: number;
+  /** The id of the `activate` message this call belongs to. */
+  readonly activation: number;
+  readonly method: HostCallMethod;
+  /** The params of the EngineClient method of that name. */
+  readonly params: unknown;
+}
+
+/** The activation ended; the worker finishes the run with this outcome. */
+export interface DoneMessage {
+  readonly type: "done";
+  readonly id: number;
+  readonly outcome: ActivationOutcome;
+  /** How many primitives the code called (replay reports use it). */
+  readonly reached: number;
+}
+
+/** The answer to `ping`. */
+export interface PongMessage {
+  readonly type: "pong";
+  readonly id: number;
+  /** CPU time (user + system) the host used since the current activation began. */
+  readonly cpuMs: number;
+}
+
+/** Everything a host sends to a worker. */
+export type HostMessage = ReadyMessage | LoadedMessage | CallMessage | DoneMessage | PongMessage;
+
+/** Encodes one message as a protocol line. */
+export function encodeMessage(message: WorkerMessage | HostMessage): string {
+  return `${JSON.stringify(message)}\n`;
+}
+
+/**
+ * Splits a byte stream into protocol lines and parses them. A line that is not a JSON object
+ * goes to `onNoise` (a host that printed to its stdout before redirecting it).
+ */
+export function createLineDecoder<T>(onMessage: (message: T) => void, onNoise: (line: string) => void) {
+  let buffered = "";
+  return (chunk: string): void => {
+    buffered += chunk;
+    let newline = buffered.indexOf("\n");
+    while (newline !== -1) {
+      const line = buffered.slice(0, newline);
+      buffered = buffered.slice(newline + 1);
+      newline = buffered.indexOf("\n");
+      if (line.trim() === "") continue;
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(line);
+      } catch {
+        onNoise(line);
+        continue;
+      }
+      if (parsed !== null && typeof parsed === "object" && typeof (parsed as { type?: unknown }).type === "string") {
+        onMessage(parsed as T);
+      } else onNoise(line);
+    }
+  };
+}
