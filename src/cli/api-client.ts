@@ -72,7 +72,8 @@ function withQuery(path: string, query: Record<string, string | number | undefin
 
 async function throwApiError(response: Response): Promise<never> {
   const text = await response.text();
-  let code: ErrorCode = response.status === 401 ? "UNAUTHENTICATED" : response.status === 403 ? "FORBIDDEN" : "INTERNAL";
+  let code: ErrorCode =
+    response.status === 401 ? "UNAUTHENTICATED" : response.status === 403 ? "FORBIDDEN" : "INTERNAL";
   let message = `The server answered ${response.status} ${response.statusText}`;
   try {
     const body = JSON.parse(text) as { error?: { code?: string; message?: string } };

@@ -78,13 +78,19 @@ export function buildProgram(output: Output, exit: { code: number }): Command {
   start("workflow", program.command("start <workflow>").description("start a workflow run; prints the run id"));
   start("task", program.command("run <task-kind>").description("run a task kind; prints the run id"));
 
-  program.command("status <run-id>").description("show a run").action(run((ctx, id: string) => statusCommand(ctx, id)));
+  program
+    .command("status <run-id>")
+    .description("show a run")
+    .action(run((ctx, id: string) => statusCommand(ctx, id)));
   program
     .command("logs <run-id>")
     .description("print a run's logs")
     .option("-f, --follow", "keep following until the run ends")
     .action(run((ctx, id: string, opts) => logsCommand(ctx, id, opts as never)));
-  program.command("cancel <run-id>").description("cancel a run").action(run((ctx, id: string) => cancelCommand(ctx, id)));
+  program
+    .command("cancel <run-id>")
+    .description("cancel a run")
+    .action(run((ctx, id: string) => cancelCommand(ctx, id)));
   program
     .command("retry <run-id>")
     .description("retry a finished run as a new attempt")
@@ -135,12 +141,17 @@ export function buildProgram(output: Output, exit: { code: number }): Command {
   tokens
     .command("create")
     .requiredOption("--name <name>", "a name for the token")
-    .addOption(new Option("--role <role>", "role").choices(["admin", "developer", "viewer", "worker"]).default("developer"))
+    .addOption(
+      new Option("--role <role>", "role").choices(["admin", "developer", "viewer", "worker"]).default("developer"),
+    )
     .action(run((ctx, opts) => createTokenCommand(ctx, opts as never)));
   tokens.command("list").action(run((ctx) => listTokensCommand(ctx)));
   tokens.command("revoke <id>").action(run((ctx, id: string) => revokeTokenCommand(ctx, id)));
 
-  program.command("openapi").description("print the OpenAPI document").action(run((ctx) => openapiCommand(ctx)));
+  program
+    .command("openapi")
+    .description("print the OpenAPI document")
+    .action(run((ctx) => openapiCommand(ctx)));
 
   for (const install of installers) install(program, run);
   return program;

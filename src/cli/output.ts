@@ -47,7 +47,9 @@ export function describeRun(run: Run & { steps?: readonly Step[] }): string {
     lines.push("steps");
     for (const s of run.steps) {
       const detail = s.error ? ` ${s.error.code}: ${s.error.message}` : "";
-      lines.push(`  ${s.name.padEnd(24)} ${s.type.padEnd(12)} ${s.status}${s.attempt > 1 ? ` (attempt ${s.attempt})` : ""}${detail}`);
+      lines.push(
+        `  ${s.name.padEnd(24)} ${s.type.padEnd(12)} ${s.status}${s.attempt > 1 ? ` (attempt ${s.attempt})` : ""}${detail}`,
+      );
     }
   }
   return lines.join("\n");

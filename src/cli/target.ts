@@ -33,7 +33,11 @@ export function resolveTarget(options: GlobalOptions, env: NodeJS.ProcessEnv = p
   }
   const configuredUrl = config?.files.length ? config.server.url : undefined;
   const server = options.server ?? env.KILN_SERVER ?? configuredUrl ?? DEFAULT_SERVER;
-  const namespace = options.namespace ?? env.KILN_NAMESPACE ?? (config?.files.length ? config.server.namespace : undefined) ?? "default";
+  const namespace =
+    options.namespace ??
+    env.KILN_NAMESPACE ??
+    (config?.files.length ? config.server.namespace : undefined) ??
+    "default";
   const dataDir = resolve(options.data ?? env.KILN_DATA ?? DEFAULT_DATA_DIR);
   const tokenFile = join(dataDir, "admin-token");
   const token =

@@ -7,8 +7,10 @@ import { printJson, table } from "../output.ts";
 type Page<T> = { items: T[]; nextCursor?: string | null };
 type Row = Record<string, unknown>;
 
-const text = (v: unknown) => (v === null || v === undefined ? "" : typeof v === "object" ? JSON.stringify(v) : String(v));
-const when = (v: unknown) => (typeof v === "number" ? new Date(v).toISOString().replace("T", " ").slice(0, 19) : text(v));
+const text = (v: unknown) =>
+  v === null || v === undefined ? "" : typeof v === "object" ? JSON.stringify(v) : String(v);
+const when = (v: unknown) =>
+  typeof v === "number" ? new Date(v).toISOString().replace("T", " ").slice(0, 19) : text(v);
 
 /** `kiln list workflows|tasks|workers`. */
 export async function listResourceCommand(ctx: CliContext, what: "workflows" | "tasks" | "workers"): Promise<number> {
@@ -18,20 +20,37 @@ export async function listResourceCommand(ctx: CliContext, what: "workflows" | "
     return 0;
   }
   if (what === "workflows") {
-    const rows = page.items.map((w) => [text(w.name), text(w.version), text(w.runtime), text(w.versions), text(w.contentHash).slice(0, 12), when(w.createdAt)]);
+    const rows = page.items.map((w) => [
+      text(w.name),
+      text(w.version),
+      text(w.runtime),
+      text(w.versions),
+      text(w.contentHash).slice(0, 12),
+      when(w.createdAt),
+    ]);
     ctx.output.out(table(rows, ["NAME", "VERSION", "RUNTIME", "VERSIONS", "HASH", "DEPLOYED"]));
   } else if (what === "tasks") {
     const rows = page.items.map((t) => [text(t.kind), text(t.workers), text(t.queue ?? ""), text(t.description ?? "")]);
     ctx.output.out(table(rows, ["KIND", "WORKERS", "QUEUE", "DESCRIPTION"]));
   } else {
-    const rows = page.items.map((w) => [text(w.name), text(w.version), text(w.queues), text(w.heartbeatAgeMs), when(w.lastHeartbeatAt)]);
+    const rows = page.items.map((w) => [
+      text(w.name),
+      text(w.version),
+      text(w.queues),
+      text(w.heartbeatAgeMs),
+      when(w.lastHeartbeatAt),
+    ]);
     ctx.output.out(table(rows, ["NAME", "VERSION", "QUEUES", "HEARTBEAT AGE (ms)", "LAST HEARTBEAT"]));
   }
   return 0;
 }
 
 /** `kiln events send <name> [--key K] [-d JSON]`. */
-export async function sendEventCommand(ctx: CliContext, name: string, options: { key?: string; data?: string }): Promise<number> {
+export async function sendEventCommand(
+  ctx: CliContext,
+  name: string,
+  options: { key?: string; data?: string },
+): Promise<number> {
   const payload = options.data === undefined ? null : parseJsonInput(options.data, "event data given with -d");
   const result = await ctx.api().post<{ eventId: string; deliveredTo: string | null }>("/v1/events", {
     name,
@@ -39,7 +58,12 @@ export async function sendEventCommand(ctx: CliContext, name: string, options: {
     ...(options.key ? { key: options.key } : {}),
   });
   if (ctx.options.json) printJson(ctx.output, result);
-  else ctx.output.out(result.deliveredTo ? `event ${result.eventId} delivered to run ${result.deliveredTo}` : `event ${result.eventId} buffered`);
+  else
+    ctx.output.out(
+      result.deliveredTo
+        ? `event ${result.eventId} delivered to run ${result.deliveredTo}`
+        : `event ${result.eventId} buffered`,
+    );
   return 0;
 }
 
@@ -47,7 +71,11 @@ export async function sendEventCommand(ctx: CliContext, name: string, options: {
 export async function setSecretCommand(ctx: CliContext, name: string, value: string | undefined): Promise<number> {
   let secret = value;
   if (secret === undefined) {
-    if (process.stdin.isTTY) throw new KilnError("INVALID_INPUT", `Pass the value of ${name} on stdin (echo -n … | kiln secrets set ${name}) or as an argument`);
+    if (process.stdin.isTTY)
+      throw new KilnError(
+        "INVALID_INPUT",
+        `Pass the value of ${name} on stdin (echo -n … | kiln secrets set ${name}) or as an argument`,
+      );
     secret = readFileSync(0, "utf8").replace(/\r?\n$/, "");
   }
   if (secret.length === 0) throw new KilnError("INVALID_INPUT", `The value of secret ${name} is empty`);
@@ -61,7 +89,13 @@ export async function setSecretCommand(ctx: CliContext, name: string, value: str
 export async function listSecretsCommand(ctx: CliContext): Promise<number> {
   const page = await ctx.api().get<Page<Row>>("/v1/secrets");
   if (ctx.options.json) printJson(ctx.output, page);
-  else ctx.output.out(table(page.items.map((s) => [text(s.name), text(s.keyId), when(s.updatedAt)]), ["NAME", "KEY", "UPDATED"]));
+  else
+    ctx.output.out(
+      table(
+        page.items.map((s) => [text(s.name), text(s.keyId), when(s.updatedAt)]),
+        ["NAME", "KEY", "UPDATED"],
+      ),
+    );
   return 0;
 }
 
@@ -83,7 +117,9 @@ export async function rotateKeyCommand(ctx: CliContext): Promise<number> {
 
 /** `kiln tokens create --name N --role R`. */
 export async function createTokenCommand(ctx: CliContext, options: { name: string; role: string }): Promise<number> {
-  const result = await ctx.api().post<Row>("/v1/tokens", { name: options.name, role: options.role, namespace: ctx.api().target.namespace });
+  const result = await ctx
+    .api()
+    .post<Row>("/v1/tokens", { name: options.name, role: options.role, namespace: ctx.api().target.namespace });
   if (ctx.options.json) printJson(ctx.output, result);
   else {
     ctx.output.out(text(result.token));
@@ -97,7 +133,14 @@ export async function listTokensCommand(ctx: CliContext): Promise<number> {
   const page = await ctx.api().get<Page<Row>>("/v1/tokens");
   if (ctx.options.json) printJson(ctx.output, page);
   else {
-    const rows = page.items.map((t) => [text(t.id), text(t.name), text(t.role), text(t.namespace), when(t.createdAt), t.revokedAt ? "revoked" : "active"]);
+    const rows = page.items.map((t) => [
+      text(t.id),
+      text(t.name),
+      text(t.role),
+      text(t.namespace),
+      when(t.createdAt),
+      t.revokedAt ? "revoked" : "active",
+    ]);
     ctx.output.out(table(rows, ["ID", "NAME", "ROLE", "NAMESPACE", "CREATED", "STATE"]));
   }
   return 0;

@@ -47,10 +47,9 @@ export async function deployCommand(ctx: CliContext, id: string, options: Deploy
     ...(options.description ? { description: options.description } : {}),
     ...(options.check ? { check: true } : {}),
   };
-  const result = await ctx.api().post<{ name: string; version: string; contentHash: string; created: boolean }>(
-    "/v1/workflows",
-    body,
-  );
+  const result = await ctx
+    .api()
+    .post<{ name: string; version: string; contentHash: string; created: boolean }>("/v1/workflows", body);
   if (ctx.options.json) printJson(ctx.output, result);
   else
     ctx.output.out(

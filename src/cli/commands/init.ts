@@ -74,7 +74,7 @@ registerCommands((program: Command, run) => {
         if (ctx.options.json) ctx.output.out(JSON.stringify({ created: files }));
         else {
           for (const f of files) ctx.output.out(`created ${f}`);
-          ctx.output.out("next: kiln dev   (then: kiln start hello -i '{\"name\":\"Ada\"}' --wait)");
+          ctx.output.out('next: kiln dev   (then: kiln start hello -i \'{"name":"Ada"}\' --wait)');
         }
         return 0;
       }),

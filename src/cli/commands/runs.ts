@@ -37,7 +37,12 @@ export function readInput(options: Pick<StartOptions, "input" | "inputFile">): u
 }
 
 /** `kiln start <workflow>` and `kiln run <task-kind>`: start a run, print its id, optionally wait. */
-export async function startCommand(ctx: CliContext, type: "workflow" | "task", name: string, options: StartOptions): Promise<number> {
+export async function startCommand(
+  ctx: CliContext,
+  type: "workflow" | "task",
+  name: string,
+  options: StartOptions,
+): Promise<number> {
   const input = readInput(options);
   const body: Record<string, unknown> = { type, name, input };
   if (options.idempotencyKey) body.idempotencyKey = options.idempotencyKey;
@@ -86,13 +91,18 @@ export async function waitForRun(ctx: CliContext, id: string, options: { follow:
 async function printLogs(ctx: CliContext, id: string, afterSeq: number): Promise<number> {
   let seq = afterSeq;
   for (;;) {
-    const page = await ctx.api().get<{ items: LogEntry[]; nextSeq?: number }>(`/v1/runs/${encodeURIComponent(id)}/logs`, {
-      after: seq,
-      limit: 500,
-    });
+    const page = await ctx
+      .api()
+      .get<{ items: LogEntry[]; nextSeq?: number }>(`/v1/runs/${encodeURIComponent(id)}/logs`, {
+        after: seq,
+        limit: 500,
+      });
     for (const line of page.items) {
       if (ctx.options.json) ctx.output.out(JSON.stringify(line));
-      else ctx.output.out(`${new Date(line.ts).toISOString()} ${line.level.padEnd(7)} ${line.stepName ? `[${line.stepName}] ` : ""}${line.message}`);
+      else
+        ctx.output.out(
+          `${new Date(line.ts).toISOString()} ${line.level.padEnd(7)} ${line.stepName ? `[${line.stepName}] ` : ""}${line.message}`,
+        );
       seq = Math.max(seq, line.seq);
     }
     if (page.items.length < 500) return seq;
@@ -130,11 +140,14 @@ export async function cancelCommand(ctx: CliContext, id: string): Promise<number
 }
 
 /** `kiln retry <run-id> [--from-step NAME]`. */
-export async function retryCommand(ctx: CliContext, id: string, options: { fromStep?: string; wait?: boolean }): Promise<number> {
-  const run = await ctx.api().post<RunView>(
-    `/v1/runs/${encodeURIComponent(id)}/retry`,
-    options.fromStep ? { fromStep: options.fromStep } : {},
-  );
+export async function retryCommand(
+  ctx: CliContext,
+  id: string,
+  options: { fromStep?: string; wait?: boolean },
+): Promise<number> {
+  const run = await ctx
+    .api()
+    .post<RunView>(`/v1/runs/${encodeURIComponent(id)}/retry`, options.fromStep ? { fromStep: options.fromStep } : {});
   if (options.wait) {
     const final = await waitForRun(ctx, run.id, { follow: false });
     if (ctx.options.json) printJson(ctx.output, final);
@@ -147,7 +160,10 @@ export async function retryCommand(ctx: CliContext, id: string, options: { fromS
 }
 
 /** `kiln list runs [--workflow W] [--status S] [-n N]`. */
-export async function listRunsCommand(ctx: CliContext, options: { workflow?: string; task?: string; status?: string; limit?: string }): Promise<number> {
+export async function listRunsCommand(
+  ctx: CliContext,
+  options: { workflow?: string; task?: string; status?: string; limit?: string },
+): Promise<number> {
   const page = await ctx.api().get<{ items: Run[]; nextCursor: string | null }>("/v1/runs", {
     name: options.workflow ?? options.task,
     type: options.workflow ? "workflow" : options.task ? "task" : undefined,
