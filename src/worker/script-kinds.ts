@@ -1,0 +1,59 @@
+import { fileURLToPath } from "node:url";
+import type { ResolvedTaskKind } from "../config/resolved-config.ts";
+import { resolveRetryPolicy } from "../engine/retry-policy.ts";
+import { executeScriptTask } from "../exec/script-task.ts";
+import type { Registry } from "./registry.ts";
+
+/** The directory holding the worker's own `kiln`, put first on every script's PATH. */
+export const KILN_BIN_DIR = fileURLToPath(new URL("../../bin/path", import.meta.url));
+
+/** Options of registering the script task kinds of a config. */
+export interface ScriptKindOptions {
+  /** Scripts without a `working_directory` run here (the config's directory). */
+  readonly baseDir: string;
+  /** Resolves a secret by name for the run that needs it (vault, env:, file:, cmd:). */
+  readonly resolveSecret?: (name: string) => Promise<string>;
+  readonly binDir?: string;
+}
+
+/**
+ * Registers every script task kind of a resolved config on a worker's registry, replacing kinds
+ * registered earlier under the same name (config reload). Secrets are resolved per attempt, only
+ * on the worker running it, and masked by the executor in everything it records.
+ */
+export function registerScriptKinds(
+  registry: Registry,
+  kinds: readonly ResolvedTaskKind[],
+  options: ScriptKindOptions,
+): void {
+  for (const declared of kinds) {
+    const kind: ResolvedTaskKind =
+      declared.workingDirectory === null ? { ...declared, workingDirectory: options.baseDir } : declared;
+    registry.addTask({
+      kind: kind.kind,
+      retryPolicy: resolveRetryPolicy(kind.retry),
+      settings: Object.freeze({
+        command: kind.command,
+        inputFormat: kind.inputFormat,
+        outputFormat: kind.outputFormat,
+        timeoutMs: kind.timeoutMs,
+        maxRetries: kind.maxRetries,
+        queue: kind.queue,
+        description: kind.description,
+      }),
+      handler: async (input, ctx) => {
+        const secrets: Record<string, string> = {};
+        for (const name of kind.secrets) {
+          if (!options.resolveSecret) break;
+          secrets[name] = await options.resolveSecret(name);
+        }
+        return await executeScriptTask(kind, ctx, {
+          input,
+          secrets,
+          binDir: options.binDir ?? KILN_BIN_DIR,
+          workflow: ctx.run.parentRunId ? { runId: ctx.run.parentRunId, name: null } : null,
+        });
+      },
+    });
+  }
+}
