@@ -10,3 +10,5 @@ export type { Store } from "./store/store.ts";
 export { RunParked, type TaskContext, type TaskHandler } from "./worker/task-context.ts";
 export { Worker, type WorkerOptions } from "./worker/worker.ts";
 export type { WorkflowContext, WorkflowFunction } from "./worker/workflow-context.ts";
+export { type DefineWorkflowOptions, defineWorkflow, type WorkflowDefinition } from "./runtimes/define-workflow.ts";
+export { createTestEnv, TestEnv, type TestEnvOptions, type TestStartOptions } from "./testing/test-env.ts";

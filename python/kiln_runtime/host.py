@@ -32,6 +32,7 @@ class Channel:
         self._replies: Dict[int, "queue.Queue[Dict[str, Any]]"] = {}
         self.inbox: "queue.Queue[Optional[Dict[str, Any]]]" = queue.Queue()
         self.clock_base = (time.time() * 1000, time.monotonic())
+        self.manual_clock = False
         self.current: Optional[Dict[str, Any]] = None
 
     def send(self, message: Dict[str, Any]) -> None:
@@ -42,6 +43,8 @@ class Channel:
 
     def clock(self) -> int:
         worker_now, local = self.clock_base
+        if self.manual_clock:
+            return int(worker_now)
         return int(worker_now + (time.monotonic() - local) * 1000)
 
     def sync_clock(self, worker_now: Any) -> None:
@@ -174,6 +177,7 @@ def main() -> None:
 
 
 def _activate(channel: Channel, modules: Dict[str, Callable[..., Any]], message: Dict[str, Any]) -> None:
+    channel.manual_clock = bool(message.get("manualClock"))
     channel.sync_clock(message.get("now"))
     activation_id = message["id"]
     fn = modules.get(message["hash"])

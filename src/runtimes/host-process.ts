@@ -56,6 +56,8 @@ export interface HostActivateOptions {
   readonly onOutput?: (line: string) => void;
   readonly replayOnly?: boolean;
   readonly clock?: () => number;
+  /** The worker's clock is manual (see ActivateMessage.manualClock). */
+  readonly manualClock?: boolean;
 }
 
 interface Current {
@@ -214,6 +216,7 @@ export class HostProcess {
         claimed: options.claimed,
         now: options.now,
         ...(options.replayOnly ? { replayOnly: true } : {}),
+        ...(options.manualClock ? { manualClock: true } : {}),
       });
     });
   }

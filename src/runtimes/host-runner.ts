@@ -19,6 +19,8 @@ export interface HostCode {
 export interface HostRunnerOptions {
   /** Host crashes or hangs tolerated per run before it fails with HOST_CRASHED. Default 3. */
   readonly maxCrashes?: number;
+  /** The worker runs on a manual clock (tests, createTestEnv): hosts use its time as is. */
+  readonly manualClock?: boolean;
 }
 
 /**
@@ -30,11 +32,13 @@ export interface HostRunnerOptions {
 export class HostRunner {
   readonly pool: HostPool;
   readonly #maxCrashes: number;
+  readonly #manualClock: boolean;
   readonly #crashes = new Map<string, number>();
 
   constructor(pool: HostPool, options: Readonly<HostRunnerOptions> = {}) {
     this.pool = pool;
     this.#maxCrashes = options.maxCrashes ?? 3;
+    this.#manualClock = options.manualClock ?? false;
   }
 
   /** One activation of a run in a host; never rejects. */
@@ -58,6 +62,7 @@ export class HostRunner {
         onCall: fencedCallHandler(run, deps, tracker),
         onOutput: (line) => deps.log("info", line, null),
         ...(deps.replayOnly ? { replayOnly: true } : {}),
+        ...(this.#manualClock ? { manualClock: true } : {}),
       });
       switch (result.kind) {
         case "done":

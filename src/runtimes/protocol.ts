@@ -77,6 +77,11 @@ export interface ActivateMessage {
   readonly now: number;
   /** Determinism check: block at the first primitive missing from the history, execute nothing. */
   readonly replayOnly?: boolean;
+  /**
+   * The worker's clock is manual (tests): it moves only when a test advances it, so the host uses
+   * the `now` of the latest message as is instead of running on from it.
+   */
+  readonly manualClock?: boolean;
 }
 
 /** The answer to a host `call`. */

@@ -35,6 +35,7 @@ export class NodeWorkflowHost {
   readonly #cacheDir: string;
   /** The worker's clock at the last message, and our monotonic time then. */
   #clockBase = { worker: Date.now(), local: performance.now() };
+  #manualClock = false;
 
   constructor(send: (message: HostMessage) => void, cacheDir?: string) {
     this.#send = send;
@@ -78,7 +79,10 @@ export class NodeWorkflowHost {
     }
   }
 
-  #clock = (): number => Math.floor(this.#clockBase.worker + (performance.now() - this.#clockBase.local));
+  #clock = (): number =>
+    this.#manualClock
+      ? this.#clockBase.worker
+      : Math.floor(this.#clockBase.worker + (performance.now() - this.#clockBase.local));
 
   #syncClock(workerNow: number): void {
     this.#clockBase = { worker: workerNow, local: performance.now() };
@@ -122,6 +126,7 @@ export class NodeWorkflowHost {
   }
 
   async #activate(message: ActivateMessage): Promise<void> {
+    this.#manualClock = message.manualClock === true;
     this.#syncClock(message.now);
     const fn = this.#modules.get(message.hash);
     const { run } = message.claimed;
