@@ -12,7 +12,6 @@ import {
 } from "../runtimes/deployed-workflows.ts";
 import { HostPool, type HostPoolOptions } from "../runtimes/host-pool.ts";
 import { HostRunner } from "../runtimes/host-runner.ts";
-import { SqliteStore } from "../store/sqlite/sqlite-store.ts";
 import type { LogEntry, SendEventResult, StartRunParams, Store } from "../store/store.ts";
 import type { TaskHandler } from "../worker/task-context.ts";
 import { Worker } from "../worker/worker.ts";
@@ -284,6 +283,8 @@ export class TestEnv {
 export async function createTestEnv(options: Readonly<TestEnvOptions> = {}): Promise<TestEnv> {
   const start = options.startAt instanceof Date ? options.startAt.getTime() : (options.startAt ?? Date.UTC(2024, 0, 1));
   const clock = { now: start };
+  // Loaded on demand, so importing "kiln" (as workflow code does) does not load SQLite.
+  const { SqliteStore } = await import("../store/sqlite/sqlite-store.ts");
   const store = await SqliteStore.open(":memory:", { clock: () => clock.now });
   return new TestEnv(store, clock, options);
 }

@@ -14,7 +14,8 @@ export function initialize(data) {
 export async function resolve(specifier, context, nextResolve) {
   if (specifier.includes("kiln-code=")) return { url: specifier, format: "module", shortCircuit: true };
   const entry = entries[specifier];
-  if (entry) return { url: entry, shortCircuit: true };
+  // Through the next hooks (tsx), which load Kiln's TypeScript sources.
+  if (entry) return nextResolve(entry, context);
   return nextResolve(specifier, context);
 }
 
