@@ -1,0 +1,171 @@
+import { z } from "zod";
+import { RUN_STATUSES, STEP_STATUSES } from "../engine/status.ts";
+import { TOKEN_ROLES, WORKFLOW_RUNTIMES } from "../store/control-store.ts";
+
+/**
+ * The zod schemas shared by several routes, named in the OpenAPI document (components). They
+ * describe what the API returns; routes validate requests with their own schemas.
+ */
+
+/** Every error body: `{ "error": { "code", "message" } }`, the code from src/errors.ts. */
+export const ErrorBody = z.object({
+  error: z.object({
+    code: z.string().describe("A stable error code (src/errors.ts), e.g. RUN_NOT_FOUND"),
+    message: z.string().describe("What went wrong and what to fix"),
+    data: z.record(z.string(), z.unknown()).optional(),
+  }),
+});
+
+export const SerializedError = z.object({
+  code: z.string(),
+  message: z.string(),
+  retryable: z.boolean().optional(),
+  data: z.record(z.string(), z.unknown()).optional(),
+});
+
+export const RetryPolicySchema = z.object({
+  maxAttempts: z.number().int(),
+  initialIntervalMs: z.number(),
+  maxIntervalMs: z.number(),
+  backoffCoefficient: z.number(),
+  jitter: z.number(),
+  nonRetryableErrors: z.array(z.string()),
+});
+
+export const ProgressSchema = z.object({ percent: z.number().nullable(), message: z.string().nullable() });
+
+export const RunSchema = z.object({
+  id: z.string(),
+  namespace: z.string(),
+  type: z.enum(["task", "workflow"]),
+  name: z.string(),
+  version: z.string().nullable(),
+  queue: z.string(),
+  priority: z.number().int(),
+  concurrencyKey: z.string().nullable(),
+  status: z.enum(RUN_STATUSES),
+  input: z.unknown(),
+  output: z.unknown(),
+  error: SerializedError.nullable(),
+  attempt: z.number().int(),
+  retryPolicy: RetryPolicySchema.nullable(),
+  idempotencyKey: z.string().nullable(),
+  parentRunId: z.string().nullable(),
+  parentStepName: z.string().nullable(),
+  rootRunId: z.string(),
+  leaseOwner: z.string().nullable(),
+  leaseToken: z.number().int(),
+  leaseExpiresAt: z.number().nullable(),
+  availableAt: z.number().nullable(),
+  deadlineAt: z.number().nullable(),
+  state: z.record(z.string(), z.string()),
+  progress: ProgressSchema.nullable(),
+  metadata: z.record(z.string(), z.unknown()),
+  createdAt: z.number(),
+  updatedAt: z.number(),
+  startedAt: z.number().nullable(),
+  finishedAt: z.number().nullable(),
+});
+
+export const StepSchema = z.object({
+  runId: z.string(),
+  name: z.string(),
+  seq: z.number().int(),
+  type: z.enum(["step", "sleep", "event", "child", "compensation"]),
+  status: z.enum(STEP_STATUSES),
+  output: z.unknown(),
+  error: SerializedError.nullable(),
+  attempt: z.number().int(),
+  wakeAt: z.number().nullable(),
+  childRunId: z.string().nullable(),
+  eventName: z.string().nullable(),
+  eventKey: z.string().nullable(),
+  compensable: z.boolean(),
+  startedAt: z.number(),
+  finishedAt: z.number().nullable(),
+});
+
+export const RunWithSteps = RunSchema.extend({ steps: z.array(StepSchema) });
+
+export const LogLevelSchema = z.enum(["debug", "info", "notice", "warning", "error"]);
+
+export const LogEntrySchema = z.object({
+  runId: z.string(),
+  seq: z.number().int(),
+  attempt: z.number().int(),
+  stepName: z.string().nullable(),
+  level: LogLevelSchema,
+  message: z.string(),
+  ts: z.number(),
+});
+
+export const NamespaceSchema = z.object({
+  name: z.string(),
+  description: z.string().nullable(),
+  createdAt: z.number(),
+});
+
+export const TokenRoleSchema = z.enum(TOKEN_ROLES);
+
+export const ApiTokenSchema = z.object({
+  id: z.string(),
+  name: z.string(),
+  namespace: z.string().describe('A namespace, or "*" for every namespace'),
+  role: TokenRoleSchema,
+  prefix: z.string().describe("The first characters of the token, to recognize it"),
+  createdAt: z.number(),
+  lastUsedAt: z.number().nullable(),
+  revokedAt: z.number().nullable(),
+});
+
+export const SecretInfoSchema = z.object({
+  name: z.string(),
+  keyId: z.string(),
+  createdAt: z.number(),
+  updatedAt: z.number(),
+});
+
+export const RuntimeSchema = z.enum(WORKFLOW_RUNTIMES);
+
+export const DeploymentInfoSchema = z.object({
+  namespace: z.string(),
+  name: z.string(),
+  version: z.string(),
+  runtime: RuntimeSchema,
+  contentHash: z.string().describe("Hex SHA-256 of the source"),
+  description: z.string().nullable(),
+  createdAt: z.number(),
+});
+
+export const WorkerKindSchema = z.object({ kind: z.string(), settings: z.record(z.string(), z.unknown()) });
+
+/** The live-update event of SSE (/v1/stream, logs follow) and WebSocket (/v1/ws). */
+export const LiveEventSchema = z.discriminatedUnion("type", [
+  z.object({ type: z.literal("run"), runId: z.string(), status: z.enum(RUN_STATUSES), run: RunSchema }),
+  z.object({ type: z.literal("step"), runId: z.string(), step: StepSchema }),
+  z.object({ type: z.literal("log"), runId: z.string(), log: LogEntrySchema }),
+  z.object({ type: z.literal("progress"), runId: z.string(), progress: ProgressSchema }),
+]);
+
+/** A page of a list: `{ items, nextCursor }` (nextCursor null on the last page). */
+export function pageOf<T extends z.ZodType>(item: T) {
+  return z.object({ items: z.array(item), nextCursor: z.string().nullable() });
+}
+
+/** The schemas named in the OpenAPI components, by name. */
+export const NAMED_SCHEMAS: Readonly<Record<string, z.ZodType>> = {
+  Error: ErrorBody,
+  SerializedError,
+  RetryPolicy: RetryPolicySchema,
+  Progress: ProgressSchema,
+  Run: RunSchema,
+  Step: StepSchema,
+  RunWithSteps,
+  LogEntry: LogEntrySchema,
+  Namespace: NamespaceSchema,
+  ApiToken: ApiTokenSchema,
+  SecretInfo: SecretInfoSchema,
+  DeploymentInfo: DeploymentInfoSchema,
+  WorkerKind: WorkerKindSchema,
+  LiveEvent: LiveEventSchema,
+};

@@ -1,0 +1,139 @@
+import { randomUUID } from "node:crypto";
+import { Hono } from "hono";
+import { KilnError } from "../errors.ts";
+import type { ApiRoute, AppContext, AppEnv } from "./api-route.ts";
+import { authenticate, authorize, type RequestAuth } from "./auth.ts";
+import { errorResponse, sendError } from "./error-response.ts";
+import { buildOpenApiDocument } from "./openapi.ts";
+import { readJsonBody, validate } from "./request-input.ts";
+import { eventRoutes } from "./routes/events.ts";
+import { healthRoutes } from "./routes/health.ts";
+import { namespaceRoutes } from "./routes/namespaces.ts";
+import { runLogRoutes } from "./routes/run-logs.ts";
+import { runRoutes } from "./routes/runs.ts";
+import { secretRoutes } from "./routes/secrets.ts";
+import { streamRoutes } from "./routes/stream.ts";
+import { tokenRoutes } from "./routes/tokens.ts";
+import { workerProtocolRoutes } from "./routes/worker-protocol.ts";
+import { workerRoutes } from "./routes/workers.ts";
+import { workflowRoutes } from "./routes/workflows.ts";
+import { type AppOptions, createServerDeps, type ServerDeps } from "./server-deps.ts";
+
+/** Kiln's HTTP app: the Hono app (test it with `app.request()`), its routes and dependencies. */
+export interface KilnApp {
+  readonly app: Hono<AppEnv>;
+  /** Every route, with its access and schemas (the auth walk test enumerates these). */
+  readonly routes: readonly ApiRoute[];
+  readonly deps: ServerDeps;
+  /** The OpenAPI 3.1 document. */
+  openapi(): Record<string, unknown>;
+  /** Ends live feeds and the claim waiter's store subscription (not the store). */
+  close(): Promise<void>;
+}
+
+/** Builds the API (no port is opened: see startServer for that). */
+export function createApp(options: AppOptions): KilnApp {
+  const deps = createServerDeps(options);
+  const routes: ApiRoute[] = [];
+  routes.push(
+    ...healthRoutes({ publicMetrics: deps.auth.publicMetrics, routes: () => routes }),
+    ...runRoutes,
+    ...runLogRoutes,
+    ...eventRoutes,
+    ...workflowRoutes,
+    ...workerRoutes,
+    ...namespaceRoutes,
+    ...tokenRoutes,
+    ...secretRoutes,
+    ...streamRoutes,
+    ...workerProtocolRoutes,
+  );
+  const app = new Hono<AppEnv>();
+  app.use("*", requestLog(deps));
+  for (const route of routes) app.on(route.method, route.path, (c) => handle(route, c, deps));
+  app.notFound((c) =>
+    sendError(
+      c,
+      new KilnError(
+        "ROUTE_NOT_FOUND",
+        `No route ${c.req.method} ${new URL(c.req.url).pathname}; the API is described at GET /v1/openapi.json`,
+      ),
+    ),
+  );
+  app.onError((error, c) => {
+    const { status } = errorResponse(error, c.get("requestId") ?? "-");
+    if (status >= 500) deps.logger.error({ err: error, requestId: c.get("requestId") }, "request failed");
+    return sendError(c, error);
+  });
+  return {
+    app,
+    routes,
+    deps,
+    openapi: () => buildOpenApiDocument(routes, { version: deps.version }),
+    close: async () => {
+      deps.live.close();
+      await deps.claims.close();
+    },
+  };
+}
+
+async function handle(route: ApiRoute, c: AppContext, deps: ServerDeps): Promise<Response> {
+  c.set("route", route.path);
+  let auth: RequestAuth | undefined;
+  if (route.access.roles !== "public") {
+    const principal = await authenticate(c, deps, route.queryToken === true);
+    const limits = deps.auth.rateLimit;
+    if (limits !== false && principal.kind === "token") {
+      const limit = principal.role === "worker" ? limits.worker : limits.default;
+      const waitMs = deps.rateLimiter.take(principal.tokenId ?? principal.name, limit);
+      if (waitMs > 0) {
+        const retryAfterSeconds = Math.max(1, Math.ceil(waitMs / 1000));
+        throw new KilnError(
+          "RATE_LIMITED",
+          `Too many requests for this token (${limit.perSecond}/s, bursts of ${limit.burst}); retry after ${retryAfterSeconds} s`,
+          { data: { retryAfterSeconds } },
+        );
+      }
+    }
+    auth = await authorize(c, deps, principal, route.access);
+    c.set("auth", auth);
+  }
+  const params = route.params ? validate(route.params, c.req.param(), "params") : undefined;
+  const query = route.query ? validate(route.query, c.req.query(), "query") : undefined;
+  let body: unknown;
+  if (route.body) {
+    const max = route.maxBodyBytes === "worker" ? deps.limits.workerBodyBytes : deps.limits.apiBodyBytes;
+    body = validate(route.body, await readJsonBody(c, max), "body");
+  }
+  return route.handle({ params, query, body, auth: auth as RequestAuth, c, deps });
+}
+
+/** Request ids, HTTP metrics and one structured log line per request (never the query string). */
+function requestLog(deps: ServerDeps) {
+  return async (c: AppContext, next: () => Promise<void>) => {
+    const requestId = c.req.header("x-request-id")?.slice(0, 64) || randomUUID();
+    c.set("requestId", requestId);
+    const started = performance.now();
+    await next();
+    c.header("X-Request-Id", requestId);
+    const ms = performance.now() - started;
+    const route = c.get("route") ?? "unmatched";
+    const status = c.res.status;
+    deps.metrics.httpRequests.inc({ method: c.req.method, route, status: String(status) });
+    deps.metrics.httpDuration.observe({ method: c.req.method, route }, ms / 1000);
+    const quiet =
+      route.startsWith("/v1/worker/") || route === "/healthz" || route === "/readyz" || route === "/metrics";
+    const auth = c.get("auth");
+    deps.logger[status >= 500 ? "error" : quiet && status < 400 ? "debug" : "info"](
+      {
+        requestId,
+        method: c.req.method,
+        route,
+        status,
+        ms: Math.round(ms * 10) / 10,
+        ...(auth === undefined ? {} : { tokenId: auth.principal.tokenId, namespace: auth.namespace }),
+      },
+      "request",
+    );
+  };
+}

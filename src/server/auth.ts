@@ -1,0 +1,141 @@
+import { KilnError } from "../errors.ts";
+import { ALL_NAMESPACES, DEFAULT_NAMESPACE, type TokenRole } from "../store/control-store.ts";
+import { sha256Hex } from "../store/sql-control.ts";
+import type { Access, AppContext } from "./api-route.ts";
+import type { ServerDeps } from "./server-deps.ts";
+
+/**
+ * Authentication and authorization of API requests (DESIGN.md §7).
+ *
+ * - Credentials: `Authorization: Bearer kiln_…`, or Basic with the token as password (any user).
+ *   Streams (SSE, WebSocket) also accept `?access_token=`, since browsers cannot set headers there.
+ * - Namespace of a request: the `Kiln-Namespace` header or `?namespace=`, else the token's own
+ *   (`default` for a `*` token). A token acts only in its namespace; `*` in every one.
+ * - Roles: admin (everything), developer (runs, events, deploys, secrets; not tokens), viewer
+ *   (read only), worker (the worker protocol and reading runs). See ACCESS in api-route.ts.
+ * - `auth: "loopback-open"`: requests without credentials from 127.0.0.1/::1 act as a `*` admin.
+ */
+
+/** How the server authenticates requests. */
+export type AuthMode = "required" | "loopback-open";
+
+/** Who is calling. */
+export interface Principal {
+  readonly kind: "token" | "loopback";
+  /** The token id (null for loopback requests). */
+  readonly tokenId: string | null;
+  readonly name: string;
+  readonly role: TokenRole;
+  /** The token's namespace, or `*`. */
+  readonly namespace: string;
+}
+
+/** The caller and the namespace the request acts in. */
+export interface RequestAuth {
+  readonly principal: Principal;
+  readonly namespace: string;
+}
+
+/** The principal of unauthenticated loopback requests in `loopback-open` mode. */
+export const LOOPBACK_PRINCIPAL: Principal = Object.freeze({
+  kind: "loopback",
+  tokenId: null,
+  name: "loopback",
+  role: "admin",
+  namespace: ALL_NAMESPACES,
+});
+
+/** Whether an address is the local host (IPv4 127/8, ::1, IPv4-mapped). */
+export function isLoopbackAddress(address: string | undefined): boolean {
+  if (address === undefined) return false;
+  const a = address.startsWith("::ffff:") ? address.slice(7) : address;
+  return a === "::1" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(a);
+}
+
+/** Whether a host name to bind is loopback-only. */
+export function isLoopbackHost(host: string): boolean {
+  return host === "localhost" || isLoopbackAddress(host);
+}
+
+/** The token a request carries, if any. */
+export function requestToken(c: AppContext, allowQueryToken: boolean): string | undefined {
+  const header = c.req.header("authorization");
+  if (header !== undefined) {
+    const [scheme, value = ""] = header.trim().split(/\s+/, 2);
+    if (/^bearer$/i.test(scheme ?? "")) return value;
+    if (/^basic$/i.test(scheme ?? "")) {
+      const decoded = Buffer.from(value, "base64").toString("utf8");
+      const colon = decoded.indexOf(":");
+      return colon === -1 ? decoded : decoded.slice(colon + 1);
+    }
+    throw new KilnError("UNAUTHENTICATED", `Unsupported authorization scheme "${scheme}"; use Bearer or Basic`);
+  }
+  if (allowQueryToken) return c.req.query("access_token") ?? undefined;
+  return undefined;
+}
+
+/** Identifies the caller; UNAUTHENTICATED when it cannot. */
+export async function authenticate(c: AppContext, deps: ServerDeps, allowQueryToken: boolean): Promise<Principal> {
+  const token = requestToken(c, allowQueryToken);
+  if (token === undefined || token === "") {
+    if (deps.auth.mode === "loopback-open" && isLoopbackAddress(c.env?.incoming?.socket?.remoteAddress)) {
+      return LOOPBACK_PRINCIPAL;
+    }
+    throw new KilnError(
+      "UNAUTHENTICATED",
+      `This request needs a token: send "Authorization: Bearer kiln_…"${deps.auth.adminTokenHint ? ` (an admin token is in ${deps.auth.adminTokenHint})` : ""}`,
+    );
+  }
+  const found = await deps.tokens.lookup(sha256Hex(token));
+  if (!found || found.revokedAt !== null) {
+    throw new KilnError("UNAUTHENTICATED", "The token is unknown or revoked; create one with `kiln tokens create`");
+  }
+  deps.tokens.noteUse(found.id);
+  return { kind: "token", tokenId: found.id, name: found.name, role: found.role, namespace: found.namespace };
+}
+
+/** The namespace a request names, if it names one. */
+export function requestedNamespace(c: AppContext): string | undefined {
+  const value = c.req.header("kiln-namespace") ?? c.req.query("namespace");
+  return value === undefined || value === "" ? undefined : value;
+}
+
+/**
+ * Checks the caller's role and namespace against a route's access. Returns the namespace the
+ * request acts in. FORBIDDEN says which role or namespace was missing.
+ */
+export async function authorize(
+  c: AppContext,
+  deps: ServerDeps,
+  principal: Principal,
+  access: Exclude<Access, { roles: "public" }>,
+): Promise<RequestAuth> {
+  if (!access.roles.includes(principal.role)) {
+    throw new KilnError(
+      "FORBIDDEN",
+      `A ${principal.role} token may not ${c.req.method} ${c.req.routePath}; this needs one of: ${access.roles.join(", ")}`,
+    );
+  }
+  const all = principal.namespace === ALL_NAMESPACES;
+  if (access.scope === "global" && !all) {
+    throw new KilnError(
+      "FORBIDDEN",
+      `${c.req.method} ${c.req.routePath} concerns every namespace; it needs a token for namespace "*"`,
+    );
+  }
+  const asked = requestedNamespace(c);
+  const namespace = asked ?? (all ? DEFAULT_NAMESPACE : principal.namespace);
+  if (!all && namespace !== principal.namespace) {
+    throw new KilnError(
+      "FORBIDDEN",
+      `This token belongs to namespace "${principal.namespace}" and may not act in namespace "${namespace}"`,
+    );
+  }
+  if (!(await deps.namespaces.exists(namespace))) {
+    throw new KilnError(
+      "NAMESPACE_NOT_FOUND",
+      `No namespace "${namespace}"; create it with \`kiln namespaces create ${namespace}\` or POST /v1/namespaces`,
+    );
+  }
+  return { principal, namespace };
+}

@@ -1,0 +1,85 @@
+import type { Store, StoreNotification } from "../store/store.ts";
+
+/** A registered interest in runs becoming claimable in a namespace (and some queues). */
+export interface ClaimInterest {
+  /** Resolves with the notifications seen since arming (or the last wait), or [] after `ms`. */
+  wait(ms: number, signal?: AbortSignal): Promise<StoreNotification[]>;
+  dispose(): void;
+}
+
+interface Waiter {
+  readonly namespace: string;
+  readonly queues: ReadonlySet<string> | undefined;
+  hits: StoreNotification[];
+  wake: (() => void) | null;
+}
+
+/**
+ * Long-poll claims wait here for the store's `runs-ready` notifications (LISTEN/NOTIFY on
+ * PostgreSQL, so a run started through any server wakes a claim waiting on any other). One store
+ * subscription per server fans out to every waiting request. Interest is armed before the claim
+ * it follows, so a notification sent between the claim and the wait is not lost.
+ */
+export class ClaimWaiter {
+  readonly #store: Pick<Store, "subscribe">;
+  readonly #waiters = new Set<Waiter>();
+  #subscription: Promise<() => Promise<void>> | undefined;
+
+  constructor(store: Pick<Store, "subscribe">) {
+    this.#store = store;
+  }
+
+  /** Subscribes to the store (once). */
+  async start(): Promise<void> {
+    this.#subscription ??= this.#store.subscribe((n) => this.#notify(n));
+    await this.#subscription;
+  }
+
+  /** Arms interest in a namespace's queues (all queues when omitted). */
+  arm(namespace: string, queues?: readonly string[]): ClaimInterest {
+    const waiter: Waiter = {
+      namespace,
+      queues: queues === undefined ? undefined : new Set(queues),
+      hits: [],
+      wake: null,
+    };
+    this.#waiters.add(waiter);
+    return {
+      wait: (ms, signal) => {
+        if (waiter.hits.length > 0 || ms <= 0 || signal?.aborted) return Promise.resolve(waiter.hits.splice(0));
+        return new Promise((resolve) => {
+          const done = () => {
+            clearTimeout(timer);
+            signal?.removeEventListener("abort", done);
+            waiter.wake = null;
+            resolve(waiter.hits.splice(0));
+          };
+          const timer = setTimeout(done, ms);
+          signal?.addEventListener("abort", done, { once: true });
+          waiter.wake = done;
+        });
+      },
+      dispose: () => {
+        waiter.wake?.();
+        this.#waiters.delete(waiter);
+      },
+    };
+  }
+
+  #notify(n: StoreNotification): void {
+    for (const w of this.#waiters) {
+      if (w.namespace !== n.namespace || (w.queues !== undefined && !w.queues.has(n.queue))) continue;
+      if (!w.hits.some((h) => h.queue === n.queue)) w.hits.push(n);
+      w.wake?.();
+    }
+  }
+
+  /** Wakes every waiter and unsubscribes. */
+  async close(): Promise<void> {
+    for (const w of this.#waiters) w.wake?.();
+    this.#waiters.clear();
+    const unsubscribe = await this.#subscription?.catch(() => undefined);
+    this.#subscription = undefined;
+    await unsubscribe?.();
+  }
+}

@@ -1,0 +1,135 @@
+import { z } from "zod";
+import { STEP_STATUSES } from "../../engine/status.ts";
+import { LogLevelSchema, ProgressSchema, SerializedError, StepSchema } from "../api-schemas.ts";
+
+/** Request and response schemas of the remote worker protocol (/v1/worker/*). */
+
+const Lease = { runId: z.string().min(1).max(100), leaseToken: z.number().int().min(0) };
+const StepType = z.enum(["step", "sleep", "event", "child", "compensation"]);
+
+export const WriteResultSchema = z.union([
+  z.object({ ok: z.literal(true), cancelRequested: z.boolean() }),
+  z.object({ ok: z.literal(false), error: SerializedError }),
+]);
+
+export const WriteResults = z.object({ results: z.array(WriteResultSchema) });
+
+export const RegisterBody = z.strictObject({
+  name: z.string().min(1).max(200).describe("The worker's name, also its lease owner"),
+  version: z.string().min(1).max(64),
+  queues: z.array(z.string().min(1)).max(100),
+  kinds: z
+    .array(z.strictObject({ kind: z.string().min(1).max(200), settings: z.record(z.string(), z.unknown()) }))
+    .max(10_000),
+  workflows: z.array(z.string().min(1)).max(10_000).optional(),
+});
+
+export const ClaimBody = z.strictObject({
+  owner: z.string().min(1).max(200),
+  queues: z
+    .array(z.string().min(1))
+    .max(100)
+    .optional()
+    .describe('Default ["default"]; with limit 0, omitted means every queue'),
+  names: z.array(z.string()).max(10_000).optional().describe("Only runs of these task kinds / workflows"),
+  limit: z.number().int().min(0).max(1000).describe("0: claim nothing, only wait until runs may be claimable"),
+  leaseMs: z.number().int().min(100).max(86_400_000).optional().describe("Default 30000"),
+  waitMs: z
+    .number()
+    .int()
+    .min(0)
+    .optional()
+    .describe("Long-poll: wait up to this long for claimable runs (capped by the server)"),
+});
+
+export const ClaimResponse = z.object({
+  runs: z.array(z.object({ run: z.unknown(), steps: z.array(StepSchema) })),
+  nextWakeAt: z.number().nullable(),
+  ready: z
+    .array(z.object({ namespace: z.string(), queue: z.string() }))
+    .describe("Queues notified ready while waiting"),
+});
+
+export const HeartbeatBody = z.strictObject({
+  owner: z.string().min(1).max(200),
+  leaseMs: z.number().int().min(100).max(86_400_000),
+  leases: z.array(z.strictObject(Lease)).max(100_000),
+});
+
+export const SaveStepItem = z.strictObject({
+  ...Lease,
+  name: z.string().min(1),
+  seq: z.number().int().min(0),
+  type: StepType,
+  status: z.enum(STEP_STATUSES),
+  output: z.unknown().optional(),
+  error: SerializedError.nullable().optional(),
+  attempt: z.number().int().min(1).optional(),
+  wakeAt: z.number().nullable().optional(),
+  compensable: z.boolean().optional(),
+  startedAt: z.number().optional(),
+});
+
+export const ChildBody = z.strictObject({
+  ...Lease,
+  stepName: z.string().min(1),
+  seq: z.number().int().min(0),
+  child: z.strictObject({
+    type: z.enum(["task", "workflow"]),
+    name: z.string().min(1),
+    input: z.unknown().optional(),
+    version: z.string().nullable().optional(),
+    queue: z.string().min(1).optional(),
+    priority: z.number().int().optional(),
+    concurrencyKey: z.string().nullable().optional(),
+    retryPolicy: z.unknown().optional(),
+    timeoutMs: z.number().positive().nullable().optional(),
+    availableAt: z.number().optional(),
+    metadata: z.record(z.string(), z.unknown()).optional(),
+  }),
+});
+
+export const AwaitEventBody = z.strictObject({
+  ...Lease,
+  stepName: z.string().min(1),
+  seq: z.number().int().min(0),
+  eventName: z.string().min(1),
+  key: z.string().nullable().optional(),
+  timeoutAt: z.number().nullable().optional(),
+});
+
+export const FinishItem = z.union([
+  z.strictObject({ ...Lease, outcome: z.literal("complete"), output: z.unknown().optional() }),
+  z.strictObject({
+    ...Lease,
+    outcome: z.literal("fail"),
+    error: SerializedError,
+    retryAt: z.number().optional(),
+    compensate: z.boolean().optional(),
+  }),
+  z.strictObject({
+    ...Lease,
+    outcome: z.literal("park"),
+    status: z.enum(["sleeping", "waiting"]),
+    wakeAt: z.number().nullable(),
+  }),
+  z.strictObject({ ...Lease, outcome: z.literal("release") }),
+  z.strictObject({ ...Lease, outcome: z.literal("cancelled"), error: SerializedError.optional() }),
+  z.strictObject({ ...Lease, outcome: z.literal("compensated"), error: SerializedError.optional() }),
+  z.strictObject({ ...Lease, outcome: z.literal("timed_out"), error: SerializedError }),
+]);
+
+export const UpdateItem = z.strictObject({
+  ...Lease,
+  state: z.record(z.string(), z.string().nullable()).optional(),
+  progress: ProgressSchema.optional(),
+});
+
+export const LogItem = z.strictObject({
+  runId: z.string().min(1).max(100),
+  attempt: z.number().int().min(0),
+  stepName: z.string().nullable().optional(),
+  level: LogLevelSchema,
+  message: z.string(),
+  ts: z.number().optional(),
+});

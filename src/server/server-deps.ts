@@ -1,0 +1,116 @@
+import type { Logger } from "pino";
+import { KilnError } from "../errors.ts";
+import { SecretVault } from "../secrets/vault.ts";
+import type { Store } from "../store/store.ts";
+import type { AuthMode } from "./auth.ts";
+import { ClaimWaiter } from "./claim-waiter.ts";
+import { LiveHub } from "./live-hub.ts";
+import { createLogger } from "./logger.ts";
+import { ServerMetrics } from "./metrics.ts";
+import { NamespaceCache } from "./namespace-cache.ts";
+import { type RateLimit, RateLimiter } from "./rate-limiter.ts";
+import { RunNamespaces } from "./run-namespaces.ts";
+import { TokenCache } from "./token-cache.ts";
+
+/** Options of createApp (and startServer). Durations in milliseconds, sizes in bytes. */
+export interface AppOptions {
+  readonly store: Store;
+  /** The secret vault; default one over the store with the keys of KILN_MASTER_KEY or `<dataDir>/master.key`. */
+  readonly vault?: SecretVault;
+  /** The server's data directory (master key file, admin token). */
+  readonly dataDir?: string;
+  readonly logger?: Logger;
+  /** Default "required". "loopback-open": requests without a token from 127.0.0.1/::1 act as admin. */
+  readonly auth?: AuthMode;
+  /** Where the bootstrap admin token is, for the message of a 401. */
+  readonly adminTokenPath?: string;
+  /** Per-token request rates; false turns limiting off. Loopback-open requests are never limited. */
+  readonly rateLimit?: false | { readonly default?: RateLimit; readonly worker?: RateLimit };
+  /** Largest request body of the API. Default 4 MiB. */
+  readonly maxBodyBytes?: number;
+  /** Largest request body of the worker protocol (batches). Default 64 MiB. */
+  readonly maxWorkerBodyBytes?: number;
+  /** Longest long-poll claim. Default 30 s. */
+  readonly maxClaimWaitMs?: number;
+  /** How often live feeds read the store. Default 250 ms. */
+  readonly livePollMs?: number;
+  /** Serve /metrics without a token. Default false (a `*` token is needed: metrics span namespaces). */
+  readonly publicMetrics?: boolean;
+  /** Also export Node process metrics. Default false. */
+  readonly processMetrics?: boolean;
+  /** The clock (epoch ms) for heartbeat ages and rate limits. Default Date.now. */
+  readonly clock?: () => number;
+  /** The Kiln version reported by the API. */
+  readonly version?: string;
+}
+
+/** Everything a route handler may use; built once per app. */
+export interface ServerDeps {
+  readonly store: Store;
+  readonly vault: SecretVault;
+  readonly logger: Logger;
+  readonly metrics: ServerMetrics;
+  readonly live: LiveHub;
+  readonly claims: ClaimWaiter;
+  readonly tokens: TokenCache;
+  readonly namespaces: NamespaceCache;
+  readonly runNamespaces: RunNamespaces;
+  readonly rateLimiter: RateLimiter;
+  readonly auth: {
+    readonly mode: AuthMode;
+    readonly adminTokenHint: string | undefined;
+    readonly rateLimit: false | { readonly default: RateLimit; readonly worker: RateLimit };
+    readonly publicMetrics: boolean;
+  };
+  readonly limits: { readonly apiBodyBytes: number; readonly workerBodyBytes: number; readonly maxClaimWaitMs: number };
+  readonly clock: () => number;
+  readonly version: string;
+}
+
+/** Builds the server's dependencies from its options. */
+export function createServerDeps(options: AppOptions): ServerDeps {
+  const clock = options.clock ?? Date.now;
+  const { store } = options;
+  let vault = options.vault;
+  if (!vault) {
+    if (options.dataDir === undefined && !process.env.KILN_MASTER_KEY) {
+      throw new KilnError(
+        "INVALID_CONFIG",
+        "The server needs a data directory (for its master key file) or KILN_MASTER_KEY to encrypt secrets",
+      );
+    }
+    vault = SecretVault.open(store, { dataDir: options.dataDir ?? "." });
+  }
+  const rateLimit =
+    options.rateLimit === false
+      ? false
+      : {
+          default: options.rateLimit?.default ?? { perSecond: 50, burst: 200 },
+          worker: options.rateLimit?.worker ?? { perSecond: 2000, burst: 4000 },
+        };
+  return {
+    store,
+    vault,
+    logger: options.logger ?? createLogger(),
+    metrics: new ServerMetrics(store, { clock, processMetrics: options.processMetrics ?? false }),
+    live: new LiveHub(store, { pollMs: options.livePollMs ?? 250 }),
+    claims: new ClaimWaiter(store),
+    tokens: new TokenCache(store, { clock }),
+    namespaces: new NamespaceCache(store, { clock }),
+    runNamespaces: new RunNamespaces(store),
+    rateLimiter: new RateLimiter(clock),
+    auth: {
+      mode: options.auth ?? "required",
+      adminTokenHint: options.adminTokenPath,
+      rateLimit,
+      publicMetrics: options.publicMetrics ?? false,
+    },
+    limits: {
+      apiBodyBytes: options.maxBodyBytes ?? 4 * 1_048_576,
+      workerBodyBytes: options.maxWorkerBodyBytes ?? 64 * 1_048_576,
+      maxClaimWaitMs: options.maxClaimWaitMs ?? 30_000,
+    },
+    clock,
+    version: options.version ?? "0.1.0",
+  };
+}
