@@ -4,11 +4,14 @@ import { KilnError } from "../errors.ts";
 import type { FlowDefinition } from "./flow-definition.ts";
 import { checkVisit, dependentsOf, FlowCursor, isJoinReady, type NodeActivation, routeAfter } from "./flow-graph.ts";
 import { loadFlow } from "./flow-load.ts";
+import { nodeTypeRegistry } from "./node-type.ts";
 import { Sandbox } from "./sandbox.ts";
 
 const sandbox = await Sandbox.create();
 after(() => sandbox.dispose());
-const load = (text: string): FlowDefinition => loadFlow(text, { code: sandbox, file: "g.yaml" });
+// "pause" is a placeholder node type without params.
+const nodeTypes = nodeTypeRegistry([{ type: "pause" }]);
+const load = (text: string): FlowDefinition => loadFlow(text, { code: sandbox, file: "g.yaml", nodeTypes });
 
 const ROUTING = load(`
 nodes:
@@ -19,10 +22,10 @@ nodes:
       big: [a, b]
       default: c
       error: handler
-  a: { type: sleep, next: { custom: c } }
-  b: { type: sleep }
-  c: { type: sleep }
-  handler: { type: sleep }
+  a: { type: pause, next: { custom: c } }
+  b: { type: pause }
+  c: { type: pause }
+  handler: { type: pause }
 `);
 
 const ids = (activations: readonly NodeActivation[]) => activations.map((a) => a.nodeId);
@@ -49,10 +52,10 @@ describe("routeAfter", () => {
 
 const JOIN = load(`
 nodes:
-  split: { type: sleep, next: [left, right] }
-  left: { type: sleep, next: join }
-  right: { type: sleep }
-  join: { type: sleep, needs: [left, right] }
+  split: { type: pause, next: [left, right] }
+  left: { type: pause, next: join }
+  right: { type: pause }
+  join: { type: pause, needs: [left, right] }
 `);
 
 describe("joins and visits", () => {
@@ -65,7 +68,7 @@ describe("joins and visits", () => {
   });
 
   test("checkVisit allows max_visits visits and names the node and limit past it", () => {
-    const flow = load("max_visits: 2\nnodes:\n  a: { type: sleep }\n");
+    const flow = load("max_visits: 2\nnodes:\n  a: { type: pause }\n");
     checkVisit(flow, "a", 2);
     assert.throws(
       () => checkVisit(flow, "a", 3),
@@ -86,7 +89,7 @@ describe("joins and visits", () => {
 
 describe("FlowCursor", () => {
   test("a linear flow: inputs chain, the output is the last node's", () => {
-    const flow = load("nodes:\n  a: { type: sleep, next: b }\n  b: { type: sleep, next: c }\n  c: { type: sleep }\n");
+    const flow = load("nodes:\n  a: { type: pause, next: b }\n  b: { type: pause, next: c }\n  c: { type: pause }\n");
     const cursor = new FlowCursor(flow, { n: 1 });
     assert.deepEqual(cursor.output, { n: 1 });
     let batch = cursor.takeReady();
@@ -104,7 +107,7 @@ describe("FlowCursor", () => {
   });
 
   test("before any node runs, the output is the flow input", () => {
-    const cursor = new FlowCursor(load("nodes:\n  a: { type: sleep }\n"), "in");
+    const cursor = new FlowCursor(load("nodes:\n  a: { type: pause }\n"), "in");
     assert.equal(cursor.output, "in");
     assert.equal(cursor.lastNodeId, null);
   });
@@ -125,7 +128,7 @@ describe("FlowCursor", () => {
   });
 
   test("routing by a condition's action, and several start nodes", () => {
-    const flow = load("nodes:\n  a: { type: sleep }\n  b: { type: sleep }\n");
+    const flow = load("nodes:\n  a: { type: pause }\n  b: { type: pause }\n");
     const cursor = new FlowCursor(flow, 0);
     assert.deepEqual(ids(cursor.takeReady()), ["a", "b"]);
     const routing = new FlowCursor(ROUTING, 0);
@@ -155,7 +158,7 @@ describe("FlowCursor", () => {
   });
 
   test("a skipped node routes on but does not become the output", () => {
-    const flow = load("nodes:\n  a: { type: sleep, next: b }\n  b: { type: sleep, when: false }\n");
+    const flow = load("nodes:\n  a: { type: pause, next: b }\n  b: { type: pause, when: false }\n");
     const cursor = new FlowCursor(flow, 0);
     cursor.takeReady();
     cursor.finish("a", done("A"));
@@ -170,8 +173,8 @@ describe("FlowCursor", () => {
     const flow = load(`
 max_visits: 3
 nodes:
-  start: { type: sleep, next: poll }
-  poll: { type: sleep, next: { again: poll } }
+  start: { type: pause, next: poll }
+  poll: { type: pause, next: { again: poll } }
 `);
     const cursor = new FlowCursor(flow, 0);
     cursor.takeReady();
@@ -188,10 +191,10 @@ nodes:
   test("a join in a loop waits for all its needs again on each visit", () => {
     const flow = load(`
 nodes:
-  start: { type: sleep, next: [x, y] }
-  x: { type: sleep }
-  y: { type: sleep }
-  j: { type: sleep, needs: [x, y], next: { again: [x, y] } }
+  start: { type: pause, next: [x, y] }
+  x: { type: pause }
+  y: { type: pause }
+  j: { type: pause, needs: [x, y], next: { again: [x, y] } }
 `);
     const cursor = new FlowCursor(flow, 0);
     cursor.takeReady();
@@ -210,7 +213,7 @@ nodes:
   });
 
   test("scopeFor builds the expression scope from a snapshot of the results", () => {
-    const flow = load("nodes:\n  a: { type: sleep, next: b }\n  b: { type: sleep }\n");
+    const flow = load("nodes:\n  a: { type: pause, next: b }\n  b: { type: pause }\n");
     const cursor = new FlowCursor(flow, { id: 7 });
     cursor.takeReady();
     cursor.finish("a", done({ v: 1 }));

@@ -7,12 +7,15 @@ import { after, describe, test } from "node:test";
 import { KilnError } from "../errors.ts";
 import { findNode, getNode } from "./flow-definition.ts";
 import { loadFlow, readFlowFile } from "./flow-load.ts";
+import { nodeTypeRegistry } from "./node-type.ts";
 import { Sandbox } from "./sandbox.ts";
 
 const sandbox = await Sandbox.create();
 after(() => sandbox.dispose());
+// "pause" is a placeholder node type without params.
+const nodeTypes = nodeTypeRegistry([{ type: "pause" }]);
 const load = (text: string, name?: string) =>
-  loadFlow(text, { code: sandbox, file: "orders.yaml", ...(name === undefined ? {} : { name }) });
+  loadFlow(text, { code: sandbox, file: "orders.yaml", nodeTypes, ...(name === undefined ? {} : { name }) });
 
 const ORDER_FLOW = `
 metadata:
@@ -52,11 +55,12 @@ nodes:
     params: { kind: charge-card }
     compensate: refund
   refund:
-    type: task
-    params: { kind: refund-card }
+    type: script
+    params: { run: ./refund-card.sh }
   notify:
     name: Tell the team
     type: email.send
+    params: { to: ops@example.com, subject: Order failed }
     when: "\${input !== null}"
     compensate:
       type: transform
@@ -103,8 +107,8 @@ describe("loadFlow resolves a nodes flow", () => {
     const flow = load(ORDER_FLOW);
     const refund = getNode(flow, "charge").compensate;
     assert.equal(refund?.id, "refund");
-    assert.equal(refund?.type, "task");
-    assert.deepEqual(refund?.params, { kind: "refund-card" });
+    assert.equal(refund?.type, "script");
+    assert.deepEqual(refund?.params, { run: "./refund-card.sh" });
     const inline = getNode(flow, "notify").compensate;
     assert.equal(inline?.id, "notify.compensate");
     assert.equal(inline?.type, "transform");
@@ -132,12 +136,12 @@ describe("loadFlow resolves a nodes flow", () => {
     assert.equal(flow.version, null);
     assert.equal(flow.inputSchema, null);
     assert.equal(getNode(flow, "a").type, "script");
-    assert.equal(load("nodes:\n  a: { type: sleep }\n").name, "orders");
+    assert.equal(load("nodes:\n  a: { type: pause }\n").name, "orders");
   });
 
   test("cycles are allowed (bounded by max_visits at run time)", () => {
     const flow = load(
-      "nodes:\n  start:\n    type: sleep\n    next: a\n  a:\n    type: sleep\n    next: b\n  b:\n    type: sleep\n    next: { again: a }\n",
+      "nodes:\n  start:\n    type: pause\n    next: a\n  a:\n    type: pause\n    next: b\n  b:\n    type: pause\n    next: { again: a }\n",
     );
     assert.deepEqual(flow.startNodeIds, ["start"]);
     assert.deepEqual({ ...getNode(flow, "b").next }, { again: ["a"] });
@@ -156,7 +160,7 @@ steps:
     with: { script: "return 1" }
     if: input.ok
   - name: Deploy now
-    type: sleep
+    type: pause
     timeout: 5m
 `);
     assert.deepEqual(flow.nodeIds, ["checkout", "build", "step_3"]);
@@ -205,17 +209,17 @@ steps:
     params: { conditions: [{ condition: "true", action: skip }] }
     next: { skip: c }
   - id: b
-    type: sleep
+    type: pause
     next: [c]
   - id: c
-    type: sleep
+    type: pause
 `);
     assert.deepEqual({ ...getNode(flow, "a").next }, { skip: ["c"], default: ["b"] });
     assert.deepEqual({ ...getNode(flow, "b").next }, { default: ["c"] });
   });
 
   test("needs: [] starts a parallel branch", () => {
-    const flow = load("steps:\n  - id: a\n    type: sleep\n  - id: b\n    type: sleep\n    needs: []\n");
+    const flow = load("steps:\n  - id: a\n    type: pause\n  - id: b\n    type: pause\n    needs: []\n");
     assert.deepEqual(flow.startNodeIds, ["a", "b"]);
   });
 });
@@ -224,8 +228,8 @@ describe("readFlowFile", () => {
   test("reads a file; messages use its path", async () => {
     const dir = mkdtempSync(join(tmpdir(), "kiln-flow-"));
     const path = join(dir, "nightly.yaml");
-    writeFileSync(path, "nodes:\n  a:\n    type: sleep\n");
-    const flow = await readFlowFile(path, { code: sandbox });
+    writeFileSync(path, "nodes:\n  a:\n    type: pause\n");
+    const flow = await readFlowFile(path, { code: sandbox, nodeTypes });
     assert.equal(flow.name, "nightly");
     writeFileSync(path, "nodes:\n  a:\n    type: slep\n");
     await assert.rejects(readFlowFile(path, { code: sandbox }), (e: unknown) => {

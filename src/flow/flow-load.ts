@@ -1,78 +1,16 @@
 import { readFile } from "node:fs/promises";
 import { basename, extname } from "node:path";
-import { parseDuration } from "../engine/duration.ts";
-import { type RetryPolicy, resolveRetryPolicy } from "../engine/retry-policy.ts";
 import { KilnError } from "../errors.ts";
-import { DEFAULT_ACTION, DEFAULT_MAX_VISITS, type FlowDefinition, type FlowNode } from "./flow-definition.ts";
-import type { CompensationSpec, NextSpec, NodeSpec, RetrySpec } from "./flow-schema.ts";
+import { DEFAULT_MAX_VISITS, type FlowDefinition, type FlowNode } from "./flow-definition.ts";
+import type { NodeSpec } from "./flow-schema.ts";
 import type { NodeEntry } from "./node-entries.ts";
-import { canonicalNodeType } from "./node-type.ts";
+import { deepFreeze, record, resolveNode } from "./resolve-node.ts";
 import { analyzeFlow, invalidFlowError, type ValidateFlowOptions } from "./validate-flow.ts";
 
 /** Options of loading a flow. */
 export interface LoadFlowOptions extends ValidateFlowOptions {
   /** The flow's name when `metadata.name` is absent (default: the file name without extension). */
   readonly name?: string;
-}
-
-/** A record without a prototype, so that ids such as `constructor` are plain keys. */
-function record<T>(entries: Iterable<readonly [string, T]>): Record<string, T> {
-  const out = Object.create(null) as Record<string, T>;
-  for (const [key, value] of entries) out[key] = value;
-  return out;
-}
-
-function deepFreeze<T>(value: T): T {
-  if (value !== null && typeof value === "object" && !Object.isFrozen(value)) {
-    Object.freeze(value);
-    for (const inner of Object.values(value)) deepFreeze(inner);
-  }
-  return value;
-}
-
-function resolveNext(next: NextSpec | undefined): Readonly<Record<string, readonly string[]>> {
-  if (next === undefined) return Object.freeze(record<readonly string[]>([]));
-  if (typeof next === "string") return Object.freeze(record([[DEFAULT_ACTION, Object.freeze([next])]]));
-  if (Array.isArray(next)) return Object.freeze(record([[DEFAULT_ACTION, Object.freeze([...next])]]));
-  const routes = Object.entries(next).map(
-    ([action, targets]) => [action, Object.freeze(typeof targets === "string" ? [targets] : [...targets])] as const,
-  );
-  return Object.freeze(record(routes));
-}
-
-function resolveRetry(retry: RetrySpec | undefined, id: string): RetryPolicy | null {
-  if (retry === undefined) return null;
-  const what = (key: string) => `nodes.${id}.retry.${key}`;
-  return resolveRetryPolicy({
-    ...(retry.max_attempts === undefined ? {} : { maxAttempts: retry.max_attempts }),
-    ...(retry.initial_interval === undefined
-      ? {}
-      : { initialIntervalMs: parseDuration(retry.initial_interval, what("initial_interval")) }),
-    ...(retry.max_interval === undefined
-      ? {}
-      : { maxIntervalMs: parseDuration(retry.max_interval, what("max_interval")) }),
-    ...(retry.backoff_coefficient === undefined ? {} : { backoffCoefficient: retry.backoff_coefficient }),
-    ...(retry.jitter === undefined ? {} : { jitter: retry.jitter }),
-    ...(retry.non_retryable_errors === undefined ? {} : { nonRetryableErrors: retry.non_retryable_errors }),
-  });
-}
-
-type NodeBody = CompensationSpec & Partial<Pick<NodeSpec, "next" | "needs" | "when">>;
-
-function resolveNode(id: string, spec: NodeBody, compensate: FlowNode | null): FlowNode {
-  return Object.freeze({
-    id,
-    type: canonicalNodeType(spec.type),
-    name: spec.name ?? null,
-    description: spec.description ?? null,
-    params: deepFreeze(structuredClone(spec.params ?? {})),
-    next: resolveNext(spec.next),
-    needs: Object.freeze([...(spec.needs ?? [])]),
-    retry: resolveRetry(spec.retry, id),
-    timeoutMs: spec.timeout === undefined ? null : parseDuration(spec.timeout, `nodes.${id}.timeout`),
-    when: spec.when ?? null,
-    compensate,
-  });
 }
 
 /** Builds the frozen definition of a flow that passed validation. */

@@ -12,7 +12,8 @@ after(() => sandbox.dispose());
 
 /** The problems of a flow as `line:column path: message` strings. */
 function problems(text: string, options: { plugins?: string[] } = {}): string[] {
-  const nodeTypes = nodeTypeRegistry((options.plugins ?? []).map((type) => ({ type })));
+  // "pause" is a placeholder node type without params, so graph tests need no node params.
+  const nodeTypes = nodeTypeRegistry(["pause", ...(options.plugins ?? [])].map((type) => ({ type })));
   return validateFlow(text, { code: sandbox, file: "f.yaml", nodeTypes }).map(
     (p) => `${p.line}:${p.column} ${p.path}: ${p.message}`,
   );
@@ -28,44 +29,44 @@ function assertOne(text: string, at: string, pattern: RegExp) {
 
 describe("validation: each kind of problem, located", () => {
   test("a valid flow has no problems", () => {
-    assert.deepEqual(problems("nodes:\n  a:\n    type: sleep\n    next: b\n  b:\n    type: sleep\n"), []);
+    assert.deepEqual(problems("nodes:\n  a:\n    type: pause\n    next: b\n  b:\n    type: pause\n"), []);
   });
 
   test("YAML syntax errors", () => {
-    const found = problems("nodes:\n  a:\n    type: sleep\n   bad: [\n");
+    const found = problems("nodes:\n  a:\n    type: pause\n   bad: [\n");
     assert.ok(found.length >= 1);
     assert.match(found[0] ?? "", /^\d+:\d+ : /);
-    assertOne("nodes:\n  a:\n    type: sleep\n  a:\n    type: sleep\n", "4:3", /Map keys must be unique/);
+    assertOne("nodes:\n  a:\n    type: pause\n  a:\n    type: pause\n", "4:3", /Map keys must be unique/);
   });
 
   test("schema violations: wrong types, unknown keys with a suggestion, missing keys", () => {
     assertOne(
-      "nodes:\n  a:\n    type: sleep\n    retry:\n      max_attempts: 0\n",
+      "nodes:\n  a:\n    type: pause\n    retry:\n      max_attempts: 0\n",
       "5:21",
       /"max_attempts" to be a number of at least 1, got 0/,
     );
-    assertOne("nodes:\n  a:\n    type: sleep\n    nxet: b\n", "4:5", /Unknown key "nxet" \(did you mean "next"\?\)/);
+    assertOne("nodes:\n  a:\n    type: pause\n    nxet: b\n", "4:5", /Unknown key "nxet" \(did you mean "next"\?\)/);
     assertOne("nodes:\n  a:\n    params: {}\n", "2:3", /Missing required key "type" \(a node type\)/);
-    assertOne("nodes:\n  a:\n    type: sleep\n    timeout: soon\n", "4:14", /"timeout" to be a duration like "30s"/);
-    assertOne("max_visits: -1\nnodes:\n  a:\n    type: sleep\n", "1:13", /"max_visits" to be a positive whole number/);
+    assertOne("nodes:\n  a:\n    type: pause\n    timeout: soon\n", "4:14", /"timeout" to be a duration like "30s"/);
+    assertOne("max_visits: -1\nnodes:\n  a:\n    type: pause\n", "1:13", /"max_visits" to be a positive whole number/);
     assertOne(
-      "metadata:\n  nmae: x\nnodes:\n  a:\n    type: sleep\n",
+      "metadata:\n  nmae: x\nnodes:\n  a:\n    type: pause\n",
       "2:3",
       /Unknown key "nmae" \(did you mean "name"\?\)/,
     );
-    assertOne("nodes:\n  a:\n    type: sleep\n    next: 5\n", "4:11", /"next" to be/);
+    assertOne("nodes:\n  a:\n    type: pause\n    next: 5\n", "4:11", /"next" to be/);
   });
 
   test("a flow without nodes or steps, or with both", () => {
     assertOne("metadata:\n  name: x\n", "1:1", /needs "nodes".*or "steps"/);
-    assertOne("nodes:\n  a: { type: sleep }\nsteps:\n  - run: echo\n", "3:1", /either "nodes" or "steps", not both/);
+    assertOne("nodes:\n  a: { type: pause }\nsteps:\n  - run: echo\n", "3:1", /either "nodes" or "steps", not both/);
     assertOne("nodes: [1]\n", "1:8", /"nodes" to be a mapping/);
     assertOne("nodes: {}\n", "1:1", /"nodes" to hold at least one node/);
     assertOne("- 1\n", "1:1", /A flow file is a mapping/);
   });
 
   test("invalid node ids", () => {
-    assertOne("nodes:\n  2fast:\n    type: sleep\n", "2:3", /node id "2fast"/);
+    assertOne("nodes:\n  2fast:\n    type: pause\n", "2:3", /node id "2fast"/);
   });
 
   test("unknown node types, with a suggestion; plugins are known", () => {
@@ -75,27 +76,31 @@ describe("validation: each kind of problem, located", () => {
       /Unknown node type "http.requst" \(did you mean "http.request"\?\)/,
     );
     assert.deepEqual(problems("nodes:\n  a:\n    type: acme.ping\n", { plugins: ["acme.ping"] }), []);
-    assert.deepEqual(problems("nodes:\n  a:\n    type: run\n"), [], "run is an alias of script");
+    assert.deepEqual(
+      problems("nodes:\n  a:\n    type: run\n    params: { run: echo }\n"),
+      [],
+      "run is an alias of script",
+    );
   });
 
   test("routes to missing nodes, at the route", () => {
     const text =
-      "nodes:\n  a:\n    type: sleep\n    next:\n      default: b\n      error: [c, zz]\n  b:\n    type: sleep\n  c:\n    type: sleep\n";
+      "nodes:\n  a:\n    type: pause\n    next:\n      default: b\n      error: [c, zz]\n  b:\n    type: pause\n  c:\n    type: pause\n";
     const found = problems(text);
     assert.deepEqual(found, [
       '6:18 nodes.a.next.error[1]: Route "error" of node "a" goes to "zz", which is not a node',
     ]);
     assertOne(
-      "nodes:\n  a:\n    type: sleep\n    next: bb\n  b:\n    type: sleep\n",
+      "nodes:\n  a:\n    type: pause\n    next: bb\n  b:\n    type: pause\n",
       "4:11",
       /"bb", which is not a node \(did you mean "b"\?\)/,
     );
   });
 
   test("needs naming missing nodes or the node itself", () => {
-    const text = "nodes:\n  a:\n    type: sleep\n  j:\n    type: sleep\n    needs: [a, ghost]\n";
+    const text = "nodes:\n  a:\n    type: pause\n  j:\n    type: pause\n    needs: [a, ghost]\n";
     assert.deepEqual(problems(text), ['6:16 nodes.j.needs[1]: Node "j" needs "ghost", which is not a node']);
-    const self = "nodes:\n  a:\n    type: sleep\n  j:\n    type: sleep\n    needs: [a, j]\n";
+    const self = "nodes:\n  a:\n    type: pause\n  j:\n    type: pause\n    needs: [a, j]\n";
     assert.deepEqual(problems(self), [
       '4:3 nodes.j: Node "j" is unreachable: no route or needs leads to it from a start node (a)',
       '6:16 nodes.j.needs[1]: Node "j" cannot need itself',
@@ -104,13 +109,13 @@ describe("validation: each kind of problem, located", () => {
 
   test("a route into a join from a node it does not need", () => {
     const text =
-      "nodes:\n  a:\n    type: sleep\n    next: j\n  b:\n    type: sleep\n    next: j\n  c:\n    type: sleep\n    next: j\n  j:\n    type: sleep\n    needs: [a, b]\n";
+      "nodes:\n  a:\n    type: pause\n    next: j\n  b:\n    type: pause\n    next: j\n  c:\n    type: pause\n    next: j\n  j:\n    type: pause\n    needs: [a, b]\n";
     assertOne(text, "10:11", /Node "j" runs when its needs \[a, b\] have finished; a route from "c" cannot start it/);
   });
 
   test("no start node", () => {
     assertOne(
-      "nodes:\n  a:\n    type: sleep\n    next: b\n  b:\n    type: sleep\n    next: a\n",
+      "nodes:\n  a:\n    type: pause\n    next: b\n  b:\n    type: pause\n    next: a\n",
       "1:1",
       /no start node/,
     );
@@ -120,15 +125,15 @@ describe("validation: each kind of problem, located", () => {
     const text = [
       "nodes:",
       "  start:",
-      "    type: sleep",
+      "    type: pause",
       "  x:",
-      "    type: sleep",
+      "    type: pause",
       "    next: y",
       "  y:",
-      "    type: sleep",
+      "    type: pause",
       "    next: x",
       "  j:",
-      "    type: sleep",
+      "    type: pause",
       "    needs: [start, x]",
     ].join("\n");
     assert.deepEqual(problems(text), [
@@ -139,30 +144,30 @@ describe("validation: each kind of problem, located", () => {
   });
 
   test("a compensation node is neither a start node nor unreachable; a missing one is reported", () => {
-    const text = "nodes:\n  charge:\n    type: sleep\n    compensate: refund\n  refund:\n    type: sleep\n";
+    const text = "nodes:\n  charge:\n    type: pause\n    compensate: refund\n  refund:\n    type: pause\n";
     assert.deepEqual(problems(text), []);
     assertOne(
-      "nodes:\n  charge:\n    type: sleep\n    compensate: refnd\n",
+      "nodes:\n  charge:\n    type: pause\n    compensate: refnd\n",
       "4:17",
       /Compensation "refnd" of node "charge" is not a node/,
     );
-    assertOne("nodes:\n  a:\n    type: sleep\n    compensate:\n      type: nope\n", "5:13", /Unknown node type "nope"/);
+    assertOne("nodes:\n  a:\n    type: pause\n    compensate:\n      type: nope\n", "5:13", /Unknown node type "nope"/);
   });
 
   test("bad expressions, at the character where they start", () => {
     assertOne(
-      'nodes:\n  a:\n    type: sleep\n    params:\n      url: "https://x/${input.id +}"\n',
+      'nodes:\n  a:\n    type: pause\n    params:\n      url: "https://x/${input.id +}"\n',
       "5:23",
       /Bad expression \$\{input.id \+\}: SyntaxError: unexpected end of expression/,
     );
-    assertOne("nodes:\n  a:\n    type: sleep\n    params:\n      list: [ok, 'x ${oops']\n", "5:21", /Unterminated/);
+    assertOne("nodes:\n  a:\n    type: pause\n    params:\n      list: [ok, 'x ${oops']\n", "5:21", /Unterminated/);
     assertOne(
-      "nodes:\n  a:\n    type: sleep\n    params:\n      text: |\n        line one\n        and ${1 +} here\n",
+      "nodes:\n  a:\n    type: pause\n    params:\n      text: |\n        line one\n        and ${1 +} here\n",
       "7:13",
       /Bad expression/,
     );
-    assertOne("nodes:\n  a:\n    type: sleep\n    when: input.x >\n", "4:11", /Bad expression input.x >/);
-    assertOne('nodes:\n  a:\n    type: sleep\n    when: "${}"\n', "4:12", /Empty \$\{\} expression/);
+    assertOne("nodes:\n  a:\n    type: pause\n    when: input.x >\n", "4:11", /Bad expression input.x >/);
+    assertOne('nodes:\n  a:\n    type: pause\n    when: "${}"\n', "4:12", /Empty \$\{\} expression/);
   });
 
   test("type-specific params: transform scripts and condition branches", () => {
@@ -201,10 +206,10 @@ describe("validation: each kind of problem, located", () => {
       "    params: { url: '${input.x +}' }",
       "    next: [b, missing]",
       "  b:",
-      "    type: sleep",
+      "    type: pause",
       "    retry: { max_attempts: 0 }",
       "  island:",
-      "    type: sleep",
+      "    type: pause",
       "    next: island",
     ].join("\n");
     const found = problems(text);
@@ -226,7 +231,7 @@ describe("validation: steps shorthand problems point at the steps", () => {
       "  - id: b",
       "    uses: nothing",
       "  - id: a",
-      "    type: sleep",
+      "    type: pause",
       "    depends: [ghost]",
       "  - name: no type",
     ].join("\n");

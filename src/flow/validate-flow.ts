@@ -10,6 +10,7 @@ import { KilnError } from "../errors.ts";
 import { checkPredicate } from "./condition-node.ts";
 import { didYouMean } from "./did-you-mean.ts";
 import { checkTemplates } from "./expressions.ts";
+import { checkInputSchema } from "./flow-input.ts";
 import {
   compensationSchema,
   type FlowHeader,
@@ -24,7 +25,8 @@ import {
 import { parseFlowYaml } from "./flow-yaml.ts";
 import { checkGraph, type Report } from "./graph-checks.ts";
 import { type NodeEntry, nodesMapEntries, stepsListEntries } from "./node-entries.ts";
-import { canonicalNodeType, type NodeTypeRegistry, nodeTypeRegistry } from "./node-type.ts";
+import { canonicalNodeType } from "./node-aliases.ts";
+import { type NodeTypeRegistry, type NodeTypeSpec, nodeTypeRegistry } from "./node-type.ts";
 import type { CodeChecker } from "./sandbox.ts";
 
 /** Options of validating a flow file. */
@@ -102,9 +104,14 @@ export function analyzeFlow(text: string, options: ValidateFlowOptions): FlowAna
   const listPath: KeyPath = nodes === undefined && steps !== undefined ? ["steps"] : ["nodes"];
   const entries = readEntries(nodes, steps, report);
   const types = options.nodeTypes ?? nodeTypeRegistry();
+  const typeOf = (id: string) => entries.find((entry) => entry.id === id)?.graph.type;
   for (const entry of entries) {
     schemaProblems(entry.issues, entry.path);
-    checkNodeBody(entry, types, options.code, report, reportIn);
+    checkNodeBody(entry, typeOf, types, options.code, report, reportIn);
+  }
+  if (isRecord(headerFields.params)) {
+    const problem = checkInputSchema(headerFields.params);
+    if (problem !== undefined) report(["params"], "key", problem);
   }
   const startNodeIds = checkGraph(entries, listPath, report);
   return finish({ header: parsedHeader.success ? parsedHeader.data : undefined, entries, startNodeIds });
@@ -161,6 +168,7 @@ function readEntries(nodes: unknown, steps: unknown, report: Report): NodeEntry[
 /** Checks a node's type, params (templates and type-specific checks), `when`, and an inline compensation. */
 function checkNodeBody(
   entry: NodeEntry,
+  typeOf: (id: string) => unknown,
   types: NodeTypeRegistry,
   code: CodeChecker,
   report: Report,
@@ -173,11 +181,11 @@ function checkNodeBody(
       const known = [...types.keys()].sort().join(", ");
       report(typePath, "value", `Unknown node type "${type}"${didYouMean(type, types.keys())}. Known types: ${known}`);
     }
-    if (!isRecord(params)) return;
-    for (const problem of checkTemplates(code, params, [], spec?.rawParams ?? [])) {
+    if (params !== undefined && !isRecord(params)) return;
+    for (const problem of checkTemplates(code, params ?? {}, [], spec?.rawParams ?? [])) {
       reportIn(paramPath(problem.path), problem.offset, problem.message);
     }
-    for (const problem of spec?.checkParams?.(params, code) ?? []) {
+    for (const problem of spec?.checkParams?.(params ?? {}, code, types) ?? []) {
       const path = paramPath(problem.path);
       if (problem.offset === undefined) report(path, "value", problem.message);
       else reportIn(path, problem.offset, problem.message);
@@ -193,6 +201,23 @@ function checkNodeBody(
   if (isRecord(compensate)) {
     const base = [...entry.path, "compensate"];
     check(compensate.type, compensate.params, [...base, "type"], (relative) => [...base, "params", ...relative]);
+  }
+  // A compensation runs while the run is being undone, outside the graph: only a node that does its
+  // work in one step (http.request, script, transform, a plugin, …) can run there.
+  const compensationType = isRecord(compensate)
+    ? compensate.type
+    : typeof compensate === "string"
+      ? typeOf(compensate)
+      : undefined;
+  if (typeof compensationType === "string") {
+    const spec = types.get(canonicalNodeType(compensationType)) as (NodeTypeSpec & { kind?: string }) | undefined;
+    if (spec?.kind === "durable") {
+      report(
+        [...entry.path, "compensate", ...(isRecord(compensate) ? ["type"] : [])],
+        "value",
+        `A compensation cannot be a ${compensationType} node (it waits or starts runs); use a node that does its work in one step, such as script, http.request or transform`,
+      );
+    }
   }
 }
 

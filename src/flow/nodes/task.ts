@@ -1,0 +1,57 @@
+import type { ChildOptions } from "../../worker/workflow-context.ts";
+import type { DurableNodeType, NodeParams } from "./node-api.ts";
+import { checkParamRules, type ParamRules, paramReader } from "./param-rules.ts";
+
+const RULES: ParamRules = {
+  input: { kind: "any" },
+  queue: { kind: "string" },
+  priority: { kind: "integer" },
+  timeout: { kind: "duration" },
+};
+
+/** The child options of a task or workflow node: the step name plus queue, priority, timeout. */
+export function childOptions(type: string, params: NodeParams, stepName: string): ChildOptions {
+  const read = paramReader(type, params);
+  const queue = read.string("queue");
+  const priority = read.number("priority");
+  const timeout = read.duration("timeout");
+  return {
+    name: stepName,
+    ...(queue === undefined ? {} : { queue }),
+    ...(priority === undefined ? {} : { priority }),
+    ...(timeout === undefined ? {} : { timeout }),
+  };
+}
+
+/**
+ * `task`: runs a configured task kind (`kind`) as a child run with `input` (default: the node
+ * input) and waits for it; the run parks meanwhile. The output is the child's output; a failed
+ * child fails the node with CHILD_FAILED.
+ */
+export const taskNode: DurableNodeType = {
+  type: "task",
+  kind: "durable",
+  description: "A configured task kind as a child run; output is its output",
+  checkParams: (params) => checkParamRules("task", { kind: { kind: "string", required: true }, ...RULES }, params),
+  async run(params, ctx) {
+    const kind = paramReader("task", params).requiredString("kind");
+    const input = Object.hasOwn(params, "input") ? params.input : ctx.input;
+    return await ctx.workflow.task(kind, input, childOptions("task", params, ctx.stepName));
+  },
+};
+
+/**
+ * `workflow`: runs a workflow (`name`, code or flow) as a child run with `input` (default: the
+ * node input) and waits for it. The output is the child's output.
+ */
+export const workflowNode: DurableNodeType = {
+  type: "workflow",
+  kind: "durable",
+  description: "A child workflow run; output is its output",
+  checkParams: (params) => checkParamRules("workflow", { name: { kind: "string", required: true }, ...RULES }, params),
+  async run(params, ctx) {
+    const name = paramReader("workflow", params).requiredString("name");
+    const input = Object.hasOwn(params, "input") ? params.input : ctx.input;
+    return await ctx.workflow.workflow(name, input, childOptions("workflow", params, ctx.stepName));
+  },
+};

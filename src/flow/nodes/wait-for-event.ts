@@ -1,0 +1,29 @@
+import type { DurableNodeType } from "./node-api.ts";
+import { checkParamRules, type ParamRules, paramReader } from "./param-rules.ts";
+
+const RULES: ParamRules = {
+  event: { kind: "string", required: true },
+  key: { kind: ["string", "number"] },
+  timeout: { kind: "duration" },
+};
+
+/**
+ * `wait_for_event`: parks the run until an event named `event` (with correlation `key`, when
+ * given) arrives; events sent earlier are buffered and count. The output is the event payload. A
+ * `timeout` fails the node with EVENT_TIMEOUT (follow it with `next.error`).
+ */
+export const waitForEventNode: DurableNodeType = {
+  type: "wait_for_event",
+  kind: "durable",
+  description: "Waits durably for an event; output is its payload",
+  checkParams: (params) => checkParamRules("wait_for_event", RULES, params),
+  async run(params, ctx) {
+    const read = paramReader("wait_for_event", params);
+    const timeout = read.duration("timeout");
+    return await ctx.workflow.waitForEvent(ctx.stepName, {
+      event: read.requiredString("event"),
+      key: read.string("key") ?? null,
+      timeout: timeout ?? null,
+    });
+  },
+};
