@@ -29,12 +29,13 @@ export const TASK_DEFAULTS = Object.freeze({
   shell: "/bin/sh",
 } as const);
 
-/** Defaults of the server and worker sections. */
+/** Defaults of the server section. */
 export const SERVER_DEFAULTS = Object.freeze({
   url: "http://localhost:7700",
   namespace: "default",
   listen: "127.0.0.1:7700",
 });
+/** Defaults of the worker section. */
 export const WORKER_DEFAULTS = Object.freeze({
   name: "kiln-worker",
   queue: "default",

@@ -24,8 +24,8 @@ const kilobytes = (description: string) =>
   z.preprocess(numericText, z.number(POSITIVE_INT).int(POSITIVE_INT).positive(POSITIVE_INT)).describe(description);
 const flag = (description: string) => z.preprocess(booleanText, z.boolean()).describe(description);
 
-/** One exit code (0–255) or an inclusive range such as `"1-255"`. */
 const EXIT_CODE = { error: "an exit code from 0 to 255" } as const;
+/** One exit code (0–255) or an inclusive range such as `"1-255"`. */
 export const exitCodeEntrySchema = z.union([
   z.preprocess(numericText, z.number(EXIT_CODE).int(EXIT_CODE).min(0, EXIT_CODE).max(255, EXIT_CODE)),
   z

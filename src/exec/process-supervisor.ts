@@ -1,4 +1,3 @@
-import { setTimeout as delay } from "node:timers/promises";
 import type { ResolvedTaskKind } from "../config/resolved-config.ts";
 import type { StopReason } from "./attempt-verdict.ts";
 import { groupAlive, type KillOutcome, killGroup } from "./kill-tree.ts";
@@ -122,10 +121,12 @@ export class ProcessSupervisor {
 
   // With the group gone the pipes close; only a process that escaped with setsid could hold them.
   async #drain(child: SpawnedProcess, drained: Promise<unknown>): Promise<void> {
-    const timer = new AbortController();
-    const timeout = delay(DRAIN_MS, "timeout" as const, { signal: timer.signal }).catch(() => "drained" as const);
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<"timeout">((resolve) => {
+      timer = setTimeout(() => resolve("timeout"), DRAIN_MS);
+    });
     const first = await Promise.race([drained.then(() => "drained" as const), timeout]);
-    timer.abort();
+    clearTimeout(timer);
     if (first === "timeout") {
       child.stdout.destroy();
       child.stderr?.destroy();

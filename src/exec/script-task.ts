@@ -30,6 +30,10 @@ export interface ExecuteScriptOptions {
   readonly traceparent?: string | null;
   /** A directory put first on PATH: the worker's own `kiln`. */
   readonly binDir?: string | null;
+  /**
+   * The environment scripts inherit (default process.env). A snapshot taken once at worker start
+   * saves reading process.env (about 0.1 ms) on every attempt.
+   */
   readonly baseEnv?: Readonly<Record<string, string | undefined>>;
   readonly tempDir?: string;
   /** Receives the whole result (success or not) before this function returns or throws. */

@@ -1,0 +1,84 @@
+// Overhead of the script executor over a raw spawn, for `/bin/true` as a task kind (issue 3):
+// p50 latency of one attempt (paired with a raw spawn, interleaved), and parallel throughput at
+// concurrency 8 as a share of the raw parallel spawn rate measured in the same run.
+// Run: node --import tsx bench/exec-overhead.bench.ts [attempts]
+import { spawn } from "node:child_process";
+import { defineTaskKind } from "../src/config/define-task-kind.ts";
+import { runScript } from "../src/exec/run-script.ts";
+import type { ScriptHost } from "../src/exec/script-host.ts";
+
+const N = Number(process.argv[2] ?? 400);
+const CONCURRENCY = 8;
+const kind = defineTaskKind({ kind: "true", command: "/bin/true", output_format: "exit_code_only" });
+const host: ScriptHost = {
+  log: () => {},
+  progress: () => {},
+  setState: async () => {},
+  heartbeat: () => {},
+  steps: {
+    get: () => undefined,
+    complete: async () => {},
+    sleep: async () => "done",
+    waitForEvent: async () => ({ status: "timeout" }),
+  },
+};
+const context = {
+  runId: "0190d7a4-3c1e-7b5a-9f00-00000000abcd",
+  taskKind: "true",
+  attempt: 1,
+  maxRetries: 0,
+  workflowRunId: null,
+  workflowName: null,
+  idempotencyKey: "bench",
+  traceparent: null,
+};
+
+const raw = () =>
+  new Promise<void>((resolve) => {
+    spawn("/bin/true", [], { stdio: ["ignore", "pipe", "pipe"] }).on("close", () => resolve());
+  });
+const kiln = async () => {
+  const result = await runScript(kind, { input: null, context, host });
+  if (result.verdict !== "success") throw result.error;
+};
+const time = async (fn: () => Promise<void>) => {
+  const start = performance.now();
+  await fn();
+  return performance.now() - start;
+};
+const median = (values: number[]) => [...values].sort((a, b) => a - b)[values.length >> 1] as number;
+async function rate(fn: () => Promise<void>, total: number): Promise<number> {
+  let next = 0;
+  const start = performance.now();
+  await Promise.all(
+    Array.from({ length: CONCURRENCY }, async () => {
+      while (next++ < total) await fn();
+    }),
+  );
+  return total / ((performance.now() - start) / 1000);
+}
+
+for (let i = 0; i < 30; i++) {
+  await raw();
+  await kiln();
+}
+const rawTimes: number[] = [];
+const kilnTimes: number[] = [];
+const overheads: number[] = [];
+for (let i = 0; i < N; i++) {
+  const r = await time(raw);
+  const k = await time(kiln);
+  rawTimes.push(r);
+  kilnTimes.push(k);
+  overheads.push(k - r);
+}
+console.log(
+  `exec overhead: raw spawn p50 ${median(rawTimes).toFixed(2)} ms, runScript p50 ${median(kilnTimes).toFixed(2)} ms, ` +
+    `paired overhead p50 ${median(overheads).toFixed(2)} ms (${N} attempts)`,
+);
+const rawRate = await rate(raw, N);
+const kilnRate = await rate(kiln, N);
+console.log(
+  `exec throughput at concurrency ${CONCURRENCY}: raw ${rawRate.toFixed(0)} spawns/s, runScript ${kilnRate.toFixed(0)} attempts/s ` +
+    `(${((100 * kilnRate) / rawRate).toFixed(0)} % of raw)`,
+);
