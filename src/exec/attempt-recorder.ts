@@ -16,6 +16,8 @@ export interface AttemptRecorderOptions {
   readonly maxLogSize: number;
   /** State saved by earlier attempts. */
   readonly initialState: Readonly<Record<string, string>>;
+  /** Cap on the set-output values together (characters); over it they are dropped and the attempt fails. */
+  readonly maxOutputSize: number;
   /** Called when a step wait parked the run: the executor stops the script. */
   readonly onParked: () => void;
 }
@@ -32,6 +34,9 @@ export class AttemptRecorder implements LocalApiHandler {
   readonly #state: Map<string, string>;
   readonly #stateChanges = new Map<string, string | null>();
   readonly #outputs = new Map<string, unknown>();
+  readonly #outputSizes = new Map<string, number>();
+  readonly #maxOutputSize: number;
+  #outputSize = 0;
   readonly #onParked: () => void;
   readonly #nameCounts = new Map<string, number>();
   #stateWrites: Promise<void> = Promise.resolve();
@@ -43,6 +48,7 @@ export class AttemptRecorder implements LocalApiHandler {
     this.#masker = options.masker;
     this.#state = new Map(Object.entries(options.initialState));
     this.#onParked = options.onParked;
+    this.#maxOutputSize = options.maxOutputSize;
     const half = Math.floor(options.maxLogSize / 2);
     this.#logs = new HeadTail<LogEntry>({
       headSize: half,
@@ -96,6 +102,14 @@ export class AttemptRecorder implements LocalApiHandler {
   }
 
   setOutput(key: string, value: unknown): void {
+    if (this.#outputSize > this.#maxOutputSize) return;
+    const size = key.length + (typeof value === "string" ? value.length : (JSON.stringify(value) ?? "").length);
+    this.#outputSize += size - (this.#outputSizes.get(key) ?? 0);
+    this.#outputSizes.set(key, size);
+    if (this.#outputSize > this.#maxOutputSize) {
+      this.#outputs.clear();
+      return;
+    }
     this.#outputs.set(key, value);
   }
 
@@ -180,6 +194,11 @@ export class AttemptRecorder implements LocalApiHandler {
   async settle(): Promise<unknown> {
     await this.#stateWrites;
     return this.#stateError;
+  }
+
+  /** Whether the set-output values went over the output cap (they were dropped). */
+  get outputsOverflowed(): boolean {
+    return this.#outputSize > this.#maxOutputSize;
   }
 
   /** The set-output values, masked. */

@@ -70,6 +70,16 @@ export async function buildAttemptResult(ended: EndedAttempt): Promise<ScriptRes
   }).catch((cause: unknown) => ({ ok: false as const, error: new KilnError("INTERNAL", String(cause), { cause }) }));
   // On failure the output is best effort: what could be read, or the set-output keys.
   if (verdict === "success" && !read.ok) [verdict, error] = ["failure", read.error];
+  if (verdict === "success" && recorder.outputsOverflowed) {
+    [verdict, error] = [
+      "failure",
+      new KilnError(
+        "OUTPUT_TOO_LARGE",
+        `The set-output values are over max_output_size_kb ${kind.maxOutputSizeKb}; write large data elsewhere and output a reference`,
+        { retryable: false },
+      ),
+    ];
+  }
   const output = masker.maskDeep(mergeOutputs(read.ok ? read.output : null, outputs));
   // Tails were masked line by line; masks added later (::add-mask::) apply to them too.
   const stdoutTail = masker.mask(streams.stdoutTail.text());

@@ -311,3 +311,15 @@ describe("state, outputs, logs and progress", () => {
     assert.deepEqual(readdirSync(dir), []);
   });
 });
+
+test("set-output values together are capped by max_output_size_kb", async () => {
+  const { result } = await runInTest({
+    command: "bash",
+    args: ["-c", 'for i in $(seq 1 50); do echo "::set-output key=k$i::$(head -c 100 /dev/zero | tr "\\0" x)"; done'],
+    max_output_size_kb: 1,
+  });
+  assert.equal(result.verdict, "failure");
+  assert.equal(result.error?.code, "OUTPUT_TOO_LARGE");
+  assert.match(result.error?.message ?? "", /set-output values are over max_output_size_kb 1/);
+  assert.deepEqual(result.outputs, {});
+});

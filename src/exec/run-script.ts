@@ -74,6 +74,7 @@ export async function runScript(kind: ResolvedTaskKind, params: RunScriptParams)
       host: params.host,
       masker,
       maxLogSize: kind.maxLogSizeKb * 1024,
+      maxOutputSize: kind.maxOutputSizeKb * 1024,
       initialState: state,
       onParked: () => supervisor.stop("parked"),
     });

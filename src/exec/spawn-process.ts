@@ -90,6 +90,8 @@ export function spawnProcess(params: SpawnParams): Promise<SpawnedProcess> {
       if (child.pid === undefined) reject(spawnError(error, file));
     });
     child.once("spawn", () => {
+      // Later errors (none expected: Kiln signals the group with process.kill) must not crash the worker.
+      child.on("error", () => {});
       resolve({
         pid: child.pid as number,
         stdin: child.stdin,
