@@ -161,6 +161,25 @@ for (const [dialect, open] of STORES) {
       ]);
     });
 
+    it("cancels a sleeping run and runs its compensations", async () => {
+      const h = hostHarness(db, clock, "cancel", pool);
+      await h.deploy(
+        "booker",
+        `async function workflow(input, { step, sleep }) {
+          await step("reserve", () => "R", { compensate: (r) => require("node:fs").appendFileSync(input.counter, "release " + r + "\\n") });
+          await sleep("hold", "1h");
+        }`,
+      );
+      const counter = join(dir, `cancel-${dialect}`);
+      const id = await h.start("booker", { counter });
+      await h.drain();
+      assert.equal((await h.run(id)).status, "sleeping");
+      await db.store.cancelRun({ namespace: "cancel", id });
+      await h.drain();
+      assert.equal((await h.run(id)).status, "cancelled");
+      assert.deepEqual(counted(counter), ["release R"]);
+    });
+
     it("waits for events (buffered or later, by key) and times out with EVENT_TIMEOUT", async () => {
       const ns = "events";
       const h = hostHarness(db, clock, ns, pool);
