@@ -38,7 +38,7 @@ export function defineWorkflow<I = unknown, O = unknown>(
 let lastDefinition: WorkflowDefinition | undefined;
 
 /** Whether a value is a `defineWorkflow` result (also across module copies, by shape). */
-export function isWorkflowDefinition(value: unknown): value is WorkflowDefinition {
+export function isWorkflowDefinition(value: unknown): value is WorkflowDefinition<never, unknown> {
   return (
     typeof value === "object" &&
     value !== null &&

@@ -20,7 +20,7 @@ import type { WorkflowFunction } from "../worker/workflow-context.ts";
 /** Options of createTestEnv. */
 export interface TestEnvOptions {
   /** Workflows by name: functions or `defineWorkflow(…)` results. */
-  readonly workflows?: Readonly<Record<string, WorkflowFunction | WorkflowDefinition>>;
+  readonly workflows?: Readonly<Record<string, WorkflowFunction | WorkflowDefinition<never, unknown>>>;
   /** Task kinds by name, as JS handlers. */
   readonly tasks?: Readonly<Record<string, TaskHandler>>;
   /** Where the clock starts (epoch ms or a Date). Default 2024-01-01T00:00:00Z. */
@@ -97,7 +97,11 @@ export class TestEnv {
   }
 
   /** Registers a workflow function (or definition) under a name. */
-  workflow(name: string, fn: WorkflowFunction | WorkflowDefinition, options: { version?: string } = {}): this {
+  workflow(
+    name: string,
+    fn: WorkflowFunction | WorkflowDefinition<never, unknown>,
+    options: { version?: string } = {},
+  ): this {
     const version = options.version ?? (isWorkflowDefinition(fn) ? fn.version : null);
     this.worker.registry.addWorkflow({
       name,
