@@ -1,0 +1,217 @@
+import { serializeError } from "../errors.ts";
+import type { RegisterWorkerParams, WorkerRegistration } from "../store/control-store.ts";
+import type {
+  AwaitEventParams,
+  ClaimRunsParams,
+  ClaimRunsResult,
+  ExtendLeasesParams,
+  ExtendLeasesResult,
+  FinishRunParams,
+  LogEntryInput,
+  SaveStepParams,
+  StartChildRunParams,
+  StoreNotification,
+  SweepResult,
+  UpdateRunParams,
+  WriteResult,
+} from "../store/store.ts";
+import type { Step } from "../engine/step.ts";
+import type { EngineClient } from "./engine-client.ts";
+import { HttpTransport, type HttpTransportOptions } from "./http-transport.ts";
+import type { WorkerLogger } from "./worker.ts";
+
+/** Options of HttpEngineClient; durations in ms. */
+export interface HttpEngineClientOptions extends Omit<HttpTransportOptions, "onRetry"> {
+  /** Long-poll of claimRuns (the server waits this long for claimable runs). Default 0. */
+  readonly claimWaitMs?: number;
+  /** Long-poll of the subscription (notifications that runs may be claimable). Default 25000. */
+  readonly subscribeWaitMs?: number;
+  /** Heartbeat of the worker's registration (after register()). Default 10000. */
+  readonly heartbeatIntervalMs?: number;
+  readonly logger?: WorkerLogger;
+}
+
+/**
+ * The engine client of a remote worker (`kiln worker --server URL`): the EngineClient verbs over
+ * the server's worker protocol (/v1/worker/*) with a worker token. Fenced writes are retried until
+ * delivered, so a worker keeps executing through a server restart and records its results when the
+ * server is back (the store's fencing makes repeats harmless; the server recognizes a repeat of a
+ * committed write). `subscribe` long-polls the claim endpoint for notifications; housekeeping
+ * (`sweep`) is the server's job, so it is a no-op here.
+ */
+export class HttpEngineClient implements EngineClient {
+  readonly #http: HttpTransport;
+  readonly #claimWaitMs: number;
+  readonly #subscribeWaitMs: number;
+  readonly #heartbeatMs: number;
+  readonly #logger: WorkerLogger | undefined;
+  readonly #namespace: string | undefined;
+  /** Queues and owner seen in claims, for the subscription's synthetic wake-ups. */
+  #queues = new Set<string>();
+  #owner = "kiln-worker";
+  #claimNamespace: string | undefined;
+  #registration: Omit<RegisterWorkerParams, "namespace"> | undefined;
+  #heartbeat: NodeJS.Timeout | undefined;
+  #lastRetryLog = 0;
+
+  constructor(options: HttpEngineClientOptions) {
+    this.#logger = options.logger;
+    this.#namespace = options.namespace;
+    this.#claimWaitMs = options.claimWaitMs ?? 0;
+    this.#subscribeWaitMs = options.subscribeWaitMs ?? 25_000;
+    this.#heartbeatMs = options.heartbeatIntervalMs ?? 10_000;
+    this.#http = new HttpTransport({
+      ...options,
+      onRetry: ({ path, attempt, delayMs, error }) => {
+        // One line per few seconds while the server is away, not one per request.
+        const now = Date.now();
+        if (now - this.#lastRetryLog < 5000) return;
+        this.#lastRetryLog = now;
+        this.#logger?.warn(`Kiln server call ${path} failed (attempt ${attempt}), retrying in ${delayMs} ms: ${error}`);
+      },
+    });
+  }
+
+  async claimRuns(p: Readonly<ClaimRunsParams>): Promise<ClaimRunsResult> {
+    for (const q of p.queues) this.#queues.add(q);
+    this.#owner = p.owner;
+    this.#claimNamespace = p.namespace;
+    // The namespace travels as the request's namespace (Kiln-Namespace), which the token must allow.
+    const { namespace, ...rest } = p;
+    const result = await this.#http.post<ClaimRunsResult>(
+      "/v1/worker/claim",
+      { ...rest, waitMs: this.#claimWaitMs },
+      { retry: "few", extraTimeoutMs: this.#claimWaitMs, namespace },
+    );
+    return { runs: result.runs, nextWakeAt: result.nextWakeAt };
+  }
+
+  async extendLeases(p: Readonly<ExtendLeasesParams>): Promise<ExtendLeasesResult> {
+    return this.#http.post("/v1/worker/heartbeat", p, { retry: "few" });
+  }
+
+  async saveSteps(p: Readonly<{ steps: readonly SaveStepParams[] }>): Promise<WriteResult[]> {
+    if (p.steps.length === 0) return [];
+    return (await this.#http.post<{ results: WriteResult[] }>("/v1/worker/steps", p, { retry: "until-delivered" }))
+      .results;
+  }
+
+  async startChildRun(p: Readonly<StartChildRunParams>): Promise<WriteResult & { readonly childRunId?: string }> {
+    return this.#http.post("/v1/worker/child", p, { retry: "until-delivered" });
+  }
+
+  async awaitEvent(p: Readonly<AwaitEventParams>): Promise<WriteResult & { readonly step?: Step }> {
+    return this.#http.post("/v1/worker/await-event", p, { retry: "until-delivered" });
+  }
+
+  async finishRuns(p: Readonly<{ items: readonly FinishRunParams[] }>): Promise<WriteResult[]> {
+    if (p.items.length === 0) return [];
+    return (await this.#http.post<{ results: WriteResult[] }>("/v1/worker/finish", p, { retry: "until-delivered" }))
+      .results;
+  }
+
+  async updateRuns(p: Readonly<{ items: readonly UpdateRunParams[] }>): Promise<WriteResult[]> {
+    if (p.items.length === 0) return [];
+    return (await this.#http.post<{ results: WriteResult[] }>("/v1/worker/update", p, { retry: "until-delivered" }))
+      .results;
+  }
+
+  async appendLogs(p: Readonly<{ entries: readonly LogEntryInput[] }>): Promise<void> {
+    if (p.entries.length === 0) return;
+    await this.#http.post("/v1/worker/logs", p, { retry: "until-delivered" });
+  }
+
+  /** Housekeeping runs on the server (its Housekeeper); a remote worker never sweeps. */
+  async sweep(): Promise<SweepResult> {
+    return { timedOut: 0, woken: 0, eventsDeleted: 0 };
+  }
+
+  /**
+   * Delivers "runs may be claimable" notifications by long-polling the claim endpoint with
+   * `limit: 0`. After a lost connection comes back, every queue seen in claims is announced, so
+   * the worker claims what arrived meanwhile.
+   */
+  async subscribe(listener: (n: StoreNotification) => void): Promise<() => Promise<void>> {
+    const stop = new AbortController();
+    const loop = (async () => {
+      let failures = 0;
+      while (!stop.signal.aborted && !this.#http.closed) {
+        try {
+          const namespace = this.#claimNamespace ?? this.#namespace;
+          const result = await this.#http.post<{ ready: { namespace: string; queue: string }[] }>(
+            "/v1/worker/claim",
+            { owner: this.#owner, limit: 0, waitMs: this.#subscribeWaitMs },
+            {
+              retry: "few",
+              extraTimeoutMs: this.#subscribeWaitMs,
+              signal: stop.signal,
+              ...(namespace === undefined ? {} : { namespace }),
+            },
+          );
+          if (failures > 0 && namespace !== undefined) {
+            for (const queue of this.#queues) listener({ type: "runs-ready", namespace, queue });
+          }
+          failures = 0;
+          for (const r of result.ready) listener({ type: "runs-ready", namespace: r.namespace, queue: r.queue });
+        } catch (error) {
+          if (stop.signal.aborted || this.#http.closed) break;
+          failures++;
+          this.#logger?.warn(`Waiting for runs failed: ${serializeError(error).message}`);
+          await new Promise((resolve) => setTimeout(resolve, Math.min(5000, 100 * 2 ** Math.min(failures, 6))));
+        }
+      }
+    })();
+    return async () => {
+      stop.abort();
+      await loop;
+    };
+  }
+
+  /**
+   * Registers this worker (name, version, queues, task kinds with their settings) and keeps its
+   * registration alive with a heartbeat, also while it holds no lease.
+   */
+  async register(p: Readonly<Omit<RegisterWorkerParams, "namespace">>): Promise<WorkerRegistration> {
+    this.#registration = p;
+    this.#owner = p.name;
+    const registration = await this.#http.post<WorkerRegistration>("/v1/worker/register", p, { retry: "few" });
+    clearInterval(this.#heartbeat);
+    this.#heartbeat = setInterval(() => void this.#beat(), this.#heartbeatMs);
+    this.#heartbeat.unref();
+    return registration;
+  }
+
+  async #beat(): Promise<void> {
+    const name = this.#registration?.name;
+    if (name === undefined) return;
+    try {
+      await this.#http.post("/v1/worker/heartbeat", { owner: name, leaseMs: 1000, leases: [] }, { retry: "few" });
+    } catch (error) {
+      this.#logger?.warn(`Worker heartbeat failed: ${serializeError(error).message}`);
+    }
+  }
+
+  /** Removes the registration (graceful shutdown) and stops its heartbeat. */
+  async unregister(): Promise<void> {
+    clearInterval(this.#heartbeat);
+    this.#heartbeat = undefined;
+    const name = this.#registration?.name;
+    this.#registration = undefined;
+    if (name !== undefined) await this.#http.post("/v1/worker/unregister", { name }, { retry: "few" });
+  }
+
+  /** Decrypted values of vault secrets of the namespace (missing names left out), for one run. */
+  async getSecrets(names: readonly string[]): Promise<Record<string, string>> {
+    if (names.length === 0) return {};
+    return (
+      await this.#http.post<{ values: Record<string, string> }>("/v1/worker/secrets", { names }, { retry: "few" })
+    ).values;
+  }
+
+  /** Stops heartbeats and aborts requests in flight and pending retries. Call after Worker.stop(). */
+  close(): void {
+    clearInterval(this.#heartbeat);
+    this.#heartbeat = undefined;
+    this.#http.close();
+  }
+}
