@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { KilnError } from "../../errors.ts";
+import { hasCode, KilnError } from "../../errors.ts";
 import { ALL_NAMESPACES } from "../../store/control-store.ts";
 import { ACCESS, type ApiRoute, defineRoute } from "../api-route.ts";
 import { ApiTokenSchema, pageOf, TokenRoleSchema } from "../api-schemas.ts";
@@ -10,13 +10,24 @@ export const tokenRoutes: readonly ApiRoute[] = [
     method: "GET",
     path: "/v1/tokens",
     operationId: "listTokens",
-    summary: "List tokens (never their secret): the namespace's, or every one for a `*` admin",
+    summary:
+      "List the namespace's tokens (never their secret); a `*` admin also sees `*` tokens, or every token with all=true",
     tag: "tokens",
     access: ACCESS.admin,
+    query: z.object({
+      all: z.enum(["true", "false", "1", "0"]).optional().describe("Every namespace's tokens (`*` admins)"),
+    }),
     responses: { 200: { description: "The tokens, oldest first", schema: pageOf(ApiTokenSchema) } },
-    async handle({ auth, c, deps }) {
-      const mine = auth.principal.namespace;
-      const items = await deps.store.listTokens(mine === ALL_NAMESPACES ? {} : { namespace: mine });
+    async handle({ query, auth, c, deps }) {
+      const global = auth.principal.namespace === ALL_NAMESPACES;
+      if (query.all === "true" || query.all === "1") {
+        if (!global)
+          throw new KilnError("FORBIDDEN", 'Listing every namespace\'s tokens needs a token for namespace "*"');
+        return c.json({ items: await deps.store.listTokens({}), nextCursor: null });
+      }
+      const items = await deps.store.listTokens({ namespace: auth.namespace });
+      if (global) items.push(...(await deps.store.listTokens({ namespace: ALL_NAMESPACES })));
+      items.sort((x, y) => x.createdAt - y.createdAt || (x.id < y.id ? -1 : 1));
       return c.json({ items, nextCursor: null });
     },
   }),
@@ -63,16 +74,20 @@ export const tokenRoutes: readonly ApiRoute[] = [
     method: "DELETE",
     path: "/v1/tokens/:id",
     operationId: "revokeToken",
-    summary: "Revoke a token (it stops working at once on this server, within seconds on others)",
+    summary:
+      "Revoke a token of the namespace (a `*` admin: also `*` tokens); it stops working at once here, within seconds on other servers",
     tag: "tokens",
     access: ACCESS.admin,
     params: z.object({ id: z.string().min(1).max(100) }),
     responses: { 200: { description: "The revoked token", schema: ApiTokenSchema } },
     async handle({ params, auth, c, deps }) {
-      const mine = auth.principal.namespace;
-      const token = await deps.store.revokeToken(
-        mine === ALL_NAMESPACES ? { id: params.id } : { id: params.id, namespace: mine },
-      );
+      // A token of the request's namespace; a `*` admin may also revoke `*` tokens.
+      const token = await deps.store
+        .revokeToken({ id: params.id, namespace: auth.namespace })
+        .catch(async (error: unknown) => {
+          if (!hasCode(error, "TOKEN_NOT_FOUND") || auth.principal.namespace !== ALL_NAMESPACES) throw error;
+          return deps.store.revokeToken({ id: params.id, namespace: ALL_NAMESPACES });
+        });
       deps.tokens.invalidate();
       deps.logger.info({ tokenId: token.id, by: auth.principal.tokenId }, "token revoked");
       return c.json(token);

@@ -1,0 +1,346 @@
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import { type Dialect, openTestApp, type TestApp } from "../../tests/support/test-app.ts";
+import { postgresSkip } from "../../tests/support/test-db.ts";
+import { TOKEN_ROLES, type TokenRole } from "../store/control-store.ts";
+import type { ApiRoute } from "./api-route.ts";
+
+/**
+ * Walks EVERY route of the app (enumerated from Hono itself) and proves, on both stores:
+ * 1. roles: each role gets 403 exactly where the route's access excludes it, and never otherwise;
+ *    every non-public route answers 401 without a token;
+ * 2. namespaces: a token of namespace A asking for namespace B gets 403 on every route;
+ * 3. no cross-namespace reads or writes: every route, called from A with B's ids (run, lease
+ *    token, token id, secret, workflow) returns none of B's data, and B's rows are unchanged.
+ */
+
+/** The ids a route is called with. */
+interface Ids {
+  readonly runId: string;
+  readonly leaseToken: number;
+  readonly tokenId: string;
+  readonly secret: string;
+  readonly workflow: string;
+  readonly version: string;
+}
+
+interface Call {
+  readonly path: string;
+  readonly body?: unknown;
+}
+
+/** How each route is called (every route must be here: the walk fails on a route it does not know). */
+const CALLS: Record<string, (ids: Ids) => Call> = {
+  healthz: () => ({ path: "/healthz" }),
+  readyz: () => ({ path: "/readyz" }),
+  metrics: () => ({ path: "/metrics" }),
+  openapi: () => ({ path: "/v1/openapi.json" }),
+  whoami: () => ({ path: "/v1/whoami" }),
+  startRun: () => ({ path: "/v1/runs", body: { type: "task", name: "walk" } }),
+  listRuns: () => ({ path: "/v1/runs?limit=100" }),
+  getRun: (i) => ({ path: `/v1/runs/${i.runId}` }),
+  listRunSteps: (i) => ({ path: `/v1/runs/${i.runId}/steps` }),
+  cancelRun: (i) => ({ path: `/v1/runs/${i.runId}/cancel`, body: {} }),
+  retryRun: (i) => ({ path: `/v1/runs/${i.runId}/retry`, body: {} }),
+  listRunLogs: (i) => ({ path: `/v1/runs/${i.runId}/logs` }),
+  sendEvent: () => ({ path: "/v1/events", body: { name: "walk.event", payload: 1 } }),
+  deployWorkflow: (i) => ({ path: "/v1/workflows", body: { name: i.workflow, source: "walk source" } }),
+  listWorkflows: () => ({ path: "/v1/workflows" }),
+  getWorkflow: (i) => ({ path: `/v1/workflows/${i.workflow}` }),
+  listWorkflowVersions: (i) => ({ path: `/v1/workflows/${i.workflow}/versions` }),
+  getWorkflowVersion: (i) => ({ path: `/v1/workflows/${i.workflow}/versions/${i.version}` }),
+  listWorkers: () => ({ path: "/v1/workers" }),
+  listTaskKinds: () => ({ path: "/v1/tasks" }),
+  listNamespaces: () => ({ path: "/v1/namespaces" }),
+  createNamespace: () => ({ path: "/v1/namespaces", body: { name: "walked" } }),
+  listTokens: () => ({ path: "/v1/tokens" }),
+  createToken: () => ({ path: "/v1/tokens", body: { name: "walk", role: "viewer" } }),
+  revokeToken: (i) => ({ path: `/v1/tokens/${i.tokenId}` }),
+  listSecrets: () => ({ path: "/v1/secrets" }),
+  setSecret: (i) => ({ path: `/v1/secrets/${i.secret}`, body: { value: "walk value" } }),
+  deleteSecret: (i) => ({ path: `/v1/secrets/${i.secret}` }),
+  rotateSecretKey: () => ({ path: "/v1/secrets/rotate-key", body: {} }),
+  stream: (i) => ({ path: `/v1/stream?runId=${i.runId}` }),
+  websocket: (i) => ({ path: `/v1/ws?runId=${i.runId}` }),
+  workerRegister: () => ({
+    path: "/v1/worker/register",
+    body: { name: "walk-worker", version: "1", queues: ["default"], kinds: [{ kind: "walk", settings: {} }] },
+  }),
+  workerUnregister: () => ({ path: "/v1/worker/unregister", body: { name: "b-worker-marker" } }),
+  workerClaim: () => ({
+    path: "/v1/worker/claim",
+    body: { owner: "walker", limit: 10, queues: ["default"], waitMs: 0 },
+  }),
+  workerHeartbeat: (i) => ({
+    path: "/v1/worker/heartbeat",
+    body: { owner: "b-worker-marker", leaseMs: 60_000, leases: [{ runId: i.runId, leaseToken: i.leaseToken }] },
+  }),
+  workerSaveSteps: (i) => ({
+    path: "/v1/worker/steps",
+    body: {
+      steps: [
+        {
+          runId: i.runId,
+          leaseToken: i.leaseToken,
+          name: "intruder",
+          seq: 9,
+          type: "step",
+          status: "completed",
+          output: 1,
+        },
+      ],
+    },
+  }),
+  workerStartChild: (i) => ({
+    path: "/v1/worker/child",
+    body: { runId: i.runId, leaseToken: i.leaseToken, stepName: "kid", seq: 9, child: { type: "task", name: "k" } },
+  }),
+  workerAwaitEvent: (i) => ({
+    path: "/v1/worker/await-event",
+    body: { runId: i.runId, leaseToken: i.leaseToken, stepName: "ev", seq: 9, eventName: "e" },
+  }),
+  workerFinishRuns: (i) => ({
+    path: "/v1/worker/finish",
+    body: { items: [{ runId: i.runId, leaseToken: i.leaseToken, outcome: "complete", output: "hijacked" }] },
+  }),
+  workerUpdateRuns: (i) => ({
+    path: "/v1/worker/update",
+    body: {
+      items: [
+        { runId: i.runId, leaseToken: i.leaseToken, state: { x: "hijacked" }, progress: { percent: 1, message: null } },
+      ],
+    },
+  }),
+  workerAppendLogs: (i) => ({
+    path: "/v1/worker/logs",
+    body: { entries: [{ runId: i.runId, attempt: 1, level: "info", message: "injected" }] },
+  }),
+  workerSecrets: (i) => ({ path: "/v1/worker/secrets", body: { names: [i.secret] } }),
+};
+
+/** Data only namespace B holds: none of it may ever appear in an answer to namespace A. */
+const B_MARKERS = [
+  "B-INPUT-MARKER",
+  "B-STEP-MARKER",
+  "B-LOG-MARKER",
+  "B-SECRET-VALUE-MARKER",
+  "B-SOURCE-MARKER",
+  "b-kind-marker",
+  "b-token-marker",
+  "b-queue-marker",
+];
+
+function allows(route: ApiRoute, role: TokenRole, all: boolean): boolean {
+  if (route.access.roles === "public") return true;
+  if (!route.access.roles.includes(role)) return false;
+  return route.access.scope !== "global" || all;
+}
+
+/** Removes echoes of the request (error messages, lost leases) from an answer before looking for B's data. */
+function withoutEchoes(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(withoutEchoes);
+  if (value && typeof value === "object") {
+    return Object.fromEntries(
+      Object.entries(value)
+        .filter(([k]) => k !== "error" && k !== "lost")
+        .map(([k, v]) => [k, withoutEchoes(v)]),
+    );
+  }
+  return value;
+}
+
+for (const dialect of ["sqlite", "postgres"] as Dialect[]) {
+  describe(`auth walk over every route on ${dialect}`, {
+    skip: dialect === "postgres" ? postgresSkip() : false,
+  }, () => {
+    let t: TestApp;
+    let a: Ids;
+    let b: Ids;
+    let bTokens: { admin: string };
+
+    before(async () => {
+      t = await openTestApp(dialect, { rateLimit: false });
+      const { store } = t;
+      await store.createNamespace({ name: "other" });
+      // Namespace A ("team"): a run, a token, a secret, a workflow.
+      const aRun = (await store.startRun({ namespace: "team", type: "task", name: "a-task" })).run;
+      const aToken = await store.createToken({ name: "a-spare", namespace: "team", role: "viewer" });
+      await t.kiln.deps.vault.set({ namespace: "team", name: "A_SECRET", value: "a value" });
+      await store.deployWorkflow({ namespace: "team", name: "a-flow", runtime: "node", source: "a source" });
+      a = {
+        runId: aRun.id,
+        leaseToken: 0,
+        tokenId: aToken.token.id,
+        secret: "A_SECRET",
+        workflow: "a-flow",
+        version: "1",
+      };
+      // Namespace B ("other"): the same kinds of rows, full of markers, with a leased run.
+      const bRun = (
+        await store.startRun({
+          namespace: "other",
+          type: "workflow",
+          name: "b-flow",
+          input: "B-INPUT-MARKER",
+          queue: "b-queue-marker",
+        })
+      ).run;
+      const claimed = await store.claimRuns({
+        namespace: "other",
+        queues: ["b-queue-marker"],
+        owner: "b-worker-marker",
+        limit: 1,
+        leaseMs: 3_600_000,
+      });
+      const leaseToken = claimed.runs[0]?.run.leaseToken ?? -1;
+      await store.saveSteps({
+        steps: [
+          {
+            runId: bRun.id,
+            leaseToken,
+            name: "s1",
+            seq: 0,
+            type: "step",
+            status: "completed",
+            output: "B-STEP-MARKER",
+          },
+        ],
+      });
+      await store.appendLogs({ entries: [{ runId: bRun.id, attempt: 1, level: "info", message: "B-LOG-MARKER" }] });
+      const bToken = await store.createToken({ name: "b-token-marker", namespace: "other", role: "admin" });
+      bTokens = { admin: bToken.plaintext };
+      await t.kiln.deps.vault.set({ namespace: "other", name: "B_SECRET", value: "B-SECRET-VALUE-MARKER" });
+      await store.deployWorkflow({ namespace: "other", name: "b-flow", runtime: "node", source: "B-SOURCE-MARKER" });
+      await store.registerWorker({
+        namespace: "other",
+        name: "b-worker-marker",
+        version: "1",
+        queues: ["b-queue-marker"],
+        kinds: [{ kind: "b-kind-marker", settings: { note: "B-INPUT-MARKER" } }],
+      });
+      b = {
+        runId: bRun.id,
+        leaseToken,
+        tokenId: bToken.token.id,
+        secret: "B_SECRET",
+        workflow: "b-flow",
+        version: "1",
+      };
+    });
+    after(async () => {
+      await t?.close();
+    });
+
+    async function call(route: ApiRoute, ids: Ids, init: { token: string | null; namespace?: string }) {
+      const make = CALLS[route.operationId];
+      assert.ok(
+        make,
+        `the walk does not know route ${route.method} ${route.path} (${route.operationId}): add it to CALLS`,
+      );
+      const { path, body } = make(ids);
+      const res = await t.request(path, {
+        method: route.method,
+        token: init.token,
+        ...(init.namespace === undefined ? {} : { namespace: init.namespace }),
+        ...(body === undefined ? {} : { json: body }),
+      });
+      const type = res.headers.get("content-type") ?? "";
+      // Streams are checked for their status only; their feeds end with the app.
+      const text = type.includes("event-stream") ? (await res.body?.cancel(), "") : await res.text();
+      return { status: res.status, text };
+    }
+
+    it("enumerates the same routes Hono serves, each with a declared access", () => {
+      const served = t.kiln.app.routes.filter((r) => r.method !== "ALL").map((r) => `${r.method} ${r.path}`);
+      const declared = t.kiln.routes.map((r) => `${r.method} ${r.path}`);
+      assert.deepEqual([...new Set(served)].sort(), [...declared].sort());
+      assert.ok(declared.length >= 40, `walking ${declared.length} routes`);
+      for (const r of t.kiln.routes) assert.ok(CALLS[r.operationId], `no walk entry for ${r.operationId}`);
+    });
+
+    it("answers 401 without a token on every non-public route, and never on public ones", async () => {
+      for (const route of t.kiln.routes) {
+        const { status } = await call(route, a, { token: null });
+        const expected = route.access.roles === "public" ? "not 401" : 401;
+        if (route.access.roles === "public") assert.notEqual(status, 401, `${route.method} ${route.path}`);
+        else assert.equal(status, 401, `${route.method} ${route.path} expected ${expected}`);
+      }
+    });
+
+    it("gives each role 403 exactly where its access excludes it", async () => {
+      const principals: [string, TokenRole, boolean][] = [
+        [t.tokens.root, "admin", true],
+        ...TOKEN_ROLES.map((role): [string, TokenRole, boolean] => [t.tokens[role], role, false]),
+      ];
+      for (const route of t.kiln.routes) {
+        for (const [token, role, all] of principals) {
+          const { status, text } = await call(route, a, { token, namespace: "team" });
+          const label = `${role}${all ? " (*)" : ""} ${route.method} ${route.path} → ${status} ${text.slice(0, 160)}`;
+          if (allows(route, role, all)) {
+            assert.ok(status !== 401 && status !== 403, label);
+          } else {
+            assert.equal(status, 403, label);
+            assert.equal(JSON.parse(text).error.code, "FORBIDDEN", label);
+          }
+        }
+      }
+    });
+
+    it("forbids every route to a token acting outside its namespace", async () => {
+      for (const route of t.kiln.routes) {
+        if (route.access.roles === "public") continue;
+        for (const role of TOKEN_ROLES) {
+          const { status } = await call(route, b, { token: t.tokens[role], namespace: "other" });
+          assert.equal(status, 403, `${role} of team → namespace other: ${route.method} ${route.path}`);
+        }
+        // And the other way round: B's admin may not reach into A.
+        const { status } = await call(route, a, { token: bTokens.admin, namespace: "team" });
+        assert.equal(status, 403, `admin of other → namespace team: ${route.method} ${route.path}`);
+      }
+    });
+
+    it("never reads or writes B's rows from A, whatever ids a request names", async () => {
+      const snapshot = async () => {
+        const s = t.store;
+        return JSON.stringify({
+          run: await s.getRun({ namespace: "other", id: b.runId }),
+          runs: (await s.listRuns({ namespace: "other" })).runs.map((r) => [r.id, r.status, r.updatedAt]),
+          steps: await s.listSteps({ runId: b.runId }),
+          logs: await s.listLogs({ runId: b.runId }),
+          secrets: (await s.getSecrets({ namespace: "other", names: ["B_SECRET"] })).map((r) => [r.name, r.updatedAt]),
+          tokens: await s.listTokens({ namespace: "other" }),
+          workflows: await s.listWorkflowVersions({ namespace: "other", name: "b-flow" }),
+          workers: (await s.listWorkers({ namespace: "other" })).map((w) => [w.name, w.kinds]),
+        });
+      };
+      const before = await snapshot();
+      const principals: [string, TokenRole, boolean][] = [
+        [t.tokens.root, "admin", true],
+        ...TOKEN_ROLES.map((role): [string, TokenRole, boolean] => [t.tokens[role], role, false]),
+      ];
+      for (const route of t.kiln.routes) {
+        // Global routes (metrics, namespaces, key rotation) span every namespace by design and need a * token.
+        if (route.access.roles !== "public" && route.access.scope === "global") continue;
+        for (const [token, role, all] of principals) {
+          if (!allows(route, role, all)) continue;
+          const { status, text } = await call(route, b, { token, namespace: "team" });
+          if (status >= 200 && status < 300 && text !== "") {
+            const answer = JSON.stringify(withoutEchoes(JSON.parse(text)));
+            for (const marker of B_MARKERS) {
+              assert.ok(
+                !answer.includes(marker),
+                `${role} ${route.method} ${route.path} leaked ${marker}: ${answer.slice(0, 300)}`,
+              );
+            }
+          }
+        }
+      }
+      assert.equal(await snapshot(), before, "namespace B is unchanged");
+      const bRun = await t.store.getRun({ namespace: "other", id: b.runId });
+      assert.equal(bRun?.leaseToken, b.leaseToken, "B's lease is intact");
+      assert.deepEqual(await t.kiln.deps.vault.getValues({ namespace: "other", names: ["B_SECRET"] }), {
+        B_SECRET: "B-SECRET-VALUE-MARKER",
+      });
+    });
+  });
+}
