@@ -1,0 +1,421 @@
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { openTestPostgres, openTestSqlite, postgresSkip } from "../../tests/support/test-db.ts";
+import { KilnError } from "../errors.ts";
+import { resolveRetryPolicy } from "../engine/retry-policy.ts";
+import { silentLogger } from "../server/logger.ts";
+import { type KilnServer, startServer } from "../server/start-server.ts";
+import type { Store } from "../store/store.ts";
+import { HttpEngineClient } from "./http-engine-client.ts";
+import { Worker } from "./worker.ts";
+import type { WorkflowContext } from "./workflow-context.ts";
+
+/**
+ * The worker suite's key scenarios through HttpEngineClient against a real listening server (same
+ * contract as in-process), plus what only the remote protocol has: long polls, retries through a
+ * server restart, namespace isolation.
+ */
+
+type Db = { store: Store; close(): Promise<void> };
+const factories: [string, (clock: () => number) => Promise<Db>, string | false][] = [
+  ["sqlite", (clock) => openTestSqlite({ clock }), false],
+  ["postgres", (clock) => openTestPostgres({ clock }), postgresSkip()],
+];
+
+const delay = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function until(what: string, check: () => Promise<boolean>, ms = 10_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
+    await delay(10);
+  }
+}
+
+for (const [dialect, open, skip] of factories) {
+  describe(`HttpEngineClient against a live server on ${dialect}`, { skip }, () => {
+    const clock = { now: 1_000_000 };
+    let db: Db;
+    let server: KilnServer;
+    let dataDir: string;
+    let workerToken: string;
+    const clients: HttpEngineClient[] = [];
+
+    before(async () => {
+      db = await open(() => clock.now);
+      dataDir = mkdtempSync(join(tmpdir(), "kiln-http-worker-"));
+      server = await startServer({
+        store: db.store,
+        dataDir,
+        port: 0,
+        logger: silentLogger(),
+        housekeeping: false,
+        rateLimit: false,
+        clock: () => clock.now,
+      });
+      for (const ns of [
+        "readme",
+        "events",
+        "fanout",
+        "saga",
+        "cancel",
+        "fence",
+        "taskretry",
+        "proto",
+        "restart",
+        "poll",
+      ]) {
+        await db.store.createNamespace({ name: ns });
+      }
+      workerToken = (await db.store.createToken({ name: "workers", namespace: "*", role: "worker" })).plaintext;
+    });
+    after(async () => {
+      for (const c of clients) c.close();
+      await server?.close();
+      await db?.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    });
+
+    function client(namespace: string, token = workerToken): HttpEngineClient {
+      const c = new HttpEngineClient({ url: server.url, token, namespace, initialDelayMs: 20, maxDelayMs: 200 });
+      clients.push(c);
+      return c;
+    }
+
+    function harness(ns: string, configure: (w: Worker) => void) {
+      const worker = new Worker({
+        client: client(ns),
+        namespace: ns,
+        clock: () => clock.now,
+        leaseMs: 10_000,
+        concurrency: 16,
+        sweep: false,
+      });
+      configure(worker);
+      return {
+        worker,
+        start: async (name: string, input?: unknown, extra: Record<string, unknown> = {}) =>
+          (await db.store.startRun({ namespace: ns, type: "workflow", name, input, ...extra })).run.id,
+        run: (id: string) => db.store.getRun({ namespace: ns, id }),
+        status: async (id: string) => (await db.store.getRun({ namespace: ns, id }))?.status ?? "missing",
+      };
+    }
+
+    const wf = (w: Worker, name: string, fn: (input: never, ctx: WorkflowContext) => unknown) =>
+      w.registry.addWorkflow({ name, version: null, fn });
+    const task = (w: Worker, kind: string, handler: (input: never) => unknown, retry?: number) =>
+      w.registry.addTask({
+        kind,
+        handler: async (input) => handler(input as never),
+        retryPolicy: retry ? resolveRetryPolicy({ maxAttempts: retry, initialIntervalMs: 0 }) : null,
+        settings: {},
+      });
+
+    it("runs the README workflow: step, durable sleep, step", async () => {
+      let greets = 0;
+      const h = harness("readme", (w) =>
+        wf(w, "hello", async (input: { name: string }, { step, sleep }) => {
+          const greeting = await step("greet", () => {
+            greets++;
+            return `Hello, ${input.name}!`;
+          });
+          await sleep("wait", 5000);
+          return await step("complete", () => ({ message: greeting }));
+        }),
+      );
+      const id = await h.start("hello", { name: "Ada" });
+      assert.equal(await h.worker.drain(), 1);
+      assert.equal(await h.status(id), "sleeping");
+      clock.now += 5000;
+      await db.store.sweep({});
+      assert.equal(await h.worker.drain(), 1);
+      const run = await h.run(id);
+      assert.equal(run?.status, "completed");
+      assert.deepEqual(run?.output, { message: "Hello, Ada!" });
+      assert.equal(greets, 1);
+      assert.deepEqual(
+        (await db.store.listSteps({ runId: id })).map((s) => [s.name, s.status]),
+        [
+          ["greet", "completed"],
+          ["wait", "completed"],
+          ["complete", "completed"],
+        ],
+      );
+    });
+
+    it("delivers events sent before and after the wait", async () => {
+      const h = harness("events", (w) =>
+        wf(w, "approval", async (input: { order: string }, { waitForEvent }) =>
+          waitForEvent("approved", { event: "order.approved", key: input.order }),
+        ),
+      );
+      await db.store.sendEvent({ namespace: "events", name: "order.approved", key: "o-1", payload: { ok: true } });
+      const early = await h.start("approval", { order: "o-1" });
+      const late = await h.start("approval", { order: "o-2" });
+      await h.worker.drain();
+      assert.deepEqual((await h.run(early))?.output, { ok: true });
+      assert.equal(await h.status(late), "waiting");
+      await db.store.sendEvent({ namespace: "events", name: "order.approved", key: "o-2", payload: { ok: false } });
+      await h.worker.drain();
+      assert.deepEqual((await h.run(late))?.output, { ok: false });
+    });
+
+    it("fans out child tasks and a child workflow", async () => {
+      const h = harness("fanout", (w) => {
+        task(w, "double", (input: { n: number }) => ({ n: input.n * 2 }));
+        wf(w, "parent", async (_: unknown, ctx) =>
+          Promise.all([
+            ctx.task<{ n: number }>("double", { n: 1 }, { name: "d1" }),
+            ctx.task<{ n: number }>("double", { n: 2 }, { name: "d2" }),
+            ctx.workflow<number>("child-wf", { x: 5 }),
+          ]),
+        );
+        wf(w, "child-wf", async (input: { x: number }, { step }) => step("sq", () => input.x * input.x));
+      });
+      const id = await h.start("parent");
+      await h.worker.drain();
+      const run = await h.run(id);
+      assert.equal(run?.status, "completed");
+      assert.deepEqual(run?.output, [{ n: 2 }, { n: 4 }, 25]);
+    });
+
+    it("compensates completed steps in reverse order", async () => {
+      const undone: string[] = [];
+      const h = harness("saga", (w) =>
+        wf(w, "trip", async (_: unknown, { step }) => {
+          await step("flight", () => "F1", { compensate: (id) => void undone.push(`cancel ${id}`) });
+          await step("hotel", () => "H1", { compensate: (id) => void undone.push(`cancel ${id}`) });
+          await step("car", () => {
+            throw new KilnError("INVALID_INPUT", "no cars");
+          });
+        }),
+      );
+      const id = await h.start("trip");
+      await h.worker.drain();
+      assert.equal(await h.status(id), "compensated");
+      assert.deepEqual(undone, ["cancel H1", "cancel F1"]);
+    });
+
+    it("cancels a sleeping run with compensations", async () => {
+      const undone: string[] = [];
+      const h = harness("cancel", (w) =>
+        wf(w, "booker", async (_: unknown, { step, sleep }) => {
+          await step("reserve", () => "R", { compensate: () => void undone.push("release R") });
+          await sleep("hold", "1h");
+        }),
+      );
+      const id = await h.start("booker");
+      await h.worker.drain();
+      await db.store.cancelRun({ namespace: "cancel", id });
+      await h.worker.drain();
+      assert.equal(await h.status(id), "cancelled");
+      assert.deepEqual(undone, ["release R"]);
+    });
+
+    it("rejects a stale worker's writes (fencing) over HTTP", async () => {
+      let release!: () => void;
+      const gate = new Promise<void>((r) => {
+        release = r;
+      });
+      let executions = 0;
+      const configure = (w: Worker) =>
+        wf(w, "slow", async (_: unknown, { step }) =>
+          step("work", async () => {
+            executions++;
+            if (executions === 1) await gate;
+            return executions;
+          }),
+        );
+      const h1 = harness("fence", configure);
+      const h2 = harness("fence", configure);
+      const id = await h1.start("slow");
+      const first = h1.worker.tick();
+      await until("the first worker runs the step", async () => executions === 1);
+      clock.now += 11_000;
+      await h2.worker.drain();
+      assert.equal((await h2.run(id))?.output, 2);
+      release();
+      await first;
+      assert.equal((await h1.run(id))?.output, 2, "the stale result was rejected");
+      assert.equal((await db.store.listSteps({ runId: id })).length, 1);
+    });
+
+    it("retries a task run per its kind's policy", async () => {
+      let calls = 0;
+      const h = harness("taskretry", (w) =>
+        task(
+          w,
+          "flaky",
+          () => {
+            if (++calls < 3) throw new Error("try again");
+            return { calls };
+          },
+          3,
+        ),
+      );
+      const { run } = await db.store.startRun({ namespace: "taskretry", type: "task", name: "flaky" });
+      await h.worker.drain();
+      const done = await h.run(run.id);
+      assert.equal(done?.status, "completed");
+      assert.equal(done?.attempt, 3);
+    });
+
+    it("treats a retried write whose first try was committed as delivered", async () => {
+      const c = client("proto");
+      const { run } = await db.store.startRun({ namespace: "proto", type: "workflow", name: "p" });
+      const [claimed] = (
+        await c.claimRuns({ namespace: "proto", queues: ["default"], owner: "o", limit: 1, leaseMs: 60_000 })
+      ).runs;
+      assert.ok(claimed);
+      const lease = { runId: run.id, leaseToken: claimed.run.leaseToken };
+      const step = {
+        ...lease,
+        name: "s",
+        seq: 0,
+        type: "step" as const,
+        status: "completed" as const,
+        output: { v: 1 },
+      };
+      assert.deepEqual(await c.saveSteps({ steps: [step] }), [{ ok: true, cancelRequested: false }]);
+      const post = (path: string, body: unknown, attempt: number) =>
+        fetch(`${server.url}${path}`, {
+          method: "POST",
+          headers: {
+            authorization: `Bearer ${workerToken}`,
+            "kiln-namespace": "proto",
+            "content-type": "application/json",
+            "kiln-attempt": String(attempt),
+          },
+          body: JSON.stringify(body),
+        }).then((r) => r.json() as Promise<{ results: { ok: boolean; error?: { code: string } }[] }>);
+      assert.equal(
+        (await post("/v1/worker/steps", { steps: [step] }, 1)).results[0]?.error?.code,
+        "STEP_ALREADY_RECORDED",
+      );
+      assert.equal((await post("/v1/worker/steps", { steps: [step] }, 2)).results[0]?.ok, true, "same value, retried");
+      const other = { ...step, output: { v: 2 } };
+      assert.equal(
+        (await post("/v1/worker/steps", { steps: [other] }, 2)).results[0]?.error?.code,
+        "STEP_ALREADY_RECORDED",
+      );
+      const finish = { items: [{ ...lease, outcome: "complete", output: "done" }] };
+      assert.equal((await post("/v1/worker/finish", finish, 1)).results[0]?.ok, true);
+      assert.equal((await post("/v1/worker/finish", finish, 1)).results[0]?.error?.code, "LEASE_LOST");
+      assert.equal((await post("/v1/worker/finish", finish, 2)).results[0]?.ok, true, "committed before: delivered");
+    });
+
+    it("keeps other namespaces out of reach of a namespace's worker token", async () => {
+      const scoped = (await db.store.createToken({ name: "w", namespace: "proto", role: "worker" })).plaintext;
+      const c = client("restart", scoped);
+      await assert.rejects(
+        c.claimRuns({ namespace: "restart", queues: ["default"], owner: "o", limit: 1, leaseMs: 1000 }),
+        (e) => e instanceof KilnError && e.code === "FORBIDDEN",
+      );
+    });
+
+    it("long-polls a claim until a run arrives, and the subscription wakes an idle worker", async () => {
+      const c = new HttpEngineClient({ url: server.url, token: workerToken, namespace: "poll", claimWaitMs: 5000 });
+      clients.push(c);
+      const started = Date.now();
+      const pending = c.claimRuns({ namespace: "poll", queues: ["q"], owner: "o", limit: 5, leaseMs: 60_000 });
+      await delay(150);
+      const { run } = await db.store.startRun({ namespace: "poll", type: "task", name: "t", queue: "q" });
+      const result = await pending;
+      assert.deepEqual(
+        result.runs.map((r) => r.run.id),
+        [run.id],
+      );
+      assert.ok(Date.now() - started < 3000, "answered when the run arrived, not at the end of the wait");
+
+      const notes: string[] = [];
+      const unsubscribe = await client("poll").subscribe((n) => notes.push(`${n.namespace}/${n.queue}`));
+      await delay(150);
+      await db.store.startRun({ namespace: "poll", type: "task", name: "t", queue: "q2" });
+      await until("a notification arrives", async () => notes.includes("poll/q2"));
+      await unsubscribe();
+    });
+
+    it("registers, heartbeats, and fetches vault secrets for a run", async () => {
+      const c = client("proto");
+      const reg = await c.register({
+        name: "remote-1",
+        version: "0.1.0",
+        queues: ["default"],
+        kinds: [{ kind: "backup", settings: { command: "backup.sh" } }],
+      });
+      assert.equal(reg.namespace, "proto");
+      const [listed] = await db.store.listWorkers({ namespace: "proto" });
+      assert.equal(listed?.name, "remote-1");
+      await server.app.deps.vault.set({ namespace: "proto", name: "DB_PASS", value: "pw" });
+      assert.deepEqual(await c.getSecrets(["DB_PASS", "MISSING"]), { DB_PASS: "pw" });
+      await c.unregister();
+      assert.deepEqual(await db.store.listWorkers({ namespace: "proto" }), []);
+    });
+  });
+}
+
+describe("a remote worker through a server restart (real time)", () => {
+  it("keeps executing while the server is down and delivers the result when it is back", async () => {
+    const db = await openTestSqlite();
+    const dataDir = mkdtempSync(join(tmpdir(), "kiln-restart-"));
+    const options = {
+      store: db.store,
+      dataDir,
+      logger: silentLogger(),
+      rateLimit: false as const,
+      sweepIntervalMs: 50,
+    };
+    let server = await startServer({ ...options, port: 0 });
+    const port = server.port;
+    const token = (await db.store.createToken({ name: "w", namespace: "default", role: "worker" })).plaintext;
+    const client = new HttpEngineClient({ url: server.url, token, initialDelayMs: 20, maxDelayMs: 100 });
+    const worker = new Worker({ client, pollIntervalMs: 50, leaseMs: 30_000, sweep: false });
+    let release!: () => void;
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    let runs = 0;
+    worker.registry.addTask({
+      kind: "long-script",
+      handler: async () => {
+        runs++;
+        await gate;
+        return { done: true };
+      },
+      retryPolicy: null,
+      settings: {},
+    });
+    try {
+      await worker.start();
+      const { run } = await db.store.startRun({ namespace: "default", type: "task", name: "long-script" });
+      await until("the worker runs the script", async () => runs === 1);
+      await server.close();
+      release(); // The script finishes while no server is listening.
+      await delay(300);
+      assert.equal((await db.store.getRun({ namespace: "default", id: run.id }))?.status, "running");
+      server = await startServer({ ...options, port });
+      await until(
+        "the result is delivered",
+        async () => (await db.store.getRun({ namespace: "default", id: run.id }))?.status === "completed",
+      );
+      const done = await db.store.getRun({ namespace: "default", id: run.id });
+      assert.deepEqual(done?.output, { done: true });
+      assert.equal(runs, 1, "executed once");
+      // And the worker goes on claiming new work from the restarted server.
+      const next = await db.store.startRun({ namespace: "default", type: "task", name: "long-script" });
+      await until(
+        "the next run completes",
+        async () => (await db.store.getRun({ namespace: "default", id: next.run.id }))?.status === "completed",
+      );
+    } finally {
+      await worker.stop();
+      client.close();
+      await server.close();
+      await db.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+});
