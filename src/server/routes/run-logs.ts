@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { isTerminal } from "../../engine/status.ts";
 import { ACCESS, type ApiRoute, defineRoute } from "../api-route.ts";
 import { LiveEventSchema, LogEntrySchema } from "../api-schemas.ts";
 import { sendEventStream, wantsEventStream } from "../sse.ts";
@@ -38,8 +39,14 @@ export const runLogRoutes: readonly ApiRoute[] = [
       await getRunOrThrow(deps.store, auth.namespace, params.id);
       const after = query.after ?? 0;
       if (query.follow === "1" || query.follow === "true" || wantsEventStream(c)) {
+        // Log lines, then the run once it ends (its outcome), nothing in between.
         return sendEventStream(c, (emit) =>
-          deps.live.followRun({ namespace: auth.namespace, runId: params.id, afterSeq: after, types: LOG_TYPES }, emit),
+          deps.live.followRun(
+            { namespace: auth.namespace, runId: params.id, afterSeq: after, types: LOG_TYPES },
+            (e) => {
+              if (e.type === "log" || (e.type === "run" && isTerminal(e.status))) emit(e);
+            },
+          ),
         );
       }
       const items = await deps.store.listLogs({
