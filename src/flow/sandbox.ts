@@ -1,4 +1,10 @@
-import { newQuickJSWASMModule, type QuickJSHandle, type QuickJSWASMModule } from "quickjs-emscripten";
+import {
+  newQuickJSWASMModule,
+  newVariant,
+  type QuickJSHandle,
+  type QuickJSWASMModule,
+  RELEASE_SYNC,
+} from "quickjs-emscripten";
 import { KilnError } from "../errors.ts";
 import type { ExpressionScope } from "./expression-scope.ts";
 import {
@@ -59,6 +65,30 @@ export type SandboxFailure = "error" | "syntax" | "timeout" | "memory" | "crashe
 
 const NO_NAMES: readonly string[] = Object.freeze([]);
 
+type WasmMemoryType =
+  NonNullable<Parameters<typeof newVariant>[1]["wasmMemory"]> extends infer M ? Exclude<M, () => unknown> : never;
+// The WebAssembly global exists in Node; this tsconfig's libs only declare its types.
+const WasmMemory = (
+  globalThis as unknown as {
+    WebAssembly: { Memory: new (descriptor: { initial: number; maximum: number }) => WasmMemoryType };
+  }
+).WebAssembly.Memory;
+const WASM_PAGE = 64 * 1024;
+/** Room for the prelude, compiled expressions and a replacement runtime, above the script's limit. */
+const WASM_HEADROOM = 48 * 1024 * 1024;
+
+/**
+ * Loads a QuickJS module whose WebAssembly memory cannot grow past the memory limit plus some
+ * headroom. QuickJS's own limit counts allocations without their sizes in this build (no
+ * malloc_usable_size), so a script of large strings would otherwise grow the heap to 2 GiB, for
+ * tens of seconds, before failing: capping the heap makes such a bomb fail fast with "out of memory".
+ */
+function newSandboxModule(memoryLimitBytes: number): Promise<QuickJSWASMModule> {
+  const maximum = Math.ceil((memoryLimitBytes + WASM_HEADROOM) / WASM_PAGE);
+  const initial = Math.min(maximum, 256);
+  return newQuickJSWASMModule(newVariant(RELEASE_SYNC, { wasmMemory: new WasmMemory({ initial, maximum }) }));
+}
+
 /** Replaces every secret value of the scope by `***` in text that leaves the sandbox (messages, logs). */
 function maskText(text: string, scope: ExpressionScope | undefined): string {
   if (scope?.secrets === undefined) return text;
@@ -108,7 +138,10 @@ export class Sandbox {
       maxCachedFunctions: options.maxCachedFunctions ?? 2000,
       maxLogLines: options.maxLogLines ?? 1000,
     };
-    const [module, spare] = await Promise.all([newQuickJSWASMModule(), newQuickJSWASMModule()]);
+    const [module, spare] = await Promise.all([
+      newSandboxModule(limits.memoryLimitBytes),
+      newSandboxModule(limits.memoryLimitBytes),
+    ]);
     return new Sandbox(limits, module, spare);
   }
 
@@ -215,7 +248,7 @@ export class Sandbox {
 
   #loadSpare(): void {
     if (this.#loading !== undefined || this.#disposed) return;
-    this.#loading = newQuickJSWASMModule()
+    this.#loading = newSandboxModule(this.#limits.memoryLimitBytes)
       .then((module) => {
         if (this.#disposed) return;
         if (this.#vm === undefined) this.#vm = new Vm(module, this.#limits);
@@ -301,7 +334,7 @@ export class Sandbox {
     }
     const message = describeError(vm.context, result.error);
     result.error.dispose();
-    if (/out of memory/.test(message)) this.#resetRuntime();
+    if (/out of memory/.test(message) || this.#heapExhausted(vm, message)) this.#resetRuntime();
     throw new KilnError(
       "EXPRESSION_FAILED",
       `The flow scope (input, node outputs) could not be loaded into the expression sandbox (${message}); keep node outputs smaller or raise the sandbox memory limit`,
@@ -327,7 +360,7 @@ export class Sandbox {
     if (vm.interrupted) {
       throw this.#failure(kind, "timeout", `did not finish within ${timeoutMs} ms`, source, scope);
     }
-    if (/out of memory/.test(message)) {
+    if (/out of memory/.test(message) || this.#heapExhausted(vm, message)) {
       this.#resetRuntime();
       throw this.#failure(
         kind,
@@ -361,6 +394,17 @@ export class Sandbox {
     return new KilnError(error.code, error.message, {
       data: { ...error.data, logs: finishLogs(logs, dropped, scope) },
     });
+  }
+
+  /**
+   * Whether a failure came from the capped WebAssembly heap being full: QuickJS could not even
+   * allocate its out-of-memory error and threw null. (A script's own `throw null` leaves the heap
+   * below its cap.)
+   */
+  #heapExhausted(vm: Vm, message: string): boolean {
+    if (message !== "Uncaught null") return false;
+    const size = vm.module.getWasmMemory().buffer.byteLength;
+    return size + WASM_HEADROOM / 2 >= this.#limits.memoryLimitBytes + WASM_HEADROOM;
   }
 
   /** A runtime that ran out of memory may hold half-built objects: replace it with a fresh one. */
