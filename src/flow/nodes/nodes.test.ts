@@ -384,7 +384,8 @@ nodes:
       assert.deepEqual((run.output as { json: unknown }).json, { words: 3 });
       assert.equal(http.requests[requests]?.headers.authorization, "Bearer sk-llm-999");
       const steps = await h.steps(id);
-      assert.equal((steps[0]?.output as { output: { text: string } }).output.text, "echo: Summarize flows");
+      const first = steps[0]?.output as { output: { text: string } } | undefined;
+      assert.equal(first?.output.text, "echo: Summarize flows");
     });
 
     it("compensates step nodes and child runs in reverse order when a later node fails", async () => {
