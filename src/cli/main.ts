@@ -21,24 +21,10 @@ import {
   startCommand,
   statusCommand,
 } from "./commands/runs.ts";
-import { type CliContext, createContext } from "./context.ts";
+import { commandInstallers, type Runner } from "./command-registry.ts";
+import { createContext } from "./context.ts";
 import { type Output, processOutput } from "./output.ts";
 import type { GlobalOptions } from "./target.ts";
-
-/** Extra commands registered by other modules (server processes, in-script commands). */
-export type CommandInstaller = (program: Command, run: Runner) => void;
-
-/** Wraps a command action: builds the context, runs it, records the exit code. */
-export type Runner = <A extends unknown[]>(
-  action: (ctx: CliContext, ...args: A) => Promise<number>,
-) => (...args: unknown[]) => Promise<void>;
-
-const installers: CommandInstaller[] = [];
-
-/** Lets other CLI modules add commands (kept out of this file to keep it short). */
-export function registerCommands(installer: CommandInstaller): void {
-  installers.push(installer);
-}
 
 /** Builds the `kiln` program. `exit` receives the exit code of the command that ran. */
 export function buildProgram(output: Output, exit: { code: number }): Command {
@@ -153,7 +139,7 @@ export function buildProgram(output: Output, exit: { code: number }): Command {
     .description("print the OpenAPI document")
     .action(run((ctx) => openapiCommand(ctx)));
 
-  for (const install of installers) install(program, run);
+  for (const install of commandInstallers()) install(program, run);
   return program;
 }
 

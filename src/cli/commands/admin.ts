@@ -30,7 +30,16 @@ export async function listResourceCommand(ctx: CliContext, what: "workflows" | "
     ]);
     ctx.output.out(table(rows, ["NAME", "VERSION", "RUNTIME", "VERSIONS", "HASH", "DEPLOYED"]));
   } else if (what === "tasks") {
-    const rows = page.items.map((t) => [text(t.kind), text(t.workers), text(t.queue ?? ""), text(t.description ?? "")]);
+    const workerNames = (v: unknown) =>
+      Array.isArray(v)
+        ? v.map((w) => `${text((w as Row).name)}${(w as Row).alive === false ? " (gone)" : ""}`).join(", ")
+        : text(v);
+    const rows = page.items.map((t) => [
+      text(t.kind),
+      workerNames(t.workers),
+      text(t.queue ?? ""),
+      text(t.description ?? ""),
+    ]);
     ctx.output.out(table(rows, ["KIND", "WORKERS", "QUEUE", "DESCRIPTION"]));
   } else {
     const rows = page.items.map((w) => [

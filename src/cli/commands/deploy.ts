@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import { extname } from "node:path";
 import { KilnError } from "../../errors.ts";
 import type { CliContext } from "../context.ts";
+import { assertDeployCompatible } from "./replay.ts";
 import { printJson } from "../output.ts";
 
 /** Options of `kiln deploy`. */
@@ -37,15 +38,20 @@ export function runtimeFor(file: string, runtime: string | undefined): "node" | 
 /** `kiln deploy <id> -f FILE|-`: uploads workflow source; identical source is a no-op. */
 export async function deployCommand(ctx: CliContext, id: string, options: DeployOptions): Promise<number> {
   const source = readFileSync(options.file === "-" ? 0 : options.file, "utf8");
-  const language = extname(options.file).toLowerCase();
+  const name = options.name ?? id;
+  const runtime = runtimeFor(options.file, options.runtime);
+  if (options.check && runtime !== "flow") {
+    // The compat gate: refuse code that diverges from the histories of runs still in flight.
+    const report = await assertDeployCompatible(ctx, { name, source, runtime });
+    if (!ctx.options.json)
+      ctx.output.err(`check: ${report.reports.length} in-flight run(s) replay cleanly against the new code`);
+  }
   const body = {
-    name: options.name ?? id,
+    name,
     source,
-    runtime: runtimeFor(options.file, options.runtime),
-    ...(language === ".ts" || language === ".mts" ? { language: "typescript" } : {}),
+    runtime,
     ...(options.version ? { version: options.version } : {}),
     ...(options.description ? { description: options.description } : {}),
-    ...(options.check ? { check: true } : {}),
   };
   const result = await ctx
     .api()

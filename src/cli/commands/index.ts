@@ -1,2 +1,4 @@
 /** Loads the CLI modules that register their own commands (server processes, in-script commands). */
 import "./init.ts";
+import "./processes.ts";
+import "./replay.ts";

@@ -2,7 +2,7 @@ import { chmodSync, existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { Command } from "commander";
 import { KilnError } from "../../errors.ts";
-import { registerCommands } from "../main.ts";
+import { registerCommands } from "../command-registry.ts";
 
 const CONFIG = `# yaml-language-server: $schema=./node_modules/kiln/schema/kiln.schema.json
 # Kiln configuration: every task below is a durable, retried, timed-out script.

@@ -14,7 +14,7 @@ import {
   replayHistory,
 } from "../../runtimes/replay.ts";
 import type { CliContext } from "../context.ts";
-import { type Runner, registerCommands } from "../main.ts";
+import { type Runner, registerCommands } from "../command-registry.ts";
 import { printJson } from "../output.ts";
 
 /** Options of `kiln replay`. */
