@@ -69,6 +69,25 @@ function pluginError(name: string, message: string, cause?: unknown): KilnError 
   return new KilnError("PLUGIN_LOAD_FAILED", `Plugin "${name}": ${message}`, cause === undefined ? {} : { cause });
 }
 
+/** Problems of one schema issue, worded like the built-in node types' ones. */
+function paramProblems(type: string, issue: z.core.$ZodIssue, params: unknown): ParamProblem[] {
+  const path = issue.path.filter((s): s is string | number => typeof s !== "symbol");
+  const key = String(path[path.length - 1] ?? "params");
+  const value = valueAt(params, path);
+  if (issue.code === "unrecognized_keys") {
+    return issue.keys.map((unknown) => ({
+      path: [...path, unknown],
+      message: `Unknown param "${unknown}" of ${type}`,
+    }));
+  }
+  if (issue.code === "invalid_type" && value === undefined) {
+    return [{ path, message: `Missing required param "${key}" of ${type} (${issue.message})` }];
+  }
+  const [problem] = valueProblems([issue], params, "params");
+  const phrase = problem?.message.replace(/^expected /, "") ?? issue.message;
+  return [{ path, message: `Expected "${key}" to be ${phrase}` }];
+}
+
 /** Turns a plugin definition into a registered node type (schema compiled, params checked). */
 export function pluginNodeType(
   plugin: FlowPlugin,
@@ -113,10 +132,7 @@ export function pluginNodeType(
       const issues = result.error.issues.filter(
         (issue) => !underTemplate(params, issue.path) && !rawParams.includes(String(issue.path[0])),
       );
-      return valueProblems(issues, params, "params").map((problem, i) => ({
-        path: (issues[i]?.path ?? []).filter((s): s is string | number => typeof s !== "symbol"),
-        message: `${problem.path}: ${problem.message}`,
-      }));
+      return issues.flatMap((issue) => paramProblems(type, issue, params));
     },
     run: (params: NodeParams, ctx: NodeContext) => {
       if (schema === undefined) return run(params, ctx);
