@@ -2,3 +2,4 @@
 import "./init.ts";
 import "./processes.ts";
 import "./replay.ts";
+import "./validate.ts";
