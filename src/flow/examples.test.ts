@@ -132,6 +132,20 @@ describeOnStores(
       assert.ok(names.includes("meta") && names.includes("summary"));
     });
 
+    it("quickstart approval flow: waits for the approval event and routes on it", async () => {
+      const text = readFileSync(join(dir, "../quickstart/workflows/approval.yaml"), "utf8");
+      const h = harness("ex-quickstart", { approval: text });
+      const yes = await h.start("approval", { order: "o-1", amount: 12 });
+      const no = await h.start("approval", { order: "o-2", amount: 12 });
+      await h.worker.drain();
+      assert.equal((await h.run(yes)).status, "waiting");
+      await h.store.sendEvent({ namespace: h.namespace, name: "order.approval", key: "o-1", payload: { approved: true } });
+      await h.store.sendEvent({ namespace: h.namespace, name: "order.approval", key: "o-2", payload: { approved: false } });
+      await h.worker.drain();
+      assert.deepEqual((await h.run(yes)).output, { shipped: true, order: "o-1" });
+      assert.deepEqual((await h.run(no)).output, { shipped: false, order: "o-2" });
+    });
+
     it("publish-post: steps shorthand with the example plugin's node types and a shell step", async () => {
       const h = harness("ex-post", { "publish-post": example("publish-post.yaml") });
       const id = await h.start("publish-post", { title: "Héllo, World: Outage Report!", body: "An outage at 3am" });
