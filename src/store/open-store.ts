@@ -3,14 +3,18 @@ import { dirname } from "node:path";
 import type { Store, StoreOptions } from "./store.ts";
 
 /**
- * Opens the store a URL names: `postgres://…` / `postgresql://…` (PostgreSQL), `sqlite:PATH`,
+ * Opens the store a URL names: `postgres://…[?schema=NAME]` (PostgreSQL), `sqlite:PATH`,
  * a file path, or `:memory:` (SQLite). The directory of a SQLite file is created if missing.
  */
 export async function openStore(url: string, options: StoreOptions & { schema?: string } = {}): Promise<Store> {
   if (/^postgres(ql)?:\/\//.test(url)) {
     const { PostgresStore } = await import("./postgres/postgres-store.ts");
+    // `?schema=NAME` picks the schema (created if missing), so several Kilns can share a database.
+    const parsed = new URL(url);
+    const schema = options.schema ?? parsed.searchParams.get("schema") ?? undefined;
+    parsed.searchParams.delete("schema");
     return await PostgresStore.open(
-      { connectionString: url, ...(options.schema === undefined ? {} : { schema: options.schema }) },
+      { connectionString: parsed.toString(), ...(schema === undefined ? {} : { schema }) },
       options,
     );
   }
