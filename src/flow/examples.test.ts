@@ -139,8 +139,18 @@ describeOnStores(
       const no = await h.start("approval", { order: "o-2", amount: 12 });
       await h.worker.drain();
       assert.equal((await h.run(yes)).status, "waiting");
-      await h.store.sendEvent({ namespace: h.namespace, name: "order.approval", key: "o-1", payload: { approved: true } });
-      await h.store.sendEvent({ namespace: h.namespace, name: "order.approval", key: "o-2", payload: { approved: false } });
+      await h.store.sendEvent({
+        namespace: h.namespace,
+        name: "order.approval",
+        key: "o-1",
+        payload: { approved: true },
+      });
+      await h.store.sendEvent({
+        namespace: h.namespace,
+        name: "order.approval",
+        key: "o-2",
+        payload: { approved: false },
+      });
       await h.worker.drain();
       assert.deepEqual((await h.run(yes)).output, { shipped: true, order: "o-1" });
       assert.deepEqual((await h.run(no)).output, { shipped: false, order: "o-2" });

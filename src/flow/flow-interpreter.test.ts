@@ -310,6 +310,33 @@ nodes:
       );
     });
 
+    it("a retried run re-runs only the failed node; retry from a step re-runs from that node", async () => {
+      const flow = `
+steps:
+  - id: first
+    type: test.count
+    with: { key: "retry-first-${"$"}{run.id}" }
+  - id: flaky
+    type: transform
+    with: { script: "if (run.attempt < 2) throw new Error('not yet'); return 'ok on attempt ' + run.attempt" }
+`;
+      const h = harness("rerun", { rerun: flow });
+      const id = await h.start("rerun");
+      await h.worker.drain();
+      assert.equal((await h.run(id)).status, "failed");
+      await h.store.retryRun({ namespace: h.namespace, id });
+      await h.worker.drain();
+      assert.equal((await h.run(id)).output, "ok on attempt 2");
+      assert.equal(probe.count(`retry-first-${id}`), 1, "the completed node was not run again");
+
+      const again = await h.start("rerun");
+      await h.worker.drain();
+      await h.store.retryRun({ namespace: h.namespace, id: again, fromStep: "first" });
+      await h.worker.drain();
+      assert.equal((await h.run(again)).output, "ok on attempt 2");
+      assert.equal(probe.count(`retry-first-${again}`), 2, "retrying from a node runs it again");
+    });
+
     it("fails expressions that try to escape the sandbox cleanly, and keeps working", async () => {
       const attempts = {
         process: "return process.exit(1)",
