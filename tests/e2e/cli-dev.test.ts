@@ -1,0 +1,185 @@
+/**
+ * The CLI as a new user drives it, against `kiln dev` on SQLite: init, deploy, start, run,
+ * status, list, logs, events, cancel, retry, secrets, tokens, validate.
+ */
+import assert from "node:assert/strict";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import type { Run } from "../../src/engine/run.ts";
+import { eventually, type KilnProcess, kiln, startKiln } from "./cli-support.ts";
+
+describe("CLI against kiln dev (SQLite)", { timeout: 180_000 }, () => {
+  let dir: string;
+  let dev: KilnProcess;
+  let g: string[];
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), "kiln-cli-dev-"));
+    const init = await kiln(["init", dir]);
+    assert.equal(init.code, 0, init.err);
+    // Extra task kinds: one that fails, one that prints a secret it gets from the vault.
+    writeFileSync(
+      join(dir, "kiln.yaml"),
+      `${readFileSync(join(dir, "kiln.yaml"), "utf8")}
+  - kind: always-fails
+    command: bash
+    args: ["-c", "echo 'about to fail' >&2; exit 1"]
+  - kind: uses-secret
+    command: bash
+    args: ["-c", "echo \\"token is $API_TOKEN\\""]
+    env: { API_TOKEN: "\${secret:API_TOKEN}" }
+`,
+    );
+    dev = await startKiln(["dev", "--port", "0"], dir);
+    g = ["--server", dev.url, "--data", join(dir, ".kiln")];
+  });
+
+  after(async () => {
+    await dev?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("lists the deployed example workflow and the configured task kinds", async () => {
+    const workflows = await kiln([...g, "list", "workflows", "--json"]);
+    assert.equal(workflows.code, 0, workflows.err);
+    const names = (workflows.json() as { items: { name: string }[] }).items.map((w) => w.name);
+    assert.deepEqual(names, ["hello"]);
+    const tasks = await kiln([...g, "list", "tasks"]);
+    assert.match(tasks.out, /hello/);
+    assert.match(tasks.out, /always-fails/);
+  });
+
+  it("starts a workflow and waits: step, durable sleep, child script task", async () => {
+    const r = await kiln([...g, "start", "hello", "-i", '{"name":"Ada"}', "--wait", "--json"]);
+    assert.equal(r.code, 0, r.err);
+    const run = r.json() as Run & { steps: { name: string }[] };
+    assert.equal(run.status, "completed");
+    assert.deepEqual((run.output as { message: string }).message, "Hello, Ada!");
+    assert.deepEqual(
+      run.steps.map((s) => s.name),
+      ["greet", "wait", "task:hello", "complete"],
+    );
+  });
+
+  it("runs a task kind, shows its status, state and logs", async () => {
+    const started = await kiln([...g, "run", "hello", "-i", '{"name":"Bob"}']);
+    assert.equal(started.code, 0, started.err);
+    const id = started.out.trim();
+    const run = await eventually(async () => {
+      const s = (await kiln([...g, "status", id, "--json"])).json() as Run;
+      return s.status === "completed" ? s : undefined;
+    });
+    assert.deepEqual(run.output, { greeting: "Hello, Bob!", attempt: 1 });
+    assert.deepEqual(run.state, { greeted: "Bob" });
+    const status = await kiln([...g, "status", id]);
+    assert.match(status.out, /status\s+completed/);
+    const logs = await kiln([...g, "logs", id]);
+    assert.equal(logs.code, 0);
+    const runs = await kiln([...g, "list", "runs", "--task", "hello"]);
+    assert.match(runs.out, new RegExp(id));
+  });
+
+  it("deploys a workflow from a file and resumes it with an event", async () => {
+    writeFileSync(
+      join(dir, "approval.ts"),
+      `export default async function approval(input: { order: string }, ctx: any) {
+  const decision = await ctx.waitForEvent("decision", { event: "order.decided", key: input.order });
+  return { order: input.order, decision };
+}
+`,
+    );
+    const deployed = await kiln([...g, "deploy", "approval", "-f", join(dir, "approval.ts"), "--json"]);
+    assert.equal(deployed.code, 0, deployed.err);
+    assert.equal((deployed.json() as { version: string }).version, "1");
+    const again = await kiln([...g, "deploy", "approval", "-f", join(dir, "approval.ts"), "--json"]);
+    assert.equal((again.json() as { created: boolean }).created, false, "identical source is a no-op");
+    const id = (await kiln([...g, "start", "approval", "-i", '{"order":"o-7"}'])).out.trim();
+    await eventually(async () => {
+      const s = (await kiln([...g, "status", id, "--json"])).json() as Run;
+      return s.status === "waiting" ? s : undefined;
+    });
+    const sent = await kiln([...g, "events", "send", "order.decided", "--key", "o-7", "-d", '{"ok":true}']);
+    assert.match(sent.out, new RegExp(`delivered to run ${id}`));
+    const done = await eventually(async () => {
+      const s = (await kiln([...g, "status", id, "--json"])).json() as Run;
+      return s.status === "completed" ? s : undefined;
+    });
+    assert.deepEqual(done.output, { order: "o-7", decision: { ok: true } });
+  });
+
+  it("cancels a sleeping run and retries a failed one as a new attempt", async () => {
+    writeFileSync(join(dir, "napper.js"), 'async function workflow(i, { sleep }) { await sleep("nap", "1h"); }\n');
+    assert.equal((await kiln([...g, "deploy", "napper", "-f", join(dir, "napper.js")])).code, 0);
+    const id = (await kiln([...g, "start", "napper"])).out.trim();
+    await eventually(async () => {
+      const s = (await kiln([...g, "status", id, "--json"])).json() as Run;
+      return s.status === "sleeping" ? s : undefined;
+    });
+    const cancelled = await kiln([...g, "cancel", id, "--json"]);
+    assert.equal(cancelled.code, 0, cancelled.err);
+    assert.equal((cancelled.json() as Run).status, "cancelled");
+    const again = await kiln([...g, "cancel", id]);
+    assert.equal(again.code, 1);
+    assert.match(again.err, /error INVALID_STATE_TRANSITION/);
+
+    const failed = (await kiln([...g, "run", "always-fails", "--wait", "--json"])).json() as Run;
+    assert.equal(failed.status, "failed");
+    assert.equal((failed.error?.data as { exitCode: number }).exitCode, 1);
+    const retried = await kiln([...g, "retry", failed.id, "--json"]);
+    assert.equal(retried.code, 0, retried.err);
+    assert.equal((retried.json() as Run).attempt, 2);
+  });
+
+  it("keeps secrets encrypted, resolves them for the run that needs them and masks them", async () => {
+    const set = await kiln([...g, "secrets", "set", "API_TOKEN", "hunter2-very-secret"]);
+    assert.equal(set.code, 0, set.err);
+    const list = await kiln([...g, "secrets", "list"]);
+    assert.match(list.out, /API_TOKEN/);
+    assert.doesNotMatch(list.out, /hunter2/);
+    const run = (await kiln([...g, "run", "uses-secret", "--wait", "--json"])).json() as Run;
+    assert.equal(run.status, "completed", JSON.stringify(run.error));
+    assert.equal((run.output as { stdout: string }).stdout, "token is ***");
+    const logs = await kiln([...g, "logs", run.id]);
+    assert.doesNotMatch(logs.out, /hunter2/);
+    assert.equal((await kiln([...g, "secrets", "rm", "API_TOKEN"])).code, 0);
+    assert.doesNotMatch((await kiln([...g, "secrets", "list"])).out, /API_TOKEN/);
+  });
+
+  it("creates, uses and revokes tokens with roles", async () => {
+    const created = await kiln([...g, "tokens", "create", "--name", "ci-viewer", "--role", "viewer", "--json"]);
+    assert.equal(created.code, 0, created.err);
+    const { token, id } = created.json() as { token: string; id: string };
+    assert.match(token, /^kiln_/);
+    const asViewer = ["--server", dev.url, "--token", token];
+    assert.equal((await kiln([...asViewer, "list", "runs"])).code, 0);
+    const denied = await kiln([...asViewer, "run", "hello"]);
+    assert.equal(denied.code, 1);
+    assert.match(denied.err, /error FORBIDDEN/);
+    assert.match((await kiln([...g, "tokens", "list"])).out, /ci-viewer/);
+    assert.equal((await kiln([...g, "tokens", "revoke", id])).code, 0);
+    const revoked = await kiln([...asViewer, "list", "runs"]);
+    assert.equal(revoked.code, 1);
+    assert.match(revoked.err, /error UNAUTHENTICATED/);
+  });
+
+  it("validates config and reports every error with file:line", async () => {
+    assert.equal((await kiln(["validate", join(dir, "kiln.yaml")])).code, 0);
+    const bad = join(dir, "bad.yaml");
+    writeFileSync(bad, "tasks:\n  - kind: x\n    command: ''\n    timeout_seconds: abc\n");
+    const r = await kiln(["validate", bad]);
+    assert.equal(r.code, 1);
+    assert.match(r.err, /bad\.yaml:3:\d+: tasks\[0\]\.command/);
+    assert.match(r.err, /bad\.yaml:4:\d+: tasks\[0\]\.timeout_seconds/);
+  });
+
+  it("prints the OpenAPI document and a clear error for an unknown run", async () => {
+    const doc = (await kiln([...g, "openapi"])).json() as { openapi: string; paths: Record<string, unknown> };
+    assert.match(doc.openapi, /^3\.1/);
+    assert.ok(doc.paths["/v1/runs"]);
+    const missing = await kiln([...g, "status", "01a200d9-0000-7000-8000-000000000000"]);
+    assert.equal(missing.code, 1);
+    assert.match(missing.err, /error RUN_NOT_FOUND/);
+  });
+});
