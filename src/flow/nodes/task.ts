@@ -1,5 +1,5 @@
 import type { ChildOptions } from "../../worker/workflow-context.ts";
-import type { DurableNodeType, NodeParams } from "./node-api.ts";
+import type { DurableNodeContext, DurableNodeType, NodeParams } from "./node-api.ts";
 import { checkParamRules, type ParamRules, paramReader } from "./param-rules.ts";
 
 const RULES: ParamRules = {
@@ -9,12 +9,16 @@ const RULES: ParamRules = {
   timeout: { kind: "duration" },
 };
 
-/** The child options of a task or workflow node: the step name plus queue, priority, timeout. */
-export function childOptions(type: string, params: NodeParams, stepName: string): ChildOptions {
+/**
+ * The child options of a task or workflow node: the step name plus queue, priority, and timeout
+ * (the param, else the node's own `timeout:`), which limits the whole child run.
+ */
+export function childOptions(type: string, params: NodeParams, ctx: DurableNodeContext): ChildOptions {
   const read = paramReader(type, params);
   const queue = read.string("queue");
   const priority = read.number("priority");
-  const timeout = read.duration("timeout");
+  const timeout = read.duration("timeout") ?? ctx.node.timeoutMs ?? undefined;
+  const stepName = ctx.stepName;
   return {
     name: stepName,
     ...(queue === undefined ? {} : { queue }),
@@ -36,7 +40,7 @@ export const taskNode: DurableNodeType = {
   async run(params, ctx) {
     const kind = paramReader("task", params).requiredString("kind");
     const input = Object.hasOwn(params, "input") ? params.input : ctx.input;
-    return await ctx.workflow.task(kind, input, childOptions("task", params, ctx.stepName));
+    return await ctx.workflow.task(kind, input, childOptions("task", params, ctx));
   },
 };
 
@@ -52,6 +56,6 @@ export const workflowNode: DurableNodeType = {
   async run(params, ctx) {
     const name = paramReader("workflow", params).requiredString("name");
     const input = Object.hasOwn(params, "input") ? params.input : ctx.input;
-    return await ctx.workflow.workflow(name, input, childOptions("workflow", params, ctx.stepName));
+    return await ctx.workflow.workflow(name, input, childOptions("workflow", params, ctx));
   },
 };

@@ -19,7 +19,8 @@ export const waitForEventNode: DurableNodeType = {
   checkParams: (params) => checkParamRules("wait_for_event", RULES, params),
   async run(params, ctx) {
     const read = paramReader("wait_for_event", params);
-    const timeout = read.duration("timeout");
+    // The node's own `timeout:` is the wait's timeout when params do not give one.
+    const timeout = read.duration("timeout") ?? ctx.node.timeoutMs ?? undefined;
     return await ctx.workflow.waitForEvent(ctx.stepName, {
       event: read.requiredString("event"),
       key: read.string("key") ?? null,
