@@ -63,14 +63,18 @@ const RUN_INDEXES = [
     WHERE lease_owner IS NULL AND status IN ('queued', 'cancelling', 'compensating')`,
   // Parked runs by wake-up time (sleep, event timeout).
   "CREATE INDEX runs_timers ON runs (available_at) WHERE status IN ('sleeping', 'waiting')",
-  // Queued runs by availability: the next delayed start or retry backoff.
-  "CREATE INDEX runs_delayed ON runs (available_at) WHERE status = 'queued'",
+  // Queued runs that were delayed (start later, retry backoff), for the next wake-up. A run
+  // claimable at once (available_at = created_at) stays out of it, so the hot path skips it.
+  "CREATE INDEX runs_delayed ON runs (available_at) WHERE status = 'queued' AND available_at > created_at",
   // Leased runs: expired-lease takeover and queue concurrency counts.
   "CREATE INDEX runs_leases ON runs (namespace, queue, lease_expires_at) WHERE lease_owner IS NOT NULL",
   `CREATE INDEX runs_deadline ON runs (deadline_at) WHERE deadline_at IS NOT NULL AND status NOT IN ${TERMINAL}`,
   "CREATE INDEX runs_parent ON runs (parent_run_id) WHERE parent_run_id IS NOT NULL",
   "CREATE INDEX runs_list ON runs (namespace, id)",
-  "CREATE INDEX runs_list_status ON runs (namespace, status, id)",
+  // Listing by status. Running runs are listed through runs_leases (all of them hold a lease)
+  // and completed ones through runs_list (most runs are), so the hot path of a run — claim,
+  // complete — does not touch this index.
+  "CREATE INDEX runs_list_status ON runs (namespace, status, id) WHERE status NOT IN ('running', 'completed')",
 ];
 
 const STEPS = `CREATE TABLE steps (
@@ -137,6 +141,47 @@ const LOG_COLUMNS = `run_id TEXT NOT NULL,
   ts BIGINT NOT NULL`;
 
 const COMMON_1 = [RUNS, ...RUN_INDEXES, STEPS, ...EVENTS, QUEUES];
+
+/**
+ * Planner statistics for SQLite, describing a large database: "N rows, then rows per distinct
+ * prefix of the index". Without statistics SQLite prefers any equality match, e.g. scanning a
+ * whole namespace through runs_list instead of the few due timers through runs_timers; seeding
+ * them is the documented remedy (https://sqlite.org/lang_analyze.html). A later ANALYZE replaces them.
+ */
+const SQLITE_STATS: readonly (readonly [table: string, index: string | null, stat: string])[] = [
+  ["runs", null, "1000000"],
+  ["runs", "sqlite_autoindex_runs_1", "1000000 1"],
+  ["runs", "runs_list", "1000000 250000 1"],
+  ["runs", "runs_list_status", "100000 25000 5000 1"],
+  ["runs", "runs_ready", "100000 25000 5000 1000 10 1"],
+  ["runs", "runs_timers", "100000 2"],
+  ["runs", "runs_delayed", "10000 2"],
+  ["runs", "runs_leases", "1000 250 50 2"],
+  ["runs", "runs_deadline", "100000 2"],
+  ["runs", "runs_parent", "100000 5"],
+  ["runs", "runs_idempotency", "100000 25000 1"],
+  ["steps", null, "5000000"],
+  ["steps", "sqlite_autoindex_steps_1", "5000000 5 1"],
+  ["events", null, "100000"],
+  ["events", "sqlite_autoindex_events_1", "100000 1"],
+  ["events", "events_pending", "10000 2500 100 2 1"],
+  ["events", "events_expiry", "100000 2"],
+  ["event_waits", null, "10000"],
+  ["event_waits", "sqlite_autoindex_event_waits_1", "10000 1 1"],
+  ["event_waits", "event_waits_by_event", "10000 2500 100 2 1"],
+  ["logs", null, "10000000"],
+  ["logs", "logs_by_run", "10000000 100 1"],
+];
+
+const SEED_SQLITE_STATS = [
+  "ANALYZE", // creates sqlite_stat1 (with zero counts for the empty tables, replaced below)
+  "DELETE FROM sqlite_stat1",
+  ...SQLITE_STATS.map(
+    ([table, index, stat]) =>
+      `INSERT INTO sqlite_stat1 (tbl, idx, stat) VALUES ('${table}', ${index === null ? "NULL" : `'${index}'`}, '${stat}')`,
+  ),
+  "ANALYZE sqlite_schema", // reloads the statistics
+];
 
 /** The control plane: namespaces, API tokens, secrets, workflow deployments, workers (sql-control.ts). */
 const CONTROL_2 = [
@@ -207,6 +252,7 @@ export const MIGRATIONS: readonly Migration[] = [
         // AUTOINCREMENT: ids (the log seq) are never reused, so `afterSeq` paging stays correct.
         `CREATE TABLE logs (id INTEGER PRIMARY KEY AUTOINCREMENT, ${LOG_COLUMNS})`,
         "CREATE INDEX logs_by_run ON logs (run_id, id)",
+        ...SEED_SQLITE_STATS,
       ],
       postgres: [
         ...COMMON_1,

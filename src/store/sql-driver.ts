@@ -85,5 +85,5 @@ export function rowsSource(
     return { sql: `unnest(${args}) AS v(${names})`, params: arrays };
   }
   const picks = columns.map(([name], i) => `value->>${i} AS ${name}`).join(", ");
-  return { sql: `(SELECT ${picks} FROM json_each(?)) AS v`, params: [JSON.stringify(rows)] };
+  return { sql: `(SELECT ${picks} FROM jsonb_each(?)) AS v`, params: [JSON.stringify(rows)] };
 }

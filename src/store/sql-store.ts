@@ -121,6 +121,19 @@ const STEP_INTEGER_COLUMNS: ReadonlySet<string> = new Set([
   "finished_at",
 ]);
 
+/**
+ * `namespace = ?` that no index serves. Without statistics (a fresh database, before
+ * ANALYZE/autovacuum) both planners prefer an index on namespace equality, which scans a whole
+ * namespace, over the timer index's range on available_at, which finds the few due timers.
+ */
+const UNINDEXED_NAMESPACE = "COALESCE(namespace, '')";
+
+/** What a claim sets: a queued run starts running; any other keeps its status (cancelling…). */
+const CLAIM_SET = `status = CASE WHEN status IN ('queued', 'running') THEN 'running' ELSE status END,
+  attempt = CASE WHEN lease_owner IS NOT NULL AND type = 'task' THEN attempt + 1 ELSE attempt END,
+  lease_owner = ?, lease_expires_at = ?, lease_token = lease_token + 1, started_at = COALESCE(started_at, ?),
+  wake_requested = 0, updated_at = ?`;
+
 /** One transaction of the store: the connection, its instant, and the queues it made ready. */
 interface Tx {
   readonly db: SqlTransaction;
@@ -290,7 +303,13 @@ export class SqlStore extends SqlControl implements Store {
   async #settleTerminal(tx: Tx, runs: readonly WorkRow[]): Promise<void> {
     if (runs.length === 0) return;
     const ids = this.#in(runs.map((r) => r.id));
-    await tx.db.run(`DELETE FROM event_waits WHERE run_id ${ids.sql}`, ids.params);
+    await settleAll([
+      tx.db.run(`DELETE FROM event_waits WHERE run_id ${ids.sql}`, ids.params),
+      this.#settleParents(tx, runs),
+    ]);
+  }
+
+  async #settleParents(tx: Tx, runs: readonly WorkRow[]): Promise<void> {
     const children = runs.filter((r) => r.parent_run_id !== null && r.parent_step_name !== null);
     if (children.length === 0) return;
     const parents = unique(children.map((c) => c.parent_run_id as string));
@@ -406,13 +425,14 @@ export class SqlStore extends SqlControl implements Store {
   }
 
   async #nextWakeAt(db: SqlTransaction | SqlDriver, now: number, namespace?: string): Promise<number | null> {
-    const scope = namespace === undefined ? "" : " AND namespace = ?";
+    const scope = namespace === undefined ? "" : ` AND ${UNINDEXED_NAMESPACE} = ?`;
     const args = namespace === undefined ? [now] : [now, namespace];
     const rows = await db.all<{ t: number | null }>(
       `SELECT MIN(t) AS t FROM (
          SELECT MIN(available_at) AS t FROM runs WHERE status IN ('sleeping', 'waiting') AND available_at > ?${scope}
          UNION ALL
-         SELECT MIN(available_at) AS t FROM runs WHERE status = 'queued' AND available_at > ?${scope}
+         SELECT MIN(available_at) AS t FROM runs
+         WHERE status = 'queued' AND available_at > created_at AND available_at > ?${scope}
        ) AS w`,
       [...args, ...args],
     );
@@ -554,13 +574,15 @@ export class SqlStore extends SqlControl implements Store {
     const where = ["namespace = ?"];
     const params: (SqlScalar | readonly SqlScalar[])[] = [p.namespace];
     if (p.status !== undefined) {
-      if (typeof p.status === "string") {
-        where.push("status = ?");
-        params.push(p.status);
-      } else {
-        const list = this.#in(p.status as readonly string[]);
-        where.push(`status ${list.sql}`);
-        params.push(...list.params);
+      const statuses: readonly RunStatus[] = typeof p.status === "string" ? [p.status as RunStatus] : p.status;
+      const list = this.#in(statuses);
+      where.push(`status ${list.sql}`);
+      params.push(...list.params);
+      // Point the planner at the index that holds these statuses (see runs_list_status).
+      if (statuses.every((s) => s !== "running" && s !== "completed")) {
+        where.push("status NOT IN ('running', 'completed')");
+      } else if (statuses.every((s) => s === "running")) {
+        where.push("lease_owner IS NOT NULL");
       }
     }
     const filters: [string, string | undefined][] = [
@@ -752,48 +774,85 @@ export class SqlStore extends SqlControl implements Store {
   async claimRuns(p: Readonly<ClaimRunsParams>): Promise<ClaimRunsResult> {
     if (p.limit <= 0 || p.queues.length === 0) return { runs: [], nextWakeAt: null };
     return this.#tx(async (tx) => {
-      const queues = this.#in(unique(p.queues));
+      const queueNames = unique(p.queues);
+      const queues = this.#in(queueNames);
       const names = p.names === undefined ? undefined : this.#in(p.names);
       const nameSql = names === undefined ? "" : ` AND name ${names.sql}`;
       const nameParams = names?.params ?? [];
+      const claimParams = [p.owner, tx.now + p.leaseMs, tx.now, tx.now];
 
-      // Due timers first, so that woken runs compete for this claim.
-      const woken = await tx.db.all<{ queue: string }>(
-        `UPDATE runs SET status = 'queued', available_at = ?, updated_at = ?
-         WHERE id IN (SELECT id FROM runs WHERE status IN ('sleeping', 'waiting') AND available_at <= ?
-                      AND namespace = ? AND queue ${queues.sql} LIMIT ${WAKE_BATCH}${this.#skipLocked})
-         RETURNING queue`,
-        [tx.now, tx.now, tx.now, p.namespace, ...queues.params],
-      );
+      // Independent statements, issued together (pipelined on PostgreSQL): wake due timers first
+      // so that woken runs compete in this claim, read the queues' limits, and take over runs
+      // whose worker vanished (lease expired; they already count against any limit).
+      const [woken, settings, takeovers] = await Promise.all([
+        tx.db.all<{ queue: string }>(
+          `UPDATE runs SET status = 'queued', available_at = ?, updated_at = ?
+           WHERE id IN (SELECT id FROM runs WHERE status IN ('sleeping', 'waiting') AND available_at <= ?
+                        AND ${UNINDEXED_NAMESPACE} = ? AND COALESCE(queue, '') ${queues.sql}
+                        LIMIT ${WAKE_BATCH}${this.#skipLocked})
+           RETURNING queue`,
+          [tx.now, tx.now, tx.now, p.namespace, ...queues.params],
+        ),
+        tx.db.all<QueueRow>(
+          `SELECT namespace, name, concurrency_limit, key_concurrency_limit FROM queues
+           WHERE namespace = ? AND name ${queues.sql}
+             AND (concurrency_limit IS NOT NULL OR key_concurrency_limit IS NOT NULL)`,
+          [p.namespace, ...queues.params],
+        ),
+        tx.db.all<RunRow>(
+          `UPDATE runs SET ${CLAIM_SET}
+           WHERE id IN (SELECT id FROM runs WHERE lease_owner IS NOT NULL AND namespace = ? AND queue ${queues.sql}
+                        AND lease_expires_at <= ?${nameSql} ORDER BY lease_expires_at, id LIMIT ?${this.#skipLocked})
+           RETURNING *`,
+          [...claimParams, p.namespace, ...queues.params, tx.now, ...nameParams, p.limit],
+        ),
+      ]);
       for (const queue of unique(woken.map((w) => w.queue))) this.#markReady(tx, p.namespace, queue);
 
-      // Runs whose worker vanished (lease expired) are taken over.
-      const takeovers = await tx.db.all<{ id: string }>(
-        `SELECT id FROM runs WHERE lease_owner IS NOT NULL AND namespace = ? AND queue ${queues.sql}
-         AND lease_expires_at <= ?${nameSql} ORDER BY lease_expires_at, id LIMIT ?${this.#skipLocked}`,
-        [p.namespace, ...queues.params, tx.now, ...nameParams, p.limit],
-      );
       const room = p.limit - takeovers.length;
-      const chosen = room > 0 ? await this.#pickReady(tx, p, room) : [];
-      const ids = [...takeovers.map((t) => t.id), ...chosen];
-      if (ids.length === 0) return { runs: [], nextWakeAt: await this.#nextWakeAt(tx.db, tx.now, p.namespace) };
+      let ready: RunRow[] = [];
+      if (room > 0 && queueNames.length === 1 && settings.length === 0) {
+        // The common case, one statement: claim the first ready runs of one unlimited queue.
+        ready = await tx.db.all<RunRow>(
+          `UPDATE runs SET ${CLAIM_SET}
+           WHERE id IN (SELECT id FROM runs WHERE lease_owner IS NULL AND status IN ('queued', 'cancelling', 'compensating')
+                        AND namespace = ? AND queue = ? AND available_at <= ?${nameSql}
+                        ORDER BY priority DESC, available_at, id LIMIT ?${this.#skipLocked})
+           RETURNING *`,
+          [...claimParams, p.namespace, queueNames[0] as string, tx.now, ...nameParams, room],
+        );
+      } else if (room > 0) {
+        const picked = await this.#pickReady(tx, p, queueNames, settings, room);
+        if (picked.length > 0) {
+          const list = this.#in(picked);
+          ready = await tx.db.all<RunRow>(`UPDATE runs SET ${CLAIM_SET} WHERE id ${list.sql} RETURNING *`, [
+            ...claimParams,
+            ...list.params,
+          ]);
+        }
+      }
+      const claimed = [...takeovers, ...ready];
+      if (claimed.length === 0) return { runs: [], nextWakeAt: await this.#nextWakeAt(tx.db, tx.now, p.namespace) };
 
-      const list = this.#in(ids);
-      const claimed = await tx.db.all<RunRow>(
-        `UPDATE runs SET
-           status = CASE WHEN status IN ('queued', 'running') THEN 'running' ELSE status END,
-           attempt = CASE WHEN lease_owner IS NOT NULL AND type = 'task' THEN attempt + 1 ELSE attempt END,
-           lease_owner = ?, lease_expires_at = ?, lease_token = lease_token + 1, started_at = COALESCE(started_at, ?),
-           wake_requested = 0, available_at = NULL, updated_at = ?
-         WHERE id ${list.sql}
-         RETURNING *`,
-        [p.owner, tx.now + p.leaseMs, tx.now, tx.now, ...list.params],
-      );
-      const order = new Map(ids.map((id, i) => [id, i]));
-      claimed.sort((a, b) => (order.get(a.id) ?? 0) - (order.get(b.id) ?? 0));
-      const steps = await tx.db.all<StepRow>(
-        `SELECT * FROM steps WHERE run_id ${list.sql} ORDER BY run_id, seq, name`,
-        list.params,
+      // A run claimed for the first time (token 1) has recorded nothing yet: only replays read steps.
+      const replays = claimed.filter((r) => r.lease_token > 1).map((r) => r.id);
+      const list = this.#in(replays);
+      const short = claimed.length < p.limit;
+      const [steps, nextWakeAt] = await Promise.all([
+        replays.length > 0
+          ? tx.db.all<StepRow>(`SELECT * FROM steps WHERE run_id ${list.sql} ORDER BY run_id, seq, name`, list.params)
+          : [],
+        // A full batch means the worker comes straight back; only a short one needs the next timer.
+        short ? this.#nextWakeAt(tx.db, tx.now, p.namespace) : null,
+      ]);
+      // Taken-over runs first (they waited longest), then claim order.
+      const takenOver = new Set(takeovers.map((t) => t.id));
+      claimed.sort(
+        (a, b) =>
+          Number(takenOver.has(b.id)) - Number(takenOver.has(a.id)) ||
+          b.priority - a.priority ||
+          (a.available_at ?? 0) - (b.available_at ?? 0) ||
+          (a.id < b.id ? -1 : 1),
       );
       const byRun = new Map<string, Step[]>();
       for (const s of steps) {
@@ -802,26 +861,28 @@ export class SqlStore extends SqlControl implements Store {
         bucket.push(rowToStep(s));
       }
       const runs: ClaimedRun[] = claimed.map((r) => ({ run: rowToRun(r), steps: byRun.get(r.id) ?? [] }));
-      // A full batch means the worker comes straight back; only a short one needs the next timer.
-      const nextWakeAt = runs.length < p.limit ? await this.#nextWakeAt(tx.db, tx.now, p.namespace) : null;
       return { runs, nextWakeAt };
     });
   }
 
-  /** Picks up to `room` ready runs across the claim's queues, within each queue's limits. */
-  async #pickReady(tx: Tx, p: Readonly<ClaimRunsParams>, room: number): Promise<string[]> {
-    const queueNames = unique(p.queues);
-    const list = this.#in(queueNames);
-    const settings = await tx.db.all<QueueRow>(
-      `SELECT namespace, name, concurrency_limit, key_concurrency_limit FROM queues WHERE namespace = ? AND name ${list.sql}`,
-      [p.namespace, ...list.params],
-    );
+  /**
+   * Picks up to `room` ready runs across several queues, or within a queue's limits, merged in
+   * claim order. A limited queue is counted under its advisory lock (PostgreSQL), so two claimers
+   * never both take its last free slot.
+   */
+  async #pickReady(
+    tx: Tx,
+    p: Readonly<ClaimRunsParams>,
+    queueNames: readonly string[],
+    settings: readonly QueueRow[],
+    room: number,
+  ): Promise<string[]> {
     const limits = new Map(settings.map((s) => [s.name, s]));
     const candidates: { id: string; priority: number; available_at: number }[] = [];
     // Limited queues take their advisory locks in name order, so claimers never deadlock.
-    for (const queue of queueNames.sort()) {
+    for (const queue of [...queueNames].sort()) {
       const s = limits.get(queue);
-      if (s === undefined || (s.concurrency_limit === null && s.key_concurrency_limit === null)) {
+      if (s === undefined) {
         candidates.push(...(await this.#readyRuns(tx, p, queue, room, [])));
         continue;
       }
@@ -841,7 +902,7 @@ export class SqlStore extends SqlControl implements Store {
       );
       const keyLimit = s.key_concurrency_limit;
       const full = keyLimit === null ? [] : [...perKey].filter(([, n]) => n >= keyLimit).map(([k]) => k);
-      // With a key limit, look further than `capacity`: runs of a saturated key are skipped.
+      // With a key limit, look further than `capacity`: runs of a key that fills up are skipped.
       const fetch = keyLimit === null ? capacity : Math.min(capacity * 4 + 16, 1000);
       let taken = 0;
       for (const run of await this.#readyRuns(tx, p, queue, fetch, full)) {
@@ -1179,18 +1240,21 @@ export class SqlStore extends SqlControl implements Store {
         results.push({ ok: true, cancelRequested: run.cancel_requested === 1 });
       }
       const rows = [...changed.values()];
-      await this.#writeRuns(tx, rows);
-      if (retried.length > 0) {
+      const terminal = rows.filter((r) => isTerminal(r.status as RunStatus));
+      // The writes below are independent of each other: issued together (pipelined on PostgreSQL).
+      const retriedList = this.#in(retried);
+      await settleAll([
+        this.#writeRuns(tx, rows),
         // A retry is a new attempt: failed steps run again, completed ones are replayed.
-        const list = this.#in(retried);
-        await tx.db.run(`DELETE FROM steps WHERE run_id ${list.sql} AND status = 'failed'`, list.params);
-      }
+        retried.length > 0
+          ? tx.db.run(`DELETE FROM steps WHERE run_id ${retriedList.sql} AND status = 'failed'`, retriedList.params)
+          : undefined,
+        this.#settleTerminal(tx, terminal),
+      ]);
       for (const r of rows) {
         const claimable = r.status === "queued" || r.status === "cancelling" || r.status === "compensating";
         if (claimable && r.available_at !== null && r.available_at <= tx.now) this.#markReady(tx, r.namespace, r.queue);
       }
-      const terminal = rows.filter((r) => isTerminal(r.status as RunStatus));
-      await this.#settleTerminal(tx, terminal);
       const timedOut = terminal.filter((r) => r.status === "timed_out").map((r) => r.id);
       if (timedOut.length > 0)
         await this.#cancelRuns(tx, await this.#descendants(tx, timedOut), "the parent run timed out");
@@ -1413,6 +1477,15 @@ export class SqlStore extends SqlControl implements Store {
   async close(): Promise<void> {
     await this.driver.close();
   }
+}
+
+/**
+ * Awaits independent statements issued together (PostgreSQL pipelines them) and fails with the
+ * first error only once all have settled, so that none runs on after its transaction ended.
+ */
+async function settleAll(work: readonly (Promise<unknown> | undefined)[]): Promise<void> {
+  const results = await Promise.allSettled(work);
+  for (const r of results) if (r.status === "rejected") throw r.reason;
 }
 
 function alreadyRecorded(runId: string, name: string, status: string): SerializedError {
