@@ -26,13 +26,16 @@ export async function stopPostgres(): Promise<void> {
   cluster = undefined;
 }
 
-/** A fresh store: a temp SQLite file, or a fresh PostgreSQL schema. */
-export async function freshStore(dialect: Dialect): Promise<{ store: Store; dispose(): Promise<void> }> {
+/** A fresh store: a temp SQLite file, or a fresh PostgreSQL schema (`url`/`schema` open it again). */
+export async function freshStore(
+  dialect: Dialect,
+): Promise<{ store: Store; url: string; schema?: string; dispose(): Promise<void> }> {
   if (dialect === "sqlite") {
     const dir = mkdtempSync(join(tmpdir(), "kiln-bench-"));
     const store = await openStore(join(dir, "kiln.db"));
     return {
       store,
+      url: join(dir, "kiln.db"),
       dispose: async () => {
         await store.close();
         rmSync(dir, { recursive: true, force: true });
@@ -44,6 +47,8 @@ export async function freshStore(dialect: Dialect): Promise<{ store: Store; disp
   const store = await openStore(url, { schema });
   return {
     store,
+    url,
+    schema,
     dispose: async () => {
       await store.close();
       const client = new pg.Client({ connectionString: url });

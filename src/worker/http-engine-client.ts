@@ -2,6 +2,7 @@ import { serializeError } from "../errors.ts";
 import type { RegisterWorkerParams, WorkerRegistration } from "../store/control-store.ts";
 import type {
   AwaitEventParams,
+  ClaimedRun,
   ClaimRunsParams,
   ClaimRunsResult,
   ExtendLeasesParams,
@@ -53,6 +54,12 @@ export class HttpEngineClient implements EngineClient {
   #registration: Omit<RegisterWorkerParams, "namespace"> | undefined;
   #heartbeat: NodeJS.Timeout | undefined;
   #lastRetryLog = 0;
+  /** The last claim's parameters: finishes ask for the next runs with them (see finishRuns). */
+  #lastClaim: Readonly<ClaimRunsParams> | undefined;
+  /** Runs claimed along with a finish, handed out by the next claimRuns. */
+  #prefetched: { readonly claimed: ClaimedRun; readonly key: string; readonly at: number }[] = [];
+  /** Listeners of active subscriptions: a worker loop runs and claims prefetched runs when told. */
+  readonly #listeners = new Set<(n: StoreNotification) => void>();
 
   constructor(options: HttpEngineClientOptions) {
     this.#logger = options.logger;
@@ -76,6 +83,9 @@ export class HttpEngineClient implements EngineClient {
     for (const q of p.queues) this.#queues.add(q);
     this.#owner = p.owner;
     this.#claimNamespace = p.namespace;
+    this.#lastClaim = p;
+    const prefetched = await this.#takePrefetched(p);
+    if (prefetched.length > 0) return { runs: prefetched, nextWakeAt: null };
     // The namespace travels as the request's namespace (Kiln-Namespace), which the token must allow.
     const { namespace, ...rest } = p;
     const result = await this.#http.post<ClaimRunsResult>(
@@ -84,6 +94,37 @@ export class HttpEngineClient implements EngineClient {
       { retry: "few", extraTimeoutMs: this.#claimWaitMs, namespace },
     );
     return { runs: result.runs, nextWakeAt: result.nextWakeAt };
+  }
+
+  /** Prefetched runs for these claim parameters (up to the limit); stale or foreign ones are given back. */
+  async #takePrefetched(p: Readonly<ClaimRunsParams>): Promise<ClaimedRun[]> {
+    if (this.#prefetched.length === 0) return [];
+    const key = claimKey(p);
+    const fresh = Date.now() - p.leaseMs / 3;
+    const usable = this.#prefetched.filter((e) => e.key === key && e.at >= fresh);
+    const unusable = this.#prefetched.filter((e) => e.key !== key || e.at < fresh);
+    const taken = usable.slice(0, p.limit);
+    this.#prefetched = usable.slice(p.limit);
+    if (unusable.length > 0) await this.#release(unusable.map((e) => e.claimed));
+    return taken.map((e) => e.claimed);
+  }
+
+  /** Gives runs back to their queue (claimable at once by any worker). */
+  async #release(runs: readonly ClaimedRun[]): Promise<void> {
+    if (runs.length === 0) return;
+    const items = runs.map((c) => ({ runId: c.run.id, leaseToken: c.run.leaseToken, outcome: "release" as const }));
+    try {
+      const namespace = runs[0]?.run.namespace;
+      await this.#http.post(
+        "/v1/worker/finish",
+        { items },
+        { retry: "few", ...(namespace === undefined ? {} : { namespace }) },
+      );
+    } catch (error) {
+      this.#logger?.warn(
+        `Could not give back prefetched runs (their leases will expire): ${serializeError(error).message}`,
+      );
+    }
   }
 
   async extendLeases(p: Readonly<ExtendLeasesParams>): Promise<ExtendLeasesResult> {
@@ -104,10 +145,39 @@ export class HttpEngineClient implements EngineClient {
     return this.#http.post("/v1/worker/await-event", p, { retry: "until-delivered" });
   }
 
+  /**
+   * Ends activations. While a worker loop runs (subscribed), the request also claims as many new
+   * runs as it frees slots — one round trip instead of two per batch — and the worker's next
+   * claimRuns gets them without a request.
+   */
   async finishRuns(p: Readonly<{ items: readonly FinishRunParams[] }>): Promise<WriteResult[]> {
     if (p.items.length === 0) return [];
-    return (await this.#http.post<{ results: WriteResult[] }>("/v1/worker/finish", p, { retry: "until-delivered" }))
-      .results;
+    const next = this.#lastClaim;
+    const prefetch = this.#listeners.size > 0 && next !== undefined && p.items.every((i) => i.outcome !== "release");
+    const claim =
+      prefetch && next
+        ? {
+            owner: next.owner,
+            queues: next.queues,
+            limit: p.items.length,
+            leaseMs: next.leaseMs,
+            ...(next.names === undefined ? {} : { names: next.names }),
+          }
+        : undefined;
+    const result = await this.#http.post<{ results: WriteResult[]; claimed?: ClaimRunsResult }>(
+      "/v1/worker/finish",
+      claim === undefined ? p : { ...p, claim },
+      { retry: "until-delivered", ...(prefetch && next ? { namespace: next.namespace } : {}) },
+    );
+    if (result.claimed && next && result.claimed.runs.length > 0) {
+      const key = claimKey(next);
+      const at = Date.now();
+      for (const claimed of result.claimed.runs) this.#prefetched.push({ claimed, key, at });
+      // The worker may have found nothing to claim meanwhile and gone idle: wake it for these.
+      const note = { type: "runs-ready" as const, namespace: next.namespace, queue: next.queues[0] ?? "default" };
+      for (const listener of this.#listeners) listener(note);
+    }
+    return result.results;
   }
 
   async updateRuns(p: Readonly<{ items: readonly UpdateRunParams[] }>): Promise<WriteResult[]> {
@@ -133,6 +203,7 @@ export class HttpEngineClient implements EngineClient {
    */
   async subscribe(listener: (n: StoreNotification) => void): Promise<() => Promise<void>> {
     const stop = new AbortController();
+    this.#listeners.add(listener);
     const loop = (async () => {
       let failures = 0;
       while (!stop.signal.aborted && !this.#http.closed) {
@@ -164,6 +235,9 @@ export class HttpEngineClient implements EngineClient {
     return async () => {
       stop.abort();
       await loop;
+      // The worker stopped claiming: runs prefetched for it go back to their queue.
+      this.#listeners.delete(listener);
+      if (this.#listeners.size === 0) await this.#release(this.#prefetched.splice(0).map((e) => e.claimed));
     };
   }
 
@@ -214,4 +288,14 @@ export class HttpEngineClient implements EngineClient {
     this.#heartbeat = undefined;
     this.#http.close();
   }
+}
+
+/** Which claims prefetched runs may serve: same namespace, owner, queues and names. */
+function claimKey(p: Readonly<ClaimRunsParams>): string {
+  return JSON.stringify([
+    p.namespace,
+    p.owner,
+    [...p.queues].sort(),
+    p.names === undefined ? null : [...p.names].sort(),
+  ]);
 }

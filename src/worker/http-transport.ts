@@ -1,3 +1,5 @@
+import http from "node:http";
+import https from "node:https";
 import { ERROR_CODES, type ErrorCode, KilnError } from "../errors.ts";
 
 /** How a call is retried when the server cannot be reached (or answers 429/502/503/504). */
@@ -21,7 +23,15 @@ export interface HttpTransportOptions {
   readonly requestTimeoutMs?: number;
   /** Told about each failed attempt that will be retried. */
   readonly onRetry?: (info: { path: string; attempt: number; delayMs: number; error: string }) => void;
+  /** Send requests with this fetch instead of node:http (tests that observe requests). */
   readonly fetch?: typeof fetch;
+}
+
+/** A response as the transport needs it. */
+interface RawResponse {
+  readonly status: number;
+  readonly retryAfter: string | null;
+  readonly text: string;
 }
 
 /** Statuses after which the same request is worth sending again. */
@@ -39,7 +49,7 @@ class AttemptFailed extends Error {
 }
 
 /**
- * JSON over HTTP to the Kiln server with keep-alive (Node's fetch pools connections per origin),
+ * JSON over HTTP to the Kiln server with keep-alive (a node:http agent pools connections),
  * bearer auth, and retries with exponential backoff on connection errors, so a worker rides out a
  * server restart: requests carry `Kiln-Attempt: N` so the server can recognize a retried write.
  */
@@ -50,7 +60,8 @@ export class HttpTransport {
   readonly #maxDelay: number;
   readonly #timeout: number;
   readonly #onRetry: HttpTransportOptions["onRetry"];
-  readonly #fetch: typeof fetch;
+  readonly #fetch: typeof fetch | undefined;
+  readonly #agent: http.Agent;
   readonly #closed = new AbortController();
 
   constructor(options: HttpTransportOptions) {
@@ -64,7 +75,10 @@ export class HttpTransport {
     this.#maxDelay = options.maxDelayMs ?? 5000;
     this.#timeout = options.requestTimeoutMs ?? 60_000;
     this.#onRetry = options.onRetry;
-    this.#fetch = options.fetch ?? fetch;
+    this.#fetch = options.fetch;
+    // Keep-alive: a worker's calls reuse a few warm connections instead of a handshake each.
+    const agentOptions = { keepAlive: true, keepAliveMsecs: 1000, maxSockets: 64, maxFreeSockets: 16 };
+    this.#agent = this.#base.startsWith("https:") ? new https.Agent(agentOptions) : new http.Agent(agentOptions);
   }
 
   /** Whether close() was called. */
@@ -75,6 +89,7 @@ export class HttpTransport {
   /** Aborts every request in flight and every pending retry (they fail with WORKER_STOPPED). */
   close(): void {
     this.#closed.abort(new KilnError("WORKER_STOPPED", "The engine client was closed"));
+    this.#agent.destroy();
   }
 
   /** POSTs `body` to `path` and returns the JSON answer; 4xx answers throw their KilnError. */
@@ -108,30 +123,63 @@ export class HttpTransport {
   ): Promise<T> {
     const signals = [this.#closed.signal, AbortSignal.timeout(this.#timeout + (options.extraTimeoutMs ?? 0))];
     if (options.signal) signals.push(options.signal);
-    let response: Response;
+    const headers = {
+      ...this.#headers,
+      ...(options.namespace === undefined ? {} : { "kiln-namespace": options.namespace }),
+      "kiln-attempt": String(attempt),
+    };
+    let response: RawResponse;
     try {
-      response = await this.#fetch(`${this.#base}${path}`, {
-        method: "POST",
-        headers: {
-          ...this.#headers,
-          ...(options.namespace === undefined ? {} : { "kiln-namespace": options.namespace }),
-          "kiln-attempt": String(attempt),
-        },
-        body: payload,
-        signal: AbortSignal.any(signals),
-      });
+      response = await this.#send(`${this.#base}${path}`, headers, payload, AbortSignal.any(signals));
     } catch (cause) {
       this.#throwIfClosed(options.signal);
       const why = (cause as { cause?: { code?: string; message?: string } }).cause;
-      const message = `Could not reach the Kiln server at ${this.#base}: ${why?.code ?? why?.message ?? (cause as Error).message}`;
+      const code = (cause as { code?: string }).code ?? why?.code;
+      const message = `Could not reach the Kiln server at ${this.#base}: ${code ?? why?.message ?? (cause as Error).message}`;
       throw new AttemptFailed(new KilnError("STORE_UNAVAILABLE", message, { cause }), true);
     }
-    const text = await response.text().catch(() => "");
-    if (response.ok) return (text === "" ? undefined : JSON.parse(text)) as T;
+    const { text } = response;
+    if (response.status >= 200 && response.status < 300) return (text === "" ? undefined : JSON.parse(text)) as T;
     const error = errorFromBody(response.status, text, path);
-    const retryAfter = Number(response.headers.get("retry-after") ?? Number.NaN);
+    const retryAfter = Number(response.retryAfter ?? Number.NaN);
     const retryable = RETRY_STATUSES.has(response.status) || (response.status >= 500 && attempt < 3);
     throw new AttemptFailed(error, retryable, Number.isFinite(retryAfter) ? retryAfter * 1000 : undefined);
+  }
+
+  /** One POST with node:http on the keep-alive agent (or the injected fetch). */
+  async #send(
+    url: string,
+    headers: Record<string, string>,
+    payload: string,
+    signal: AbortSignal,
+  ): Promise<RawResponse> {
+    if (this.#fetch) {
+      const res = await this.#fetch(url, { method: "POST", headers, body: payload, signal });
+      return { status: res.status, retryAfter: res.headers.get("retry-after"), text: await res.text() };
+    }
+    const body = Buffer.from(payload);
+    const lib = url.startsWith("https:") ? https : http;
+    return new Promise<RawResponse>((resolve, reject) => {
+      const req = lib.request(
+        url,
+        { method: "POST", agent: this.#agent, signal, headers: { ...headers, "content-length": String(body.length) } },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on("data", (chunk: Buffer) => chunks.push(chunk));
+          res.on("error", reject);
+          res.on("end", () => {
+            const retryAfter = res.headers["retry-after"];
+            resolve({
+              status: res.statusCode ?? 0,
+              retryAfter: typeof retryAfter === "string" ? retryAfter : null,
+              text: Buffer.concat(chunks).toString("utf8"),
+            });
+          });
+        },
+      );
+      req.on("error", reject);
+      req.end(body);
+    });
   }
 
   #throwIfClosed(signal?: AbortSignal): void {

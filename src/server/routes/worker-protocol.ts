@@ -15,6 +15,7 @@ import type {
 import { ACCESS, type ApiRoute, type AppContext, defineRoute } from "../api-route.ts";
 import { StepSchema } from "../api-schemas.ts";
 import type { ServerDeps } from "../server-deps.ts";
+import { claimForWorker } from "../worker-claims.ts";
 import {
   AwaitEventBody,
   ChildBody,
@@ -179,41 +180,13 @@ export const workerProtocolRoutes: readonly ApiRoute[] = [
       const interest = waitMs > 0 ? deps.claims.arm(namespace, queues) : undefined;
       try {
         for (;;) {
-          let result: ClaimRunsResult;
-          if (body.limit > 0) {
-            const stop = deps.metrics.claimDuration.startTimer({ namespace });
-            result = await deps.store.claimRuns({
-              namespace,
-              queues: queues ?? ["default"],
-              owner: body.owner,
-              limit: body.limit,
-              leaseMs: body.leaseMs ?? 30_000,
-              ...(body.names === undefined ? {} : { names: body.names }),
-            });
-            stop();
-          } else {
-            result = { runs: [], nextWakeAt: await deps.store.getNextWakeAt({ namespace }) };
-          }
-          if (result.runs.length > 0) {
-            if (signal.aborted) {
-              // The worker left while we claimed: give the runs back rather than let leases expire.
-              await deps.store.finishRuns({
-                items: result.runs.map((r) => ({
-                  runId: r.run.id,
-                  leaseToken: r.run.leaseToken,
-                  outcome: "release" as const,
-                })),
-              });
-              return c.json({ runs: [], nextWakeAt: result.nextWakeAt, ready: [] });
-            }
-            const ids = result.runs.map((r) => r.run.id);
-            deps.runNamespaces.remember(namespace, ids);
-            deps.metrics.claimedRuns.inc({ namespace }, ids.length);
-            deps.live.poke(ids, namespace);
-            return c.json({ ...result, ready: [] });
-          }
+          const result: ClaimRunsResult =
+            body.limit > 0
+              ? await claimForWorker(deps, namespace, { ...body, queues: queues ?? ["default"] }, signal)
+              : { runs: [], nextWakeAt: await deps.store.getNextWakeAt({ namespace }) };
+          if (result.runs.length > 0 || signal.aborted) return c.json({ ...result, ready: [] });
           const remaining = deadline - Date.now();
-          if (interest === undefined || remaining <= 0 || signal.aborted) return c.json({ ...result, ready: [] });
+          if (interest === undefined || remaining <= 0) return c.json({ ...result, ready: [] });
           const untilTimer =
             body.limit === 0 || result.nextWakeAt === null ? remaining : Math.max(1, result.nextWakeAt - deps.clock());
           const hits: StoreNotification[] = await interest.wait(Math.min(remaining, untilTimer), signal);
@@ -329,8 +302,18 @@ export const workerProtocolRoutes: readonly ApiRoute[] = [
     path: "/v1/worker/finish",
     operationId: "workerFinishRuns",
     summary: "End activations (complete, fail, retry, park, release, cancel, compensate), batched",
-    body: z.strictObject({ items: z.array(FinishItem).max(10_000) }),
-    responses: { 200: { description: "One result per item, in order", schema: WriteResults } },
+    body: z.strictObject({
+      items: z.array(FinishItem).max(10_000),
+      claim: ClaimBody.omit({ waitMs: true })
+        .optional()
+        .describe("Claim the next runs in the same round trip (the slots these items free)"),
+    }),
+    responses: {
+      200: {
+        description: "One result per item, in order, and the runs claimed with `claim`",
+        schema: WriteResults.extend({ claimed: ClaimResponse.omit({ ready: true }).optional() }),
+      },
+    },
     async handle({ body, auth, c, deps }) {
       const items = body.items as unknown as FinishRunParams[];
       let results = await fencedBatch(deps, auth.namespace, items, (allowed) =>
@@ -341,7 +324,10 @@ export const workerProtocolRoutes: readonly ApiRoute[] = [
         items.map((i) => i.runId),
         auth.namespace,
       );
-      return c.json({ results });
+      if (body.claim === undefined || body.claim.limit === 0) return c.json({ results });
+      const claim = { ...body.claim, queues: body.claim.queues ?? ["default"] };
+      const claimed = await claimForWorker(deps, auth.namespace, claim, c.req.raw.signal);
+      return c.json({ results, claimed });
     },
   }),
   defineRoute({
