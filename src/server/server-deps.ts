@@ -32,6 +32,8 @@ export interface AppOptions {
   readonly maxWorkerBodyBytes?: number;
   /** Longest long-poll claim. Default 30 s. */
   readonly maxClaimWaitMs?: number;
+  /** How long a token lookup is cached (a revocation on another server takes this long). Default 5 s. */
+  readonly tokenCacheMs?: number;
   /** How often live feeds read the store. Default 250 ms. */
   readonly livePollMs?: number;
   /** Serve /metrics without a token. Default false (a `*` token is needed: metrics span namespaces). */
@@ -95,7 +97,10 @@ export function createServerDeps(options: AppOptions): ServerDeps {
     metrics: new ServerMetrics(store, { clock, processMetrics: options.processMetrics ?? false }),
     live: new LiveHub(store, { pollMs: options.livePollMs ?? 250 }),
     claims: new ClaimWaiter(store),
-    tokens: new TokenCache(store, { clock }),
+    tokens: new TokenCache(store, {
+      clock,
+      ...(options.tokenCacheMs === undefined ? {} : { ttlMs: options.tokenCacheMs }),
+    }),
     namespaces: new NamespaceCache(store, { clock }),
     runNamespaces: new RunNamespaces(store),
     rateLimiter: new RateLimiter(clock),
