@@ -5,8 +5,13 @@ import type { HostRuntime } from "./protocol.ts";
 
 /** Options of a host pool. */
 export interface HostPoolOptions {
-  /** Hosts per runtime (each runs one activation at a time). Default 4. */
+  /** Host processes per runtime. Default 4. */
   readonly size?: number;
+  /**
+   * Activations one Node host interleaves on its event loop (its writes share messages and
+   * commits). Default 16. Python hosts run one at a time.
+   */
+  readonly activationsPerHost?: number;
   /** Where hosts run. Default: local processes (`execAdapter`). */
   readonly adapter?: ComputeAdapter;
   /** The Python interpreter of the default adapter. Default `/usr/bin/python3` if it exists, else `python3`. */
@@ -20,22 +25,30 @@ export interface HostPoolOptions {
   readonly onStray?: (runtime: HostRuntime, line: string) => void;
 }
 
+interface Waiter {
+  readonly hash: string | undefined;
+  readonly exclusive: boolean;
+  readonly resolve: (host: HostProcess) => void;
+  readonly reject: (error: unknown) => void;
+}
+
 interface RuntimeHosts {
   readonly all: Set<HostProcess>;
-  idle: HostProcess[];
   starting: number;
-  readonly waiters: { resolve: (h: HostProcess) => void; reject: (e: unknown) => void; hash: string | undefined }[];
+  readonly waiters: Waiter[];
 }
 
 /**
- * Warm workflow host processes, per runtime, started on demand up to `size`. A host runs one
- * activation at a time and keeps the code it loaded (by content hash), so an idle host that
- * already has a run's code is preferred. Dead hosts are dropped and replaced on the next demand.
+ * Warm workflow host processes, per runtime, started on demand up to `size`. Each host keeps the
+ * code it loaded (by content hash) and takes up to `activationsPerHost` activations at once; an
+ * exclusive acquire gets a host to itself (runs that must be watched alone). New demand spreads
+ * over idle hosts first, then shares busy ones; dead hosts are dropped and replaced on demand.
  */
 export class HostPool {
   readonly directory: string;
   readonly limits: HostLimits;
   readonly size: number;
+  readonly #perHost: number;
   readonly #adapter: ComputeAdapter;
   readonly #maxModules: number;
   readonly #onStray: (runtime: HostRuntime, line: string) => void;
@@ -43,13 +56,8 @@ export class HostPool {
   #closed = false;
 
   constructor(options: Readonly<HostPoolOptions> = {}) {
-    this.size = options.size ?? 4;
-    if (!Number.isInteger(this.size) || this.size < 1) {
-      throw new KilnError(
-        "INVALID_CONFIG",
-        `Expected the host pool "size" to be a positive integer, got ${options.size}`,
-      );
-    }
+    this.size = positive(options.size ?? 4, "size");
+    this.#perHost = positive(options.activationsPerHost ?? 16, "activationsPerHost");
     this.directory = options.directory ?? process.cwd();
     this.limits = Object.freeze({ ...DEFAULT_HOST_LIMITS, ...options.limits });
     this.#adapter = options.adapter ?? execAdapter(options.python === undefined ? {} : { python: options.python });
@@ -70,40 +78,42 @@ export class HostPool {
   /** Starts hosts ahead of demand so the first activations do not pay the start-up. */
   async warm(runtime: HostRuntime, count = this.size): Promise<void> {
     const hosts = this.#hosts(runtime);
-    const starts: Promise<void>[] = [];
-    while (hosts.all.size + hosts.starting < Math.min(count, this.size)) {
-      starts.push(this.#start(runtime).then((h) => this.release(h)));
-    }
+    const starts: Promise<unknown>[] = [];
+    while (hosts.all.size + hosts.starting < Math.min(count, this.size)) starts.push(this.#start(runtime));
     await Promise.all(starts);
   }
 
-  /** A free host of the runtime (preferring one that has `hash` loaded); waits while all are busy. */
-  async acquire(runtime: HostRuntime, hash?: string): Promise<HostProcess> {
+  /**
+   * A host with a free slot (preferring an idle one, then one that has `hash` loaded); waits
+   * while all are full. `exclusive`: a host with nothing else running, kept to this activation.
+   * Every acquire is paired with `release`.
+   */
+  async acquire(runtime: HostRuntime, hash?: string, exclusive = false): Promise<HostProcess> {
     if (this.#closed) throw new KilnError("WORKER_STOPPED", "The workflow host pool is closed");
     const hosts = this.#hosts(runtime);
-    const warm = hash === undefined ? -1 : hosts.idle.findIndex((h) => h.loaded.has(hash));
-    const index = warm >= 0 ? warm : hosts.idle.length - 1;
-    if (index >= 0) return hosts.idle.splice(index, 1)[0] as HostProcess;
-    if (hosts.all.size + hosts.starting < this.size) return await this.#start(runtime);
-    return await new Promise((resolve, reject) => hosts.waiters.push({ resolve, reject, hash }));
+    const host = this.#pick(runtime, hash, exclusive);
+    if (host) return this.#take(host, exclusive);
+    if (hosts.all.size + hosts.starting < this.size) {
+      const started = await this.#start(runtime);
+      if (this.#fits(started, exclusive)) return this.#take(started, exclusive);
+    }
+    return await new Promise((resolve, reject) => hosts.waiters.push({ hash, exclusive, resolve, reject }));
   }
 
-  /** Gives a host back after an activation (a dead or draining one is handled here). */
+  /** Gives back a slot taken by `acquire`. */
   release(host: HostProcess): void {
     const hosts = this.#hosts(host.runtime);
-    if (host.busy) {
-      void host.whenDrained().then(() => this.release(host));
-      return;
-    }
-    if (!host.alive || this.#closed || host.loaded.size > this.#maxModules) {
-      if (host.alive) void host.shutdown();
+    const slots = this.#slots.get(host) ?? 1;
+    if (slots <= 1) this.#slots.delete(host);
+    else this.#slots.set(host, slots - 1);
+    if (!this.#slots.has(host)) host.exclusive = false;
+    if (!host.alive || this.#closed) {
       hosts.all.delete(host);
-      this.#serveWaiter(host.runtime);
-      return;
+    } else if (host.loaded.size > this.#maxModules && !this.#slots.has(host)) {
+      hosts.all.delete(host);
+      void host.shutdown();
     }
-    const waiter = hosts.waiters.shift();
-    if (waiter) waiter.resolve(host);
-    else hosts.idle.push(host);
+    this.#serveWaiters(host.runtime);
   }
 
   /** Shuts every host down. */
@@ -117,10 +127,51 @@ export class HostPool {
     await Promise.all(all.flatMap((hosts) => [...hosts.all].map((h) => h.shutdown())));
   }
 
+  // ── Internals ─────────────────────────────────────────────────────────────────────────────
+
+  /** Slots taken per host (activations acquired and not yet released). */
+  readonly #slots = new Map<HostProcess, number>();
+
+  #capacity(runtime: HostRuntime): number {
+    return runtime === "python" ? 1 : this.#perHost;
+  }
+
+  #fits(host: HostProcess, exclusive: boolean): boolean {
+    if (!host.alive || host.exclusive) return false;
+    const taken = Math.max(this.#slots.get(host) ?? 0, host.active);
+    return exclusive ? taken === 0 : taken < this.#capacity(host.runtime);
+  }
+
+  #pick(runtime: HostRuntime, hash: string | undefined, exclusive: boolean): HostProcess | undefined {
+    let best: HostProcess | undefined;
+    let bestScore = Number.POSITIVE_INFINITY;
+    for (const host of this.#hosts(runtime).all) {
+      if (!this.#fits(host, exclusive)) continue;
+      // Fewest activations first (spread over processes), then code already loaded.
+      const score = (this.#slots.get(host) ?? 0) * 2 + (hash !== undefined && host.loaded.has(hash) ? 0 : 1);
+      if (score < bestScore) {
+        best = host;
+        bestScore = score;
+      }
+    }
+    const hosts = this.#hosts(runtime);
+    // Every host is busy: start another in the background while this demand shares one.
+    if (best && (this.#slots.get(best) ?? 0) > 0 && hosts.all.size + hosts.starting < this.size) {
+      this.#start(runtime).catch(() => {});
+    }
+    return best;
+  }
+
+  #take(host: HostProcess, exclusive: boolean): HostProcess {
+    this.#slots.set(host, (this.#slots.get(host) ?? 0) + 1);
+    if (exclusive) host.exclusive = true;
+    return host;
+  }
+
   #hosts(runtime: HostRuntime): RuntimeHosts {
     let hosts = this.#runtimes.get(runtime);
     if (!hosts) {
-      hosts = { all: new Set(), idle: [], starting: 0, waiters: [] };
+      hosts = { all: new Set(), starting: 0, waiters: [] };
       this.#runtimes.set(runtime, hosts);
     }
     return hosts;
@@ -134,23 +185,46 @@ export class HostPool {
         this.#onStray(runtime, line),
       );
       hosts.all.add(host);
+      host.onDrained = () => this.#serveWaiters(runtime);
       host.onExit(() => {
         hosts.all.delete(host);
-        hosts.idle = hosts.idle.filter((h) => h !== host);
-        this.#serveWaiter(runtime);
+        this.#serveWaiters(runtime);
       });
       return host;
     } finally {
       hosts.starting--;
+      queueMicrotask(() => this.#serveWaiters(runtime));
     }
   }
 
-  /** A slot freed up: start a host for the first waiter, if any. */
-  #serveWaiter(runtime: HostRuntime): void {
+  /** Hands free slots to waiters in order, starting hosts when the pool may grow. */
+  #serveWaiters(runtime: HostRuntime): void {
     const hosts = this.#hosts(runtime);
-    if (this.#closed || hosts.waiters.length === 0 || hosts.all.size + hosts.starting >= this.size) return;
-    const waiter = hosts.waiters.shift();
-    if (!waiter) return;
-    this.#start(runtime).then(waiter.resolve, waiter.reject);
+    while (!this.#closed && hosts.waiters.length > 0) {
+      const waiter = hosts.waiters[0] as Waiter;
+      const host = this.#pick(runtime, waiter.hash, waiter.exclusive);
+      if (host) {
+        hosts.waiters.shift();
+        waiter.resolve(this.#take(host, waiter.exclusive));
+        continue;
+      }
+      if (hosts.all.size + hosts.starting < this.size) {
+        hosts.waiters.shift();
+        this.#start(runtime).then((started) => {
+          if (this.#fits(started, waiter.exclusive)) waiter.resolve(this.#take(started, waiter.exclusive));
+          else hosts.waiters.unshift(waiter);
+        }, waiter.reject);
+        continue;
+      }
+      // Slots free up as activations are released, or as aborted ones wind down (onDrained).
+      return;
+    }
   }
+}
+
+function positive(value: number, name: string): number {
+  if (!Number.isInteger(value) || value < 1) {
+    throw new KilnError("INVALID_CONFIG", `Expected the host pool "${name}" to be a positive integer, got ${value}`);
+  }
+  return value;
 }

@@ -5,6 +5,7 @@ import type { ComputeAdapter, SpawnedHost } from "./compute-adapter.ts";
 import {
   type CallMessage,
   createLineDecoder,
+  createLineWriter,
   encodeMessage,
   type HostCallMethod,
   type HostMessage,
@@ -40,8 +41,13 @@ export type HostActivationResult =
   | { readonly kind: "done"; readonly outcome: ActivationOutcome; readonly reached: number }
   /** The host died or hung (it was killed): the activation may be retried on a new host. */
   | { readonly kind: "crashed"; readonly detail: string }
-  /** The activation used more CPU than allowed, or blocked the host that long (killed). */
+  /** This activation used more CPU than allowed, or blocked its host that long (killed). */
   | { readonly kind: "cpu-limit"; readonly cpuMs: number }
+  /**
+   * An activation sharing the host blocked it past the CPU limit and the host was killed; which
+   * one cannot be told apart, so each is retried on a host of its own.
+   */
+  | { readonly kind: "suspect"; readonly detail: string }
   /** The signal aborted the activation; the host finishes it in the background. */
   | { readonly kind: "aborted"; readonly reason: unknown };
 
@@ -52,7 +58,7 @@ export interface HostActivateOptions {
   readonly now: number;
   readonly signal: AbortSignal;
   readonly onCall: CallHandler;
-  /** Lines the workflow code printed (stdout and stderr of the host). */
+  /** Lines the workflow code printed, when the host cannot route them to the run log itself. */
   readonly onOutput?: (line: string) => void;
   readonly replayOnly?: boolean;
   readonly clock?: () => number;
@@ -64,31 +70,44 @@ interface Current {
   readonly id: number;
   readonly options: HostActivateOptions;
   readonly settle: (result: HostActivationResult) => void;
+  /** The host's CPU time when the activation began (null: not measurable). */
+  readonly cpuAtStart: number | null;
+  /** Whether it has been the host's only activation since it began (its CPU is then its own). */
+  solo: boolean;
   settled: boolean;
 }
 
 /**
  * One workflow host process seen from the worker: the line channel, the code it has loaded (by
- * content hash), and a watchdog that tells a busy host from a hung one. One activation at a time.
+ * content hash), its activations in flight, and a watchdog that tells a busy host from a looping
+ * or hung one. A Node host interleaves many activations on its event loop; a Python host runs one.
  */
 export class HostProcess {
   readonly runtime: HostRuntime;
   /** Content hashes of the code this host has loaded. */
   readonly loaded = new Set<string>();
+  /** Set by the pool: the host runs one activation alone (a suspect run, see HostRunner). */
+  exclusive = false;
+  /** Called when an aborted activation has wound down in the host (its slot is free again). */
+  onDrained: (() => void) | null = null;
   readonly #spawned: SpawnedHost;
   readonly #limits: HostLimits;
   readonly #waiters = new Map<number, (m: HostMessage) => void>();
+  readonly #running = new Map<number, Current>();
+  readonly #loading = new Map<string, Promise<void>>();
+  /** Aborted activations the host is still winding down: their slots are not free yet. */
+  readonly #draining = new Map<number, () => void>();
   #nextId = 1;
-  #current: Current | null = null;
-  /** An aborted activation the host is still finishing: the host is not reusable before. */
-  #draining: Promise<void> | null = null;
-  #drained: (() => void) | null = null;
   #dead = false;
   #deathReason = "";
   #lastHeard = performance.now();
   #exitListeners: (() => void)[] = [];
   #onStray: (line: string) => void;
   #pid: number | undefined;
+  #stopWatchdog: (() => void) | null = null;
+  /** The host's CPU time at the latest watchdog reading (reading /proc per activation is costly). */
+  #cpuReading: number | null = null;
+  readonly #write: (line: string) => void;
 
   private constructor(runtime: HostRuntime, spawned: SpawnedHost, limits: HostLimits, onStray: (line: string) => void) {
     this.runtime = runtime;
@@ -96,6 +115,9 @@ export class HostProcess {
     this.#limits = limits;
     this.#onStray = onStray;
     this.#pid = spawned.pid;
+    this.#write = createLineWriter((text) => {
+      if (!this.#dead) spawned.stdin.write(text);
+    });
     spawned.stdout.setEncoding("utf8");
     spawned.stdout.on(
       "data",
@@ -128,8 +150,7 @@ export class HostProcess {
     const spawned = adapter.spawnHost({ runtime, directory });
     const host = new HostProcess(runtime, spawned, limits, onStray);
     const stderr: string[] = [];
-    const collect = (line: string) => stderr.push(line);
-    host.#onStray = collect;
+    host.#onStray = (line) => stderr.push(line);
     try {
       const ready = await host.#expect("ready", 0, limits.startTimeoutMs);
       if (ready.type === "ready") host.#pid = ready.pid;
@@ -157,14 +178,14 @@ export class HostProcess {
     return !this.#dead;
   }
 
-  /** Whether the host runs (or is still finishing) an activation. */
-  get busy(): boolean {
-    return this.#current !== null || this.#draining !== null;
+  /** Activations in flight, aborted ones still winding down included. */
+  get active(): number {
+    return this.#running.size + this.#draining.size;
   }
 
-  /** Resolves when an aborted activation has finished in the host (or the host died). */
-  whenDrained(): Promise<void> {
-    return this.#draining ?? Promise.resolve();
+  /** Whether the host runs (or is still finishing) any activation. */
+  get busy(): boolean {
+    return this.active > 0;
   }
 
   /** Calls `listener` once when the host dies. */
@@ -174,8 +195,18 @@ export class HostProcess {
   }
 
   /** Loads code into the host (once per hash); WORKFLOW_LOAD_FAILED when it cannot run. */
-  async load(p: Readonly<{ hash: string; source: string; filename: string; directory: string }>): Promise<void> {
-    if (this.loaded.has(p.hash)) return;
+  load(p: Readonly<{ hash: string; source: string; filename: string; directory: string }>): Promise<void> {
+    if (this.loaded.has(p.hash)) return Promise.resolve();
+    // Activations sharing the host wait for the one load of their code.
+    let loading = this.#loading.get(p.hash);
+    if (!loading) {
+      loading = this.#load(p).finally(() => this.#loading.delete(p.hash));
+      this.#loading.set(p.hash, loading);
+    }
+    return loading;
+  }
+
+  async #load(p: Readonly<{ hash: string; source: string; filename: string; directory: string }>): Promise<void> {
     const id = this.#nextId++;
     const answer = this.#expect("loaded", id, this.#limits.startTimeoutMs);
     this.#send({ type: "load", id, hash: p.hash, source: p.source, filename: p.filename, directory: p.directory });
@@ -189,26 +220,27 @@ export class HostProcess {
   /** Runs one activation; never rejects. */
   activate(options: HostActivateOptions): Promise<HostActivationResult> {
     if (this.#dead) return Promise.resolve({ kind: "crashed", detail: this.#deathReason });
-    if (this.busy) throw new KilnError("INTERNAL", "A workflow host runs one activation at a time");
+    if (options.signal.aborted) return Promise.resolve({ kind: "aborted", reason: options.signal.reason });
     const id = this.#nextId++;
     return new Promise<HostActivationResult>((resolve) => {
-      const current: Current = { id, options, settled: false, settle: () => {} };
-      const stopWatchdog = this.#watch(current);
       const onAbort = () => this.#abort(current, options.signal.reason);
-      (current as { settle: (r: HostActivationResult) => void }).settle = (result) => {
-        if (current.settled) return;
-        current.settled = true;
-        stopWatchdog();
-        options.signal.removeEventListener("abort", onAbort);
-        resolve(result);
+      const current: Current = {
+        id,
+        options,
+        cpuAtStart: this.#stopWatchdog ? this.#cpuReading : (this.#cpuReading = this.#spawned.cpuTimeMs()),
+        solo: this.#running.size === 0 && this.#draining.size === 0,
+        settled: false,
+        settle: (result) => {
+          if (current.settled) return;
+          current.settled = true;
+          options.signal.removeEventListener("abort", onAbort);
+          resolve(result);
+        },
       };
-      this.#current = current;
-      if (options.signal.aborted) {
-        current.settle({ kind: "aborted", reason: options.signal.reason });
-        this.#current = null;
-        return;
-      }
+      for (const other of this.#running.values()) other.solo = false;
+      this.#running.set(id, current);
       options.signal.addEventListener("abort", onAbort, { once: true });
+      this.#stopWatchdog ??= this.#watch();
       this.#send({
         type: "activate",
         id,
@@ -239,7 +271,7 @@ export class HostProcess {
 
   #send(message: WorkerMessage): void {
     if (this.#dead) return;
-    this.#spawned.stdin.write(encodeMessage(message));
+    this.#write(encodeMessage(message));
   }
 
   #receive(message: HostMessage): void {
@@ -249,12 +281,11 @@ export class HostProcess {
         void this.#call(message);
         return;
       case "done": {
-        const current = this.#current;
-        if (current && current.id === message.id) {
-          this.#current = null;
-          current.settle({ kind: "done", outcome: message.outcome, reached: message.reached });
-          this.#drained?.();
-        }
+        const current = this.#running.get(message.id);
+        this.#running.delete(message.id);
+        current?.settle({ kind: "done", outcome: message.outcome, reached: message.reached });
+        this.#draining.get(message.id)?.();
+        this.#checkIdle();
         return;
       }
       default: {
@@ -265,9 +296,9 @@ export class HostProcess {
   }
 
   async #call(message: CallMessage): Promise<void> {
-    const current = this.#current;
+    const current = this.#running.get(message.activation);
     const clock = current?.options.clock ?? Date.now;
-    if (!current || current.id !== message.activation || current.settled) {
+    if (!current || current.settled) {
       const error: SerializedError = { code: "LEASE_LOST", message: "The activation of this call has ended" };
       this.#send({ type: "reply", id: message.id, ok: false, error, now: clock() });
       return;
@@ -300,9 +331,10 @@ export class HostProcess {
     });
   }
 
+  /** Host output reaches a run's log only when one activation runs (Node hosts log by themselves). */
   #output(line: string): void {
-    const current = this.#current;
-    if (current?.options.onOutput) current.options.onOutput(line);
+    const [only, ...others] = this.#running.values();
+    if (only?.options.onOutput && others.length === 0) only.options.onOutput(line);
     else this.#onStray(line);
   }
 
@@ -310,84 +342,100 @@ export class HostProcess {
     if (current.settled) return;
     this.#send({ type: "abort", id: current.id, reason: serializeError(reason, "LEASE_LOST") });
     // The outcome follows from the reason; the host still has to wind the activation down.
-    this.#draining = new Promise<void>((resolve) => {
-      const timer = setTimeout(() => this.kill(), this.#limits.abortGraceMs);
-      this.#drained = () => {
-        clearTimeout(timer);
-        this.#draining = null;
-        this.#drained = null;
-        resolve();
-      };
+    this.#running.delete(current.id);
+    const timer = setTimeout(() => this.kill(), this.#limits.abortGraceMs);
+    this.#draining.set(current.id, () => {
+      clearTimeout(timer);
+      this.#draining.delete(current.id);
+      this.#checkIdle();
+      this.onDrained?.();
     });
     current.settle({ kind: "aborted", reason });
   }
 
+  #checkIdle(): void {
+    if (this.busy && !this.#dead) return;
+    this.#stopWatchdog?.();
+    this.#stopWatchdog = null;
+  }
+
   /**
-   * The watchdog of one activation. CPU over the limit → cut (an infinite loop). Silent for
-   * `unresponsiveMs` while using no CPU → hung (killed; the activation may be retried). When the
-   * CPU cannot be measured (containers), a silence longer than the CPU limit counts as a loop.
+   * The watchdog, while activations run. A solo activation over its CPU limit is cut (an
+   * infinite loop). A host that stays silent past the CPU limit while burning CPU is blocked by
+   * a loop: killed, and its activation cut, or all of them retried alone when several shared it.
+   * Silent for `unresponsiveMs` with no CPU used: hung (killed; activations retried). Without CPU
+   * measurement (containers), silence past the CPU limit counts as a loop.
    */
-  #watch(current: Current): () => void {
+  #watch(): () => void {
     const { cpuLimitMs, unresponsiveMs } = this.#limits;
     const tickMs = Math.max(20, Math.min(1000, Math.floor(Math.min(cpuLimitMs, unresponsiveMs) / 5)));
-    const cpuAtStart = this.#spawned.cpuTimeMs();
-    let cpuAtLastHeard = cpuAtStart;
     let heardAt = this.#lastHeard;
+    let cpuAtHeard = this.#spawned.cpuTimeMs();
     let pongCpu = 0;
-    let pinged = 0;
-    const onPong = (m: HostMessage) => {
-      if (m.type === "pong") pongCpu = m.cpuMs;
-    };
     const timer = setInterval(() => {
-      if (current.settled) return;
+      if (this.#dead || this.#running.size === 0) return;
       const now = performance.now();
       const cpuNow = this.#spawned.cpuTimeMs();
-      const measurable = cpuNow !== null && cpuAtStart !== null;
-      const cpuUsed = measurable ? cpuNow - cpuAtStart : pongCpu;
+      this.#cpuReading = cpuNow;
       if (heardAt !== this.#lastHeard) {
         heardAt = this.#lastHeard;
-        cpuAtLastHeard = cpuNow;
+        cpuAtHeard = cpuNow;
       }
       const silentMs = now - heardAt;
-      const loopLike = !measurable && silentMs > Math.max(cpuLimitMs, unresponsiveMs);
-      if (cpuUsed > cpuLimitMs || loopLike) {
-        this.#current = null;
-        this.kill();
-        current.settle({ kind: "cpu-limit", cpuMs: Math.round(Math.max(cpuUsed, silentMs)) });
+      for (const current of this.#running.values()) {
+        const used = current.cpuAtStart !== null && cpuNow !== null ? cpuNow - current.cpuAtStart : pongCpu;
+        if (current.solo && used > cpuLimitMs) {
+          this.#cut(current, Math.round(used));
+          return;
+        }
+      }
+      const burning = cpuNow !== null && cpuAtHeard !== null ? cpuNow - cpuAtHeard >= silentMs / 2 : true;
+      if (silentMs > cpuLimitMs && burning) {
+        const [only, ...others] = this.#running.values();
+        if (only && others.length === 0) this.#cut(only, Math.round(silentMs));
+        else this.#killAll("suspect", `an activation blocked the host for ${Math.round(silentMs)} ms`);
         return;
       }
-      const idleCpu = measurable && cpuAtLastHeard !== null ? cpuNow - cpuAtLastHeard < silentMs / 2 : false;
-      if (silentMs > unresponsiveMs && idleCpu) {
-        this.#current = null;
-        this.kill();
-        current.settle({ kind: "crashed", detail: `the host did not answer for ${Math.round(silentMs)} ms` });
+      if (silentMs > unresponsiveMs && !burning) {
+        this.#killAll("crashed", `the host did not answer for ${Math.round(silentMs)} ms`);
         return;
       }
       if (silentMs > tickMs) {
         const id = this.#nextId++;
-        pinged = id;
         this.#waiters.set(id, (m) => {
           this.#waiters.delete(id);
-          onPong(m);
+          if (m.type === "pong") pongCpu = m.cpuMs;
         });
         this.#send({ type: "ping", id });
       }
     }, tickMs);
     timer.unref();
-    return () => {
-      clearInterval(timer);
-      if (pinged) this.#waiters.delete(pinged);
-    };
+    return () => clearInterval(timer);
+  }
+
+  /** Kills the host for one looping activation; the others on it are retried. */
+  #cut(current: Current, cpuMs: number): void {
+    this.#running.delete(current.id);
+    current.settle({ kind: "cpu-limit", cpuMs });
+    this.#killAll("crashed", "another activation on the host was cut for exceeding the CPU limit");
+  }
+
+  #killAll(kind: "crashed" | "suspect", detail: string): void {
+    const all = [...this.#running.values()];
+    this.#running.clear();
+    this.kill();
+    for (const current of all) current.settle({ kind, detail });
   }
 
   #die(reason: string): void {
     if (this.#dead) return;
     this.#dead = true;
     this.#deathReason = reason;
-    const current = this.#current;
-    this.#current = null;
-    current?.settle({ kind: "crashed", detail: reason });
-    this.#drained?.();
+    const all = [...this.#running.values()];
+    this.#running.clear();
+    for (const current of all) current.settle({ kind: "crashed", detail: reason });
+    for (const drained of [...this.#draining.values()]) drained();
+    this.#checkIdle();
     for (const listener of this.#exitListeners.splice(0)) listener();
   }
 }

@@ -28,12 +28,16 @@ export interface HostRunnerOptions {
  * ones: the host replays the code, the worker performs its writes and finishes the run with the
  * outcome. A host that dies or hangs is replaced and the run given back for another activation
  * (its recorded steps are replayed); an activation over its CPU limit fails ACTIVATION_TIMEOUT.
+ * A run whose host failed while it shared it runs alone next time, so the watchdog can tell
+ * exactly which run loops.
  */
 export class HostRunner {
   readonly pool: HostPool;
   readonly #maxCrashes: number;
   readonly #manualClock: boolean;
   readonly #crashes = new Map<string, number>();
+  /** Runs that shared a host a loop blocked: they run alone until one activation ends well. */
+  readonly #suspects = new Set<string>();
 
   constructor(pool: HostPool, options: Readonly<HostRunnerOptions> = {}) {
     this.pool = pool;
@@ -46,8 +50,9 @@ export class HostRunner {
     const { run } = claimed;
     const tracker = new ActivationTracker(claimed);
     let host: HostProcess;
+    const alone = this.#suspects.has(run.id) || this.#crashes.has(run.id);
     try {
-      host = await this.pool.acquire(code.runtime, code.hash);
+      host = await this.pool.acquire(code.runtime, code.hash, alone);
     } catch (error) {
       return this.#crashed(claimed, serializeError(error).message, tracker, deps);
     }
@@ -67,7 +72,17 @@ export class HostRunner {
       switch (result.kind) {
         case "done":
           this.#crashes.delete(run.id);
+          this.#suspects.delete(run.id);
           return result.outcome;
+        case "suspect":
+          if (this.#suspects.size > 10_000) this.#suspects.clear();
+          this.#suspects.add(run.id);
+          deps.log(
+            "warning",
+            `The workflow host was stopped (${result.detail}); the activation is retried alone`,
+            null,
+          );
+          return { outcome: "release" };
         case "aborted":
           return abortedOutcome(result.reason);
         case "cpu-limit": {
@@ -78,6 +93,7 @@ export class HostRunner {
             { retryable: false, data: { cpuLimitMs: limit, cpuMs: result.cpuMs } },
           );
           deps.log("error", error.message, null);
+          this.#suspects.delete(run.id);
           return { outcome: "fail", error: serializeError(error), compensable: tracker.compensable };
         }
         case "crashed":

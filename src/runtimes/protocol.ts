@@ -162,6 +162,28 @@ export interface PongMessage {
 /** Everything a host sends to a worker. */
 export type HostMessage = ReadyMessage | LoadedMessage | CallMessage | DoneMessage | PongMessage;
 
+/**
+ * Coalesces the lines written in one event-loop turn into one write (one system call for the
+ * replies and activations of many runs at once).
+ */
+export function createLineWriter(write: (text: string) => void): (line: string) => void {
+  let pending: string[] = [];
+  let scheduled = false;
+  const flush = () => {
+    scheduled = false;
+    const text = pending.length === 1 ? (pending[0] as string) : pending.join("");
+    pending = [];
+    write(text);
+  };
+  return (line) => {
+    pending.push(line);
+    if (!scheduled) {
+      scheduled = true;
+      setImmediate(flush);
+    }
+  };
+}
+
 /** Encodes one message as a protocol line. */
 export function encodeMessage(message: WorkerMessage | HostMessage): string {
   return `${JSON.stringify(message)}\n`;

@@ -16,4 +16,8 @@ register(new URL("./loader-hooks.mjs", import.meta.url), {
 });
 // Bare scripts may call defineWorkflow(…) without importing it.
 (globalThis as { defineWorkflow?: unknown }).defineWorkflow = defineWorkflow;
-runHostOnStdio((send) => new NodeWorkflowHost(send));
+runHostOnStdio((send) => {
+  const host = new NodeWorkflowHost(send);
+  host.captureConsole();
+  return host;
+});

@@ -1,7 +1,9 @@
+import { AsyncLocalStorage } from "node:async_hooks";
 import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
+import { format } from "node:util";
 import { deserializeError, KilnError, serializeError } from "../../errors.ts";
 import type { LogLevel } from "../../store/store.ts";
 import { type ActivationOutcome, WorkflowActivation } from "../../worker/workflow-activation.ts";
@@ -10,6 +12,7 @@ import { WriteBatcher } from "../../worker/write-batcher.ts";
 import { isWorkflowDefinition, takeLastDefinition } from "../define-workflow.ts";
 import {
   type ActivateMessage,
+  createLineWriter,
   type HostMessage,
   type LoadMessage,
   PROTOCOL_VERSION,
@@ -20,7 +23,16 @@ import { createEngineProxy, PendingCalls } from "./engine-proxy.ts";
 interface Running {
   readonly controller: AbortController;
   readonly cpuStart: NodeJS.CpuUsage;
+  readonly log: (level: LogLevel, text: string) => void;
 }
+
+const CONSOLE_LEVELS: readonly [keyof Console, LogLevel][] = [
+  ["log", "info"],
+  ["info", "info"],
+  ["debug", "debug"],
+  ["warn", "warning"],
+  ["error", "error"],
+];
 
 /**
  * The Node workflow host: loads deployed code by content hash and runs activations with the
@@ -29,10 +41,13 @@ interface Running {
  */
 export class NodeWorkflowHost {
   readonly #send: (message: HostMessage) => void;
-  readonly #modules = new Map<string, WorkflowFunction>();
+  readonly #modules = new Map<string, Promise<WorkflowFunction>>();
+  readonly #loaded = new Map<string, WorkflowFunction>();
   readonly #running = new Map<number, Running>();
   readonly #calls = new PendingCalls();
   readonly #cacheDir: string;
+  /** Which activation the code running now belongs to (follows promises and timers). */
+  readonly #context = new AsyncLocalStorage<number>();
   /** The worker's clock at the last message, and our monotonic time then. */
   #clockBase = { worker: Date.now(), local: performance.now() };
   #manualClock = false;
@@ -40,6 +55,22 @@ export class NodeWorkflowHost {
   constructor(send: (message: HostMessage) => void, cacheDir?: string) {
     this.#send = send;
     this.#cacheDir = cacheDir ?? mkdtempSync(join(tmpdir(), "kiln-host-"));
+  }
+
+  /**
+   * Routes `console.*` of workflow code to the log of the run it belongs to, so activations that
+   * share the host keep their output apart; output outside any activation stays on stderr.
+   */
+  captureConsole(): void {
+    for (const [method, level] of CONSOLE_LEVELS) {
+      const original = console[method] as (...args: unknown[]) => void;
+      (console as unknown as Record<string, unknown>)[method] = (...args: unknown[]) => {
+        const id = this.#context.getStore();
+        const running = id === undefined ? undefined : this.#running.get(id);
+        if (running) running.log(level, format(...args));
+        else original.apply(console, args);
+      };
+    }
   }
 
   /** Announces the host to the worker. */
@@ -90,7 +121,13 @@ export class NodeWorkflowHost {
 
   async #load(message: LoadMessage): Promise<void> {
     try {
-      if (!this.#modules.has(message.hash)) this.#modules.set(message.hash, await this.#import(message));
+      let loading = this.#modules.get(message.hash);
+      if (!loading) {
+        loading = this.#import(message);
+        loading.catch(() => this.#modules.delete(message.hash));
+        this.#modules.set(message.hash, loading);
+      }
+      this.#loaded.set(message.hash, await loading);
       this.#send({ type: "loaded", id: message.id, ok: true });
     } catch (error) {
       const serialized = serializeError(error, "WORKFLOW_LOAD_FAILED");
@@ -128,7 +165,7 @@ export class NodeWorkflowHost {
   async #activate(message: ActivateMessage): Promise<void> {
     this.#manualClock = message.manualClock === true;
     this.#syncClock(message.now);
-    const fn = this.#modules.get(message.hash);
+    const fn = this.#loaded.get(message.hash);
     const { run } = message.claimed;
     if (!fn) {
       const error = { code: "WORKFLOW_LOAD_FAILED", message: `Code ${message.hash} is not loaded in this host` };
@@ -136,13 +173,18 @@ export class NodeWorkflowHost {
       return;
     }
     const controller = new AbortController();
-    this.#running.set(message.id, { controller, cpuStart: process.cpuUsage() });
     const client = createEngineProxy((method, params) => {
       const { id, reply } = this.#calls.open();
       this.#send({ type: "call", id, activation: message.id, method, params });
       return reply;
     });
     const batcher = new WriteBatcher(client);
+    this.#running.set(message.id, {
+      controller,
+      cpuStart: process.cpuUsage(),
+      log: (level, text) =>
+        batcher.log({ runId: run.id, attempt: run.attempt, stepName: null, level, message: text, ts: this.#clock() }),
+    });
     const activation = new WorkflowActivation(fn, message.claimed, {
       client,
       batcher,
@@ -156,7 +198,7 @@ export class NodeWorkflowHost {
     });
     let outcome: ActivationOutcome;
     try {
-      outcome = await activation.run();
+      outcome = await this.#context.run(message.id, () => activation.run());
       await batcher.flush().catch(() => {});
     } catch (error) {
       outcome = { outcome: "fail", error: serializeError(error, "INTERNAL"), compensable: false };
@@ -181,12 +223,11 @@ function jsonSafe(outcome: ActivationOutcome): ActivationOutcome {
 
 /** Wires a host to this process's stdio: protocol on stdin/stdout, user output to stderr. */
 export function runHostOnStdio(makeHost: (send: (m: HostMessage) => void) => NodeWorkflowHost): void {
-  const writeProtocol = process.stdout.write.bind(process.stdout);
+  const stdout = process.stdout.write.bind(process.stdout);
   // Workflow code may print: its stdout goes to stderr so the protocol channel stays clean.
   process.stdout.write = process.stderr.write.bind(process.stderr) as typeof process.stdout.write;
-  const host = makeHost((m) => {
-    writeProtocol(`${JSON.stringify(m)}\n`);
-  });
+  const writeLine = createLineWriter((text) => stdout(text));
+  const host = makeHost((m) => writeLine(`${JSON.stringify(m)}\n`));
   let buffered = "";
   process.stdin.setEncoding("utf8");
   process.stdin.on("data", (chunk: string) => {
