@@ -368,6 +368,22 @@ for (const dialect of ["sqlite", "postgres"] as Dialect[]) {
         assert.equal(doc.paths["/v1/runs/{id}"]?.get?.operationId, "getRun");
         assert.ok(doc.paths["/v1/runs"]?.post?.requestBody);
         assert.ok(doc.components.schemas.Run && doc.components.schemas.StartRunBody);
+        // Operation ids are unique and every {param} of a path is declared.
+        const ops = Object.entries(doc.paths).flatMap(([path, methods]) =>
+          Object.values(methods).map((op) => ({
+            path,
+            op: op as { operationId: string; parameters?: { name: string; in: string }[] },
+          })),
+        );
+        assert.equal(new Set(ops.map((o) => o.op.operationId)).size, ops.length);
+        for (const { path, op } of ops) {
+          for (const [, name] of path.matchAll(/\{([^}]+)\}/g)) {
+            assert.ok(
+              op.parameters?.some((p) => p.in === "path" && p.name === name),
+              `${op.operationId} declares {${name}}`,
+            );
+          }
+        }
         // Every $ref points at a component that exists.
         const refs = [...JSON.stringify(doc).matchAll(/"\$ref":"#\/components\/schemas\/([^"]+)"/g)].map((m) => m[1]);
         for (const r of refs) assert.ok(doc.components.schemas[r as string], `missing component ${r}`);
