@@ -1,0 +1,182 @@
+import type { Step } from "../engine/step.ts";
+import { CLAIM_SET, type SqlKernel, type Tx, unique, UNINDEXED_NAMESPACE, WAKE_BATCH } from "./sql-kernel.ts";
+import { type QueueRow, type RunRow, rowToRun, rowToStep, type StepRow } from "./sql-rows.ts";
+import type { ClaimedRun, ClaimRunsParams, ClaimRunsResult } from "./store.ts";
+
+/**
+ * Claims up to `limit` runs (see Store.claimRuns). In the common case — one queue without limits
+ * and nothing to take over — a claim is three statements: wake due timers / read limits / take
+ * over expired leases (issued together), claim the first ready runs (one UPDATE … RETURNING *),
+ * and read the steps of replayed runs.
+ */
+
+export async function claimRuns(k: SqlKernel, p: Readonly<ClaimRunsParams>): Promise<ClaimRunsResult> {
+  if (p.limit <= 0 || p.queues.length === 0) return { runs: [], nextWakeAt: null };
+  return k.tx(async (tx) => {
+    const queueNames = unique(p.queues);
+    const queues = k.list(queueNames);
+    const names = p.names === undefined ? undefined : k.list(p.names);
+    const nameSql = names === undefined ? "" : ` AND name ${names.sql}`;
+    const nameParams = names?.params ?? [];
+    const claimParams = [p.owner, tx.now + p.leaseMs, tx.now, tx.now];
+
+    // Independent statements, issued together (pipelined on PostgreSQL): wake due timers first
+    // so that woken runs compete in this claim, read the queues' limits, and take over runs
+    // whose worker vanished (lease expired; they already count against any limit).
+    const [woken, settings, takeovers] = await Promise.all([
+      tx.db.all<{ queue: string }>(
+        `UPDATE runs SET status = 'queued', available_at = ?, updated_at = ?
+         WHERE id IN (SELECT id FROM runs WHERE status IN ('sleeping', 'waiting') AND available_at <= ?
+                      AND ${UNINDEXED_NAMESPACE} = ? AND COALESCE(queue, '') ${queues.sql}
+                      LIMIT ${WAKE_BATCH}${k.skipLocked})
+         RETURNING queue`,
+        [tx.now, tx.now, tx.now, p.namespace, ...queues.params],
+      ),
+      tx.db.all<QueueRow>(
+        `SELECT namespace, name, concurrency_limit, key_concurrency_limit FROM queues
+         WHERE namespace = ? AND name ${queues.sql}
+           AND (concurrency_limit IS NOT NULL OR key_concurrency_limit IS NOT NULL)`,
+        [p.namespace, ...queues.params],
+      ),
+      tx.db.all<RunRow>(
+        `UPDATE runs SET ${CLAIM_SET}
+         WHERE id IN (SELECT id FROM runs WHERE lease_owner IS NOT NULL AND namespace = ? AND queue ${queues.sql}
+                      AND lease_expires_at <= ?${nameSql} ORDER BY lease_expires_at, id LIMIT ?${k.skipLocked})
+         RETURNING *`,
+        [...claimParams, p.namespace, ...queues.params, tx.now, ...nameParams, p.limit],
+      ),
+    ]);
+    for (const queue of unique(woken.map((w) => w.queue))) k.markReady(tx, p.namespace, queue);
+
+    const room = p.limit - takeovers.length;
+    let ready: RunRow[] = [];
+    if (room > 0 && queueNames.length === 1 && settings.length === 0) {
+      // The common case, one statement: claim the first ready runs of one unlimited queue.
+      ready = await tx.db.all<RunRow>(
+        `UPDATE runs SET ${CLAIM_SET}
+         WHERE id IN (SELECT id FROM runs WHERE lease_owner IS NULL AND status IN ('queued', 'cancelling', 'compensating')
+                      AND namespace = ? AND queue = ? AND available_at <= ?${nameSql}
+                      ORDER BY priority DESC, available_at, id LIMIT ?${k.skipLocked})
+         RETURNING *`,
+        [...claimParams, p.namespace, queueNames[0] as string, tx.now, ...nameParams, room],
+      );
+    } else if (room > 0) {
+      const picked = await pickReady(k, tx, p, queueNames, settings, room);
+      if (picked.length > 0) {
+        const list = k.list(picked);
+        ready = await tx.db.all<RunRow>(`UPDATE runs SET ${CLAIM_SET} WHERE id ${list.sql} RETURNING *`, [
+          ...claimParams,
+          ...list.params,
+        ]);
+      }
+    }
+    const claimed = [...takeovers, ...ready];
+    if (claimed.length === 0) return { runs: [], nextWakeAt: await k.nextWakeAt(tx.db, tx.now, p.namespace) };
+
+    // A run claimed for the first time (token 1) has recorded nothing yet: only replays read steps.
+    const replays = claimed.filter((r) => r.lease_token > 1).map((r) => r.id);
+    const list = k.list(replays);
+    const short = claimed.length < p.limit;
+    const [steps, nextWakeAt] = await Promise.all([
+      replays.length > 0
+        ? tx.db.all<StepRow>(`SELECT * FROM steps WHERE run_id ${list.sql} ORDER BY run_id, seq, name`, list.params)
+        : [],
+      // A full batch means the worker comes straight back; only a short one needs the next timer.
+      short ? k.nextWakeAt(tx.db, tx.now, p.namespace) : null,
+    ]);
+    // Taken-over runs first (they waited longest), then claim order.
+    const takenOver = new Set(takeovers.map((t) => t.id));
+    claimed.sort(
+      (a, b) =>
+        Number(takenOver.has(b.id)) - Number(takenOver.has(a.id)) ||
+        b.priority - a.priority ||
+        (a.available_at ?? 0) - (b.available_at ?? 0) ||
+        (a.id < b.id ? -1 : 1),
+    );
+    const byRun = new Map<string, Step[]>();
+    for (const s of steps) {
+      let bucket = byRun.get(s.run_id);
+      if (!bucket) byRun.set(s.run_id, (bucket = []));
+      bucket.push(rowToStep(s));
+    }
+    const runs: ClaimedRun[] = claimed.map((r) => ({ run: rowToRun(r), steps: byRun.get(r.id) ?? [] }));
+    return { runs, nextWakeAt };
+  });
+}
+
+/**
+ * Picks up to `room` ready runs across several queues, or within a queue's limits, merged in
+ * claim order. A limited queue is counted under its advisory lock (PostgreSQL), so two claimers
+ * never both take its last free slot.
+ */
+async function pickReady(
+  k: SqlKernel,
+  tx: Tx,
+  p: Readonly<ClaimRunsParams>,
+  queueNames: readonly string[],
+  settings: readonly QueueRow[],
+  room: number,
+): Promise<string[]> {
+  const limits = new Map(settings.map((s) => [s.name, s]));
+  const candidates: { id: string; priority: number; available_at: number }[] = [];
+  // Limited queues take their advisory locks in name order, so claimers never deadlock.
+  for (const queue of [...queueNames].sort()) {
+    const s = limits.get(queue);
+    if (s === undefined) {
+      candidates.push(...(await readyRuns(k, tx, p, queue, room, [])));
+      continue;
+    }
+    if (k.dialect === "postgres") {
+      await tx.db.all("SELECT pg_advisory_xact_lock(1, hashtext(?::text))", [`${p.namespace}/${queue}`]);
+    }
+    const counts = await tx.db.all<{ concurrency_key: string | null; n: number }>(
+      `SELECT concurrency_key, COUNT(*) AS n FROM runs WHERE lease_owner IS NOT NULL AND namespace = ? AND queue = ?
+       GROUP BY concurrency_key`,
+      [p.namespace, queue],
+    );
+    const leased = counts.reduce((sum, c) => sum + Number(c.n), 0);
+    const capacity = s.concurrency_limit === null ? room : Math.min(room, s.concurrency_limit - leased);
+    if (capacity <= 0) continue;
+    const perKey = new Map(
+      counts.filter((c) => c.concurrency_key !== null).map((c) => [c.concurrency_key as string, Number(c.n)]),
+    );
+    const keyLimit = s.key_concurrency_limit;
+    const full = keyLimit === null ? [] : [...perKey].filter(([, n]) => n >= keyLimit).map(([k]) => k);
+    // With a key limit, look further than `capacity`: runs of a key that fills up are skipped.
+    const fetch = keyLimit === null ? capacity : Math.min(capacity * 4 + 16, 1000);
+    let taken = 0;
+    for (const run of await readyRuns(k, tx, p, queue, fetch, full)) {
+      if (taken >= capacity) break;
+      if (keyLimit !== null && run.concurrency_key !== null) {
+        const n = perKey.get(run.concurrency_key) ?? 0;
+        if (n >= keyLimit) continue;
+        perKey.set(run.concurrency_key, n + 1);
+      }
+      candidates.push(run);
+      taken++;
+    }
+  }
+  candidates.sort((a, b) => b.priority - a.priority || a.available_at - b.available_at || (a.id < b.id ? -1 : 1));
+  return candidates.slice(0, room).map((c) => c.id);
+}
+
+async function readyRuns(
+  k: SqlKernel,
+  tx: Tx,
+  p: Readonly<ClaimRunsParams>,
+  queue: string,
+  limit: number,
+  excludeKeys: readonly string[],
+): Promise<{ id: string; priority: number; available_at: number; concurrency_key: string | null }[]> {
+  const names = p.names === undefined ? undefined : k.list(p.names);
+  const exclude = excludeKeys.length === 0 ? undefined : k.list(excludeKeys);
+  return tx.db.all(
+    `SELECT id, priority, available_at, concurrency_key FROM runs
+     WHERE lease_owner IS NULL AND status IN ('queued', 'cancelling', 'compensating')
+       AND namespace = ? AND queue = ? AND available_at <= ?${names === undefined ? "" : ` AND name ${names.sql}`}${
+         exclude === undefined ? "" : ` AND (concurrency_key IS NULL OR NOT (concurrency_key ${exclude.sql}))`
+       }
+     ORDER BY priority DESC, available_at, id LIMIT ?${k.skipLocked}`,
+    [p.namespace, queue, tx.now, ...(names?.params ?? []), ...(exclude?.params ?? []), limit],
+  );
+}

@@ -1,0 +1,168 @@
+import type { SerializedError } from "../errors.ts";
+import { isTerminal, type RunStatus } from "../engine/status.ts";
+import { rowsSource } from "./sql-driver.ts";
+import {
+  SETTLED,
+  type SqlKernel,
+  settleAll,
+  TERMINAL,
+  type Tx,
+  unique,
+  WORK_SELECT,
+  type WorkRow,
+} from "./sql-kernel.ts";
+
+// What happens to other rows when runs change state: wake-ups, parents settling when a child ends,
+// cancellation spreading to descendants. Shared by the fenced writes, cancelRun and sweep.
+
+/** Wakes runs: parked ones go back to queued; a leased one is told to look again. */
+export async function wakeRuns(k: SqlKernel, tx: Tx, ids: readonly string[]): Promise<void> {
+  if (ids.length === 0) return;
+  const list = k.list(unique(ids));
+  const rows = await tx.db.all<{ namespace: string; queue: string; lease_owner: string | null }>(
+    `UPDATE runs SET
+       status = CASE WHEN status IN ('sleeping', 'waiting') THEN 'queued' ELSE status END,
+       available_at = CASE WHEN lease_owner IS NULL AND status IN ('sleeping', 'waiting', 'cancelling', 'compensating')
+         THEN ? ELSE available_at END,
+       wake_requested = CASE WHEN lease_owner IS NOT NULL THEN 1 ELSE wake_requested END,
+       updated_at = ?
+     WHERE id ${list.sql} AND status NOT IN ${TERMINAL}
+     RETURNING namespace, queue, lease_owner`,
+    [tx.now, tx.now, ...list.params],
+  );
+  for (const r of rows) if (r.lease_owner === null) k.markReady(tx, r.namespace, r.queue);
+}
+
+/**
+ * Effects of runs reaching a terminal status, in the same transaction: their event waits go,
+ * and each child's step in its parent settles (output, or CHILD_FAILED) and the parent wakes.
+ */
+export async function settleTerminal(k: SqlKernel, tx: Tx, runs: readonly WorkRow[]): Promise<void> {
+  if (runs.length === 0) return;
+  const ids = k.list(runs.map((r) => r.id));
+  await settleAll([
+    tx.db.run(`DELETE FROM event_waits WHERE run_id ${ids.sql}`, ids.params),
+    settleParents(k, tx, runs),
+  ]);
+}
+
+export async function settleParents(k: SqlKernel, tx: Tx, runs: readonly WorkRow[]): Promise<void> {
+  const children = runs.filter((r) => r.parent_run_id !== null && r.parent_step_name !== null);
+  if (children.length === 0) return;
+  const parents = unique(children.map((c) => c.parent_run_id as string));
+  if (k.dialect === "postgres") {
+    // Lock parents before their steps, the order every other writer follows (run, then steps).
+    const list = k.list(parents);
+    await tx.db.all(`SELECT id FROM runs WHERE id ${list.sql} ORDER BY id FOR UPDATE`, list.params);
+  }
+  const src = rowsSource(
+    k.dialect,
+    [
+      ["pid", "text"],
+      ["pstep", "text"],
+      ["cid", "text"],
+      ["st", "text"],
+      ["out", "text"],
+      ["err", "text"],
+    ],
+    children.map((c) => {
+      const ok = c.status === "completed";
+      const error: SerializedError | null = ok
+        ? null
+        : {
+            code: "CHILD_FAILED",
+            message: `Child run ${c.id} ended ${c.status}`,
+            data: { childRunId: c.id, status: c.status, error: c.error === null ? null : JSON.parse(c.error) },
+          };
+      return [
+        c.parent_run_id,
+        c.parent_step_name,
+        c.id,
+        ok ? "completed" : "failed",
+        ok ? (c.output ?? "null") : null,
+        error === null ? null : k.encodeError(error),
+      ];
+    }),
+  );
+  const settled = await tx.db.all<{ run_id: string }>(
+    `UPDATE steps AS t SET status = v.st, output = v.out, error = v.err, finished_at = ?, wake_at = NULL
+     FROM ${src.sql}
+     WHERE t.run_id = v.pid AND t.name = v.pstep AND t.child_run_id = v.cid AND t.status NOT IN ${SETTLED}
+     RETURNING run_id`,
+    [tx.now, ...src.params],
+  );
+  await wakeRuns(
+    k,
+    tx,
+    settled.map((s) => s.run_id),
+  );
+}
+
+/** The non-terminal descendants of runs (locked), breadth first. */
+export async function descendants(k: SqlKernel, tx: Tx, ids: readonly string[]): Promise<WorkRow[]> {
+  const found: WorkRow[] = [];
+  const seen = new Set(ids);
+  let frontier = [...ids];
+  while (frontier.length > 0) {
+    const list = k.list(frontier);
+    const rows = await tx.db.all<WorkRow>(
+      `SELECT ${WORK_SELECT} FROM runs WHERE parent_run_id IS NOT NULL AND parent_run_id ${list.sql}
+       AND status NOT IN ${TERMINAL} ORDER BY id${k.forUpdate}`,
+      list.params,
+    );
+    frontier = [];
+    for (const row of rows) {
+      if (seen.has(row.id)) continue;
+      seen.add(row.id);
+      found.push(row);
+      frontier.push(row.id);
+    }
+  }
+  return found;
+}
+
+/**
+ * Cancels non-terminal runs: a leased one becomes `cancelling` (its worker finds out); an
+ * unleased one with compensable completed steps becomes `cancelling` and claimable (a worker
+ * compensates); any other becomes `cancelled` at once.
+ */
+export async function cancelRuns(
+  k: SqlKernel,
+  tx: Tx,
+  rows: readonly WorkRow[],
+  reason: string | undefined,
+): Promise<void> {
+  const todo = rows.filter((r) => r.status !== "cancelling" && !isTerminal(r.status as RunStatus));
+  if (todo.length === 0) return;
+  const error = k.encodeError({
+    code: "RUN_CANCELLED",
+    message: reason ? `Run cancelled: ${reason}` : "Run cancelled",
+  });
+  const unleased = todo.filter((r) => r.lease_owner === null).map((r) => r.id);
+  const compensable = new Set<string>();
+  if (unleased.length > 0) {
+    const list = k.list(unleased);
+    const found = await tx.db.all<{ run_id: string }>(
+      `SELECT DISTINCT run_id FROM steps WHERE run_id ${list.sql} AND compensable = 1 AND status = 'completed'`,
+      list.params,
+    );
+    for (const f of found) compensable.add(f.run_id);
+  }
+  const changed: WorkRow[] = [];
+  const terminal: WorkRow[] = [];
+  for (const row of todo) {
+    const base = { ...row, error, cancel_requested: 1, updated_at: tx.now };
+    if (row.lease_owner !== null) {
+      changed.push({ ...base, status: "cancelling" });
+    } else if (compensable.has(row.id)) {
+      changed.push({ ...base, status: "cancelling", available_at: tx.now });
+      k.markReady(tx, row.namespace, row.queue);
+    } else {
+      const done = { ...base, status: "cancelled", available_at: null, wake_requested: 0, finished_at: tx.now };
+      changed.push(done);
+      terminal.push(done);
+    }
+  }
+  await k.writeRuns(tx, changed);
+  await settleTerminal(k, tx, terminal);
+}

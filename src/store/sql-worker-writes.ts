@@ -1,0 +1,475 @@
+import { KilnError } from "../errors.ts";
+import { newId } from "../engine/ids.ts";
+import { isStepSettled, isTerminal, type RunStatus, type StepStatus } from "../engine/status.ts";
+import type { Step } from "../engine/step.ts";
+import { rowsSource } from "./sql-driver.ts";
+import {
+  alreadyRecorded,
+  leaseLost,
+  SETTLED,
+  STEP_COLUMNS,
+  STEP_SOURCE_COLUMNS,
+  type SqlKernel,
+  settleAll,
+  TERMINAL,
+  toSerialized,
+  type Tx,
+  unique,
+  type WorkRow,
+} from "./sql-kernel.ts";
+import { type RunRow, rowToStep, type StepRow } from "./sql-rows.ts";
+import { cancelRuns, descendants, settleTerminal } from "./sql-transitions.ts";
+import type {
+  AwaitEventParams,
+  ExtendLeasesParams,
+  ExtendLeasesResult,
+  FinishRunParams,
+  SaveStepParams,
+  StartChildRunParams,
+  StartRunResult,
+  UpdateRunParams,
+  WriteResult,
+} from "./store.ts";
+
+// The fenced writes of workers (Store: extendLeases … updateRuns). Each follows one pattern: read
+// and lock the runs concerned, decide every item in memory against the locked rows (LEASE_LOST,
+// STEP_ALREADY_RECORDED, per-item payload errors), then write the decisions back set-based.
+
+export async function extendLeases(k: SqlKernel, p: Readonly<ExtendLeasesParams>): Promise<ExtendLeasesResult> {
+  if (p.leases.length === 0) return { lost: [], cancelRequested: [] };
+  return k.tx(async (tx) => {
+    const src = rowsSource(
+      k.dialect,
+      [
+        ["rid", "text"],
+        ["tok", "bigint"],
+      ],
+      p.leases.map((l) => [l.runId, l.leaseToken]),
+    );
+    const kept = await tx.db.all<{ id: string; cancel_requested: number }>(
+      `UPDATE runs AS t SET lease_expires_at = ? FROM ${src.sql}
+       WHERE t.id = v.rid AND t.lease_token = v.tok AND t.lease_owner = ? AND t.status NOT IN ${TERMINAL}
+       RETURNING id, cancel_requested`,
+      [tx.now + p.leaseMs, ...src.params, p.owner],
+    );
+    const alive = new Set(kept.map((k) => k.id));
+    return {
+      lost: unique(p.leases.map((l) => l.runId).filter((id) => !alive.has(id))),
+      cancelRequested: kept.filter((k) => k.cancel_requested === 1).map((k) => k.id),
+    };
+  });
+}
+
+export async function saveSteps(
+  k: SqlKernel,
+  p: Readonly<{ steps: readonly SaveStepParams[] }>,
+): Promise<WriteResult[]> {
+  if (p.steps.length === 0) return [];
+  return k.tx(async (tx) => {
+    const runs = await k.lockRuns(
+      tx,
+      p.steps.map((s) => s.runId),
+    );
+    const existing = await existingSteps(
+      k,
+      tx,
+      [...runs.keys()],
+      p.steps.map((s) => s.name),
+    );
+    const results: WriteResult[] = [];
+    const pending = new Map<string, { row: StepRow; items: number[] }>();
+    for (const [i, item] of p.steps.entries()) {
+      const run = runs.get(item.runId);
+      const lost = k.fence(run, item);
+      if (lost) {
+        results.push({ ok: false, error: lost });
+        continue;
+      }
+      const key = `${item.runId}\u0000${item.name}`;
+      const prev = pending.get(key)?.row ?? existing.get(key);
+      if (prev && isStepSettled(prev.status as StepStatus)) {
+        results.push({ ok: false, error: alreadyRecorded(item.runId, item.name, prev.status) });
+        continue;
+      }
+      let row: StepRow;
+      try {
+        row = stepRow(k, item, tx.now, prev);
+      } catch (error) {
+        results.push({ ok: false, error: toSerialized(error) });
+        continue;
+      }
+      const entry = pending.get(key);
+      pending.set(key, { row, items: [...(entry?.items ?? []), i] });
+      results.push({ ok: true, cancelRequested: run?.cancel_requested === 1 });
+    }
+    if (pending.size === 0) return results;
+    const written = await upsertSteps(
+      k,
+      tx,
+      [...pending.values()].map((e) => e.row),
+    );
+    const waitsToDrop: StepRow[] = [];
+    for (const [key, { row, items }] of pending) {
+      if (!written.has(key)) {
+        // Settled by another transaction (an event or a child) since we read it.
+        for (const i of items) results[i] = { ok: false, error: alreadyRecorded(row.run_id, row.name, "settled") };
+      } else if (
+        isStepSettled(row.status as StepStatus) &&
+        (row.type === "event" || existing.get(key)?.type === "event")
+      ) {
+        waitsToDrop.push(row);
+      }
+    }
+    if (waitsToDrop.length > 0) {
+      const src = rowsSource(
+        k.dialect,
+        [
+          ["rid", "text"],
+          ["sname", "text"],
+        ],
+        waitsToDrop.map((w) => [w.run_id, w.name]),
+      );
+      await tx.db.run(
+        `DELETE FROM event_waits WHERE EXISTS (SELECT 1 FROM ${src.sql}
+           WHERE v.rid = event_waits.run_id AND v.sname = event_waits.step_name)`,
+        src.params,
+      );
+    }
+    return results;
+  });
+}
+
+async function existingSteps(
+  k: SqlKernel,
+  tx: Tx,
+  runIds: readonly string[],
+  names: readonly string[],
+): Promise<Map<string, StepRow>> {
+  if (runIds.length === 0) return new Map();
+  const ids = k.list(runIds);
+  const list = k.list(unique(names));
+  const rows = await tx.db.all<StepRow>(`SELECT * FROM steps WHERE run_id ${ids.sql} AND name ${list.sql}`, [
+    ...ids.params,
+    ...list.params,
+  ]);
+  return new Map(rows.map((r) => [`${r.run_id}\u0000${r.name}`, r]));
+}
+
+function stepRow(k: SqlKernel, item: Readonly<SaveStepParams>, now: number, prev: StepRow | undefined): StepRow {
+  const settled = isStepSettled(item.status);
+  return {
+    run_id: item.runId,
+    name: item.name,
+    seq: item.seq,
+    type: item.type,
+    status: item.status,
+    output: item.output === undefined ? null : k.encode(item.output, `output of step "${item.name}"`),
+    error: item.error ? k.encodeError(item.error) : null,
+    attempt: item.attempt ?? 1,
+    wake_at: item.wakeAt ?? null,
+    child_run_id: prev?.child_run_id ?? null,
+    event_name: prev?.event_name ?? null,
+    event_key: prev?.event_key ?? null,
+    compensable: item.compensable ? 1 : 0,
+    started_at: prev?.started_at ?? item.startedAt ?? now,
+    finished_at: settled ? now : null,
+  };
+}
+
+/** Inserts or updates steps that are not settled; returns the keys actually written. */
+async function upsertSteps(k: SqlKernel, tx: Tx, rows: readonly StepRow[]): Promise<Set<string>> {
+  const src = rowsSource(
+    k.dialect,
+    STEP_SOURCE_COLUMNS,
+    rows.map((r) => STEP_COLUMNS.map((c) => r[c])),
+  );
+  const cols = STEP_COLUMNS.join(", ");
+  const updates = STEP_COLUMNS.filter((c) => c !== "run_id" && c !== "name" && c !== "started_at")
+    .map((c) => `${c} = excluded.${c}`)
+    .join(", ");
+  const written = await tx.db.all<{ run_id: string; name: string }>(
+    `INSERT INTO steps (${cols}) SELECT ${cols} FROM ${src.sql} WHERE true
+     ON CONFLICT (run_id, name) DO UPDATE SET ${updates} WHERE steps.status NOT IN ${SETTLED}
+     RETURNING run_id, name`,
+    src.params,
+  );
+  return new Set(written.map((w) => `${w.run_id}\u0000${w.name}`));
+}
+
+export async function startChildRun(
+  k: SqlKernel,
+  p: Readonly<StartChildRunParams>,
+): Promise<WriteResult & { readonly childRunId?: string }> {
+  return k.tx(async (tx) => {
+    const runs = await k.lockRuns(tx, [p.runId]);
+    const parent = runs.get(p.runId);
+    const lost = k.fence(parent, p);
+    if (lost || parent === undefined) return { ok: false, error: lost ?? leaseLost(p, parent) };
+    const cancelRequested = parent.cancel_requested === 1;
+    const [step] = await tx.db.all<StepRow>("SELECT * FROM steps WHERE run_id = ? AND name = ?", [p.runId, p.stepName]);
+    if (step) {
+      return step.child_run_id === null
+        ? { ok: true, cancelRequested }
+        : { ok: true, cancelRequested, childRunId: step.child_run_id };
+    }
+    let childRow: RunRow;
+    try {
+      childRow = k.newRunRow(
+        {
+          ...p.child,
+          namespace: parent.namespace,
+          idempotencyKey: `${parent.id}/${p.stepName}`,
+          parentRunId: parent.id,
+          parentStepName: p.stepName,
+          rootRunId: parent.root_run_id,
+        },
+        tx.now,
+      );
+    } catch (error) {
+      return { ok: false, error: toSerialized(error) };
+    }
+    const [result] = await k.insertRuns(tx, [childRow]);
+    const child = (result as StartRunResult).run;
+    await k.insertStep(tx, {
+      run_id: parent.id,
+      name: p.stepName,
+      seq: p.seq,
+      type: "child",
+      status: "waiting",
+      output: null,
+      error: null,
+      attempt: 1,
+      wake_at: null,
+      child_run_id: child.id,
+      event_name: null,
+      event_key: null,
+      compensable: 0,
+      started_at: tx.now,
+      finished_at: null,
+    });
+    if (isTerminal(child.status)) {
+      // The child existed and already ended (its step had been forgotten): settle at once.
+      const ended = await k.lockRuns<{ output: string | null }>(tx, [child.id], ", output");
+      await settleTerminal(k, tx, [...ended.values()]);
+    }
+    return { ok: true, cancelRequested, childRunId: child.id };
+  });
+}
+
+export async function awaitEvent(
+  k: SqlKernel,
+  p: Readonly<AwaitEventParams>,
+): Promise<WriteResult & { readonly step?: Step }> {
+  return k.tx(async (tx) => {
+    // The event-name lock comes before the run's row lock, as in sendEvent.
+    const [owner] = await tx.db.all<{ namespace: string }>("SELECT namespace FROM runs WHERE id = ?", [p.runId]);
+    if (owner) await k.lockEventName(tx, owner.namespace, p.eventName);
+    const run = (await k.lockRuns(tx, [p.runId])).get(p.runId);
+    const lost = k.fence(run, p);
+    if (lost || run === undefined) return { ok: false, error: lost ?? leaseLost(p, run) };
+    const cancelRequested = run.cancel_requested === 1;
+    const [existing] = await tx.db.all<StepRow>("SELECT * FROM steps WHERE run_id = ? AND name = ?", [
+      p.runId,
+      p.stepName,
+    ]);
+    if (existing) return { ok: true, cancelRequested, step: rowToStep(existing) };
+    const key = p.key ?? null;
+    const [event] = await tx.db.all<{ id: string; payload: string | null }>(
+      `SELECT id, payload FROM events WHERE consumed_by IS NULL AND namespace = ? AND name = ? AND expires_at > ?${
+        key === null ? "" : " AND key = ?"
+      } ORDER BY created_at, id LIMIT 1`,
+      key === null ? [run.namespace, p.eventName, tx.now] : [run.namespace, p.eventName, tx.now, key],
+    );
+    const row: StepRow = {
+      run_id: p.runId,
+      name: p.stepName,
+      seq: p.seq,
+      type: "event",
+      status: event ? "completed" : "waiting",
+      output: event ? (event.payload ?? "null") : null,
+      error: null,
+      attempt: 1,
+      wake_at: event ? null : (p.timeoutAt ?? null),
+      child_run_id: null,
+      event_name: p.eventName,
+      event_key: key,
+      compensable: 0,
+      started_at: tx.now,
+      finished_at: event ? tx.now : null,
+    };
+    if (event) {
+      await tx.db.run("UPDATE events SET consumed_by = ?, consumed_at = ? WHERE id = ?", [p.runId, tx.now, event.id]);
+    } else {
+      await tx.db.run(
+        `INSERT INTO event_waits (run_id, step_name, wait_id, namespace, event_name, event_key, timeout_at, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+        [p.runId, p.stepName, newId(), run.namespace, p.eventName, key, p.timeoutAt ?? null, tx.now],
+      );
+    }
+    await k.insertStep(tx, row);
+    return { ok: true, cancelRequested, step: rowToStep(row) };
+  });
+}
+
+export async function finishRuns(
+  k: SqlKernel,
+  p: Readonly<{ items: readonly FinishRunParams[] }>,
+): Promise<WriteResult[]> {
+  if (p.items.length === 0) return [];
+  return k.tx(async (tx) => {
+    const runs = await k.lockRuns(
+      tx,
+      p.items.map((i) => i.runId),
+    );
+    const results: WriteResult[] = [];
+    const changed = new Map<string, WorkRow>();
+    const retried: string[] = [];
+    for (const item of p.items) {
+      const run = runs.get(item.runId);
+      const lost = k.fence(run, item);
+      if (lost || run === undefined) {
+        results.push({ ok: false, error: lost ?? leaseLost(item, run) });
+        continue;
+      }
+      let next: WorkRow;
+      try {
+        next = finished(k, run, item, tx.now);
+      } catch (error) {
+        results.push({ ok: false, error: toSerialized(error) });
+        continue;
+      }
+      runs.set(run.id, next);
+      changed.set(run.id, next);
+      if (item.outcome === "fail" && item.retryAt !== undefined) retried.push(run.id);
+      results.push({ ok: true, cancelRequested: run.cancel_requested === 1 });
+    }
+    const rows = [...changed.values()];
+    const terminal = rows.filter((r) => isTerminal(r.status as RunStatus));
+    // The writes below are independent of each other: issued together (pipelined on PostgreSQL).
+    const retriedList = k.list(retried);
+    await settleAll([
+      k.writeRuns(tx, rows),
+      // A retry is a new attempt: failed steps run again, completed ones are replayed.
+      retried.length > 0
+        ? tx.db.run(`DELETE FROM steps WHERE run_id ${retriedList.sql} AND status = 'failed'`, retriedList.params)
+        : undefined,
+      settleTerminal(k, tx, terminal),
+    ]);
+    for (const r of rows) {
+      const claimable = r.status === "queued" || r.status === "cancelling" || r.status === "compensating";
+      if (claimable && r.available_at !== null && r.available_at <= tx.now) k.markReady(tx, r.namespace, r.queue);
+    }
+    const timedOut = terminal.filter((r) => r.status === "timed_out").map((r) => r.id);
+    if (timedOut.length > 0) await cancelRuns(k, tx, await descendants(k, tx, timedOut), "the parent run timed out");
+    return results;
+  });
+}
+
+/** The run after one finishRuns item (the lease is always given back). */
+function finished(k: SqlKernel, run: WorkRow, item: Readonly<FinishRunParams>, now: number): WorkRow {
+  const base: WorkRow = { ...run, lease_owner: null, lease_expires_at: null, wake_requested: 0, updated_at: now };
+  const end = (status: RunStatus, error: string | null): WorkRow => ({
+    ...base,
+    status,
+    error,
+    available_at: null,
+    finished_at: now,
+  });
+  switch (item.outcome) {
+    case "complete":
+      return { ...end("completed", null), output: k.encode(item.output, `output of run ${run.id}`) };
+    case "fail": {
+      const error = k.encodeError(item.error);
+      if (item.retryAt !== undefined) {
+        return { ...base, status: "queued", error, attempt: run.attempt + 1, available_at: item.retryAt };
+      }
+      if (item.compensate) return { ...base, status: "compensating", error, available_at: now };
+      return end("failed", error);
+    }
+    case "park": {
+      // A cancellation must go on: the run stays claimable instead of sleeping.
+      if (run.status === "cancelling") return { ...base, available_at: now };
+      const woken = run.wake_requested === 1 || (item.wakeAt !== null && item.wakeAt <= now);
+      if (run.status === "compensating") return { ...base, available_at: woken ? now : item.wakeAt };
+      return woken
+        ? { ...base, status: "queued", available_at: now }
+        : { ...base, status: item.status, available_at: item.wakeAt };
+    }
+    case "release":
+      return { ...base, status: run.status === "running" ? "queued" : run.status, available_at: now };
+    case "cancelled":
+      return end("cancelled", item.error ? k.encodeError(item.error) : run.error);
+    case "compensated":
+      return end("compensated", item.error ? k.encodeError(item.error) : run.error);
+    case "timed_out":
+      return end("timed_out", k.encodeError(item.error));
+  }
+}
+
+export async function updateRuns(
+  k: SqlKernel,
+  p: Readonly<{ items: readonly UpdateRunParams[] }>,
+): Promise<WriteResult[]> {
+  if (p.items.length === 0) return [];
+  return k.tx(async (tx) => {
+    const runs = await k.lockRuns<{ state: string; progress: string | null }>(
+      tx,
+      p.items.map((i) => i.runId),
+      ", state, progress",
+    );
+    const values = new Map([...runs.values()].map((r) => [r.id, { state: r.state, progress: r.progress }]));
+    const changed = new Set<string>();
+    const results: WriteResult[] = [];
+    for (const item of p.items) {
+      const run = runs.get(item.runId);
+      const lost = k.fence(run, item);
+      const value = values.get(item.runId);
+      if (lost || run === undefined || value === undefined) {
+        results.push({ ok: false, error: lost ?? leaseLost(item, run) });
+        continue;
+      }
+      try {
+        const state = JSON.parse(value.state) as Record<string, string>;
+        for (const [k, v] of Object.entries(item.state ?? {})) {
+          if (v === null) delete state[k];
+          else state[k] = String(v);
+        }
+        const encoded = k.encode(state, `state of run ${item.runId}`);
+        const progress = item.progress === undefined ? value.progress : encodeProgress(k, item.progress);
+        values.set(item.runId, { state: encoded, progress });
+      } catch (error) {
+        results.push({ ok: false, error: toSerialized(error) });
+        continue;
+      }
+      changed.add(item.runId);
+      results.push({ ok: true, cancelRequested: run.cancel_requested === 1 });
+    }
+    if (changed.size > 0) {
+      const src = rowsSource(
+        k.dialect,
+        [
+          ["id", "text"],
+          ["state", "text"],
+          ["progress", "text"],
+        ],
+        [...changed].map((id) => [id, values.get(id)?.state ?? "{}", values.get(id)?.progress ?? null]),
+      );
+      await tx.db.run(
+        `UPDATE runs AS t SET state = v.state, progress = v.progress, updated_at = ? FROM ${src.sql} WHERE t.id = v.id`,
+        [tx.now, ...src.params],
+      );
+    }
+    return results;
+  });
+}
+
+function encodeProgress(k: SqlKernel, progress: NonNullable<UpdateRunParams["progress"]>): string {
+  const percent = progress.percent;
+  if (percent !== null && !(typeof percent === "number" && Number.isFinite(percent))) {
+    throw new KilnError(
+      "INVALID_INPUT",
+      `Expected progress "percent" to be a number or null, got ${JSON.stringify(percent)}`,
+    );
+  }
+  return k.encode({ percent, message: progress.message ?? null }, "progress");
+}
