@@ -44,6 +44,11 @@ export class SecretVault {
     return this.#keyring.current.id;
   }
 
+  /** Where the master keys come from: `env` (KILN_MASTER_KEY) or `file`. */
+  get keySource(): "env" | "file" {
+    return this.#keyring.source === "env" ? "env" : "file";
+  }
+
   /** Problems with the key setup worth logging once. */
   get warnings(): readonly string[] {
     return this.#keyring.warnings;

@@ -59,6 +59,11 @@ export async function startServer(options: StartServerOptions): Promise<KilnServ
   const adminTokenPath = options.adminToken === false ? undefined : join(options.dataDir, ADMIN_TOKEN_FILE);
   const kiln = createApp({ ...options, auth, logger, ...(adminTokenPath === undefined ? {} : { adminTokenPath }) });
   for (const warning of kiln.deps.vault.warnings) logger.warn(warning);
+  if (options.store.dialect === "postgres" && kiln.deps.vault.keySource !== "env") {
+    logger.warn(
+      `Secrets are encrypted with the key file in ${options.dataDir}; every server sharing this database needs the same key: set KILN_MASTER_KEY on all of them`,
+    );
+  }
   if (adminTokenPath !== undefined) {
     const admin = await ensureAdminToken(options.store, options.dataDir);
     if (admin.state === "created") logger.info({ path: admin.path }, `Admin token written to ${admin.path}`);
