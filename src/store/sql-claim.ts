@@ -9,7 +9,6 @@ import type { ClaimedRun, ClaimRunsParams, ClaimRunsResult } from "./store.ts";
  * over expired leases (issued together), claim the first ready runs (one UPDATE … RETURNING *),
  * and read the steps of replayed runs.
  */
-
 export async function claimRuns(k: SqlKernel, p: Readonly<ClaimRunsParams>): Promise<ClaimRunsResult> {
   if (p.limit <= 0 || p.queues.length === 0) return { runs: [], nextWakeAt: null };
   return k.tx(async (tx) => {

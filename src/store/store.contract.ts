@@ -118,6 +118,27 @@ export function storeContract(name: string, harness: StoreHarness): void {
         assert.deepEqual(await get(run.id), run);
       });
 
+      it("uses a given id, and refuses a second run with it", async () => {
+        const id = "01900000-0000-7000-8000-000000000001";
+        const run = await start({ id });
+        assert.equal(run.id, id);
+        await assert.rejects(start({ id }), (e) => hasCode(e, "INVALID_INPUT"));
+      });
+
+      it("lists runs by a single status, running and completed included", async () => {
+        const a = await start();
+        const b = await start();
+        await start();
+        const { runs } = await claim({ limit: 2 });
+        okWrite((await store.finishRuns({ items: [{ ...lease(runs[0] as ClaimedRun), outcome: "complete" }] }))[0]);
+        const ids = (status: Run["status"]) =>
+          store.listRuns({ namespace: NS, status }).then((page) => page.runs.map((r) => r.id));
+        assert.deepEqual(await ids("completed"), [a.id]);
+        assert.deepEqual(await ids("running"), [b.id]);
+        assert.equal((await ids("queued")).length, 1);
+        assert.deepEqual(await ids("failed"), []);
+      });
+
       it("finds runs only in their namespace", async () => {
         const run = await start();
         assert.equal(await store.getRun({ namespace: "other", id: run.id }), undefined);
@@ -361,6 +382,23 @@ export function storeContract(name: string, harness: StoreHarness): void {
         for (const [i, owner] of ["a", "b", "c", "d"].entries()) {
           for (const c of results[i]?.runs ?? []) assert.equal(c.run.leaseOwner, owner);
         }
+      });
+
+      it("never exceeds a queue's limit under concurrent claimers", async () => {
+        await store.setQueue({ namespace: NS, name: "q", concurrencyLimit: 3, keyConcurrencyLimit: 1 });
+        await store.startRuns({
+          runs: Array.from({ length: 12 }, (_, i) => ({
+            namespace: NS,
+            type: "task" as const,
+            name: "t",
+            queue: "q",
+            concurrencyKey: `k${i % 2}`,
+          })),
+        });
+        const results = await Promise.all(["a", "b", "c", "d"].map((owner) => claim({ owner, queues: ["q"] })));
+        const claimed = results.flatMap((r) => r.runs.map((c) => c.run));
+        assert.equal(claimed.length, 2, "one run per key, two keys");
+        assert.deepEqual(new Set(claimed.map((r) => r.concurrencyKey)), new Set(["k0", "k1"]));
       });
 
       it("respects a queue's concurrency limit", async () => {
@@ -769,6 +807,29 @@ export function storeContract(name: string, harness: StoreHarness): void {
         assert.equal(again.steps[0]?.output, 1);
       });
 
+      it("settles every child step when children finish concurrently", async () => {
+        const parent = await start({ name: "parent" });
+        const p = await claimOne({ names: ["parent"] });
+        for (let i = 0; i < 8; i++) {
+          okWrite(
+            await store.startChildRun({ ...lease(p), stepName: `k${i}`, seq: i, child: { type: "task", name: "kid" } }),
+          );
+        }
+        const kids = (await claim({ names: ["kid"], owner: "k" })).runs;
+        assert.equal(kids.length, 8);
+        const results = await Promise.all([
+          ...kids.map((c) => store.finishRuns({ items: [{ ...lease(c), outcome: "complete", output: c.run.id }] })),
+          store.finishRuns({ items: [{ ...lease(p), outcome: "park", status: "waiting", wakeAt: null }] }),
+        ]);
+        for (const r of results) okWrite(r[0]);
+        const steps = await store.listSteps({ runId: parent.id });
+        assert.deepEqual(
+          steps.map((s) => [s.status, s.output]),
+          steps.map((s) => ["completed", s.childRunId]),
+        );
+        assert.equal((await get(parent.id)).status, "queued", "the park saw the wake-up, or the wake-up saw the park");
+      });
+
       it("fans out to three children and resumes the parent after each", async () => {
         const parent = await start({ name: "parent" });
         const p = await claimOne({ names: ["parent"] });
@@ -877,6 +938,38 @@ export function storeContract(name: string, harness: StoreHarness): void {
         const sent = await store.sendEvent({ namespace: NS, name: "order", key: "B", payload: "b" });
         assert.equal(sent.deliveredTo, b.runId);
         assert.equal((await store.sendEvent({ namespace: "other", name: "order", key: "B" })).deliveredTo, null);
+      });
+
+      it("withdraws the waits of a run that ends", async () => {
+        const a = await waiter("a");
+        await store.awaitEvent({ ...a, stepName: "e", seq: 0, eventName: "go" });
+        await store.finishRuns({ items: [{ ...a, outcome: "park", status: "waiting", wakeAt: null }] });
+        await store.cancelRun({ namespace: NS, id: a.runId });
+        const sent = await store.sendEvent({ namespace: NS, name: "go" });
+        assert.equal(sent.deliveredTo, null, "buffered for a future waiter, not lost on a cancelled run");
+      });
+
+      it("pairs concurrent waits and sends one to one", async () => {
+        const waiters = await Promise.all(["w0", "w1", "w2", "w3", "w4", "w5"].map((name) => start({ name })));
+        const leases = (await claim({ limit: 10 })).runs.map(lease);
+        assert.equal(leases.length, waiters.length);
+        const [waits, sends] = await Promise.all([
+          Promise.all(leases.map((l) => store.awaitEvent({ ...l, stepName: "e", seq: 0, eventName: "race" }))),
+          Promise.all(leases.map((_, i) => store.sendEvent({ namespace: NS, name: "race", payload: i }))),
+        ]);
+        waits.forEach(okWrite);
+        const payloads: unknown[] = [];
+        for (const l of leases) {
+          const [s] = await store.listSteps({ runId: l.runId });
+          assert.equal(s?.status, "completed", "every waiter got an event");
+          payloads.push(s?.output);
+        }
+        assert.equal(new Set(payloads).size, leases.length, "no event was delivered twice");
+        assert.equal(
+          sends.filter((r) => r.deliveredTo !== null).length +
+            waits.filter((w) => w.ok && w.step?.status === "completed").length,
+          leases.length,
+        );
       });
 
       it("drops buffered events after their retention", async () => {
