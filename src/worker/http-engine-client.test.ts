@@ -426,7 +426,7 @@ describe("a remote worker loop (real time)", () => {
     const dataDir = mkdtempSync(join(tmpdir(), "kiln-loop-"));
     const server = await startServer({ store: db.store, dataDir, port: 0, logger: silentLogger(), rateLimit: false });
     const token = (await db.store.createToken({ name: "w", namespace: "default", role: "worker" })).plaintext;
-    const client = new HttpEngineClient({ url: server.url, token });
+    const client = new HttpEngineClient({ url: server.url, token, prefetchOnFinish: true });
     const worker = new Worker({ client, concurrency: 20, batchSize: 20, pollIntervalMs: 5000, sweep: false });
     const seen = new Map<string, number>();
     worker.registry.addTask({

@@ -27,6 +27,12 @@ export interface HttpEngineClientOptions extends Omit<HttpTransportOptions, "onR
   readonly claimWaitMs?: number;
   /** Long-poll of the subscription (notifications that runs may be claimable). Default 25000. */
   readonly subscribeWaitMs?: number;
+  /**
+   * Claim the next runs in the same request as each finish (one round trip per batch instead of
+   * two) while a worker loop runs. Worth it for a worker that claims only after its finishes are
+   * recorded; it holds up to one batch of leased runs briefly. Default false.
+   */
+  readonly prefetchOnFinish?: boolean;
   /** Heartbeat of the worker's registration (after register()). Default 10000. */
   readonly heartbeatIntervalMs?: number;
   readonly logger?: WorkerLogger;
@@ -45,6 +51,7 @@ export class HttpEngineClient implements EngineClient {
   readonly #claimWaitMs: number;
   readonly #subscribeWaitMs: number;
   readonly #heartbeatMs: number;
+  readonly #prefetchOnFinish: boolean;
   readonly #logger: WorkerLogger | undefined;
   readonly #namespace: string | undefined;
   /** Queues and owner seen in claims, for the subscription's synthetic wake-ups. */
@@ -67,6 +74,7 @@ export class HttpEngineClient implements EngineClient {
     this.#claimWaitMs = options.claimWaitMs ?? 0;
     this.#subscribeWaitMs = options.subscribeWaitMs ?? 25_000;
     this.#heartbeatMs = options.heartbeatIntervalMs ?? 10_000;
+    this.#prefetchOnFinish = options.prefetchOnFinish ?? false;
     this.#http = new HttpTransport({
       ...options,
       onRetry: ({ path, attempt, delayMs, error }) => {
@@ -146,20 +154,27 @@ export class HttpEngineClient implements EngineClient {
   }
 
   /**
-   * Ends activations. While a worker loop runs (subscribed), the request also claims as many new
-   * runs as it frees slots — one round trip instead of two per batch — and the worker's next
-   * claimRuns gets them without a request.
+   * Ends activations. With `prefetchOnFinish`, while a worker loop runs (subscribed), the request
+   * also claims as many new runs as it frees slots (at most one claim's worth) and the worker's
+   * next claimRuns gets them without a request.
    */
   async finishRuns(p: Readonly<{ items: readonly FinishRunParams[] }>): Promise<WriteResult[]> {
     if (p.items.length === 0) return [];
     const next = this.#lastClaim;
-    const prefetch = this.#listeners.size > 0 && next !== undefined && p.items.every((i) => i.outcome !== "release");
+    // At most one claim's worth waits in the buffer: prefetching more would hold runs another
+    // worker could execute now.
+    const prefetch =
+      this.#prefetchOnFinish &&
+      this.#listeners.size > 0 &&
+      next !== undefined &&
+      this.#prefetched.length === 0 &&
+      p.items.every((i) => i.outcome !== "release");
     const claim =
       prefetch && next
         ? {
             owner: next.owner,
             queues: next.queues,
-            limit: p.items.length,
+            limit: Math.min(p.items.length, next.limit),
             leaseMs: next.leaseMs,
             ...(next.names === undefined ? {} : { names: next.names }),
           }

@@ -121,8 +121,6 @@ export class HttpTransport {
     attempt: number,
     options: { extraTimeoutMs?: number; signal?: AbortSignal; namespace?: string },
   ): Promise<T> {
-    const signals = [this.#closed.signal, AbortSignal.timeout(this.#timeout + (options.extraTimeoutMs ?? 0))];
-    if (options.signal) signals.push(options.signal);
     const headers = {
       ...this.#headers,
       ...(options.namespace === undefined ? {} : { "kiln-namespace": options.namespace }),
@@ -130,7 +128,13 @@ export class HttpTransport {
     };
     let response: RawResponse;
     try {
-      response = await this.#send(`${this.#base}${path}`, headers, payload, AbortSignal.any(signals));
+      response = await this.#send(
+        `${this.#base}${path}`,
+        headers,
+        payload,
+        this.#timeout + (options.extraTimeoutMs ?? 0),
+        options.signal,
+      );
     } catch (cause) {
       this.#throwIfClosed(options.signal);
       const why = (cause as { cause?: { code?: string; message?: string } }).cause;
@@ -146,15 +150,20 @@ export class HttpTransport {
     throw new AttemptFailed(error, retryable, Number.isFinite(retryAfter) ? retryAfter * 1000 : undefined);
   }
 
-  /** One POST with node:http on the keep-alive agent (or the injected fetch). */
+  /**
+   * One POST with node:http on the keep-alive agent (or the injected fetch), cut after `timeoutMs`,
+   * on close(), or when `signal` aborts.
+   */
   async #send(
     url: string,
     headers: Record<string, string>,
     payload: string,
-    signal: AbortSignal,
+    timeoutMs: number,
+    signal: AbortSignal | undefined,
   ): Promise<RawResponse> {
     if (this.#fetch) {
-      const res = await this.#fetch(url, { method: "POST", headers, body: payload, signal });
+      const signals = [this.#closed.signal, AbortSignal.timeout(timeoutMs), ...(signal ? [signal] : [])];
+      const res = await this.#fetch(url, { method: "POST", headers, body: payload, signal: AbortSignal.any(signals) });
       return { status: res.status, retryAfter: res.headers.get("retry-after"), text: await res.text() };
     }
     const body = Buffer.from(payload);
@@ -162,12 +171,13 @@ export class HttpTransport {
     return new Promise<RawResponse>((resolve, reject) => {
       const req = lib.request(
         url,
-        { method: "POST", agent: this.#agent, signal, headers: { ...headers, "content-length": String(body.length) } },
+        { method: "POST", agent: this.#agent, headers: { ...headers, "content-length": String(body.length) } },
         (res) => {
           const chunks: Buffer[] = [];
           res.on("data", (chunk: Buffer) => chunks.push(chunk));
-          res.on("error", reject);
+          res.on("error", fail);
           res.on("end", () => {
+            cleanup();
             const retryAfter = res.headers["retry-after"];
             resolve({
               status: res.statusCode ?? 0,
@@ -177,7 +187,20 @@ export class HttpTransport {
           });
         },
       );
-      req.on("error", reject);
+      // Plain listeners and a socket timeout: cheaper per request than composed AbortSignals.
+      const abort = () => req.destroy(new Error("request aborted"));
+      const cleanup = () => {
+        this.#closed.signal.removeEventListener("abort", abort);
+        signal?.removeEventListener("abort", abort);
+      };
+      function fail(error: Error) {
+        cleanup();
+        reject(error);
+      }
+      this.#closed.signal.addEventListener("abort", abort, { once: true });
+      signal?.addEventListener("abort", abort, { once: true });
+      req.setTimeout(timeoutMs, () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
+      req.on("error", fail);
       req.end(body);
     });
   }

@@ -304,7 +304,9 @@ export const workerProtocolRoutes: readonly ApiRoute[] = [
     summary: "End activations (complete, fail, retry, park, release, cancel, compensate), batched",
     body: z.strictObject({
       items: z.array(FinishItem).max(10_000),
+      // No upper bound on limit here: a claim request must never make the finish it rides on fail.
       claim: ClaimBody.omit({ waitMs: true })
+        .extend({ limit: z.number().int().min(0) })
         .optional()
         .describe("Claim the next runs in the same round trip (the slots these items free)"),
     }),
@@ -325,7 +327,11 @@ export const workerProtocolRoutes: readonly ApiRoute[] = [
         auth.namespace,
       );
       if (body.claim === undefined || body.claim.limit === 0) return c.json({ results });
-      const claim = { ...body.claim, queues: body.claim.queues ?? ["default"] };
+      const claim = {
+        ...body.claim,
+        queues: body.claim.queues ?? ["default"],
+        limit: Math.min(body.claim.limit, 1000),
+      };
       const claimed = await claimForWorker(deps, auth.namespace, claim, c.req.raw.signal);
       return c.json({ results, claimed });
     },
