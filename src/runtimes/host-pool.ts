@@ -1,3 +1,4 @@
+import { availableParallelism } from "node:os";
 import { KilnError } from "../errors.ts";
 import { type ComputeAdapter, execAdapter } from "./compute-adapter.ts";
 import { DEFAULT_HOST_LIMITS, type HostLimits, HostProcess } from "./host-process.ts";
@@ -5,11 +6,11 @@ import type { HostRuntime } from "./protocol.ts";
 
 /** Options of a host pool. */
 export interface HostPoolOptions {
-  /** Host processes per runtime. Default 4. */
+  /** Host processes per runtime. Default: the CPU count, at most 4. */
   readonly size?: number;
   /**
    * Activations one Node host interleaves on its event loop (its writes share messages and
-   * commits). Default 16. Python hosts run one at a time.
+   * commits). Default 32. Python hosts run one at a time.
    */
   readonly activationsPerHost?: number;
   /** Where hosts run. Default: local processes (`execAdapter`). */
@@ -56,8 +57,8 @@ export class HostPool {
   #closed = false;
 
   constructor(options: Readonly<HostPoolOptions> = {}) {
-    this.size = positive(options.size ?? 4, "size");
-    this.#perHost = positive(options.activationsPerHost ?? 16, "activationsPerHost");
+    this.size = positive(options.size ?? Math.min(4, availableParallelism()), "size");
+    this.#perHost = positive(options.activationsPerHost ?? 32, "activationsPerHost");
     this.directory = options.directory ?? process.cwd();
     this.limits = Object.freeze({ ...DEFAULT_HOST_LIMITS, ...options.limits });
     this.#adapter = options.adapter ?? execAdapter(options.python === undefined ? {} : { python: options.python });

@@ -1,5 +1,5 @@
-import { KilnError, type SerializedError, serializeError } from "../errors.ts";
-import type { ClaimedRun } from "../store/store.ts";
+import { KilnError, serializeError } from "../errors.ts";
+import type { ClaimedRun, WriteResult } from "../store/store.ts";
 import type { ActivationOutcome } from "../worker/workflow-activation.ts";
 import type { ComputeAdapter, SpawnedHost } from "./compute-adapter.ts";
 import {
@@ -76,6 +76,11 @@ interface Current {
   solo: boolean;
   settled: boolean;
 }
+
+const LEASE_LOST_RESULT: WriteResult = {
+  ok: false,
+  error: { code: "LEASE_LOST", message: "The activation of this run has ended" },
+};
 
 /**
  * One workflow host process seen from the worker: the line channel, the code it has loaded (by
@@ -296,19 +301,49 @@ export class HostProcess {
   }
 
   async #call(message: CallMessage): Promise<void> {
-    const current = this.#running.get(message.activation);
-    const clock = current?.options.clock ?? Date.now;
-    if (!current || current.settled) {
-      const error: SerializedError = { code: "LEASE_LOST", message: "The activation of this call has ended" };
-      this.#send({ type: "reply", id: message.id, ok: false, error, now: clock() });
-      return;
-    }
+    const [first] = this.#running.values();
+    const clock = first?.options.clock ?? Date.now;
     try {
-      const value = await current.options.onCall(message.method, message.params);
+      const value = await this.#dispatch(message);
       this.#send({ type: "reply", id: message.id, ok: true, value: value ?? null, now: clock() });
     } catch (error) {
       this.#send({ type: "reply", id: message.id, ok: false, error: serializeError(error, "INTERNAL"), now: clock() });
     }
+  }
+
+  /**
+   * Routes a call to the activations it concerns, by run id: a host batches the writes of all
+   * its activations into one call, and each part is performed with its own run's lease checks.
+   * Items of runs not activated here (any more) get LEASE_LOST.
+   */
+  async #dispatch(message: CallMessage): Promise<unknown> {
+    const byRun = new Map<string, Current>();
+    for (const c of this.#running.values()) if (!c.settled) byRun.set(c.options.claimed.run.id, c);
+    const params = (message.params ?? {}) as Record<string, unknown>;
+    const key = message.method === "saveSteps" ? "steps" : message.method === "updateRuns" ? "items" : "entries";
+    if (message.method === "startChildRun" || message.method === "awaitEvent") {
+      const current = byRun.get(String(params.runId));
+      if (!current)
+        throw new KilnError("LEASE_LOST", `Run ${String(params.runId)} is not being activated in this host`);
+      return await current.options.onCall(message.method, params);
+    }
+    const items = params[key];
+    if (!Array.isArray(items)) throw new KilnError("INVALID_INPUT", `Expected "${key}" to be a list in a host call`);
+    const groups = new Map<string, number[]>();
+    items.forEach((item, i) => {
+      const runId = String((item as { runId?: unknown })?.runId);
+      groups.set(runId, [...(groups.get(runId) ?? []), i]);
+    });
+    const results: unknown[] = new Array(items.length).fill(LEASE_LOST_RESULT);
+    await Promise.all(
+      [...groups].map(async ([runId, indexes]) => {
+        const current = byRun.get(runId);
+        if (!current) return;
+        const value = await current.options.onCall(message.method, { [key]: indexes.map((i) => items[i]) });
+        if (Array.isArray(value)) indexes.forEach((index, j) => (results[index] = value[j]));
+      }),
+    );
+    return message.method === "appendLogs" ? null : results;
   }
 
   /** Waits for the answer `type` to request `id` (0: `ready`), failing if the host dies first. */

@@ -131,12 +131,16 @@ export type LoadedMessage =
   | { readonly type: "loaded"; readonly id: number; readonly ok: true }
   | { readonly type: "loaded"; readonly id: number; readonly ok: false; readonly error: SerializedError };
 
-/** A write (or event/child call) the worker performs for an activation, fenced by its lease. */
+/**
+ * Writes (or an event/child call) the worker performs, each fenced by its run's lease. A host
+ * may batch the writes of several activations in one call: the worker routes every item by its
+ * `runId` to the activation of that run, and answers per item in order.
+ */
 export interface CallMessage {
   readonly type: "call";
   readonly id: number;
-  /** The id of the `activate` message this call belongs to. */
-  readonly activation: number;
+  /** The activation that made the call, when there is one (informational: items carry runId). */
+  readonly activation?: number;
   readonly method: HostCallMethod;
   /** The params of the EngineClient method of that name. */
   readonly params: unknown;

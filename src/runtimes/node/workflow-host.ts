@@ -22,7 +22,6 @@ import { createEngineProxy, PendingCalls } from "./engine-proxy.ts";
 
 interface Running {
   readonly controller: AbortController;
-  readonly cpuStart: NodeJS.CpuUsage;
   readonly log: (level: LogLevel, text: string) => void;
 }
 
@@ -46,6 +45,18 @@ export class NodeWorkflowHost {
   readonly #running = new Map<number, Running>();
   readonly #calls = new PendingCalls();
   readonly #cacheDir: string;
+  /**
+   * One engine proxy and one batcher for all activations: writes made in the same turn by
+   * different runs travel in one call (the worker routes each item by run id).
+   */
+  readonly client = createEngineProxy((method, params) => {
+    const { id, reply } = this.#calls.open();
+    this.#send({ type: "call", id, method, params });
+    return reply;
+  });
+  readonly batcher = new WriteBatcher(this.client);
+  /** CPU use when the host last went from idle to busy (pong reports CPU since then). */
+  #cpuStart: NodeJS.CpuUsage = process.cpuUsage();
   /** Which activation the code running now belongs to (follows promises and timers). */
   readonly #context = new AsyncLocalStorage<number>();
   /** The worker's clock at the last message, and our monotonic time then. */
@@ -99,8 +110,7 @@ export class NodeWorkflowHost {
         this.#running.get(message.id)?.controller.abort(deserializeError(message.reason));
         return;
       case "ping": {
-        const running = [...this.#running.values()][0];
-        const usage = running ? process.cpuUsage(running.cpuStart) : { user: 0, system: 0 };
+        const usage = this.#running.size > 0 ? process.cpuUsage(this.#cpuStart) : { user: 0, system: 0 };
         this.#send({ type: "pong", id: message.id, cpuMs: (usage.user + usage.system) / 1000 });
         return;
       }
@@ -173,15 +183,10 @@ export class NodeWorkflowHost {
       return;
     }
     const controller = new AbortController();
-    const client = createEngineProxy((method, params) => {
-      const { id, reply } = this.#calls.open();
-      this.#send({ type: "call", id, activation: message.id, method, params });
-      return reply;
-    });
-    const batcher = new WriteBatcher(client);
+    const { client, batcher } = this;
+    if (this.#running.size === 0) this.#cpuStart = process.cpuUsage();
     this.#running.set(message.id, {
       controller,
-      cpuStart: process.cpuUsage(),
       log: (level, text) =>
         batcher.log({ runId: run.id, attempt: run.attempt, stepName: null, level, message: text, ts: this.#clock() }),
     });
