@@ -340,7 +340,10 @@ export class HostProcess {
         const current = byRun.get(runId);
         if (!current) return;
         const value = await current.options.onCall(message.method, { [key]: indexes.map((i) => items[i]) });
-        if (Array.isArray(value)) indexes.forEach((index, j) => (results[index] = value[j]));
+        if (!Array.isArray(value)) return;
+        indexes.forEach((index, j) => {
+          results[index] = value[j];
+        });
       }),
     );
     return message.method === "appendLogs" ? null : results;
