@@ -279,6 +279,34 @@ for (const [dialect, open] of STORES) {
       }
     });
 
+    it("tells a looping run from the innocent runs sharing its host", async () => {
+      const shared = new HostPool({ size: 1, activationsPerHost: 4, directory: dir, limits: { cpuLimitMs: 400 } });
+      try {
+        const h = hostHarness(db, clock, "shared-loop", shared);
+        await h.deploy(
+          "spin",
+          `async function workflow(input, { step }) { await step("a", () => 1); while (true) {} }`,
+        );
+        await h.deploy(
+          "patient",
+          `async function workflow(input, { step }) {
+            return await step("wait", () => new Promise((r) => setTimeout(() => r("patient done"), 50)));
+          }`,
+        );
+        const patient = await h.start("patient");
+        const spin = await h.start("spin");
+        await h.drain();
+        const looped = await h.run(spin);
+        assert.equal(looped.status, "failed");
+        assert.equal(looped.error?.code, "ACTIVATION_TIMEOUT");
+        const innocent = await h.run(patient);
+        assert.equal(innocent.status, "completed", JSON.stringify(innocent.error));
+        assert.equal(innocent.output, "patient done");
+      } finally {
+        await shared.close();
+      }
+    });
+
     it("fails code that does not load with WORKFLOW_LOAD_FAILED", async () => {
       const h = hostHarness(db, clock, "broken", pool);
       await h.deploy("nofn", `const x = 1;`);
