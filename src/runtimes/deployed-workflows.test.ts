@@ -1,0 +1,94 @@
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import { postgresSkip, type TestStore } from "../../tests/support/test-db.ts";
+import { Worker } from "../worker/worker.ts";
+import { attachDeployedWorkflows, type DeployedWorkflows } from "./attach.ts";
+import { storeWorkflowSource } from "./deployed-workflows.ts";
+import { STORES } from "./host-test-harness.ts";
+
+for (const [dialect, open] of STORES) {
+  describe(`deployed workflows from the ${dialect} store`, {
+    skip: dialect === "postgres" ? postgresSkip() : false,
+  }, () => {
+    const clock = { now: 5_000_000 };
+    const ns = "deploys";
+    let db: TestStore;
+    let worker: Worker;
+    let deployed: DeployedWorkflows;
+
+    before(async () => {
+      db = await open(() => clock.now);
+      worker = new Worker({ client: db.store, namespace: ns, clock: () => clock.now, sweep: false });
+      deployed = attachDeployedWorkflows(worker.registry, {
+        source: storeWorkflowSource(db.store),
+        pool: { size: 1 },
+        manualClock: true,
+        cacheMs: 0,
+      });
+    });
+    after(async () => {
+      await worker?.stop();
+      await deployed?.close();
+      await db?.close();
+    });
+
+    const start = async (name: string, version?: string) =>
+      (
+        await db.store.startRun({
+          namespace: ns,
+          type: "workflow",
+          name,
+          input: { n: 2 },
+          ...(version ? { version } : {}),
+        })
+      ).run.id;
+    const output = async (id: string) => {
+      const run = await db.store.getRun({ namespace: ns, id });
+      assert.equal(run?.status, "completed", JSON.stringify(run?.error));
+      return run?.output;
+    };
+
+    it("claims and runs JS, TypeScript and Python deployed through the store, by pinned version", async () => {
+      await db.store.deployWorkflow({
+        namespace: ns,
+        name: "calc",
+        runtime: "node",
+        source: `async function workflow(input, { step }) { return await step("x", () => input.n + 1); }`,
+      });
+      await db.store.deployWorkflow({
+        namespace: ns,
+        name: "calc",
+        runtime: "node",
+        source: `export default async function (input: { n: number }, { step }: any): Promise<number> {
+          return await step("x", (): number => input.n * 100);
+        }`,
+      });
+      await db.store.deployWorkflow({
+        namespace: ns,
+        name: "calc-py",
+        runtime: "python",
+        source: `def workflow(input, ctx):\n    return ctx.step("x", lambda: input["n"] ** 3)\n`,
+      });
+      await db.store.deployWorkflow({ namespace: ns, name: "a-flow", runtime: "flow", source: "nodes: {}\n" });
+      const names = await worker.registry.claimNames(ns);
+      assert.ok(names.includes("calc") && names.includes("calc-py"));
+      assert.ok(!names.includes("a-flow"), "YAML flows are not run by hosts");
+
+      const v1 = await start("calc", "1");
+      const v2 = await start("calc", "2");
+      const latest = await start("calc");
+      const py = await start("calc-py", "1");
+      await worker.drain();
+      assert.equal(await output(v1), 3);
+      assert.equal(await output(v2), 200);
+      assert.equal(await output(latest), 200);
+      assert.equal(await output(py), 8);
+    });
+
+    it("does not claim runs of workflows nobody deployed", async () => {
+      const id = await start("never-deployed");
+      assert.equal(await worker.drain(), 0);
+      assert.equal((await db.store.getRun({ namespace: ns, id }))?.status, "queued");
+    });
+  });
+}
