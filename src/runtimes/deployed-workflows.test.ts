@@ -92,3 +92,50 @@ for (const [dialect, open] of STORES) {
     });
   });
 }
+
+describe("deployed workflows through the HTTP API", () => {
+  it("runs code deployed with POST /v1/workflows, read through the API, pinned by the server", async () => {
+    const { openTestApp } = await import("../../tests/support/test-app.ts");
+    const { apiWorkflowSource } = await import("./deployed-workflows.ts");
+    const t = await openTestApp("sqlite");
+    const worker = new Worker({ client: t.store, namespace: "team", sweep: false });
+    const get = async <T>(path: string): Promise<T> => {
+      // Remote workers hold worker tokens, which cannot read deployments yet (the server's access
+      // table allows admin, developer, viewer); the viewer token stands in until they can.
+      const { status, body } = await t.json<{ error?: { code: string; message: string } }>(path, {
+        token: t.tokens.viewer,
+        namespace: "team",
+      });
+      if (status >= 400) throw Object.assign(new Error(body.error?.message), { code: body.error?.code });
+      return body as T;
+    };
+    const deployed = attachDeployedWorkflows(worker.registry, { source: apiWorkflowSource(get), pool: { size: 1 } });
+    try {
+      const deploy = await t.json<{ version: string }>("/v1/workflows", {
+        token: t.tokens.developer,
+        namespace: "team",
+        json: {
+          name: "greet",
+          runtime: "node",
+          source: `async function workflow(input: { name: string }, { step }: any): Promise<string> {
+            return await step("greet", (): string => \`Hello, \${input.name}!\`);
+          }`,
+        },
+      });
+      assert.equal(deploy.status, 201);
+      const started = await t.json<{ id: string; version: string }>("/v1/runs", {
+        token: t.tokens.developer,
+        namespace: "team",
+        json: { type: "workflow", name: "greet", input: { name: "Ada" } },
+      });
+      assert.equal(started.body.version, "1", "the server pins the run to the latest version");
+      await worker.drain();
+      const run = await t.store.getRun({ namespace: "team", id: started.body.id });
+      assert.equal(run?.status, "completed", JSON.stringify(run?.error));
+      assert.equal(run?.output, "Hello, Ada!");
+    } finally {
+      await deployed.close();
+      await t.close();
+    }
+  });
+});

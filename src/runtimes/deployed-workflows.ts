@@ -64,14 +64,21 @@ export function storeWorkflowSource(store: DeploymentReader): DeployedWorkflowSo
 
 /**
  * Deployed workflows through the HTTP API (workers without database access):
- * `GET /v1/workflows` and `GET /v1/workflows/:name[/versions/:version]`. `get` is an API client's
+ * `GET /v1/workflows` (pages of `{ items, nextCursor }`) and `GET /v1/workflows/:name[/versions/:version]`. `get` is an API client's
  * GET (it sends the namespace and the worker token) and rejects with WORKFLOW_NOT_FOUND on 404.
  */
 export function apiWorkflowSource(get: <T>(path: string) => Promise<T>): DeployedWorkflowSource {
   return {
     listDeployed: async () => {
-      const body = await get<{ workflows?: DeployedWorkflowName[]; items?: DeployedWorkflowName[] }>("/v1/workflows");
-      return (body.workflows ?? body.items ?? []).map((w) => ({ name: w.name, runtime: w.runtime }));
+      const out: DeployedWorkflowName[] = [];
+      let cursor: string | null = null;
+      do {
+        const query: string = `?limit=1000${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`;
+        const page = await get<{ items?: DeployedWorkflowName[]; nextCursor?: string | null }>(`/v1/workflows${query}`);
+        out.push(...(page.items ?? []).map((w) => ({ name: w.name, runtime: w.runtime })));
+        cursor = page.nextCursor ?? null;
+      } while (cursor);
+      return out;
     },
     getWorkflow: async ({ name, version }) => {
       const path = `/v1/workflows/${encodeURIComponent(name)}${version ? `/versions/${encodeURIComponent(version)}` : ""}`;
