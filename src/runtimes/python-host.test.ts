@@ -5,6 +5,9 @@ import { postgresSkip, type TestStore } from "../../tests/support/test-db.ts";
 import { HostPool } from "./host-pool.ts";
 import { counted, eventually, hostHarness, makeWorkflowDirectory, STORES } from "./host-test-harness.ts";
 
+/** KILN_TEST_PYTHON picks the interpreter (e.g. a Python 3.9 to check the minimum version). */
+const PYTHON = process.env.KILN_TEST_PYTHON ? { python: process.env.KILN_TEST_PYTHON } : {};
+
 const README_PY = `def workflow(input, ctx):
     def greet():
         with open(input["counter"], "a") as f:
@@ -94,7 +97,7 @@ for (const [dialect, open] of STORES) {
     before(async () => {
       db = await open(() => clock.now);
       dir = makeWorkflowDirectory();
-      pool = new HostPool({ size: 2, directory: dir });
+      pool = new HostPool({ size: 2, directory: dir, ...PYTHON });
     });
     after(async () => {
       await pool?.close();
@@ -280,7 +283,7 @@ def workflow(input, ctx):
     });
 
     it("cuts an infinite loop with ACTIVATION_TIMEOUT", async () => {
-      const tight = new HostPool({ size: 1, directory: dir, limits: { cpuLimitMs: 400 } });
+      const tight = new HostPool({ size: 1, directory: dir, limits: { cpuLimitMs: 400 }, ...PYTHON });
       try {
         const h = hostHarness(db, clock, "py-loop", tight);
         await h.deploy("spin", `def workflow(input, ctx):\n    while True:\n        pass\n`, "python");
