@@ -5,24 +5,32 @@
  * performs, fenced by the run's lease, and answers.
  *
  * Framing: one JSON object per line (UTF-8, `\n`), on the host's stdin (worker → host) and
- * stdout (host → worker). The host redirects its user code's stdout to stderr so nothing else
- * reaches the channel; the worker copies stderr lines to the log of the run being activated.
+ * stdout (host → worker). Either side may put many lines in one write. The host sends its user
+ * code's output elsewhere so nothing else reaches the channel: the Node host routes `console.*`
+ * to the run's log itself, the Python host prints to stderr, whose lines the worker copies to
+ * the log of the run being activated (when only one is).
  *
  * Ids: each side numbers the requests it starts (positive integers, increasing, per process);
  * an answer carries the id of its request. Worker requests are `load`, `activate` and `ping`
- * (answered by `loaded`, `done`, `pong`); host requests are `call` (answered by `reply`).
+ * (answered by `loaded`, `done`, `pong`); host requests are `call` (answered by `reply`). An
+ * activation is named by the id of its `activate` message.
  *
  * Sequence of one activation:
  *
  * ```
- * host   → ready   {runtime, pid, protocol}             (once, after start)
- * worker → load    {id, hash, source, filename, directory}   (once per code hash and host)
- * host   → loaded  {id, ok, error?}
- * worker → activate {id, hash, claimed, now, replayOnly?}
- * host   → call    {id, activation, method, params}    (0..n: saveSteps, startChildRun, …)
- * worker → reply   {id, ok, value | error, now}
- * host   → done    {id, outcome, reached}
+ * host   → ready    {runtime, pid, protocol}                  (once, after start)
+ * worker → load     {id, hash, source, filename, directory}   (once per code hash and host)
+ * host   → loaded   {id, ok, error?}
+ * worker → activate {id, hash, claimed, now, replayOnly?, manualClock?}
+ * host   → call     {id, method, params, activation?}         (0..n: saveSteps, startChildRun, …)
+ * worker → reply    {id, ok, value | error, now}
+ * host   → done     {id, outcome, reached}
  * ```
+ *
+ * Concurrency: a host may run several activations at once (the Node host does) and batch their
+ * writes in one `call`: every item carries its `runId`, the worker performs each with the lease
+ * checks of that run's activation and answers per item, in order. Items of a run the host is not
+ * (or no longer) activating get a LEASE_LOST result.
  *
  * Errors: a `reply` with `ok: false` carries a SerializedError; the host throws it as a
  * KilnError (the activation treats it as a store failure and gives the run back). A write the
@@ -31,11 +39,13 @@
  * ignored by both sides, so either side can add messages compatibly.
  *
  * Abort: `abort {id, reason}` tells the host to stop activation `id` (lease lost, cancel, run
- * timeout, shutdown); the worker decides the outcome itself and ignores later calls of it.
+ * timeout, shutdown); the worker decides the outcome itself and answers later calls of it with
+ * LEASE_LOST. The host still sends `done`, which frees its slot.
  *
- * Liveness: while an activation runs, the worker sends `ping` when it has heard nothing for a
- * while; the host answers `pong {id, cpuMs}` with the CPU time used since the activation began.
- * A host that stops answering, or uses more CPU than the limit, is killed (see host-process.ts).
+ * Liveness: while activations run, the worker sends `ping` when it has heard nothing for a
+ * while; the host answers `pong {id, cpuMs}` with the CPU time used since it became busy (the
+ * worker prefers /proc when it can read it). A host that stops answering, or whose activation
+ * uses more CPU than the limit, is killed (see host-process.ts).
  */
 import type { SerializedError } from "../errors.ts";
 import type { ClaimedRun } from "../store/store.ts";
