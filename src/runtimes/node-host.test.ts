@@ -254,6 +254,40 @@ for (const [dialect, open] of STORES) {
       );
     });
 
+    it("replaces a hung host (stopped, silent, no CPU) and completes the run", async () => {
+      const touchy = new HostPool({ size: 1, directory: dir, limits: { unresponsiveMs: 300 } });
+      try {
+        const h = hostHarness(db, clock, "hung", touchy);
+        await h.deploy(
+          "stuck",
+          `async function workflow(input, { step }) {
+            return await step("once", async () => {
+              const fs = require("node:fs");
+              const first = !fs.existsSync(input.counter);
+              fs.appendFileSync(input.counter, "try\\n");
+              if (first) await new Promise((r) => setTimeout(r, 10_000));
+              return "ok";
+            });
+          }`,
+        );
+        const counter = join(dir, `hung-${dialect}`);
+        const id = await h.start("stuck", { counter });
+        const ticking = h.worker.tick();
+        await eventually(() => counted(counter).length === 1);
+        const [host] = touchy.hosts("node");
+        process.kill(host?.pid as number, "SIGSTOP");
+        await ticking;
+        assert.equal((await h.run(id)).status, "queued", "the hung host was given up and the run released");
+        await eventually(() => host?.alive === false);
+        await h.drain();
+        const run = await h.run(id);
+        assert.equal(run.status, "completed", JSON.stringify(run.error));
+        assert.equal(counted(counter).length, 2);
+      } finally {
+        await touchy.close();
+      }
+    });
+
     it("cuts an infinite loop with ACTIVATION_TIMEOUT and keeps serving other runs", async () => {
       const tight = new HostPool({ size: 1, directory: dir, limits: { cpuLimitMs: 400 } });
       try {
