@@ -57,9 +57,11 @@ export function fencedCallHandler(run: Run, deps: ActivationDeps, tracker: Activ
         );
       }
       case "updateRuns": {
+        // Workflow code reports progress (it has no state to set); it goes the worker's way.
         const items = listOf<UpdateRunParams>(params, "items");
-        for (const item of items) own(item, "update state");
-        return await Promise.all(items.map((item) => deps.batcher.updateRun(item)));
+        for (const item of items) own(item, "update progress");
+        for (const item of items) if (item.progress) deps.progress(item.progress);
+        return items.map((): WriteResult => ({ ok: true, cancelRequested: false }));
       }
       case "startChildRun": {
         const p = params as StartChildRunParams;

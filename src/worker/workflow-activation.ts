@@ -19,7 +19,8 @@ import type {
 /** What the worker needs to run one activation. */
 export interface ActivationDeps {
   readonly client: EngineClient;
-  readonly batcher: WriteBatcher;
+  /** Where step records go (the worker's WriteBatcher; a host process has its own). */
+  readonly batcher: Pick<WriteBatcher, "saveStep">;
   readonly clock: () => number;
   /** Aborted on lost lease, cancel request, deadline or shutdown; the reason is a KilnError. */
   readonly signal: AbortSignal;

@@ -8,7 +8,6 @@ import { deserializeError, KilnError, serializeError } from "../../errors.ts";
 import type { LogLevel } from "../../store/store.ts";
 import { type ActivationOutcome, WorkflowActivation } from "../../worker/workflow-activation.ts";
 import type { WorkflowFunction } from "../../worker/workflow-context.ts";
-import { WriteBatcher } from "../../worker/write-batcher.ts";
 import { isWorkflowDefinition, takeLastDefinition } from "../define-workflow.ts";
 import {
   type ActivateMessage,
@@ -19,6 +18,7 @@ import {
   type WorkerMessage,
 } from "../protocol.ts";
 import { createEngineProxy, PendingCalls } from "./engine-proxy.ts";
+import { HostBatcher } from "./host-batcher.ts";
 
 interface Running {
   readonly controller: AbortController;
@@ -54,7 +54,7 @@ export class NodeWorkflowHost {
     this.#send({ type: "call", id, method, params });
     return reply;
   });
-  readonly batcher = new WriteBatcher(this.client);
+  readonly batcher = new HostBatcher(this.client);
   /** CPU use when the host last went from idle to busy (pong reports CPU since then). */
   #cpuStart: NodeJS.CpuUsage = process.cpuUsage();
   /** Which activation the code running now belongs to (follows promises and timers). */
@@ -204,7 +204,9 @@ export class NodeWorkflowHost {
     let outcome: ActivationOutcome;
     try {
       outcome = await this.#context.run(message.id, () => activation.run());
-      await batcher.flush().catch(() => {});
+      // Writes still queued (logs, a sleep marked completed) leave before `done`: the worker
+      // applies a host's messages in order, so they are recorded before the run is finished.
+      batcher.sendNow();
     } catch (error) {
       outcome = { outcome: "fail", error: serializeError(error, "INTERNAL"), compensable: false };
     } finally {
