@@ -180,23 +180,28 @@ export type HostMessage = ReadyMessage | LoadedMessage | CallMessage | DoneMessa
  * Coalesces the lines written in one event-loop turn into one write (one system call for the
  * replies and activations of many runs at once).
  */
-export function createLineWriter(write: (text: string) => void): (line: string) => void {
+export function createLineWriter(write: (text: string) => void): LineWriter {
   let pending: string[] = [];
   let scheduled = false;
   const flush = () => {
     scheduled = false;
+    if (pending.length === 0) return;
     const text = pending.length === 1 ? (pending[0] as string) : pending.join("");
     pending = [];
     write(text);
   };
-  return (line) => {
+  const writer = (line: string) => {
     pending.push(line);
     if (!scheduled) {
       scheduled = true;
       setImmediate(flush);
     }
   };
+  return Object.assign(writer, { flush });
 }
+
+/** Writes a line (coalesced); `flush()` writes what is pending at once. */
+export type LineWriter = ((line: string) => void) & { flush(): void };
 
 /** Encodes one message as a protocol line. */
 export function encodeMessage(message: WorkerMessage | HostMessage): string {

@@ -20,6 +20,8 @@ export class HostBatcher {
   #updates: Pending<UpdateRunParams>[] = [];
   #logs: LogEntryInput[] = [];
   #scheduled = false;
+  /** Called after a scheduled batch was handed to the client (the host flushes its output). */
+  afterSend: (() => void) | null = null;
 
   constructor(client: EngineClient) {
     this.#client = client;
@@ -61,7 +63,9 @@ export class HostBatcher {
     if (this.#scheduled) return;
     this.#scheduled = true;
     setImmediate(() => {
-      if (this.#scheduled) this.sendNow();
+      if (!this.#scheduled) return;
+      this.sendNow();
+      this.afterSend?.();
     });
   }
 }

@@ -16,8 +16,8 @@ register(new URL("./loader-hooks.mjs", import.meta.url), {
 });
 // Bare scripts may call defineWorkflow(…) without importing it.
 (globalThis as { defineWorkflow?: unknown }).defineWorkflow = defineWorkflow;
-runHostOnStdio((send) => {
-  const host = new NodeWorkflowHost(send);
+runHostOnStdio((send, flush) => {
+  const host = new NodeWorkflowHost(send, undefined, flush);
   host.captureConsole();
   return host;
 });

@@ -63,8 +63,10 @@ export class NodeWorkflowHost {
   #clockBase = { worker: Date.now(), local: performance.now() };
   #manualClock = false;
 
-  constructor(send: (message: HostMessage) => void, cacheDir?: string) {
+  constructor(send: (message: HostMessage) => void, cacheDir?: string, flushOutput?: () => void) {
     this.#send = send;
+    // A batch of writes leaves at once: the next event-loop turn is a whole I/O round away.
+    if (flushOutput) this.batcher.afterSend = flushOutput;
     this.#cacheDir = cacheDir ?? mkdtempSync(join(tmpdir(), "kiln-host-"));
   }
 
@@ -229,12 +231,17 @@ function jsonSafe(outcome: ActivationOutcome): ActivationOutcome {
 }
 
 /** Wires a host to this process's stdio: protocol on stdin/stdout, user output to stderr. */
-export function runHostOnStdio(makeHost: (send: (m: HostMessage) => void) => NodeWorkflowHost): void {
+export function runHostOnStdio(
+  makeHost: (send: (m: HostMessage) => void, flush: () => void) => NodeWorkflowHost,
+): void {
   const stdout = process.stdout.write.bind(process.stdout);
   // Workflow code may print: its stdout goes to stderr so the protocol channel stays clean.
   process.stdout.write = process.stderr.write.bind(process.stderr) as typeof process.stdout.write;
   const writeLine = createLineWriter((text) => stdout(text));
-  const host = makeHost((m) => writeLine(`${JSON.stringify(m)}\n`));
+  const host = makeHost(
+    (m) => writeLine(`${JSON.stringify(m)}\n`),
+    () => writeLine.flush(),
+  );
   let buffered = "";
   process.stdin.setEncoding("utf8");
   process.stdin.on("data", (chunk: string) => {
