@@ -221,6 +221,16 @@ export class SqlKernel {
     });
   }
 
+  /**
+   * ` AND <column> = ANY(keys)` on PostgreSQL, for a join with a batch (rowsSource): with a few
+   * hundred rows the planner would rather hash-join over a scan of the whole table than probe the
+   * index once per row; the key list makes it probe. SQLite already drives the join from the batch.
+   */
+  batchKeys(column: string, keys: readonly string[]): SqlFragment {
+    if (this.dialect !== "postgres") return { sql: "", params: [] };
+    return { sql: ` AND ${column} = ANY(?::text[])`, params: [unique(keys)] };
+  }
+
   /** Reads (and on PostgreSQL locks, in id order) the runs a fenced write decides on. */
   async lockRuns<X extends object = object>(
     tx: Tx,
@@ -253,9 +263,13 @@ export class SqlKernel {
       rows.map((r) => [r.id, ...TRANSITION_COLUMNS.map((c) => r[c]), r.output ?? null]),
     );
     const sets = TRANSITION_COLUMNS.map((c) => `${c} = v.${c}`).join(", ");
+    const keys = this.batchKeys(
+      "t.id",
+      rows.map((r) => r.id),
+    );
     await tx.db.run(
-      `UPDATE runs AS t SET ${sets}, output = COALESCE(v.output, t.output) FROM ${src.sql} WHERE t.id = v.id`,
-      src.params,
+      `UPDATE runs AS t SET ${sets}, output = COALESCE(v.output, t.output) FROM ${src.sql} WHERE t.id = v.id${keys.sql}`,
+      [...src.params, ...keys.params],
     );
   }
 

@@ -46,7 +46,11 @@ export async function settleTerminal(k: SqlKernel, tx: Tx, runs: readonly WorkRo
   ]);
 }
 
-export async function settleParents(k: SqlKernel, tx: Tx, runs: readonly WorkRow[]): Promise<void> {
+/** What settling a parent needs to know of a child that ended. */
+export type EndedRun = Pick<WorkRow, "id" | "status" | "error" | "parent_run_id" | "parent_step_name" | "output">;
+
+/** Settles the parents' steps of children that ended (output, or CHILD_FAILED) and wakes them. */
+export async function settleParents(k: SqlKernel, tx: Tx, runs: readonly EndedRun[]): Promise<void> {
   const children = runs.filter((r) => r.parent_run_id !== null && r.parent_step_name !== null);
   if (children.length === 0) return;
   const parents = unique(children.map((c) => c.parent_run_id as string));
@@ -84,12 +88,13 @@ export async function settleParents(k: SqlKernel, tx: Tx, runs: readonly WorkRow
       ];
     }),
   );
+  const keys = k.batchKeys("t.run_id", parents);
   const settled = await tx.db.all<{ run_id: string }>(
     `UPDATE steps AS t SET status = v.st, output = v.out, error = v.err, finished_at = ?, wake_at = NULL
      FROM ${src.sql}
-     WHERE t.run_id = v.pid AND t.name = v.pstep AND t.child_run_id = v.cid AND t.status NOT IN ${SETTLED}
+     WHERE t.run_id = v.pid AND t.name = v.pstep AND t.child_run_id = v.cid AND t.status NOT IN ${SETTLED}${keys.sql}
      RETURNING run_id`,
-    [tx.now, ...src.params],
+    [tx.now, ...src.params, ...keys.params],
   );
   await wakeRuns(
     k,

@@ -18,7 +18,7 @@ import {
   type WorkRow,
 } from "./sql-kernel.ts";
 import { type RunRow, rowToStep, type StepRow } from "./sql-rows.ts";
-import { cancelRuns, descendants, settleTerminal } from "./sql-transitions.ts";
+import { cancelRuns, descendants, type EndedRun, settleParents, settleTerminal } from "./sql-transitions.ts";
 import type {
   AwaitEventParams,
   ExtendLeasesParams,
@@ -46,11 +46,15 @@ export async function extendLeases(k: SqlKernel, p: Readonly<ExtendLeasesParams>
       ],
       p.leases.map((l) => [l.runId, l.leaseToken]),
     );
+    const keys = k.batchKeys(
+      "t.id",
+      p.leases.map((l) => l.runId),
+    );
     const kept = await tx.db.all<{ id: string; cancel_requested: number }>(
       `UPDATE runs AS t SET lease_expires_at = ? FROM ${src.sql}
-       WHERE t.id = v.rid AND t.lease_token = v.tok AND t.lease_owner = ? AND t.status NOT IN ${TERMINAL}
+       WHERE t.id = v.rid AND t.lease_token = v.tok AND t.lease_owner = ? AND t.status NOT IN ${TERMINAL}${keys.sql}
        RETURNING id, cancel_requested`,
-      [tx.now + p.leaseMs, ...src.params, p.owner],
+      [tx.now + p.leaseMs, ...src.params, p.owner, ...keys.params],
     );
     const alive = new Set(kept.map((k) => k.id));
     return {
@@ -129,10 +133,14 @@ export async function saveSteps(
         ],
         waitsToDrop.map((w) => [w.run_id, w.name]),
       );
+      const keys = k.batchKeys(
+        "run_id",
+        waitsToDrop.map((w) => w.run_id),
+      );
       await tx.db.run(
         `DELETE FROM event_waits WHERE EXISTS (SELECT 1 FROM ${src.sql}
-           WHERE v.rid = event_waits.run_id AND v.sname = event_waits.step_name)`,
-        src.params,
+           WHERE v.rid = event_waits.run_id AND v.sname = event_waits.step_name)${keys.sql}`,
+        [...src.params, ...keys.params],
       );
     }
     return results;
@@ -316,6 +324,9 @@ export async function finishRuns(
   p: Readonly<{ items: readonly FinishRunParams[] }>,
 ): Promise<WriteResult[]> {
   if (p.items.length === 0) return [];
+  if (p.items.every((i) => i.outcome === "complete") && new Set(p.items.map((i) => i.runId)).size === p.items.length) {
+    return completeRuns(k, p.items as readonly CompleteItem[]);
+  }
   return k.tx(async (tx) => {
     const runs = await k.lockRuns(
       tx,
@@ -362,6 +373,78 @@ export async function finishRuns(
     const timedOut = terminal.filter((r) => r.status === "timed_out").map((r) => r.id);
     if (timedOut.length > 0) await cancelRuns(k, tx, await descendants(k, tx, timedOut), "the parent run timed out");
     return results;
+  });
+}
+
+type CompleteItem = Extract<FinishRunParams, { outcome: "complete" }>;
+
+/**
+ * The hot path of finishRuns, a batch of completions (one per run): nothing is decided from the
+ * current rows, so the fence goes into the UPDATE itself and the read before it is saved. Same
+ * effects as the general path.
+ */
+async function completeRuns(k: SqlKernel, items: readonly CompleteItem[]): Promise<WriteResult[]> {
+  const results: (WriteResult | undefined)[] = [];
+  const rows: [string, number, string][] = [];
+  for (const [i, item] of items.entries()) {
+    try {
+      rows.push([item.runId, item.leaseToken, k.encode(item.output, `output of run ${item.runId}`)]);
+    } catch (error) {
+      results[i] = { ok: false, error: toSerialized(error) };
+    }
+  }
+  if (rows.length === 0) return results as WriteResult[];
+  return k.tx(async (tx) => {
+    const src = rowsSource(
+      k.dialect,
+      [
+        ["rid", "text"],
+        ["tok", "bigint"],
+        ["out", "text"],
+      ],
+      rows,
+    );
+    const ids = k.list(rows.map((r) => r[0]));
+    const keys = k.batchKeys(
+      "t.id",
+      rows.map((r) => r[0]),
+    );
+    const [done] = await Promise.all([
+      tx.db.all<EndedRun & Pick<WorkRow, "cancel_requested">>(
+        `UPDATE runs AS t SET status = 'completed', output = v.out, error = NULL, lease_owner = NULL,
+           lease_expires_at = NULL, available_at = NULL, wake_requested = 0, finished_at = ?, updated_at = ?
+         FROM ${src.sql}
+         WHERE t.id = v.rid AND t.lease_token = v.tok AND t.lease_owner IS NOT NULL AND t.status NOT IN ${TERMINAL}${keys.sql}
+         RETURNING id, status, error, parent_run_id, parent_step_name, cancel_requested,
+           CASE WHEN parent_run_id IS NULL THEN NULL ELSE output END AS output`,
+        [tx.now, tx.now, ...src.params, ...keys.params],
+      ),
+      // Issued with the UPDATE (and run after it): the completed runs' event waits go. A run that
+      // had finished before has none left.
+      tx.db.run(
+        `DELETE FROM event_waits WHERE run_id ${ids.sql}
+         AND run_id IN (SELECT id FROM runs WHERE id ${ids.sql} AND status = 'completed')`,
+        [...ids.params, ...ids.params],
+      ),
+    ]);
+    const completed = new Map(done.map((r) => [r.id, r]));
+    const lost = items.filter((item, i) => results[i] === undefined && !completed.has(item.runId));
+    const why =
+      lost.length === 0
+        ? new Map<string, WorkRow>()
+        : await k.lockRuns(
+            tx,
+            lost.map((l) => l.runId),
+          );
+    for (const [i, item] of items.entries()) {
+      if (results[i] !== undefined) continue;
+      const row = completed.get(item.runId);
+      results[i] = row
+        ? { ok: true, cancelRequested: row.cancel_requested === 1 }
+        : { ok: false, error: leaseLost(item, why.get(item.runId)) };
+    }
+    await settleParents(k, tx, done);
+    return results as WriteResult[];
   });
 }
 
@@ -454,9 +537,11 @@ export async function updateRuns(
         ],
         [...changed].map((id) => [id, values.get(id)?.state ?? "{}", values.get(id)?.progress ?? null]),
       );
+      const keys = k.batchKeys("t.id", [...changed]);
       await tx.db.run(
-        `UPDATE runs AS t SET state = v.state, progress = v.progress, updated_at = ? FROM ${src.sql} WHERE t.id = v.id`,
-        [tx.now, ...src.params],
+        `UPDATE runs AS t SET state = v.state, progress = v.progress, updated_at = ?
+         FROM ${src.sql} WHERE t.id = v.id${keys.sql}`,
+        [tx.now, ...src.params, ...keys.params],
       );
     }
     return results;
