@@ -28,6 +28,8 @@ export const ACCESS = {
   public: { roles: "public" },
   /** Reading runs: every role (a worker reads the runs of its namespace). */
   readRuns: { roles: ["admin", "developer", "viewer", "worker"], scope: "namespace" },
+  /** Reading deployed workflow code: every role (a worker fetches the code it executes). */
+  readWorkflows: { roles: ["admin", "developer", "viewer", "worker"], scope: "namespace" },
   /** Reading everything else of a namespace. */
   read: { roles: ["admin", "developer", "viewer"], scope: "namespace" },
   /** Starting, cancelling and retrying runs, events, deploys, setting secrets. */

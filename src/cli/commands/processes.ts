@@ -7,6 +7,7 @@ import { KilnError, serializeError } from "../../errors.ts";
 import { apiWorkflowSource, storeWorkflowSource } from "../../runtimes/deployed-workflows.ts";
 import { createSecretResolver } from "../../secrets/secret-resolver.ts";
 import { createLogger } from "../../server/logger.ts";
+import { localEngineClient } from "../../server/local-engine-client.ts";
 import { startServer } from "../../server/start-server.ts";
 import { openStore } from "../../store/open-store.ts";
 import type { Store } from "../../store/store.ts";
@@ -123,7 +124,8 @@ async function devCommand(ctx: CliContext, options: DevOptions): Promise<number>
   const workflowsDir = resolve(config.baseDir, options.workflows);
   await deployDirectory(store, namespace, workflowsDir, logger);
   const setup: ConfiguredWorker = await createConfiguredWorker({
-    client: store,
+    // Through the server's local client, so its metrics and live feeds see the worker's writes.
+    client: localEngineClient(store, server.app),
     namespace,
     config,
     deployments: storeWorkflowSource(store),

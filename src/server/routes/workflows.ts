@@ -57,7 +57,7 @@ export const workflowRoutes: readonly ApiRoute[] = [
     operationId: "listWorkflows",
     summary: "List deployed workflows: the latest version of each, with its version count",
     tag: "workflows",
-    access: ACCESS.read,
+    access: ACCESS.readWorkflows,
     query: z.object({
       limit: z.coerce.number().int().min(1).max(1000).optional(),
       cursor: z.string().optional(),
@@ -78,7 +78,7 @@ export const workflowRoutes: readonly ApiRoute[] = [
     operationId: "getWorkflow",
     summary: "Get the latest version of a workflow with its source",
     tag: "workflows",
-    access: ACCESS.read,
+    access: ACCESS.readWorkflows,
     params: NameParams,
     responses: { 200: { description: "The latest version", schema: WorkflowDeploymentSchema } },
     async handle({ params, auth, c, deps }) {
@@ -97,7 +97,7 @@ export const workflowRoutes: readonly ApiRoute[] = [
     operationId: "listWorkflowVersions",
     summary: "List every deployed version of a workflow, newest first",
     tag: "workflows",
-    access: ACCESS.read,
+    access: ACCESS.readWorkflows,
     params: NameParams,
     responses: { 200: { description: "The versions (without source)", schema: pageOf(DeploymentInfoSchema) } },
     async handle({ params, auth, c, deps }) {
@@ -117,7 +117,7 @@ export const workflowRoutes: readonly ApiRoute[] = [
     operationId: "getWorkflowVersion",
     summary: "Get one version of a workflow with its source",
     tag: "workflows",
-    access: ACCESS.read,
+    access: ACCESS.readWorkflows,
     params: NameParams.extend({ version: z.string().min(1).max(64) }),
     responses: { 200: { description: "The version", schema: WorkflowDeploymentSchema } },
     async handle({ params, auth, c, deps }) {
