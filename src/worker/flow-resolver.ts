@@ -53,7 +53,7 @@ export class FlowWorkflowResolver implements WorkflowResolver {
       name: run.name,
       ...(run.version === null ? {} : { version: run.version }),
     });
-    if (!deployed || deployed.runtime !== "flow") return undefined;
+    if (deployed?.runtime !== "flow") return undefined;
     const fn = this.#compile(deployed);
     return (claimed, deps) => new WorkflowActivation(fn, claimed, deps).run();
   }

@@ -126,7 +126,7 @@ describe("CLI against kiln dev (SQLite)", { timeout: 180_000 }, () => {
 
     const failed = (await kiln([...g, "run", "always-fails", "--wait", "--json"])).json() as Run;
     assert.equal(failed.status, "failed");
-    assert.equal((failed.error?.data as { exitCode: number }).exitCode, 1);
+    assert.equal((failed.error?.data as { exitCode?: number } | undefined)?.exitCode, 1);
     const retried = await kiln([...g, "retry", failed.id, "--json"]);
     assert.equal(retried.code, 0, retried.err);
     assert.equal((retried.json() as Run).attempt, 2);

@@ -18,7 +18,9 @@ function findBinDir() {
       if (existsSync(join(dir, "initdb"))) return dir;
     }
   }
-  throw new Error("no PostgreSQL server binaries (initdb) under /usr/lib/postgresql/*/bin; set KILN_PG_BIN or KILN_TEST_DATABASE_URL");
+  throw new Error(
+    "no PostgreSQL server binaries (initdb) under /usr/lib/postgresql/*/bin; set KILN_PG_BIN or KILN_TEST_DATABASE_URL",
+  );
 }
 
 async function freePort() {
@@ -47,15 +49,32 @@ export async function startThrowawayPostgres() {
   run("initdb", ["-D", data, "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8"]);
   const port = await freePort();
   const opts = [
-    "-D", data, "-p", String(port), "-h", "127.0.0.1", "-k", dir,
-    "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
-    "-c", "max_connections=200", "-c", "shared_buffers=128MB",
+    "-D",
+    data,
+    "-p",
+    String(port),
+    "-h",
+    "127.0.0.1",
+    "-k",
+    dir,
+    "-c",
+    "fsync=off",
+    "-c",
+    "synchronous_commit=off",
+    "-c",
+    "full_page_writes=off",
+    "-c",
+    "max_connections=200",
+    "-c",
+    "shared_buffers=128MB",
   ];
   const cmd = asRoot ? "runuser" : join(bin, "postgres");
   const argv = asRoot ? ["-u", "postgres", "--", join(bin, "postgres"), ...opts] : opts;
   const proc = spawn(cmd, argv, { stdio: ["ignore", "ignore", "pipe"], detached: true });
   let stderr = "";
-  proc.stderr.on("data", (c) => { stderr = (stderr + c).slice(-2000); });
+  proc.stderr.on("data", (c) => {
+    stderr = (stderr + c).slice(-2000);
+  });
   const url = `postgres://postgres@127.0.0.1:${port}/postgres`;
   const deadline = Date.now() + 30_000;
   for (;;) {
@@ -77,10 +96,14 @@ export async function startThrowawayPostgres() {
     async stop() {
       if (stopped) return;
       stopped = true;
-      try { process.kill(-proc.pid, "SIGINT"); } catch {}
+      try {
+        process.kill(-proc.pid, "SIGINT");
+      } catch {}
       const until = Date.now() + 10_000;
       while (proc.exitCode === null && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
-      try { process.kill(-proc.pid, "SIGKILL"); } catch {}
+      try {
+        process.kill(-proc.pid, "SIGKILL");
+      } catch {}
       rmSync(dir, { recursive: true, force: true });
     },
   };
