@@ -3,7 +3,7 @@
 // When KILN_TEST_DATABASE_URL is not set, starts a throwaway cluster (trust auth, free port, temp
 // dir) from the server binaries under /usr/lib/postgresql/*/bin and stops it afterwards.
 // Prints node:test's summary and a closing "N passed, N failed, N skipped" line for CI.
-import { spawn, spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import { readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { startThrowawayPostgres } from "../tests/support/postgres-cluster.mjs";
