@@ -81,6 +81,8 @@ export class Worker {
   readonly #clock: () => number;
   readonly #logger: WorkerLogger;
   readonly #inflight = new Map<string, InFlight>();
+  /** Every execution not yet fully recorded (activation plus its finish write). */
+  readonly #executions = new Set<Promise<void>>();
   #running = false;
   #loop: Promise<void> | null = null;
   #wake: (() => void) | null = null;
@@ -141,7 +143,7 @@ export class Worker {
     this.#running = false;
     this.#poke();
     await this.#loop;
-    const drained = Promise.all([...this.#inflight.values()].map((f) => f.done));
+    const drained = Promise.all([...this.#executions]);
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<"timeout">((r) => {
       timer = setTimeout(() => r("timeout"), this.#drainMs);
@@ -270,16 +272,22 @@ export class Worker {
     const { run } = claimed;
     const controller = new AbortController();
     const lease: Lease = { runId: run.id, leaseToken: run.leaseToken };
-    const done = this.#activate(claimed, controller).finally(() => {
+    // The concurrency slot frees as soon as the activation has an outcome: recording it is
+    // batched with other runs' outcomes while the next claim is already under way.
+    const done = this.#activate(claimed, controller).then((outcome) => {
       this.#inflight.delete(run.id);
-      this.#processed++;
       if (this.#running) this.#poke();
+      return this.#finish(run, outcome).finally(() => {
+        this.#processed++;
+      });
     });
     this.#inflight.set(run.id, { lease, controller, done });
+    this.#executions.add(done);
+    void done.finally(() => this.#executions.delete(done));
     return done;
   }
 
-  async #activate(claimed: ClaimedRun, controller: AbortController): Promise<void> {
+  async #activate(claimed: ClaimedRun, controller: AbortController): Promise<ActivationOutcome> {
     const { run } = claimed;
     let deadlineTimer: NodeJS.Timeout | undefined;
     if (run.deadlineAt !== null) {
@@ -313,7 +321,7 @@ export class Worker {
     } finally {
       clearTimeout(deadlineTimer);
     }
-    await this.#finish(run, outcome);
+    return outcome;
   }
 
   async #finish(run: Run, outcome: ActivationOutcome): Promise<void> {
