@@ -12,3 +12,7 @@ export { Worker, type WorkerOptions } from "./worker/worker.ts";
 export type { WorkflowContext, WorkflowFunction } from "./worker/workflow-context.ts";
 export { type DefineWorkflowOptions, defineWorkflow, type WorkflowDefinition } from "./runtimes/define-workflow.ts";
 export { createTestEnv, TestEnv, type TestEnvOptions, type TestStartOptions } from "./testing/test-env.ts";
+export { createFlowDeps } from "./flow/flow-deps.ts";
+export { createFlowWorkflow } from "./flow/flow-interpreter.ts";
+export { compileFlowSource, validateFlowFile } from "./flow/flow-runtime.ts";
+export { loadFlow } from "./flow/flow-load.ts";
