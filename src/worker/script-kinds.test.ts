@@ -34,9 +34,37 @@ describe("script task kinds through the worker (real processes, real kiln on PAT
         "kiln progress 100 done",
       ].join("\n"),
     );
+    writeFileSync(
+      join(dir, "backup.py"),
+      [
+        "import json, os, sys",
+        "req = json.load(sys.stdin)",
+        "attempt = int(os.environ['KILN_ATTEMPT'])",
+        "print('::progress percent=50::dumping ' + req['db'])",
+        "if attempt == 1:",
+        "    print('transient network error', file=sys.stderr)",
+        "    sys.exit(75)",
+        "print(json.dumps({'db': req['db'], 'bucket': os.environ['BUCKET'], 'cwd': os.getcwd(), 'attempt': attempt,",
+        "                  'max_retries': os.environ['KILN_MAX_RETRIES'], 'key': os.environ['KILN_IDEMPOTENCY_KEY']}))",
+      ].join("\n"),
+    );
     const config = parseConfig(
       `
+server:   { url: "http://localhost:7700", namespace: default, token: "\${KILN_TOKEN}" }
+worker:   { name: kiln-worker, queue: default, concurrency: 8, heartbeat_interval_seconds: 30 }
 tasks:
+  - kind: run-backup
+    command: /usr/bin/python3
+    args: ["${dir}/backup.py"]
+    input_format: json_stdin
+    output_format: json_stdout
+    exit_codes: { success: [0], retry: [75, 111], failure: ["1-255"] }
+    timeout_seconds: 3600
+    timeout_action: signal
+    grace_period_seconds: 30
+    max_retries: 3
+    working_directory: ${dir}
+    env: { BUCKET: "\${BACKUP_BUCKET}" }
   - kind: echo-json
     command: bash
     args: ["${fixtures}/echo-json.sh"]
@@ -59,7 +87,7 @@ tasks:
     max_retries: 2
     retry: { initial_interval_seconds: 1 }
 `,
-      { file: "kiln.yaml", baseDir: dir },
+      { file: "kiln.yaml", baseDir: dir, env: { BACKUP_BUCKET: "s3://backups", KILN_TOKEN: "t" } },
     );
     worker = new Worker({ client: db.store, namespace: "scripts", clock: () => clock.now });
     registerScriptKinds(worker.registry, config.tasks, { baseDir: dir });
@@ -72,6 +100,25 @@ tasks:
   const start = async (name: string, input: unknown = null) =>
     (await db.store.startRun({ namespace: "scripts", type: "task", name, input })).run.id;
   const get = async (id: string) => await db.store.getRun({ namespace: "scripts", id });
+
+  it("runs the DESIGN.md §4 example config end to end (json stdin/stdout, retry code, cwd, env)", async () => {
+    const id = await start("run-backup", { db: "orders" });
+    await worker.drain();
+    assert.equal((await get(id))?.status, "queued", "exit 75 retries");
+    clock.now += 2_000;
+    await worker.drain();
+    const run = await get(id);
+    assert.equal(run?.status, "completed", JSON.stringify(run?.error));
+    assert.deepEqual(run?.output, {
+      db: "orders",
+      bucket: "s3://backups",
+      cwd: dir,
+      attempt: 2,
+      max_retries: "3",
+      key: id,
+    });
+    assert.equal(run?.progress?.percent, 50);
+  });
 
   it("runs echo-json.sh with env input and JSON output", async () => {
     const id = await start("echo-json", { name: "Ada; rm -rf /" });
