@@ -15,7 +15,7 @@ import { freshStore, median, repeat, round, until } from "./support.ts";
 
 const quick = process.argv.includes("--quick");
 const only = process.argv.includes("--only") ? process.argv[process.argv.indexOf("--only") + 1] : undefined;
-const RUNS = quick ? 3 : 5;
+const RUNS = quick ? 3 : 7;
 const rows: { name: string; value: number; unit: string; target: string }[] = [];
 
 function report(name: string, value: number, unit: string, target: string, samples: number[]) {

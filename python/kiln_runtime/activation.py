@@ -16,10 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import json
-import threading
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
+from .calls import run_coroutine, shutdown_loop
 from .deterministic import seeded_random
 from .durations import decide_retry, resolve_retry, to_ms
 from .errors import KilnError, deserialize_error, serialize_error
@@ -103,7 +102,7 @@ class Activation:
         try:
             output = self.fn(self.run.get("input"), ctx)
             if inspect.isawaitable(output):
-                output = _run_coroutine(output)
+                output = run_coroutine(output)
         except _Stopped:
             return
         except _Blocked:
@@ -135,13 +134,13 @@ class Activation:
             self.schedule_idle_check()
             loop.run_until_complete(self._done)
         finally:
-            _shutdown_loop(loop)
+            shutdown_loop(loop)
 
     def _on_return(self, output: Any) -> None:
         if self.settled:
             return
         if self.compensation_mode:
-            self._compensate()
+            self.compensate()
             return
 
         def finish() -> None:
@@ -156,7 +155,7 @@ class Activation:
         if self.settled:
             return
         if self.compensation_mode:
-            self._compensate()
+            self.compensate()
             return
         self.finish(
             {
@@ -172,7 +171,7 @@ class Activation:
             return
         if self.compensation_mode:
             if self.blocks:
-                self._compensate()
+                self.compensate()
             return
         if not self.blocks:
             return
@@ -219,9 +218,9 @@ class Activation:
         if self.settled:
             return
         self.settled = True
-        self._resolve(outcome)
+        self.resolve(outcome)
 
-    def _resolve(self, outcome: Dict[str, Any]) -> None:
+    def resolve(self, outcome: Dict[str, Any]) -> None:
         self.outcome = outcome
         if self._done is not None and not self._done.done():
             self._done.set_result(None)
@@ -473,6 +472,15 @@ class Activation:
         update = {"runId": self.run["id"], "leaseToken": self.run["leaseToken"], "progress": {"percent": percent, "message": message}}
         self._side.append(("progress", update))
 
+    def compensate(self) -> None:
+        """Runs the compensations of completed steps (compensation.py), in the loop if async."""
+        from .compensation import run_compensations
+
+        if self.loop is not None:
+            self.loop.create_task(run_compensations(self))
+        else:
+            run_coroutine(run_compensations(self))
+
     def flush_side(self) -> None:
         """Sends buffered log lines and progress (best effort, like the JS batcher)."""
         if not self._side:
@@ -487,119 +495,3 @@ class Activation:
                 self.deps.call("updateRuns", {"items": updates[-1:]})
         except KilnError:
             pass
-
-    # ── Compensation ───────────────────────────────────────────────────────────────────────
-
-    def _compensate(self) -> None:
-        if self.loop is not None:
-            self.loop.create_task(self._compensate_async())
-        else:
-            _run_coroutine(self._compensate_async())
-
-    async def _compensate_async(self) -> None:
-        """Runs registered compensations in reverse order, each recorded as a step."""
-        if self.settled:
-            return
-        self.settled = True  # No more forward progress in this activation.
-        errors: List[Dict[str, Any]] = []
-        for step_name, seq, output, fn in sorted(self.compensations, key=lambda c: -c[1]):
-            name = "compensate:%s" % step_name
-            recorded = self.history.get(name)
-            if recorded is not None and recorded["status"] in ("completed", "failed", "skipped", "compensated"):
-                if recorded["status"] == "failed" and recorded.get("error"):
-                    errors.append(recorded["error"])
-                continue
-            status, error = "completed", None
-            try:
-                result = fn(output)
-                if inspect.isawaitable(result):
-                    await result
-            except Exception as e:  # noqa: BLE001 - a compensation failed
-                status, error = "failed", serialize_error(e, "COMPENSATION_FAILED")
-                errors.append(error)
-            item = {
-                "runId": self.run["id"],
-                "leaseToken": self.run["leaseToken"],
-                "name": name,
-                "seq": COMPENSATION_SEQ + seq,
-                "type": "compensation",
-                "status": status,
-                "output": None,
-                "error": error,
-                "startedAt": self.deps.clock(),
-            }
-            try:
-                self.flush_side()
-                results = self.deps.call("saveSteps", {"steps": [item]})
-            except KilnError as e:
-                self._resolve({"outcome": "abandoned", "error": {"code": "STORE_UNAVAILABLE", "message": e.message}})
-                return
-            result = results[0] if isinstance(results, list) and results else {"ok": False}
-            if not result.get("ok"):
-                self._resolve({"outcome": "abandoned", "error": result.get("error") or {"code": "LEASE_LOST", "message": "Lease lost"}})
-                return
-        if errors:
-            error = KilnError(
-                "COMPENSATION_FAILED",
-                "%d compensation(s) failed: %s" % (len(errors), "; ".join(e.get("message", "") for e in errors)),
-                retryable=False,
-                data={"errors": errors, "originalError": self.run.get("error")},
-            )
-            self._resolve({"outcome": "compensation-failed", "error": serialize_error(error)})
-        else:
-            self._resolve({"outcome": "cancelled"} if self.run.get("status") == "cancelling" else {"outcome": "compensated"})
-
-
-def check_json(value: Any, what: str) -> None:
-    """Raises INVALID_INPUT when a value cannot be stored as JSON."""
-    try:
-        json.dumps(value, allow_nan=False)
-    except (TypeError, ValueError) as error:
-        raise KilnError("INVALID_INPUT", "The %s is not serializable as JSON: %s" % (what, error), retryable=False)
-
-
-def call_with_timeout(fn: Callable[[], Any], timeout_ms: Optional[int], name: str) -> Any:
-    """Calls a sync step function, failing with STEP_TIMEOUT after ``timeout_ms`` (it runs on in a thread)."""
-    if timeout_ms is None:
-        result = fn()
-        return _run_coroutine(result) if inspect.isawaitable(result) else result
-    box: Dict[str, Any] = {}
-
-    def target() -> None:
-        try:
-            result = fn()
-            box["value"] = _run_coroutine(result) if inspect.isawaitable(result) else result
-        except BaseException as error:  # noqa: BLE001 - handed to the caller
-            box["error"] = error
-
-    thread = threading.Thread(target=target, daemon=True)
-    thread.start()
-    thread.join(timeout_ms / 1000)
-    if thread.is_alive():
-        raise KilnError("STEP_TIMEOUT", 'Step "%s" did not finish within %d ms' % (name, timeout_ms))
-    if "error" in box:
-        raise box["error"]
-    return box.get("value")
-
-
-def _run_coroutine(awaitable: Any) -> Any:
-    loop = asyncio.new_event_loop()
-    try:
-        return loop.run_until_complete(awaitable)
-    finally:
-        _shutdown_loop(loop)
-
-
-def _shutdown_loop(loop: asyncio.AbstractEventLoop) -> None:
-    """Cancels what the activation left behind (blocked branches) and closes the loop quietly."""
-    try:
-        tasks = [t for t in asyncio.all_tasks(loop) if not t.done()]
-        for task in tasks:
-            task.cancel()
-        if tasks:
-            loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
-        loop.run_until_complete(loop.shutdown_asyncgens())
-    except BaseException:  # noqa: BLE001 - best effort cleanup
-        pass
-    finally:
-        loop.close()

@@ -6,7 +6,8 @@ import datetime
 import inspect
 from typing import Any, Callable, Dict, Iterable, List, Optional
 
-from .activation import Activation, _Blocked, _Stopped, call_with_timeout, check_json
+from .activation import Activation, _Blocked, _Stopped
+from .calls import call_with_timeout, check_json
 from .deterministic import uuid_from
 from .durations import to_ms
 from .errors import KilnError

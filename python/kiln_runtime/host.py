@@ -16,7 +16,8 @@ import time
 import types
 from typing import Any, Callable, Dict, Optional
 
-from .activation import Activation, HostDeps, check_json
+from .activation import Activation, HostDeps
+from .calls import check_json
 from .errors import KilnError, deserialize_error, serialize_error
 
 PROTOCOL_VERSION = 1

@@ -6,7 +6,10 @@ import type { HostRuntime } from "./protocol.ts";
 
 /** Options of a host pool. */
 export interface HostPoolOptions {
-  /** Host processes per runtime. Default: the CPU count, at most 4. */
+  /**
+   * Host processes per runtime. Default: one per CPU but one (the worker process needs a CPU for
+   * the store and the protocol), at least 1, at most 4.
+   */
   readonly size?: number;
   /**
    * Activations one Node host interleaves on its event loop (its writes share messages and
@@ -57,7 +60,7 @@ export class HostPool {
   #closed = false;
 
   constructor(options: Readonly<HostPoolOptions> = {}) {
-    this.size = positive(options.size ?? Math.min(4, availableParallelism()), "size");
+    this.size = positive(options.size ?? Math.max(1, Math.min(4, availableParallelism() - 1)), "size");
     this.#perHost = positive(options.activationsPerHost ?? 32, "activationsPerHost");
     this.directory = options.directory ?? process.cwd();
     this.limits = Object.freeze({ ...DEFAULT_HOST_LIMITS, ...options.limits });

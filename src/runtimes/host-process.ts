@@ -8,6 +8,7 @@ import {
   createLineWriter,
   encodeMessage,
   type HostCallMethod,
+  type LineWriter,
   type HostMessage,
   type HostRuntime,
   type WorkerMessage,
@@ -112,7 +113,8 @@ export class HostProcess {
   #stopWatchdog: (() => void) | null = null;
   /** The host's CPU time at the latest watchdog reading (reading /proc per activation is costly). */
   #cpuReading: number | null = null;
-  readonly #write: (line: string) => void;
+  readonly #write: LineWriter;
+  #callsInFlight = 0;
 
   private constructor(runtime: HostRuntime, spawned: SpawnedHost, limits: HostLimits, onStray: (line: string) => void) {
     this.runtime = runtime;
@@ -303,11 +305,15 @@ export class HostProcess {
   async #call(message: CallMessage): Promise<void> {
     const [first] = this.#running.values();
     const clock = first?.options.clock ?? Date.now;
+    this.#callsInFlight++;
     try {
       const value = await this.#dispatch(message);
       this.#send({ type: "reply", id: message.id, ok: true, value: value ?? null, now: clock() });
     } catch (error) {
       this.#send({ type: "reply", id: message.id, ok: false, error: serializeError(error, "INTERNAL"), now: clock() });
+    } finally {
+      // The host waits for these replies: the last one out goes now, not a loop turn later.
+      if (--this.#callsInFlight === 0) this.#write.flush();
     }
   }
 

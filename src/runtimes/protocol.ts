@@ -180,7 +180,10 @@ export type HostMessage = ReadyMessage | LoadedMessage | CallMessage | DoneMessa
  * Coalesces the lines written in one event-loop turn into one write (one system call for the
  * replies and activations of many runs at once).
  */
-export function createLineWriter(write: (text: string) => void): LineWriter {
+export function createLineWriter(
+  write: (text: string) => void,
+  schedule: (flush: () => void) => void = setImmediate,
+): LineWriter {
   let pending: string[] = [];
   let scheduled = false;
   const flush = () => {
@@ -194,7 +197,7 @@ export function createLineWriter(write: (text: string) => void): LineWriter {
     pending.push(line);
     if (!scheduled) {
       scheduled = true;
-      setImmediate(flush);
+      schedule(flush);
     }
   };
   return Object.assign(writer, { flush });
