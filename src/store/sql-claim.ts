@@ -1,7 +1,11 @@
+import { KilnError } from "../errors.ts";
 import type { Step } from "../engine/step.ts";
 import { CLAIM_SET, type SqlKernel, type Tx, unique, UNINDEXED_NAMESPACE, WAKE_BATCH } from "./sql-kernel.ts";
 import { type QueueRow, type RunRow, rowToRun, rowToStep, type StepRow } from "./sql-rows.ts";
 import type { ClaimedRun, ClaimRunsParams, ClaimRunsResult } from "./store.ts";
+
+/** The most runs one claim takes. */
+const MAX_CLAIM = 1000;
 
 /**
  * Claims up to `limit` runs (see Store.claimRuns). In the common case — one queue without limits
@@ -10,7 +14,15 @@ import type { ClaimedRun, ClaimRunsParams, ClaimRunsResult } from "./store.ts";
  * and read the steps of replayed runs.
  */
 export async function claimRuns(k: SqlKernel, p: Readonly<ClaimRunsParams>): Promise<ClaimRunsResult> {
-  if (p.limit <= 0 || p.queues.length === 0) return { runs: [], nextWakeAt: null };
+  if (!(Number.isFinite(p.leaseMs) && p.leaseMs > 0)) {
+    throw new KilnError(
+      "INVALID_INPUT",
+      `Expected "leaseMs" to be a positive number, got ${JSON.stringify(p.leaseMs)}`,
+    );
+  }
+  // One claim takes at most MAX_CLAIM runs; a worker asking for more comes back for the rest.
+  const limit = Math.min(Math.floor(p.limit), MAX_CLAIM);
+  if (!(limit > 0) || p.queues.length === 0) return { runs: [], nextWakeAt: null };
   return k.tx(async (tx) => {
     const queueNames = unique(p.queues);
     const queues = k.list(queueNames);
@@ -42,12 +54,12 @@ export async function claimRuns(k: SqlKernel, p: Readonly<ClaimRunsParams>): Pro
          WHERE id IN (SELECT id FROM runs WHERE lease_owner IS NOT NULL AND namespace = ? AND queue ${queues.sql}
                       AND lease_expires_at <= ?${nameSql} ORDER BY lease_expires_at, id LIMIT ?${k.skipLocked})
          RETURNING *`,
-        [...claimParams, p.namespace, ...queues.params, tx.now, ...nameParams, p.limit],
+        [...claimParams, p.namespace, ...queues.params, tx.now, ...nameParams, limit],
       ),
     ]);
     for (const queue of unique(woken.map((w) => w.queue))) k.markReady(tx, p.namespace, queue);
 
-    const room = p.limit - takeovers.length;
+    const room = limit - takeovers.length;
     let ready: RunRow[] = [];
     if (room > 0 && queueNames.length === 1 && settings.length === 0) {
       // The common case, one statement: claim the first ready runs of one unlimited queue.
@@ -75,7 +87,7 @@ export async function claimRuns(k: SqlKernel, p: Readonly<ClaimRunsParams>): Pro
     // A run claimed for the first time (token 1) has recorded nothing yet: only replays read steps.
     const replays = claimed.filter((r) => r.lease_token > 1).map((r) => r.id);
     const list = k.list(replays);
-    const short = claimed.length < p.limit;
+    const short = claimed.length < limit;
     const [steps, nextWakeAt] = await Promise.all([
       replays.length > 0
         ? tx.db.all<StepRow>(`SELECT * FROM steps WHERE run_id ${list.sql} ORDER BY run_id, seq, name`, list.params)

@@ -1243,6 +1243,17 @@ export function storeContract(name: string, harness: StoreHarness): void {
       });
     });
 
+    describe("close", () => {
+      it("fails with STORE_UNAVAILABLE once closed", async () => {
+        const other = await openOther({ clock });
+        await other.close();
+        await assert.rejects(other.getRun({ namespace: NS, id: "x" }), (e) => hasCode(e, "STORE_UNAVAILABLE"));
+        await assert.rejects(other.startRun({ namespace: NS, type: "task", name: "t" }), (e) =>
+          hasCode(e, "STORE_UNAVAILABLE"),
+        );
+      });
+    });
+
     describe("subscribe", () => {
       it("notifies runs-ready when a run becomes claimable", async () => {
         const listenerStore = harness.openSibling ? await harness.openSibling(store) : store;

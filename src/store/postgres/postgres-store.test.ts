@@ -1,11 +1,17 @@
+import assert from "node:assert/strict";
+import { createServer } from "node:net";
+import { describe, it } from "node:test";
 import { openTestPostgres, postgresSkip, type TestStore } from "../../../tests/support/test-db.ts";
+import { hasCode } from "../../errors.ts";
 import type { Store } from "../store.ts";
 import { storeContract } from "../store.contract.ts";
+import { PostgresStore } from "./postgres-store.ts";
 
 const open = new Map<Store, TestStore>();
+const skip = postgresSkip();
 
 storeContract("postgres", {
-  skip: postgresSkip(),
+  skip,
   open: async (options) => {
     const t = await openTestPostgres(options);
     open.set(t.store, t);
@@ -21,4 +27,40 @@ storeContract("postgres", {
     if (!t) throw new Error("unknown store");
     return t.openSibling();
   },
+});
+
+describe("PostgresStore.open", () => {
+  it("names the server but not the password when it cannot connect", async () => {
+    const port = await new Promise<number>((resolve) => {
+      const server = createServer();
+      server.listen(0, "127.0.0.1", () => {
+        const address = server.address();
+        server.close(() => resolve(typeof address === "object" && address ? address.port : 1));
+      });
+    });
+    const url = `postgres://kiln:s3cret-pw@127.0.0.1:${port}/kiln`;
+    await assert.rejects(PostgresStore.open({ connectionString: url }), (e) => {
+      assert.ok(hasCode(e, "STORE_UNAVAILABLE"));
+      assert.match((e as Error).message, new RegExp(`127\\.0\\.0\\.1:${port}`));
+      assert.doesNotMatch((e as Error).message, /s3cret-pw/);
+      return true;
+    });
+  });
+
+  it("refuses a schema name that is not a plain identifier", async () => {
+    await assert.rejects(PostgresStore.open({ connectionString: "postgres://x@127.0.0.1/x", schema: "a; drop" }), (e) =>
+      hasCode(e, "INVALID_CONFIG"),
+    );
+  });
+
+  it("migrates once when many servers start together", { skip }, async () => {
+    const t = await openTestPostgres();
+    try {
+      const more = await Promise.all([t.openSibling(), t.openSibling(), t.openSibling()]);
+      const { run } = await more[0]!.startRun({ namespace: "ns", type: "task", name: "t" });
+      assert.equal((await t.store.getRun({ namespace: "ns", id: run.id }))?.id, run.id);
+    } finally {
+      await t.close();
+    }
+  });
 });

@@ -138,7 +138,30 @@ class SqliteDriver implements SqlDriver {
     return prepared;
   }
 
+  /** Failures of the database file itself (locked, full, unreadable) are STORE_UNAVAILABLE. */
+  #unavailable(error: unknown): unknown {
+    const code = (error as { code?: unknown } | null)?.code;
+    if (typeof code !== "string" || !/^SQLITE_(BUSY|LOCKED|IOERR|FULL|CANTOPEN|READONLY|CORRUPT|NOTADB)/.test(code)) {
+      return error;
+    }
+    const hint =
+      code.startsWith("SQLITE_BUSY") || code.startsWith("SQLITE_LOCKED")
+        ? "another process holds the database's write lock for longer than the busy timeout"
+        : "check the database file, its directory's permissions and the free disk space";
+    return new KilnError("STORE_UNAVAILABLE", `SQLite failed (${code}): ${(error as Error).message}; ${hint}`, {
+      cause: error,
+    });
+  }
+
   #all<T>(sql: string, params: readonly SqlParam[]): T[] {
+    try {
+      return this.#rows<T>(sql, params);
+    } catch (error) {
+      throw this.#unavailable(error);
+    }
+  }
+
+  #rows<T>(sql: string, params: readonly SqlParam[]): T[] {
     const { stmt, columns } = this.#prepare(sql);
     if (columns === undefined) {
       stmt.run(...(params as unknown[]));
@@ -156,12 +179,21 @@ class SqliteDriver implements SqlDriver {
   }
 
   #run(sql: string, params: readonly SqlParam[]): number {
-    const { stmt, columns } = this.#prepare(sql);
-    if (columns !== undefined) return stmt.all(...(params as unknown[])).length;
-    return stmt.run(...(params as unknown[])).changes;
+    try {
+      const { stmt, columns } = this.#prepare(sql);
+      if (columns !== undefined) return stmt.all(...(params as unknown[])).length;
+      return stmt.run(...(params as unknown[])).changes;
+    } catch (error) {
+      throw this.#unavailable(error);
+    }
+  }
+
+  #checkOpen(): void {
+    if (!this.#db.open) throw new KilnError("STORE_UNAVAILABLE", "The SQLite store is closed");
   }
 
   async #exclusive<T>(fn: () => T): Promise<T> {
+    this.#checkOpen();
     if (!this.#mutex.locked) return fn();
     await this.#mutex.lock();
     try {
@@ -180,6 +212,7 @@ class SqliteDriver implements SqlDriver {
   }
 
   async transaction<T>(fn: (tx: SqlTransaction) => Promise<T>): Promise<T> {
+    this.#checkOpen();
     await this.#mutex.lock();
     const pending: [string, string][] = [];
     let open = true;
@@ -201,11 +234,12 @@ class SqliteDriver implements SqlDriver {
       },
     };
     try {
-      this.#prepare("BEGIN IMMEDIATE").stmt.run();
+      this.#checkOpen();
+      this.#run("BEGIN IMMEDIATE", []);
       let result: T;
       try {
         result = await fn(tx);
-        this.#prepare("COMMIT").stmt.run();
+        this.#run("COMMIT", []);
       } catch (error) {
         if (this.#db.inTransaction) this.#prepare("ROLLBACK").stmt.run();
         throw error;
