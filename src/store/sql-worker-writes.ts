@@ -64,106 +64,69 @@ export async function extendLeases(k: SqlKernel, p: Readonly<ExtendLeasesParams>
   });
 }
 
+/**
+ * Records steps (Store.saveSteps) in one burst of statements: lock the runs (for the fence
+ * verdicts), upsert the fenced, unsettled steps (the fence and the settled guard are in the
+ * statement itself), and withdraw the event waits of steps now settled. Each item then reads its
+ * verdict: LEASE_LOST, STEP_ALREADY_RECORDED, or written.
+ */
 export async function saveSteps(
   k: SqlKernel,
   p: Readonly<{ steps: readonly SaveStepParams[] }>,
 ): Promise<WriteResult[]> {
   if (p.steps.length === 0) return [];
   return k.tx(async (tx) => {
-    const runs = await k.lockRuns(
-      tx,
-      p.steps.map((s) => s.runId),
-    );
-    const existing = await existingSteps(
-      k,
-      tx,
-      [...runs.keys()],
-      p.steps.map((s) => s.name),
-    );
-    const results: WriteResult[] = [];
-    const pending = new Map<string, { row: StepRow; items: number[] }>();
+    const results: (WriteResult | undefined)[] = [];
+    // The last record of a step in the batch is the one written; one after a settled one is refused.
+    const pending = new Map<string, { row: StepRow; token: number; items: number[] }>();
     for (const [i, item] of p.steps.entries()) {
-      const run = runs.get(item.runId);
-      const lost = k.fence(run, item);
-      if (lost) {
-        results.push({ ok: false, error: lost });
-        continue;
-      }
       const key = `${item.runId}\u0000${item.name}`;
-      const prev = pending.get(key)?.row ?? existing.get(key);
-      if (prev && isStepSettled(prev.status as StepStatus)) {
-        results.push({ ok: false, error: alreadyRecorded(item.runId, item.name, prev.status) });
+      const prev = pending.get(key);
+      if (prev && isStepSettled(prev.row.status as StepStatus)) {
+        results[i] = { ok: false, error: alreadyRecorded(item.runId, item.name, prev.row.status) };
         continue;
       }
-      let row: StepRow;
       try {
-        row = stepRow(k, item, tx.now, prev);
+        const row = stepRow(k, item, tx.now);
+        pending.set(key, { row, token: item.leaseToken, items: [...(prev?.items ?? []), i] });
       } catch (error) {
-        results.push({ ok: false, error: toSerialized(error) });
-        continue;
+        results[i] = { ok: false, error: toSerialized(error) };
       }
-      const entry = pending.get(key);
-      pending.set(key, { row, items: [...(entry?.items ?? []), i] });
-      results.push({ ok: true, cancelRequested: run?.cancel_requested === 1 });
     }
-    if (pending.size === 0) return results;
-    const written = await upsertSteps(
-      k,
-      tx,
-      [...pending.values()].map((e) => e.row),
-    );
-    const waitsToDrop: StepRow[] = [];
+    const rows = [...pending.values()];
+    const [runs, written] = await Promise.all([
+      k.lockRuns(
+        tx,
+        p.steps.map((s) => s.runId),
+      ),
+      rows.length > 0 ? upsertSteps(k, tx, rows) : new Set<string>(),
+      rows.length > 0 ? withdrawSettledWaits(k, tx, rows) : undefined,
+    ]);
     for (const [key, { row, items }] of pending) {
-      if (!written.has(key)) {
-        // Settled by another transaction (an event or a child) since we read it.
-        for (const i of items) results[i] = { ok: false, error: alreadyRecorded(row.run_id, row.name, "settled") };
-      } else if (
-        isStepSettled(row.status as StepStatus) &&
-        (row.type === "event" || existing.get(key)?.type === "event")
-      ) {
-        waitsToDrop.push(row);
+      for (const i of items) {
+        const item = p.steps[i] as SaveStepParams;
+        const lost = k.fence(runs.get(item.runId), item);
+        results[i] = lost
+          ? { ok: false, error: lost }
+          : written.has(key)
+            ? { ok: true, cancelRequested: runs.get(item.runId)?.cancel_requested === 1 }
+            : { ok: false, error: alreadyRecorded(row.run_id, row.name, "settled") };
       }
     }
-    if (waitsToDrop.length > 0) {
-      const src = rowsSource(
-        k.dialect,
-        [
-          ["rid", "text"],
-          ["sname", "text"],
-        ],
-        waitsToDrop.map((w) => [w.run_id, w.name]),
-      );
-      const keys = k.batchKeys(
-        "run_id",
-        waitsToDrop.map((w) => w.run_id),
-      );
-      await tx.db.run(
-        `DELETE FROM event_waits WHERE EXISTS (SELECT 1 FROM ${src.sql}
-           WHERE v.rid = event_waits.run_id AND v.sname = event_waits.step_name)${keys.sql}`,
-        [...src.params, ...keys.params],
-      );
+    for (const [i, item] of p.steps.entries()) {
+      // Refused items keep their own error unless the fence fails first.
+      const result = results[i];
+      if (result && !result.ok && result.error.code !== "LEASE_LOST") {
+        const lost = k.fence(runs.get(item.runId), item);
+        if (lost) results[i] = { ok: false, error: lost };
+      }
     }
-    return results;
+    return results as WriteResult[];
   });
 }
 
-async function existingSteps(
-  k: SqlKernel,
-  tx: Tx,
-  runIds: readonly string[],
-  names: readonly string[],
-): Promise<Map<string, StepRow>> {
-  if (runIds.length === 0) return new Map();
-  const ids = k.list(runIds);
-  const list = k.list(unique(names));
-  const rows = await tx.db.all<StepRow>(`SELECT * FROM steps WHERE run_id ${ids.sql} AND name ${list.sql}`, [
-    ...ids.params,
-    ...list.params,
-  ]);
-  return new Map(rows.map((r) => [`${r.run_id}\u0000${r.name}`, r]));
-}
-
-function stepRow(k: SqlKernel, item: Readonly<SaveStepParams>, now: number, prev: StepRow | undefined): StepRow {
+/** A step row from a record; child/event columns and the start time of an existing row are kept. */
+function stepRow(k: SqlKernel, item: Readonly<SaveStepParams>, now: number): StepRow {
   const settled = isStepSettled(item.status);
   return {
     run_id: item.runId,
@@ -175,33 +138,79 @@ function stepRow(k: SqlKernel, item: Readonly<SaveStepParams>, now: number, prev
     error: item.error ? k.encodeError(item.error) : null,
     attempt: item.attempt ?? 1,
     wake_at: item.wakeAt ?? null,
-    child_run_id: prev?.child_run_id ?? null,
-    event_name: prev?.event_name ?? null,
-    event_key: prev?.event_key ?? null,
+    child_run_id: null,
+    event_name: null,
+    event_key: null,
     compensable: item.compensable ? 1 : 0,
-    started_at: prev?.started_at ?? item.startedAt ?? now,
+    started_at: item.startedAt ?? now,
     finished_at: settled ? now : null,
   };
 }
 
-/** Inserts or updates steps that are not settled; returns the keys actually written. */
-async function upsertSteps(k: SqlKernel, tx: Tx, rows: readonly StepRow[]): Promise<Set<string>> {
+/** What an upsert of a step may change in an existing, unsettled row. */
+const STEP_UPDATES = STEP_COLUMNS.filter((c) => c !== "run_id" && c !== "name" && c !== "started_at")
+  .map((c) =>
+    c === "child_run_id" || c === "event_name" || c === "event_key"
+      ? `${c} = COALESCE(excluded.${c}, steps.${c})`
+      : `${c} = excluded.${c}`,
+  )
+  .join(", ");
+
+/**
+ * Inserts or updates steps whose run still holds the given lease and that are not settled yet;
+ * returns the keys actually written.
+ */
+async function upsertSteps(
+  k: SqlKernel,
+  tx: Tx,
+  rows: readonly { row: StepRow; token: number }[],
+): Promise<Set<string>> {
   const src = rowsSource(
     k.dialect,
-    STEP_SOURCE_COLUMNS,
-    rows.map((r) => STEP_COLUMNS.map((c) => r[c])),
+    [...STEP_SOURCE_COLUMNS, ["tok", "bigint"]],
+    rows.map(({ row, token }) => [...STEP_COLUMNS.map((c) => row[c]), token]),
+  );
+  const keys = k.batchKeys(
+    "r.id",
+    rows.map((r) => r.row.run_id),
   );
   const cols = STEP_COLUMNS.join(", ");
-  const updates = STEP_COLUMNS.filter((c) => c !== "run_id" && c !== "name" && c !== "started_at")
-    .map((c) => `${c} = excluded.${c}`)
-    .join(", ");
   const written = await tx.db.all<{ run_id: string; name: string }>(
-    `INSERT INTO steps (${cols}) SELECT ${cols} FROM ${src.sql} WHERE true
-     ON CONFLICT (run_id, name) DO UPDATE SET ${updates} WHERE steps.status NOT IN ${SETTLED}
+    `INSERT INTO steps (${cols})
+     SELECT ${STEP_COLUMNS.map((c) => `v.${c}`).join(", ")} FROM ${src.sql}
+       JOIN runs AS r ON r.id = v.run_id AND r.lease_token = v.tok AND r.lease_owner IS NOT NULL
+         AND r.status NOT IN ${TERMINAL}${keys.sql}
+     WHERE true
+     ON CONFLICT (run_id, name) DO UPDATE SET ${STEP_UPDATES} WHERE steps.status NOT IN ${SETTLED}
      RETURNING run_id, name`,
-    src.params,
+    [...src.params, ...keys.params],
   );
   return new Set(written.map((w) => `${w.run_id}\u0000${w.name}`));
+}
+
+/** Deletes the event waits of the batch's steps that are settled (an event wait that timed out). */
+async function withdrawSettledWaits(k: SqlKernel, tx: Tx, rows: readonly { row: StepRow }[]): Promise<void> {
+  const settled = rows.filter(({ row }) => isStepSettled(row.status as StepStatus)).map(({ row }) => row);
+  if (settled.length === 0) return;
+  const src = rowsSource(
+    k.dialect,
+    [
+      ["rid", "text"],
+      ["sname", "text"],
+    ],
+    settled.map((w) => [w.run_id, w.name]),
+  );
+  const keys = k.batchKeys(
+    "run_id",
+    settled.map((w) => w.run_id),
+  );
+  await tx.db.run(
+    `DELETE FROM event_waits
+     WHERE EXISTS (SELECT 1 FROM ${src.sql} WHERE v.rid = event_waits.run_id AND v.sname = event_waits.step_name)
+       AND EXISTS (SELECT 1 FROM steps AS s WHERE s.run_id = event_waits.run_id AND s.name = event_waits.step_name
+                   AND s.status IN ${SETTLED})${keys.sql}`,
+    [...src.params, ...keys.params],
+  );
 }
 
 export async function startChildRun(
