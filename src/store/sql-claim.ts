@@ -4,14 +4,17 @@ import { CLAIM_SET, type SqlKernel, type Tx, unique, UNINDEXED_NAMESPACE, WAKE_B
 import { type QueueRow, type RunRow, rowToRun, rowToStep, type StepRow } from "./sql-rows.ts";
 import type { ClaimedRun, ClaimRunsParams, ClaimRunsResult } from "./store.ts";
 
+/** A queue row with flow control. */
+const LIMITED = "(concurrency_limit IS NOT NULL OR key_concurrency_limit IS NOT NULL)";
+
 /** The most runs one claim takes. */
 const MAX_CLAIM = 1000;
 
 /**
- * Claims up to `limit` runs (see Store.claimRuns). In the common case — one queue without limits
- * and nothing to take over — a claim is three statements: wake due timers / read limits / take
- * over expired leases (issued together), claim the first ready runs (one UPDATE … RETURNING *),
- * and read the steps of replayed runs.
+ * Claims up to `limit` runs (see Store.claimRuns). In the common case — one queue without limits —
+ * a claim is one burst of statements (pipelined on PostgreSQL): wake due timers, read the queue's
+ * limits, and one UPDATE … RETURNING * that takes over expired leases and claims the first ready
+ * runs. Only replayed runs read their steps; only a short claim looks for the next timer.
  */
 export async function claimRuns(k: SqlKernel, p: Readonly<ClaimRunsParams>): Promise<ClaimRunsResult> {
   if (!(Number.isFinite(p.leaseMs) && p.leaseMs > 0)) {
@@ -30,11 +33,11 @@ export async function claimRuns(k: SqlKernel, p: Readonly<ClaimRunsParams>): Pro
     const nameSql = names === undefined ? "" : ` AND name ${names.sql}`;
     const nameParams = names?.params ?? [];
     const claimParams = [p.owner, tx.now + p.leaseMs, tx.now, tx.now];
+    const single = queueNames.length === 1;
 
-    // Independent statements, issued together (pipelined on PostgreSQL): wake due timers first
-    // so that woken runs compete in this claim, read the queues' limits, and take over runs
-    // whose worker vanished (lease expired; they already count against any limit).
-    const [woken, settings, takeovers] = await Promise.all([
+    // Issued together. Due timers are woken first, so that woken runs compete in this claim. Runs
+    // whose worker vanished (lease expired) are taken over; they already count against any limit.
+    const [woken, settings, first] = await Promise.all([
       tx.db.all<{ queue: string }>(
         `UPDATE runs SET status = 'queued', available_at = ?, updated_at = ?
          WHERE id IN (SELECT id FROM runs WHERE status IN ('sleeping', 'waiting') AND available_at <= ?
@@ -45,43 +48,58 @@ export async function claimRuns(k: SqlKernel, p: Readonly<ClaimRunsParams>): Pro
       ),
       tx.db.all<QueueRow>(
         `SELECT namespace, name, concurrency_limit, key_concurrency_limit FROM queues
-         WHERE namespace = ? AND name ${queues.sql}
-           AND (concurrency_limit IS NOT NULL OR key_concurrency_limit IS NOT NULL)`,
+         WHERE namespace = ? AND name ${queues.sql} AND ${LIMITED}`,
         [p.namespace, ...queues.params],
       ),
-      tx.db.all<RunRow>(
-        `UPDATE runs SET ${CLAIM_SET}
-         WHERE id IN (SELECT id FROM runs WHERE lease_owner IS NOT NULL AND namespace = ? AND queue ${queues.sql}
-                      AND lease_expires_at <= ?${nameSql} ORDER BY lease_expires_at, id LIMIT ?${k.skipLocked})
-         RETURNING *`,
-        [...claimParams, p.namespace, ...queues.params, tx.now, ...nameParams, limit],
-      ),
+      single
+        ? // Expired leases, then ready runs unless the queue has limits (then pickReady below).
+          tx.db.all<RunRow>(
+            `UPDATE runs SET ${CLAIM_SET}
+             WHERE id IN (SELECT id FROM (
+               SELECT id, 0 AS tier, lease_expires_at AS k1, 0 AS k2 FROM (
+                 SELECT id, lease_expires_at FROM runs
+                 WHERE lease_owner IS NOT NULL AND namespace = ? AND queue = ? AND lease_expires_at <= ?${nameSql}
+                 ORDER BY lease_expires_at, id LIMIT ?${k.skipLocked}) AS expired
+               UNION ALL
+               SELECT id, 1 AS tier, -priority AS k1, available_at AS k2 FROM (
+                 SELECT id, priority, available_at FROM runs
+                 WHERE lease_owner IS NULL AND status IN ('queued', 'cancelling', 'compensating')
+                   AND namespace = ? AND queue = ? AND available_at <= ?${nameSql}
+                   AND NOT EXISTS (SELECT 1 FROM queues WHERE namespace = ? AND name = ? AND ${LIMITED})
+                 ORDER BY priority DESC, available_at, id LIMIT ?${k.skipLocked}) AS ready
+             ) AS candidates ORDER BY tier, k1, k2, id LIMIT ?)
+             RETURNING *`,
+            [
+              ...claimParams,
+              ...[p.namespace, queueNames[0] as string, tx.now, ...nameParams, limit],
+              ...[p.namespace, queueNames[0] as string, tx.now, ...nameParams],
+              ...[p.namespace, queueNames[0] as string, limit, limit],
+            ],
+          )
+        : tx.db.all<RunRow>(
+            `UPDATE runs SET ${CLAIM_SET}
+             WHERE id IN (SELECT id FROM runs WHERE lease_owner IS NOT NULL AND namespace = ? AND queue ${queues.sql}
+                          AND lease_expires_at <= ?${nameSql} ORDER BY lease_expires_at, id LIMIT ?${k.skipLocked})
+             RETURNING *`,
+            [...claimParams, p.namespace, ...queues.params, tx.now, ...nameParams, limit],
+          ),
     ]);
     for (const queue of unique(woken.map((w) => w.queue))) k.markReady(tx, p.namespace, queue);
 
-    const room = limit - takeovers.length;
-    let ready: RunRow[] = [];
-    if (room > 0 && queueNames.length === 1 && settings.length === 0) {
-      // The common case, one statement: claim the first ready runs of one unlimited queue.
-      ready = await tx.db.all<RunRow>(
-        `UPDATE runs SET ${CLAIM_SET}
-         WHERE id IN (SELECT id FROM runs WHERE lease_owner IS NULL AND status IN ('queued', 'cancelling', 'compensating')
-                      AND namespace = ? AND queue = ? AND available_at <= ?${nameSql}
-                      ORDER BY priority DESC, available_at, id LIMIT ?${k.skipLocked})
-         RETURNING *`,
-        [...claimParams, p.namespace, queueNames[0] as string, tx.now, ...nameParams, room],
-      );
-    } else if (room > 0) {
+    const claimed = [...first];
+    const room = limit - claimed.length;
+    if (room > 0 && (!single || settings.length > 0)) {
       const picked = await pickReady(k, tx, p, queueNames, settings, room);
       if (picked.length > 0) {
         const list = k.list(picked);
-        ready = await tx.db.all<RunRow>(`UPDATE runs SET ${CLAIM_SET} WHERE id ${list.sql} RETURNING *`, [
-          ...claimParams,
-          ...list.params,
-        ]);
+        claimed.push(
+          ...(await tx.db.all<RunRow>(`UPDATE runs SET ${CLAIM_SET} WHERE id ${list.sql} RETURNING *`, [
+            ...claimParams,
+            ...list.params,
+          ])),
+        );
       }
     }
-    const claimed = [...takeovers, ...ready];
     if (claimed.length === 0) return { runs: [], nextWakeAt: await k.nextWakeAt(tx.db, tx.now, p.namespace) };
 
     // A run claimed for the first time (token 1) has recorded nothing yet: only replays read steps.
@@ -95,14 +113,8 @@ export async function claimRuns(k: SqlKernel, p: Readonly<ClaimRunsParams>): Pro
       // A full batch means the worker comes straight back; only a short one needs the next timer.
       short ? k.nextWakeAt(tx.db, tx.now, p.namespace) : null,
     ]);
-    // Taken-over runs first (they waited longest), then claim order.
-    const takenOver = new Set(takeovers.map((t) => t.id));
     claimed.sort(
-      (a, b) =>
-        Number(takenOver.has(b.id)) - Number(takenOver.has(a.id)) ||
-        b.priority - a.priority ||
-        (a.available_at ?? 0) - (b.available_at ?? 0) ||
-        (a.id < b.id ? -1 : 1),
+      (a, b) => b.priority - a.priority || (a.available_at ?? 0) - (b.available_at ?? 0) || (a.id < b.id ? -1 : 1),
     );
     const byRun = new Map<string, Step[]>();
     for (const s of steps) {

@@ -182,7 +182,7 @@ export class SqlKernel {
     return this.driver.transaction(async (db) => {
       const tx: Tx = { db, now: this.clock(), ready: new Map() };
       const result = await fn(tx);
-      for (const note of tx.ready.values()) await db.notify(RUNS_CHANNEL, JSON.stringify(note));
+      await Promise.all([...tx.ready.values()].map((note) => db.notify(RUNS_CHANNEL, JSON.stringify(note))));
       return result;
     });
   }

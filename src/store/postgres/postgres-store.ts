@@ -271,6 +271,8 @@ class PostgresDriver implements SqlDriver {
   async #transactionOn<T>(client: pg.PoolClient, fn: (tx: SqlTransaction) => Promise<T>): Promise<T> {
     let open = true;
     const cork = burstWriter(client);
+    // Notifications are sent with COMMIT, in the same write (PostgreSQL delivers them at commit).
+    const notes: [string, string][] = [];
     const guard = () => {
       if (!open) throw new Error("statement on a finished transaction");
       cork();
@@ -286,7 +288,7 @@ class PostgresDriver implements SqlDriver {
       },
       notify: async (channel, payload) => {
         guard();
-        await client.query(this.#query("SELECT pg_notify(?, ?)", [channel, this.#scoped(payload)]));
+        notes.push([channel, payload]);
       },
     };
     // BEGIN travels in the same write as the transaction's first statements.
@@ -296,7 +298,15 @@ class PostgresDriver implements SqlDriver {
     try {
       const result = await fn(tx);
       await begin;
-      await client.query("COMMIT");
+      cork();
+      const sends = notes.map(([channel, payload]) =>
+        client.query(this.#query("SELECT pg_notify(?, ?)", [channel, this.#scoped(payload)])),
+      );
+      const outcomes = await Promise.allSettled([...sends, client.query("COMMIT")]);
+      for (const outcome of outcomes) if (outcome.status === "rejected") throw outcome.reason;
+      const commit = outcomes.at(-1) as PromiseFulfilledResult<pg.QueryResult>;
+      // After a failed statement PostgreSQL answers COMMIT with ROLLBACK instead of an error.
+      if (commit.value.command !== "COMMIT") throw new Error(`The transaction ended with ${commit.value.command}`);
       return result;
     } catch (error) {
       try {
