@@ -17,7 +17,7 @@ import {
   rowToStep,
   type StepRow,
 } from "./sql-rows.ts";
-import { cancelRuns, descendants, settleTerminal, wakeRuns } from "./sql-transitions.ts";
+import { cancelRuns, descendants, requeueRun, settleTerminal, wakeRuns } from "./sql-transitions.ts";
 import { awaitEvent, extendLeases, finishRuns, saveSteps, startChildRun, updateRuns } from "./sql-worker-writes.ts";
 import type {
   AwaitEventParams,
@@ -164,25 +164,16 @@ export class SqlStore extends SqlControl implements Store {
           `Run ${p.id} is ${row.status}; only failed, cancelled, timed-out or compensated runs can be retried`,
         );
       }
+      let fromSeq: number | undefined;
       if (p.fromStep !== undefined) {
         const [step] = await tx.db.all<{ seq: number }>("SELECT seq FROM steps WHERE run_id = ? AND name = ?", [
           row.id,
           p.fromStep,
         ]);
         if (!step) throw new KilnError("STEP_NOT_FOUND", `Run ${p.id} has no step "${p.fromStep}"`);
-        await tx.db.run("DELETE FROM steps WHERE run_id = ? AND seq >= ?", [row.id, step.seq]);
-      } else {
-        await tx.db.run("DELETE FROM steps WHERE run_id = ? AND status = 'failed'", [row.id]);
+        fromSeq = step.seq;
       }
-      // A new attempt gets the run's whole time budget again.
-      await tx.db.run(
-        `UPDATE runs SET status = 'queued', attempt = attempt + 1, error = NULL, output = NULL, finished_at = NULL,
-           available_at = ?, lease_owner = NULL, lease_expires_at = NULL, wake_requested = 0, cancel_requested = 0,
-           deadline_at = CASE WHEN deadline_at IS NULL THEN NULL ELSE ? + (deadline_at - created_at) END, updated_at = ?
-         WHERE id = ?`,
-        [tx.now, tx.now, tx.now, row.id],
-      );
-      this.#k.markReady(tx, row.namespace, row.queue);
+      await requeueRun(this.#k, tx, row, fromSeq);
       return this.#k.readRun(tx, row.id);
     });
   }

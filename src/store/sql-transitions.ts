@@ -171,3 +171,24 @@ export async function cancelRuns(
   await k.writeRuns(tx, changed);
   await settleTerminal(k, tx, terminal);
 }
+
+/**
+ * Puts a finished run back in its queue as a new attempt (retryRun, or a parent re-running the
+ * step of a failed child). With `fromSeq`, steps from that seq on are forgotten; else failed ones.
+ * The new attempt gets the run's whole time budget again.
+ */
+export async function requeueRun(k: SqlKernel, tx: Tx, run: WorkRow, fromSeq?: number): Promise<void> {
+  if (fromSeq !== undefined) {
+    await tx.db.run("DELETE FROM steps WHERE run_id = ? AND seq >= ?", [run.id, fromSeq]);
+  } else {
+    await tx.db.run("DELETE FROM steps WHERE run_id = ? AND status = 'failed'", [run.id]);
+  }
+  await tx.db.run(
+    `UPDATE runs SET status = 'queued', attempt = attempt + 1, error = NULL, output = NULL, finished_at = NULL,
+       available_at = ?, lease_owner = NULL, lease_expires_at = NULL, wake_requested = 0, cancel_requested = 0,
+       deadline_at = CASE WHEN deadline_at IS NULL THEN NULL ELSE ? + (deadline_at - created_at) END, updated_at = ?
+     WHERE id = ?`,
+    [tx.now, tx.now, tx.now, run.id],
+  );
+  k.markReady(tx, run.namespace, run.queue);
+}

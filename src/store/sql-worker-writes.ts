@@ -18,7 +18,14 @@ import {
   type WorkRow,
 } from "./sql-kernel.ts";
 import { type RunRow, rowToStep, type StepRow } from "./sql-rows.ts";
-import { cancelRuns, descendants, type EndedRun, settleParents, settleTerminal } from "./sql-transitions.ts";
+import {
+  cancelRuns,
+  descendants,
+  type EndedRun,
+  requeueRun,
+  settleParents,
+  settleTerminal,
+} from "./sql-transitions.ts";
 import type {
   AwaitEventParams,
   ExtendLeasesParams,
@@ -264,10 +271,14 @@ export async function startChildRun(
       started_at: tx.now,
       finished_at: null,
     });
-    if (isTerminal(child.status)) {
-      // The child existed and already ended (its step had been forgotten): settle at once.
+    if (child.status === "completed") {
+      // The child existed and succeeded (its step had been forgotten by a retry): reuse its output.
       const ended = await k.lockRuns<{ output: string | null }>(tx, [child.id], ", output");
       await settleTerminal(k, tx, [...ended.values()]);
+    } else if (isTerminal(child.status)) {
+      // The parent is retrying the step of a child that failed: the child runs again.
+      const ended = await k.lockRuns(tx, [child.id]);
+      await requeueRun(k, tx, ended.get(child.id) as WorkRow);
     }
     return { ok: true, cancelRequested, childRunId: child.id };
   });

@@ -1131,6 +1131,57 @@ export function storeContract(name: string, harness: StoreHarness): void {
         );
       });
 
+      it("re-runs a failed child when its parent is retried, and reuses a completed one", async () => {
+        const parent = await start({ name: "parent" });
+        const p = await claimOne({ names: ["parent"] });
+        const ok = await store.startChildRun({
+          ...lease(p),
+          stepName: "ok",
+          seq: 0,
+          child: { type: "task", name: "k" },
+        });
+        const bad = await store.startChildRun({
+          ...lease(p),
+          stepName: "bad",
+          seq: 1,
+          child: { type: "task", name: "k" },
+        });
+        await store.finishRuns({ items: [{ ...lease(p), outcome: "park", status: "waiting", wakeAt: null }] });
+        const kids = (await claim({ names: ["k"], owner: "k" })).runs;
+        const byId = new Map(kids.map((c) => [c.run.id, c]));
+        await store.finishRuns({
+          items: [
+            { ...lease(byId.get(ok.childRunId as string) as ClaimedRun), outcome: "complete", output: "fine" },
+            {
+              ...lease(byId.get(bad.childRunId as string) as ClaimedRun),
+              outcome: "fail",
+              error: { code: "TASK_FAILED", message: "no" },
+            },
+          ],
+        });
+        const p2 = await claimOne({ names: ["parent"] });
+        const childFailed = { code: "WORKFLOW_FAILED", message: "child failed" };
+        await store.finishRuns({ items: [{ ...lease(p2), outcome: "fail", error: childFailed }] });
+        await store.retryRun({ namespace: NS, id: parent.id });
+        const p3 = await claimOne({ names: ["parent"] });
+        assert.deepEqual(
+          p3.steps.map((s) => [s.name, s.status]),
+          [["ok", "completed"]],
+          "the failed child step is forgotten",
+        );
+        const again = await store.startChildRun({
+          ...lease(p3),
+          stepName: "bad",
+          seq: 1,
+          child: { type: "task", name: "k" },
+        });
+        assert.equal(again.childRunId, bad.childRunId, "the same child, by its idempotency key");
+        const child = await get(bad.childRunId as string);
+        assert.deepEqual([child.status, child.attempt, child.error], ["queued", 2, null]);
+        const [, step] = await store.listSteps({ runId: parent.id });
+        assert.equal(step?.status, "waiting");
+      });
+
       it("refuses to retry a live run", async () => {
         const run = await start();
         await assert.rejects(store.retryRun({ namespace: NS, id: run.id }), (e) =>
