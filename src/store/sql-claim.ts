@@ -37,7 +37,7 @@ export async function claimRuns(k: SqlKernel, p: Readonly<ClaimRunsParams>): Pro
 
     // Issued together. Due timers are woken first, so that woken runs compete in this claim. Runs
     // whose worker vanished (lease expired) are taken over; they already count against any limit.
-    const [woken, settings, first] = await Promise.all([
+    const [woken, settings, first, timer] = await Promise.all([
       tx.db.all<{ queue: string }>(
         `UPDATE runs SET status = 'queued', available_at = ?, updated_at = ?
          WHERE id IN (SELECT id FROM runs WHERE status IN ('sleeping', 'waiting') AND available_at <= ?
@@ -83,6 +83,8 @@ export async function claimRuns(k: SqlKernel, p: Readonly<ClaimRunsParams>): Pro
              RETURNING *`,
             [...claimParams, p.namespace, ...queues.params, tx.now, ...nameParams, limit],
           ),
+      // Only a short claim reports it, but asking now costs no round trip.
+      k.nextWakeAt(tx.db, tx.now, p.namespace),
     ]);
     for (const queue of unique(woken.map((w) => w.queue))) k.markReady(tx, p.namespace, queue);
 
@@ -100,19 +102,20 @@ export async function claimRuns(k: SqlKernel, p: Readonly<ClaimRunsParams>): Pro
         );
       }
     }
-    if (claimed.length === 0) return { runs: [], nextWakeAt: await k.nextWakeAt(tx.db, tx.now, p.namespace) };
+    // A full batch means the worker comes straight back; only a short one needs the next timer.
+    const nextWakeAt = claimed.length < limit ? timer : null;
+    if (claimed.length === 0) return { runs: [], nextWakeAt };
 
     // A run claimed for the first time (token 1) has recorded nothing yet: only replays read steps.
     const replays = claimed.filter((r) => r.lease_token > 1).map((r) => r.id);
     const list = k.list(replays);
-    const short = claimed.length < limit;
-    const [steps, nextWakeAt] = await Promise.all([
+    const steps =
       replays.length > 0
-        ? tx.db.all<StepRow>(`SELECT * FROM steps WHERE run_id ${list.sql} ORDER BY run_id, seq, name`, list.params)
-        : [],
-      // A full batch means the worker comes straight back; only a short one needs the next timer.
-      short ? k.nextWakeAt(tx.db, tx.now, p.namespace) : null,
-    ]);
+        ? await tx.db.all<StepRow>(
+            `SELECT * FROM steps WHERE run_id ${list.sql} ORDER BY run_id, seq, name`,
+            list.params,
+          )
+        : [];
     claimed.sort(
       (a, b) => b.priority - a.priority || (a.available_at ?? 0) - (b.available_at ?? 0) || (a.id < b.id ? -1 : 1),
     );

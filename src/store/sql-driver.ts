@@ -30,6 +30,14 @@ export interface SqlExecutor {
 export interface SqlTransaction extends SqlExecutor {
   /** Sends `payload` on `channel` when, and only if, the transaction commits. */
   notify(channel: string, payload: string): Promise<void>;
+  /**
+   * Commits right after the statements issued so far, before their results are read: PostgreSQL
+   * sends COMMIT in the same round trip. No statement may follow. If one of the statements fails,
+   * the transaction rolls back instead (and the failure reaches the transaction function), so call
+   * it only when all that is left to do is read results. Without it, the driver commits when the
+   * transaction function resolves.
+   */
+  commit(): void;
 }
 
 /** A connection (pool) to one database. */

@@ -112,6 +112,8 @@ export interface Tx {
   readonly db: SqlTransaction;
   readonly now: number;
   readonly ready: Map<string, Omit<StoreNotification, "type">>;
+  /** Whether commit() was called: the notifications left with COMMIT. */
+  committed: boolean;
 }
 
 /** A batch column with its PostgreSQL array type. */
@@ -180,11 +182,25 @@ export class SqlKernel {
   /** Runs `fn` in one transaction on the store clock's instant; notifies ready queues at commit. */
   async tx<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
     return this.driver.transaction(async (db) => {
-      const tx: Tx = { db, now: this.clock(), ready: new Map() };
+      const tx: Tx = { db, now: this.clock(), ready: new Map(), committed: false };
       const result = await fn(tx);
-      await Promise.all([...tx.ready.values()].map((note) => db.notify(RUNS_CHANNEL, JSON.stringify(note))));
+      if (!tx.committed) await this.#sendReady(tx);
       return result;
     });
+  }
+
+  async #sendReady(tx: Tx): Promise<void> {
+    await Promise.all([...tx.ready.values()].map((note) => tx.db.notify(RUNS_CHANNEL, JSON.stringify(note))));
+  }
+
+  /**
+   * Commits with the statements issued so far, before reading their results (see
+   * SqlTransaction.commit): the ready queues marked until now are notified.
+   */
+  commit(tx: Tx): void {
+    this.#sendReady(tx).catch(() => {}); // queued synchronously; a failure shows in commit()
+    tx.committed = true;
+    tx.db.commit();
   }
 
   /** `IN (…)` over one list parameter (see inList). */

@@ -79,12 +79,20 @@ export class SqlStore extends SqlControl implements Store {
 
   async startRuns(p: Readonly<{ runs: readonly StartRunParams[] }>): Promise<StartRunResult[]> {
     if (p.runs.length === 0) return [];
-    return this.#k.tx(async (tx) =>
-      this.#k.insertRuns(
-        tx,
-        p.runs.map((r) => this.#k.newRunRow(r, tx.now)),
-      ),
-    );
+    return this.#k.tx(async (tx) => {
+      const rows = p.runs.map((r) => this.#k.newRunRow(r, tx.now));
+      if (rows.some((r) => r.idempotency_key !== null) || p.runs.some((r) => r.id !== undefined)) {
+        return this.#k.insertRuns(tx, rows);
+      }
+      // Fresh ids and no idempotency keys: every row is created, nothing is decided on the
+      // result, so COMMIT (and the notifications) go with the INSERT.
+      for (const row of rows) {
+        if (row.available_at !== null && row.available_at <= tx.now) this.#k.markReady(tx, row.namespace, row.queue);
+      }
+      const inserting = this.#k.insertRuns(tx, rows);
+      this.#k.commit(tx);
+      return inserting;
+    });
   }
 
   async getRun(p: Readonly<{ namespace: string; id: string }>): Promise<Run | undefined> {

@@ -57,12 +57,14 @@ export async function extendLeases(k: SqlKernel, p: Readonly<ExtendLeasesParams>
       "t.id",
       p.leases.map((l) => l.runId),
     );
-    const kept = await tx.db.all<{ id: string; cancel_requested: number }>(
+    const extending = tx.db.all<{ id: string; cancel_requested: number }>(
       `UPDATE runs AS t SET lease_expires_at = ? FROM ${src.sql}
        WHERE t.id = v.rid AND t.lease_token = v.tok AND t.lease_owner = ? AND t.status NOT IN ${TERMINAL}${keys.sql}
        RETURNING id, cancel_requested`,
       [tx.now + p.leaseMs, ...src.params, p.owner, ...keys.params],
     );
+    k.commit(tx);
+    const kept = await extending;
     const alive = new Set(kept.map((k) => k.id));
     return {
       lost: unique(p.leases.map((l) => l.runId).filter((id) => !alive.has(id))),
@@ -101,7 +103,7 @@ export async function saveSteps(
       }
     }
     const rows = [...pending.values()];
-    const [runs, written] = await Promise.all([
+    const work = Promise.all([
       k.lockRuns(
         tx,
         p.steps.map((s) => s.runId),
@@ -109,6 +111,8 @@ export async function saveSteps(
       rows.length > 0 ? upsertSteps(k, tx, rows) : new Set<string>(),
       rows.length > 0 ? withdrawSettledWaits(k, tx, rows) : undefined,
     ]);
+    k.commit(tx); // every verdict is read from the results: COMMIT goes with the statements
+    const [runs, written] = await work;
     for (const [key, { row, items }] of pending) {
       for (const i of items) {
         const item = p.steps[i] as SaveStepParams;

@@ -521,6 +521,17 @@ export function storeContract(name: string, harness: StoreHarness): void {
         assert.equal(steps[0]?.finishedAt, now);
       });
 
+      it("writes a batch whole or not at all", async () => {
+        const run = await start();
+        const l = lease(await claimOne());
+        const bogus = step(l, "b", 1, { status: "bogus" as SaveStepParams["status"] });
+        await assert.rejects(store.saveSteps({ steps: [step(l, "a", 0), bogus] }));
+        assert.deepEqual(await store.listSteps({ runId: run.id }), []);
+        const [ok] = await store.saveSteps({ steps: [step(l, "a", 0)] });
+        okWrite(ok);
+        assert.equal((await store.listSteps({ runId: run.id })).length, 1, "the store is usable after a failure");
+      });
+
       it("records failed attempts waiting for a retry, and compensable steps", async () => {
         const run = await start();
         const l = lease(await claimOne());

@@ -290,7 +290,21 @@ class PostgresDriver implements SqlDriver {
         guard();
         notes.push([channel, payload]);
       },
+      commit: () => {
+        guard();
+        ending = sendCommit();
+        open = false;
+      },
     };
+    // Notifications and COMMIT, in one write after the statements issued before them.
+    const sendCommit = (): Promise<PromiseSettledResult<pg.QueryResult>[]> => {
+      cork();
+      const sends = notes.map(([channel, payload]) =>
+        client.query(this.#query("SELECT pg_notify(?, ?)", [channel, this.#scoped(payload)])),
+      );
+      return Promise.allSettled([...sends, client.query("COMMIT")]);
+    };
+    let ending: Promise<PromiseSettledResult<pg.QueryResult>[]> | undefined;
     // BEGIN travels in the same write as the transaction's first statements.
     cork();
     const begin = client.query("BEGIN");
@@ -298,11 +312,7 @@ class PostgresDriver implements SqlDriver {
     try {
       const result = await fn(tx);
       await begin;
-      cork();
-      const sends = notes.map(([channel, payload]) =>
-        client.query(this.#query("SELECT pg_notify(?, ?)", [channel, this.#scoped(payload)])),
-      );
-      const outcomes = await Promise.allSettled([...sends, client.query("COMMIT")]);
+      const outcomes = await (ending ?? sendCommit());
       for (const outcome of outcomes) if (outcome.status === "rejected") throw outcome.reason;
       const commit = outcomes.at(-1) as PromiseFulfilledResult<pg.QueryResult>;
       // After a failed statement PostgreSQL answers COMMIT with ROLLBACK instead of an error.

@@ -232,6 +232,8 @@ class SqliteDriver implements SqlDriver {
         guard();
         pending.push([channel, payload]);
       },
+      // Statements ran synchronously: committing when the function resolves is just as early.
+      commit: () => guard(),
     };
     try {
       this.#checkOpen();
