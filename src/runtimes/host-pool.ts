@@ -57,6 +57,8 @@ export class HostPool {
   readonly #maxModules: number;
   readonly #onStray: (runtime: HostRuntime, line: string) => void;
   readonly #runtimes = new Map<HostRuntime, RuntimeHosts>();
+  /** Hosts being started (close waits for them, then stops them). */
+  readonly #starting = new Set<Promise<HostProcess>>();
   #closed = false;
 
   constructor(options: Readonly<HostPoolOptions> = {}) {
@@ -128,6 +130,7 @@ export class HostPool {
       for (const w of hosts.waiters.splice(0))
         w.reject(new KilnError("WORKER_STOPPED", "The workflow host pool closed"));
     }
+    await Promise.allSettled([...this.#starting]);
     await Promise.all(all.flatMap((hosts) => [...hosts.all].map((h) => h.shutdown())));
   }
 
@@ -185,9 +188,16 @@ export class HostPool {
     const hosts = this.#hosts(runtime);
     hosts.starting++;
     try {
-      const host = await HostProcess.start(this.#adapter, runtime, this.directory, this.limits, (line) =>
+      const starting = HostProcess.start(this.#adapter, runtime, this.directory, this.limits, (line) =>
         this.#onStray(runtime, line),
       );
+      this.#starting.add(starting);
+      const host = await starting.finally(() => this.#starting.delete(starting));
+      if (this.#closed) {
+        // Started in the background while the pool was closing: it must not outlive the pool.
+        await host.shutdown();
+        throw new KilnError("WORKER_STOPPED", "The workflow host pool is closed");
+      }
       hosts.all.add(host);
       host.onDrained = () => this.#serveWaiters(runtime);
       host.onExit(() => {
