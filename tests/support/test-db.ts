@@ -10,6 +10,8 @@ import type { Store, StoreOptions } from "../../src/store/store.ts";
 /** A store opened for one test (or file), and how to dispose of it. */
 export interface TestStore {
   readonly store: Store;
+  /** PostgreSQL: the throwaway schema. */
+  readonly schema?: string;
   /** Closes the store and throws its data away (PostgreSQL: drops the schema). */
   close(): Promise<void>;
   /**
@@ -70,6 +72,7 @@ export async function openTestPostgres(options: Readonly<StoreOptions> = {}): Pr
   const siblings: Store[] = [store];
   return {
     store,
+    schema,
     openSibling: async (siblingOptions = options) => {
       const sibling = await PostgresStore.open({ connectionString: url, schema, poolSize: 4 }, siblingOptions);
       siblings.push(sibling);

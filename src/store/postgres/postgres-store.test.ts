@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { createServer } from "node:net";
+import pg from "pg";
 import { describe, it } from "node:test";
 import { openTestPostgres, postgresSkip, type TestStore } from "../../../tests/support/test-db.ts";
 import { hasCode } from "../../errors.ts";
@@ -60,6 +61,33 @@ describe("PostgresStore.open", () => {
       const { run } = await more[0]!.startRun({ namespace: "ns", type: "task", name: "t" });
       assert.equal((await t.store.getRun({ namespace: "ns", id: run.id }))?.id, run.id);
     } finally {
+      await t.close();
+    }
+  });
+
+  it("listens again after its LISTEN connection is dropped", { skip }, async () => {
+    const t = await openTestPostgres();
+    const admin = new pg.Client({ connectionString: process.env.KILN_TEST_DATABASE_URL });
+    await admin.connect();
+    try {
+      const listener = await t.openSibling();
+      const seen: string[] = [];
+      const unsubscribe = await listener.subscribe((n) => seen.push(n.queue));
+      const { rows } = await admin.query<{ pid: number }>(
+        "SELECT pid FROM pg_stat_activity WHERE application_name = $1",
+        [`kiln-listen/${t.schema}`],
+      );
+      assert.equal(rows.length, 1);
+      await admin.query("SELECT pg_terminate_backend($1)", [rows[0]?.pid]);
+      const deadline = Date.now() + 10_000;
+      while (!seen.includes("after") && Date.now() < deadline) {
+        await t.store.startRun({ namespace: "ns", type: "task", name: "t", queue: "after" });
+        await new Promise((resolve) => setTimeout(resolve, 250));
+      }
+      assert.ok(seen.includes("after"), "a notification arrived after the reconnect");
+      await unsubscribe();
+    } finally {
+      await admin.end();
       await t.close();
     }
   });

@@ -153,6 +153,7 @@ class PostgresDriver implements SqlDriver {
     this.#pool = new pg.Pool({
       connectionString,
       max: poolSize,
+      application_name: `kiln/${schema}`,
       // random_page_cost 1.1 (the usual setting for SSDs and cached data) for these sessions only:
       // with the default 4, batch writes of a few hundred runs scan the whole table instead of
       // probing the primary key.
@@ -357,7 +358,11 @@ class PostgresDriver implements SqlDriver {
   async #listenClient(): Promise<pg.Client> {
     if (this.#listener) return this.#listener;
     this.#listenerReady ??= (async () => {
-      const client = new pg.Client({ connectionString: this.#url, types: TYPES });
+      const client = new pg.Client({
+        connectionString: this.#url,
+        types: TYPES,
+        application_name: `kiln-listen/${this.#schema}`,
+      });
       client.on("notification", (msg) => this.#deliver(msg.channel, msg.payload));
       const lost = () => {
         if (this.#listener !== client) return;
