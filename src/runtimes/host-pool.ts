@@ -25,7 +25,7 @@ export interface HostPoolOptions {
   readonly limits?: Partial<HostLimits>;
   /** A host that has loaded this many code versions is replaced when idle (memory). Default 100. */
   readonly maxModulesPerHost?: number;
-  /** Output of hosts outside any activation (start-up errors, stray prints). */
+  /** Host output no run claims (prints of runs sharing a host, stray output). Default: stderr. */
   readonly onStray?: (runtime: HostRuntime, line: string) => void;
 }
 
@@ -68,7 +68,7 @@ export class HostPool {
     this.limits = Object.freeze({ ...DEFAULT_HOST_LIMITS, ...options.limits });
     this.#adapter = options.adapter ?? execAdapter(options.python === undefined ? {} : { python: options.python });
     this.#maxModules = options.maxModulesPerHost ?? 100;
-    this.#onStray = options.onStray ?? (() => {});
+    this.#onStray = options.onStray ?? ((runtime, line) => process.stderr.write(`[kiln ${runtime} host] ${line}\n`));
   }
 
   /** The name of the compute adapter (`exec`, `docker`, …). */

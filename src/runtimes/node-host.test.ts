@@ -41,6 +41,7 @@ export default defineWorkflow({ name: "defined", version: "1" }, async (input, c
   const loud = await ctx.step("shout", () => shout(input.word));
   const n = await ctx.step("twice", () => twice(21));
   const page = await ctx.step("fetch", async () => (await fetch(input.url)).text());
+  console.log("fetched %s", page);
   return { hash, loud, n, page };
 });
 `;
@@ -142,6 +143,11 @@ for (const [dialect, open] of STORES) {
       const { hash, ...rest } = run.output as { hash: string };
       assert.deepEqual(rest, { loud: "KILN!", n: 42, page: "pong" });
       assert.match(hash, /^[0-9a-f]{8}$/);
+      const logs = await db.store.listLogs({ runId: id });
+      assert.ok(
+        logs.some((l) => l.message === "fetched pong" && l.level === "info"),
+        "console output of a run alone on its host reaches its log",
+      );
     });
 
     it("compensates completed steps in reverse order when the run fails", async () => {
