@@ -13,7 +13,7 @@ export interface HostPoolOptions {
   readonly size?: number;
   /**
    * Activations one Node host interleaves on its event loop (its writes share messages and
-   * commits). Default 32. Python hosts run one at a time.
+   * commits). Default 64. Python hosts run one at a time.
    */
   readonly activationsPerHost?: number;
   /** Where hosts run. Default: local processes (`execAdapter`). */
@@ -63,7 +63,7 @@ export class HostPool {
 
   constructor(options: Readonly<HostPoolOptions> = {}) {
     this.size = positive(options.size ?? Math.max(1, Math.min(4, availableParallelism() - 1)), "size");
-    this.#perHost = positive(options.activationsPerHost ?? 32, "activationsPerHost");
+    this.#perHost = positive(options.activationsPerHost ?? 64, "activationsPerHost");
     this.directory = options.directory ?? process.cwd();
     this.limits = Object.freeze({ ...DEFAULT_HOST_LIMITS, ...options.limits });
     this.#adapter = options.adapter ?? execAdapter(options.python === undefined ? {} : { python: options.python });
