@@ -5,8 +5,10 @@
  * SQL uses `?` placeholders in both dialects; the PostgreSQL driver rewrites them to `$1..$n`.
  * Lists and batches of rows travel as ONE parameter so that each statement's text is constant
  * (and its prepared form cached) whatever the batch size: PostgreSQL gets arrays (`= ANY(?)`,
- * `unnest(?, ?)`), SQLite gets JSON text (`json_each(?)`). `inList` and `rowsSource` below build
- * those fragments; they are the only SQL that differs by dialect besides locking clauses.
+ * `unnest(?, ?)`), SQLite gets JSON text (`json_each(?)`, `jsonb_each(?)`). `inList` and
+ * `rowsSource` below build those fragments. The other places where SQL differs by dialect are the
+ * row locks (FOR UPDATE [SKIP LOCKED]), advisory locks, key lists for batch joins (SqlKernel) and
+ * the DDL of the logs table (migrations.ts).
  */
 
 /** Which SQL dialect a driver speaks. */
@@ -92,6 +94,7 @@ export function rowsSource(
     const names = columns.map(([name]) => name).join(", ");
     return { sql: `unnest(${args}) AS v(${names})`, params: arrays };
   }
+  // jsonb_each: each row stays binary JSON, so `->>` does not re-parse the row's text per column.
   const picks = columns.map(([name], i) => `value->>${i} AS ${name}`).join(", ");
   return { sql: `(SELECT ${picks} FROM jsonb_each(?)) AS v`, params: [JSON.stringify(rows)] };
 }
