@@ -109,6 +109,19 @@ describe("CLI against kiln dev (SQLite)", { timeout: 180_000 }, () => {
     assert.deepEqual(done.output, { order: "o-7", decision: { ok: true } });
   });
 
+  it("refuses a deploy that cannot run: TypeScript that does not compile, an invalid flow", async () => {
+    writeFileSync(join(dir, "broken.ts"), "export default async function (input: { a: number }, ctx) { return input.a +; }\n");
+    const ts = await kiln([...g, "deploy", "broken", "-f", join(dir, "broken.ts")]);
+    assert.equal(ts.code, 1);
+    assert.match(ts.err, /error INVALID_INPUT: Workflow broken does not compile/);
+    writeFileSync(join(dir, "broken.yaml"), "nodes:\n  a:\n    type: transform\n    params: { script: 'return 1' }\n    next: nowhere\n");
+    const flow = await kiln([...g, "deploy", "broken-flow", "-f", join(dir, "broken.yaml")]);
+    assert.equal(flow.code, 1);
+    assert.match(flow.err, /broken-flow\.yaml:5:\d+: .*nowhere/);
+    const listed = (await kiln([...g, "list", "workflows", "--json"])).json() as { items: { name: string }[] };
+    assert.ok(!listed.items.some((w) => w.name.startsWith("broken")), "nothing half-deployed");
+  });
+
   it("cancels a sleeping run and retries a failed one as a new attempt", async () => {
     writeFileSync(join(dir, "napper.js"), 'async function workflow(i, { sleep }) { await sleep("nap", "1h"); }\n');
     assert.equal((await kiln([...g, "deploy", "napper", "-f", join(dir, "napper.js")])).code, 0);

@@ -6,6 +6,7 @@ import type { ResolvedConfig } from "../../config/resolved-config.ts";
 import { KilnError, serializeError } from "../../errors.ts";
 import { apiWorkflowSource, storeWorkflowSource } from "../../runtimes/deployed-workflows.ts";
 import { createSecretResolver } from "../../secrets/secret-resolver.ts";
+import { validateDeployment } from "../../server/deploy-validation.ts";
 import { createLogger } from "../../server/logger.ts";
 import { localEngineClient } from "../../server/local-engine-client.ts";
 import { startServer } from "../../server/start-server.ts";
@@ -52,12 +53,9 @@ async function deployDirectory(store: Store, namespace: string, dir: string, log
     if (!runtime) continue;
     const name = basename(file, extname(file));
     try {
-      const result = await store.deployWorkflow({
-        namespace,
-        name,
-        runtime,
-        source: readFileSync(join(dir, file), "utf8"),
-      });
+      const source = readFileSync(join(dir, file), "utf8");
+      await validateDeployment({ name, runtime, source });
+      const result = await store.deployWorkflow({ namespace, name, runtime, source });
       if (result.created) {
         deployed++;
         logger.info(

@@ -1,3 +1,4 @@
+import { validateDeployment } from "../deploy-validation.ts";
 import { z } from "zod";
 import { KilnError } from "../../errors.ts";
 import { ACCESS, type ApiRoute, defineRoute } from "../api-route.ts";
@@ -33,6 +34,7 @@ export const workflowRoutes: readonly ApiRoute[] = [
       200: { description: "The source was already deployed as this version (created: false)" },
     },
     async handle({ body, auth, c, deps }) {
+      await validateDeployment({ name: body.name, runtime: body.runtime ?? "node", source: body.source });
       const { deployment, created } = await deps.store.deployWorkflow({
         namespace: auth.namespace,
         name: body.name,
