@@ -162,7 +162,10 @@ async function pickupLatency(dialect: Dialect, count: number): Promise<number[]>
 }
 
 /** 100,000 sleeping workflows: RSS growth while parked, and wake lag when they fall due. */
-async function sleepers(dialect: Dialect, count: number): Promise<{ rssMb: number; p50: number; p99: number }> {
+async function sleepers(
+  dialect: Dialect,
+  count: number,
+): Promise<{ rssMb: number; heapMb: number; p50: number; p99: number }> {
   const { store, dispose } = await freshStore(dialect);
   try {
     const lags: number[] = [];
@@ -180,6 +183,7 @@ async function sleepers(dialect: Dialect, count: number): Promise<{ rssMb: numbe
     });
     global.gc?.();
     const rssBefore = process.memoryUsage().rss;
+    const heapBefore = process.memoryUsage().heapUsed;
     // Wake times spread over a window after every run has parked, at a rate the worker can drain.
     const parkWindowMs = count * 0.6;
     const base = Date.now() + parkWindowMs + 2000;
@@ -201,10 +205,16 @@ async function sleepers(dialect: Dialect, count: number): Promise<{ rssMb: numbe
     }, 50);
     global.gc?.();
     const rssParked = process.memoryUsage().rss;
+    const heapParked = process.memoryUsage().heapUsed;
     await until(async () => lags.length >= count, 20);
     // The sleep parks until the recorded wake time; the lag is woke-step start minus that time.
     await worker.stop();
-    return { rssMb: (rssParked - rssBefore) / 1e6, p50: percentile(lags, 50), p99: percentile(lags, 99) };
+    return {
+      rssMb: (rssParked - rssBefore) / 1e6,
+      heapMb: (heapParked - heapBefore) / 1e6,
+      p50: percentile(lags, 50),
+      p99: percentile(lags, 99),
+    };
   } finally {
     await dispose();
   }

@@ -58,8 +58,14 @@ interface Compensation {
   readonly fn: (output: never) => unknown;
 }
 
-/** A promise that never settles: a primitive that blocks the workflow until a later activation. */
-const BLOCKED: Promise<never> = new Promise<never>(() => {});
+/**
+ * A promise that never settles: a primitive that blocks the workflow until a later activation.
+ * A fresh one each time: a shared pending promise would keep every parked activation's frames
+ * reachable through its reaction list forever (100,000 sleepers leaked gigabytes).
+ */
+function blocked(): Promise<never> {
+  return new Promise<never>(() => {});
+}
 
 /** Offset of compensation step seqs, so they never collide with the forward sequence. */
 const COMPENSATION_SEQ = 1_000_000;
@@ -216,7 +222,7 @@ export class WorkflowActivation {
 
   async #step<T>(base: string, fn: () => T | Promise<T>, options?: StepOptions<Awaited<T>>): Promise<Awaited<T>> {
     const slot = this.#next(base, "step");
-    if (!slot) return BLOCKED;
+    if (!slot) return blocked();
     const { name, seq, recorded } = slot;
     if (recorded?.status === "completed") {
       if (options?.compensate && recorded.compensable) this.#registerCompensation(name, seq, recorded.output, options);
@@ -237,7 +243,7 @@ export class WorkflowActivation {
       } catch (error) {
         // Throws the terminal error, or returns the retry time (then block outside `pending`).
         blockedUntil = await this.#stepFailed(name, seq, attempt, error, options);
-        if (blockedUntil === null) return BLOCKED;
+        if (blockedUntil === null) return blocked();
         return this.#block({ status: "sleeping", wakeAt: blockedUntil });
       }
       const ok = await this.#save({
@@ -250,7 +256,7 @@ export class WorkflowActivation {
         compensable: options?.compensate !== undefined,
         startedAt: now,
       });
-      if (!ok) return BLOCKED;
+      if (!ok) return blocked();
       this.#time = Math.max(this.#time, now);
       if (options?.compensate) this.#registerCompensation(name, seq, output, options);
       return output;
@@ -304,7 +310,7 @@ export class WorkflowActivation {
 
   async #sleep(base: string, duration: number | string): Promise<void> {
     const slot = this.#next(base, "sleep");
-    if (!slot) return BLOCKED;
+    if (!slot) return blocked();
     const { name, seq, recorded } = slot;
     const now = this.#deps.clock();
     if (recorded) {
@@ -321,7 +327,7 @@ export class WorkflowActivation {
     this.#pending++;
     try {
       const status = ms <= 0 ? "completed" : "waiting";
-      if (!(await this.#save({ name, seq, type: "sleep", status, wakeAt, startedAt: now }))) return BLOCKED;
+      if (!(await this.#save({ name, seq, type: "sleep", status, wakeAt, startedAt: now }))) return blocked();
     } finally {
       this.#pending--;
       this.#scheduleIdleCheck();
@@ -332,7 +338,7 @@ export class WorkflowActivation {
 
   async #waitForEvent(base: string, options: WaitForEventOptions = {}): Promise<unknown> {
     const slot = this.#next(base, "event");
-    if (!slot) return BLOCKED;
+    if (!slot) return blocked();
     const { name, seq, recorded } = slot;
     const now = this.#deps.clock();
     if (recorded) return this.#settleWait(recorded, name, seq, now);
@@ -352,12 +358,12 @@ export class WorkflowActivation {
       });
     } catch (error) {
       this.#failInfrastructure(error);
-      return BLOCKED;
+      return blocked();
     } finally {
       this.#pending--;
       this.#scheduleIdleCheck();
     }
-    if (!this.#accept(result) || !result.step) return BLOCKED;
+    if (!this.#accept(result) || !result.step) return blocked();
     return this.#settleWait(result.step, name, seq, now);
   }
 
@@ -372,7 +378,7 @@ export class WorkflowActivation {
       this.#pending++;
       try {
         const ok = await this.#save({ name, seq, type: "event", status: "failed", error: serializeError(error) });
-        if (!ok) return BLOCKED;
+        if (!ok) return blocked();
       } finally {
         this.#pending--;
         this.#scheduleIdleCheck();
@@ -389,7 +395,7 @@ export class WorkflowActivation {
     options: ChildOptions = {},
   ): Promise<unknown> {
     const slot = this.#next(options.name ?? `${type}:${target}`, "child");
-    if (!slot) return BLOCKED;
+    if (!slot) return blocked();
     const { name, seq, recorded } = slot;
     if (recorded?.status === "completed") return recorded.output;
     if (recorded?.status === "failed") throw deserializeError(recorded.error ?? unknownError);
@@ -410,10 +416,10 @@ export class WorkflowActivation {
           ...(options.timeout === undefined ? {} : { timeoutMs: parseDuration(options.timeout, `timeout of ${name}`) }),
         },
       });
-      if (!this.#accept(result)) return BLOCKED;
+      if (!this.#accept(result)) return blocked();
     } catch (error) {
       this.#failInfrastructure(error);
-      return BLOCKED;
+      return blocked();
     } finally {
       this.#pending--;
       this.#scheduleIdleCheck();
@@ -460,7 +466,7 @@ export class WorkflowActivation {
   #block(block: Block): Promise<never> {
     this.#blocks.push(block);
     this.#scheduleIdleCheck();
-    return BLOCKED;
+    return blocked();
   }
 
   #registerCompensation<T>(stepName: string, seq: number, output: unknown, options: StepOptions<T>): void {
