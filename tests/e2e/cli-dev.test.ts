@@ -110,11 +110,17 @@ describe("CLI against kiln dev (SQLite)", { timeout: 180_000 }, () => {
   });
 
   it("refuses a deploy that cannot run: TypeScript that does not compile, an invalid flow", async () => {
-    writeFileSync(join(dir, "broken.ts"), "export default async function (input: { a: number }, ctx) { return input.a +; }\n");
+    writeFileSync(
+      join(dir, "broken.ts"),
+      "export default async function (input: { a: number }, ctx) { return input.a +; }\n",
+    );
     const ts = await kiln([...g, "deploy", "broken", "-f", join(dir, "broken.ts")]);
     assert.equal(ts.code, 1);
     assert.match(ts.err, /error INVALID_INPUT: Workflow broken does not compile/);
-    writeFileSync(join(dir, "broken.yaml"), "nodes:\n  a:\n    type: transform\n    params: { script: 'return 1' }\n    next: nowhere\n");
+    writeFileSync(
+      join(dir, "broken.yaml"),
+      "nodes:\n  a:\n    type: transform\n    params: { script: 'return 1' }\n    next: nowhere\n",
+    );
     const flow = await kiln([...g, "deploy", "broken-flow", "-f", join(dir, "broken.yaml")]);
     assert.equal(flow.code, 1);
     assert.match(flow.err, /broken-flow\.yaml:5:\d+: .*nowhere/);
