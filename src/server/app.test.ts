@@ -171,8 +171,11 @@ for (const dialect of ["sqlite", "postgres"] as Dialect[]) {
 
     describe("workflows", () => {
       it("deploys with versions and content hashes, no-ops identical source, lists and shows versions", async () => {
+        const FLOW_A = 'nodes: { a: { type: transform, params: { script: "return 1" } } }';
+        const FLOW_B = 'nodes: { a: { type: transform, params: { script: "return 2" } } }';
+        const FLOW_C = 'nodes: { a: { type: transform, params: { script: "return 3" } } }';
         const a = await t.json<Json>("/v1/workflows", {
-          json: { name: "etl", source: "steps: []", runtime: "flow", description: "nightly" },
+          json: { name: "etl", source: FLOW_A, runtime: "flow", description: "nightly" },
         });
         assert.equal(a.status, 201);
         assert.deepEqual(
@@ -181,15 +184,15 @@ for (const dialect of ["sqlite", "postgres"] as Dialect[]) {
         );
         assert.match(a.body.contentHash as string, /^[0-9a-f]{64}$/);
         const same = await t.json<Json>("/v1/workflows", {
-          json: { name: "etl", source: "steps: []", runtime: "flow" },
+          json: { name: "etl", source: FLOW_A, runtime: "flow" },
         });
         assert.equal(same.status, 200);
         assert.equal(same.body.created, false);
         await t.json("/v1/workflows", {
-          json: { name: "etl", source: "steps: [1]", runtime: "flow", version: "2024.2" },
+          json: { name: "etl", source: FLOW_B, runtime: "flow", version: "2024.2" },
         });
         const clash = await t.json<Json>("/v1/workflows", {
-          json: { name: "etl", source: "other", runtime: "flow", version: "2024.2" },
+          json: { name: "etl", source: FLOW_C, runtime: "flow", version: "2024.2" },
         });
         assert.equal(clash.status, 409);
         assert.equal(clash.body.error?.code, "WORKFLOW_VERSION_EXISTS");
@@ -203,7 +206,7 @@ for (const dialect of ["sqlite", "postgres"] as Dialect[]) {
           ["2024.2", "1"],
         );
         const one = await t.json<Json>("/v1/workflows/etl/versions/1");
-        assert.equal(one.body.source, "steps: []");
+        assert.equal(one.body.source, FLOW_A);
         assert.equal((await t.json<Json>("/v1/workflows/etl")).body.version, "2024.2");
         assert.equal((await t.json<Json>("/v1/workflows/nope/versions")).status, 404);
         assert.equal((await t.json<Json>("/v1/workflows/etl/versions/9")).body.error?.code, "WORKFLOW_NOT_FOUND");
