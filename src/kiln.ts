@@ -6,6 +6,7 @@ import type { Run } from "./engine/run.ts";
 import { openStore } from "./store/open-store.ts";
 import type { SendEventParams, SendEventResult, StartRunParams, Store, StoreOptions } from "./store/store.ts";
 import { inProcessEngineClient } from "./worker/engine-client.ts";
+import { functionTask } from "./worker/registry.ts";
 import type { TaskHandler } from "./worker/task-context.ts";
 import { Worker, type WorkerOptions } from "./worker/worker.ts";
 import type { WorkflowFunction } from "./worker/workflow-context.ts";
@@ -69,12 +70,7 @@ export class Kiln {
 
   /** Registers a JS function as a task kind. */
   task(kind: string, handler: TaskHandler, options: { retry?: RetryPolicyInput } = {}): this {
-    this.worker.registry.addTask({
-      kind,
-      handler,
-      retryPolicy: options.retry ? resolveRetryPolicy(options.retry) : null,
-      settings: {},
-    });
+    this.worker.registry.addTask(functionTask(kind, handler, options.retry));
     return this;
   }
 

@@ -16,6 +16,7 @@ import type { LogEntry, SendEventResult, StartRunParams, Store } from "../store/
 import type { TaskHandler } from "../worker/task-context.ts";
 import { Worker } from "../worker/worker.ts";
 import type { WorkflowFunction } from "../worker/workflow-context.ts";
+import { functionTask } from "../worker/registry.ts";
 
 /** Options of createTestEnv. */
 export interface TestEnvOptions {
@@ -113,12 +114,7 @@ export class TestEnv {
 
   /** Registers a JS task kind. */
   task(kind: string, handler: TaskHandler, options: { retry?: RetryPolicyInput } = {}): this {
-    this.worker.registry.addTask({
-      kind,
-      handler,
-      retryPolicy: options.retry ? resolveRetryPolicy(options.retry) : null,
-      settings: {},
-    });
+    this.worker.registry.addTask(functionTask(kind, handler, options.retry));
     return this;
   }
 

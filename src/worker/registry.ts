@@ -1,5 +1,5 @@
 import { KilnError } from "../errors.ts";
-import type { RetryPolicy } from "../engine/retry-policy.ts";
+import { type RetryPolicy, type RetryPolicyInput, resolveRetryPolicy } from "../engine/retry-policy.ts";
 import type { Run } from "../engine/run.ts";
 import type { ClaimedRun } from "../store/store.ts";
 import type { TaskHandler } from "./task-context.ts";
@@ -36,6 +36,11 @@ export interface TaskRegistration {
   readonly retryPolicy: RetryPolicy | null;
   /** Settings reported to the server when the worker registers (config of script kinds). */
   readonly settings: Readonly<Record<string, unknown>>;
+}
+
+/** A registration for a JS function as a task kind (retry policy resolved from user input). */
+export function functionTask(kind: string, handler: TaskHandler, retry?: RetryPolicyInput): TaskRegistration {
+  return { kind, handler, retryPolicy: retry ? resolveRetryPolicy(retry) : null, settings: {} };
 }
 
 /** The workflows and task kinds one worker can execute, by name. */
