@@ -1,7 +1,7 @@
 /**
  * The durable core benchmarks (issue 2): no-op task drain, three-step workflows, sequential
  * end-to-end latency, idle pickup latency, 100,000 sleeping workflows. Each figure is the median
- * of several runs. Usage: `node --import tsx bench/core.bench.ts [--quick] [--only NAME]`.
+ * of several runs. Usage: `node --import tsx bench/core.bench.ts [--quick] [--only NAME] [--dialect sqlite|postgres]`.
  * Prints a JSON line per figure and a markdown table at the end.
  */
 import { Worker } from "../src/worker/worker.ts";
@@ -220,7 +220,10 @@ async function sleepers(
   }
 }
 
-const dialects: Dialect[] = ["sqlite", "postgres"];
+const dialectArg = process.argv.includes("--dialect")
+  ? (process.argv[process.argv.indexOf("--dialect") + 1] as Dialect)
+  : undefined;
+const dialects: Dialect[] = dialectArg ? [dialectArg] : ["sqlite", "postgres"];
 try {
   if (!only || only === "drain") {
     for (const d of dialects) {

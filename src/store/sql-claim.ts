@@ -1,11 +1,17 @@
 import { KilnError } from "../errors.ts";
 import type { Step } from "../engine/step.ts";
 import { CLAIM_SET, type SqlKernel, type Tx, unique, UNINDEXED_NAMESPACE, WAKE_BATCH } from "./sql-kernel.ts";
-import { type QueueRow, type RunRow, rowToRun, rowToStep, type StepRow } from "./sql-rows.ts";
+import { type QueueRow, RUN_COLUMNS, type RunRow, rowToRun, rowToStep, type StepRow } from "./sql-rows.ts";
 import type { ClaimedRun, ClaimRunsParams, ClaimRunsResult } from "./store.ts";
 
 /** A queue row with flow control. */
 const LIMITED = "(concurrency_limit IS NOT NULL OR key_concurrency_limit IS NOT NULL)";
+
+/**
+ * What a claim returns of each run: every column but those a claimable run never has set
+ * (`output`, `finished_at`: it is not terminal); rowToRun reads them as null.
+ */
+const CLAIMED_COLUMNS = RUN_COLUMNS.filter((c) => c !== "output" && c !== "finished_at").join(", ");
 
 /** The most runs one claim takes. */
 const MAX_CLAIM = 1000;
@@ -51,8 +57,9 @@ export async function claimRuns(k: SqlKernel, p: Readonly<ClaimRunsParams>): Pro
          WHERE namespace = ? AND name ${queues.sql} AND ${LIMITED}`,
         [p.namespace, ...queues.params],
       ),
-      single
-        ? // Expired leases, then ready runs unless the queue has limits (then pickReady below).
+      single && k.dialect === "postgres"
+        ? // Expired leases, then ready runs unless the queue has limits (then pickReady below): one
+          // statement, so one round trip.
           tx.db.all<RunRow>(
             `UPDATE runs SET ${CLAIM_SET}
              WHERE id IN (SELECT id FROM (
@@ -68,7 +75,7 @@ export async function claimRuns(k: SqlKernel, p: Readonly<ClaimRunsParams>): Pro
                    AND NOT EXISTS (SELECT 1 FROM queues WHERE namespace = ? AND name = ? AND ${LIMITED})
                  ORDER BY priority DESC, available_at, id LIMIT ?${k.skipLocked}) AS ready
              ) AS candidates ORDER BY tier, k1, k2, id LIMIT ?)
-             RETURNING *`,
+             RETURNING ${CLAIMED_COLUMNS}`,
             [
               ...claimParams,
               ...[p.namespace, queueNames[0] as string, tx.now, ...nameParams, limit],
@@ -76,11 +83,13 @@ export async function claimRuns(k: SqlKernel, p: Readonly<ClaimRunsParams>): Pro
               ...[p.namespace, queueNames[0] as string, limit, limit],
             ],
           )
-        : tx.db.all<RunRow>(
+        : // SQLite answers in-process: the expired-lease probe is an empty index range in the
+          // common case, and the ready runs are claimed by a plain statement right after.
+          tx.db.all<RunRow>(
             `UPDATE runs SET ${CLAIM_SET}
              WHERE id IN (SELECT id FROM runs WHERE lease_owner IS NOT NULL AND namespace = ? AND queue ${queues.sql}
                           AND lease_expires_at <= ?${nameSql} ORDER BY lease_expires_at, id LIMIT ?${k.skipLocked})
-             RETURNING *`,
+             RETURNING ${CLAIMED_COLUMNS}`,
             [...claimParams, p.namespace, ...queues.params, tx.now, ...nameParams, limit],
           ),
       // Only a short claim reports it, but asking now costs no round trip.
@@ -90,15 +99,27 @@ export async function claimRuns(k: SqlKernel, p: Readonly<ClaimRunsParams>): Pro
 
     const claimed = [...first];
     const room = limit - claimed.length;
-    if (room > 0 && (!single || settings.length > 0)) {
+    if (room > 0 && single && settings.length === 0 && k.dialect !== "postgres") {
+      claimed.push(
+        ...(await tx.db.all<RunRow>(
+          `UPDATE runs SET ${CLAIM_SET}
+           WHERE id IN (SELECT id FROM runs
+             WHERE lease_owner IS NULL AND status IN ('queued', 'cancelling', 'compensating')
+               AND namespace = ? AND queue = ? AND available_at <= ?${nameSql}
+             ORDER BY priority DESC, available_at, id LIMIT ?)
+           RETURNING ${CLAIMED_COLUMNS}`,
+          [...claimParams, p.namespace, queueNames[0] as string, tx.now, ...nameParams, room],
+        )),
+      );
+    } else if (room > 0 && (!single || settings.length > 0)) {
       const picked = await pickReady(k, tx, p, queueNames, settings, room);
       if (picked.length > 0) {
         const list = k.list(picked);
         claimed.push(
-          ...(await tx.db.all<RunRow>(`UPDATE runs SET ${CLAIM_SET} WHERE id ${list.sql} RETURNING *`, [
-            ...claimParams,
-            ...list.params,
-          ])),
+          ...(await tx.db.all<RunRow>(
+            `UPDATE runs SET ${CLAIM_SET} WHERE id ${list.sql} RETURNING ${CLAIMED_COLUMNS}`,
+            [...claimParams, ...list.params],
+          )),
         );
       }
     }

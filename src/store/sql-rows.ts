@@ -132,9 +132,10 @@ export interface QueueRow {
   key_concurrency_limit: number | null;
 }
 
-/** Parses a JSON text column that holds an object (null when empty). */
-function decodeJson<T>(text: string | null): T | null {
-  return text === null ? null : (JSON.parse(text) as T);
+/** Parses a JSON text column that holds an object (null when empty); `{}` (the default) without parsing. */
+function decodeJson<T>(text: string | null | undefined): T | null {
+  if (text === null || text === undefined) return null;
+  return (text === "{}" ? {} : JSON.parse(text)) as T;
 }
 
 /** The domain Run of a row. */
@@ -169,7 +170,7 @@ export function rowToRun(row: RunRow): Run {
     createdAt: row.created_at,
     updatedAt: row.updated_at,
     startedAt: row.started_at,
-    finishedAt: row.finished_at,
+    finishedAt: row.finished_at ?? null,
   };
 }
 

@@ -7,8 +7,8 @@ import type { Lease, Progress, Run } from "../engine/run.ts";
 import type { ClaimedRun, FinishRunParams, LogLevel } from "../store/store.ts";
 import type { EngineClient } from "./engine-client.ts";
 import { Registry } from "./registry.ts";
-import { runTaskActivation } from "./task-activation.ts";
-import type { ActivationOutcome } from "./workflow-activation.ts";
+import { runTaskActivation, type TaskActivationDeps } from "./task-activation.ts";
+import type { ActivationDeps, ActivationOutcome } from "./workflow-activation.ts";
 import { WriteBatcher } from "./write-batcher.ts";
 
 /** Where the worker reports its own trouble (not run logs). */
@@ -47,8 +47,57 @@ export interface WorkerOptions {
 
 interface InFlight {
   readonly lease: Lease;
-  readonly controller: AbortController;
-  readonly done: Promise<void>;
+  readonly scope: ActivationScope;
+}
+
+/**
+ * What one activation gets from the worker (ActivationDeps, TaskActivationDeps), and how the worker
+ * aborts it. The AbortSignal is made only when someone asks for it: most activations never do.
+ */
+class ActivationScope implements ActivationDeps, TaskActivationDeps {
+  readonly client: EngineClient;
+  readonly batcher: WriteBatcher;
+  readonly clock: () => number;
+  readonly #run: Run;
+  #controller: AbortController | null = null;
+  #aborted = false;
+  #reason: unknown;
+
+  constructor(run: Run, client: EngineClient, batcher: WriteBatcher, clock: () => number) {
+    this.#run = run;
+    this.client = client;
+    this.batcher = batcher;
+    this.clock = clock;
+  }
+
+  get signal(): AbortSignal {
+    if (this.#controller === null) {
+      this.#controller = new AbortController();
+      if (this.#aborted) this.#controller.abort(this.#reason);
+    }
+    return this.#controller.signal;
+  }
+
+  get abort(): { readonly aborted: boolean; readonly reason: unknown } {
+    return { aborted: this.#aborted, reason: this.#reason };
+  }
+
+  /** Aborts the activation (first reason wins). */
+  cancel(reason: unknown): void {
+    if (this.#aborted) return;
+    this.#aborted = true;
+    this.#reason = reason;
+    this.#controller?.abort(reason);
+  }
+
+  log(level: LogLevel, message: string, stepName: string | null): void {
+    const run = this.#run;
+    this.batcher.log({ runId: run.id, attempt: run.attempt, stepName, level, message, ts: this.clock() });
+  }
+
+  progress(progress: Progress): void {
+    void this.batcher.updateRun({ runId: this.#run.id, leaseToken: this.#run.leaseToken, progress });
+  }
 }
 
 const silentLogger: WorkerLogger = {
@@ -150,7 +199,7 @@ export class Worker {
     });
     if ((await Promise.race([drained, timeout])) === "timeout") {
       const reason = new KilnError("WORKER_STOPPED", `Worker ${this.name} is shutting down`);
-      for (const f of this.#inflight.values()) f.controller.abort(reason);
+      for (const f of this.#inflight.values()) f.scope.cancel(reason);
       await drained;
     }
     clearTimeout(timer);
@@ -184,7 +233,7 @@ export class Worker {
   crash(): void {
     this.#running = false;
     const reason = new KilnError("LEASE_LOST", "Simulated crash");
-    for (const f of this.#inflight.values()) f.controller.abort(reason);
+    for (const f of this.#inflight.values()) f.scope.cancel(reason);
     for (const t of this.#timers) clearInterval(t);
     this.#timers = [];
     this.#poke();
@@ -270,51 +319,47 @@ export class Worker {
 
   #execute(claimed: ClaimedRun): Promise<void> {
     const { run } = claimed;
-    const controller = new AbortController();
-    const lease: Lease = { runId: run.id, leaseToken: run.leaseToken };
-    // The concurrency slot frees as soon as the activation has an outcome: recording it is
-    // batched with other runs' outcomes while the next claim is already under way.
-    const done = this.#activate(claimed, controller).then((outcome) => {
-      this.#inflight.delete(run.id);
-      if (this.#running) this.#poke();
-      return this.#finish(run, outcome).finally(() => {
-        this.#processed++;
-      });
-    });
-    this.#inflight.set(run.id, { lease, controller, done });
+    const scope = new ActivationScope(run, this.#client, this.#batcher, this.#clock);
+    this.#inflight.set(run.id, { lease: { runId: run.id, leaseToken: run.leaseToken }, scope });
+    const done = this.#run(claimed, scope);
     this.#executions.add(done);
-    void done.finally(() => this.#executions.delete(done));
+    void done.then(() => this.#executions.delete(done));
     return done;
   }
 
-  async #activate(claimed: ClaimedRun, controller: AbortController): Promise<ActivationOutcome> {
+  /** Activates a claimed run and records its outcome; never rejects. */
+  async #run(claimed: ClaimedRun, scope: ActivationScope): Promise<void> {
+    const { run } = claimed;
+    const outcome = await this.#activate(claimed, scope);
+    // The concurrency slot frees as soon as the activation has an outcome: recording it is
+    // batched with other runs' outcomes while the next claim is already under way.
+    this.#inflight.delete(run.id);
+    if (this.#running) this.#poke();
+    try {
+      await this.#finish(run, outcome);
+    } finally {
+      this.#processed++;
+    }
+  }
+
+  async #activate(claimed: ClaimedRun, scope: ActivationScope): Promise<ActivationOutcome> {
     const { run } = claimed;
     let deadlineTimer: NodeJS.Timeout | undefined;
     if (run.deadlineAt !== null) {
       const reason = new KilnError("RUN_TIMEOUT", `Run ${run.id} exceeded its timeout`, { retryable: false });
       const ms = run.deadlineAt - this.#clock();
-      if (ms <= 0) controller.abort(reason);
-      else deadlineTimer = setTimeout(() => controller.abort(reason), ms);
+      if (ms <= 0) scope.cancel(reason);
+      else deadlineTimer = setTimeout(() => scope.cancel(reason), ms);
     }
-    const deps = {
-      client: this.#client,
-      batcher: this.#batcher,
-      clock: this.#clock,
-      signal: controller.signal,
-      log: (level: LogLevel, message: string, stepName: string | null) =>
-        this.#batcher.log({ runId: run.id, attempt: run.attempt, stepName, level, message, ts: this.#clock() }),
-      progress: (progress: Progress) =>
-        void this.#batcher.updateRun({ runId: run.id, leaseToken: run.leaseToken, progress }),
-    };
     let outcome: ActivationOutcome;
     try {
       if (run.type === "workflow") {
         const activate = await this.registry.resolveWorkflow(run);
-        outcome = await activate(claimed, deps);
+        outcome = await activate(claimed, scope);
       } else {
         const registration = this.registry.findTask(run.name);
         if (run.status === "cancelling") outcome = { outcome: "cancelled" };
-        else outcome = await runTaskActivation(registration.handler, claimed, deps);
+        else outcome = await runTaskActivation(registration.handler, claimed, scope);
       }
     } catch (error) {
       outcome = { outcome: "fail", error: serializeError(error, "INTERNAL"), compensable: false };
@@ -342,8 +387,11 @@ export class Worker {
     const lease = { runId: run.id, leaseToken: run.leaseToken };
     switch (outcome.outcome) {
       case "complete": {
+        const output = outcome.output;
+        // null, numbers and booleans always encode, and small: only the rest is checked here.
+        const simple = output === null || typeof output === "number" || typeof output === "boolean";
         try {
-          encodePayload(outcome.output, `output of run ${run.id}`, this.#maxPayload);
+          if (!simple) encodePayload(output, `output of run ${run.id}`, this.#maxPayload);
         } catch (error) {
           return { ...lease, outcome: "fail", error: serializeError(error) };
         }
@@ -393,10 +441,10 @@ export class Worker {
     try {
       const result = await this.#client.extendLeases({ owner: this.name, leaseMs: this.#leaseMs, leases });
       for (const id of result.lost) {
-        this.#inflight.get(id)?.controller.abort(new KilnError("LEASE_LOST", `The lease on run ${id} was lost`));
+        this.#inflight.get(id)?.scope.cancel(new KilnError("LEASE_LOST", `The lease on run ${id} was lost`));
       }
       for (const id of result.cancelRequested) {
-        this.#inflight.get(id)?.controller.abort(new KilnError("RUN_CANCELLED", `Run ${id} was cancelled`));
+        this.#inflight.get(id)?.scope.cancel(new KilnError("RUN_CANCELLED", `Run ${id} was cancelled`));
       }
     } catch (error) {
       this.#logger.warn(`Heartbeat failed: ${serializeError(error).message}`);
