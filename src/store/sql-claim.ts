@@ -41,9 +41,11 @@ export async function claimRuns(k: SqlKernel, p: Readonly<ClaimRunsParams>): Pro
     const claimParams = [p.owner, tx.now + p.leaseMs, tx.now, tx.now];
     const single = queueNames.length === 1;
 
-    // Issued together. Due timers are woken first, so that woken runs compete in this claim. Runs
-    // whose worker vanished (lease expired) are taken over; they already count against any limit.
-    const [woken, settings, first, timer] = await Promise.all([
+    // Issued together. On SQLite, due timers are woken first, so that woken runs compete in this
+    // claim. On PostgreSQL the claim takes due timers directly (a wake-up is then one row update,
+    // not two) and only those left over are woken after it, for other workers. Runs whose worker
+    // vanished (lease expired) are taken over; they already count against any limit.
+    const wake = () =>
       tx.db.all<{ queue: string }>(
         `UPDATE runs SET status = 'queued', available_at = ?, updated_at = ?
          WHERE id IN (SELECT id FROM runs WHERE status IN ('sleeping', 'waiting') AND available_at <= ?
@@ -51,7 +53,10 @@ export async function claimRuns(k: SqlKernel, p: Readonly<ClaimRunsParams>): Pro
                       LIMIT ${WAKE_BATCH}${k.skipLocked})
          RETURNING queue`,
         [tx.now, tx.now, tx.now, p.namespace, ...queues.params],
-      ),
+      );
+    const pg = k.dialect === "postgres";
+    const wokenFirst = pg ? undefined : wake();
+    const issued = Promise.all([
       tx.db.all<QueueRow>(
         `SELECT namespace, name, concurrency_limit, key_concurrency_limit FROM queues
          WHERE namespace = ? AND name ${queues.sql} AND ${LIMITED}`,
@@ -74,12 +79,21 @@ export async function claimRuns(k: SqlKernel, p: Readonly<ClaimRunsParams>): Pro
                    AND namespace = ? AND queue = ? AND available_at <= ?${nameSql}
                    AND NOT EXISTS (SELECT 1 FROM queues WHERE namespace = ? AND name = ? AND ${LIMITED})
                  ORDER BY priority DESC, available_at, id LIMIT ?${k.skipLocked}) AS ready
+               UNION ALL
+               SELECT id, 1 AS tier, -priority AS k1, available_at AS k2 FROM (
+                 SELECT id, priority, available_at FROM runs
+                 WHERE status IN ('sleeping', 'waiting') AND available_at <= ?
+                   AND ${UNINDEXED_NAMESPACE} = ? AND COALESCE(queue, '') = ?${nameSql}
+                   AND NOT EXISTS (SELECT 1 FROM queues WHERE namespace = ? AND name = ? AND ${LIMITED})
+                 ORDER BY available_at LIMIT ?${k.skipLocked}) AS due
              ) AS candidates ORDER BY tier, k1, k2, id LIMIT ?)
              RETURNING ${CLAIMED_COLUMNS}`,
             [
               ...claimParams,
               ...[p.namespace, queueNames[0] as string, tx.now, ...nameParams, limit],
               ...[p.namespace, queueNames[0] as string, tx.now, ...nameParams],
+              ...[p.namespace, queueNames[0] as string, limit],
+              ...[tx.now, p.namespace, queueNames[0] as string, ...nameParams],
               ...[p.namespace, queueNames[0] as string, limit, limit],
             ],
           )
@@ -95,6 +109,11 @@ export async function claimRuns(k: SqlKernel, p: Readonly<ClaimRunsParams>): Pro
       // Only a short claim reports it, but asking now costs no round trip.
       k.nextWakeAt(tx.db, tx.now, p.namespace),
     ]);
+    const wokenLater = wokenFirst ?? wake();
+    // Both are awaited below; this only keeps a failure of one from going unhandled meanwhile.
+    wokenLater.catch(() => {});
+    const [settings, first, timer] = await issued;
+    const woken = await wokenLater;
     for (const queue of unique(woken.map((w) => w.queue))) k.markReady(tx, p.namespace, queue);
 
     const claimed = [...first];

@@ -102,7 +102,7 @@ export const STEP_INTEGER_COLUMNS: ReadonlySet<string> = new Set([
 export const UNINDEXED_NAMESPACE = "COALESCE(namespace, '')";
 
 /** What a claim sets: a queued run starts running; any other keeps its status (cancelling…). */
-export const CLAIM_SET = `status = CASE WHEN status IN ('queued', 'running') THEN 'running' ELSE status END,
+export const CLAIM_SET = `status = CASE WHEN status IN ('queued', 'running', 'sleeping', 'waiting') THEN 'running' ELSE status END,
   attempt = CASE WHEN lease_owner IS NOT NULL AND type = 'task' THEN attempt + 1 ELSE attempt END,
   lease_owner = ?, lease_expires_at = ?, lease_token = lease_token + 1, started_at = COALESCE(started_at, ?),
   wake_requested = 0, updated_at = ?`;
@@ -294,11 +294,16 @@ export class SqlKernel {
     const scope = namespace === undefined ? "" : ` AND ${UNINDEXED_NAMESPACE} = ?`;
     const args = namespace === undefined ? [now] : [now, namespace];
     const rows = await db.all<{ t: number | null }>(
+      // ORDER BY … LIMIT 1 rather than MIN(): PostgreSQL then walks the index from the start and
+      // stops at the first live row, where MIN() over a bitmap scan visits every entry (dead row
+      // versions of woken runs included) each time.
       `SELECT MIN(t) AS t FROM (
-         SELECT MIN(available_at) AS t FROM runs WHERE status IN ('sleeping', 'waiting') AND available_at > ?${scope}
+         SELECT t FROM (SELECT available_at AS t FROM runs WHERE status IN ('sleeping', 'waiting') AND available_at > ?${scope}
+                        ORDER BY available_at LIMIT 1) AS parked
          UNION ALL
-         SELECT MIN(available_at) AS t FROM runs
-         WHERE status = 'queued' AND available_at > created_at AND available_at > ?${scope}
+         SELECT t FROM (SELECT available_at AS t FROM runs
+                        WHERE status = 'queued' AND available_at > created_at AND available_at > ?${scope}
+                        ORDER BY available_at LIMIT 1) AS delayed
        ) AS w`,
       [...args, ...args],
     );

@@ -444,11 +444,12 @@ async function completeRuns(k: SqlKernel, items: readonly CompleteItem[]): Promi
         [tx.now, tx.now, ...src.params, ...keys.params],
       ),
       // Issued with the UPDATE (and run after it): the completed runs' event waits go. A run that
-      // had finished before has none left.
+      // had finished before has none left. Written so that the (usually empty) waits are probed
+      // first and a run row is read only for a wait that exists.
       tx.db.run(
         `DELETE FROM event_waits WHERE run_id ${ids.sql}
-         AND run_id IN (SELECT id FROM runs WHERE id ${ids.sql} AND status = 'completed')`,
-        [...ids.params, ...ids.params],
+         AND EXISTS (SELECT 1 FROM runs WHERE runs.id = event_waits.run_id AND runs.status = 'completed')`,
+        ids.params,
       ),
     ]);
     const completed = new Map(done.map((r) => [r.id, r]));
