@@ -1,10 +1,10 @@
 import { KilnError } from "./errors.ts";
 import { isTerminal } from "./engine/status.ts";
-import type { RetryPolicyInput } from "./engine/retry-policy.ts";
-import { resolveRetryPolicy } from "./engine/retry-policy.ts";
 import type { Run } from "./engine/run.ts";
+import type { RetryPolicyInput } from "./engine/retry-policy.ts";
+import { type StartOptions, startRunParams } from "./engine/start-options.ts";
 import { openStore } from "./store/open-store.ts";
-import type { SendEventParams, SendEventResult, StartRunParams, Store, StoreOptions } from "./store/store.ts";
+import type { SendEventParams, SendEventResult, Store, StoreOptions } from "./store/store.ts";
 import { inProcessEngineClient } from "./worker/engine-client.ts";
 import { functionTask } from "./worker/registry.ts";
 import type { TaskHandler } from "./worker/task-context.ts";
@@ -19,18 +19,6 @@ export interface KilnOptions extends StoreOptions {
   readonly store?: Store;
   readonly namespace?: string;
   readonly worker?: Omit<WorkerOptions, "client" | "namespace" | "clock">;
-}
-
-/** Options when starting a run from code. */
-export interface StartOptions {
-  readonly idempotencyKey?: string;
-  readonly queue?: string;
-  readonly priority?: number;
-  readonly concurrencyKey?: string;
-  readonly retry?: RetryPolicyInput;
-  readonly timeoutMs?: number;
-  readonly version?: string;
-  readonly metadata?: Record<string, unknown>;
 }
 
 /**
@@ -90,20 +78,7 @@ export class Kiln {
   }
 
   async #start(type: "task" | "workflow", name: string, input: unknown, options: StartOptions): Promise<Run> {
-    const params: StartRunParams = {
-      namespace: this.namespace,
-      type,
-      name,
-      input: input ?? null,
-      ...(options.idempotencyKey === undefined ? {} : { idempotencyKey: options.idempotencyKey }),
-      ...(options.queue === undefined ? {} : { queue: options.queue }),
-      ...(options.priority === undefined ? {} : { priority: options.priority }),
-      ...(options.concurrencyKey === undefined ? {} : { concurrencyKey: options.concurrencyKey }),
-      ...(options.retry === undefined ? {} : { retryPolicy: resolveRetryPolicy(options.retry) }),
-      ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
-      ...(options.version === undefined ? {} : { version: options.version }),
-      ...(options.metadata === undefined ? {} : { metadata: options.metadata }),
-    };
+    const params = startRunParams(this.namespace, type, name, input, options);
     return (await this.store.startRun(params)).run;
   }
 

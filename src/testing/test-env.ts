@@ -1,7 +1,8 @@
 import { KilnError } from "../errors.ts";
 import { parseDuration } from "../engine/duration.ts";
-import { resolveRetryPolicy, type RetryPolicyInput } from "../engine/retry-policy.ts";
+import type { RetryPolicyInput } from "../engine/retry-policy.ts";
 import type { Run } from "../engine/run.ts";
+import { startRunParams } from "../engine/start-options.ts";
 import { isTerminal } from "../engine/status.ts";
 import type { Step } from "../engine/step.ts";
 import { isWorkflowDefinition, type WorkflowDefinition } from "../runtimes/define-workflow.ts";
@@ -12,7 +13,7 @@ import {
 } from "../runtimes/deployed-workflows.ts";
 import { HostPool, type HostPoolOptions } from "../runtimes/host-pool.ts";
 import { HostRunner } from "../runtimes/host-runner.ts";
-import type { LogEntry, SendEventResult, StartRunParams, Store } from "../store/store.ts";
+import type { LogEntry, SendEventResult, Store } from "../store/store.ts";
 import type { TaskHandler } from "../worker/task-context.ts";
 import { Worker } from "../worker/worker.ts";
 import type { WorkflowFunction } from "../worker/workflow-context.ts";
@@ -263,16 +264,14 @@ export class TestEnv {
   }
 
   async #start(type: "task" | "workflow", name: string, input: unknown, options: TestStartOptions): Promise<Run> {
-    const params: StartRunParams = {
-      namespace: this.namespace,
+    const { timeout, ...rest } = options;
+    const params = startRunParams(
+      this.namespace,
       type,
       name,
-      input: input ?? null,
-      ...(options.version === undefined ? {} : { version: options.version }),
-      ...(options.idempotencyKey === undefined ? {} : { idempotencyKey: options.idempotencyKey }),
-      ...(options.retry === undefined ? {} : { retryPolicy: resolveRetryPolicy(options.retry) }),
-      ...(options.timeout === undefined ? {} : { timeoutMs: parseDuration(options.timeout, "timeout") }),
-    };
+      input,
+      timeout === undefined ? rest : { ...rest, timeoutMs: parseDuration(timeout, "timeout") },
+    );
     const { run } = await this.store.startRun(params);
     await this.runUntilIdle();
     return await this.getRun(run.id);
