@@ -107,6 +107,8 @@ export class HostProcess {
   readonly #draining = new Map<number, () => void>();
   #nextId = 1;
   #dead = false;
+  /** Killed: the process is going away (its exit is reported later), so it takes no more work. */
+  #killed = false;
   #deathReason = "";
   #lastHeard = performance.now();
   #exitListeners: (() => void)[] = [];
@@ -182,9 +184,9 @@ export class HostProcess {
     return this.#pid;
   }
 
-  /** Whether the process is still usable. */
+  /** Whether the process is still usable (not dead, and not killed and about to be). */
   get alive(): boolean {
-    return !this.#dead;
+    return !this.#dead && !this.#killed;
   }
 
   /** Activations in flight, aborted ones still winding down included. */
@@ -228,7 +230,7 @@ export class HostProcess {
 
   /** Runs one activation; never rejects. */
   activate(options: HostActivateOptions): Promise<HostActivationResult> {
-    if (this.#dead) return Promise.resolve({ kind: "crashed", detail: this.#deathReason });
+    if (!this.alive) return Promise.resolve({ kind: "crashed", detail: this.#deathReason || "the host was killed" });
     if (options.signal.aborted) return Promise.resolve({ kind: "aborted", reason: options.signal.reason });
     const id = this.#nextId++;
     return new Promise<HostActivationResult>((resolve) => {
@@ -279,6 +281,7 @@ export class HostProcess {
 
   /** Kills the host at once. */
   kill(): void {
+    this.#killed = true;
     this.#spawned.kill();
   }
 
