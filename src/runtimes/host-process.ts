@@ -100,11 +100,15 @@ export class HostProcess {
   readonly #limits: HostLimits;
   readonly #waiters = new Map<number, (m: HostMessage) => void>();
   readonly #running = new Map<number, Current>();
+  /** The latest activation of each run (calls are routed by run id). */
+  readonly #byRun = new Map<string, Current>();
   readonly #loading = new Map<string, Promise<void>>();
   /** Aborted activations the host is still winding down: their slots are not free yet. */
   readonly #draining = new Map<number, () => void>();
   #nextId = 1;
   #dead = false;
+  /** Killed: the process is going away (its exit is reported later), so it takes no more work. */
+  #killed = false;
   #deathReason = "";
   #lastHeard = performance.now();
   #exitListeners: (() => void)[] = [];
@@ -180,9 +184,9 @@ export class HostProcess {
     return this.#pid;
   }
 
-  /** Whether the process is still usable. */
+  /** Whether the process is still usable (not dead, and not killed and about to be). */
   get alive(): boolean {
-    return !this.#dead;
+    return !this.#dead && !this.#killed;
   }
 
   /** Activations in flight, aborted ones still winding down included. */
@@ -226,28 +230,34 @@ export class HostProcess {
 
   /** Runs one activation; never rejects. */
   activate(options: HostActivateOptions): Promise<HostActivationResult> {
-    if (this.#dead) return Promise.resolve({ kind: "crashed", detail: this.#deathReason });
+    if (!this.alive) return Promise.resolve({ kind: "crashed", detail: this.#deathReason || "the host was killed" });
     if (options.signal.aborted) return Promise.resolve({ kind: "aborted", reason: options.signal.reason });
     const id = this.#nextId++;
     return new Promise<HostActivationResult>((resolve) => {
       const onAbort = () => this.#abort(current, options.signal.reason);
+      // Reading /proc costs more than the rest of an activation: one reading per busy period,
+      // the watchdog's after that.
+      if (!this.#stopWatchdog) this.#cpuReading = this.#spawned.cpuTimeMs();
       const current: Current = {
         id,
         options,
-        cpuAtStart: this.#stopWatchdog ? this.#cpuReading : (this.#cpuReading = this.#spawned.cpuTimeMs()),
+        cpuAtStart: this.#cpuReading,
         solo: this.#running.size === 0 && this.#draining.size === 0,
         settled: false,
         settle: (result) => {
           if (current.settled) return;
           current.settled = true;
+          if (this.#byRun.get(options.claimed.run.id) === current) this.#byRun.delete(options.claimed.run.id);
           options.signal.removeEventListener("abort", onAbort);
           resolve(result);
         },
       };
-      for (const other of this.#running.values()) other.solo = false;
+      // With two or more running, every one was marked when the second began.
+      if (this.#running.size === 1) for (const other of this.#running.values()) other.solo = false;
       this.#running.set(id, current);
+      this.#byRun.set(options.claimed.run.id, current);
       options.signal.addEventListener("abort", onAbort, { once: true });
-      this.#stopWatchdog ??= this.#watch();
+      this.#stopWatchdog ??= this.#watch(this.#cpuReading);
       this.#send({
         type: "activate",
         id,
@@ -271,6 +281,7 @@ export class HostProcess {
 
   /** Kills the host at once. */
   kill(): void {
+    this.#killed = true;
     this.#spawned.kill();
   }
 
@@ -323,36 +334,46 @@ export class HostProcess {
    * Items of runs not activated here (any more) get LEASE_LOST.
    */
   async #dispatch(message: CallMessage): Promise<unknown> {
-    const byRun = new Map<string, Current>();
-    for (const c of this.#running.values()) if (!c.settled) byRun.set(c.options.claimed.run.id, c);
     const params = (message.params ?? {}) as Record<string, unknown>;
     const key = message.method === "saveSteps" ? "steps" : message.method === "updateRuns" ? "items" : "entries";
     if (message.method === "startChildRun" || message.method === "awaitEvent") {
-      const current = byRun.get(String(params.runId));
+      const current = this.#activationOf(params.runId);
       if (!current)
         throw new KilnError("LEASE_LOST", `Run ${String(params.runId)} is not being activated in this host`);
       return await current.options.onCall(message.method, params);
     }
     const items = params[key];
     if (!Array.isArray(items)) throw new KilnError("INVALID_INPUT", `Expected "${key}" to be a list in a host call`);
-    const groups = new Map<string, number[]>();
-    items.forEach((item, i) => {
-      const runId = String((item as { runId?: unknown })?.runId);
-      groups.set(runId, [...(groups.get(runId) ?? []), i]);
-    });
+    // Item indexes by run (one item per run is the common case: a step of each activation).
+    const groups = new Map<unknown, number[]>();
+    for (let i = 0; i < items.length; i++) {
+      const runId = (items[i] as { runId?: unknown } | null)?.runId;
+      const group = groups.get(runId);
+      if (group) group.push(i);
+      else groups.set(runId, [i]);
+    }
     const results: unknown[] = new Array(items.length).fill(LEASE_LOST_RESULT);
-    await Promise.all(
-      [...groups].map(async ([runId, indexes]) => {
-        const current = byRun.get(runId);
-        if (!current) return;
-        const value = await current.options.onCall(message.method, { [key]: indexes.map((i) => items[i]) });
-        if (!Array.isArray(value)) return;
-        indexes.forEach((index, j) => {
-          results[index] = value[j];
-        });
-      }),
-    );
+    const performed: Promise<void>[] = [];
+    for (const [runId, indexes] of groups) {
+      const current = this.#activationOf(runId);
+      if (!current) continue;
+      const part = indexes.length === 1 ? [items[indexes[0] as number]] : indexes.map((i) => items[i]);
+      performed.push(
+        current.options.onCall(message.method, { [key]: part }).then((value) => {
+          if (!Array.isArray(value)) return;
+          for (let j = 0; j < indexes.length; j++) results[indexes[j] as number] = value[j];
+        }),
+      );
+    }
+    await Promise.all(performed);
     return message.method === "appendLogs" ? null : results;
+  }
+
+  /** The unsettled activation of a run in this host, if any. */
+  #activationOf(runId: unknown): Current | undefined {
+    if (typeof runId !== "string") return undefined;
+    const current = this.#byRun.get(runId);
+    return current && !current.settled ? current : undefined;
   }
 
   /** Waits for the answer `type` to request `id` (0: `ready`), failing if the host dies first. */
@@ -410,11 +431,11 @@ export class HostProcess {
    * Silent for `unresponsiveMs` with no CPU used: hung (killed; activations retried). Without CPU
    * measurement (containers), silence past the CPU limit counts as a loop.
    */
-  #watch(): () => void {
+  #watch(cpuNow: number | null): () => void {
     const { cpuLimitMs, unresponsiveMs } = this.#limits;
     const tickMs = Math.max(20, Math.min(1000, Math.floor(Math.min(cpuLimitMs, unresponsiveMs) / 5)));
     let heardAt = this.#lastHeard;
-    let cpuAtHeard = this.#spawned.cpuTimeMs();
+    let cpuAtHeard = cpuNow;
     let pongCpu = 0;
     const timer = setInterval(() => {
       if (this.#dead || this.#running.size === 0) return;

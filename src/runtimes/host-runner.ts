@@ -57,7 +57,14 @@ export class HostRunner {
       return this.#crashed(claimed, serializeError(error).message, tracker, deps);
     }
     try {
-      await host.load({ hash: code.hash, source: code.code, filename: code.filename, directory: this.pool.directory });
+      if (!host.loaded.has(code.hash)) {
+        await host.load({
+          hash: code.hash,
+          source: code.code,
+          filename: code.filename,
+          directory: this.pool.directory,
+        });
+      }
       const result = await host.activate({
         claimed,
         hash: code.hash,
