@@ -33,6 +33,18 @@ export interface HttpEngineClientOptions extends Omit<HttpTransportOptions, "onR
    * recorded; it holds up to one batch of leased runs briefly. Default false.
    */
   readonly prefetchOnFinish?: boolean;
+  /**
+   * Keep the next batch claimed ahead while a worker loop drains a backlog: when a claim of the
+   * loop comes back full and the loop claims often (at most `claimAheadWindowMs` apart), the next
+   * batch is claimed at once in the background, so the server works on it while the worker runs
+   * the current one (no lock-step claim round trip between batches). Runs claimed ahead that the
+   * worker has not taken within `claimAheadHoldMs` go back to their queue. Default true.
+   */
+  readonly claimAhead?: boolean;
+  /** Longest gap between two claims of the loop for claiming ahead. Default 50. */
+  readonly claimAheadWindowMs?: number;
+  /** How long runs claimed ahead wait for the worker before they are given back. Default 1000. */
+  readonly claimAheadHoldMs?: number;
   /** Heartbeat of the worker's registration (after register()). Default 10000. */
   readonly heartbeatIntervalMs?: number;
   readonly logger?: WorkerLogger;
@@ -63,8 +75,17 @@ export class HttpEngineClient implements EngineClient {
   #lastRetryLog = 0;
   /** The last claim's parameters: finishes ask for the next runs with them (see finishRuns). */
   #lastClaim: Readonly<ClaimRunsParams> | undefined;
-  /** Runs claimed along with a finish, handed out by the next claimRuns. */
+  /** Runs claimed ahead (or along with a finish), handed out by the next claimRuns. */
   #prefetched: { readonly claimed: ClaimedRun; readonly key: string; readonly at: number }[] = [];
+  readonly #claimAhead: boolean;
+  readonly #aheadWindowMs: number;
+  readonly #aheadHoldMs: number;
+  /** The claim-ahead request in flight (its runs go to #prefetched), if any. */
+  #ahead: Promise<void> | undefined;
+  /** When the worker loop last asked for runs (claim-ahead only follows a loop that claims often). */
+  #lastClaimAt = Number.NEGATIVE_INFINITY;
+  /** Gives back runs claimed ahead that the worker did not take in time. */
+  #holdTimer: NodeJS.Timeout | undefined;
   /** Listeners of active subscriptions: a worker loop runs and claims prefetched runs when told. */
   readonly #listeners = new Set<(n: StoreNotification) => void>();
 
@@ -75,6 +96,9 @@ export class HttpEngineClient implements EngineClient {
     this.#subscribeWaitMs = options.subscribeWaitMs ?? 25_000;
     this.#heartbeatMs = options.heartbeatIntervalMs ?? 10_000;
     this.#prefetchOnFinish = options.prefetchOnFinish ?? false;
+    this.#claimAhead = options.claimAhead ?? true;
+    this.#aheadWindowMs = options.claimAheadWindowMs ?? 50;
+    this.#aheadHoldMs = options.claimAheadHoldMs ?? 1000;
     this.#http = new HttpTransport({
       ...options,
       onRetry: ({ path, attempt, delayMs, error }) => {
@@ -92,16 +116,85 @@ export class HttpEngineClient implements EngineClient {
     this.#owner = p.owner;
     this.#claimNamespace = p.namespace;
     this.#lastClaim = p;
-    const prefetched = await this.#takePrefetched(p);
-    if (prefetched.length > 0) return { runs: prefetched, nextWakeAt: null };
-    // The namespace travels as the request's namespace (Kiln-Namespace), which the token must allow.
+    const now = Date.now();
+    const often = now - this.#lastClaimAt <= this.#aheadWindowMs;
+    this.#lastClaimAt = now;
+    let runs = await this.#takePrefetched(p);
+    if (runs.length === 0 && this.#ahead !== undefined) {
+      // The next batch is already being claimed: wait for it rather than ask a second time.
+      await this.#ahead;
+      runs = await this.#takePrefetched(p);
+    }
+    let nextWakeAt: number | null = null;
+    if (runs.length === 0) {
+      // The namespace travels as the request's namespace (Kiln-Namespace), which the token must allow.
+      const { namespace, ...rest } = p;
+      const result = await this.#http.post<ClaimRunsResult>(
+        "/v1/worker/claim",
+        { ...rest, waitMs: this.#claimWaitMs },
+        { retry: "few", extraTimeoutMs: this.#claimWaitMs, namespace },
+      );
+      runs = result.runs;
+      nextWakeAt = result.nextWakeAt;
+    }
+    // A full batch for a loop that claims often: a backlog drained faster than claims come back.
+    if (often && runs.length > 0 && runs.length >= p.limit) this.#startClaimAhead(p);
+    return { runs, nextWakeAt };
+  }
+
+  /**
+   * Claims the next batch in the background (one request at a time; at most one batch waits in
+   * #prefetched), unless a worker loop no longer runs or a batch already waits.
+   */
+  #startClaimAhead(p: Readonly<ClaimRunsParams>): void {
+    if (!this.#claimAhead || this.#ahead !== undefined || this.#listeners.size === 0) return;
+    if (this.#prefetched.length > 0 || this.#http.closed) return;
     const { namespace, ...rest } = p;
-    const result = await this.#http.post<ClaimRunsResult>(
-      "/v1/worker/claim",
-      { ...rest, waitMs: this.#claimWaitMs },
-      { retry: "few", extraTimeoutMs: this.#claimWaitMs, namespace },
-    );
-    return { runs: result.runs, nextWakeAt: result.nextWakeAt };
+    const key = claimKey(p);
+    this.#ahead = this.#http
+      .post<ClaimRunsResult>("/v1/worker/claim", { ...rest, waitMs: 0 }, { retry: "few", namespace })
+      .then(
+        // Waits for a give-back too, so unsubscribe leaves nothing leased (see #stash).
+        (result) => this.#stash(result.runs, key, namespace, p.queues),
+        () => {
+          // The worker's own next claim asks again (and reports the trouble).
+        },
+      )
+      .finally(() => {
+        this.#ahead = undefined;
+      });
+  }
+
+  /** Keeps runs claimed ahead for the next claimRuns and wakes the worker loop for them. */
+  async #stash(runs: readonly ClaimedRun[], key: string, namespace: string, queues: readonly string[]): Promise<void> {
+    if (runs.length === 0) return;
+    if (this.#listeners.size === 0) {
+      // The worker loop stopped meanwhile: nobody will take them.
+      await this.#release(runs);
+      return;
+    }
+    const at = Date.now();
+    for (const claimed of runs) this.#prefetched.push({ claimed, key, at });
+    this.#armHoldTimer();
+    // The worker may have found nothing to claim meanwhile and gone idle: wake it for these.
+    const note = { type: "runs-ready" as const, namespace, queue: queues[0] ?? "default" };
+    for (const listener of this.#listeners) listener(note);
+  }
+
+  /** Gives back, after the hold time, the runs claimed ahead that are still waiting then. */
+  #armHoldTimer(): void {
+    if (this.#holdTimer !== undefined) return;
+    this.#holdTimer = setTimeout(() => {
+      this.#holdTimer = undefined;
+      const cutoff = Date.now() - this.#aheadHoldMs;
+      const expired = this.#prefetched.filter((e) => e.at <= cutoff);
+      if (expired.length > 0) {
+        this.#prefetched = this.#prefetched.filter((e) => e.at > cutoff);
+        void this.#release(expired.map((e) => e.claimed));
+      }
+      if (this.#prefetched.length > 0) this.#armHoldTimer();
+    }, this.#aheadHoldMs);
+    this.#holdTimer.unref();
   }
 
   /** Prefetched runs for these claim parameters (up to the limit); stale or foreign ones are given back. */
@@ -168,6 +261,7 @@ export class HttpEngineClient implements EngineClient {
       this.#listeners.size > 0 &&
       next !== undefined &&
       this.#prefetched.length === 0 &&
+      this.#ahead === undefined &&
       p.items.every((i) => i.outcome !== "release");
     const claim =
       prefetch && next
@@ -184,14 +278,7 @@ export class HttpEngineClient implements EngineClient {
       claim === undefined ? p : { ...p, claim },
       { retry: "until-delivered", ...(prefetch && next ? { namespace: next.namespace } : {}) },
     );
-    if (result.claimed && next && result.claimed.runs.length > 0) {
-      const key = claimKey(next);
-      const at = Date.now();
-      for (const claimed of result.claimed.runs) this.#prefetched.push({ claimed, key, at });
-      // The worker may have found nothing to claim meanwhile and gone idle: wake it for these.
-      const note = { type: "runs-ready" as const, namespace: next.namespace, queue: next.queues[0] ?? "default" };
-      for (const listener of this.#listeners) listener(note);
-    }
+    if (result.claimed && next) await this.#stash(result.claimed.runs, claimKey(next), next.namespace, next.queues);
     return result.results;
   }
 
@@ -250,9 +337,15 @@ export class HttpEngineClient implements EngineClient {
     return async () => {
       stop.abort();
       await loop;
-      // The worker stopped claiming: runs prefetched for it go back to their queue.
+      // The worker stopped claiming: runs prefetched for it go back to their queue (a claim ahead
+      // still in flight gives its runs back when it lands, see #stash).
       this.#listeners.delete(listener);
-      if (this.#listeners.size === 0) await this.#release(this.#prefetched.splice(0).map((e) => e.claimed));
+      if (this.#listeners.size === 0) {
+        await this.#ahead;
+        clearTimeout(this.#holdTimer);
+        this.#holdTimer = undefined;
+        await this.#release(this.#prefetched.splice(0).map((e) => e.claimed));
+      }
     };
   }
 
@@ -301,6 +394,8 @@ export class HttpEngineClient implements EngineClient {
   close(): void {
     clearInterval(this.#heartbeat);
     this.#heartbeat = undefined;
+    clearTimeout(this.#holdTimer);
+    this.#holdTimer = undefined;
     this.#http.close();
   }
 }
