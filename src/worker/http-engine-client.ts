@@ -17,6 +17,7 @@ import type {
   WriteResult,
 } from "../store/store.ts";
 import type { Step } from "../engine/step.ts";
+import { type CompactClaimedRun, expandClaimed } from "./claim-wire.ts";
 import type { EngineClient } from "./engine-client.ts";
 import { HttpTransport, type HttpTransportOptions } from "./http-transport.ts";
 import type { WorkerLogger } from "./worker.ts";
@@ -129,12 +130,12 @@ export class HttpEngineClient implements EngineClient {
     if (runs.length === 0) {
       // The namespace travels as the request's namespace (Kiln-Namespace), which the token must allow.
       const { namespace, ...rest } = p;
-      const result = await this.#http.post<ClaimRunsResult>(
+      const result = await this.#http.post<CompactClaimResult>(
         "/v1/worker/claim",
-        { ...rest, waitMs: this.#claimWaitMs },
+        { ...rest, waitMs: this.#claimWaitMs, compact: true },
         { retry: "few", extraTimeoutMs: this.#claimWaitMs, namespace },
       );
-      runs = result.runs;
+      runs = expandClaimed(result.runs, namespace, p.owner);
       nextWakeAt = result.nextWakeAt;
     }
     // A full batch for a loop that claims often: a backlog drained faster than claims come back.
@@ -152,10 +153,10 @@ export class HttpEngineClient implements EngineClient {
     const { namespace, ...rest } = p;
     const key = claimKey(p);
     this.#ahead = this.#http
-      .post<ClaimRunsResult>("/v1/worker/claim", { ...rest, waitMs: 0 }, { retry: "few", namespace })
+      .post<CompactClaimResult>("/v1/worker/claim", { ...rest, waitMs: 0, compact: true }, { retry: "few", namespace })
       .then(
         // Waits for a give-back too, so unsubscribe leaves nothing leased (see #stash).
-        (result) => this.#stash(result.runs, key, namespace, p.queues),
+        (result) => this.#stash(expandClaimed(result.runs, namespace, p.owner), key, namespace, p.queues),
         () => {
           // The worker's own next claim asks again (and reports the trouble).
         },
@@ -271,14 +272,18 @@ export class HttpEngineClient implements EngineClient {
             limit: Math.min(p.items.length, next.limit),
             leaseMs: next.leaseMs,
             ...(next.names === undefined ? {} : { names: next.names }),
+            compact: true,
           }
         : undefined;
-    const result = await this.#http.post<{ results: WriteResult[]; claimed?: ClaimRunsResult }>(
+    const result = await this.#http.post<{ results: WriteResult[]; claimed?: CompactClaimResult }>(
       "/v1/worker/finish",
       claim === undefined ? p : { ...p, claim },
       { retry: "until-delivered", ...(prefetch && next ? { namespace: next.namespace } : {}) },
     );
-    if (result.claimed && next) await this.#stash(result.claimed.runs, claimKey(next), next.namespace, next.queues);
+    if (result.claimed && next) {
+      const runs = expandClaimed(result.claimed.runs, next.namespace, next.owner);
+      await this.#stash(runs, claimKey(next), next.namespace, next.queues);
+    }
     return result.results;
   }
 
@@ -398,6 +403,12 @@ export class HttpEngineClient implements EngineClient {
     this.#holdTimer = undefined;
     this.#http.close();
   }
+}
+
+/** A claim's answer with runs in compact form (see claim-wire.ts). */
+interface CompactClaimResult {
+  readonly runs: CompactClaimedRun[];
+  readonly nextWakeAt: number | null;
 }
 
 /** Which claims prefetched runs may serve: same namespace, owner, queues and names. */

@@ -40,10 +40,18 @@ export const ClaimBody = z.strictObject({
     .min(0)
     .optional()
     .describe("Long-poll: wait up to this long for claimable runs (capped by the server)"),
+  compact: z
+    .boolean()
+    .optional()
+    .describe(
+      "Answer runs in compact form: no null or default fields, no namespace or lease owner when they are the request's, no empty steps",
+    ),
 });
 
 export const ClaimResponse = z.object({
-  runs: z.array(z.object({ run: z.unknown(), steps: z.array(StepSchema) })),
+  runs: z.array(
+    z.object({ run: z.unknown(), steps: z.array(StepSchema).optional().describe("Absent: none (compact)") }),
+  ),
   nextWakeAt: z.number().nullable(),
   ready: z
     .array(z.object({ namespace: z.string(), queue: z.string() }))
