@@ -487,16 +487,16 @@ describe("a remote worker loop (real time)", () => {
       const notes: string[] = [];
       const unsubscribe = await client.subscribe((n) => notes.push(n.queue));
       const params = { namespace: "default", queues: ["default"], owner: "w1", limit: 2, leaseMs: 30_000 };
-      // The first claim of a loop only claims; a second full one soon after also claims ahead.
+      // The first claim of a loop only claims; a second full one soon after also claims the next
+      // two batches ahead.
       assert.equal((await client.claimRuns(params)).runs.length, 2);
       assert.equal((await client.claimRuns(params)).runs.length, 2);
-      await until("the next batch is claimed ahead", async () => (await count("running")) === 6);
-      await until("the worker is told about it", async () => notes.includes("default"));
+      await until("the next batches are claimed ahead", async () => (await count("running")) === 8);
+      await until("the worker is told about them", async () => notes.includes("default"));
       const ahead = await client.claimRuns(params);
-      assert.equal(ahead.runs.length, 2, "the batch claimed ahead is handed out");
+      assert.equal(ahead.runs.length, 2, "a batch claimed ahead is handed out");
       assert.ok(ahead.runs.every((c) => c.run.leaseOwner === "w1" && c.run.status === "running"));
-      // The worker takes no more: what was claimed ahead meanwhile goes back after the hold time.
-      await until("the batch after is claimed ahead", async () => (await count("running")) === 8);
+      // The worker takes no more: the batch still waiting goes back after the hold time.
       await until("runs claimed ahead and not taken go back", async () => (await count("running")) === 6);
       await until("...to their queue", async () => (await count("queued")) === 4);
       await unsubscribe();

@@ -144,16 +144,22 @@ export class HttpEngineClient implements EngineClient {
   }
 
   /**
-   * Claims the next batch in the background (one request at a time; at most one batch waits in
-   * #prefetched), unless a worker loop no longer runs or a batch already waits.
+   * Claims the next two batches in the background while less than one batch waits in #prefetched
+   * (one request at a time: fewer, larger claims, and one batch waiting while the next is claimed),
+   * unless a worker loop no longer runs.
    */
   #startClaimAhead(p: Readonly<ClaimRunsParams>): void {
     if (!this.#claimAhead || this.#ahead !== undefined || this.#listeners.size === 0) return;
-    if (this.#prefetched.length > 0 || this.#http.closed) return;
+    if (this.#prefetched.length >= p.limit || this.#http.closed) return;
     const { namespace, ...rest } = p;
     const key = claimKey(p);
+    const limit = Math.min(2 * p.limit, MAX_CLAIM);
     this.#ahead = this.#http
-      .post<CompactClaimResult>("/v1/worker/claim", { ...rest, waitMs: 0, compact: true }, { retry: "few", namespace })
+      .post<CompactClaimResult>(
+        "/v1/worker/claim",
+        { ...rest, limit, waitMs: 0, compact: true },
+        { retry: "few", namespace },
+      )
       .then(
         // Waits for a give-back too, so unsubscribe leaves nothing leased (see #stash).
         (result) => this.#stash(expandClaimed(result.runs, namespace, p.owner), key, namespace, p.queues),
@@ -404,6 +410,9 @@ export class HttpEngineClient implements EngineClient {
     this.#http.close();
   }
 }
+
+/** The largest claim the server accepts. */
+const MAX_CLAIM = 1000;
 
 /** A claim's answer with runs in compact form (see claim-wire.ts). */
 interface CompactClaimResult {
