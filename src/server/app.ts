@@ -103,7 +103,8 @@ async function handle(route: ApiRoute, c: AppContext, deps: ServerDeps): Promise
   let body: unknown;
   if (route.body) {
     const max = route.maxBodyBytes === "worker" ? deps.limits.workerBodyBytes : deps.limits.apiBodyBytes;
-    body = validate(route.body, await readJsonBody(c, max), "body");
+    const raw = await readJsonBody(c, max);
+    body = route.fastBody?.(raw) === true ? raw : validate(route.body, raw, "body");
   }
   return route.handle({ params, query, body, auth: auth as RequestAuth, c, deps });
 }

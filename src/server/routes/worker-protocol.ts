@@ -24,6 +24,7 @@ import {
   ClaimResponse,
   FinishItem,
   HeartbeatBody,
+  isPlainFinishBody,
   LogItem,
   RegisterBody,
   SaveStepItem,
@@ -313,6 +314,7 @@ export const workerProtocolRoutes: readonly ApiRoute[] = [
         .optional()
         .describe("Claim the next runs in the same round trip (the slots these items free)"),
     }),
+    fastBody: isPlainFinishBody,
     responses: {
       200: {
         description: "One result per item, in order, and the runs claimed with `claim`",
