@@ -477,7 +477,13 @@ describe("a remote worker loop (real time)", () => {
     const dataDir = mkdtempSync(join(tmpdir(), "kiln-ahead-"));
     const server = await startServer({ store: db.store, dataDir, port: 0, logger: silentLogger(), rateLimit: false });
     const token = (await db.store.createToken({ name: "w", namespace: "default", role: "worker" })).plaintext;
-    const client = new HttpEngineClient({ url: server.url, token, claimAheadWindowMs: 60_000, claimAheadHoldMs: 1000 });
+    const client = new HttpEngineClient({
+      url: server.url,
+      token,
+      claimAheadBatches: 2,
+      claimAheadWindowMs: 60_000,
+      claimAheadHoldMs: 1000,
+    });
     const count = async (status: "running" | "queued") =>
       (await db.store.listRuns({ namespace: "default", status, limit: 100 })).runs.length;
     try {

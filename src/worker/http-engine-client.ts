@@ -37,11 +37,13 @@ export interface HttpEngineClientOptions extends Omit<HttpTransportOptions, "onR
   /**
    * Keep the next batch claimed ahead while a worker loop drains a backlog: when a claim of the
    * loop comes back full and the loop claims often (at most `claimAheadWindowMs` apart), the next
-   * batch is claimed at once in the background, so the server works on it while the worker runs
+   * batches are claimed at once in the background, so the server works on it while the worker runs
    * the current one (no lock-step claim round trip between batches). Runs claimed ahead that the
    * worker has not taken within `claimAheadHoldMs` go back to their queue. Default true.
    */
   readonly claimAhead?: boolean;
+  /** How many of the loop's batches one claim ahead asks for (fewer, larger claims). Default 4. */
+  readonly claimAheadBatches?: number;
   /** Longest gap between two claims of the loop for claiming ahead. Default 50. */
   readonly claimAheadWindowMs?: number;
   /** How long runs claimed ahead wait for the worker before they are given back. Default 1000. */
@@ -79,6 +81,7 @@ export class HttpEngineClient implements EngineClient {
   /** Runs claimed ahead (or along with a finish), handed out by the next claimRuns. */
   #prefetched: { readonly claimed: ClaimedRun; readonly key: string; readonly at: number }[] = [];
   readonly #claimAhead: boolean;
+  readonly #aheadBatches: number;
   readonly #aheadWindowMs: number;
   readonly #aheadHoldMs: number;
   /** The claim-ahead request in flight (its runs go to #prefetched), if any. */
@@ -98,6 +101,7 @@ export class HttpEngineClient implements EngineClient {
     this.#heartbeatMs = options.heartbeatIntervalMs ?? 10_000;
     this.#prefetchOnFinish = options.prefetchOnFinish ?? false;
     this.#claimAhead = options.claimAhead ?? true;
+    this.#aheadBatches = Math.max(1, options.claimAheadBatches ?? 4);
     this.#aheadWindowMs = options.claimAheadWindowMs ?? 50;
     this.#aheadHoldMs = options.claimAheadHoldMs ?? 1000;
     this.#http = new HttpTransport({
@@ -144,16 +148,16 @@ export class HttpEngineClient implements EngineClient {
   }
 
   /**
-   * Claims the next two batches in the background while less than one batch waits in #prefetched
-   * (one request at a time: fewer, larger claims, and one batch waiting while the next is claimed),
-   * unless a worker loop no longer runs.
+   * Claims the next batches (`claimAheadBatches` of them) in the background while less than one
+   * batch waits in #prefetched (one request at a time: fewer, larger claims, and a batch waiting
+   * while the next ones are claimed), unless a worker loop no longer runs.
    */
   #startClaimAhead(p: Readonly<ClaimRunsParams>): void {
     if (!this.#claimAhead || this.#ahead !== undefined || this.#listeners.size === 0) return;
     if (this.#prefetched.length >= p.limit || this.#http.closed) return;
     const { namespace, ...rest } = p;
     const key = claimKey(p);
-    const limit = Math.min(2 * p.limit, MAX_CLAIM);
+    const limit = Math.min(this.#aheadBatches * p.limit, MAX_CLAIM);
     this.#ahead = this.#http
       .post<CompactClaimResult>(
         "/v1/worker/claim",
