@@ -472,6 +472,47 @@ describe("a remote worker loop (real time)", () => {
     });
   }
 
+  it("records more outcomes at once than one request may carry, in order, in several requests", async () => {
+    const db = await openTestSqlite();
+    const dataDir = mkdtempSync(join(tmpdir(), "kiln-chunks-"));
+    const server = await startServer({ store: db.store, dataDir, port: 0, logger: silentLogger(), rateLimit: false });
+    const token = (await db.store.createToken({ name: "w", namespace: "default", role: "worker" })).plaintext;
+    const client = new HttpEngineClient({ url: server.url, token });
+    try {
+      const total = 10_050;
+      for (let i = 0; i < total; i += 1000) {
+        await db.store.startRuns({
+          runs: Array.from({ length: Math.min(1000, total - i) }, () => ({
+            namespace: "default",
+            type: "task" as const,
+            name: "t",
+          })),
+        });
+      }
+      const claimed = [];
+      while (claimed.length < total) {
+        const params = { namespace: "default", queues: ["default"], owner: "w1", limit: 1000, leaseMs: 60_000 };
+        claimed.push(...(await client.claimRuns(params)).runs);
+      }
+      const items = claimed.map((c) => ({
+        runId: c.run.id,
+        leaseToken: c.run.leaseToken,
+        outcome: "complete" as const,
+        output: c.run.id,
+      }));
+      const results = await client.finishRuns({ items });
+      assert.equal(results.length, total);
+      assert.ok(results.every((r) => r.ok));
+      const last = claimed[total - 1]?.run.id ?? "";
+      assert.equal((await db.store.getRun({ namespace: "default", id: last }))?.output, last);
+    } finally {
+      client.close();
+      await server.close();
+      await db.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+
   it("claims the next batch ahead for a loop that claims full batches often, and gives back what it does not take in time", async () => {
     const db = await openTestSqlite();
     const dataDir = mkdtempSync(join(tmpdir(), "kiln-ahead-"));

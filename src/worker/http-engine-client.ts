@@ -90,6 +90,8 @@ export class HttpEngineClient implements EngineClient {
   #lastClaimAt = Number.NEGATIVE_INFINITY;
   /** Gives back runs claimed ahead that the worker did not take in time. */
   #holdTimer: NodeJS.Timeout | undefined;
+  /** Outcomes sent by finishRuns and not yet answered. */
+  #finishing = 0;
   /** Listeners of active subscriptions: a worker loop runs and claims prefetched runs when told. */
   readonly #listeners = new Set<(n: StoreNotification) => void>();
 
@@ -155,6 +157,8 @@ export class HttpEngineClient implements EngineClient {
   #startClaimAhead(p: Readonly<ClaimRunsParams>): void {
     if (!this.#claimAhead || this.#ahead !== undefined || this.#listeners.size === 0) return;
     if (this.#prefetched.length >= p.limit || this.#http.closed) return;
+    // Backpressure: the worker's outcomes are not being recorded as fast as it runs them.
+    if (this.#finishing > this.#aheadBatches * p.limit) return;
     const { namespace, ...rest } = p;
     const key = claimKey(p);
     const limit = Math.min(this.#aheadBatches * p.limit, MAX_CLAIM);
@@ -244,9 +248,11 @@ export class HttpEngineClient implements EngineClient {
   }
 
   async saveSteps(p: Readonly<{ steps: readonly SaveStepParams[] }>): Promise<WriteResult[]> {
-    if (p.steps.length === 0) return [];
-    return (await this.#http.post<{ results: WriteResult[] }>("/v1/worker/steps", p, { retry: "until-delivered" }))
-      .results;
+    return inChunks(p.steps, MAX_WRITE_ITEMS, async (steps) => {
+      const body = { steps };
+      return (await this.#http.post<{ results: WriteResult[] }>("/v1/worker/steps", body, { retry: "until-delivered" }))
+        .results;
+    });
   }
 
   async startChildRun(p: Readonly<StartChildRunParams>): Promise<WriteResult & { readonly childRunId?: string }> {
@@ -263,7 +269,17 @@ export class HttpEngineClient implements EngineClient {
    * next claimRuns gets them without a request.
    */
   async finishRuns(p: Readonly<{ items: readonly FinishRunParams[] }>): Promise<WriteResult[]> {
-    if (p.items.length === 0) return [];
+    // Outcomes pile up while a finish is slow: the claims ahead wait until they are recorded.
+    this.#finishing += p.items.length;
+    try {
+      return await inChunks(p.items, MAX_WRITE_ITEMS, (items) => this.#finishChunk(items));
+    } finally {
+      this.#finishing -= p.items.length;
+    }
+  }
+
+  async #finishChunk(items: readonly FinishRunParams[]): Promise<WriteResult[]> {
+    const p = { items };
     const next = this.#lastClaim;
     // At most one claim's worth waits in the buffer: prefetching more would hold runs another
     // worker could execute now.
@@ -298,14 +314,19 @@ export class HttpEngineClient implements EngineClient {
   }
 
   async updateRuns(p: Readonly<{ items: readonly UpdateRunParams[] }>): Promise<WriteResult[]> {
-    if (p.items.length === 0) return [];
-    return (await this.#http.post<{ results: WriteResult[] }>("/v1/worker/update", p, { retry: "until-delivered" }))
-      .results;
+    return inChunks(p.items, MAX_WRITE_ITEMS, async (items) => {
+      const body = { items };
+      return (
+        await this.#http.post<{ results: WriteResult[] }>("/v1/worker/update", body, { retry: "until-delivered" })
+      ).results;
+    });
   }
 
   async appendLogs(p: Readonly<{ entries: readonly LogEntryInput[] }>): Promise<void> {
-    if (p.entries.length === 0) return;
-    await this.#http.post("/v1/worker/logs", p, { retry: "until-delivered" });
+    await inChunks(p.entries, MAX_LOG_ENTRIES, async (entries) => {
+      await this.#http.post("/v1/worker/logs", { entries }, { retry: "until-delivered" });
+      return [];
+    });
   }
 
   /** Housekeeping runs on the server (its Housekeeper); a remote worker never sweeps. */
@@ -417,6 +438,24 @@ export class HttpEngineClient implements EngineClient {
 
 /** The largest claim the server accepts. */
 const MAX_CLAIM = 1000;
+/** The most items (steps, finishes, updates) and log lines the server accepts in one request. */
+const MAX_WRITE_ITEMS = 10_000;
+const MAX_LOG_ENTRIES = 100_000;
+
+/**
+ * Calls `call` on consecutive chunks of at most `size` items, one after the other (a run's writes
+ * keep their order), and concatenates the results. No call for no items.
+ */
+async function inChunks<T, R>(
+  items: readonly T[],
+  size: number,
+  call: (chunk: readonly T[]) => Promise<R[]>,
+): Promise<R[]> {
+  if (items.length <= size) return items.length === 0 ? [] : call(items);
+  const results: R[] = [];
+  for (let i = 0; i < items.length; i += size) results.push(...(await call(items.slice(i, i + size))));
+  return results;
+}
 
 /** A claim's answer with runs in compact form (see claim-wire.ts). */
 interface CompactClaimResult {
