@@ -175,6 +175,9 @@ export class HttpEngineClient implements EngineClient {
           // The worker's own next claim asks again (and reports the trouble).
         },
       )
+      .catch((error: unknown) => {
+        this.#logger?.warn(`Could not keep the runs claimed ahead: ${serializeError(error).message}`);
+      })
       .finally(() => {
         this.#ahead = undefined;
       });
