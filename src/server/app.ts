@@ -103,7 +103,8 @@ async function handle(route: ApiRoute, c: AppContext, deps: ServerDeps): Promise
   let body: unknown;
   if (route.body) {
     const max = route.maxBodyBytes === "worker" ? deps.limits.workerBodyBytes : deps.limits.apiBodyBytes;
-    body = validate(route.body, await readJsonBody(c, max), "body");
+    const raw = await readJsonBody(c, max);
+    body = route.fastBody?.(raw) === true ? raw : validate(route.body, raw, "body");
   }
   return route.handle({ params, query, body, auth: auth as RequestAuth, c, deps });
 }
@@ -113,9 +114,13 @@ function requestLog(deps: ServerDeps) {
   return async (c: AppContext, next: () => Promise<void>) => {
     const requestId = c.req.header("x-request-id")?.slice(0, 64) || randomUUID();
     c.set("requestId", requestId);
+    // Set before the handler runs: the header then goes into the response the handler builds.
+    // Setting it afterwards would turn the adapter's cheap cached response into a web Response
+    // whose body is read back through a stream (a large share of a worker request's cost).
+    c.header("X-Request-Id", requestId);
     const started = performance.now();
     await next();
-    c.header("X-Request-Id", requestId);
+    if (!c.res.headers.has("X-Request-Id")) c.header("X-Request-Id", requestId);
     const ms = performance.now() - started;
     const route = c.get("route") ?? "unmatched";
     const status = c.res.status;

@@ -421,47 +421,133 @@ describe("a remote worker through a server restart (real time)", () => {
 });
 
 describe("a remote worker loop (real time)", () => {
-  it("drains many runs exactly once, claiming the next runs along with each finish, and gives back what it prefetched on stop", async () => {
+  for (const prefetchOnFinish of [false, true]) {
+    it(`drains many runs exactly once, claiming ahead${prefetchOnFinish ? " and along with each finish" : ""}, and gives back what it prefetched on stop`, async () => {
+      const db = await openTestSqlite();
+      const dataDir = mkdtempSync(join(tmpdir(), "kiln-loop-"));
+      const server = await startServer({ store: db.store, dataDir, port: 0, logger: silentLogger(), rateLimit: false });
+      const token = (await db.store.createToken({ name: "w", namespace: "default", role: "worker" })).plaintext;
+      const client = new HttpEngineClient({ url: server.url, token, prefetchOnFinish });
+      const worker = new Worker({ client, concurrency: 20, batchSize: 20, pollIntervalMs: 5000, sweep: false });
+      const seen = new Map<string, number>();
+      worker.registry.addTask({
+        kind: "count",
+        handler: async (_input, ctx) => {
+          seen.set(ctx.run.id, (seen.get(ctx.run.id) ?? 0) + 1);
+          return null;
+        },
+        retryPolicy: null,
+        settings: {},
+      });
+      try {
+        await db.store.startRuns({
+          runs: Array.from({ length: 500 }, () => ({ namespace: "default", type: "task" as const, name: "count" })),
+        });
+        await worker.start();
+        const started = Date.now();
+        await until("every run completes", async () => worker.processed >= 500, 30_000);
+        // With a 5 s poll interval, only prompt wake-ups (notifications, prefetch) finish this quickly.
+        assert.ok(Date.now() - started < 15_000);
+        assert.equal(seen.size, 500);
+        assert.ok(
+          [...seen.values()].every((n) => n === 1),
+          "each run executed once",
+        );
+        // More runs than the worker will take before it stops: whatever it prefetched goes back.
+        await db.store.startRuns({
+          runs: Array.from({ length: 100 }, () => ({ namespace: "default", type: "task" as const, name: "count" })),
+        });
+        await worker.stop();
+        const leased = await db.store.listRuns({ namespace: "default", status: "running", limit: 1000 });
+        assert.equal(leased.runs.length, 0, "no run stays leased to the stopped worker");
+        const done = await db.store.listRuns({ namespace: "default", status: "completed", limit: 1000 });
+        const queued = await db.store.listRuns({ namespace: "default", status: "queued", limit: 1000 });
+        assert.equal(done.runs.length + queued.runs.length, 600);
+      } finally {
+        client.close();
+        await server.close();
+        await db.close();
+        rmSync(dataDir, { recursive: true, force: true });
+      }
+    });
+  }
+
+  it("records more outcomes at once than one request may carry, in order, in several requests", async () => {
     const db = await openTestSqlite();
-    const dataDir = mkdtempSync(join(tmpdir(), "kiln-loop-"));
+    const dataDir = mkdtempSync(join(tmpdir(), "kiln-chunks-"));
     const server = await startServer({ store: db.store, dataDir, port: 0, logger: silentLogger(), rateLimit: false });
     const token = (await db.store.createToken({ name: "w", namespace: "default", role: "worker" })).plaintext;
-    const client = new HttpEngineClient({ url: server.url, token, prefetchOnFinish: true });
-    const worker = new Worker({ client, concurrency: 20, batchSize: 20, pollIntervalMs: 5000, sweep: false });
-    const seen = new Map<string, number>();
-    worker.registry.addTask({
-      kind: "count",
-      handler: async (_input, ctx) => {
-        seen.set(ctx.run.id, (seen.get(ctx.run.id) ?? 0) + 1);
-        return null;
-      },
-      retryPolicy: null,
-      settings: {},
+    const client = new HttpEngineClient({ url: server.url, token });
+    try {
+      const total = 10_050;
+      for (let i = 0; i < total; i += 1000) {
+        await db.store.startRuns({
+          runs: Array.from({ length: Math.min(1000, total - i) }, () => ({
+            namespace: "default",
+            type: "task" as const,
+            name: "t",
+          })),
+        });
+      }
+      const claimed = [];
+      while (claimed.length < total) {
+        const params = { namespace: "default", queues: ["default"], owner: "w1", limit: 1000, leaseMs: 60_000 };
+        claimed.push(...(await client.claimRuns(params)).runs);
+      }
+      const items = claimed.map((c) => ({
+        runId: c.run.id,
+        leaseToken: c.run.leaseToken,
+        outcome: "complete" as const,
+        output: c.run.id,
+      }));
+      const results = await client.finishRuns({ items });
+      assert.equal(results.length, total);
+      assert.ok(results.every((r) => r.ok));
+      const last = claimed[total - 1]?.run.id ?? "";
+      assert.equal((await db.store.getRun({ namespace: "default", id: last }))?.output, last);
+    } finally {
+      client.close();
+      await server.close();
+      await db.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  it("claims the next batch ahead for a loop that claims full batches often, and gives back what it does not take in time", async () => {
+    const db = await openTestSqlite();
+    const dataDir = mkdtempSync(join(tmpdir(), "kiln-ahead-"));
+    const server = await startServer({ store: db.store, dataDir, port: 0, logger: silentLogger(), rateLimit: false });
+    const token = (await db.store.createToken({ name: "w", namespace: "default", role: "worker" })).plaintext;
+    const client = new HttpEngineClient({
+      url: server.url,
+      token,
+      claimAheadBatches: 2,
+      claimAheadWindowMs: 60_000,
+      claimAheadHoldMs: 1000,
     });
+    const count = async (status: "running" | "queued") =>
+      (await db.store.listRuns({ namespace: "default", status, limit: 100 })).runs.length;
     try {
       await db.store.startRuns({
-        runs: Array.from({ length: 500 }, () => ({ namespace: "default", type: "task" as const, name: "count" })),
+        runs: Array.from({ length: 10 }, () => ({ namespace: "default", type: "task" as const, name: "t" })),
       });
-      await worker.start();
-      const started = Date.now();
-      await until("every run completes", async () => worker.processed >= 500, 30_000);
-      // With a 5 s poll interval, only prompt wake-ups (notifications, prefetch) finish this quickly.
-      assert.ok(Date.now() - started < 15_000);
-      assert.equal(seen.size, 500);
-      assert.ok(
-        [...seen.values()].every((n) => n === 1),
-        "each run executed once",
-      );
-      // More runs than the worker will take before it stops: whatever it prefetched goes back.
-      await db.store.startRuns({
-        runs: Array.from({ length: 100 }, () => ({ namespace: "default", type: "task" as const, name: "count" })),
-      });
-      await worker.stop();
-      const leased = await db.store.listRuns({ namespace: "default", status: "running", limit: 1000 });
-      assert.equal(leased.runs.length, 0, "no run stays leased to the stopped worker");
-      const done = await db.store.listRuns({ namespace: "default", status: "completed", limit: 1000 });
-      const queued = await db.store.listRuns({ namespace: "default", status: "queued", limit: 1000 });
-      assert.equal(done.runs.length + queued.runs.length, 600);
+      const notes: string[] = [];
+      const unsubscribe = await client.subscribe((n) => notes.push(n.queue));
+      const params = { namespace: "default", queues: ["default"], owner: "w1", limit: 2, leaseMs: 30_000 };
+      // The first claim of a loop only claims; a second full one soon after also claims the next
+      // two batches ahead.
+      assert.equal((await client.claimRuns(params)).runs.length, 2);
+      assert.equal((await client.claimRuns(params)).runs.length, 2);
+      await until("the next batches are claimed ahead", async () => (await count("running")) === 8);
+      await until("the worker is told about them", async () => notes.includes("default"));
+      const ahead = await client.claimRuns(params);
+      assert.equal(ahead.runs.length, 2, "a batch claimed ahead is handed out");
+      assert.ok(ahead.runs.every((c) => c.run.leaseOwner === "w1" && c.run.status === "running"));
+      // The worker takes no more: the batch still waiting goes back after the hold time.
+      await until("runs claimed ahead and not taken go back", async () => (await count("running")) === 6);
+      await until("...to their queue", async () => (await count("queued")) === 4);
+      await unsubscribe();
+      assert.equal(await count("running"), 6, "only the runs handed out stay leased");
     } finally {
       client.close();
       await server.close();

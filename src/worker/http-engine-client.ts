@@ -17,6 +17,7 @@ import type {
   WriteResult,
 } from "../store/store.ts";
 import type { Step } from "../engine/step.ts";
+import { type CompactClaimedRun, expandClaimed } from "./claim-wire.ts";
 import type { EngineClient } from "./engine-client.ts";
 import { HttpTransport, type HttpTransportOptions } from "./http-transport.ts";
 import type { WorkerLogger } from "./worker.ts";
@@ -33,6 +34,20 @@ export interface HttpEngineClientOptions extends Omit<HttpTransportOptions, "onR
    * recorded; it holds up to one batch of leased runs briefly. Default false.
    */
   readonly prefetchOnFinish?: boolean;
+  /**
+   * Keep the next batch claimed ahead while a worker loop drains a backlog: when a claim of the
+   * loop comes back full and the loop claims often (at most `claimAheadWindowMs` apart), the next
+   * batches are claimed at once in the background, so the server works on it while the worker runs
+   * the current one (no lock-step claim round trip between batches). Runs claimed ahead that the
+   * worker has not taken within `claimAheadHoldMs` go back to their queue. Default true.
+   */
+  readonly claimAhead?: boolean;
+  /** How many of the loop's batches one claim ahead asks for (fewer, larger claims). Default 4. */
+  readonly claimAheadBatches?: number;
+  /** Longest gap between two claims of the loop for claiming ahead. Default 50. */
+  readonly claimAheadWindowMs?: number;
+  /** How long runs claimed ahead wait for the worker before they are given back. Default 1000. */
+  readonly claimAheadHoldMs?: number;
   /** Heartbeat of the worker's registration (after register()). Default 10000. */
   readonly heartbeatIntervalMs?: number;
   readonly logger?: WorkerLogger;
@@ -63,8 +78,20 @@ export class HttpEngineClient implements EngineClient {
   #lastRetryLog = 0;
   /** The last claim's parameters: finishes ask for the next runs with them (see finishRuns). */
   #lastClaim: Readonly<ClaimRunsParams> | undefined;
-  /** Runs claimed along with a finish, handed out by the next claimRuns. */
+  /** Runs claimed ahead (or along with a finish), handed out by the next claimRuns. */
   #prefetched: { readonly claimed: ClaimedRun; readonly key: string; readonly at: number }[] = [];
+  readonly #claimAhead: boolean;
+  readonly #aheadBatches: number;
+  readonly #aheadWindowMs: number;
+  readonly #aheadHoldMs: number;
+  /** The claim-ahead request in flight (its runs go to #prefetched), if any. */
+  #ahead: Promise<void> | undefined;
+  /** When the worker loop last asked for runs (claim-ahead only follows a loop that claims often). */
+  #lastClaimAt = Number.NEGATIVE_INFINITY;
+  /** Gives back runs claimed ahead that the worker did not take in time. */
+  #holdTimer: NodeJS.Timeout | undefined;
+  /** Outcomes sent by finishRuns and not yet answered. */
+  #finishing = 0;
   /** Listeners of active subscriptions: a worker loop runs and claims prefetched runs when told. */
   readonly #listeners = new Set<(n: StoreNotification) => void>();
 
@@ -75,6 +102,10 @@ export class HttpEngineClient implements EngineClient {
     this.#subscribeWaitMs = options.subscribeWaitMs ?? 25_000;
     this.#heartbeatMs = options.heartbeatIntervalMs ?? 10_000;
     this.#prefetchOnFinish = options.prefetchOnFinish ?? false;
+    this.#claimAhead = options.claimAhead ?? true;
+    this.#aheadBatches = Math.max(1, options.claimAheadBatches ?? 4);
+    this.#aheadWindowMs = options.claimAheadWindowMs ?? 50;
+    this.#aheadHoldMs = options.claimAheadHoldMs ?? 1000;
     this.#http = new HttpTransport({
       ...options,
       onRetry: ({ path, attempt, delayMs, error }) => {
@@ -92,16 +123,96 @@ export class HttpEngineClient implements EngineClient {
     this.#owner = p.owner;
     this.#claimNamespace = p.namespace;
     this.#lastClaim = p;
-    const prefetched = await this.#takePrefetched(p);
-    if (prefetched.length > 0) return { runs: prefetched, nextWakeAt: null };
-    // The namespace travels as the request's namespace (Kiln-Namespace), which the token must allow.
+    const now = Date.now();
+    const often = now - this.#lastClaimAt <= this.#aheadWindowMs;
+    this.#lastClaimAt = now;
+    let runs = await this.#takePrefetched(p);
+    if (runs.length === 0 && this.#ahead !== undefined) {
+      // The next batch is already being claimed: wait for it rather than ask a second time.
+      await this.#ahead;
+      runs = await this.#takePrefetched(p);
+    }
+    let nextWakeAt: number | null = null;
+    if (runs.length === 0) {
+      // The namespace travels as the request's namespace (Kiln-Namespace), which the token must allow.
+      const { namespace, ...rest } = p;
+      const result = await this.#http.post<CompactClaimResult>(
+        "/v1/worker/claim",
+        { ...rest, waitMs: this.#claimWaitMs, compact: true },
+        { retry: "few", extraTimeoutMs: this.#claimWaitMs, namespace },
+      );
+      runs = expandClaimed(result.runs, namespace, p.owner);
+      nextWakeAt = result.nextWakeAt;
+    }
+    // A full batch for a loop that claims often: a backlog drained faster than claims come back.
+    if (often && runs.length > 0 && runs.length >= p.limit) this.#startClaimAhead(p);
+    return { runs, nextWakeAt };
+  }
+
+  /**
+   * Claims the next batches (`claimAheadBatches` of them) in the background while less than one
+   * batch waits in #prefetched (one request at a time: fewer, larger claims, and a batch waiting
+   * while the next ones are claimed), unless a worker loop no longer runs.
+   */
+  #startClaimAhead(p: Readonly<ClaimRunsParams>): void {
+    if (!this.#claimAhead || this.#ahead !== undefined || this.#listeners.size === 0) return;
+    if (this.#prefetched.length >= p.limit || this.#http.closed) return;
+    // Backpressure: the worker's outcomes are not being recorded as fast as it runs them.
+    if (this.#finishing > this.#aheadBatches * p.limit) return;
     const { namespace, ...rest } = p;
-    const result = await this.#http.post<ClaimRunsResult>(
-      "/v1/worker/claim",
-      { ...rest, waitMs: this.#claimWaitMs },
-      { retry: "few", extraTimeoutMs: this.#claimWaitMs, namespace },
-    );
-    return { runs: result.runs, nextWakeAt: result.nextWakeAt };
+    const key = claimKey(p);
+    const limit = Math.min(this.#aheadBatches * p.limit, MAX_CLAIM);
+    this.#ahead = this.#http
+      .post<CompactClaimResult>(
+        "/v1/worker/claim",
+        { ...rest, limit, waitMs: 0, compact: true },
+        { retry: "few", namespace },
+      )
+      .then(
+        // Waits for a give-back too, so unsubscribe leaves nothing leased (see #stash).
+        (result) => this.#stash(expandClaimed(result.runs, namespace, p.owner), key, namespace, p.queues),
+        () => {
+          // The worker's own next claim asks again (and reports the trouble).
+        },
+      )
+      .catch((error: unknown) => {
+        this.#logger?.warn(`Could not keep the runs claimed ahead: ${serializeError(error).message}`);
+      })
+      .finally(() => {
+        this.#ahead = undefined;
+      });
+  }
+
+  /** Keeps runs claimed ahead for the next claimRuns and wakes the worker loop for them. */
+  async #stash(runs: readonly ClaimedRun[], key: string, namespace: string, queues: readonly string[]): Promise<void> {
+    if (runs.length === 0) return;
+    if (this.#listeners.size === 0) {
+      // The worker loop stopped meanwhile: nobody will take them.
+      await this.#release(runs);
+      return;
+    }
+    const at = Date.now();
+    for (const claimed of runs) this.#prefetched.push({ claimed, key, at });
+    this.#armHoldTimer();
+    // The worker may have found nothing to claim meanwhile and gone idle: wake it for these.
+    const note = { type: "runs-ready" as const, namespace, queue: queues[0] ?? "default" };
+    for (const listener of this.#listeners) listener(note);
+  }
+
+  /** Gives back, after the hold time, the runs claimed ahead that are still waiting then. */
+  #armHoldTimer(): void {
+    if (this.#holdTimer !== undefined) return;
+    this.#holdTimer = setTimeout(() => {
+      this.#holdTimer = undefined;
+      const cutoff = Date.now() - this.#aheadHoldMs;
+      const expired = this.#prefetched.filter((e) => e.at <= cutoff);
+      if (expired.length > 0) {
+        this.#prefetched = this.#prefetched.filter((e) => e.at > cutoff);
+        void this.#release(expired.map((e) => e.claimed));
+      }
+      if (this.#prefetched.length > 0) this.#armHoldTimer();
+    }, this.#aheadHoldMs);
+    this.#holdTimer.unref();
   }
 
   /** Prefetched runs for these claim parameters (up to the limit); stale or foreign ones are given back. */
@@ -140,9 +251,11 @@ export class HttpEngineClient implements EngineClient {
   }
 
   async saveSteps(p: Readonly<{ steps: readonly SaveStepParams[] }>): Promise<WriteResult[]> {
-    if (p.steps.length === 0) return [];
-    return (await this.#http.post<{ results: WriteResult[] }>("/v1/worker/steps", p, { retry: "until-delivered" }))
-      .results;
+    return inChunks(p.steps, MAX_WRITE_ITEMS, async (steps) => {
+      const body = { steps };
+      return (await this.#http.post<{ results: WriteResult[] }>("/v1/worker/steps", body, { retry: "until-delivered" }))
+        .results;
+    });
   }
 
   async startChildRun(p: Readonly<StartChildRunParams>): Promise<WriteResult & { readonly childRunId?: string }> {
@@ -159,7 +272,17 @@ export class HttpEngineClient implements EngineClient {
    * next claimRuns gets them without a request.
    */
   async finishRuns(p: Readonly<{ items: readonly FinishRunParams[] }>): Promise<WriteResult[]> {
-    if (p.items.length === 0) return [];
+    // Outcomes pile up while a finish is slow: the claims ahead wait until they are recorded.
+    this.#finishing += p.items.length;
+    try {
+      return await inChunks(p.items, MAX_WRITE_ITEMS, (items) => this.#finishChunk(items));
+    } finally {
+      this.#finishing -= p.items.length;
+    }
+  }
+
+  async #finishChunk(items: readonly FinishRunParams[]): Promise<WriteResult[]> {
+    const p = { items };
     const next = this.#lastClaim;
     // At most one claim's worth waits in the buffer: prefetching more would hold runs another
     // worker could execute now.
@@ -168,6 +291,7 @@ export class HttpEngineClient implements EngineClient {
       this.#listeners.size > 0 &&
       next !== undefined &&
       this.#prefetched.length === 0 &&
+      this.#ahead === undefined &&
       p.items.every((i) => i.outcome !== "release");
     const claim =
       prefetch && next
@@ -177,33 +301,35 @@ export class HttpEngineClient implements EngineClient {
             limit: Math.min(p.items.length, next.limit),
             leaseMs: next.leaseMs,
             ...(next.names === undefined ? {} : { names: next.names }),
+            compact: true,
           }
         : undefined;
-    const result = await this.#http.post<{ results: WriteResult[]; claimed?: ClaimRunsResult }>(
+    const result = await this.#http.post<{ results: WriteResult[]; claimed?: CompactClaimResult }>(
       "/v1/worker/finish",
       claim === undefined ? p : { ...p, claim },
       { retry: "until-delivered", ...(prefetch && next ? { namespace: next.namespace } : {}) },
     );
-    if (result.claimed && next && result.claimed.runs.length > 0) {
-      const key = claimKey(next);
-      const at = Date.now();
-      for (const claimed of result.claimed.runs) this.#prefetched.push({ claimed, key, at });
-      // The worker may have found nothing to claim meanwhile and gone idle: wake it for these.
-      const note = { type: "runs-ready" as const, namespace: next.namespace, queue: next.queues[0] ?? "default" };
-      for (const listener of this.#listeners) listener(note);
+    if (result.claimed && next) {
+      const runs = expandClaimed(result.claimed.runs, next.namespace, next.owner);
+      await this.#stash(runs, claimKey(next), next.namespace, next.queues);
     }
     return result.results;
   }
 
   async updateRuns(p: Readonly<{ items: readonly UpdateRunParams[] }>): Promise<WriteResult[]> {
-    if (p.items.length === 0) return [];
-    return (await this.#http.post<{ results: WriteResult[] }>("/v1/worker/update", p, { retry: "until-delivered" }))
-      .results;
+    return inChunks(p.items, MAX_WRITE_ITEMS, async (items) => {
+      const body = { items };
+      return (
+        await this.#http.post<{ results: WriteResult[] }>("/v1/worker/update", body, { retry: "until-delivered" })
+      ).results;
+    });
   }
 
   async appendLogs(p: Readonly<{ entries: readonly LogEntryInput[] }>): Promise<void> {
-    if (p.entries.length === 0) return;
-    await this.#http.post("/v1/worker/logs", p, { retry: "until-delivered" });
+    await inChunks(p.entries, MAX_LOG_ENTRIES, async (entries) => {
+      await this.#http.post("/v1/worker/logs", { entries }, { retry: "until-delivered" });
+      return [];
+    });
   }
 
   /** Housekeeping runs on the server (its Housekeeper); a remote worker never sweeps. */
@@ -250,9 +376,15 @@ export class HttpEngineClient implements EngineClient {
     return async () => {
       stop.abort();
       await loop;
-      // The worker stopped claiming: runs prefetched for it go back to their queue.
+      // The worker stopped claiming: runs prefetched for it go back to their queue (a claim ahead
+      // still in flight gives its runs back when it lands, see #stash).
       this.#listeners.delete(listener);
-      if (this.#listeners.size === 0) await this.#release(this.#prefetched.splice(0).map((e) => e.claimed));
+      if (this.#listeners.size === 0) {
+        await this.#ahead;
+        clearTimeout(this.#holdTimer);
+        this.#holdTimer = undefined;
+        await this.#release(this.#prefetched.splice(0).map((e) => e.claimed));
+      }
     };
   }
 
@@ -301,8 +433,37 @@ export class HttpEngineClient implements EngineClient {
   close(): void {
     clearInterval(this.#heartbeat);
     this.#heartbeat = undefined;
+    clearTimeout(this.#holdTimer);
+    this.#holdTimer = undefined;
     this.#http.close();
   }
+}
+
+/** The largest claim the server accepts. */
+const MAX_CLAIM = 1000;
+/** The most items (steps, finishes, updates) and log lines the server accepts in one request. */
+const MAX_WRITE_ITEMS = 10_000;
+const MAX_LOG_ENTRIES = 100_000;
+
+/**
+ * Calls `call` on consecutive chunks of at most `size` items, one after the other (a run's writes
+ * keep their order), and concatenates the results. No call for no items.
+ */
+async function inChunks<T, R>(
+  items: readonly T[],
+  size: number,
+  call: (chunk: readonly T[]) => Promise<R[]>,
+): Promise<R[]> {
+  if (items.length <= size) return items.length === 0 ? [] : call(items);
+  const results: R[] = [];
+  for (let i = 0; i < items.length; i += size) results.push(...(await call(items.slice(i, i + size))));
+  return results;
+}
+
+/** A claim's answer with runs in compact form (see claim-wire.ts). */
+interface CompactClaimResult {
+  readonly runs: CompactClaimedRun[];
+  readonly nextWakeAt: number | null;
 }
 
 /** Which claims prefetched runs may serve: same namespace, owner, queues and names. */

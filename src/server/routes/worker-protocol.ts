@@ -15,6 +15,7 @@ import type {
 import { ACCESS, type ApiRoute, type AppContext, defineRoute } from "../api-route.ts";
 import { StepSchema } from "../api-schemas.ts";
 import type { ServerDeps } from "../server-deps.ts";
+import { compactClaimed } from "../../worker/claim-wire.ts";
 import { claimForWorker } from "../worker-claims.ts";
 import {
   AwaitEventBody,
@@ -23,6 +24,7 @@ import {
   ClaimResponse,
   FinishItem,
   HeartbeatBody,
+  isPlainFinishBody,
   LogItem,
   RegisterBody,
   SaveStepItem,
@@ -184,9 +186,11 @@ export const workerProtocolRoutes: readonly ApiRoute[] = [
             body.limit > 0
               ? await claimForWorker(deps, namespace, { ...body, queues: queues ?? ["default"] }, signal)
               : { runs: [], nextWakeAt: await deps.store.getNextWakeAt({ namespace }) };
-          if (result.runs.length > 0 || signal.aborted) return c.json({ ...result, ready: [] });
+          if (result.runs.length > 0 || signal.aborted || deadline - Date.now() <= 0 || interest === undefined) {
+            const runs = body.compact ? compactClaimed(result.runs, namespace, body.owner) : result.runs;
+            return c.json({ runs, nextWakeAt: result.nextWakeAt, ready: [] });
+          }
           const remaining = deadline - Date.now();
-          if (interest === undefined || remaining <= 0) return c.json({ ...result, ready: [] });
           const untilTimer =
             body.limit === 0 || result.nextWakeAt === null ? remaining : Math.max(1, result.nextWakeAt - deps.clock());
           const hits: StoreNotification[] = await interest.wait(Math.min(remaining, untilTimer), signal);
@@ -310,6 +314,7 @@ export const workerProtocolRoutes: readonly ApiRoute[] = [
         .optional()
         .describe("Claim the next runs in the same round trip (the slots these items free)"),
     }),
+    fastBody: isPlainFinishBody,
     responses: {
       200: {
         description: "One result per item, in order, and the runs claimed with `claim`",
@@ -333,7 +338,9 @@ export const workerProtocolRoutes: readonly ApiRoute[] = [
         limit: Math.min(body.claim.limit, 1000),
       };
       const claimed = await claimForWorker(deps, auth.namespace, claim, c.req.raw.signal);
-      return c.json({ results, claimed });
+      if (!claim.compact) return c.json({ results, claimed });
+      const runs = compactClaimed(claimed.runs, auth.namespace, claim.owner);
+      return c.json({ results, claimed: { runs, nextWakeAt: claimed.nextWakeAt } });
     },
   }),
   defineRoute({

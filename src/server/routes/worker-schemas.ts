@@ -40,10 +40,18 @@ export const ClaimBody = z.strictObject({
     .min(0)
     .optional()
     .describe("Long-poll: wait up to this long for claimable runs (capped by the server)"),
+  compact: z
+    .boolean()
+    .optional()
+    .describe(
+      "Answer runs in compact form: no null or default fields, no namespace or lease owner when they are the request's, no empty steps",
+    ),
 });
 
 export const ClaimResponse = z.object({
-  runs: z.array(z.object({ run: z.unknown(), steps: z.array(StepSchema) })),
+  runs: z.array(
+    z.object({ run: z.unknown(), steps: z.array(StepSchema).optional().describe("Absent: none (compact)") }),
+  ),
   nextWakeAt: z.number().nullable(),
   ready: z
     .array(z.object({ namespace: z.string(), queue: z.string() }))
@@ -133,3 +141,40 @@ export const LogItem = z.strictObject({
   message: z.string(),
   ts: z.number().optional(),
 });
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+/** The checks of `Lease` above. */
+function isLease(item: Record<string, unknown>): boolean {
+  const { runId, leaseToken } = item;
+  return (
+    typeof runId === "string" &&
+    runId.length >= 1 &&
+    runId.length <= 100 &&
+    Number.isSafeInteger(leaseToken) &&
+    (leaseToken as number) >= 0
+  );
+}
+
+/**
+ * The finish body of a drain without zod (the hot path of remote workers): only `items`, each a
+ * `complete` (with any output) or a `release`, exactly as FinishItem checks them. Everything else
+ * (other outcomes, a claim) returns false and goes through the schema.
+ */
+export function isPlainFinishBody(body: unknown): boolean {
+  if (!isRecord(body)) return false;
+  for (const key in body) if (key !== "items") return false;
+  const { items } = body;
+  if (!Array.isArray(items) || items.length > 10_000) return false;
+  for (const item of items) {
+    if (!isRecord(item) || !isLease(item)) return false;
+    for (const key in item) {
+      if (key !== "runId" && key !== "leaseToken" && key !== "outcome" && key !== "output") return false;
+    }
+    if (item.outcome === "complete" || (item.outcome === "release" && !("output" in item))) continue;
+    return false;
+  }
+  return true;
+}
