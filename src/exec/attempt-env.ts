@@ -2,7 +2,7 @@ import { stat } from "node:fs/promises";
 import { resolve } from "node:path";
 import type { ResolvedTaskKind } from "../config/resolved-config.ts";
 import { KilnError } from "../errors.ts";
-import type { AttemptPaths } from "./attempt-dir.ts";
+import type { AttemptPaths } from "./attempt-files.ts";
 import { contextEnv, inheritedEnv, type ScriptContext, stateEnv } from "./context-env.ts";
 import { inputEnv, type PreparedInput } from "./input-format.ts";
 import { expandRunTime, type RunTimeValues } from "./runtime-vars.ts";
@@ -16,6 +16,8 @@ export interface AttemptEnvParams {
   readonly state: Readonly<Record<string, string>>;
   readonly secrets: Readonly<Record<string, string>>;
   readonly paths: AttemptPaths;
+  /** `$KILN_API_TOKEN`: the attempt's local API session. */
+  readonly apiToken: string;
   readonly baseEnv: Readonly<Record<string, string | undefined>>;
   readonly binDir: string | null;
 }
@@ -41,6 +43,7 @@ export async function buildAttemptCommand(params: AttemptEnvParams): Promise<Att
   const kiln: Record<string, string> = {
     ...contextEnv(params.context),
     KILN_API_SOCKET: paths.socket,
+    KILN_API_TOKEN: params.apiToken,
     KILN_OUTPUT: paths.outputFile,
     KILN_STATE: paths.stateFile,
     ...(kind.outputFormat === "file" && kind.outputFile === null ? { KILN_OUTPUT_FILE: paths.resultFile } : {}),

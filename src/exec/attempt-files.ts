@@ -1,15 +1,14 @@
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, unlinkSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, readFileSync, unlinkSync } from "node:fs";
 import { join } from "node:path";
 import { KilnError } from "../errors.ts";
 import type { AttemptRecorder } from "./attempt-recorder.ts";
+import type { AttemptSpace } from "./attempt-space.ts";
 import { formatSize } from "./bounded-lines.ts";
 import { parseKeyValueFile } from "./output-files.ts";
 
-/** The files and socket of one attempt, in its private directory. */
+/** The local API socket and the files of one attempt, in its process's private directory. */
 export interface AttemptPaths {
-  readonly dir: string;
-  /** `$KILN_API_SOCKET`. */
+  /** `$KILN_API_SOCKET` (shared by the process's attempts; requests name their attempt by token). */
   readonly socket: string;
   /** `$KILN_OUTPUT`. */
   readonly outputFile: string;
@@ -21,37 +20,30 @@ export interface AttemptPaths {
   readonly inputFile: string;
 }
 
-// A Unix socket path must fit in sockaddr_un (108 bytes on Linux, 104 on macOS).
-const MAX_SOCKET_PATH = 100;
-
 // The per-attempt file operations here are tiny and synchronous on purpose: a thread-pool round
 // trip each would add about a millisecond to every task (issue 3 budgets 1 ms of overhead).
 
-/** Creates the attempt's private directory (0700, so only this user reaches the socket and files). */
-export function makeAttemptDir(tempDir: string | undefined): AttemptPaths {
-  let base = tempDir ?? tmpdir();
-  if (join(base, "kiln-XXXXXX", "api.sock").length > MAX_SOCKET_PATH) base = "/tmp";
-  const dir = mkdtempSync(join(base, "kiln-"));
-  // $KILN_OUTPUT and $KILN_STATE are created by the script's first `>>`, if it writes them.
+/**
+ * The paths of a new attempt. Nothing is created: `$KILN_OUTPUT` and `$KILN_STATE` are created by
+ * the script's first `>>`, if it writes them, in the space's private 0700 directory.
+ */
+export function attemptPaths(space: AttemptSpace): AttemptPaths {
+  const prefix = join(space.dir, space.nextPrefix());
   return {
-    dir,
-    socket: join(dir, "api.sock"),
-    outputFile: join(dir, "output.env"),
-    stateFile: join(dir, "state.env"),
-    resultFile: join(dir, "result.json"),
-    inputFile: join(dir, "input.json"),
+    socket: space.api.socketPath,
+    outputFile: `${prefix}output.env`,
+    stateFile: `${prefix}state.env`,
+    resultFile: `${prefix}result.json`,
+    inputFile: `${prefix}input.json`,
   };
 }
 
 // Expected misses are checked, not caught: a thrown fs error costs more than the call itself.
 
-/** Removes the attempt's directory: its files one by one (cheap), anything else recursively. */
-export function removeAttemptDir(paths: AttemptPaths): void {
-  try {
-    for (const name of readdirSync(paths.dir)) unlinkSync(join(paths.dir, name));
-    rmdirSync(paths.dir);
-  } catch {
-    rmSync(paths.dir, { recursive: true, force: true });
+/** Removes whichever of the attempt's files exist. */
+export function removeAttemptFiles(paths: AttemptPaths): void {
+  for (const file of [paths.outputFile, paths.stateFile, paths.resultFile, paths.inputFile]) {
+    if (existsSync(file)) unlinkSync(file);
   }
 }
 
