@@ -1,5 +1,6 @@
 import { existsSync, readFileSync, unlinkSync } from "node:fs";
 import { join } from "node:path";
+import type { ResolvedTaskKind } from "../config/resolved-config.ts";
 import { KilnError } from "../errors.ts";
 import type { AttemptRecorder } from "./attempt-recorder.ts";
 import type { AttemptSpace } from "./attempt-space.ts";
@@ -40,11 +41,16 @@ export function attemptPaths(space: AttemptSpace): AttemptPaths {
 
 // Expected misses are checked, not caught: a thrown fs error costs more than the call itself.
 
-/** Removes whichever of the attempt's files exist. */
-export function removeAttemptFiles(paths: AttemptPaths): void {
-  for (const file of [paths.outputFile, paths.stateFile, paths.resultFile, paths.inputFile]) {
-    if (existsSync(file)) unlinkSync(file);
-  }
+/** Removes whichever of the attempt's files exist (the input and result files only where the kind uses them). */
+export function removeAttemptFiles(paths: AttemptPaths, kind: ResolvedTaskKind): void {
+  removeIfExists(paths.outputFile);
+  removeIfExists(paths.stateFile);
+  if (kind.inputFormat === "json_file") removeIfExists(paths.inputFile);
+  if (kind.outputFormat === "file" && kind.outputFile === null) removeIfExists(paths.resultFile);
+}
+
+function removeIfExists(file: string): void {
+  if (existsSync(file)) unlinkSync(file);
 }
 
 function readIfExists(file: string, maxBytes: number, name: string): string | null {

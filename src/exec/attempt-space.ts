@@ -20,7 +20,11 @@ export interface AttemptSpace {
 const MAX_SOCKET_PATH = 100;
 const SOCKET_NAME = "api.sock";
 
+// How often an attempt checks that the socket is still there (a temp cleaner may remove it).
+const CHECK_EVERY_MS = 1000;
+
 const spaces = new Map<string, Promise<AttemptSpace>>();
+const checkedAt = new WeakMap<AttemptSpace, number>();
 const dirs = new Set<string>();
 let exitHook = false;
 
@@ -47,16 +51,24 @@ async function openSpace(base: string): Promise<AttemptSpace> {
   }
 }
 
+function stillThere(space: AttemptSpace): boolean {
+  const now = Date.now();
+  if (now - (checkedAt.get(space) ?? 0) < CHECK_EVERY_MS) return true;
+  checkedAt.set(space, now);
+  return existsSync(space.api.socketPath);
+}
+
 /**
  * The attempt space of this process for a temp dir (default: the OS temp dir), made on first use.
- * A space whose socket disappeared (a temp cleaner, a test removing its dir) is replaced.
+ * A space whose socket disappeared (a temp cleaner, a test removing its dir) is replaced; that is
+ * checked at most once a second, so an attempt right after the removal may still fail.
  */
 export async function attemptSpace(tempDir: string | undefined): Promise<AttemptSpace> {
   const base = tempDir ?? tmpdir();
   const existing = spaces.get(base);
   if (existing !== undefined) {
     const space = await existing.catch(() => null);
-    if (space !== null && existsSync(space.api.socketPath)) return space;
+    if (space !== null && stillThere(space)) return space;
     if (spaces.get(base) === existing) {
       spaces.delete(base);
       if (space !== null) {

@@ -134,7 +134,7 @@ export async function runScript(kind: ResolvedTaskKind, params: RunScriptParams)
   } finally {
     // From here on the attempt's token is refused, even to a process that escaped its group.
     session?.close();
-    if (paths) removeAttemptFiles(paths);
+    if (paths) removeAttemptFiles(paths, kind);
   }
 }
 
