@@ -64,13 +64,14 @@ function stillThere(space: AttemptSpace): boolean {
  * checked at most once a second, so an attempt right after the removal may still fail.
  */
 export async function attemptSpace(tempDir: string | undefined): Promise<AttemptSpace> {
-  const base = tempDir ?? tmpdir();
-  const existing = spaces.get(base);
+  // The default is keyed as "": os.tmpdir() reads three environment variables on every call.
+  const key = tempDir ?? "";
+  const existing = spaces.get(key);
   if (existing !== undefined) {
     const space = await existing.catch(() => null);
     if (space !== null && stillThere(space)) return space;
-    if (spaces.get(base) === existing) {
-      spaces.delete(base);
+    if (spaces.get(key) === existing) {
+      spaces.delete(key);
       if (space !== null) {
         dirs.delete(space.dir);
         void space.api.close();
@@ -79,7 +80,7 @@ export async function attemptSpace(tempDir: string | undefined): Promise<Attempt
     }
     return attemptSpace(tempDir);
   }
-  const opening = openSpace(base);
-  spaces.set(base, opening);
+  const opening = openSpace(tempDir ?? tmpdir());
+  spaces.set(key, opening);
   return opening;
 }
