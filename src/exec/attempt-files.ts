@@ -41,10 +41,15 @@ export function attemptPaths(space: AttemptSpace): AttemptPaths {
 
 // Expected misses are checked, not caught: a thrown fs error costs more than the call itself.
 
-/** Removes whichever of the attempt's files exist (the input and result files only where the kind uses them). */
-export function removeAttemptFiles(paths: AttemptPaths, kind: ResolvedTaskKind): void {
-  removeIfExists(paths.outputFile);
-  removeIfExists(paths.stateFile);
+/**
+ * Removes whichever of the attempt's files exist (the input and result files only where the kind
+ * uses them). `$KILN_OUTPUT` and `$KILN_STATE` are already gone once applyKeyValueFiles read them.
+ */
+export function removeAttemptFiles(paths: AttemptPaths, kind: ResolvedTaskKind, keyValueFilesApplied: boolean): void {
+  if (!keyValueFilesApplied) {
+    removeIfExists(paths.outputFile);
+    removeIfExists(paths.stateFile);
+  }
   if (kind.inputFormat === "json_file") removeIfExists(paths.inputFile);
   if (kind.outputFormat === "file" && kind.outputFile === null) removeIfExists(paths.resultFile);
 }
@@ -53,28 +58,40 @@ function removeIfExists(file: string): void {
   if (existsSync(file)) unlinkSync(file);
 }
 
-function readIfExists(file: string, maxBytes: number, name: string): string | null {
+/** Reads and removes a file the script may have written; null when it did not. */
+function takeIfExists(file: string): Buffer | null {
   if (!existsSync(file)) return null;
-  const text = readFileSync(file);
-  if (text.length > maxBytes) {
+  const bytes = readFileSync(file);
+  unlinkSync(file);
+  return bytes;
+}
+
+function checkedText(bytes: Buffer, maxBytes: number, name: string): string {
+  if (bytes.length > maxBytes) {
     throw new KilnError(
       "OUTPUT_TOO_LARGE",
-      `${name} is ${formatSize(text.length)}, over max_output_size_kb ${maxBytes / 1024}`,
+      `${name} is ${formatSize(bytes.length)}, over max_output_size_kb ${maxBytes / 1024}`,
       { retryable: false },
     );
   }
-  return text.toString("utf8");
+  return bytes.toString("utf8");
 }
 
-/** Applies the `$KILN_OUTPUT` and `$KILN_STATE` files a script wrote (capped like the output). */
+/**
+ * Applies the `$KILN_OUTPUT` and `$KILN_STATE` files a script wrote (capped like the output), and
+ * removes them (both, even when one is refused): they are read once, after the script's whole
+ * process group is gone.
+ */
 export function applyKeyValueFiles(paths: AttemptPaths, recorder: AttemptRecorder, maxKb: number): void {
-  const output = readIfExists(paths.outputFile, maxKb * 1024, "$KILN_OUTPUT");
+  const output = takeIfExists(paths.outputFile);
+  const state = takeIfExists(paths.stateFile);
   if (output !== null) {
-    for (const [key, value] of parseKeyValueFile(output, "$KILN_OUTPUT")) recorder.setOutput(key, value);
+    const text = checkedText(output, maxKb * 1024, "$KILN_OUTPUT");
+    for (const [key, value] of parseKeyValueFile(text, "$KILN_OUTPUT")) recorder.setOutput(key, value);
   }
-  const state = readIfExists(paths.stateFile, maxKb * 1024, "$KILN_STATE");
   if (state !== null) {
+    const text = checkedText(state, maxKb * 1024, "$KILN_STATE");
     // A failed write is reported by recorder.settle().
-    for (const [key, value] of parseKeyValueFile(state, "$KILN_STATE")) recorder.setState(key, value).catch(() => {});
+    for (const [key, value] of parseKeyValueFile(text, "$KILN_STATE")) recorder.setState(key, value).catch(() => {});
   }
 }

@@ -17,6 +17,9 @@ export interface ScriptContext {
 }
 
 const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
+const DASHES = /-/g;
+const TRACE_ID = /^[0-9a-f]{32}$/;
+const ALL_ZEROS = /^0+$/;
 
 /**
  * A W3C traceparent for one attempt: the parent's trace id when given, else one derived from the
@@ -24,8 +27,8 @@ const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
  */
 export function makeTraceparent(runId: string, parent: string | null): string {
   const match = parent === null ? null : TRACEPARENT.exec(parent);
-  let traceId = match?.[1] ?? runId.replace(/-/g, "").toLowerCase();
-  if (!/^[0-9a-f]{32}$/.test(traceId) || /^0+$/.test(traceId)) traceId = randomHex(16);
+  let traceId = match?.[1] ?? runId.replace(DASHES, "").toLowerCase();
+  if (!TRACE_ID.test(traceId) || ALL_ZEROS.test(traceId)) traceId = randomHex(16);
   const flags = match?.[3] ?? "01";
   return `00-${traceId}-${randomHex(8)}-${flags}`;
 }

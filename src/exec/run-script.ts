@@ -65,6 +65,8 @@ export async function runScript(kind: ResolvedTaskKind, params: RunScriptParams)
   const state = params.state ?? {};
   let paths: AttemptPaths | null = null;
   let session: LocalApiSession | null = null;
+  // Once the script ran, buildAttemptResult reads and removes $KILN_OUTPUT and $KILN_STATE.
+  let keyValueFilesApplied = false;
   try {
     checkInputSize(kind, params.input);
     if (params.signal?.aborted) throw cancelError(params.signal.reason);
@@ -116,6 +118,7 @@ export async function runScript(kind: ResolvedTaskKind, params: RunScriptParams)
       stderr: kind.captureStderr,
     });
     const supervised = await supervisor.supervise(child, streams, prepared.stdin);
+    keyValueFilesApplied = true;
     return await buildAttemptResult({
       kind,
       pid: child.pid,
@@ -134,7 +137,7 @@ export async function runScript(kind: ResolvedTaskKind, params: RunScriptParams)
   } finally {
     // From here on the attempt's token is refused, even to a process that escaped its group.
     session?.close();
-    if (paths) removeAttemptFiles(paths, kind);
+    if (paths) removeAttemptFiles(paths, kind, keyValueFilesApplied);
   }
 }
 
