@@ -33,7 +33,10 @@ export interface RunScriptParams {
   readonly signal?: AbortSignal;
   /** The run's deadline (epoch ms): the attempt stops there even before its own timeout. */
   readonly deadlineAt?: number | null;
-  /** The environment scripts inherit (default process.env; KILN_*, INPUT_*, STATE_* are dropped). */
+  /**
+   * The environment scripts inherit (default process.env, read once at the first attempt);
+   * KILN_*, INPUT_*, STATE_* and TRACEPARENT are dropped.
+   */
   readonly baseEnv?: Readonly<Record<string, string | undefined>>;
   /** A directory put first on PATH (the worker's own `kiln`). */
   readonly binDir?: string | null;
