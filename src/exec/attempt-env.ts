@@ -48,8 +48,13 @@ export async function buildAttemptCommand(params: AttemptEnvParams): Promise<Att
     KILN_STATE: paths.stateFile,
     ...(kind.outputFormat === "file" && kind.outputFile === null ? { KILN_OUTPUT_FILE: paths.resultFile } : {}),
   };
+  // Built only when a text of the kind holds a `${…}` reference (most kinds have none).
+  let vars: Record<string, string> | null = null;
   const values: RunTimeValues = {
-    vars: { ...inputEnv(params.input), ...stateEnv(params.state), ...kiln },
+    get vars() {
+      vars ??= { ...inputEnv(params.input), ...stateEnv(params.state), ...kiln };
+      return vars;
+    },
     secrets: params.secrets,
   };
   const expand = (text: string) => expandRunTime(text, values);
@@ -63,16 +68,10 @@ export async function buildAttemptCommand(params: AttemptEnvParams): Promise<Att
     }
     secretEnv[name] = value;
   }
-  const kindEnv: Record<string, string> = {};
-  for (const [name, value] of Object.entries(kind.env)) kindEnv[name] = expand(value);
-  const env: Record<string, string> = {
-    ...inheritedEnv(params.baseEnv),
-    ...kindEnv,
-    ...secretEnv,
-    ...prepared.env,
-    ...stateEnv(params.state),
-    ...kiln,
-  };
+  // One object filled in order (later sources win), instead of a chain of spreads.
+  const env: Record<string, string> = Object.assign({}, inheritedEnv(params.baseEnv));
+  for (const name in kind.env) env[name] = expand(kind.env[name] as string);
+  Object.assign(env, secretEnv, prepared.env, stateEnv(params.state), kiln);
   const path = env.PATH ?? DEFAULT_PATH;
   env.PATH = params.binDir ? `${params.binDir}:${path}` : path;
 

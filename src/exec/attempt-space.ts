@@ -24,6 +24,7 @@ const SOCKET_NAME = "api.sock";
 const CHECK_EVERY_MS = 1000;
 
 const spaces = new Map<string, Promise<AttemptSpace>>();
+const opened = new Map<string, AttemptSpace>();
 const checkedAt = new WeakMap<AttemptSpace, number>();
 const dirs = new Set<string>();
 let exitHook = false;
@@ -59,28 +60,45 @@ function stillThere(space: AttemptSpace): boolean {
 }
 
 /**
- * The attempt space of this process for a temp dir (default: the OS temp dir), made on first use.
- * A space whose socket disappeared (a temp cleaner, a test removing its dir) is replaced; that is
- * checked at most once a second, so an attempt right after the removal may still fail.
+ * The attempt space of this process for a temp dir (default: the OS temp dir), made on first use;
+ * an opened space is returned as is, not as a promise. A space whose socket disappeared (a temp
+ * cleaner, a test removing its dir) is replaced; that is checked at most once a second, so an
+ * attempt right after the removal may still fail.
  */
-export async function attemptSpace(tempDir: string | undefined): Promise<AttemptSpace> {
+export function attemptSpace(tempDir: string | undefined): AttemptSpace | Promise<AttemptSpace> {
   // The default is keyed as "": os.tmpdir() reads three environment variables on every call.
   const key = tempDir ?? "";
+  const space = opened.get(key);
+  if (space !== undefined && stillThere(space)) return space;
+  return openOrReplace(key, tempDir);
+}
+
+async function openOrReplace(key: string, tempDir: string | undefined): Promise<AttemptSpace> {
   const existing = spaces.get(key);
   if (existing !== undefined) {
     const space = await existing.catch(() => null);
-    if (space !== null && stillThere(space)) return space;
+    // Checked without the throttle: attemptSpace may have just found the socket gone.
+    if (space !== null && existsSync(space.api.socketPath)) return space;
     if (spaces.get(key) === existing) {
       spaces.delete(key);
+      opened.delete(key);
       if (space !== null) {
         dirs.delete(space.dir);
         void space.api.close();
         rmSync(space.dir, { recursive: true, force: true });
       }
     }
-    return attemptSpace(tempDir);
+    return openOrReplace(key, tempDir);
   }
   const opening = openSpace(tempDir ?? tmpdir());
   spaces.set(key, opening);
+  opening.then(
+    (space) => {
+      if (spaces.get(key) === opening) opened.set(key, space);
+    },
+    () => {
+      if (spaces.get(key) === opening) spaces.delete(key);
+    },
+  );
   return opening;
 }
