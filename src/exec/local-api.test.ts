@@ -171,6 +171,9 @@ describe("local API routes", () => {
     });
     assert.equal((await call(socket, "GET", "/log")).status, 404);
     assert.equal((await call(socket, "GET", "/steps/")).status, 404);
+    const malformed = await call(socket, "GET", "/state/%E0%A4%A");
+    assert.equal(malformed.status, 400);
+    assert.equal(malformed.json.error.code, "INVALID_INPUT");
     const badJson = await call(socket, "POST", "/log", "{nope");
     assert.equal(badJson.status, 400);
     assert.equal(badJson.json.error.code, "INVALID_JSON");

@@ -260,7 +260,14 @@ function serve(sessions: ReadonlyMap<string, Session>, request: IncomingMessage,
   const mask = options.mask ?? unmasked;
   const url = new URL(request.url ?? "/", "http://kiln");
   const [, head = "", ...rest] = url.pathname.split("/");
-  const param = decodeURIComponent(rest.join("/"));
+  let param: string;
+  try {
+    param = decodeURIComponent(rest.join("/"));
+  } catch {
+    // A throw here would be uncaught, and the server is shared by every attempt of the worker.
+    sendError(response, new KilnError("INVALID_INPUT", `Malformed percent-encoding in ${url.pathname}`), mask);
+    return;
+  }
   const route = ROUTES[`${request.method} /${head}`];
   const needsParam = head === "state" || head === "steps" || head === "sleep" || head === "wait-event";
   if (!route || (needsParam ? param === "" : rest.length > 0)) {
