@@ -1,5 +1,6 @@
-// The in-script `kiln` commands: thin clients of the local API on $KILN_API_SOCKET (see
-// src/exec/local-api.ts). Plain JavaScript, no TypeScript loader, so a script pays ~40 ms per call.
+// The in-script `kiln` commands: thin clients of the local API on $KILN_API_SOCKET, acting for the
+// attempt of $KILN_API_TOKEN (see src/exec/local-api.ts). Plain JavaScript, no TypeScript loader,
+// so a script pays ~40 ms per call.
 //   kiln step NAME -- cmd …       run cmd once per run; replay its stdout and exit code later
 //   kiln sleep NAME DURATION      durable sleep (the script is stopped and re-run on wake)
 //   kiln wait-event NAME --event E [--key K] [--timeout D]   durable event wait; prints the payload
@@ -23,8 +24,11 @@ function call(method, path, body) {
   if (!socketPath) fail("INVALID_INPUT", "KILN_API_SOCKET is not set: this command only works inside a Kiln task");
   return new Promise((resolve, reject) => {
     const data = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
+    // The token names this attempt: the socket is shared by all attempts of the worker process.
+    const headers = { authorization: `Bearer ${process.env.KILN_API_TOKEN ?? ""}` };
+    if (data) Object.assign(headers, { "content-type": "application/json", "content-length": data.length });
     const req = request(
-      { socketPath, path, method, headers: data ? { "content-type": "application/json", "content-length": data.length } : {} },
+      { socketPath, path, method, headers },
       (res) => {
         const chunks = [];
         res.on("data", (c) => chunks.push(c));

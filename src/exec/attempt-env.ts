@@ -2,7 +2,7 @@ import { stat } from "node:fs/promises";
 import { resolve } from "node:path";
 import type { ResolvedTaskKind } from "../config/resolved-config.ts";
 import { KilnError } from "../errors.ts";
-import type { AttemptPaths } from "./attempt-dir.ts";
+import type { AttemptPaths } from "./attempt-files.ts";
 import { contextEnv, inheritedEnv, type ScriptContext, stateEnv } from "./context-env.ts";
 import { inputEnv, type PreparedInput } from "./input-format.ts";
 import { expandRunTime, type RunTimeValues } from "./runtime-vars.ts";
@@ -16,6 +16,8 @@ export interface AttemptEnvParams {
   readonly state: Readonly<Record<string, string>>;
   readonly secrets: Readonly<Record<string, string>>;
   readonly paths: AttemptPaths;
+  /** `$KILN_API_TOKEN`: the attempt's local API session. */
+  readonly apiToken: string;
   readonly baseEnv: Readonly<Record<string, string | undefined>>;
   readonly binDir: string | null;
 }
@@ -41,12 +43,18 @@ export async function buildAttemptCommand(params: AttemptEnvParams): Promise<Att
   const kiln: Record<string, string> = {
     ...contextEnv(params.context),
     KILN_API_SOCKET: paths.socket,
+    KILN_API_TOKEN: params.apiToken,
     KILN_OUTPUT: paths.outputFile,
     KILN_STATE: paths.stateFile,
     ...(kind.outputFormat === "file" && kind.outputFile === null ? { KILN_OUTPUT_FILE: paths.resultFile } : {}),
   };
+  // Built only when a text of the kind holds a `${…}` reference (most kinds have none).
+  let vars: Record<string, string> | null = null;
   const values: RunTimeValues = {
-    vars: { ...inputEnv(params.input), ...stateEnv(params.state), ...kiln },
+    get vars() {
+      vars ??= { ...inputEnv(params.input), ...stateEnv(params.state), ...kiln };
+      return vars;
+    },
     secrets: params.secrets,
   };
   const expand = (text: string) => expandRunTime(text, values);
@@ -60,16 +68,10 @@ export async function buildAttemptCommand(params: AttemptEnvParams): Promise<Att
     }
     secretEnv[name] = value;
   }
-  const kindEnv: Record<string, string> = {};
-  for (const [name, value] of Object.entries(kind.env)) kindEnv[name] = expand(value);
-  const env: Record<string, string> = {
-    ...inheritedEnv(params.baseEnv),
-    ...kindEnv,
-    ...secretEnv,
-    ...prepared.env,
-    ...stateEnv(params.state),
-    ...kiln,
-  };
+  // One object filled in order (later sources win), instead of a chain of spreads.
+  const env: Record<string, string> = Object.assign({}, inheritedEnv(params.baseEnv));
+  for (const name in kind.env) env[name] = expand(kind.env[name] as string);
+  Object.assign(env, secretEnv, prepared.env, stateEnv(params.state), kiln);
   const path = env.PATH ?? DEFAULT_PATH;
   env.PATH = params.binDir ? `${params.binDir}:${path}` : path;
 

@@ -1,6 +1,6 @@
 import type { ResolvedTaskKind } from "../config/resolved-config.ts";
 import { KilnError } from "../errors.ts";
-import { type AttemptPaths, applyKeyValueFiles } from "./attempt-dir.ts";
+import { type AttemptPaths, applyKeyValueFiles } from "./attempt-files.ts";
 import type { AttemptRecorder } from "./attempt-recorder.ts";
 import { decideVerdict } from "./attempt-verdict.ts";
 import type { HeadTail } from "./bounded-lines.ts";

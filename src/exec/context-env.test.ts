@@ -34,8 +34,9 @@ test("the context environment of DESIGN.md §4, STATE_<KEY>, declared secrets; t
   assert.equal(env.KILN_IDEMPOTENCY_KEY, ctx.run.id);
   assert.match(env.TRACEPARENT ?? "", /^00-0190d7a43c1e7b5a9f0000000000abcd-[0-9a-f]{16}-01$/);
   assert.match(env.KILN_API_SOCKET ?? "", /\/api\.sock$/);
-  assert.match(env.KILN_OUTPUT ?? "", /\/output\.env$/);
-  assert.match(env.KILN_STATE ?? "", /\/state\.env$/);
+  assert.match(env.KILN_API_TOKEN ?? "", /^[A-Za-z0-9_-]{43}$/);
+  assert.match(env.KILN_OUTPUT ?? "", /\/attempt-\d+\.output\.env$/);
+  assert.match(env.KILN_STATE ?? "", /\/attempt-\d+\.state\.env$/);
   assert.equal(env.STATE_CURSOR, "17");
   assert.equal(env.STATE_LAST_FILE, "a.csv");
   assert.equal(env.BUCKET, "s3://b");

@@ -9,12 +9,18 @@ import { setTimeout as delay } from "node:timers/promises";
 
 /** Sends a signal to every process of a group. Returns false when the group no longer exists. */
 export function signalGroup(pgid: number, signal: NodeJS.Signals | 0): boolean {
+  // ESRCH, the common answer once a script exited, arrives as a thrown error; without a stack
+  // trace it costs a few microseconds instead of about 0.1 ms per attempt.
+  const stackTraceLimit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
   try {
     process.kill(-pgid, signal);
     return true;
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === "ESRCH") return false;
     throw error;
+  } finally {
+    Error.stackTraceLimit = stackTraceLimit;
   }
 }
 

@@ -13,14 +13,19 @@ after(() => rmSync(temp, { recursive: true, force: true }));
 /** An answer body; `error` is only there on 4xx/5xx answers (the assertions check which). */
 type Json = Record<string, unknown> & { readonly error: { readonly code: string; readonly message: string } };
 
+/** The token requests carry by default: the session of the routes suite. */
+let sessionToken = "";
+
 function call(
   socketPath: string,
   method: string,
   path: string,
   body?: string,
+  authorization: string | null = `Bearer ${sessionToken}`,
 ): Promise<{ status: number; json: Json }> {
+  const headers = authorization === null ? {} : { authorization };
   return new Promise((resolve, reject) => {
-    const req = request({ socketPath, method, path }, (res) => {
+    const req = request({ socketPath, method, path, headers }, (res) => {
       let text = "";
       res.setEncoding("utf8");
       res.on("data", (c) => {
@@ -75,10 +80,11 @@ describe("local API routes", () => {
   let socket: string;
   before(async () => {
     socket = join(temp, "api.sock");
-    server = await startLocalApi(socket, recording.handler, {
+    server = await startLocalApi(socket);
+    sessionToken = server.openSession(recording.handler, {
       onRequest: recording.countRequest,
       mask: (t) => t.replaceAll("hidden", "***"),
-    });
+    }).token;
   });
   after(() => server.close());
 
@@ -165,6 +171,9 @@ describe("local API routes", () => {
     });
     assert.equal((await call(socket, "GET", "/log")).status, 404);
     assert.equal((await call(socket, "GET", "/steps/")).status, 404);
+    const malformed = await call(socket, "GET", "/state/%E0%A4%A");
+    assert.equal(malformed.status, 400);
+    assert.equal(malformed.json.error.code, "INVALID_INPUT");
     const badJson = await call(socket, "POST", "/log", "{nope");
     assert.equal(badJson.status, 400);
     assert.equal(badJson.json.error.code, "INVALID_JSON");
@@ -185,5 +194,48 @@ describe("local API routes", () => {
     const huge = await call(socket, "POST", "/log", JSON.stringify({ message: "x".repeat(1_100_000) }));
     assert.equal(huge.status, 413);
     assert.equal(huge.json.error.code, "PAYLOAD_TOO_LARGE");
+  });
+});
+
+describe("local API sessions", () => {
+  let server: LocalApiServer;
+  let socket: string;
+  before(async () => {
+    socket = join(temp, "shared.sock");
+    server = await startLocalApi(socket);
+  });
+  after(() => server.close());
+
+  test("each request acts for the attempt whose token it carries", async () => {
+    const first = recordingHandler();
+    const second = recordingHandler();
+    const a = server.openSession(first.handler);
+    const b = server.openSession(second.handler);
+    assert.match(a.token, /^[A-Za-z0-9_-]{43}$/);
+    assert.notEqual(a.token, b.token);
+    await call(socket, "POST", "/log", '{"message":"from a"}', `Bearer ${a.token}`);
+    await call(socket, "POST", "/log", '{"message":"from b"}', `Bearer ${b.token}`);
+    assert.deepEqual(first.calls, [["log", "info", "from a"]]);
+    assert.deepEqual(second.calls, [["log", "info", "from b"]]);
+    a.close();
+    b.close();
+  });
+
+  test("a missing, unknown or ended token is refused with 401 and reaches no handler", async () => {
+    const recording = recordingHandler();
+    const session = server.openSession(recording.handler, { onRequest: recording.countRequest });
+    const missing = await call(socket, "POST", "/log", '{"message":"x"}', null);
+    assert.equal(missing.status, 401);
+    assert.equal(missing.json.error.code, "UNAUTHENTICATED");
+    assert.match(missing.json.error.message, /KILN_API_TOKEN/);
+    const wrong = await call(socket, "PUT", "/state/k", '{"value":"v"}', `Bearer ${session.token.slice(1)}x`);
+    assert.equal(wrong.status, 401);
+    const notBearer = await call(socket, "POST", "/heartbeat", "{}", session.token);
+    assert.equal(notBearer.status, 401);
+    session.close();
+    const ended = await call(socket, "POST", "/heartbeat", "{}", `Bearer ${session.token}`);
+    assert.equal(ended.status, 401);
+    assert.deepEqual(recording.calls, []);
+    assert.equal(recording.requests(), 0);
   });
 });

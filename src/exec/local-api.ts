@@ -1,10 +1,15 @@
 /**
- * The local API: an HTTP server on a per-attempt Unix socket, `$KILN_API_SOCKET` (mode 0600, in
- * the attempt's private 0700 directory). The `kiln` CLI inside scripts is a thin client of it; so
- * is `curl --unix-socket "$KILN_API_SOCKET" http://kiln/…`. Bodies are JSON (`Content-Type` is not
- * checked); every answer is JSON. Errors are `{ "error": { "code", "message" } }` with a 4xx/5xx
- * status (400 INVALID_INPUT / INVALID_JSON, 404 ROUTE_NOT_FOUND, 413 PAYLOAD_TOO_LARGE for bodies
- * over 1 MiB). Secrets and masked values are replaced by `***` in everything recorded.
+ * The local API: one HTTP server per worker process on a Unix socket, `$KILN_API_SOCKET` (mode
+ * 0600, in the process's private 0700 directory), shared by every attempt the process runs. Each
+ * attempt gets its own session, named by an unguessable token in `$KILN_API_TOKEN`; a request acts
+ * for the attempt whose token it carries as `Authorization: Bearer <token>`, and a missing, unknown
+ * or ended token is refused with 401 UNAUTHENTICATED, so one attempt's script cannot act for
+ * another. The `kiln` CLI inside scripts is a thin client of it; so is
+ * `curl --unix-socket "$KILN_API_SOCKET" -H "Authorization: Bearer $KILN_API_TOKEN" http://kiln/…`.
+ * Bodies are JSON (`Content-Type` is not checked); every answer is JSON. Errors are
+ * `{ "error": { "code", "message" } }` with a 4xx/5xx status (400 INVALID_INPUT / INVALID_JSON,
+ * 401 UNAUTHENTICATED, 404 ROUTE_NOT_FOUND, 413 PAYLOAD_TOO_LARGE for bodies over 1 MiB). Secrets
+ * and masked values are replaced by `***` in everything recorded.
  *
  *   POST /log                 {"message": string, "level"?: "debug"|"info"|"notice"|"warning"|"error"}
  *                             → 200 {"ok": true}
@@ -43,6 +48,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { parseDuration } from "../engine/duration.ts";
 import { isKilnError, KilnError } from "../errors.ts";
 import type { LogLevel } from "../store/store.ts";
+import { randomToken } from "./random-ids.ts";
 
 /** A `kiln step` result as recorded. */
 export interface StepRecord {
@@ -119,79 +125,79 @@ const isExitCode = (v: unknown): v is number => Number.isInteger(v) && (v as num
 const isDuration = (v: unknown): v is string | number => typeof v === "string" || typeof v === "number";
 const isOptionalDuration = (v: unknown): v is string | number | null | undefined => v == null || isDuration(v);
 
-type Route = (body: unknown, param: string) => Promise<unknown> | unknown;
+type Route = (handler: LocalApiHandler, body: unknown, param: string) => Promise<unknown> | unknown;
 
-function routes(handler: LocalApiHandler): Record<string, Route> {
-  const ok = { ok: true };
-  const stepAnswer = (record: StepRecord | null) => (record ? { recorded: true, ...record } : { recorded: false });
-  return {
-    "POST /log": (body) => {
-      const message = field(body, "message", isString, "a string");
-      const level = field(body, "level", isOptionalString, "a log level") ?? "info";
-      if (!LOG_LEVELS.has(level))
-        throw new KilnError(
-          "INVALID_INPUT",
-          `Expected "level" to be one of ${[...LOG_LEVELS].join(", ")}, got "${level}"`,
-        );
-      handler.log(level as LogLevel, message);
-      return ok;
-    },
-    "POST /progress": (body) => {
-      const percent = field(
-        body,
-        "percent",
-        (v): v is number | null | undefined => v == null || (typeof v === "number" && Number.isFinite(v)),
-        "a number from 0 to 100",
+const ok = { ok: true };
+const stepAnswer = (record: StepRecord | null) => (record ? { recorded: true, ...record } : { recorded: false });
+
+// One table for every session: the handler is an argument, so no closures are built per attempt.
+const ROUTES: Readonly<Record<string, Route>> = {
+  "POST /log": (handler, body) => {
+    const message = field(body, "message", isString, "a string");
+    const level = field(body, "level", isOptionalString, "a log level") ?? "info";
+    if (!LOG_LEVELS.has(level))
+      throw new KilnError(
+        "INVALID_INPUT",
+        `Expected "level" to be one of ${[...LOG_LEVELS].join(", ")}, got "${level}"`,
       );
-      const message = field(body, "message", isOptionalString, "a string");
-      handler.progress(percent == null ? null : Math.min(100, Math.max(0, percent)), message ?? null);
-      return ok;
-    },
-    "GET /state": (_, key) => ({ key, value: handler.getState(key) }),
-    "PUT /state": async (body, key) => {
-      await handler.setState(key, field(body, "value", isOptionalString, "a string or null") ?? null);
-      return ok;
-    },
-    "POST /output": (body) => {
-      const outputs = (body as { outputs?: unknown }).outputs;
-      if (outputs !== undefined) {
-        if (outputs === null || typeof outputs !== "object" || Array.isArray(outputs)) {
-          throw new KilnError("INVALID_INPUT", 'Expected "outputs" to be an object of key: value');
-        }
-        for (const [key, value] of Object.entries(outputs)) handler.setOutput(key, value);
-      } else {
-        handler.setOutput(field(body, "key", isString, "a string"), (body as { value?: unknown }).value ?? null);
+    handler.log(level as LogLevel, message);
+    return ok;
+  },
+  "POST /progress": (handler, body) => {
+    const percent = field(
+      body,
+      "percent",
+      (v): v is number | null | undefined => v == null || (typeof v === "number" && Number.isFinite(v)),
+      "a number from 0 to 100",
+    );
+    const message = field(body, "message", isOptionalString, "a string");
+    handler.progress(percent == null ? null : Math.min(100, Math.max(0, percent)), message ?? null);
+    return ok;
+  },
+  "GET /state": (handler, _, key) => ({ key, value: handler.getState(key) }),
+  "PUT /state": async (handler, body, key) => {
+    await handler.setState(key, field(body, "value", isOptionalString, "a string or null") ?? null);
+    return ok;
+  },
+  "POST /output": (handler, body) => {
+    const outputs = (body as { outputs?: unknown }).outputs;
+    if (outputs !== undefined) {
+      if (outputs === null || typeof outputs !== "object" || Array.isArray(outputs)) {
+        throw new KilnError("INVALID_INPUT", 'Expected "outputs" to be an object of key: value');
       }
-      return ok;
-    },
-    "POST /heartbeat": () => {
-      handler.heartbeat();
-      return ok;
-    },
-    "GET /steps": (_, name) => stepAnswer(handler.getStep(name)),
-    "POST /steps": async (body, name) => {
-      const record = body as { stdout?: unknown; exitCode?: unknown };
-      if (record.stdout === undefined && record.exitCode === undefined) return stepAnswer(handler.getStep(name));
-      const stdout = field(body, "stdout", isString, "a string");
-      const exitCode = field(body, "exitCode", isExitCode, "an exit code from 0 to 255");
-      return stepAnswer(await handler.recordStep(name, { stdout, exitCode }));
-    },
-    "POST /sleep": async (body, name) => {
-      const duration = parseDuration(
-        field(body, "duration", isDuration, 'a duration like "30s" or milliseconds'),
-        "duration",
-      );
-      return { status: await handler.sleep(name, duration) };
-    },
-    "POST /wait-event": async (body, name) => {
-      const event = field(body, "event", isString, "an event name");
-      const key = field(body, "key", isOptionalString, "a string") ?? null;
-      const timeout = field(body, "timeout", isOptionalDuration, 'a duration like "1h" or milliseconds');
-      const timeoutMs = timeout == null ? null : parseDuration(timeout, "timeout");
-      return handler.waitForEvent(name, { event, key, timeoutMs });
-    },
-  };
-}
+      for (const [key, value] of Object.entries(outputs)) handler.setOutput(key, value);
+    } else {
+      handler.setOutput(field(body, "key", isString, "a string"), (body as { value?: unknown }).value ?? null);
+    }
+    return ok;
+  },
+  "POST /heartbeat": (handler) => {
+    handler.heartbeat();
+    return ok;
+  },
+  "GET /steps": (handler, _, name) => stepAnswer(handler.getStep(name)),
+  "POST /steps": async (handler, body, name) => {
+    const record = body as { stdout?: unknown; exitCode?: unknown };
+    if (record.stdout === undefined && record.exitCode === undefined) return stepAnswer(handler.getStep(name));
+    const stdout = field(body, "stdout", isString, "a string");
+    const exitCode = field(body, "exitCode", isExitCode, "an exit code from 0 to 255");
+    return stepAnswer(await handler.recordStep(name, { stdout, exitCode }));
+  },
+  "POST /sleep": async (handler, body, name) => {
+    const duration = parseDuration(
+      field(body, "duration", isDuration, 'a duration like "30s" or milliseconds'),
+      "duration",
+    );
+    return { status: await handler.sleep(name, duration) };
+  },
+  "POST /wait-event": async (handler, body, name) => {
+    const event = field(body, "event", isString, "an event name");
+    const key = field(body, "key", isOptionalString, "a string") ?? null;
+    const timeout = field(body, "timeout", isOptionalDuration, 'a duration like "1h" or milliseconds');
+    const timeoutMs = timeout == null ? null : parseDuration(timeout, "timeout");
+    return handler.waitForEvent(name, { event, key, timeoutMs });
+  },
+};
 
 function send(response: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);
@@ -199,54 +205,93 @@ function send(response: ServerResponse, status: number, body: unknown): void {
   response.end(text);
 }
 
-/** A running local API server. */
-export interface LocalApiServer {
-  readonly socketPath: string;
-  /** Stops accepting requests and drops open connections. */
-  close(): Promise<void>;
-}
-
-/** Options of starting the local API. */
-export interface LocalApiOptions {
+/** Options of opening a session: what one attempt's requests do besides calling its handler. */
+export interface LocalApiSessionOptions {
   /** Called on every request (counts as script activity for the heartbeat timeout). */
   readonly onRequest?: () => void;
   /** Masks text in error messages sent back (secrets never echo). */
   readonly mask?: (text: string) => string;
 }
 
-/** Starts the local API on `socketPath` (which must not exist), mode 0600. */
-export async function startLocalApi(
-  socketPath: string,
-  handler: LocalApiHandler,
-  options: LocalApiOptions = {},
-): Promise<LocalApiServer> {
-  const table = routes(handler);
-  const mask = options.mask ?? ((text: string) => text);
-  const server: Server = createServer((request, response) => {
-    options.onRequest?.();
-    const url = new URL(request.url ?? "/", "http://kiln");
-    const [, head = "", ...rest] = url.pathname.split("/");
-    const param = decodeURIComponent(rest.join("/"));
-    const route = table[`${request.method} /${head}`];
-    const needsParam = head === "state" || head === "steps" || head === "sleep" || head === "wait-event";
-    if (!route || (needsParam ? param === "" : rest.length > 0)) {
-      send(response, 404, {
-        error: { code: "ROUTE_NOT_FOUND", message: `No route ${request.method} ${url.pathname}` },
-      });
-      return;
-    }
-    readBody(request)
-      .then((body) => route(body, param))
-      .then(
-        (answer) => send(response, 200, answer),
-        (error: unknown) => {
-          const known = isKilnError(error)
-            ? error
-            : new KilnError("INTERNAL", (error as Error)?.message ?? String(error));
-          send(response, known.httpStatus, { error: { code: known.code, message: mask(known.message) } });
-        },
-      );
-  });
+/** One attempt's access to the local API: requests carrying its token reach its handler. */
+export interface LocalApiSession {
+  /** `$KILN_API_TOKEN`: sent as `Authorization: Bearer <token>`. */
+  readonly token: string;
+  /** Ends the session: its token is refused from now on. */
+  close(): void;
+}
+
+/** A running local API server, shared by the attempts of one process. */
+export interface LocalApiServer {
+  readonly socketPath: string;
+  /** Opens a session for one attempt, with a fresh unguessable token. */
+  openSession(handler: LocalApiHandler, options?: LocalApiSessionOptions): LocalApiSession;
+  /** Stops accepting requests and drops open connections. */
+  close(): Promise<void>;
+}
+
+interface Session {
+  readonly handler: LocalApiHandler;
+  readonly options: LocalApiSessionOptions;
+}
+
+const BEARER = "Bearer ";
+const unmasked = (text: string) => text;
+
+function sendError(response: ServerResponse, error: unknown, mask: (text: string) => string): void {
+  const known = isKilnError(error) ? error : new KilnError("INTERNAL", (error as Error)?.message ?? String(error));
+  send(response, known.httpStatus, { error: { code: known.code, message: mask(known.message) } });
+}
+
+function serve(sessions: ReadonlyMap<string, Session>, request: IncomingMessage, response: ServerResponse): void {
+  const authorization = request.headers.authorization;
+  const token = authorization?.startsWith(BEARER) ? authorization.slice(BEARER.length).trim() : "";
+  const session = token === "" ? undefined : sessions.get(token);
+  if (session === undefined) {
+    const message =
+      token === ""
+        ? "Missing Authorization: Bearer $KILN_API_TOKEN (the local API only serves the attempt of that token)"
+        : "Unknown or ended attempt token: the local API only serves running attempts";
+    sendError(response, new KilnError("UNAUTHENTICATED", message), unmasked);
+    return;
+  }
+  const { handler, options } = session;
+  options.onRequest?.();
+  const mask = options.mask ?? unmasked;
+  const url = new URL(request.url ?? "/", "http://kiln");
+  const [, head = "", ...rest] = url.pathname.split("/");
+  let param: string;
+  try {
+    param = decodeURIComponent(rest.join("/"));
+  } catch {
+    // A throw here would be uncaught, and the server is shared by every attempt of the worker.
+    sendError(response, new KilnError("INVALID_INPUT", `Malformed percent-encoding in ${url.pathname}`), mask);
+    return;
+  }
+  const route = ROUTES[`${request.method} /${head}`];
+  const needsParam = head === "state" || head === "steps" || head === "sleep" || head === "wait-event";
+  if (!route || (needsParam ? param === "" : rest.length > 0)) {
+    send(response, 404, {
+      error: { code: "ROUTE_NOT_FOUND", message: `No route ${request.method} ${url.pathname}` },
+    });
+    return;
+  }
+  readBody(request)
+    .then((body) => route(handler, body, param))
+    .then(
+      (answer) => send(response, 200, answer),
+      (error: unknown) => sendError(response, error, mask),
+    );
+}
+
+/**
+ * Starts the local API on `socketPath` (which must not exist), mode 0600. The server does not keep
+ * the process alive by itself (its handle and connections are unref'd): a worker that stops exits.
+ */
+export async function startLocalApi(socketPath: string): Promise<LocalApiServer> {
+  const sessions = new Map<string, Session>();
+  const server: Server = createServer((request, response) => serve(sessions, request, response));
+  server.on("connection", (socket) => socket.unref());
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(socketPath, () => {
@@ -255,10 +300,17 @@ export async function startLocalApi(
     });
   });
   chmodSync(socketPath, 0o600);
+  server.unref();
   return {
     socketPath,
+    openSession(handler, options = {}) {
+      const token = randomToken();
+      sessions.set(token, { handler, options });
+      return { token, close: () => void sessions.delete(token) };
+    },
     close: () =>
       new Promise<void>((resolve) => {
+        sessions.clear();
         server.close(() => resolve());
         server.closeAllConnections();
       }),

@@ -72,10 +72,13 @@ export class ProcessSupervisor {
       child.stdin.on("error", () => {}); // EPIPE when the script does not read its input
       child.stdin.end(stdin ?? "");
     }
+    let streamsEnded = false;
     const drained = Promise.all([
       streams.readStdout(child.stdout),
       child.stderr ? streams.readStderr(child.stderr) : Promise.resolve(),
-    ]);
+    ]).then(() => {
+      streamsEnded = true;
+    });
 
     const deadlineAt = this.#options.deadlineAt;
     const deadlineMs = deadlineAt == null ? null : Math.max(0, deadlineAt - Date.now());
@@ -93,7 +96,8 @@ export class ProcessSupervisor {
       let kill: KillOutcome | null = this.#killing === null ? null : await this.#killing;
       if (kill === null && groupAlive(pgid)) await killGroup(pgid, { graceMs: 0, force: true });
       else if (kill !== null && !kill.empty) kill = await killGroup(pgid, { graceMs: 0, force: true });
-      await this.#drain(child, drained);
+      // Usually the pipes ended with the group: no drain timer is needed then.
+      if (!streamsEnded) await this.#drain(child, drained);
       const stopReason = this.#stopReason;
       const limited = stopReason === "timeout" || stopReason === "deadline";
       return { exit, stopReason, kill, limitMs: limited ? limitMs : null };

@@ -299,16 +299,25 @@ describe("state, outputs, logs and progress", () => {
     assert.ok(result.logs.omittedLines > 4000);
   });
 
-  test("the attempt's private directory is removed afterwards", async () => {
+  test("the attempt's files are removed afterwards; the process's private directory keeps only the socket", async () => {
     const dir = mkdtempSync(join(temp, "attempts-"));
-    await runInTest(
-      { command: "bash", args: ["-c", 'test -S "$KILN_API_SOCKET"'], input_format: "json_file" },
-      {
-        tempDir: dir,
-        input: { a: 1 },
-      },
-    );
-    assert.deepEqual(readdirSync(dir), []);
+    const write = 'test -S "$KILN_API_SOCKET" && echo a=1 >> "$KILN_OUTPUT" && echo b=2 >> "$KILN_STATE"';
+    for (const exit of [0, 3]) {
+      const { result } = await runInTest(
+        {
+          command: "bash",
+          args: ["-c", `${write} && cat "$INPUT_FILE" > "$KILN_OUTPUT_FILE" && exit ${exit}`],
+          input_format: "json_file",
+          output_format: "file",
+        },
+        { tempDir: dir, input: { a: 1 } },
+      );
+      assert.equal(result.verdict, exit === 0 ? "success" : "failure");
+      assert.deepEqual(result.output, { a: "1" });
+    }
+    const [space, ...others] = readdirSync(dir);
+    assert.deepEqual(others, []);
+    assert.deepEqual(readdirSync(join(dir, space ?? "")), ["api.sock"]);
   });
 });
 

@@ -1,15 +1,16 @@
 import { resolve } from "node:path";
 import type { ResolvedTaskKind } from "../config/resolved-config.ts";
 import { isKilnError, KilnError } from "../errors.ts";
-import { type AttemptPaths, makeAttemptDir, removeAttemptDir } from "./attempt-dir.ts";
+import { type AttemptPaths, attemptPaths, removeAttemptFiles } from "./attempt-files.ts";
 import { buildAttemptCommand } from "./attempt-env.ts";
 import { AttemptRecorder } from "./attempt-recorder.ts";
+import { attemptSpace } from "./attempt-space.ts";
 import { buildAttemptResult } from "./attempt-result.ts";
 import { cancelError } from "./attempt-verdict.ts";
 import { formatSize } from "./bounded-lines.ts";
 import type { ScriptContext } from "./context-env.ts";
 import { prepareInput } from "./input-format.ts";
-import { type LocalApiServer, startLocalApi } from "./local-api.ts";
+import type { LocalApiSession } from "./local-api.ts";
 import { Masker } from "./masker.ts";
 import { outputCapture } from "./output-format.ts";
 import { ProcessSupervisor } from "./process-supervisor.ts";
@@ -32,11 +33,14 @@ export interface RunScriptParams {
   readonly signal?: AbortSignal;
   /** The run's deadline (epoch ms): the attempt stops there even before its own timeout. */
   readonly deadlineAt?: number | null;
-  /** The environment scripts inherit (default process.env; KILN_*, INPUT_*, STATE_* are dropped). */
+  /**
+   * The environment scripts inherit (default process.env, read once at the first attempt);
+   * KILN_*, INPUT_*, STATE_* and TRACEPARENT are dropped.
+   */
   readonly baseEnv?: Readonly<Record<string, string | undefined>>;
   /** A directory put first on PATH (the worker's own `kiln`). */
   readonly binDir?: string | null;
-  /** Where the attempt's private directory is created (default: the OS temp dir). */
+  /** Where the process's private directory for attempts is created (default: the OS temp dir). */
   readonly tempDir?: string;
 }
 
@@ -52,8 +56,8 @@ function checkInputSize(kind: ResolvedTaskKind, input: unknown): void {
 }
 
 /**
- * Runs one attempt of a script task kind (DESIGN.md §4): prepares input and environment, starts
- * the local API, spawns the script in its own process group, streams and masks its output,
+ * Runs one attempt of a script task kind (DESIGN.md §4): prepares input and environment, opens
+ * a local API session, spawns the script in its own process group, streams and masks its output,
  * enforces timeout, heartbeat timeout, cancel and park on the whole group, then reads the output
  * and classifies the exit. Never throws for anything the script or its config did: the result
  * says what happened, in one shape for success and failure.
@@ -63,11 +67,14 @@ export async function runScript(kind: ResolvedTaskKind, params: RunScriptParams)
   const masker = new Masker(Object.values(params.secrets ?? {}));
   const state = params.state ?? {};
   let paths: AttemptPaths | null = null;
-  let apiStarting: Promise<LocalApiServer> | null = null;
+  let session: LocalApiSession | null = null;
+  // Once the script ran, buildAttemptResult reads and removes $KILN_OUTPUT and $KILN_STATE.
+  let keyValueFilesApplied = false;
   try {
     checkInputSize(kind, params.input);
     if (params.signal?.aborted) throw cancelError(params.signal.reason);
-    paths = makeAttemptDir(params.tempDir);
+    const space = await attemptSpace(params.tempDir);
+    paths = attemptPaths(space);
     const supervisor = new ProcessSupervisor({ kind, signal: params.signal, deadlineAt: params.deadlineAt });
     const onActivity = () => supervisor.markActive();
     const recorder = new AttemptRecorder({
@@ -78,8 +85,7 @@ export async function runScript(kind: ResolvedTaskKind, params: RunScriptParams)
       initialState: state,
       onParked: () => supervisor.stop("parked"),
     });
-    // The socket starts listening while the input and command are prepared.
-    apiStarting = startLocalApi(paths.socket, recorder, { onRequest: onActivity, mask: (t) => masker.mask(t) });
+    session = space.api.openSession(recorder, { onRequest: onActivity, mask: (t) => masker.mask(t) });
     const prepared = await prepareInput(params.input, {
       format: kind.inputFormat,
       inputArgs: kind.inputArgs,
@@ -94,6 +100,7 @@ export async function runScript(kind: ResolvedTaskKind, params: RunScriptParams)
       state,
       secrets: params.secrets ?? {},
       paths,
+      apiToken: session.token,
       baseEnv: params.baseEnv ?? process.env,
       binDir: params.binDir ?? null,
     });
@@ -103,7 +110,6 @@ export async function runScript(kind: ResolvedTaskKind, params: RunScriptParams)
         : kind.outputFile === null
           ? paths.resultFile
           : resolve(command.cwd ?? process.cwd(), expandRunTime(kind.outputFile, command.values));
-    await apiStarting;
 
     const capture = outputCapture(kind.outputFormat, kind.maxOutputSizeKb * 1024);
     const streams = new ScriptStreams({ recorder, masker, capture, onActivity });
@@ -115,6 +121,7 @@ export async function runScript(kind: ResolvedTaskKind, params: RunScriptParams)
       stderr: kind.captureStderr,
     });
     const supervised = await supervisor.supervise(child, streams, prepared.stdin);
+    keyValueFilesApplied = true;
     return await buildAttemptResult({
       kind,
       pid: child.pid,
@@ -131,9 +138,9 @@ export async function runScript(kind: ResolvedTaskKind, params: RunScriptParams)
   } catch (error) {
     return failedResult(error, started, masker, params.signal?.aborted === true);
   } finally {
-    // Closing completes on its own; the attempt does not wait for the handle to be released.
-    void (await apiStarting?.catch(() => null))?.close();
-    if (paths) removeAttemptDir(paths);
+    // From here on the attempt's token is refused, even to a process that escaped its group.
+    session?.close();
+    if (paths) removeAttemptFiles(paths, kind, keyValueFilesApplied);
   }
 }
 

@@ -31,8 +31,8 @@ export interface ExecuteScriptOptions {
   /** A directory put first on PATH: the worker's own `kiln`. */
   readonly binDir?: string | null;
   /**
-   * The environment scripts inherit (default process.env). A snapshot taken once at worker start
-   * saves reading process.env (about 0.1 ms) on every attempt.
+   * The environment scripts inherit (default: process.env as it was at the first attempt; reading
+   * it costs about 0.1 ms, so it is read once). An object given here is read on every attempt.
    */
   readonly baseEnv?: Readonly<Record<string, string | undefined>>;
   readonly tempDir?: string;

@@ -85,21 +85,21 @@ export function spawnProcess(params: SpawnParams): Promise<SpawnedProcess> {
   const exited = new Promise<ProcessExit>((resolve) => {
     child.once("exit", (exitCode, signal) => resolve({ exitCode, signal }));
   });
-  return new Promise<SpawnedProcess>((resolve, reject) => {
-    child.once("error", (error: NodeJS.ErrnoException) => {
-      if (child.pid === undefined) reject(spawnError(error, file));
+  // A child that could not start has no pid (documented); its 'error' follows on the next tick.
+  // One that did is running now: waiting for its 'spawn' event would only add a tick per attempt.
+  if (child.pid === undefined) {
+    return new Promise<SpawnedProcess>((_, reject) => {
+      child.once("error", (error: NodeJS.ErrnoException) => reject(spawnError(error, file)));
     });
-    child.once("spawn", () => {
-      // Later errors (none expected: Kiln signals the group with process.kill) must not crash the worker.
-      child.on("error", () => {});
-      resolve({
-        pid: child.pid as number,
-        stdin: child.stdin,
-        stdout: child.stdout as Readable,
-        stderr: child.stderr,
-        exited,
-        child,
-      });
-    });
+  }
+  // Later errors (none expected: Kiln signals the group with process.kill) must not crash the worker.
+  child.on("error", () => {});
+  return Promise.resolve({
+    pid: child.pid,
+    stdin: child.stdin,
+    stdout: child.stdout as Readable,
+    stderr: child.stderr,
+    exited,
+    child,
   });
 }
