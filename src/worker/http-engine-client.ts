@@ -42,7 +42,7 @@ export interface HttpEngineClientOptions extends Omit<HttpTransportOptions, "onR
    * worker has not taken within `claimAheadHoldMs` go back to their queue. Default true.
    */
   readonly claimAhead?: boolean;
-  /** How many of the loop's batches one claim ahead asks for (fewer, larger claims). Default 4. */
+  /** How many of the loop's batches one claim ahead asks for (fewer, larger claims). Default 8. */
   readonly claimAheadBatches?: number;
   /** Longest gap between two claims of the loop for claiming ahead. Default 50. */
   readonly claimAheadWindowMs?: number;
@@ -103,7 +103,7 @@ export class HttpEngineClient implements EngineClient {
     this.#heartbeatMs = options.heartbeatIntervalMs ?? 10_000;
     this.#prefetchOnFinish = options.prefetchOnFinish ?? false;
     this.#claimAhead = options.claimAhead ?? true;
-    this.#aheadBatches = Math.max(1, options.claimAheadBatches ?? 4);
+    this.#aheadBatches = Math.max(1, options.claimAheadBatches ?? 8);
     this.#aheadWindowMs = options.claimAheadWindowMs ?? 50;
     this.#aheadHoldMs = options.claimAheadHoldMs ?? 1000;
     this.#http = new HttpTransport({
