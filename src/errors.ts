@@ -70,6 +70,14 @@ export const ERROR_CODES = {
   UNAUTHENTICATED: 401,
   FORBIDDEN: 403,
   RATE_LIMITED: 429,
+  /** The request's Host header names no host this server answers for (DNS rebinding defence). */
+  HOST_NOT_ALLOWED: 421,
+  /** A browser request from another origin (Origin or Sec-Fetch-Site), or a cookie request without proof of the same origin. */
+  CROSS_ORIGIN_FORBIDDEN: 403,
+  /** A JSON route got a body that is not declared `Content-Type: application/json`. */
+  UNSUPPORTED_MEDIA_TYPE: 415,
+  /** Too many open live streams (for this token, or on the server). */
+  TOO_MANY_STREAMS: 429,
   // Infrastructure.
   STORE_UNAVAILABLE: 503,
   SERVER_UNAVAILABLE: 503,
@@ -109,6 +117,9 @@ const NON_RETRYABLE_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   "EXEC_PERMISSION_DENIED",
   "UNAUTHENTICATED",
   "FORBIDDEN",
+  "HOST_NOT_ALLOWED",
+  "CROSS_ORIGIN_FORBIDDEN",
+  "UNSUPPORTED_MEDIA_TYPE",
   "IDEMPOTENCY_CONFLICT",
   "WORKFLOW_VERSION_EXISTS",
   "EXPRESSION_FAILED",

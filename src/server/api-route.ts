@@ -21,7 +21,12 @@ export type AppContext = Context<AppEnv>;
  */
 export type Access =
   | { readonly roles: "public" }
-  | { readonly roles: readonly TokenRole[]; readonly scope: "namespace" | "global" };
+  | {
+      readonly roles: readonly TokenRole[];
+      readonly scope: "namespace" | "global";
+      /** A credential is needed even in loopback-open mode (deploys, secrets, tokens, workers). */
+      readonly tokenRequired?: boolean;
+    };
 
 /** The access levels routes use (the role matrix of DESIGN.md §7). */
 export const ACCESS = {
@@ -32,16 +37,22 @@ export const ACCESS = {
   readWorkflows: { roles: ["admin", "developer", "viewer", "worker"], scope: "namespace" },
   /** Reading everything else of a namespace. */
   read: { roles: ["admin", "developer", "viewer"], scope: "namespace" },
-  /** Starting, cancelling and retrying runs, events, deploys, setting secrets. */
+  /** Starting, cancelling and retrying runs, events. */
   write: { roles: ["admin", "developer"], scope: "namespace" },
+  /** Deploying workflow code: code execution, so never without a credential. */
+  deploy: { roles: ["admin", "developer"], scope: "namespace", tokenRequired: true },
+  /** Secret names and values. */
+  secrets: { roles: ["admin", "developer"], scope: "namespace", tokenRequired: true },
   /** Tokens of a namespace. */
-  admin: { roles: ["admin"], scope: "namespace" },
+  admin: { roles: ["admin"], scope: "namespace", tokenRequired: true },
   /** Creating namespaces and rotating the master key: every namespace at once. */
-  globalAdmin: { roles: ["admin"], scope: "global" },
+  globalAdmin: { roles: ["admin"], scope: "global", tokenRequired: true },
   /** Server-wide reads (metrics). */
   globalRead: { roles: ["admin", "developer", "viewer"], scope: "global" },
   /** The remote worker protocol. */
-  worker: { roles: ["admin", "worker"], scope: "namespace" },
+  worker: { roles: ["admin", "worker"], scope: "namespace", tokenRequired: true },
+  /** Plaintext secret values for a worker: worker tokens only ("values are never returned" to people). */
+  workerSecrets: { roles: ["worker"], scope: "namespace", tokenRequired: true },
 } as const satisfies Record<string, Access>;
 
 type Infer<T> = T extends z.ZodType ? z.output<T> : undefined;

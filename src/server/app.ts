@@ -2,9 +2,10 @@ import { randomUUID } from "node:crypto";
 import { Hono } from "hono";
 import { KilnError } from "../errors.ts";
 import type { ApiRoute, AppContext, AppEnv } from "./api-route.ts";
-import { authenticate, authorize, type RequestAuth } from "./auth.ts";
+import { authenticate, authorize, isLoopbackAddress, type RequestAuth, requireCredential } from "./auth.ts";
 import { errorResponse, sendError } from "./error-response.ts";
 import { buildOpenApiDocument } from "./openapi.ts";
+import { checkCookieRequestOrigin, checkJsonContentType, checkOrigin } from "./request-guard.ts";
 import { readJsonBody, validate } from "./request-input.ts";
 import { eventRoutes } from "./routes/events.ts";
 import { healthRoutes } from "./routes/health.ts";
@@ -17,7 +18,15 @@ import { tokenRoutes } from "./routes/tokens.ts";
 import { workerProtocolRoutes } from "./routes/worker-protocol.ts";
 import { workerRoutes } from "./routes/workers.ts";
 import { workflowRoutes } from "./routes/workflows.ts";
+import { sessionRoutes } from "./routes/session.ts";
 import { type AppOptions, createServerDeps, type ServerDeps } from "./server-deps.ts";
+import {
+  isApiPath,
+  isTopLevelNavigation,
+  LoopbackSessions,
+  readSessionCookie,
+  setSessionCookie,
+} from "./session-cookie.ts";
 
 /** Kiln's HTTP app: the Hono app (test it with `app.request()`), its routes and dependencies. */
 export interface KilnApp {
@@ -47,9 +56,16 @@ export function createApp(options: AppOptions): KilnApp {
     ...secretRoutes,
     ...streamRoutes,
     ...workerProtocolRoutes,
+    ...sessionRoutes,
   );
   const app = new Hono<AppEnv>();
   app.use("*", requestLog(deps));
+  app.use("*", async (c, next) => {
+    deps.hosts.check(c.req.header("host"));
+    checkOrigin(c);
+    giveLoopbackSession(c, deps);
+    await next();
+  });
   for (const route of routes) app.on(route.method, route.path, (c) => handle(route, c, deps));
   app.notFound((c) =>
     sendError(
@@ -81,7 +97,10 @@ async function handle(route: ApiRoute, c: AppContext, deps: ServerDeps): Promise
   c.set("route", route.path);
   let auth: RequestAuth | undefined;
   if (route.access.roles !== "public") {
-    const principal = await authenticate(c, deps, route.queryToken === true);
+    const who = await authenticate(c, deps, route.queryToken === true);
+    requireCredential(c, deps, who, route.access);
+    if (who.via === "cookie") checkCookieRequestOrigin(c);
+    const { principal } = who;
     const limits = deps.auth.rateLimit;
     if (limits !== false && principal.kind === "token") {
       const limit = principal.role === "worker" ? limits.worker : limits.default;
@@ -103,10 +122,25 @@ async function handle(route: ApiRoute, c: AppContext, deps: ServerDeps): Promise
   let body: unknown;
   if (route.body) {
     const max = route.maxBodyBytes === "worker" ? deps.limits.workerBodyBytes : deps.limits.apiBodyBytes;
+    checkJsonContentType(c);
     const raw = await readJsonBody(c, max);
     body = route.fastBody?.(raw) === true ? raw : validate(route.body, raw, "body");
   }
   return route.handle({ params, query, body, auth: auth as RequestAuth, c, deps });
+}
+
+/**
+ * In loopback-open mode, a top-level navigation to a UI page (any path outside the API) from
+ * loopback gets a loopback session cookie, so the UI opens without a login and without a token
+ * in its URL or scripts. A token session the user signed in with is kept.
+ */
+function giveLoopbackSession(c: AppContext, deps: ServerDeps): void {
+  if (deps.auth.mode !== "loopback-open") return;
+  if ((c.req.method !== "GET" && c.req.method !== "HEAD") || isApiPath(c.req.path)) return;
+  if (!isLoopbackAddress(c.env?.incoming?.socket?.remoteAddress) || !isTopLevelNavigation(c)) return;
+  const current = readSessionCookie(c);
+  if (current !== undefined && !(LoopbackSessions.isLoopbackValue(current) && !deps.sessions.verify(current))) return;
+  setSessionCookie(c, deps.sessions.issue());
 }
 
 /** Request ids, HTTP metrics and one structured log line per request (never the query string). */

@@ -3,6 +3,7 @@ import { ALL_NAMESPACES, DEFAULT_NAMESPACE, type TokenRole } from "../store/cont
 import { sha256Hex } from "../store/sql-control.ts";
 import type { Access, AppContext } from "./api-route.ts";
 import type { ServerDeps } from "./server-deps.ts";
+import { LOOPBACK_SESSION_PRINCIPAL, LoopbackSessions, readSessionCookie } from "./session-cookie.ts";
 
 /**
  * Authentication and authorization of API requests (DESIGN.md §7).
@@ -13,7 +14,12 @@ import type { ServerDeps } from "./server-deps.ts";
  *   (`default` for a `*` token). A token acts only in its namespace; `*` in every one.
  * - Roles: admin (everything), developer (runs, events, deploys, secrets; not tokens), viewer
  *   (read only), worker (the worker protocol and reading runs). See ACCESS in api-route.ts.
- * - `auth: "loopback-open"`: requests without credentials from 127.0.0.1/::1 act as a `*` admin.
+ * - The web UI's HttpOnly cookie `kiln_session` (session-cookie.ts) carries a token or, in
+ *   loopback-open mode, a loopback session; header and query tokens take precedence over it.
+ * - `auth: "loopback-open"`: requests without credentials from 127.0.0.1/::1 act as a `*` admin,
+ *   except on routes whose access has `tokenRequired` (deploys, secrets, tokens, namespaces, the
+ *   worker protocol): those need a credential even from loopback, since any web page can make a
+ *   browser send requests to 127.0.0.1 and only credentials tell its user apart from that page.
  */
 
 /** How the server authenticates requests. */
@@ -21,13 +27,23 @@ export type AuthMode = "required" | "loopback-open";
 
 /** Who is calling. */
 export interface Principal {
-  readonly kind: "token" | "loopback";
+  /** `loopback`: no credential (loopback-open mode); `session`: the UI's loopback session cookie. */
+  readonly kind: "token" | "loopback" | "session";
   /** The token id (null for loopback requests). */
   readonly tokenId: string | null;
   readonly name: string;
   readonly role: TokenRole;
   /** The token's namespace, or `*`. */
   readonly namespace: string;
+}
+
+/** How a request presented its credential (`none`: a loopback request without one). */
+export type CredentialSource = "header" | "query" | "cookie" | "none";
+
+/** The caller and how it proved who it is. */
+export interface Authenticated {
+  readonly principal: Principal;
+  readonly via: CredentialSource;
 }
 
 /** The caller and the namespace the request acts in. */
@@ -75,23 +91,49 @@ export function requestToken(c: AppContext, allowQueryToken: boolean): string | 
 }
 
 /** Identifies the caller; UNAUTHENTICATED when it cannot. */
-export async function authenticate(c: AppContext, deps: ServerDeps, allowQueryToken: boolean): Promise<Principal> {
+export async function authenticate(c: AppContext, deps: ServerDeps, allowQueryToken: boolean): Promise<Authenticated> {
   const token = requestToken(c, allowQueryToken);
-  if (token === undefined || token === "") {
-    if (deps.auth.mode === "loopback-open" && isLoopbackAddress(c.env?.incoming?.socket?.remoteAddress)) {
-      return LOOPBACK_PRINCIPAL;
-    }
-    throw new KilnError(
-      "UNAUTHENTICATED",
-      `This request needs a token: send "Authorization: Bearer kiln_…"${deps.auth.adminTokenHint ? ` (an admin token is in ${deps.auth.adminTokenHint})` : ""}`,
-    );
+  if (token !== undefined && token !== "") {
+    return { principal: await tokenPrincipal(deps, token), via: c.req.header("authorization") ? "header" : "query" };
   }
+  const cookie = readSessionCookie(c);
+  if (cookie !== undefined) return { principal: await cookiePrincipal(deps, cookie), via: "cookie" };
+  if (deps.auth.mode === "loopback-open" && isLoopbackAddress(c.env?.incoming?.socket?.remoteAddress)) {
+    return { principal: LOOPBACK_PRINCIPAL, via: "none" };
+  }
+  throw new KilnError(
+    "UNAUTHENTICATED",
+    `This request needs a token: send "Authorization: Bearer kiln_…"${deps.auth.adminTokenHint ? ` (an admin token is in ${deps.auth.adminTokenHint})` : ""}`,
+  );
+}
+
+/** The principal of a token; UNAUTHENTICATED when it is unknown or revoked. */
+export async function tokenPrincipal(deps: ServerDeps, token: string): Promise<Principal> {
   const found = await deps.tokens.lookup(sha256Hex(token));
   if (!found || found.revokedAt !== null) {
     throw new KilnError("UNAUTHENTICATED", "The token is unknown or revoked; create one with `kiln tokens create`");
   }
   deps.tokens.noteUse(found.id);
   return { kind: "token", tokenId: found.id, name: found.name, role: found.role, namespace: found.namespace };
+}
+
+/** The principal of a session cookie: a loopback session of this process, or a token. */
+async function cookiePrincipal(deps: ServerDeps, value: string): Promise<Principal> {
+  if (!LoopbackSessions.isLoopbackValue(value)) return tokenPrincipal(deps, value);
+  if (deps.auth.mode === "loopback-open" && deps.sessions.verify(value)) return LOOPBACK_SESSION_PRINCIPAL;
+  throw new KilnError(
+    "UNAUTHENTICATED",
+    "The UI session has ended (the server restarted or now requires tokens); reload the page or sign in with a token",
+  );
+}
+
+/** Refuses a request without a credential on a route that needs one even in loopback-open mode. */
+export function requireCredential(c: AppContext, deps: ServerDeps, who: Authenticated, access: Access): void {
+  if (who.via !== "none" || access.roles === "public" || access.tokenRequired !== true) return;
+  throw new KilnError(
+    "UNAUTHENTICATED",
+    `${c.req.method} ${c.req.routePath} needs a token even from loopback: send "Authorization: Bearer kiln_…"${deps.auth.adminTokenHint ? ` (the admin token is in ${deps.auth.adminTokenHint}; the kiln CLI reads it from there)` : ""}`,
+  );
 }
 
 /** The namespace a request names, if it names one. */

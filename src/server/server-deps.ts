@@ -9,7 +9,9 @@ import { createLogger } from "./logger.ts";
 import { ServerMetrics } from "./metrics.ts";
 import { NamespaceCache } from "./namespace-cache.ts";
 import { type RateLimit, RateLimiter } from "./rate-limiter.ts";
+import { HostPolicy } from "./request-guard.ts";
 import { RunNamespaces } from "./run-namespaces.ts";
+import { LoopbackSessions } from "./session-cookie.ts";
 import { TokenCache } from "./token-cache.ts";
 
 /** Options of createApp (and startServer). Durations in milliseconds, sizes in bytes. */
@@ -22,6 +24,10 @@ export interface AppOptions {
   readonly logger?: Logger;
   /** Default "required". "loopback-open": requests without a token from 127.0.0.1/::1 act as admin. */
   readonly auth?: AuthMode;
+  /** The address the server binds; a loopback bind only answers to loopback Host names. */
+  readonly host?: string;
+  /** Host names (beyond loopback names and the bound address) the server answers for. */
+  readonly allowedHosts?: readonly string[];
   /** Where the bootstrap admin token is, for the message of a 401. */
   readonly adminTokenPath?: string;
   /** Per-token request rates; false turns limiting off. Loopback-open requests are never limited. */
@@ -58,6 +64,10 @@ export interface ServerDeps {
   readonly namespaces: NamespaceCache;
   readonly runNamespaces: RunNamespaces;
   readonly rateLimiter: RateLimiter;
+  /** Which Host headers pass (DNS rebinding defence). */
+  readonly hosts: HostPolicy;
+  /** The UI's loopback sessions (loopback-open mode). */
+  readonly sessions: LoopbackSessions;
   readonly auth: {
     readonly mode: AuthMode;
     readonly adminTokenHint: string | undefined;
@@ -104,6 +114,12 @@ export function createServerDeps(options: AppOptions): ServerDeps {
     namespaces: new NamespaceCache(store, { clock }),
     runNamespaces: new RunNamespaces(store),
     rateLimiter: new RateLimiter(clock),
+    hosts: new HostPolicy({
+      enforce: (options.auth ?? "required") === "loopback-open",
+      ...(options.host === undefined ? {} : { bindHost: options.host }),
+      ...(options.allowedHosts === undefined ? {} : { allowedHosts: options.allowedHosts }),
+    }),
+    sessions: new LoopbackSessions(),
     auth: {
       mode: options.auth ?? "required",
       adminTokenHint: options.adminTokenPath,

@@ -57,7 +57,13 @@ export async function startServer(options: StartServerOptions): Promise<KilnServ
   }
   const logger = options.logger ?? createLogger();
   const adminTokenPath = options.adminToken === false ? undefined : join(options.dataDir, ADMIN_TOKEN_FILE);
-  const kiln = createApp({ ...options, auth, logger, ...(adminTokenPath === undefined ? {} : { adminTokenPath }) });
+  const kiln = createApp({
+    ...options,
+    host,
+    auth,
+    logger,
+    ...(adminTokenPath === undefined ? {} : { adminTokenPath }),
+  });
   for (const warning of kiln.deps.vault.warnings) logger.warn(warning);
   if (options.store.dialect === "postgres" && kiln.deps.vault.keySource !== "env") {
     logger.warn(
@@ -96,6 +102,7 @@ export async function startServer(options: StartServerOptions): Promise<KilnServ
     http.listen(options.port ?? 7700, host, () => resolve());
   });
   const address = http.address() as AddressInfo;
+  kiln.deps.hosts.setPort(address.port);
   const url = `http://${address.family === "IPv6" ? `[${address.address}]` : address.address}:${address.port}`;
 
   let housekeeper: Housekeeper | undefined;

@@ -13,7 +13,7 @@ export const secretRoutes: readonly ApiRoute[] = [
     operationId: "listSecrets",
     summary: "List secret names (never values)",
     tag: "secrets",
-    access: ACCESS.write,
+    access: ACCESS.secrets,
     responses: { 200: { description: "The secrets by name", schema: pageOf(SecretInfoSchema) } },
     async handle({ auth, c, deps }) {
       const secrets = await deps.vault.list({ namespace: auth.namespace });
@@ -27,7 +27,7 @@ export const secretRoutes: readonly ApiRoute[] = [
     operationId: "setSecret",
     summary: "Set a secret (encrypted at rest with AES-256-GCM)",
     tag: "secrets",
-    access: ACCESS.write,
+    access: ACCESS.secrets,
     params: NameParams,
     body: z.strictObject({ value: z.string().describe("The secret value (at most 64 KiB)") }),
     responses: {
@@ -51,7 +51,7 @@ export const secretRoutes: readonly ApiRoute[] = [
     operationId: "deleteSecret",
     summary: "Delete a secret",
     tag: "secrets",
-    access: ACCESS.write,
+    access: ACCESS.secrets,
     params: NameParams,
     responses: {
       200: { description: "Deleted", schema: z.object({ name: z.string(), deleted: z.literal(true) }) },

@@ -385,6 +385,8 @@ export const workerProtocolRoutes: readonly ApiRoute[] = [
   }),
   defineRoute({
     ...WORKER,
+    // Worker tokens only: an admin or developer token never reads plaintext values back.
+    access: ACCESS.workerSecrets,
     method: "POST",
     path: "/v1/worker/secrets",
     operationId: "workerSecrets",

@@ -18,7 +18,7 @@ export const workflowRoutes: readonly ApiRoute[] = [
     operationId: "deployWorkflow",
     summary: "Deploy a workflow version (identical source to the latest version is a no-op)",
     tag: "workflows",
-    access: ACCESS.write,
+    access: ACCESS.deploy,
     body: z.strictObject({
       name: z.string().min(1).max(128),
       source: z.string().min(1).describe("The workflow's source text (JS/TS, Python, or a YAML flow)"),
