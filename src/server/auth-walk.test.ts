@@ -113,7 +113,7 @@ const CALLS: Record<string, (ids: Ids) => Call> = {
   }),
   workerAppendLogs: (i) => ({
     path: "/v1/worker/logs",
-    body: { entries: [{ runId: i.runId, attempt: 1, level: "info", message: "injected" }] },
+    body: { entries: [{ runId: i.runId, attempt: 1, leaseToken: i.leaseToken, level: "info", message: "injected" }] },
   }),
   workerSecrets: (i) => ({ path: "/v1/worker/secrets", body: { names: [i.secret] } }),
   // The session routes check the credential themselves (the bearer token when the body has none).

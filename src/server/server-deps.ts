@@ -10,6 +10,7 @@ import { ServerMetrics } from "./metrics.ts";
 import { NamespaceCache } from "./namespace-cache.ts";
 import { type RateLimit, RateLimiter } from "./rate-limiter.ts";
 import { HostPolicy } from "./request-guard.ts";
+import { RunLeases } from "./run-leases.ts";
 import { RunNamespaces } from "./run-namespaces.ts";
 import { LoopbackSessions } from "./session-cookie.ts";
 import { TokenCache } from "./token-cache.ts";
@@ -63,6 +64,8 @@ export interface ServerDeps {
   readonly tokens: TokenCache;
   readonly namespaces: NamespaceCache;
   readonly runNamespaces: RunNamespaces;
+  /** The latest lease token of runs, to fence log lines. */
+  readonly runLeases: RunLeases;
   readonly rateLimiter: RateLimiter;
   /** Which Host headers pass (DNS rebinding defence). */
   readonly hosts: HostPolicy;
@@ -113,6 +116,7 @@ export function createServerDeps(options: AppOptions): ServerDeps {
     }),
     namespaces: new NamespaceCache(store, { clock }),
     runNamespaces: new RunNamespaces(store),
+    runLeases: new RunLeases(store, clock),
     rateLimiter: new RateLimiter(clock),
     hosts: new HostPolicy({
       enforce: (options.auth ?? "required") === "loopback-open",

@@ -40,6 +40,9 @@ export async function claimForWorker(
   }
   const ids = result.runs.map((r) => r.run.id);
   deps.runNamespaces.remember(namespace, ids);
+  deps.runLeases.remember(
+    result.runs.map((r) => ({ runId: r.run.id, leaseToken: r.run.leaseToken, leaseExpiresAt: r.run.leaseExpiresAt })),
+  );
   deps.metrics.claimedRuns.inc({ namespace }, ids.length);
   deps.live.poke(ids, namespace);
   return result;

@@ -301,6 +301,8 @@ export interface UpdateRunParams extends Lease {
 export interface LogEntryInput {
   readonly runId: string;
   readonly attempt: number;
+  /** The lease the line was written under; the worker protocol refuses lines of other leases. */
+  readonly leaseToken?: number;
   readonly stepName?: string | null;
   readonly level: LogLevel;
   readonly message: string;

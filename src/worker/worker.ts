@@ -92,7 +92,15 @@ class ActivationScope implements ActivationDeps, TaskActivationDeps {
 
   log(level: LogLevel, message: string, stepName: string | null): void {
     const run = this.#run;
-    this.batcher.log({ runId: run.id, attempt: run.attempt, stepName, level, message, ts: this.clock() });
+    this.batcher.log({
+      runId: run.id,
+      attempt: run.attempt,
+      leaseToken: run.leaseToken,
+      stepName,
+      level,
+      message,
+      ts: this.clock(),
+    });
   }
 
   progress(progress: Progress): void {

@@ -103,6 +103,7 @@ interface DevOptions {
   readonly auth?: boolean;
   readonly workflows: string;
   readonly concurrency?: string;
+  readonly allowedHost?: readonly string[];
 }
 
 /** `kiln dev`: server + worker + deployments in one process on `<data>/kiln.db`. */
@@ -113,7 +114,15 @@ async function devCommand(ctx: CliContext, options: DevOptions): Promise<number>
   const namespace = ctx.options.namespace ?? config.server.namespace;
   const store = await openStore(options.db ?? join(dataDir, "kiln.db"));
   const auth = options.auth ? "required" : "loopback-open";
-  const server = await startServer({ store, host: options.host, port: Number(options.port), dataDir, auth, logger });
+  const server = await startServer({
+    store,
+    host: options.host,
+    port: Number(options.port),
+    dataDir,
+    auth,
+    logger,
+    allowedHosts: options.allowedHost ?? [],
+  });
   const vault = server.app.deps.vault;
   const secrets = createSecretResolver({
     vault: (names) => vault.getValues({ namespace, names }),
@@ -189,6 +198,7 @@ interface ServerOptions {
   readonly port: string;
   readonly host: string;
   readonly db?: string;
+  readonly allowedHost?: readonly string[];
 }
 
 /** `kiln server`: the API, timers and housekeeping on SQLite or PostgreSQL; no worker. */
@@ -205,6 +215,7 @@ async function serverCommand(ctx: CliContext, options: ServerOptions): Promise<n
     dataDir,
     auth: "required",
     logger,
+    allowedHosts: options.allowedHost ?? [],
   });
   ctx.output.out(`Kiln ready at ${server.url}`);
   if (server.adminTokenPath) ctx.output.out(`Admin token: ${server.adminTokenPath}`);
@@ -295,6 +306,7 @@ registerCommands((program: Command, run) => {
     .option("--host <host>", "address to bind (loopback by default)", "127.0.0.1")
     .option("--db <url>", "store (default <data>/kiln.db)")
     .option("--auth", "require tokens even on loopback")
+    .option("--allowed-host <name...>", "also answer requests whose Host is this name (repeatable)")
     .option("--workflows <dir>", "directory of workflow files to deploy and watch", "workflows")
     .option("--concurrency <n>", "runs executed at once")
     .action(run((ctx, opts) => devCommand(ctx, opts as DevOptions)));
@@ -304,6 +316,10 @@ registerCommands((program: Command, run) => {
     .option("--port <port>", "port", "7700")
     .option("--host <host>", "address to bind", "127.0.0.1")
     .option("--db <url>", "a SQLite path or postgres://… URL")
+    .option(
+      "--allowed-host <name...>",
+      "only answer requests whose Host is one of these names (default: any, or loopback names on a loopback bind)",
+    )
     .action(run((ctx, opts) => serverCommand(ctx, opts as ServerOptions)));
   program
     .command("worker")

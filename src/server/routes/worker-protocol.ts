@@ -1,5 +1,5 @@
 import { z } from "zod";
-import type { SerializedError } from "../../errors.ts";
+import { KilnError, type SerializedError } from "../../errors.ts";
 import type { Step } from "../../engine/step.ts";
 import type {
   AwaitEventParams,
@@ -14,6 +14,7 @@ import type {
 } from "../../store/store.ts";
 import { ACCESS, type ApiRoute, type AppContext, defineRoute } from "../api-route.ts";
 import { StepSchema } from "../api-schemas.ts";
+import { leaseKey } from "../run-leases.ts";
 import type { ServerDeps } from "../server-deps.ts";
 import { compactClaimed } from "../../worker/claim-wire.ts";
 import { claimForWorker } from "../worker-claims.ts";
@@ -368,19 +369,39 @@ export const workerProtocolRoutes: readonly ApiRoute[] = [
     method: "POST",
     path: "/v1/worker/logs",
     operationId: "workerAppendLogs",
-    summary: "Append log lines (not fenced), batched; lines of runs outside the namespace are dropped",
+    summary:
+      "Append log lines, batched; lines of runs outside the namespace, or under a lease that is not the run's latest, are dropped",
     body: z.strictObject({ entries: z.array(LogItem).max(100_000) }),
-    responses: { 200: { description: "How many lines were stored", schema: z.object({ accepted: z.number().int() }) } },
+    responses: {
+      200: {
+        description: "How many lines were stored, and how many were dropped",
+        schema: z.object({ accepted: z.number().int(), rejected: z.number().int() }),
+      },
+      409: { description: "LEASE_LOST: no line was under the lease of its run" },
+    },
     async handle({ body, auth, c, deps }) {
-      const entries = body.entries as unknown as LogEntryInput[];
+      const entries = body.entries as unknown as (LogEntryInput & { readonly leaseToken: number })[];
       const foreign = await deps.runNamespaces.outside(
         auth.namespace,
         entries.map((e) => e.runId),
       );
-      const accepted = entries.filter((e) => !foreign.has(e.runId));
+      const inNamespace = entries.filter((e) => !foreign.has(e.runId));
+      // A worker token may only write into runs it leases (or leased last: lines flushed after
+      // the run finished still belong to it).
+      const stale = await deps.runLeases.stale(auth.namespace, inNamespace);
+      const accepted = inNamespace
+        .filter((e) => !stale.has(leaseKey(e.runId, e.leaseToken)))
+        .map(({ leaseToken: _, ...entry }) => entry);
+      const rejected = entries.length - accepted.length;
+      if (accepted.length === 0 && rejected > 0) {
+        throw new KilnError(
+          "LEASE_LOST",
+          `None of the ${rejected} log lines is under the latest lease of its run; only the worker holding a run's lease may append to its log`,
+        );
+      }
       await deps.store.appendLogs({ entries: accepted });
       deps.live.poke(accepted.map((e) => e.runId));
-      return c.json({ accepted: accepted.length });
+      return c.json({ accepted: accepted.length, rejected });
     },
   }),
   defineRoute({

@@ -136,6 +136,7 @@ export const UpdateItem = z.strictObject({
 export const LogItem = z.strictObject({
   runId: z.string().min(1).max(100),
   attempt: z.number().int().min(0),
+  leaseToken: z.number().int().min(0).describe("The lease the line was written under (the run's latest)"),
   stepName: z.string().nullable().optional(),
   level: LogLevelSchema,
   message: z.string(),
