@@ -13,6 +13,7 @@ import { HostPolicy } from "./request-guard.ts";
 import { RunLeases } from "./run-leases.ts";
 import { RunNamespaces } from "./run-namespaces.ts";
 import { LoopbackSessions } from "./session-cookie.ts";
+import { type StreamCaps, StreamLimits } from "./stream-limits.ts";
 import { TokenCache } from "./token-cache.ts";
 
 /** Options of createApp (and startServer). Durations in milliseconds, sizes in bytes. */
@@ -41,6 +42,8 @@ export interface AppOptions {
   readonly maxClaimWaitMs?: number;
   /** How long a token lookup is cached (a revocation on another server takes this long). Default 5 s. */
   readonly tokenCacheMs?: number;
+  /** Caps on open live streams (SSE, WebSocket, log follows): per token (32) and in all (1000). */
+  readonly maxStreams?: Partial<StreamCaps>;
   /** How often live feeds read the store. Default 250 ms. */
   readonly livePollMs?: number;
   /** Serve /metrics without a token. Default false (a `*` token is needed: metrics span namespaces). */
@@ -69,6 +72,8 @@ export interface ServerDeps {
   readonly rateLimiter: RateLimiter;
   /** Which Host headers pass (DNS rebinding defence). */
   readonly hosts: HostPolicy;
+  /** Open live streams, per token and in all. */
+  readonly streams: StreamLimits;
   /** The UI's loopback sessions (loopback-open mode). */
   readonly sessions: LoopbackSessions;
   readonly auth: {
@@ -124,6 +129,7 @@ export function createServerDeps(options: AppOptions): ServerDeps {
       ...(options.allowedHosts === undefined ? {} : { allowedHosts: options.allowedHosts }),
     }),
     sessions: new LoopbackSessions(),
+    streams: new StreamLimits(options.maxStreams ?? {}),
     auth: {
       mode: options.auth ?? "required",
       adminTokenHint: options.adminTokenPath,

@@ -40,13 +40,17 @@ export const runLogRoutes: readonly ApiRoute[] = [
       const after = query.after ?? 0;
       if (query.follow === "1" || query.follow === "true" || wantsEventStream(c)) {
         // Log lines, then the run once it ends (its outcome), nothing in between.
-        return sendEventStream(c, (emit) =>
-          deps.live.followRun(
-            { namespace: auth.namespace, runId: params.id, afterSeq: after, types: LOG_TYPES },
-            (e) => {
-              if (e.type === "log" || (e.type === "run" && isTerminal(e.status))) emit(e);
-            },
-          ),
+        const release = deps.streams.acquire(auth.principal);
+        return sendEventStream(
+          c,
+          (emit) =>
+            deps.live.followRun(
+              { namespace: auth.namespace, runId: params.id, afterSeq: after, types: LOG_TYPES },
+              (e) => {
+                if (e.type === "log" || (e.type === "run" && isTerminal(e.status))) emit(e);
+              },
+            ),
+          release,
         );
       }
       const items = await deps.store.listLogs({

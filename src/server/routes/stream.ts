@@ -55,14 +55,23 @@ async function feed(deps: ServerDeps, namespace: string, query: StreamQuery) {
         );
 }
 
-async function openWebSocket(c: AppContext, subscribe: (emit: (e: LiveEvent) => void) => LiveSubscription) {
+async function openWebSocket(
+  c: AppContext,
+  subscribe: (emit: (e: LiveEvent) => void) => LiveSubscription,
+  release: () => void,
+) {
   if (c.req.header("upgrade")?.toLowerCase() !== "websocket") {
+    release();
     throw new KilnError(
       "INVALID_INPUT",
       "GET /v1/ws speaks WebSocket: connect with a WebSocket client (Upgrade: websocket), or use the SSE stream GET /v1/stream",
     );
   }
   let sub: LiveSubscription | undefined;
+  const end = () => {
+    sub?.stop();
+    release();
+  };
   const middleware = upgradeWebSocket(() => ({
     onOpen: (_event, ws) => {
       sub = subscribe((event) => ws.send(JSON.stringify(event)));
@@ -70,12 +79,17 @@ async function openWebSocket(c: AppContext, subscribe: (emit: (e: LiveEvent) => 
         if (ws.readyState === 1) ws.close(1000, "end of feed");
       });
     },
-    onClose: () => sub?.stop(),
-    onError: () => sub?.stop(),
+    onClose: end,
+    onError: end,
   }));
-  const response = await middleware(c, async () => {});
-  if (!response) throw new KilnError("INTERNAL", "The WebSocket upgrade did not happen");
-  return response;
+  try {
+    const response = await middleware(c, async () => {});
+    if (!response) throw new KilnError("INTERNAL", "The WebSocket upgrade did not happen");
+    return response;
+  } catch (error) {
+    release();
+    throw error;
+  }
 }
 
 /** Live updates: SSE and WebSocket with one event schema (run, step, log, progress). */
@@ -90,6 +104,7 @@ export const streamRoutes: readonly ApiRoute[] = [
     queryToken: true,
     query: StreamQuery,
     responses: {
+      429: { description: "TOO_MANY_STREAMS: this token (or the server) has the most live streams open" },
       200: {
         description: "`event: <type>` / `data: <LiveEvent>`",
         mediaType: "text/event-stream",
@@ -98,7 +113,7 @@ export const streamRoutes: readonly ApiRoute[] = [
     },
     async handle({ query, auth, c, deps }) {
       const subscribe = await feed(deps, auth.namespace, query);
-      return sendEventStream(c, subscribe);
+      return sendEventStream(c, subscribe, deps.streams.acquire(auth.principal));
     },
   }),
   defineRoute({
@@ -112,7 +127,8 @@ export const streamRoutes: readonly ApiRoute[] = [
     query: StreamQuery,
     responses: { 101: { description: "Switching protocols; messages are LiveEvent JSON", schema: LiveEventSchema } },
     async handle({ query, auth, c, deps }) {
-      return openWebSocket(c, await feed(deps, auth.namespace, query));
+      const subscribe = await feed(deps, auth.namespace, query);
+      return openWebSocket(c, subscribe, deps.streams.acquire(auth.principal));
     },
   }),
 ];
