@@ -89,7 +89,10 @@ export interface Store extends ControlStore {
   updateRuns(p: Readonly<{ items: readonly UpdateRunParams[] }>): Promise<WriteResult[]>;
 
   // ── Logs ────────────────────────────────────────────────────────────────────────────────────
-  /** Appends log lines (not fenced: lines from a lost lease are still worth keeping). */
+  /**
+   * Appends log lines. The store does not fence them; the worker protocol drops lines whose
+   * lease token is not the run's latest before they get here.
+   */
   appendLogs(p: Readonly<{ entries: readonly LogEntryInput[] }>): Promise<void>;
   /** Log lines of a run in order, after `afterSeq` (exclusive). */
   listLogs(p: Readonly<{ runId: string; afterSeq?: number; limit?: number }>): Promise<LogEntry[]>;
