@@ -96,6 +96,20 @@ function untilSignal(): Promise<string> {
   });
 }
 
+/** `--max-streams PER_TOKEN[,TOTAL]`: the caps on open live streams. */
+function streamCaps(text: string | undefined): { perToken?: number; total?: number } {
+  if (text === undefined) return {};
+  const [perToken, total, ...rest] = text.split(",").map((n) => Number(n.trim()));
+  const valid = (n: number | undefined) => n === undefined || (Number.isInteger(n) && n > 0);
+  if (rest.length > 0 || !valid(perToken) || !valid(total)) {
+    throw new KilnError(
+      "INVALID_CONFIG",
+      `Expected --max-streams to be PER_TOKEN or PER_TOKEN,TOTAL (positive integers), got "${text}"`,
+    );
+  }
+  return { ...(perToken === undefined ? {} : { perToken }), ...(total === undefined ? {} : { total }) };
+}
+
 interface DevOptions {
   readonly port: string;
   readonly host: string;
@@ -104,6 +118,7 @@ interface DevOptions {
   readonly workflows: string;
   readonly concurrency?: string;
   readonly allowedHost?: readonly string[];
+  readonly maxStreams?: string;
 }
 
 /** `kiln dev`: server + worker + deployments in one process on `<data>/kiln.db`. */
@@ -122,6 +137,7 @@ async function devCommand(ctx: CliContext, options: DevOptions): Promise<number>
     auth,
     logger,
     allowedHosts: options.allowedHost ?? [],
+    maxStreams: streamCaps(options.maxStreams),
   });
   const vault = server.app.deps.vault;
   const secrets = createSecretResolver({
@@ -199,6 +215,7 @@ interface ServerOptions {
   readonly host: string;
   readonly db?: string;
   readonly allowedHost?: readonly string[];
+  readonly maxStreams?: string;
 }
 
 /** `kiln server`: the API, timers and housekeeping on SQLite or PostgreSQL; no worker. */
@@ -216,6 +233,7 @@ async function serverCommand(ctx: CliContext, options: ServerOptions): Promise<n
     auth: "required",
     logger,
     allowedHosts: options.allowedHost ?? [],
+    maxStreams: streamCaps(options.maxStreams),
   });
   ctx.output.out(`Kiln ready at ${server.url}`);
   if (server.adminTokenPath) ctx.output.out(`Admin token: ${server.adminTokenPath}`);
@@ -307,6 +325,7 @@ registerCommands((program: Command, run) => {
     .option("--db <url>", "store (default <data>/kiln.db)")
     .option("--auth", "require tokens even on loopback")
     .option("--allowed-host <name...>", "also answer requests whose Host is this name (repeatable)")
+    .option("--max-streams <n[,total]>", "open live streams allowed per token (default 32) and in all (1000)")
     .option("--workflows <dir>", "directory of workflow files to deploy and watch", "workflows")
     .option("--concurrency <n>", "runs executed at once")
     .action(run((ctx, opts) => devCommand(ctx, opts as DevOptions)));
@@ -320,6 +339,7 @@ registerCommands((program: Command, run) => {
       "--allowed-host <name...>",
       "only answer requests whose Host is one of these names (default: any, or loopback names on a loopback bind)",
     )
+    .option("--max-streams <n[,total]>", "open live streams allowed per token (default 32) and in all (1000)")
     .action(run((ctx, opts) => serverCommand(ctx, opts as ServerOptions)));
   program
     .command("worker")
