@@ -85,6 +85,12 @@ describe("the UI session cookie", () => {
       });
       assert.equal(stale.status, 401);
       assert.equal(page.cookies.length, 1);
+      // The UI asks who it is after a restart: it gets a new session.
+      const renewed = await rawRequest(`${next.url}/v1/session`, { headers: { cookie: "kiln_session=ls.1.AAAA" } });
+      assert.equal(renewed.status, 200);
+      const fresh = cookiePair(renewed.cookies[0]);
+      assert.notEqual(fresh, "kiln_session=ls.1.AAAA");
+      assert.equal((await rawRequest(`${next.url}/v1/secrets`, { headers: { cookie: fresh } })).status, 200);
     } finally {
       await next.close();
     }

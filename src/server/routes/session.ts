@@ -1,9 +1,15 @@
 import { z } from "zod";
 import { KilnError } from "../../errors.ts";
 import { ACCESS, type ApiRoute, type AppContext, defineRoute } from "../api-route.ts";
-import { type Authenticated, authenticate, requestToken, tokenPrincipal } from "../auth.ts";
+import { type Authenticated, authenticate, isLoopbackAddress, requestToken, tokenPrincipal } from "../auth.ts";
 import type { ServerDeps } from "../server-deps.ts";
-import { clearSessionCookie, LOOPBACK_SESSION_PRINCIPAL, setSessionCookie } from "../session-cookie.ts";
+import {
+  clearSessionCookie,
+  LOOPBACK_SESSION_PRINCIPAL,
+  LoopbackSessions,
+  readSessionCookie,
+  setSessionCookie,
+} from "../session-cookie.ts";
 
 const SessionSchema = z.object({
   namespace: z.string().describe("The session's namespace (`*`: every namespace)"),
@@ -22,11 +28,18 @@ function describe(deps: ServerDeps, who: Authenticated) {
   return { namespace: who.principal.namespace, role: who.principal.role, mode: mode(deps), via: who.via };
 }
 
-/** Who the session is; in loopback-open mode a loopback caller without one is given a loopback session. */
+/**
+ * Who the session is. In loopback-open mode a loopback caller without a session, or with a
+ * loopback session of an earlier server process, is given a new loopback session.
+ */
 async function currentSession(c: AppContext, deps: ServerDeps) {
-  const who = await authenticate(c, deps, false);
-  if (who.via !== "none") return describe(deps, who);
-  // Loopback-open: the UI asked without a session (first load, or after a restart of the server).
+  const cookie = readSessionCookie(c);
+  const renew =
+    deps.auth.mode === "loopback-open" &&
+    c.req.header("authorization") === undefined &&
+    isLoopbackAddress(c.env?.incoming?.socket?.remoteAddress) &&
+    (cookie === undefined || (LoopbackSessions.isLoopbackValue(cookie) && !deps.sessions.verify(cookie)));
+  if (!renew) return describe(deps, await authenticate(c, deps, false));
   setSessionCookie(c, deps.sessions.issue());
   return describe(deps, { principal: LOOPBACK_SESSION_PRINCIPAL, via: "cookie" });
 }
