@@ -25,6 +25,7 @@ import {
   isTopLevelNavigation,
   LoopbackSessions,
   readSessionCookie,
+  SESSION_COOKIE,
   setSessionCookie,
 } from "./session-cookie.ts";
 
@@ -63,8 +64,12 @@ export function createApp(options: AppOptions): KilnApp {
   app.use("*", async (c, next) => {
     deps.hosts.check(c.req.header("host"));
     checkOrigin(c);
-    giveLoopbackSession(c, deps);
+    const session = giveLoopbackSession(c, deps);
     await next();
+    // A handler that returned its own Response (a static file) dropped the prepared header.
+    if (session !== undefined && !c.res.headers.getSetCookie().some((v) => v.startsWith(`${SESSION_COOKIE}=`))) {
+      setSessionCookie(c, session);
+    }
   });
   for (const route of routes) app.on(route.method, route.path, (c) => handle(route, c, deps));
   app.notFound((c) =>
@@ -134,13 +139,17 @@ async function handle(route: ApiRoute, c: AppContext, deps: ServerDeps): Promise
  * loopback gets a loopback session cookie, so the UI opens without a login and without a token
  * in its URL or scripts. A token session the user signed in with is kept.
  */
-function giveLoopbackSession(c: AppContext, deps: ServerDeps): void {
-  if (deps.auth.mode !== "loopback-open") return;
-  if ((c.req.method !== "GET" && c.req.method !== "HEAD") || isApiPath(c.req.path)) return;
-  if (!isLoopbackAddress(c.env?.incoming?.socket?.remoteAddress) || !isTopLevelNavigation(c)) return;
+function giveLoopbackSession(c: AppContext, deps: ServerDeps): string | undefined {
+  if (deps.auth.mode !== "loopback-open") return undefined;
+  if ((c.req.method !== "GET" && c.req.method !== "HEAD") || isApiPath(c.req.path)) return undefined;
+  if (!isLoopbackAddress(c.env?.incoming?.socket?.remoteAddress) || !isTopLevelNavigation(c)) return undefined;
   const current = readSessionCookie(c);
-  if (current !== undefined && !(LoopbackSessions.isLoopbackValue(current) && !deps.sessions.verify(current))) return;
-  setSessionCookie(c, deps.sessions.issue());
+  if (current !== undefined && !(LoopbackSessions.isLoopbackValue(current) && !deps.sessions.verify(current))) {
+    return undefined;
+  }
+  const session = deps.sessions.issue();
+  setSessionCookie(c, session);
+  return session;
 }
 
 /** Request ids, HTTP metrics and one structured log line per request (never the query string). */
