@@ -47,6 +47,7 @@ export function buildOpenApiDocument(routes: readonly ApiRoute[], info: { versio
         : {
             "x-kiln-roles": route.access.roles,
             "x-kiln-scope": route.access.scope,
+            ...(route.access.tokenRequired === true ? { "x-kiln-token-required": true } : {}),
           }),
     };
     if (route.body) name(route.body, `${capitalized(route.operationId)}Body`);
@@ -122,16 +123,23 @@ export function buildOpenApiDocument(routes: readonly ApiRoute[], info: { versio
       title: "Kiln API",
       version: info.version,
       description:
-        'The HTTP API of Kiln, a durable workflow engine. Authenticate with `Authorization: Bearer kiln_…` (or Basic with the token as password); choose the namespace with the `Kiln-Namespace` header. Errors are `{ "error": { "code", "message" } }`.',
+        'The HTTP API of Kiln, a durable workflow engine. Authenticate with `Authorization: Bearer kiln_…` (or Basic with the token as password); choose the namespace with the `Kiln-Namespace` header. Errors are `{ "error": { "code", "message" } }`. Browser requests from another origin (Origin, Sec-Fetch-Site) get 403 CROSS_ORIGIN_FORBIDDEN, bodies must be application/json (415), and routes marked x-kiln-token-required need a credential even on a loopback-open server.',
     },
     servers: [{ url: "/" }],
-    security: [{ bearer: [] }, { basic: [] }],
+    security: [{ bearer: [] }, { basic: [] }, { session: [] }],
     paths,
     components: {
       schemas,
       securitySchemes: {
         bearer: { type: "http", scheme: "bearer", bearerFormat: "kiln_…" },
         basic: { type: "http", scheme: "basic", description: "Any user name; the password is the token" },
+        session: {
+          type: "apiKey",
+          in: "cookie",
+          name: "kiln_session",
+          description:
+            "The web UI's HttpOnly session cookie (POST /v1/session); unsafe methods also need the server's own Origin",
+        },
       },
     },
   };
