@@ -10,7 +10,9 @@ import { type ClientRequest, request } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
+import pg from "pg";
 import { errorCode, rawRequest } from "../support/raw-http.ts";
+import { postgresSkip } from "../support/test-db.ts";
 import { type KilnProcess, kiln, startKiln } from "./cli-support.ts";
 
 const WORKFLOW = `import { workflow } from "kiln/workflow";
@@ -273,6 +275,101 @@ describe("kiln dev refuses what a web page could make a browser send", { timeout
       const again = await openStream(`${dev.url}/v1/stream`, tokens[0] as string);
       assert.equal(again.status, 200, again.body);
       open.push(again.req);
+    } finally {
+      for (const req of open) req.destroy();
+    }
+  });
+});
+
+describe("kiln server on PostgreSQL: allowed hosts, origins, worker-only secrets, stream caps", {
+  skip: postgresSkip(),
+  timeout: 120_000,
+}, () => {
+  const pgUrl = process.env.KILN_TEST_DATABASE_URL ?? "";
+  const schema = `kiln_e2e_sec_${process.pid}_${Date.now()}`;
+  const dbUrl = `${pgUrl}${pgUrl.includes("?") ? "&" : "?"}schema=${schema}`;
+  let dir: string;
+  let server: KilnProcess;
+  let admin: string;
+  let port: string;
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), "kiln-http-security-pg-"));
+    server = await startKiln(
+      [
+        "server",
+        "--db",
+        dbUrl,
+        "--port",
+        "0",
+        "--data",
+        join(dir, "data"),
+        "--allowed-host",
+        "kiln.test",
+        "--max-streams",
+        "2",
+      ],
+      dir,
+    );
+    admin = readFileSync(join(dir, "data", "admin-token"), "utf8").trim();
+    port = new URL(server.url).port;
+  });
+
+  after(async () => {
+    await server?.stop("SIGKILL");
+    rmSync(dir, { recursive: true, force: true });
+    const client = new pg.Client({ connectionString: pgUrl });
+    await client.connect();
+    await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+    await client.end();
+  });
+
+  it("answers its configured host and loopback names only, and refuses foreign origins and text bodies", async () => {
+    const auth = { authorization: `Bearer ${admin}` };
+    assert.equal(
+      (await rawRequest(`${server.url}/v1/runs`, { headers: { ...auth, host: `kiln.test:${port}` } })).status,
+      200,
+    );
+    const rebound = await rawRequest(`${server.url}/v1/runs`, { headers: { ...auth, host: `evil.example:${port}` } });
+    assert.equal(rebound.status, 421);
+    assert.equal(errorCode(rebound), "HOST_NOT_ALLOWED");
+    const body = JSON.stringify({ type: "task", name: "t", queue: "nobody" });
+    const foreign = await rawRequest(`${server.url}/v1/runs`, {
+      method: "POST",
+      headers: { ...auth, "content-type": "application/json", origin: "http://evil.example" },
+      body,
+    });
+    assert.equal(foreign.status, 403);
+    assert.equal(errorCode(foreign), "CROSS_ORIGIN_FORBIDDEN");
+    const text = await rawRequest(`${server.url}/v1/runs`, {
+      method: "POST",
+      headers: { ...auth, "content-type": "text/plain" },
+      body,
+    });
+    assert.equal(text.status, 415);
+    assert.equal((await rawRequest(`${server.url}/v1/runs`)).status, 401, "tokens are required");
+  });
+
+  it("keeps secret values from admin tokens and caps streams as configured", async () => {
+    const auth = { authorization: `Bearer ${admin}`, "content-type": "application/json" };
+    await rawRequest(`${server.url}/v1/secrets/DB_PASS`, { method: "PUT", headers: auth, body: '{"value":"pw"}' });
+    const asAdmin = await rawRequest(`${server.url}/v1/worker/secrets`, {
+      method: "POST",
+      headers: auth,
+      body: '{"names":["DB_PASS"]}',
+    });
+    assert.equal(asAdmin.status, 403);
+    assert.doesNotMatch(asAdmin.text, /pw/);
+    const open: ClientRequest[] = [];
+    try {
+      for (let i = 0; i < 2; i++) {
+        const s = await openStream(`${server.url}/v1/stream`, admin);
+        assert.equal(s.status, 200, s.body);
+        open.push(s.req);
+      }
+      const over = await openStream(`${server.url}/v1/stream`, admin);
+      assert.equal(over.status, 429);
+      assert.equal(JSON.parse(over.body).error.code, "TOO_MANY_STREAMS");
     } finally {
       for (const req of open) req.destroy();
     }
