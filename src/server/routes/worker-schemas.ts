@@ -32,6 +32,10 @@ export const RegisterBody = z.strictObject({
     .array(z.strictObject({ kind: z.string().min(1).max(200), settings: z.record(z.string(), z.unknown()) }))
     .max(10_000),
   workflows: z.array(z.string().min(1)).max(10_000).optional(),
+  releaseLeases: z
+    .boolean()
+    .optional()
+    .describe("This process replaces a previous, gone process of the worker: its leases expire now"),
 });
 
 export const ClaimBody = z.strictObject({
