@@ -13,6 +13,7 @@ export const ErrorBody = z.object({
     code: z.string().describe("A stable error code (src/errors.ts), e.g. RUN_NOT_FOUND"),
     message: z.string().describe("What went wrong and what to fix"),
     data: z.record(z.string(), z.unknown()).optional(),
+    retryable: z.boolean().optional().describe("true when the same request may succeed if retried (503)"),
   }),
 });
 

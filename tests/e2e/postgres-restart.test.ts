@@ -1,6 +1,6 @@
 /**
- * PostgreSQL goes away under load: two `kiln server` processes and two remote `kiln worker`s on a
- * dedicated throwaway cluster, runs being started and executed, then every Kiln backend is
+ * PostgreSQL goes away under load: two `kiln server` processes, two remote `kiln worker`s and a
+ * `kiln worker --db` on a dedicated throwaway cluster, runs being started and executed, then every Kiln backend is
  * terminated (pg_terminate_backend), then PostgreSQL restarts with `-m fast` and with
  * `-m immediate`. No Kiln process may exit, and every run whose start was acknowledged (201)
  * must complete. Starts that fail meanwhile get a retryable 503 (STORE_UNAVAILABLE).
@@ -60,6 +60,8 @@ tasks:
         ),
       );
     }
+    // And a worker on the database itself, whose store meets the same dropped connections.
+    procs.push(await startKiln(["worker", "--db", cluster.url, "--name", "wdb", "--concurrency", "2"], dir));
   });
 
   after(async () => {
@@ -83,10 +85,10 @@ tasks:
             body: JSON.stringify({ type: "task", name: "echo-n", input: { n: i } }),
             signal: AbortSignal.timeout(10_000),
           });
-          const body = (await res.json()) as { id?: string; error?: { code: string } };
+          const body = (await res.json()) as { id?: string; error?: { code: string; retryable?: boolean } };
           if (res.status === 201 && body.id) acknowledged.push(body.id);
           else {
-            const code = `${res.status} ${body.error?.code}`;
+            const code = `${res.status} ${body.error?.code} retryable=${body.error?.retryable}`;
             refusals.set(code, (refusals.get(code) ?? 0) + 1);
           }
         } catch {
@@ -120,7 +122,8 @@ tasks:
       assert.equal(p.child.exitCode, null, `a Kiln process exited:\n${p.output().slice(-3000)}`);
       assert.equal(p.child.signalCode, null, `a Kiln process was killed:\n${p.output().slice(-3000)}`);
     }
-    for (const code of refusals.keys()) assert.match(code, /^503 STORE_UNAVAILABLE$/, `unexpected refusal ${code}`);
+    for (const code of refusals.keys())
+      assert.match(code, /^503 STORE_UNAVAILABLE retryable=true$/, `unexpected refusal ${code}`);
     assert.ok(acknowledged.length > 20, `enough runs were started (${acknowledged.length})`);
 
     const store = await openStore(cluster.url);
