@@ -5,7 +5,6 @@ import { join } from "node:path";
 import pg from "pg";
 import { openStore } from "../src/store/open-store.ts";
 import type { Store } from "../src/store/store.ts";
-// @ts-expect-error -- plain .mjs helper shared with the test runner
 import { startThrowawayPostgres } from "../tests/support/postgres-cluster.mjs";
 
 export type Dialect = "sqlite" | "postgres";

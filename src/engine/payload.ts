@@ -1,4 +1,5 @@
 import { KilnError } from "../errors.ts";
+import { replaceNulInJson } from "./free-text.ts";
 
 /** The default cap on one JSON payload (input, output, event, step result): 1 MiB. */
 export const DEFAULT_MAX_PAYLOAD_BYTES = 1_048_576;
@@ -17,6 +18,7 @@ export function encodePayload(value: unknown, what: string, maxBytes = DEFAULT_M
     });
   }
   if (text === undefined) text = "null";
+  text = replaceNulInJson(text);
   const bytes = text.length > maxBytes / 4 ? Buffer.byteLength(text) : text.length;
   if (bytes > maxBytes) {
     throw new KilnError(

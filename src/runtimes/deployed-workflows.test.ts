@@ -85,6 +85,17 @@ for (const [dialect, open] of STORES) {
       assert.equal(await output(py), 8);
     });
 
+    it("gives identical sources deployed under two names their own __filename", async () => {
+      const source = `async function workflow() { return __filename.split("/").pop(); }`;
+      for (const name of ["twin-a", "twin-b"])
+        await db.store.deployWorkflow({ namespace: ns, name, runtime: "node", source });
+      const a = await start("twin-a");
+      const b = await start("twin-b");
+      await worker.drain();
+      assert.equal(await output(a), "twin-a.mjs");
+      assert.equal(await output(b), "twin-b.mjs");
+    });
+
     it("does not claim runs of workflows nobody deployed", async () => {
       const id = await start("never-deployed");
       assert.equal(await worker.drain(), 0);

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import type { Run } from "../engine/run.ts";
 import type { ActivateWorkflow, WorkflowResolver } from "../worker/registry.ts";
 import type { HostCode, HostRunner } from "./host-runner.ts";
@@ -193,20 +194,26 @@ export class DeployedWorkflowResolver implements WorkflowResolver {
     return (claimed, deps) => this.#runner.activate(code, claimed, deps);
   }
 
-  /** The host code of a deployed version (TypeScript transpiled once per content hash). */
+  /**
+   * The host code of a deployed version (TypeScript transpiled once per source and name). The
+   * module's identity (`hash`, under which hosts load and cache it) covers the workflow's name as
+   * well as its content: identical sources deployed under two names are two modules, each with its
+   * own `__filename`, instead of the second sharing the first's.
+   */
   prepare(deployed: DeployedWorkflow): Promise<HostCode> {
-    let prepared = this.#prepared.get(deployed.contentHash);
+    const base = deployed.name.replace(/[^\w.-]/g, "_");
+    const key = `${deployed.contentHash}\u0000${base}`;
+    let prepared = this.#prepared.get(key);
     if (!prepared) {
       const runtime = deployed.runtime === "python" ? "python" : "node";
-      const base = deployed.name.replace(/[^\w.-]/g, "_");
       prepared = prepareWorkflowSource({ source: deployed.source, runtime, filename: `${base}.ts` }).then((p) => ({
         runtime,
-        hash: p.contentHash,
+        hash: createHash("sha256").update(`${p.contentHash}\u0000${base}`).digest("hex"),
         code: p.code,
         filename: runtime === "python" ? `${base}.py` : `${base}.mjs`,
       }));
-      prepared.catch(() => this.#prepared.delete(deployed.contentHash));
-      this.#prepared.set(deployed.contentHash, prepared);
+      prepared.catch(() => this.#prepared.delete(key));
+      this.#prepared.set(key, prepared);
     }
     return prepared;
   }

@@ -95,7 +95,7 @@ export function loadMasterKeyring(options: LoadMasterKeyringOptions): MasterKeyr
 }
 
 function writeKeyFile(file: string, keys: readonly Buffer[]): void {
-  mkdirSync(dirname(file), { recursive: true });
+  mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
   const body = `${keys.map((k) => k.toString("base64")).join("\n")}\n`;
   writeFileSync(file, body, { mode: 0o600 });
   chmodSync(file, 0o600);

@@ -34,7 +34,7 @@ export async function ensureAdminToken(
     if (token) return { path, state: token.revokedAt === null ? "existing" : "revoked" };
   }
   const { plaintext } = await store.createToken({ name: "bootstrap admin", namespace: ALL_NAMESPACES, role: "admin" });
-  mkdirSync(dataDir, { recursive: true });
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   writeFileSync(path, `${plaintext}\n`, { mode: 0o600 });
   chmodSync(path, 0o600);
   return { path, state: "created" };

@@ -13,6 +13,7 @@ export const ErrorBody = z.object({
     code: z.string().describe("A stable error code (src/errors.ts), e.g. RUN_NOT_FOUND"),
     message: z.string().describe("What went wrong and what to fix"),
     data: z.record(z.string(), z.unknown()).optional(),
+    retryable: z.boolean().optional().describe("true when the same request may succeed if retried (503)"),
   }),
 });
 
@@ -169,3 +170,17 @@ export const NAMED_SCHEMAS: Readonly<Record<string, z.ZodType>> = {
   WorkerKind: WorkerKindSchema,
   LiveEvent: LiveEventSchema,
 };
+
+// Request numbers are bounded to what the columns hold: PostgreSQL rejects an INTEGER over 2^31-1
+// or a BIGINT over 2^63-1 with an error (500) instead of a message naming the field.
+
+/** A priority (INTEGER column): within int32. */
+export const PrioritySchema = z.number().int().min(-2_147_483_648).max(2_147_483_647);
+/** The longest duration a request may ask for (timeouts, delays, retry intervals): 10 years. */
+export const MAX_DURATION_MS = 10 * 365 * 24 * 3_600_000;
+/** A duration in milliseconds, 0 to MAX_DURATION_MS. */
+export const DurationMsSchema = z.number().min(0).max(MAX_DURATION_MS);
+/** An epoch-millisecond timestamp: 0 up to the largest JavaScript date. */
+export const EpochMsSchema = z.number().min(0).max(8.64e15);
+/** A counter (seq, attempt, lease token): a non-negative safe integer. */
+export const CounterSchema = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);

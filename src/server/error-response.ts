@@ -44,7 +44,15 @@ export function errorResponse(
     return {
       status,
       headers,
-      body: { error: { code: error.code, message: error.message, ...(data === undefined ? {} : { data }) } },
+      body: {
+        error: {
+          code: error.code,
+          message: error.message,
+          ...(data === undefined ? {} : { data }),
+          // The database is momentarily out of reach: the same request may well succeed shortly.
+          ...(error.code === "STORE_UNAVAILABLE" ? { retryable: true } : {}),
+        },
+      },
     };
   }
   return {

@@ -59,5 +59,35 @@ export function validate<T extends z.ZodType>(
 ): z.output<T> {
   const result = schema.safeParse(value);
   if (!result.success) throw invalidInput(where, result.error);
+  rejectNul(result.data, [where]);
   return result.data;
+}
+
+/**
+ * Free-form JSON and free text under these body keys may hold NUL: the store replaces it with
+ * U+FFFD (src/engine/free-text.ts). Everywhere else (names, keys, queues, sources, filters, ids)
+ * a NUL is refused: PostgreSQL cannot store it and a name with one is never what was meant.
+ */
+const FREE_TEXT_KEYS = new Set(["input", "output", "metadata", "payload", "error", "message", "state", "progress"]);
+
+/** INVALID_INPUT naming the first string (or object key) with a NUL outside the free-text keys. */
+function rejectNul(value: unknown, path: string[]): void {
+  if (typeof value === "string") {
+    if (value.includes("\u0000")) {
+      throw new KilnError(
+        "INVALID_INPUT",
+        `Invalid request ${path.join(".")}: must not contain a NUL character (\\u0000)`,
+        {
+          data: { issues: [{ path: path.join("."), message: "must not contain a NUL character" }] },
+        },
+      );
+    }
+  } else if (Array.isArray(value)) {
+    for (const [i, item] of value.entries()) rejectNul(item, [...path, String(i)]);
+  } else if (value !== null && typeof value === "object") {
+    for (const [key, item] of Object.entries(value)) {
+      rejectNul(key, [...path, key]);
+      if (!FREE_TEXT_KEYS.has(key)) rejectNul(item, [...path, key]);
+    }
+  }
 }

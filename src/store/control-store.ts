@@ -224,6 +224,12 @@ export interface RegisterWorkerParams {
   readonly kinds: readonly WorkerKind[];
   /** Workflow names the worker can execute. */
   readonly workflows?: readonly string[];
+  /**
+   * The registering process replaces a previous process of this worker that is gone (see
+   * worker/worker-instance.ts): the leases held under this name expire now, so that their runs
+   * can be claimed at once instead of after the lease time.
+   */
+  readonly releaseLeases?: boolean;
 }
 
 /** A registered worker. */

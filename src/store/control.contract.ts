@@ -297,6 +297,39 @@ export function controlContract(name: string, harness: StoreHarness): void {
         assert.equal(await store.unregisterWorker({ namespace: "default", name: "w1" }), true);
         assert.equal((await store.listWorkers({})).length, 0);
       });
+
+      it("with releaseLeases, expires the leases held under its name (only) so they are claimed at once", async () => {
+        const claimAs = async (owner: string, namespace = "default") => {
+          await store.startRun({ namespace, type: "task", name: "t" });
+          const { runs } = await store.claimRuns({ namespace, queues: ["default"], owner, limit: 1, leaseMs: 30_000 });
+          assert.equal(runs.length, 1);
+          return runs[0]?.run.id as string;
+        };
+        const mine = await claimAs("w1");
+        const other = await claimAs("w2");
+        const elsewhere = await claimAs("w1", "team");
+        await register("w1");
+        const again = () =>
+          store.claimRuns({ namespace: "default", queues: ["default"], owner: "w1", limit: 10, leaseMs: 30_000 });
+        assert.equal((await again()).runs.length, 0, "a plain registration releases nothing");
+        now += 10;
+        await store.registerWorker({
+          namespace: "default",
+          name: "w1",
+          version: "0.1.0",
+          queues: ["default"],
+          kinds: [],
+          releaseLeases: true,
+        });
+        const reclaimed = await again();
+        assert.deepEqual(
+          reclaimed.runs.map((r) => [r.run.id, r.run.leaseToken]),
+          [[mine, 2]],
+        );
+        assert.equal((await store.getRun({ namespace: "default", id: other }))?.leaseOwner, "w2");
+        const kept = await store.getRun({ namespace: "team", id: elsewhere });
+        assert.equal(kept?.leaseExpiresAt, T0 + 30_000, "another namespace's lease is kept");
+      });
     });
 
     describe("observability and access checks", () => {

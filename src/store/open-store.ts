@@ -19,7 +19,8 @@ export async function openStore(url: string, options: StoreOptions & { schema?: 
     );
   }
   const path = url.startsWith("sqlite:") ? url.slice("sqlite:".length) : url;
-  if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
+  // Owner-only: the directory holds the database, the admin token and the master key.
+  if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
   const { SqliteStore } = await import("./sqlite/sqlite-store.ts");
   return await SqliteStore.open(path, options);
 }

@@ -375,6 +375,13 @@ export class SqlControl implements ControlStore {
         now,
       ],
     );
+    if (p.releaseLeases === true) {
+      // Expired leases are claimed first (and fenced by the new lease token), as after a timeout.
+      await this.#db.run(
+        "UPDATE runs SET lease_expires_at = ? WHERE namespace = ? AND lease_owner = ? AND lease_expires_at > ?",
+        [now, p.namespace, p.name, now],
+      );
+    }
     return registration;
   }
 

@@ -1,3 +1,4 @@
+import { replaceNulInJson } from "../engine/free-text.ts";
 import { KilnError, type SerializedError } from "../errors.ts";
 import { newRunId } from "../engine/ids.ts";
 import { DEFAULT_MAX_PAYLOAD_BYTES, encodePayload } from "../engine/payload.ts";
@@ -226,15 +227,17 @@ export class SqlKernel {
 
   /** Errors are always recorded: an oversized one loses its stack, data and message tail. */
   encodeError(error: SerializedError): string {
-    const text = JSON.stringify(error);
+    const text = replaceNulInJson(JSON.stringify(error));
     if (Buffer.byteLength(text) <= this.maxPayloadBytes) return text;
     const room = Math.max(64, Math.floor(this.maxPayloadBytes / 4) - 256);
     const message = error.message.length > room ? `${error.message.slice(0, room)}… (truncated)` : error.message;
-    return JSON.stringify({
-      code: error.code,
-      message,
-      ...(error.retryable === undefined ? {} : { retryable: error.retryable }),
-    });
+    return replaceNulInJson(
+      JSON.stringify({
+        code: error.code,
+        message,
+        ...(error.retryable === undefined ? {} : { retryable: error.retryable }),
+      }),
+    );
   }
 
   /**

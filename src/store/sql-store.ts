@@ -1,3 +1,4 @@
+import { replaceNul } from "../engine/free-text.ts";
 import { KilnError } from "../errors.ts";
 import { newId } from "../engine/ids.ts";
 import type { Run } from "../engine/run.ts";
@@ -295,7 +296,15 @@ export class SqlStore extends SqlControl implements Store {
         ["message", "text"],
         ["ts", "bigint"],
       ],
-      p.entries.map((e) => [e.runId, e.attempt, e.stepName ?? null, e.level, e.message, e.ts ?? now]),
+      // A NUL in one line must not fail the batch (PostgreSQL refuses it): replaced, as in outputs.
+      p.entries.map((e) => [
+        e.runId,
+        e.attempt,
+        e.stepName == null ? null : replaceNul(e.stepName),
+        e.level,
+        replaceNul(e.message),
+        e.ts ?? now,
+      ]),
     );
     await this.#k.driver.run(
       `INSERT INTO logs (run_id, attempt, step_name, level, message, ts)

@@ -1305,6 +1305,53 @@ export function storeContract(name: string, harness: StoreHarness): void {
       });
     });
 
+    describe("NUL in free text", () => {
+      // PostgreSQL cannot store U+0000; both stores replace it with U+FFFD, so that behaviour is
+      // the same everywhere and one stray byte never fails a batch.
+      it("replaces NUL with U+FFFD in log lines without failing the rest of the batch", async () => {
+        const run = await start();
+        const other = await start();
+        await store.appendLogs({
+          entries: [
+            { runId: other.id, attempt: 1, level: "info", message: "before" },
+            { runId: run.id, attempt: 1, stepName: "s\u0000t", level: "info", message: "a\u0000b\u0000" },
+            { runId: other.id, attempt: 1, level: "info", message: "after" },
+          ],
+        });
+        const lines = await store.listLogs({ runId: run.id });
+        assert.deepEqual(
+          lines.map((l) => [l.message, l.stepName]),
+          [["a\ufffdb\ufffd", "s\ufffdt"]],
+        );
+        assert.deepEqual(
+          (await store.listLogs({ runId: other.id })).map((l) => l.message),
+          ["before", "after"],
+        );
+      });
+
+      it("replaces NUL with U+FFFD in inputs, outputs and errors, keeping an escaped backslash-u0000", async () => {
+        const run = await start({ type: "task", name: "t", input: { text: "in\u0000put" } });
+        assert.deepEqual((await get(run.id)).input, { text: "in\ufffdput" });
+        const failing = await start({ type: "task", name: "t" });
+        const [a, b] = (await claim()).runs.map(lease) as [Lease, Lease];
+        const byId = new Map([
+          [a.runId, a],
+          [b.runId, b],
+        ]);
+        const ok = byId.get(run.id) as Lease;
+        const bad = byId.get(failing.id) as Lease;
+        const results = await store.finishRuns({
+          items: [
+            { ...ok, outcome: "complete", output: { "k\u0000": ["x\u0000y", "\\u0000"] } },
+            { ...bad, outcome: "fail", error: { code: "TASK_FAILED", message: "exit\u0000 1" } },
+          ],
+        });
+        for (const r of results) okWrite(r);
+        assert.deepEqual((await get(run.id)).output, { "k\ufffd": ["x\ufffdy", "\\u0000"] });
+        assert.equal((await get(failing.id)).error?.message, "exit\ufffd 1");
+      });
+    });
+
     describe("close", () => {
       it("fails with STORE_UNAVAILABLE once closed", async () => {
         const other = await openOther({ clock });

@@ -35,8 +35,12 @@ async function freePort() {
   });
 }
 
-/** Starts a cluster; resolves to { url, dir, stop() }. */
-export async function startThrowawayPostgres() {
+/**
+ * Starts a cluster; resolves to { url, dir, port, restart(mode), stop() }. `durable: true` keeps
+ * synchronous_commit on, so that an acknowledged commit survives `restart("immediate")` (with
+ * it off, the last commits die with the WAL buffers; fsync stays off: the OS does not crash).
+ */
+export async function startThrowawayPostgres({ durable = false } = {}) {
   const bin = findBinDir();
   const dir = mkdtempSync(join(tmpdir(), "kiln-pg-"));
   const data = join(dir, "data");
@@ -60,7 +64,7 @@ export async function startThrowawayPostgres() {
     "-c",
     "fsync=off",
     "-c",
-    "synchronous_commit=off",
+    `synchronous_commit=${durable ? "on" : "off"}`,
     "-c",
     "full_page_writes=off",
     "-c",
@@ -89,13 +93,29 @@ export async function startThrowawayPostgres() {
   proc.unref();
   proc.stderr.destroy();
   let stopped = false;
+  // After a restart the postmaster is pg_ctl's child, no longer in our process group.
+  let restarted = false;
   return {
     url,
     dir,
     port,
+    /**
+     * Restarts the server with `pg_ctl restart -m <mode>` ("fast": backends terminated,
+     * "immediate": no shutdown checkpoint, crash recovery on start) and waits until it accepts
+     * connections again. pg_ctl reuses the options of the running server (postmaster.opts).
+     */
+    async restart(mode) {
+      restarted = true;
+      run("pg_ctl", ["restart", "-D", data, "-m", mode, "-w", "-t", "30", "-l", join(dir, "restart.log")]);
+    },
     async stop() {
       if (stopped) return;
       stopped = true;
+      if (restarted) {
+        try {
+          run("pg_ctl", ["stop", "-D", data, "-m", "immediate", "-w"]);
+        } catch {}
+      }
       try {
         process.kill(-proc.pid, "SIGINT");
       } catch {}

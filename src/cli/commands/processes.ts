@@ -16,6 +16,7 @@ import { HttpEngineClient } from "../../worker/http-engine-client.ts";
 import type { WorkerLogger } from "../../worker/worker.ts";
 import type { CliContext } from "../context.ts";
 import { registerCommands } from "../command-registry.ts";
+import { takeOverWorkerInstance, workerInstanceFile } from "../../worker/worker-instance.ts";
 import { DEFAULT_DATA_DIR } from "../target.ts";
 import { type ConfiguredWorker, createConfiguredWorker } from "../worker-setup.ts";
 
@@ -127,7 +128,8 @@ async function devCommand(ctx: CliContext, options: DevOptions): Promise<number>
   const dataDir = resolve(ctx.options.data ?? DEFAULT_DATA_DIR);
   let config = readConfig(ctx);
   const namespace = ctx.options.namespace ?? config.server.namespace;
-  const store = await openStore(options.db ?? join(dataDir, "kiln.db"));
+  const db = options.db ?? join(dataDir, "kiln.db");
+  const store = await openStore(db);
   const auth = options.auth ? "required" : "loopback-open";
   const server = await startServer({
     store,
@@ -156,14 +158,22 @@ async function devCommand(ctx: CliContext, options: DevOptions): Promise<number>
     logger: workerLogger(logger),
     ...(options.concurrency === undefined ? {} : { concurrency: Number(options.concurrency) }),
   });
-  const registerWorker = () =>
-    store.registerWorker({
+  // Only the first registration may release the leases of a previous, gone process.
+  let releaseLeases = takeOverWorkerInstance(
+    workerInstanceFile(dataDir, { server: `local:${db}`, namespace, name: setup.worker.name }),
+  ).previousGone;
+  const registerWorker = () => {
+    const release = releaseLeases;
+    releaseLeases = false;
+    return store.registerWorker({
+      ...(release ? { releaseLeases: true } : {}),
       namespace,
       name: setup.worker.name,
       version: config.worker.version ?? "dev",
       queues: [...config.worker.queues],
       kinds: setup.worker.registry.tasks().map((t) => ({ kind: t.kind, settings: t.settings })),
     });
+  };
   await registerWorker();
   const beat = setInterval(
     () => void store.heartbeatWorker({ namespace, name: setup.worker.name }).catch(() => {}),
@@ -296,7 +306,15 @@ async function workerCommand(ctx: CliContext, options: WorkerOptions): Promise<n
       deployments: apiWorkflowSource((path) => ctx.api().get(path)),
       secrets: createSecretResolver({ vault: (names) => client.getSecrets(names), cwd: config.baseDir }),
     });
+    const instance = takeOverWorkerInstance(
+      workerInstanceFile(resolve(ctx.options.data ?? DEFAULT_DATA_DIR), {
+        server: target.server,
+        namespace: target.namespace,
+        name: setup.worker.name,
+      }),
+    );
     await client.register({
+      ...(instance.previousGone ? { releaseLeases: true } : {}),
       name: setup.worker.name,
       version: config.worker.version ?? "0.1.0",
       queues: [...config.worker.queues],

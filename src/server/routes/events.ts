@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { MAX_DURATION_MS } from "../api-schemas.ts";
 import { ACCESS, type ApiRoute, defineRoute } from "../api-route.ts";
 
 /** Events: send a named payload (with an optional correlation key) to the namespace. */
@@ -18,6 +19,7 @@ export const eventRoutes: readonly ApiRoute[] = [
         .number()
         .int()
         .positive()
+        .max(MAX_DURATION_MS)
         .optional()
         .describe("How long an undelivered event is kept; default 7 days"),
     }),

@@ -4,7 +4,7 @@ import { resolveRetryPolicy } from "../../engine/retry-policy.ts";
 import { RUN_STATUSES, type RunStatus } from "../../engine/status.ts";
 import type { StartRunParams, Store } from "../../store/store.ts";
 import { ACCESS, type ApiRoute, defineRoute } from "../api-route.ts";
-import { pageOf, RunSchema, RunWithSteps, StepSchema } from "../api-schemas.ts";
+import { DurationMsSchema, PrioritySchema, pageOf, RunSchema, RunWithSteps, StepSchema } from "../api-schemas.ts";
 import { stripUndefined } from "../strip-undefined.ts";
 
 const RunIdParams = z.object({ id: z.string().min(1).max(100) });
@@ -20,23 +20,23 @@ const StartRunBody = z.strictObject({
     .optional()
     .describe("A second start with the same key returns the first run"),
   queue: z.string().min(1).max(200).optional(),
-  priority: z.number().int().optional().describe("Higher runs first; default 0"),
+  priority: PrioritySchema.optional().describe("Higher runs first; default 0"),
   concurrencyKey: z.string().min(1).max(500).optional(),
-  timeoutMs: z.number().positive().optional().describe("The run times out this long after it starts"),
+  timeoutMs: DurationMsSchema.positive().optional().describe("The run times out this long after it starts"),
   version: z.string().min(1).max(64).optional().describe("Workflow version; default the latest deployed one"),
   metadata: z.record(z.string(), z.unknown()).optional(),
   retry: z
     .strictObject({
-      maxAttempts: z.number().int().min(1).optional(),
-      initialIntervalMs: z.number().min(0).optional(),
-      maxIntervalMs: z.number().min(0).optional(),
-      backoffCoefficient: z.number().min(1).optional(),
+      maxAttempts: z.number().int().min(1).max(1_000_000).optional(),
+      initialIntervalMs: DurationMsSchema.optional(),
+      maxIntervalMs: DurationMsSchema.optional(),
+      backoffCoefficient: z.number().min(1).max(1000).optional(),
       jitter: z.number().min(0).max(1).optional(),
       nonRetryableErrors: z.array(z.string()).optional(),
     })
     .optional()
     .describe("Retry policy of the run (default: the task kind's, or none)"),
-  delayMs: z.number().min(0).optional().describe("Start no earlier than this long from now"),
+  delayMs: DurationMsSchema.optional().describe("Start no earlier than this long from now"),
 });
 
 const ListRunsQuery = z.object({

@@ -147,6 +147,7 @@ export const workerProtocolRoutes: readonly ApiRoute[] = [
         queues: body.queues,
         kinds: body.kinds,
         ...(body.workflows === undefined ? {} : { workflows: body.workflows }),
+        ...(body.releaseLeases === undefined ? {} : { releaseLeases: body.releaseLeases }),
       });
       deps.logger.info({ worker: body.name, namespace: auth.namespace, kinds: body.kinds.length }, "worker registered");
       return c.json(registration, 201);

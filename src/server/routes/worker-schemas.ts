@@ -1,10 +1,20 @@
 import { z } from "zod";
+import { replaceNul } from "../../engine/free-text.ts";
 import { STEP_STATUSES } from "../../engine/status.ts";
-import { LogLevelSchema, ProgressSchema, SerializedError, StepSchema } from "../api-schemas.ts";
+import {
+  CounterSchema,
+  DurationMsSchema,
+  EpochMsSchema,
+  LogLevelSchema,
+  PrioritySchema,
+  ProgressSchema,
+  SerializedError,
+  StepSchema,
+} from "../api-schemas.ts";
 
 /** Request and response schemas of the remote worker protocol (/v1/worker/*). */
 
-const Lease = { runId: z.string().min(1).max(100), leaseToken: z.number().int().min(0) };
+const Lease = { runId: z.string().min(1).max(100), leaseToken: CounterSchema };
 const StepType = z.enum(["step", "sleep", "event", "child", "compensation"]);
 
 export const WriteResultSchema = z.union([
@@ -22,6 +32,10 @@ export const RegisterBody = z.strictObject({
     .array(z.strictObject({ kind: z.string().min(1).max(200), settings: z.record(z.string(), z.unknown()) }))
     .max(10_000),
   workflows: z.array(z.string().min(1)).max(10_000).optional(),
+  releaseLeases: z
+    .boolean()
+    .optional()
+    .describe("This process replaces a previous, gone process of the worker: its leases expire now"),
 });
 
 export const ClaimBody = z.strictObject({
@@ -67,32 +81,32 @@ export const HeartbeatBody = z.strictObject({
 export const SaveStepItem = z.strictObject({
   ...Lease,
   name: z.string().min(1),
-  seq: z.number().int().min(0),
+  seq: CounterSchema,
   type: StepType,
   status: z.enum(STEP_STATUSES),
   output: z.unknown().optional(),
   error: SerializedError.nullable().optional(),
-  attempt: z.number().int().min(1).optional(),
-  wakeAt: z.number().nullable().optional(),
+  attempt: CounterSchema.min(1).optional(),
+  wakeAt: EpochMsSchema.nullable().optional(),
   compensable: z.boolean().optional(),
-  startedAt: z.number().optional(),
+  startedAt: EpochMsSchema.optional(),
 });
 
 export const ChildBody = z.strictObject({
   ...Lease,
   stepName: z.string().min(1),
-  seq: z.number().int().min(0),
+  seq: CounterSchema,
   child: z.strictObject({
     type: z.enum(["task", "workflow"]),
     name: z.string().min(1),
     input: z.unknown().optional(),
     version: z.string().nullable().optional(),
     queue: z.string().min(1).optional(),
-    priority: z.number().int().optional(),
+    priority: PrioritySchema.optional(),
     concurrencyKey: z.string().nullable().optional(),
     retryPolicy: z.unknown().optional(),
-    timeoutMs: z.number().positive().nullable().optional(),
-    availableAt: z.number().optional(),
+    timeoutMs: DurationMsSchema.positive().nullable().optional(),
+    availableAt: EpochMsSchema.optional(),
     metadata: z.record(z.string(), z.unknown()).optional(),
   }),
 });
@@ -100,10 +114,10 @@ export const ChildBody = z.strictObject({
 export const AwaitEventBody = z.strictObject({
   ...Lease,
   stepName: z.string().min(1),
-  seq: z.number().int().min(0),
+  seq: CounterSchema,
   eventName: z.string().min(1),
   key: z.string().nullable().optional(),
-  timeoutAt: z.number().nullable().optional(),
+  timeoutAt: EpochMsSchema.nullable().optional(),
 });
 
 export const FinishItem = z.union([
@@ -112,14 +126,14 @@ export const FinishItem = z.union([
     ...Lease,
     outcome: z.literal("fail"),
     error: SerializedError,
-    retryAt: z.number().optional(),
+    retryAt: EpochMsSchema.optional(),
     compensate: z.boolean().optional(),
   }),
   z.strictObject({
     ...Lease,
     outcome: z.literal("park"),
     status: z.enum(["sleeping", "waiting"]),
-    wakeAt: z.number().nullable(),
+    wakeAt: EpochMsSchema.nullable(),
   }),
   z.strictObject({ ...Lease, outcome: z.literal("release") }),
   z.strictObject({ ...Lease, outcome: z.literal("cancelled"), error: SerializedError.optional() }),
@@ -135,25 +149,27 @@ export const UpdateItem = z.strictObject({
 
 export const LogItem = z.strictObject({
   runId: z.string().min(1).max(100),
-  attempt: z.number().int().min(0),
-  leaseToken: z.number().int().min(0).describe("The lease the line was written under (the run's latest)"),
-  stepName: z.string().nullable().optional(),
+  attempt: CounterSchema,
+  leaseToken: CounterSchema.describe("The lease the line was written under (the run's latest)"),
+  // Free text like the message: a NUL is replaced (as the store does), so the batch is never refused.
+  stepName: z.string().transform(replaceNul).nullable().optional(),
   level: LogLevelSchema,
   message: z.string(),
-  ts: z.number().optional(),
+  ts: EpochMsSchema.optional(),
 });
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
-/** The checks of `Lease` above. */
+/** The checks of `Lease` above (and of the NUL check of validate(), which this path skips). */
 function isLease(item: Record<string, unknown>): boolean {
   const { runId, leaseToken } = item;
   return (
     typeof runId === "string" &&
     runId.length >= 1 &&
     runId.length <= 100 &&
+    !runId.includes("\u0000") &&
     Number.isSafeInteger(leaseToken) &&
     (leaseToken as number) >= 0
   );

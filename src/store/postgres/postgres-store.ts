@@ -194,9 +194,39 @@ class PostgresDriver implements SqlDriver {
     }
   }
 
+  /**
+   * Runs `fn` on a checked-out connection and releases it. The pool listens for errors only on
+   * idle connections: a checked-out one that drops (backend terminated, server restart, reset)
+   * emits 'error' with no listener, which would end the process. Our listener records the loss,
+   * so the connection is destroyed on release (the pool opens a fresh one) and the caller gets
+   * STORE_UNAVAILABLE (retryable) from its failed statement.
+   */
+  async #withClient<T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    const client = await this.#connect();
+    let lost: Error | undefined;
+    const onError = (error: Error) => {
+      lost ??= error;
+    };
+    client.on("error", onError);
+    let failure: unknown;
+    try {
+      return await fn(client);
+    } catch (error) {
+      failure = error;
+      throw error;
+    } finally {
+      client.removeListener("error", onError);
+      const broken = failure instanceof BrokenConnection ? (failure.cause as Error) : undefined;
+      client.release(lost ?? broken);
+    }
+  }
+
   /** Creates the schema if missing and migrates it, one process at a time. */
   async prepareSchema(): Promise<void> {
-    const client = await this.#connect();
+    await this.#withClient(async (client) => this.#migrateOn(client));
+  }
+
+  async #migrateOn(client: pg.PoolClient): Promise<void> {
     try {
       await client.query("SELECT pg_advisory_lock(hashtext($1))", [`kiln:migrate:${this.#schema}`]);
       try {
@@ -212,8 +242,6 @@ class PostgresDriver implements SqlDriver {
       }
     } catch (error) {
       throw this.#wrap(error);
-    } finally {
-      client.release();
     }
   }
 
@@ -248,17 +276,12 @@ class PostgresDriver implements SqlDriver {
 
   async transaction<T>(fn: (tx: SqlTransaction) => Promise<T>): Promise<T> {
     for (let attempt = 1; ; attempt++) {
-      const client = await this.#connect();
       let failure: unknown;
       try {
-        const result = await this.#transactionOn(client, fn);
-        client.release();
-        return result;
+        // A connection that could not even roll back (or that dropped) is destroyed on release.
+        return await this.#withClient((client) => this.#transactionOn(client, fn));
       } catch (error) {
-        // A connection that could not even roll back is dropped, not returned to the pool.
-        const broken = error instanceof BrokenConnection;
-        failure = broken ? error.cause : error;
-        client.release(broken ? (failure as Error) : undefined);
+        failure = error instanceof BrokenConnection ? error.cause : error;
       }
       const state = sqlState(failure);
       if (state === undefined || !RETRY_STATES.has(state) || attempt >= MAX_TX_ATTEMPTS) throw this.#wrap(failure);

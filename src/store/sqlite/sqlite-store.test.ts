@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
@@ -24,6 +24,27 @@ storeContract("sqlite", {
 });
 
 describe("SqliteStore.open", () => {
+  it("keeps the database, its WAL and SHM files 0600 and the directory it creates 0700", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "kiln-sqlite-"));
+    const mode = (path: string) => (statSync(path).mode & 0o777).toString(8);
+    try {
+      const path = join(dir, "data", "kiln.db");
+      const store = await SqliteStore.open(path);
+      await store.startRun({ namespace: "ns", type: "task", name: "t" });
+      assert.equal(mode(join(dir, "data")), "700");
+      assert.deepEqual([path, `${path}-wal`, `${path}-shm`].map(mode), ["600", "600", "600"]);
+      await store.close();
+      // A database left world-readable by an older version is tightened when opened.
+      chmodSync(path, 0o644);
+      const again = await SqliteStore.open(path);
+      await again.startRun({ namespace: "ns", type: "task", name: "t" });
+      assert.deepEqual([path, `${path}-wal`, `${path}-shm`].map(mode), ["600", "600", "600"]);
+      await again.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it("creates the file and its directory, in WAL mode, and reopens it migrated", async () => {
     const dir = mkdtempSync(join(tmpdir(), "kiln-sqlite-"));
     try {

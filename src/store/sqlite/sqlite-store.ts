@@ -1,4 +1,4 @@
-import { mkdirSync } from "node:fs";
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import Database from "better-sqlite3";
 import { KilnError } from "../../errors.ts";
@@ -124,10 +124,18 @@ class SqliteDriver implements SqlDriver {
     const file = memory ? ":memory:" : resolve(path);
     let db: Database.Database;
     try {
-      if (!memory) mkdirSync(dirname(file), { recursive: true });
+      if (!memory) {
+        mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+        ownerOnly(file, true);
+      }
       db = new Database(file);
       db.pragma(`busy_timeout = ${Math.max(0, Math.floor(busyTimeoutMs))}`);
-      if (!memory) db.pragma("journal_mode = WAL");
+      if (!memory) {
+        db.pragma("journal_mode = WAL");
+        // SQLite gives -wal and -shm the database file's mode; older ones may predate that.
+        ownerOnly(`${file}-wal`, false);
+        ownerOnly(`${file}-shm`, false);
+      }
       db.pragma("synchronous = NORMAL");
       db.pragma("temp_store = MEMORY");
       // Up to 64 MiB of page cache (allocated as pages are read; the default is 2 MiB): the hot
@@ -381,4 +389,15 @@ class SqliteDriver implements SqlDriver {
       this.#mutex.unlock();
     }
   }
+}
+
+/**
+ * Makes a database file readable and writable by its owner only (0600): it holds every run's
+ * input and output and the hashes of the API tokens. `create` creates it (empty) if missing, so
+ * that it never exists with the umask's wider mode.
+ */
+function ownerOnly(file: string, create: boolean): void {
+  if (create) closeSync(openSync(file, "a", 0o600));
+  else if (!existsSync(file)) return;
+  chmodSync(file, 0o600);
 }

@@ -1,0 +1,12 @@
+/** A throwaway PostgreSQL cluster (see postgres-cluster.mjs). */
+export interface ThrowawayPostgres {
+  readonly url: string;
+  readonly dir: string;
+  readonly port: number;
+  /** `pg_ctl restart -m <mode>`; resolves once the server accepts connections again. */
+  restart(mode: "fast" | "immediate"): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** Starts a cluster; `durable` keeps synchronous_commit on (commits survive an immediate restart). */
+export function startThrowawayPostgres(options?: { durable?: boolean }): Promise<ThrowawayPostgres>;
