@@ -44,3 +44,25 @@ export function parseJsonInput(text: string, what: string): unknown {
     throw new KilnError("INVALID_JSON", `The ${what} is not valid JSON: ${(cause as Error).message}`, { cause });
   }
 }
+
+/**
+ * The error a step's result gets when it is over the payload cap, or undefined when it fits. The
+ * step fails with it (not retried: the same code returns the same size), instead of the store
+ * refusing the write and leaving the run claimed with nothing recorded.
+ */
+export function oversizeStepOutput(
+  output: unknown,
+  stepName: string,
+  maxBytes = DEFAULT_MAX_PAYLOAD_BYTES,
+): KilnError | undefined {
+  if (output === null || output === undefined || typeof output === "number" || typeof output === "boolean") {
+    return undefined;
+  }
+  try {
+    encodePayload(output, `result of step "${stepName}"`, maxBytes);
+    return undefined;
+  } catch (error) {
+    if (!(error instanceof KilnError)) throw error;
+    return new KilnError(error.code, error.message, { retryable: false, data: error.data ?? {}, cause: error });
+  }
+}

@@ -105,6 +105,21 @@ steps:
       );
     });
 
+    it("fails a transform whose result is over the payload cap with PAYLOAD_TOO_LARGE", async () => {
+      const flow = `
+steps:
+  - id: huge
+    type: transform
+    params: { script: "return 'x'.repeat(2 * 1024 * 1024)" }
+`;
+      const h = harness("oversize", { huge: flow });
+      const id = await h.start("huge", {});
+      await h.worker.drain();
+      const run = await h.run(id);
+      assert.equal(run.status, "failed", JSON.stringify(run.error));
+      assert.equal(run.error?.code, "PAYLOAD_TOO_LARGE");
+    });
+
     it("joins parallel branches on needs: the join's input holds each branch's output", async () => {
       const flow = `
 nodes:

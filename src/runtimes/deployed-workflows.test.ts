@@ -96,6 +96,29 @@ for (const [dialect, open] of STORES) {
       assert.equal(await output(b), "twin-b.mjs");
     });
 
+    it("fails a host's step whose result is over the payload cap with PAYLOAD_TOO_LARGE (JS and Python)", async () => {
+      await db.store.deployWorkflow({
+        namespace: ns,
+        name: "big-js",
+        runtime: "node",
+        source: `async function workflow(input, { step }) { return (await step("huge", () => "x".repeat(2 * 1024 * 1024))).length; }`,
+      });
+      await db.store.deployWorkflow({
+        namespace: ns,
+        name: "big-py",
+        runtime: "python",
+        source: `def workflow(input, ctx):\n    return len(ctx.step("huge", lambda: "x" * (2 * 1024 * 1024)))\n`,
+      });
+      const js = await start("big-js");
+      const py = await start("big-py");
+      await worker.drain();
+      for (const id of [js, py]) {
+        const run = await db.store.getRun({ namespace: ns, id });
+        assert.equal(run?.status, "failed", `${id}: ${JSON.stringify(run?.error)}`);
+        assert.equal(run?.error?.code, "PAYLOAD_TOO_LARGE");
+      }
+    });
+
     it("does not claim runs of workflows nobody deployed", async () => {
       const id = await start("never-deployed");
       assert.equal(await worker.drain(), 0);

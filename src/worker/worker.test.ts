@@ -186,6 +186,30 @@ for (const [dialect, open] of storeFactories) {
       assert.match(failed?.error?.message ?? "", /kaput/);
     });
 
+    it("fails a step whose result is over the payload cap with PAYLOAD_TOO_LARGE, not a run stuck running", async () => {
+      const big = () => "x".repeat(2 * 1024 * 1024);
+      const h = harness("oversize", (w) => {
+        wf(w, "big-caught", async (_: unknown, { step }) => {
+          try {
+            await step("huge", big);
+          } catch (e) {
+            return `caught ${(e as KilnError).code}`;
+          }
+        });
+        wf(w, "big-uncaught", async (_: unknown, { step }) => (await step("huge", big)).length);
+      });
+      const a = await h.start("big-caught");
+      const b = await h.start("big-uncaught");
+      await h.worker.drain();
+      assert.equal((await h.run(a))?.output, "caught PAYLOAD_TOO_LARGE");
+      const failed = await h.run(b);
+      assert.equal(failed?.status, "failed");
+      assert.equal(failed?.error?.code, "PAYLOAD_TOO_LARGE");
+      const [step] = await h.store.listSteps({ runId: b });
+      assert.equal(step?.status, "failed");
+      assert.equal(step?.attempt, 1, "an oversized result is not retried");
+    });
+
     it("retries a failed run as a new attempt keeping completed steps", async () => {
       let first = 0;
       let flaky = 0;

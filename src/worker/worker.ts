@@ -58,16 +58,18 @@ class ActivationScope implements ActivationDeps, TaskActivationDeps {
   readonly client: EngineClient;
   readonly batcher: WriteBatcher;
   readonly clock: () => number;
+  readonly maxPayloadBytes: number;
   readonly #run: Run;
   #controller: AbortController | null = null;
   #aborted = false;
   #reason: unknown;
 
-  constructor(run: Run, client: EngineClient, batcher: WriteBatcher, clock: () => number) {
+  constructor(run: Run, client: EngineClient, batcher: WriteBatcher, clock: () => number, maxPayloadBytes: number) {
     this.#run = run;
     this.client = client;
     this.batcher = batcher;
     this.clock = clock;
+    this.maxPayloadBytes = maxPayloadBytes;
   }
 
   get signal(): AbortSignal {
@@ -327,7 +329,7 @@ export class Worker {
 
   #execute(claimed: ClaimedRun): Promise<void> {
     const { run } = claimed;
-    const scope = new ActivationScope(run, this.#client, this.#batcher, this.#clock);
+    const scope = new ActivationScope(run, this.#client, this.#batcher, this.#clock, this.#maxPayload);
     this.#inflight.set(run.id, { lease: { runId: run.id, leaseToken: run.leaseToken }, scope });
     const done = this.#run(claimed, scope);
     this.#executions.add(done);
@@ -378,8 +380,10 @@ export class Worker {
   }
 
   async #finish(run: Run, outcome: ActivationOutcome): Promise<void> {
-    if (outcome.outcome === "abandoned") return;
-    const params = this.#toFinishParams(run, outcome);
+    // A host's step result over the cap was recorded as a failed step (host-calls.ts): replay the
+    // run at once so the workflow code sees that failure, instead of waiting for the lease to expire.
+    if (outcome.outcome === "abandoned" && outcome.error.code !== "PAYLOAD_TOO_LARGE") return;
+    const params = this.#toFinishParams(run, outcome.outcome === "abandoned" ? { outcome: "release" } : outcome);
     try {
       const result = await this.#batcher.finishRun(params);
       if (!result.ok && result.error.code !== "LEASE_LOST") {

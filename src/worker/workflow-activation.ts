@@ -1,5 +1,6 @@
 import { deserializeError, KilnError, type SerializedError, serializeError } from "../errors.ts";
 import { parseDuration } from "../engine/duration.ts";
+import { oversizeStepOutput } from "../engine/payload.ts";
 import { decideRetry, resolveRetryPolicy } from "../engine/retry-policy.ts";
 import type { Progress, Run } from "../engine/run.ts";
 import { isStepSettled } from "../engine/status.ts";
@@ -31,6 +32,8 @@ export interface ActivationDeps {
    * instead of executing, so no step function runs and nothing new is recorded.
    */
   readonly replayOnly?: boolean;
+  /** The store's cap on one payload: a step result over it fails the step (PAYLOAD_TOO_LARGE). */
+  readonly maxPayloadBytes?: number;
 }
 
 /** How an activation ended; the worker turns it into a fenced finish. */
@@ -240,6 +243,8 @@ export class WorkflowActivation {
       let output: Awaited<T>;
       try {
         output = await this.#invoke(fn, options?.timeout, name);
+        const tooLarge = oversizeStepOutput(output, name, this.#deps.maxPayloadBytes);
+        if (tooLarge) throw tooLarge;
       } catch (error) {
         // Throws the terminal error, or returns the retry time (then block outside `pending`).
         blockedUntil = await this.#stepFailed(name, seq, attempt, error, options);
