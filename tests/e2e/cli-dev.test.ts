@@ -109,6 +109,28 @@ describe("CLI against kiln dev (SQLite)", { timeout: 180_000 }, () => {
     assert.deepEqual(done.output, { order: "o-7", decision: { ok: true } });
   });
 
+  it("fails a step whose result is over the payload cap with PAYLOAD_TOO_LARGE (JS workflow, flow)", async () => {
+    writeFileSync(
+      join(dir, "huge.js"),
+      `async function workflow(input, { step }) { return (await step("huge", () => "x".repeat(2 * 1024 * 1024))).length; }\n`,
+    );
+    writeFileSync(
+      join(dir, "huge-flow.yaml"),
+      `steps:\n  - id: huge\n    type: transform\n    params: { script: "return 'x'.repeat(2 * 1024 * 1024)" }\n`,
+    );
+    for (const [name, file] of [
+      ["huge-js", "huge.js"],
+      ["huge-flow", "huge-flow.yaml"],
+    ] as const) {
+      const deployed = await kiln([...g, "deploy", name, "-f", join(dir, file)]);
+      assert.equal(deployed.code, 0, deployed.err);
+      const r = await kiln([...g, "start", name, "--wait", "--json"]);
+      const run = r.json() as Run;
+      assert.equal(run.status, "failed", `${name}: ${r.out}${r.err}`);
+      assert.equal(run.error?.code, "PAYLOAD_TOO_LARGE", name);
+    }
+  });
+
   it("refuses a deploy that cannot run: TypeScript that does not compile, an invalid flow", async () => {
     writeFileSync(
       join(dir, "broken.ts"),
