@@ -60,6 +60,10 @@ export function buildProgram(output: Output, exit: { code: number }): Command {
       .option("--priority <n>", "priority (higher first)")
       .option("--version <version>", "workflow version to pin")
       .option("--timeout <seconds>", "run timeout in seconds")
+      .option(
+        "--allow-unknown",
+        `queue the run even if no worker or deployment knows the ${type === "task" ? "task kind" : "workflow"} yet`,
+      )
       .action(run((ctx, name: string, opts) => startCommand(ctx, type, name, opts as never)));
   start("workflow", program.command("start <workflow>").description("start a workflow run; prints the run id"));
   start("task", program.command("run <task-kind>").description("run a task kind; prints the run id"));

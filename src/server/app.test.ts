@@ -26,11 +26,15 @@ for (const dialect of ["sqlite", "postgres"] as Dialect[]) {
         const bad = await t.json<Json>("/v1/runs", { body: "{nope", headers: { "content-type": "application/json" } });
         assert.equal(bad.status, 400);
         assert.equal(bad.body.error?.code, "INVALID_JSON");
-        const invalid = await t.json<Json>("/v1/runs", { json: { type: "workflow", name: "x", priority: "high" } });
+        const invalid = await t.json<Json>("/v1/runs", {
+          json: { type: "workflow", allowUnknown: true, name: "x", priority: "high" },
+        });
         assert.equal(invalid.status, 400);
         assert.equal(invalid.body.error?.code, "INVALID_INPUT");
         assert.match(invalid.body.error?.message ?? "", /body\.priority/);
-        const unknown = await t.json<Json>("/v1/runs", { json: { type: "workflow", name: "x", prority: 1 } });
+        const unknown = await t.json<Json>("/v1/runs", {
+          json: { type: "workflow", allowUnknown: true, name: "x", prority: 1 },
+        });
         assert.match(unknown.body.error?.message ?? "", /prority/, "typos are named, not ignored");
         const query = await t.json<Json>("/v1/runs?limit=0");
         assert.match(query.body.error?.message ?? "", /query\.limit/);
@@ -42,7 +46,7 @@ for (const dialect of ["sqlite", "postgres"] as Dialect[]) {
         const small = await openTestApp(dialect, { maxBodyBytes: 1000 });
         try {
           const { status, body } = await small.json<Json>("/v1/runs", {
-            json: { type: "task", name: "x", input: "y".repeat(2000) },
+            json: { type: "task", allowUnknown: true, name: "x", input: "y".repeat(2000) },
           });
           assert.equal(status, 413);
           assert.equal(body.error?.code, "PAYLOAD_TOO_LARGE");
@@ -62,7 +66,14 @@ for (const dialect of ["sqlite", "postgres"] as Dialect[]) {
 
     describe("runs", () => {
       it("starts a run (201), returns the same run for a repeated idempotency key (200), gets it with steps", async () => {
-        const start = { type: "task", name: "backup", input: { bucket: "b" }, idempotencyKey: "k1", priority: 5 };
+        const start = {
+          type: "task",
+          allowUnknown: true,
+          name: "backup",
+          input: { bucket: "b" },
+          idempotencyKey: "k1",
+          priority: 5,
+        };
         const first = await t.json<Json>("/v1/runs", { json: start, namespace: "team" });
         assert.equal(first.status, 201);
         assert.equal(first.body.status, "queued");
@@ -82,7 +93,10 @@ for (const dialect of ["sqlite", "postgres"] as Dialect[]) {
 
       it("lists with filters and cursor pages", async () => {
         for (let i = 0; i < 5; i++)
-          await t.json("/v1/runs", { json: { type: "workflow", name: "listed" }, namespace: "team" });
+          await t.json("/v1/runs", {
+            json: { type: "workflow", allowUnknown: true, name: "listed" },
+            namespace: "team",
+          });
         const page1 = await t.json<Json>("/v1/runs?name=listed&limit=3&status=queued", { namespace: "team" });
         assert.equal(page1.body.items?.length, 3);
         assert.equal(typeof page1.body.nextCursor, "string");
@@ -96,7 +110,7 @@ for (const dialect of ["sqlite", "postgres"] as Dialect[]) {
       });
 
       it("cancels a queued run and retries it from a step", async () => {
-        const run = await t.json<Json>("/v1/runs", { json: { type: "workflow", name: "c" } });
+        const run = await t.json<Json>("/v1/runs", { json: { type: "workflow", allowUnknown: true, name: "c" } });
         const cancelled = await t.json<Json>(`/v1/runs/${run.body.id}/cancel`, {
           json: { reason: "no longer needed" },
         });
@@ -118,22 +132,55 @@ for (const dialect of ["sqlite", "postgres"] as Dialect[]) {
         const d1 = await t.json<Json>("/v1/workflows", { json: { name: "pinned", source: "export default 1" } });
         assert.equal(d1.status, 201);
         await t.json<Json>("/v1/workflows", { json: { name: "pinned", source: "export default 2" } });
-        const latest = await t.json<Json>("/v1/runs", { json: { type: "workflow", name: "pinned" } });
+        const latest = await t.json<Json>("/v1/runs", {
+          json: { type: "workflow", allowUnknown: true, name: "pinned" },
+        });
         assert.equal(latest.body.version, "2");
-        const older = await t.json<Json>("/v1/runs", { json: { type: "workflow", name: "pinned", version: "1" } });
+        const older = await t.json<Json>("/v1/runs", {
+          json: { type: "workflow", allowUnknown: true, name: "pinned", version: "1" },
+        });
         assert.equal(older.body.version, "1");
-        const missing = await t.json<Json>("/v1/runs", { json: { type: "workflow", name: "pinned", version: "9" } });
+        const missing = await t.json<Json>("/v1/runs", {
+          json: { type: "workflow", allowUnknown: true, name: "pinned", version: "9" },
+        });
         assert.equal(missing.status, 404);
         assert.equal(missing.body.error?.code, "WORKFLOW_NOT_FOUND");
         const inProcess = await t.json<Json>("/v1/runs", {
-          json: { type: "workflow", name: "registered-in-code", version: "v7" },
+          json: { type: "workflow", allowUnknown: true, name: "registered-in-code", version: "v7" },
         });
         assert.equal(inProcess.status, 201, "a name without deployments is accepted as given");
         assert.equal(inProcess.body.version, "v7");
       });
 
+      it("refuses to start what nothing can run (404 naming it, with a close name) unless allowUnknown", async () => {
+        await t.json<Json>("/v1/workflows", { json: { name: "nightly-report", source: "export default 1" } });
+        const typo = await t.json<Json>("/v1/runs", { json: { type: "workflow", name: "nightly-reprot" } });
+        assert.equal(typo.status, 404);
+        assert.equal(typo.body.error?.code, "WORKFLOW_NOT_FOUND");
+        assert.match(typo.body.error?.message as string, /"nightly-reprot".*did you mean "nightly-report"/);
+        const kind = await t.json<Json>("/v1/runs", { json: { type: "task", name: "no-such-kind" } });
+        assert.equal(kind.status, 404);
+        assert.equal(kind.body.error?.code, "TASK_KIND_NOT_FOUND");
+        await t.store.registerWorker({
+          namespace: "default",
+          name: "w-known",
+          version: "test",
+          queues: ["default"],
+          kinds: [{ kind: "no-such-kind", settings: {} }],
+          workflows: ["coded"],
+        });
+        const known = await t.json<Json>("/v1/runs", { json: { type: "task", name: "no-such-kind" } });
+        assert.equal(known.status, 201, "a kind a registered worker declares starts");
+        const coded = await t.json<Json>("/v1/runs", { json: { type: "workflow", name: "coded" } });
+        assert.equal(coded.status, 201, "a workflow a worker registered in code starts");
+        const later = await t.json<Json>("/v1/runs", { json: { type: "task", name: "later", allowUnknown: true } });
+        assert.equal(later.status, 201);
+        assert.equal(later.body.status, "queued");
+        await t.store.unregisterWorker({ namespace: "default", name: "w-known" });
+      });
+
       it("pages logs by seq", async () => {
-        const run = await t.json<Json>("/v1/runs", { json: { type: "task", name: "logger" } });
+        const run = await t.json<Json>("/v1/runs", { json: { type: "task", allowUnknown: true, name: "logger" } });
         const id = run.body.id as string;
         await t.store.appendLogs({
           entries: Array.from({ length: 5 }, (_, i) => ({

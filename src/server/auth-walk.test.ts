@@ -36,7 +36,7 @@ const CALLS: Record<string, (ids: Ids) => Call> = {
   metrics: () => ({ path: "/metrics" }),
   openapi: () => ({ path: "/v1/openapi.json" }),
   whoami: () => ({ path: "/v1/whoami" }),
-  startRun: () => ({ path: "/v1/runs", body: { type: "task", name: "walk" } }),
+  startRun: () => ({ path: "/v1/runs", body: { type: "task", allowUnknown: true, name: "walk" } }),
   listRuns: () => ({ path: "/v1/runs?limit=100" }),
   getRun: (i) => ({ path: `/v1/runs/${i.runId}` }),
   listRunSteps: (i) => ({ path: `/v1/runs/${i.runId}/steps` }),

@@ -57,7 +57,9 @@ describe("two servers on one PostgreSQL", { skip: postgresSkip() }, () => {
       json: { owner: "w", queues: ["multi"], limit: 1, waitMs: 10_000 },
     });
     await new Promise((r) => setTimeout(r, 200));
-    const run = (await (await call(a, "/v1/runs", { json: { type: "task", name: "t", queue: "multi" } })).json()) as {
+    const run = (await (
+      await call(a, "/v1/runs", { json: { type: "task", allowUnknown: true, name: "t", queue: "multi" } })
+    ).json()) as {
       id: string;
     };
     const claimed = (await (await claim).json()) as { runs: { run: { id: string } }[] };
@@ -69,7 +71,9 @@ describe("two servers on one PostgreSQL", { skip: postgresSkip() }, () => {
   });
 
   it("streams on one server what happens through the other", async () => {
-    const run = (await (await call(a, "/v1/runs", { json: { type: "task", name: "t2" } })).json()) as { id: string };
+    const run = (await (
+      await call(a, "/v1/runs", { json: { type: "task", allowUnknown: true, name: "t2" } })
+    ).json()) as { id: string };
     const res = await call(b, `/v1/runs/${run.id}/logs?follow=1`);
     const text = res.text();
     const { runs } = await db.store.claimRuns({

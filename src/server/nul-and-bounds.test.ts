@@ -35,7 +35,7 @@ for (const dialect of ["sqlite", "postgres"] as Dialect[]) {
     };
 
     it("refuses a NUL in names, keys, queues, sources, filters and path ids with 400 naming the field", async () => {
-      const start = { type: "task", name: "t" };
+      const start = { type: "task", allowUnknown: true, name: "t" };
       await refused("/v1/runs", "body.name", { ...start, name: "a\u0000b" });
       await refused("/v1/runs", "body.queue", { ...start, queue: "q\u0000" });
       await refused("/v1/runs", "body.idempotencyKey", { ...start, idempotencyKey: "k\u0000" });
@@ -49,7 +49,7 @@ for (const dialect of ["sqlite", "postgres"] as Dialect[]) {
     });
 
     it("refuses priority beyond int32 and unbounded durations with 400 naming the field", async () => {
-      const start = { type: "task", name: "t" };
+      const start = { type: "task", allowUnknown: true, name: "t" };
       await refused("/v1/runs", "body.priority", { ...start, priority: 2 ** 31 });
       await refused("/v1/runs", "body.priority", { ...start, priority: -(2 ** 31) - 1 });
       await refused("/v1/runs", "body.timeoutMs", { ...start, timeoutMs: 1e300 });
@@ -65,7 +65,13 @@ for (const dialect of ["sqlite", "postgres"] as Dialect[]) {
     it("replaces NUL in free text: input is stored with U+FFFD", async () => {
       const { status, body } = await t.json<Json>("/v1/runs", {
         namespace: "team",
-        json: { type: "task", name: "t", input: { text: "a\u0000b" }, metadata: { note: "\u0000" } },
+        json: {
+          type: "task",
+          allowUnknown: true,
+          name: "t",
+          input: { text: "a\u0000b" },
+          metadata: { note: "\u0000" },
+        },
       });
       assert.equal(status, 201, JSON.stringify(body));
       assert.deepEqual(body.input, { text: "a\ufffdb" });
@@ -76,13 +82,29 @@ for (const dialect of ["sqlite", "postgres"] as Dialect[]) {
     it("stores every line of a worker log batch when one line holds a NUL", async () => {
       const ids: string[] = [];
       for (let i = 0; i < 3; i++) {
-        const { body } = await t.json<Json>("/v1/runs", { namespace: "team", json: { type: "task", name: "t" } });
+        const { body } = await t.json<Json>("/v1/runs", {
+          namespace: "team",
+          json: { type: "task", allowUnknown: true, name: "t", queue: "nul-logs" },
+        });
         ids.push(body.id as string);
       }
-      const entries = ids.flatMap((runId, i) => [
-        { runId, attempt: 1, level: "info", message: `line ${i}` },
-        ...(i === 1 ? [{ runId, attempt: 1, level: "info", stepName: "s\u0000", message: "bad \u0000 line" }] : []),
-      ]);
+      // Log lines are fenced by the lease: claim the runs first, as a worker would.
+      const claimed = await t.json<{ runs: { run: { id: string; leaseToken: number } }[] }>("/v1/worker/claim", {
+        token: t.tokens.worker,
+        namespace: "team",
+        json: { owner: "nul-worker", limit: 3, queues: ["nul-logs"], waitMs: 0, leaseMs: 60_000 },
+      });
+      const leases = new Map(claimed.body.runs.map((r) => [r.run.id, r.run.leaseToken]));
+      assert.equal(leases.size, 3, JSON.stringify(claimed.body));
+      const entries = ids.flatMap((runId, i) => {
+        const leaseToken = leases.get(runId);
+        return [
+          { runId, attempt: 1, leaseToken, level: "info", message: `line ${i}` },
+          ...(i === 1
+            ? [{ runId, attempt: 1, leaseToken, level: "info", stepName: "s\u0000", message: "bad \u0000 line" }]
+            : []),
+        ];
+      });
       const { status, body } = await t.json<Json>("/v1/worker/logs", {
         token: t.tokens.worker,
         json: { entries },

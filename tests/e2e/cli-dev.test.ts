@@ -3,12 +3,13 @@
  * status, list, logs, events, cancel, retry, secrets, tokens, validate.
  */
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import type { Run } from "../../src/engine/run.ts";
-import { eventually, type KilnProcess, kiln, startKiln } from "./cli-support.ts";
+import { eventually, KILN_BIN, type KilnProcess, kiln, startKiln } from "./cli-support.ts";
 
 describe("CLI against kiln dev (SQLite)", { timeout: 180_000 }, () => {
   let dir: string;
@@ -128,6 +129,35 @@ describe("CLI against kiln dev (SQLite)", { timeout: 180_000 }, () => {
       const run = r.json() as Run;
       assert.equal(run.status, "failed", `${name}: ${r.out}${r.err}`);
       assert.equal(run.error?.code, "PAYLOAD_TOO_LARGE", name);
+    }
+  });
+
+  it("refuses to start what nothing can run, unless --allow-unknown; --wait says why a run stays queued", async () => {
+    const typo = await kiln([...g, "run", "helo"]);
+    assert.notEqual(typo.code, 0);
+    assert.match(typo.err, /TASK_KIND_NOT_FOUND/);
+    assert.match(typo.err, /did you mean "hello"/);
+    const missing = await kiln([...g, "start", "nosuch"]);
+    assert.notEqual(missing.code, 0);
+    assert.match(missing.err, /WORKFLOW_NOT_FOUND.*"nosuch"/);
+    const queued = await kiln([...g, "run", "ghost", "--allow-unknown", "--json"]);
+    assert.equal(queued.code, 0, queued.err);
+    assert.equal((queued.json() as Run).status, "queued");
+    // --wait keeps waiting, and after a few seconds says that no worker declares the kind.
+    const child = spawn(process.execPath, [KILN_BIN, ...g, "run", "ghost", "--allow-unknown", "--wait"], {
+      cwd: dir,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let err = "";
+    child.stderr.on("data", (c) => {
+      err += c;
+    });
+    try {
+      await eventually(async () => (/still queued: no live worker/.test(err) ? true : undefined), 30_000);
+      assert.equal(child.exitCode, null, "still waiting after the notice");
+      assert.match(err, /declares task kind "ghost"/);
+    } finally {
+      child.kill();
     }
   });
 

@@ -237,7 +237,7 @@ describe("kiln dev refuses what a web page could make a browser send", { timeout
         await rawRequest(`${dev.url}/v1/runs`, {
           method: "POST",
           headers: json,
-          body: JSON.stringify({ type: "task", name: "idle", queue: "nobody-claims-this" }),
+          body: JSON.stringify({ type: "task", allowUnknown: true, name: "idle", queue: "nobody-claims-this" }),
         })
       ).json<{ id: string }>();
       for (let i = 0; i < 100; i++) {
@@ -333,7 +333,7 @@ describe("kiln server on PostgreSQL: allowed hosts, origins, worker-only secrets
     const rebound = await rawRequest(`${server.url}/v1/runs`, { headers: { ...auth, host: `evil.example:${port}` } });
     assert.equal(rebound.status, 421);
     assert.equal(errorCode(rebound), "HOST_NOT_ALLOWED");
-    const body = JSON.stringify({ type: "task", name: "t", queue: "nobody" });
+    const body = JSON.stringify({ type: "task", allowUnknown: true, name: "t", queue: "nobody" });
     const foreign = await rawRequest(`${server.url}/v1/runs`, {
       method: "POST",
       headers: { ...auth, "content-type": "application/json", origin: "http://evil.example" },

@@ -19,7 +19,11 @@ export interface StartOptions {
   readonly priority?: string;
   readonly version?: string;
   readonly timeout?: string;
+  readonly allowUnknown?: boolean;
 }
+
+/** After this long queued, `--wait` says whether any live worker serves the run's queue. */
+const QUEUED_NOTICE_MS = 5000;
 
 type RunView = Run & { steps?: Step[] };
 
@@ -50,6 +54,7 @@ export async function startCommand(
   if (options.priority) body.priority = Number(options.priority);
   if (options.version) body.version = options.version;
   if (options.timeout) body.timeoutMs = Number(options.timeout) * 1000;
+  if (options.allowUnknown) body.allowUnknown = true;
   const run = await ctx.api().post<RunView>("/v1/runs", body);
   if (!options.wait && !options.follow) {
     if (ctx.options.json) printJson(ctx.output, run);
@@ -68,8 +73,14 @@ export async function waitForRun(ctx: CliContext, id: string, options: { follow:
   let afterSeq = 0;
   let lastLine = "";
   let delay = 50;
+  const startedWaiting = Date.now();
+  let noticed = false;
   for (;;) {
     const run = await ctx.api().get<RunView>(`/v1/runs/${encodeURIComponent(id)}`);
+    if (!noticed && run.status === "queued" && Date.now() - startedWaiting > QUEUED_NOTICE_MS) {
+      noticed = true;
+      await noticeNoWorker(ctx, run);
+    }
     if (options.follow) afterSeq = await printLogs(ctx, id, afterSeq);
     if (!ctx.options.json && !options.follow) {
       const done = run.steps?.filter((s) => s.status === "completed").length ?? 0;
@@ -85,6 +96,27 @@ export async function waitForRun(ctx: CliContext, id: string, options: { follow:
     }
     await new Promise((r) => setTimeout(r, delay));
     delay = Math.min(500, delay * 2);
+  }
+}
+
+/** Says on stderr why a run may stay queued: no live worker serves its queue, or none declares it. */
+async function noticeNoWorker(ctx: CliContext, run: Run): Promise<void> {
+  type WorkerView = { name: string; queues: string[]; kinds: { kind: string }[]; workflows: string[]; alive: boolean };
+  const workers = (await ctx.api().get<{ items: WorkerView[] }>("/v1/workers")).items.filter((w) => w.alive);
+  const onQueue = workers.filter((w) => w.queues.includes(run.queue));
+  const what = run.type === "task" ? `task kind "${run.name}"` : `workflow "${run.name}"`;
+  if (onQueue.length === 0) {
+    ctx.output.err(
+      `run ${run.id} is still queued: no live worker serves queue "${run.queue}" in this namespace (start one with \`kiln worker\`); still waiting`,
+    );
+  } else if (run.type === "task" && !onQueue.some((w) => w.kinds.some((k) => k.kind === run.name))) {
+    ctx.output.err(
+      `run ${run.id} is still queued: no live worker on queue "${run.queue}" declares ${what}; still waiting`,
+    );
+  } else {
+    ctx.output.err(
+      `run ${run.id} is still queued (${onQueue.length} live worker(s) on queue "${run.queue}" are busy); still waiting`,
+    );
   }
 }
 
@@ -122,8 +154,14 @@ export async function logsCommand(ctx: CliContext, id: string, options: { follow
   let seq = await printLogs(ctx, id, 0);
   if (!options.follow) return 0;
   let delay = 50;
+  const startedWaiting = Date.now();
+  let noticed = false;
   for (;;) {
     const run = await ctx.api().get<RunView>(`/v1/runs/${encodeURIComponent(id)}`);
+    if (!noticed && run.status === "queued" && Date.now() - startedWaiting > QUEUED_NOTICE_MS) {
+      noticed = true;
+      await noticeNoWorker(ctx, run);
+    }
     seq = await printLogs(ctx, id, seq);
     if (isTerminal(run.status)) return 0;
     await new Promise((r) => setTimeout(r, delay));

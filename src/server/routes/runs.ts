@@ -5,6 +5,7 @@ import { RUN_STATUSES, type RunStatus } from "../../engine/status.ts";
 import type { StartRunParams, Store } from "../../store/store.ts";
 import { ACCESS, type ApiRoute, defineRoute } from "../api-route.ts";
 import { DurationMsSchema, PrioritySchema, pageOf, RunSchema, RunWithSteps, StepSchema } from "../api-schemas.ts";
+import { assertStartable } from "../startable.ts";
 import { stripUndefined } from "../strip-undefined.ts";
 
 const RunIdParams = z.object({ id: z.string().min(1).max(100) });
@@ -37,6 +38,10 @@ const StartRunBody = z.strictObject({
     .optional()
     .describe("Retry policy of the run (default: the task kind's, or none)"),
   delayMs: DurationMsSchema.optional().describe("Start no earlier than this long from now"),
+  allowUnknown: z
+    .boolean()
+    .optional()
+    .describe("Queue the run even if no deployed workflow or registered worker knows the name (default false)"),
 });
 
 const ListRunsQuery = z.object({
@@ -66,8 +71,16 @@ function parseStatuses(text: string | undefined): RunStatus[] | undefined {
 }
 
 /** The version a new workflow run is pinned to: the given one, else the latest deployed (if any). */
-async function pinVersion(store: Store, namespace: string, name: string, version: string | undefined) {
+async function pinVersion(
+  store: Store,
+  namespace: string,
+  name: string,
+  version: string | undefined,
+  allowUnknown: boolean,
+) {
   const versions = await store.listWorkflowVersions({ namespace, name });
+  if (versions.length === 0 && !allowUnknown)
+    await assertStartable(store, { namespace, type: "workflow", name, deployed: false });
   if (versions.length === 0) return version ?? null;
   if (version === undefined) return versions[0]?.version ?? null;
   if (!versions.some((v) => v.version === version)) {
@@ -101,9 +114,18 @@ export const runRoutes: readonly ApiRoute[] = [
       200: { description: "The existing run with this idempotency key", schema: RunSchema },
     },
     async handle({ body, auth, c, deps }) {
+      const allowUnknown = body.allowUnknown === true;
+      if (body.type === "task" && !allowUnknown) {
+        await assertStartable(deps.store, {
+          namespace: auth.namespace,
+          type: "task",
+          name: body.name,
+          deployed: false,
+        });
+      }
       const version =
         body.type === "workflow"
-          ? await pinVersion(deps.store, auth.namespace, body.name, body.version)
+          ? await pinVersion(deps.store, auth.namespace, body.name, body.version, allowUnknown)
           : (body.version ?? null);
       const params: StartRunParams = {
         namespace: auth.namespace,
