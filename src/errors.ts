@@ -48,6 +48,8 @@ export const ERROR_CODES = {
   EXEC_HEARTBEAT_TIMEOUT: 504,
   OUTPUT_INVALID_JSON: 500,
   OUTPUT_TOO_LARGE: 500,
+  /** A working_directory or output_file built from input or state resolves outside the task's directory. */
+  PATH_NOT_ALLOWED: 403,
   /** A `${…}` expression or a `transform` script failed, timed out or ran out of memory in the sandbox. */
   EXPRESSION_FAILED: 500,
   /** A flow node was entered more often than the flow's `max_visits`. */
@@ -104,6 +106,7 @@ const NON_RETRYABLE_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   "INVALID_CONFIG",
   "INVALID_DURATION",
   "PAYLOAD_TOO_LARGE",
+  "PATH_NOT_ALLOWED",
   "CONFIG_NOT_FOUND",
   "CONFIG_VARIABLE_UNSET",
   "RUN_NOT_FOUND",

@@ -2,7 +2,7 @@ import { expectationPhrase, invalidConfigError, problemsFromIssues } from "./con
 import { resolveTaskKind } from "./resolve-config.ts";
 import type { ResolvedTaskKind } from "./resolved-config.ts";
 import { taskKindSchema } from "./schema.ts";
-import { knownKeysAt } from "./task-checks.ts";
+import { checkRunTimeText, knownKeysAt } from "./task-checks.ts";
 
 /**
  * Validates and resolves one task kind given as data (snake_case keys, as in kiln.yaml), for
@@ -24,6 +24,11 @@ export function defineTaskKind(
         knownKeys: (path) => knownKeysAt(["tasks", 0, ...path]),
       }),
     );
+  }
+  const unsafe = checkRunTimeText(result.data);
+  if (unsafe.length > 0) {
+    const file = options.name ?? "task kind";
+    throw invalidConfigError(unsafe.map((p) => ({ file, line: 1, column: 1, path: p.key, message: p.message })));
   }
   return resolveTaskKind(result.data, { baseDir: options.baseDir ?? process.cwd() });
 }

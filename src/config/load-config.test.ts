@@ -209,14 +209,15 @@ describe("loadConfig", () => {
     const config = parseConfig(
       "tasks:\n" +
         "  - { kind: a, command: 'echo $X', shell: true, env: { T: '${secret:API_TOKEN}' }, secrets: [DB_PASS] }\n" +
-        "  - { kind: b, command: 'echo hi', shell: /bin/bash, args: ['${secret:OTHER}', 7] }\n",
+        "  - { kind: b, command: 'echo hi', shell: /bin/bash, args: ['x', 7], env: { O: '${secret:OTHER}' } }\n",
       { env: {} },
     );
     assert.equal(config.tasks[0]?.shell, "/bin/sh");
     assert.deepEqual(config.tasks[0]?.secrets, ["DB_PASS", "API_TOKEN"]);
     assert.deepEqual(config.tasks[0]?.secretEnv, ["DB_PASS"]);
     assert.equal(config.tasks[1]?.shell, "/bin/bash");
-    assert.deepEqual(config.tasks[1]?.args, ["${secret:OTHER}", "7"]);
+    assert.deepEqual(config.tasks[1]?.args, ["x", "7"]);
+    assert.deepEqual(config.tasks[1]?.secrets, ["OTHER"]);
   });
 });
 
@@ -230,8 +231,8 @@ worker:
 tasks:
   - kind: t
     command: "\${TOOL}"
-    args: ["--run", "\${KILN_RUN_ID}", "--name=\${INPUT_NAME}", "\${STATE_CURSOR:-0}", "\${secret:TOKEN}", "$\${LITERAL}"]
-    env: { A: "\${HOME_DIR}/x", B: "\${INPUT_B}", C: "\${KILN_ATTEMPT}" }
+    args: ["--run", "\${KILN_RUN_ID}", "--name=\${INPUT_NAME}", "\${STATE_CURSOR:-0}", "$\${LITERAL}"]
+    env: { A: "\${HOME_DIR}/x", B: "\${INPUT_B}", C: "\${KILN_ATTEMPT}", T: "\${secret:TOKEN}" }
     timeout_seconds: \${TIMEOUT}
 `;
     const config = parseConfig(text, {
@@ -249,10 +250,9 @@ tasks:
       "${KILN_RUN_ID}",
       "--name=${INPUT_NAME}",
       "${STATE_CURSOR:-0}",
-      "${secret:TOKEN}",
       "${LITERAL}",
     ]);
-    assert.deepEqual(task?.env, { A: "/h/x", B: "${INPUT_B}", C: "${KILN_ATTEMPT}" });
+    assert.deepEqual(task?.env, { A: "/h/x", B: "${INPUT_B}", C: "${KILN_ATTEMPT}", T: "${secret:TOKEN}" });
     assert.equal(task?.timeoutMs, 90_000);
   });
 

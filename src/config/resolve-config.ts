@@ -97,6 +97,7 @@ export function resolveTaskKind(input: TaskKindInput, options: ResolveTaskOption
     shell,
     inputFormat: input.input_format ?? d.inputFormat,
     inputArgs: input.input_args ? [...input.input_args] : null,
+    argsSeparator: input.args_separator ?? "--",
     outputFormat: input.output_format ?? d.outputFormat,
     // Relative to the script's working directory, where the script writes it.
     outputFile: input.output_file ?? null,
@@ -131,6 +132,7 @@ export function resolveTaskKind(input: TaskKindInput, options: ResolveTaskOption
     secretEnv: declared,
     queue: input.queue ?? null,
     source: options.source ?? null,
+    taskDir: resolve(options.baseDir),
   };
   return deepFreeze(resolved);
 }

@@ -44,6 +44,8 @@ export interface ResolvedTaskKind {
   readonly inputFormat: InputFormat;
   /** Positional order of input fields for `args` input (null: the input's key order). */
   readonly inputArgs: readonly string[] | null;
+  /** Put before the input's arguments (`args` input) so a value never reads as an option; "" for none. */
+  readonly argsSeparator: string;
   readonly outputFormat: OutputFormat;
   /** The file read by `file` output, relative to the working directory (null: `$KILN_OUTPUT_FILE`). */
   readonly outputFile: string | null;
@@ -71,6 +73,11 @@ export interface ResolvedTaskKind {
   readonly secretEnv: readonly string[];
   readonly queue: string | null;
   readonly source: SourcePosition | null;
+  /**
+   * The task's directory (its config file's): a working_directory or output_file built from
+   * run-time values must resolve inside it, after `..` and symlinks.
+   */
+  readonly taskDir: string;
 }
 
 /** How to reach the server. */

@@ -96,6 +96,13 @@ export const taskKindSchema = z
       .array(z.string())
       .optional()
       .describe("With input_format: args, the input fields in positional order (default: the input's key order)"),
+    args_separator: z
+      .string()
+      .max(16)
+      .optional()
+      .describe(
+        'With input_format: args, put before the input\'s arguments so a value never reads as an option (default "--"; "" for none)',
+      ),
     output_format: z
       .enum(OUTPUT_FORMATS)
       .optional()

@@ -54,9 +54,68 @@ export function checkTasks(tasks: readonly TaskKindInput[], originOf: TaskOrigin
         ),
       );
     }
+    problems.push(...checkRunTimeText(task).map((p) => at(i, p.key, p.message)));
     if (task.input_args && task.input_format !== "args") {
       problems.push(at(i, "input_args", "input_args is only used with input_format: args"));
     }
   });
+  return problems;
+}
+
+/** Interpreters whose `-c`/`-e` argument is program text. */
+const TEXT_FLAGS: Readonly<Record<string, readonly string[]>> = {
+  sh: ["-c"],
+  bash: ["-c"],
+  dash: ["-c"],
+  zsh: ["-c"],
+  ksh: ["-c"],
+  ash: ["-c"],
+  python: ["-c"],
+  python3: ["-c"],
+  node: ["-e", "--eval", "-p", "--print"],
+  perl: ["-e", "-E"],
+  ruby: ["-e"],
+};
+
+/** `${INPUT_*}`, `${STATE_*}` and `${secret:…}`: values the caller, the script or the vault controls. */
+const RUN_TIME_VALUE = /\$\{(INPUT_|STATE_|secret:)/;
+
+/** The index of the program-text argument of `command args…`, or -1 when none is interpreted. */
+function programTextIndex(command: string, args: readonly string[]): number {
+  const name = command.split("/").pop() ?? command;
+  const flags = TEXT_FLAGS[name.replace(/[0-9.]+$/, "")] ?? TEXT_FLAGS[name];
+  if (!flags) return -1;
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i] as string;
+    // `-c`, and bundled short flags that end in it (`-ec`, `-lc`) for the shells.
+    if (flags.includes(arg) || (flags.includes("-c") && /^-[a-z]*c$/.test(arg))) return i + 1;
+  }
+  return -1;
+}
+
+/**
+ * Run-time values never become program text or argv: `${INPUT_X}` in the script of `bash -c`
+ * would be shell syntax for whoever starts a run, and a secret in args is readable by every local
+ * user in /proc/PID/cmdline. Both have a safe form (env), which the messages name.
+ */
+export function checkRunTimeText(task: TaskKindInput): { key: string; message: string }[] {
+  const problems: { key: string; message: string }[] = [];
+  const args = task.args ?? [];
+  const textIndex = programTextIndex(task.command, args);
+  const program = textIndex >= 0 ? args[textIndex] : undefined;
+  if (program !== undefined && RUN_TIME_VALUE.test(program)) {
+    problems.push({
+      key: "args",
+      message: `args[${textIndex}] is program text that ${task.command} interprets, so a run-time value in it (${RUN_TIME_VALUE.exec(program)?.[0]}…}) would become code; use input_format: env and read "$INPUT_NAME" (or an env: entry) in the script instead`,
+    });
+  }
+  const secretArg = args.findIndex((a, i) => i !== textIndex && /\$\{secret:/.test(a));
+  if (secretArg >= 0 || (!task.shell && /\$\{secret:/.test(task.command))) {
+    problems.push({
+      key: secretArg >= 0 ? "args" : "command",
+      message:
+        "A secret in a process's arguments is visible to every local user in /proc/PID/cmdline; pass it in env (TOKEN: ${secret:NAME}) or on stdin instead",
+    });
+  }
   return problems;
 }

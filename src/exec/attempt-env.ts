@@ -2,6 +2,7 @@ import { stat } from "node:fs/promises";
 import { resolve } from "node:path";
 import type { ResolvedTaskKind } from "../config/resolved-config.ts";
 import { KilnError } from "../errors.ts";
+import { confineRunTimePath } from "./confine-path.ts";
 import type { AttemptPaths } from "./attempt-files.ts";
 import { contextEnv, inheritedEnv, type ScriptContext, stateEnv } from "./context-env.ts";
 import { inputEnv, type PreparedInput } from "./input-format.ts";
@@ -80,7 +81,15 @@ export async function buildAttemptCommand(params: AttemptEnvParams): Promise<Att
   // environment, so input cannot become shell syntax. Args are positional parameters ($1, …).
   const argv: [string, ...string[]] =
     kind.shell === null ? [expand(kind.command), ...args] : [kind.shell, "-c", kind.command, kind.kind, ...args];
-  const cwd = kind.workingDirectory === null ? undefined : resolve(expand(kind.workingDirectory));
+  const cwd =
+    kind.workingDirectory === null
+      ? undefined
+      : confineRunTimePath(
+          resolve(kind.taskDir, expand(kind.workingDirectory)),
+          kind.workingDirectory,
+          kind.taskDir,
+          "working_directory",
+        );
   if (cwd !== undefined) await checkDirectory(cwd);
   return { argv, env, cwd, values };
 }

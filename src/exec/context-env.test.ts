@@ -56,7 +56,7 @@ test("the local API socket is 0600 inside a 0700 directory", async () => {
 test("a declared secret that the worker did not provide is SECRET_NOT_FOUND", async () => {
   const { result } = await runInTest({ command: "true", secrets: ["MISSING"] });
   assert.equal(result.error?.code, "SECRET_NOT_FOUND");
-  const referenced = await runInTest({ command: "echo", args: ["${secret:OTHER}"] });
+  const referenced = await runInTest({ command: "true", env: { O: "${secret:OTHER}" } });
   assert.equal(referenced.result.error?.code, "SECRET_NOT_FOUND");
 });
 

@@ -69,7 +69,8 @@ describe("input formats", () => {
       { command: fixture("print-args.py"), args: ["--fixed"], input_format: "args", output_format: "json_stdout" },
       { input },
     );
-    assert.deepEqual((byKeys.result.output as { argv: string[] }).argv, ["--fixed", "a b", '{"x":1}', "3"]);
+    // "--" (args_separator) comes first, so a value can never be read as an option.
+    assert.deepEqual((byKeys.result.output as { argv: string[] }).argv, ["--fixed", "--", "a b", '{"x":1}', "3"]);
     const declared = await runInTest(
       {
         command: fixture("print-args.py"),
@@ -79,7 +80,22 @@ describe("input formats", () => {
       },
       { input },
     );
-    assert.deepEqual((declared.result.output as { argv: string[] }).argv, ["3", "", "a b"]);
+    assert.deepEqual((declared.result.output as { argv: string[] }).argv, ["--", "3", "", "a b"]);
+    const bare = await runInTest(
+      { command: fixture("print-args.py"), input_format: "args", args_separator: "", output_format: "json_stdout" },
+      { input: { opt: "--output=/tmp/x" } },
+    );
+    assert.deepEqual((bare.result.output as { argv: string[] }).argv, ["--output=/tmp/x"]);
+  });
+
+  test("args: an option-like value after the separator is data, not an option (sort --output)", async () => {
+    const target = join(temp, "sort-wrote-this");
+    const { result } = await runInTest(
+      { command: "sort", input_format: "args", output_format: "stdout" },
+      { input: { file: `--output=${target}` } },
+    );
+    assert.equal(existsSync(target), false, "sort took the input as its --output option");
+    assert.notEqual(result.verdict, "success", "sort was asked to read a file named --output=…, which does not exist");
   });
 
   test("run-time ${INPUT_*}, ${STATE_*}, ${KILN_*} expand in command, args and env without a shell", async () => {
@@ -109,7 +125,7 @@ describe("input never reaches a shell as text", () => {
         "fmt=os.environ['FORMAT']\n" +
         "if fmt=='json_stdin': data=json.load(sys.stdin)\n" +
         "elif fmt=='json_file': data=json.load(open(os.environ['INPUT_FILE']))\n" +
-        "elif fmt=='args': data={f'p{i}': v for i, v in enumerate(sys.argv[1:])}\n" +
+        "elif fmt=='args': data={f'p{i}': v for i, v in enumerate(sys.argv[2:])}\n" +
         "else: data={k[6:].lower(): v for k, v in os.environ.items() if k.startswith('INPUT_P')}\n" +
         "print(json.dumps(data))\n";
       const { result } = await runInTest(

@@ -37,6 +37,8 @@ export function inputArgs(input: unknown, order: readonly string[] | null): stri
 export interface PrepareInputOptions {
   readonly format: InputFormat;
   readonly inputArgs: readonly string[] | null;
+  /** Put before the input's arguments ("--" by default) so a value like "--output=x" is never an option. */
+  readonly argsSeparator?: string;
   /** With a shell, input always arrives as env vars too, so scripts use "$INPUT_X", never spliced text. */
   readonly shell: boolean;
   /** The private file json_file writes (in the attempt's 0700 directory). */
@@ -67,7 +69,8 @@ export async function prepareInput(input: unknown, options: PrepareInputOptions)
       if (args.some((arg) => arg.includes("\0"))) {
         throw new KilnError("INVALID_INPUT", "An input field contains a NUL byte, which arguments cannot hold");
       }
-      return { env, args, stdin: null };
+      const separator = options.argsSeparator ?? "";
+      return { env, args: separator === "" || args.length === 0 ? args : [separator, ...args], stdin: null };
     }
     default:
       return { env, args: [], stdin: null };

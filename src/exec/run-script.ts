@@ -3,6 +3,7 @@ import type { ResolvedTaskKind } from "../config/resolved-config.ts";
 import { isKilnError, KilnError } from "../errors.ts";
 import { type AttemptPaths, attemptPaths, removeAttemptFiles } from "./attempt-files.ts";
 import { buildAttemptCommand } from "./attempt-env.ts";
+import { confineRunTimePath } from "./confine-path.ts";
 import { AttemptRecorder } from "./attempt-recorder.ts";
 import { attemptSpace } from "./attempt-space.ts";
 import { buildAttemptResult } from "./attempt-result.ts";
@@ -89,6 +90,7 @@ export async function runScript(kind: ResolvedTaskKind, params: RunScriptParams)
     const prepared = await prepareInput(params.input, {
       format: kind.inputFormat,
       inputArgs: kind.inputArgs,
+      argsSeparator: kind.argsSeparator,
       shell: kind.shell !== null,
       inputFile: paths.inputFile,
     });
@@ -109,7 +111,12 @@ export async function runScript(kind: ResolvedTaskKind, params: RunScriptParams)
         ? null
         : kind.outputFile === null
           ? paths.resultFile
-          : resolve(command.cwd ?? process.cwd(), expandRunTime(kind.outputFile, command.values));
+          : confineRunTimePath(
+              resolve(command.cwd ?? process.cwd(), expandRunTime(kind.outputFile, command.values)),
+              kind.outputFile,
+              kind.taskDir,
+              "output_file",
+            );
 
     const capture = outputCapture(kind.outputFormat, kind.maxOutputSizeKb * 1024);
     const streams = new ScriptStreams({ recorder, masker, capture, onActivity });

@@ -23,8 +23,11 @@ export function fixture(name: string): string {
 }
 
 /** A task kind from kiln.yaml-shaped data, with short defaults for tests. */
-export function kind(raw: Record<string, unknown>): ResolvedTaskKind {
-  return defineTaskKind({ kind: "test-kind", grace_period_seconds: 0.5, ...raw });
+export function kind(raw: Record<string, unknown>, baseDir?: string): ResolvedTaskKind {
+  return defineTaskKind(
+    { kind: "test-kind", grace_period_seconds: 0.5, ...raw },
+    baseDir === undefined ? {} : { baseDir },
+  );
 }
 
 /** What survives between attempts of one run in memory: state and recorded steps. */
@@ -214,6 +217,8 @@ export interface RunInTestOptions {
   readonly baseEnv?: Readonly<Record<string, string | undefined>>;
   readonly deadlineAt?: number | null;
   readonly tempDir?: string;
+  /** The task's directory (its config file's); default the process's working directory. */
+  readonly taskDir?: string;
 }
 
 /** Runs one attempt of a kind (kiln.yaml-shaped data) against an in-memory context. */
@@ -229,7 +234,7 @@ export async function runInTest(
       ...(options.store === undefined ? {} : { store: options.store }),
       ...(options.deadlineAt === undefined ? {} : { deadlineAt: options.deadlineAt }),
     });
-  const taskKind = kind(raw);
+  const taskKind = kind(raw, options.taskDir);
   const result = await runScript(taskKind, {
     input: options.input ?? ctx.run.input,
     context: {
