@@ -98,6 +98,7 @@ export function resolveTaskKind(input: TaskKindInput, options: ResolveTaskOption
     inputFormat: input.input_format ?? d.inputFormat,
     inputArgs: input.input_args ? [...input.input_args] : null,
     argsSeparator: input.args_separator ?? "--",
+    commands: input.commands ?? "on",
     outputFormat: input.output_format ?? d.outputFormat,
     // Relative to the script's working directory, where the script writes it.
     outputFile: input.output_file ?? null,

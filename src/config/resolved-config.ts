@@ -44,6 +44,8 @@ export interface ResolvedTaskKind {
   readonly inputFormat: InputFormat;
   /** Positional order of input fields for `args` input (null: the input's key order). */
   readonly inputArgs: readonly string[] | null;
+  /** Which `::` stdout commands are honoured: on | off | file-only (outputs and state by file only). */
+  readonly commands: "on" | "off" | "file-only";
   /** Put before the input's arguments (`args` input) so a value never reads as an option; "" for none. */
   readonly argsSeparator: string;
   readonly outputFormat: OutputFormat;

@@ -96,6 +96,12 @@ export const taskKindSchema = z
       .array(z.string())
       .optional()
       .describe("With input_format: args, the input fields in positional order (default: the input's key order)"),
+    commands: z
+      .enum(["on", "off", "file-only"])
+      .optional()
+      .describe(
+        "Which `::` stdout commands are honoured (default on). A script that echoes its input can be made to print `::set-output`; with file-only, outputs and state come only from $KILN_OUTPUT / $KILN_STATE, with off no line is a command",
+      ),
     args_separator: z
       .string()
       .max(16)

@@ -18,6 +18,17 @@ export type ProtocolCommand =
   | { readonly type: "group"; readonly title: string }
   | { readonly type: "endgroup" };
 
+/**
+ * Which stdout commands a task kind honours: `on` (all), `file-only` (all but `set-output`,
+ * `set-state` and `::{"outputs"}::`, which must use the $KILN_OUTPUT / $KILN_STATE files), `off`
+ * (none: every line is plain output).
+ */
+export type CommandsMode = "on" | "off" | "file-only";
+
+function isDataCommand(command: ProtocolCommand): boolean {
+  return command.type === "set-output" || command.type === "set-state";
+}
+
 /** Receives what the parser finds: plain lines, and commands. */
 export interface ProtocolSink {
   line(text: string): void;
@@ -150,13 +161,15 @@ function parseKestraLine(line: string): ProtocolCommand[] | null {
 export class CommandProtocolParser {
   readonly #sink: ProtocolSink;
   readonly #maxLineLength: number;
+  readonly #mode: CommandsMode;
   #partial = "";
   /** While commands are stopped (`::stop-commands::TOKEN`), the line that resumes them. */
   #resumeLine: string | null = null;
 
-  constructor(sink: ProtocolSink, options: Readonly<{ maxLineLength?: number }> = {}) {
+  constructor(sink: ProtocolSink, options: Readonly<{ maxLineLength?: number; mode?: CommandsMode }> = {}) {
     this.#sink = sink;
     this.#maxLineLength = options.maxLineLength ?? 64 * 1024;
+    this.#mode = options.mode ?? "on";
   }
 
   /** Feeds decoded text. */
@@ -209,7 +222,7 @@ export class CommandProtocolParser {
 
   #line(raw: string): void {
     const line = raw.charCodeAt(raw.length - 1) === 13 ? raw.slice(0, -1) : raw;
-    if (line.charCodeAt(0) !== COLON || line.charCodeAt(1) !== COLON) {
+    if (this.#mode === "off" || line.charCodeAt(0) !== COLON || line.charCodeAt(1) !== COLON) {
       this.#sink.line(line);
       return;
     }
@@ -226,7 +239,9 @@ export class CommandProtocolParser {
       }
     }
     const commands = parseCommandLine(line);
-    if (commands === null) {
+    // file-only: outputs and state come from $KILN_OUTPUT / $KILN_STATE only, so a script that
+    // echoes its input cannot be made to set them; such a line stays a plain log line.
+    if (commands === null || (this.#mode === "file-only" && commands.some(isDataCommand))) {
       this.#sink.line(line);
       return;
     }

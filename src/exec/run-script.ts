@@ -119,7 +119,7 @@ export async function runScript(kind: ResolvedTaskKind, params: RunScriptParams)
             );
 
     const capture = outputCapture(kind.outputFormat, kind.maxOutputSizeKb * 1024);
-    const streams = new ScriptStreams({ recorder, masker, capture, onActivity });
+    const streams = new ScriptStreams({ recorder, masker, capture, onActivity, commands: kind.commands });
     const child = await spawnProcess({
       argv: command.argv,
       env: command.env,

@@ -104,3 +104,34 @@ describe("paths built from input or state stay inside the task's directory", () 
     assert.ok(existsSync(join(taskDir, "data", "alpha", "report.json")));
   });
 });
+
+describe("commands: on | file-only | off — echoed input cannot set outputs", () => {
+  const echoInput = {
+    command: "bash",
+    args: [
+      "-c",
+      'printf "%s\\n" "$INPUT_TEXT"; echo "real=from-file" >> "$KILN_OUTPUT"; echo "::log level=warning::careful"',
+    ],
+    output_format: "exit_code_only",
+  };
+  const input = { text: "x\n::set-output key=injected::yes" };
+
+  test("on (default, GitHub-compatible): an echoed ::set-output is honoured — the documented risk", async () => {
+    const { result } = await runInTest(echoInput, { input });
+    assert.equal((result.output as Record<string, unknown>).injected, "yes");
+  });
+
+  for (const mode of ["file-only", "off"] as const) {
+    test(`${mode}: the echoed ::set-output is a plain log line; $KILN_OUTPUT still sets outputs`, async () => {
+      const { result, ctx } = await runInTest({ ...echoInput, commands: mode }, { input });
+      assert.equal(result.verdict, "success", result.error?.message);
+      const output = result.output as Record<string, unknown>;
+      assert.equal(output.injected, undefined);
+      assert.equal(output.real, "from-file");
+      const messages = ctx.logs.map((l) => l.message);
+      assert.ok(messages.includes("::set-output key=injected::yes"), messages.join("\n"));
+      // file-only still honours logging commands; off prints them as they are.
+      assert.equal(messages.includes("::log level=warning::careful"), mode === "off");
+    });
+  }
+});

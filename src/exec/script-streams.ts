@@ -1,7 +1,7 @@
 import type { Readable } from "node:stream";
 import type { AttemptRecorder } from "./attempt-recorder.ts";
 import { type HeadTail, TailLines } from "./bounded-lines.ts";
-import { CommandProtocolParser, type ProtocolCommand } from "./command-protocol.ts";
+import { type CommandsMode, CommandProtocolParser, type ProtocolCommand } from "./command-protocol.ts";
 import { LineSplitter } from "./line-splitter.ts";
 import type { Masker } from "./masker.ts";
 
@@ -16,6 +16,8 @@ export interface ScriptStreamsOptions {
   readonly capture: HeadTail<string> | null;
   /** Called on every line, command or not (the heartbeat timeout's notion of activity). */
   readonly onActivity: () => void;
+  /** Which stdout commands are honoured (default all). */
+  readonly commands?: CommandsMode;
 }
 
 /**
@@ -33,19 +35,22 @@ export class ScriptStreams {
   constructor(options: ScriptStreamsOptions) {
     this.#options = options;
     const { masker, recorder, capture, onActivity } = options;
-    this.#parser = new CommandProtocolParser({
-      line: (line) => {
-        onActivity();
-        const masked = masker.mask(line);
-        this.stdoutTail.push(masked);
-        recorder.logMasked("info", masked);
-        capture?.push(masked);
+    this.#parser = new CommandProtocolParser(
+      {
+        line: (line) => {
+          onActivity();
+          const masked = masker.mask(line);
+          this.stdoutTail.push(masked);
+          recorder.logMasked("info", masked);
+          capture?.push(masked);
+        },
+        command: (command) => {
+          onActivity();
+          this.#command(command);
+        },
       },
-      command: (command) => {
-        onActivity();
-        this.#command(command);
-      },
-    });
+      { mode: options.commands ?? "on" },
+    );
     this.#stderrLines = new LineSplitter((line) => {
       onActivity();
       const masked = masker.mask(line);

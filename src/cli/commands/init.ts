@@ -19,17 +19,19 @@ tasks:
     args: ["scripts/hello.sh"]
     input_format: env          # env | json_stdin | json_file | args
     output_format: json_stdout # stdout | json_stdout | file | exit_code_only
+    commands: file-only        # outputs and state only from $KILN_OUTPUT / $KILN_STATE files
     exit_codes: { success: [0], retry: [75], failure: ["1-255"] }
     timeout_seconds: 60
     max_retries: 3
 `;
 
 const SCRIPT = `#!/usr/bin/env bash
-# A Kiln task: input arrives as INPUT_* variables, ::commands talk to Kiln, stdout is the output.
+# A Kiln task: input arrives as INPUT_* variables, stdout is the output. State and outputs go to
+# the $KILN_STATE / $KILN_OUTPUT files (key=value lines), which echoed input can never forge.
 set -euo pipefail
 name="\${INPUT_NAME:-world}"
 echo "::progress percent=50::greeting \${name}"
-echo "::set-state key=greeted::\${name}"
+echo "greeted=\${name}" >> "\$KILN_STATE"
 printf '{"greeting":"Hello, %s!","attempt":%s}\\n' "\${name}" "\${KILN_ATTEMPT}"
 `;
 
