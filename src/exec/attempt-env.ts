@@ -3,6 +3,7 @@ import { resolve } from "node:path";
 import type { ResolvedTaskKind } from "../config/resolved-config.ts";
 import { KilnError } from "../errors.ts";
 import { confineRunTimePath } from "./confine-path.ts";
+import { WORKER_ID } from "./worker-watchdog.ts";
 import type { AttemptPaths } from "./attempt-files.ts";
 import { contextEnv, inheritedEnv, type ScriptContext, stateEnv } from "./context-env.ts";
 import { inputEnv, type PreparedInput } from "./input-format.ts";
@@ -45,6 +46,8 @@ export async function buildAttemptCommand(params: AttemptEnvParams): Promise<Att
     ...contextEnv(params.context),
     KILN_API_SOCKET: paths.socket,
     KILN_API_TOKEN: params.apiToken,
+    // Marks every process of this worker's scripts, setsid'd or not (exec/marked-processes.ts).
+    KILN_WORKER_ID: WORKER_ID,
     KILN_OUTPUT: paths.outputFile,
     KILN_STATE: paths.stateFile,
     ...(kind.outputFormat === "file" && kind.outputFile === null ? { KILN_OUTPUT_FILE: paths.resultFile } : {}),

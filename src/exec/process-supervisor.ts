@@ -1,6 +1,7 @@
 import type { ResolvedTaskKind } from "../config/resolved-config.ts";
 import type { StopReason } from "./attempt-verdict.ts";
 import { groupAlive, type KillOutcome, killGroup } from "./kill-tree.ts";
+import { killProcessesWithEnv } from "./marked-processes.ts";
 import type { ScriptStreams } from "./script-streams.ts";
 import type { ProcessExit, SpawnedProcess } from "./spawn-process.ts";
 
@@ -63,7 +64,13 @@ export class ProcessSupervisor {
   }
 
   /** Feeds stdin, reads the streams and waits until the process and its group are gone. */
-  async supervise(child: SpawnedProcess, streams: ScriptStreams, stdin: string | null): Promise<Supervised> {
+  async supervise(
+    child: SpawnedProcess,
+    streams: ScriptStreams,
+    stdin: string | null,
+    /** The attempt's `KILN_API_TOKEN`: found in the environment of every process it started. */
+    attemptToken?: string,
+  ): Promise<Supervised> {
     const kind = this.#kind;
     const pgid = child.pid;
     this.#pgid = pgid;
@@ -96,6 +103,14 @@ export class ProcessSupervisor {
       let kill: KillOutcome | null = this.#killing === null ? null : await this.#killing;
       if (kill === null && groupAlive(pgid)) await killGroup(pgid, { graceMs: 0, force: true });
       else if (kill !== null && !kill.empty) kill = await killGroup(pgid, { graceMs: 0, force: true });
+      // Processes that left the group (setsid, a double fork into a new session) are found by the
+      // attempt's token in their environment: always when the attempt was stopped, and when its
+      // pipes are still held open after the group is gone (only a process outside it can hold them).
+      // A detached escapee that closed its pipes after a normal exit is left to the worker's end.
+      await Promise.resolve();
+      if (attemptToken !== undefined && (this.#stopReason !== null || !streamsEnded)) {
+        killProcessesWithEnv("KILN_API_TOKEN", attemptToken);
+      }
       // Usually the pipes ended with the group: no drain timer is needed then.
       if (!streamsEnded) await this.#drain(child, drained);
       const stopReason = this.#stopReason;

@@ -20,6 +20,7 @@ import type { ScriptHost } from "./script-host.ts";
 import type { ScriptResult } from "./script-result.ts";
 import { ScriptStreams } from "./script-streams.ts";
 import { spawnProcess } from "./spawn-process.ts";
+import { ensureWorkerWatchdog } from "./worker-watchdog.ts";
 
 /** What one attempt of a script runs with, besides its task kind. */
 export interface RunScriptParams {
@@ -120,6 +121,7 @@ export async function runScript(kind: ResolvedTaskKind, params: RunScriptParams)
 
     const capture = outputCapture(kind.outputFormat, kind.maxOutputSizeKb * 1024);
     const streams = new ScriptStreams({ recorder, masker, capture, onActivity, commands: kind.commands });
+    ensureWorkerWatchdog();
     const child = await spawnProcess({
       argv: command.argv,
       env: command.env,
@@ -127,7 +129,7 @@ export async function runScript(kind: ResolvedTaskKind, params: RunScriptParams)
       stdin: prepared.stdin !== null,
       stderr: kind.captureStderr,
     });
-    const supervised = await supervisor.supervise(child, streams, prepared.stdin);
+    const supervised = await supervisor.supervise(child, streams, prepared.stdin, session.token);
     keyValueFilesApplied = true;
     return await buildAttemptResult({
       kind,
