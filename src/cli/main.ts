@@ -26,11 +26,15 @@ import { createContext } from "./context.ts";
 import { type Output, processOutput } from "./output.ts";
 import type { GlobalOptions } from "./target.ts";
 
+/** The version `kiln --version` prints. */
+export const KILN_VERSION = "0.1.0";
+
 /** Builds the `kiln` program. `exit` receives the exit code of the command that ran. */
 export function buildProgram(output: Output, exit: { code: number }): Command {
   const program = new Command("kiln")
-    .description("Kiln: a durable workflow engine for the scripts you already have")
-    .version("0.1.0")
+    .description("Kiln: a durable workflow engine for the scripts you already have (kiln -V: version)")
+    // -V/--version is answered in runCli, only before a command: commander's .version() would also
+    // take `--version V` of `deploy`/`start`, print the version and exit 0 with nothing done.
     .option("--json", "print machine-readable JSON")
     .addOption(new Option("--server <url>", "Kiln server URL").env("KILN_SERVER"))
     .addOption(new Option("--token <token>", "API token").env("KILN_TOKEN"))
@@ -158,6 +162,11 @@ export async function runCli(argv: readonly string[], output: Output = processOu
   await import("./commands/index.ts");
   const exit = { code: 0 };
   const program = buildProgram(output, exit);
+  const first = argv.find((a) => !a.startsWith("-") || a === "-V" || a === "--version");
+  if (first === "-V" || first === "--version") {
+    output.out(KILN_VERSION);
+    return 0;
+  }
   try {
     await program.parseAsync([...argv], { from: "user" });
     return exit.code;

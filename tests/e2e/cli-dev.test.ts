@@ -161,6 +161,28 @@ describe("CLI against kiln dev (SQLite)", { timeout: 180_000 }, () => {
     }
   });
 
+  it("takes --version V on deploy and start (not the global -V/--version)", async () => {
+    const version = await kiln(["--version"]);
+    assert.equal(version.out.trim(), "0.1.0");
+    writeFileSync(join(dir, "versioned.js"), "async function workflow(input) { return { v: 7 }; }\n");
+    const deployed = await kiln([
+      ...g,
+      "deploy",
+      "versioned",
+      "-f",
+      join(dir, "versioned.js"),
+      "--version",
+      "7",
+      "--json",
+    ]);
+    assert.equal(deployed.code, 0, deployed.err);
+    assert.equal((deployed.json() as { version: string }).version, "7");
+    const r = await kiln([...g, "start", "versioned", "--version", "7", "--wait", "--json"]);
+    assert.equal(r.code, 0, r.err);
+    assert.equal((r.json() as Run).version, "7");
+    assert.deepEqual((r.json() as Run).output, { v: 7 });
+  });
+
   it("refuses a deploy that cannot run: TypeScript that does not compile, an invalid flow", async () => {
     writeFileSync(
       join(dir, "broken.ts"),

@@ -31,7 +31,7 @@ const SCRIPT = `#!/usr/bin/env bash
 set -euo pipefail
 name="\${INPUT_NAME:-world}"
 echo "::progress percent=50::greeting \${name}"
-echo "greeted=\${name}" >> "\$KILN_STATE"
+echo "greeted=\${name}" >> "$KILN_STATE"
 printf '{"greeting":"Hello, %s!","attempt":%s}\\n' "\${name}" "\${KILN_ATTEMPT}"
 `;
 

@@ -337,7 +337,8 @@ async function workerCommand(ctx: CliContext, options: WorkerOptions): Promise<n
 registerCommands((program: Command, run) => {
   program
     .command("dev")
-    .description("run server + worker on an embedded SQLite file (.kiln/kiln.db); the local default")
+    .alias("serve")
+    .description("run server + worker on an embedded SQLite file (.kiln/kiln.db); the local default (alias: serve)")
     .option("--port <port>", "port", "7700")
     .option("--host <host>", "address to bind (loopback by default)", "127.0.0.1")
     .option("--db <url>", "store (default <data>/kiln.db)")
