@@ -18,6 +18,7 @@ import { workerProtocolRoutes } from "./routes/worker-protocol.ts";
 import { workerRoutes } from "./routes/workers.ts";
 import { workflowRoutes } from "./routes/workflows.ts";
 import { type AppOptions, createServerDeps, type ServerDeps } from "./server-deps.ts";
+import { mountUi } from "./ui-assets.ts";
 
 /** Kiln's HTTP app: the Hono app (test it with `app.request()`), its routes and dependencies. */
 export interface KilnApp {
@@ -51,6 +52,7 @@ export function createApp(options: AppOptions): KilnApp {
   const app = new Hono<AppEnv>();
   app.use("*", requestLog(deps));
   for (const route of routes) app.on(route.method, route.path, (c) => handle(route, c, deps));
+  mountUi(app);
   app.notFound((c) =>
     sendError(
       c,
