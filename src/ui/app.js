@@ -14,8 +14,13 @@ function relative(ms) {
   return `${Math.round(s / 86400)}d ago`;
 }
 
-async function api(path) {
-  const res = await fetch(path, { credentials: "same-origin", headers: { "content-type": "application/json" } });
+async function api(path, method = "GET") {
+  const res = await fetch(path, {
+    method,
+    credentials: "same-origin",
+    headers: { "content-type": "application/json" },
+    ...(method === "GET" ? {} : { body: "{}" }),
+  });
   const body = await res.json().catch(() => ({}));
   if (!res.ok) {
     const error = body.error ?? { code: `HTTP_${res.status}`, message: res.statusText };
@@ -48,6 +53,62 @@ async function renderRuns() {
   }
 }
 
+const pre = (value) => `<pre>${escapeHtml(JSON.stringify(value ?? null, null, 2))}</pre>`;
+
+async function renderRun(id) {
+  try {
+    const run = await api(`/v1/runs/${encodeURIComponent(id)}`);
+    const { items: steps } = await api(`/v1/runs/${encodeURIComponent(id)}/steps`);
+    const stepRows = steps
+      .map(
+        (step) =>
+          `<tr><td>${escapeHtml(step.name)}</td><td>${escapeHtml(step.type)}</td><td><span class="chip">${escapeHtml(step.status)}</span></td>` +
+          `<td>${escapeHtml(step.attempt)}</td><td>${step.finishedAt === null ? "" : `${step.finishedAt - step.startedAt} ms`}</td></tr>`,
+      )
+      .join("");
+    const error = run.error
+      ? `<p class="error">${escapeHtml(run.error.code)}: ${escapeHtml(run.error.message)}</p>`
+      : "";
+    root.innerHTML =
+      `<p><a href="/" data-nav>← runs</a></p><h2>${escapeHtml(run.name)} <span class="chip">${escapeHtml(run.status)}</span></h2>` +
+      `<p class="muted">${escapeHtml(run.id)} · attempt ${escapeHtml(run.attempt)}</p>` +
+      '<p><button data-action="cancel">Cancel</button> <button data-action="retry">Retry</button></p>' +
+      `${error}<h3>Input</h3>${pre(run.input)}<h3>Output</h3>${pre(run.output)}` +
+      `<h3>Steps</h3><table><thead><tr><th>name</th><th>type</th><th>status</th><th>attempt</th><th>duration</th></tr></thead><tbody>${stepRows}</tbody></table>`;
+    for (const button of root.querySelectorAll("button[data-action]")) {
+      button.addEventListener("click", async () => {
+        try {
+          await api(`/v1/runs/${encodeURIComponent(id)}/${button.dataset.action}`, "POST");
+          await renderRun(id);
+        } catch (failure) {
+          root.insertAdjacentHTML(
+            "afterbegin",
+            `<p class="error">${escapeHtml(failure.code ?? "ERROR")}: ${escapeHtml(failure.message)}</p>`,
+          );
+        }
+      });
+    }
+  } catch (error) {
+    root.innerHTML = `<p class="error">${escapeHtml(error.code ?? "ERROR")}: ${escapeHtml(error.message)}</p>`;
+  }
+}
+
+// Deep-linkable pages through the history API: / (runs) and /runs/:id (run detail).
+function route() {
+  const match = /^\/runs\/([^/]+)$/.exec(location.pathname);
+  return match ? renderRun(decodeURIComponent(match[1])) : renderRuns();
+}
+
+root.addEventListener("click", (event) => {
+  const row = event.target.closest("tr[data-run-id]");
+  const link = event.target.closest("a[data-nav]");
+  if (!row && !link) return;
+  event.preventDefault();
+  history.pushState(null, "", row ? `/runs/${encodeURIComponent(row.dataset.runId)}` : link.getAttribute("href"));
+  route();
+});
+window.addEventListener("popstate", route);
+
 // Live: refresh every two seconds (the /v1/stream feed is the next step).
-renderRuns();
-setInterval(renderRuns, 2000);
+route();
+setInterval(route, 2000);
