@@ -28,6 +28,7 @@ import {
   SESSION_COOKIE,
   setSessionCookie,
 } from "./session-cookie.ts";
+import { mountUi } from "./ui-assets.ts";
 
 /** Kiln's HTTP app: the Hono app (test it with `app.request()`), its routes and dependencies. */
 export interface KilnApp {
@@ -72,6 +73,7 @@ export function createApp(options: AppOptions): KilnApp {
     }
   });
   for (const route of routes) app.on(route.method, route.path, (c) => handle(route, c, deps));
+  mountUi(app);
   app.notFound((c) =>
     sendError(
       c,
