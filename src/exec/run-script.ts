@@ -131,6 +131,10 @@ export async function runScript(kind: ResolvedTaskKind, params: RunScriptParams)
     });
     const supervised = await supervisor.supervise(child, streams, prepared.stdin, session.token);
     keyValueFilesApplied = true;
+    // Checked again now that the script has run: it may have made the path a symlink out.
+    if (outputFile !== null && kind.outputFile !== null) {
+      confineRunTimePath(outputFile, kind.outputFile, kind.taskDir, "output_file");
+    }
     return await buildAttemptResult({
       kind,
       pid: child.pid,

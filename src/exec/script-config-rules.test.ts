@@ -95,6 +95,21 @@ describe("paths built from input or state stay inside the task's directory", () 
     });
   }
 
+  test("output_file that the script itself turns into a symlink out is refused after it ran", async () => {
+    const { result } = await runInTest(
+      {
+        command: "ln",
+        args: ["-sf", "/etc/passwd", "made-by-script.json"],
+        working_directory: taskDir,
+        output_format: "file",
+        output_file: "${INPUT_REPORT}",
+      },
+      { input: { report: "made-by-script.json" }, taskDir },
+    );
+    assert.equal(result.error?.code, "PATH_NOT_ALLOWED", result.error?.message);
+    assert.doesNotMatch(JSON.stringify(result.output ?? null), /root:/);
+  });
+
   test("output_file inside the task's directory is read", async () => {
     const { result } = await runInTest(
       { command: "true", working_directory: taskDir, output_format: "file", output_file: "${INPUT_REPORT}" },
