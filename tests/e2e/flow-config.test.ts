@@ -103,4 +103,22 @@ services:
     assert.equal(llm?.auth, "Bearer sk-test");
     assert.equal(llm?.body.model, "stub-model");
   });
+
+  it("accepts a script node written in the nodes form with run:, as docs/flows.md shows", async () => {
+    const g = ["--server", dev.url, "--data", join(dir, ".kiln")];
+    const file = join(dir, "greet.yaml");
+    writeFileSync(
+      file,
+      `nodes:\n  greet:\n    run: 'echo "hello $INPUT_NAME"; echo "::set-output key=length::\${#INPUT_NAME}"'\n`,
+    );
+    const v = await kiln(["validate", file]);
+    assert.equal(v.code, 0, v.out + v.err);
+    const d = await kiln([...g, "deploy", "greet", "-f", file]);
+    assert.equal(d.code, 0, d.err);
+    const r = await kiln([...g, "start", "greet", "-i", '{"name":"Ada"}', "--wait", "--json"]);
+    assert.equal(r.code, 0, r.err);
+    const run = r.json() as Run;
+    assert.equal(run.status, "completed", JSON.stringify(run.error));
+    assert.deepEqual(run.output, { stdout: "hello Ada", length: "3" });
+  });
 });
