@@ -1,5 +1,6 @@
 import type { ResolvedConfig } from "../config/resolved-config.ts";
 import { createFlowDeps } from "../flow/flow-deps.ts";
+import { resolveFlowSettings } from "./flow-settings.ts";
 import { flowRuntime } from "../flow/flow-runtime.ts";
 import { HostPool } from "../runtimes/host-pool.ts";
 import { HostRunner } from "../runtimes/host-runner.ts";
@@ -64,10 +65,13 @@ export async function createConfiguredWorker(p: WorkerSetupParams): Promise<Conf
   const pool = new HostPool({ directory: p.config.baseDir, ...(p.python === undefined ? {} : { python: p.python }) });
   const hosts = new DeployedWorkflowResolver({ source: p.deployments, runner: new HostRunner(pool) });
   worker.registry.addResolver(hosts);
+  const settings = await resolveFlowSettings(p.config, (name) => p.secrets.resolveSecret(name));
   const flowDeps = await createFlowDeps({
     plugins: p.config.plugins,
     pluginBaseDir: p.config.baseDir,
     resolveSecret: (name: string) => p.secrets.resolveSecret(name),
+    env: settings.env,
+    services: settings.services,
   });
   const flows = new FlowWorkflowResolver({ source: p.deployments, runtime: flowRuntime(flowDeps) });
   worker.registry.addResolver(flows);

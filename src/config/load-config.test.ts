@@ -78,6 +78,8 @@ describe("loadConfig", () => {
       queues: ["default"],
       concurrency: 8,
       heartbeatIntervalMs: 30_000,
+      env: {},
+      envPassthrough: [],
     });
     const task = config.tasks[0];
     assert.ok(task);

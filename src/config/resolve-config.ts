@@ -5,6 +5,7 @@ import type {
   ResolvedPlugin,
   ResolvedServer,
   ResolvedTaskKind,
+  ResolvedServices,
   ResolvedWorker,
   SourcePosition,
 } from "./resolved-config.ts";
@@ -163,6 +164,27 @@ export function resolveConfig(input: ConfigInput, options: ResolveConfigOptions)
     queues: w.queues ? [...new Set(w.queues)] : [w.queue ?? WORKER_DEFAULTS.queue],
     concurrency: w.concurrency ?? WORKER_DEFAULTS.concurrency,
     heartbeatIntervalMs: seconds(w.heartbeat_interval_seconds, WORKER_DEFAULTS.heartbeatIntervalSeconds),
+    env: { ...(w.env ?? {}) },
+    envPassthrough: [...new Set(w.env_passthrough ?? [])],
+  };
+  const llm = input.services?.llm ?? {};
+  const email = input.services?.email ?? {};
+  const services: ResolvedServices = {
+    llm: defined({
+      baseUrl: llm.base_url,
+      apiKey: llm.api_key,
+      model: llm.model,
+      timeoutMs: llm.timeout_seconds === undefined ? undefined : llm.timeout_seconds * 1000,
+    }),
+    email: defined({
+      from: email.from,
+      host: email.host,
+      port: email.port,
+      secure: email.secure,
+      starttls: email.starttls,
+      username: email.username,
+      password: email.password,
+    }),
   };
   const tasks = (input.tasks ?? []).map((task, i) =>
     resolveTaskKind(task, { baseDir: options.baseDir, source: options.taskSources?.[i] ?? null }),
@@ -172,7 +194,22 @@ export function resolveConfig(input: ConfigInput, options: ResolveConfigOptions)
     module: p.module.startsWith(".") ? resolve(options.baseDir, p.module) : p.module,
     options: { ...(p.options ?? {}) },
   }));
-  return deepFreeze({ files: [...(options.files ?? [])], baseDir: options.baseDir, server, worker, tasks, plugins });
+  return deepFreeze({
+    files: [...(options.files ?? [])],
+    baseDir: options.baseDir,
+    server,
+    worker,
+    tasks,
+    plugins,
+    services,
+  });
+}
+
+/** Drops undefined fields (settings objects are read with `??` and spread over node params). */
+function defined<T extends Record<string, unknown>>(o: T): { [K in keyof T]?: Exclude<T[K], undefined> } {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as {
+    [K in keyof T]?: Exclude<T[K], undefined>;
+  };
 }
 
 function resolveDatabase(database: string, baseDir: string): string {

@@ -98,6 +98,29 @@ export interface ResolvedWorker {
   readonly queues: readonly string[];
   readonly concurrency: number;
   readonly heartbeatIntervalMs: number;
+  /** What flows see as `env` (values may hold `${secret:NAME}`, resolved when the worker starts). */
+  readonly env: Readonly<Record<string, string>>;
+  /** Names of the worker process's own environment variables also shown to flows. */
+  readonly envPassthrough: readonly string[];
+}
+
+/** Defaults of the flow nodes that reach outside services; strings may hold `${secret:NAME}`. */
+export interface ResolvedServices {
+  readonly llm: {
+    readonly baseUrl?: string;
+    readonly apiKey?: string;
+    readonly model?: string;
+    readonly timeoutMs?: number;
+  };
+  readonly email: {
+    readonly from?: string;
+    readonly host?: string;
+    readonly port?: number;
+    readonly secure?: boolean;
+    readonly starttls?: "auto" | "always" | "never";
+    readonly username?: string;
+    readonly password?: string;
+  };
 }
 
 /** A plugin module to load. */
@@ -118,4 +141,5 @@ export interface ResolvedConfig {
   readonly worker: ResolvedWorker;
   readonly tasks: readonly ResolvedTaskKind[];
   readonly plugins: readonly ResolvedPlugin[];
+  readonly services: ResolvedServices;
 }

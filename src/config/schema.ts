@@ -18,6 +18,7 @@ const booleanText = (value: unknown): unknown => (value === "true" ? true : valu
 const POSITIVE = { error: "a positive number" } as const;
 const POSITIVE_INT = { error: "a positive whole number" } as const;
 const WHOLE = { error: "a whole number" } as const;
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const seconds = (description: string) =>
   z.preprocess(numericText, z.number(POSITIVE).positive(POSITIVE)).describe(description);
 const kilobytes = (description: string) =>
@@ -187,8 +188,43 @@ export const workerSchema = z
       .optional()
       .describe("Runs executed at once (default 8)"),
     heartbeat_interval_seconds: seconds("How often the worker heartbeats its leases (default 30)").optional(),
+    env: z
+      .record(z.string().regex(ENV_NAME, "an environment variable name"), z.string())
+      .optional()
+      .describe("What flows see as `env.NAME` (values may use ${VAR} and ${secret:NAME})"),
+    env_passthrough: z
+      .array(z.string().regex(ENV_NAME, "an environment variable name"))
+      .optional()
+      .describe("Names of the worker process's environment variables also shown to flows as `env.NAME`"),
   })
   .describe("Worker settings");
+
+/** `services`: defaults of the flow nodes that talk to the outside world. */
+export const servicesSchema = z
+  .strictObject({
+    llm: z
+      .strictObject({
+        base_url: z.string().min(1).optional().describe("OpenAI-compatible API base, e.g. https://api.openai.com/v1"),
+        api_key: z.string().optional().describe("API key (usually ${secret:OPENAI_KEY} or ${OPENAI_API_KEY})"),
+        model: z.string().min(1).optional().describe("Model used when a node gives none"),
+        timeout_seconds: seconds("Per-request time limit (default 60)").optional(),
+      })
+      .optional()
+      .describe("Defaults of `llm` nodes"),
+    email: z
+      .strictObject({
+        from: z.string().min(1).optional().describe("Sender when a node gives no `from`"),
+        host: z.string().min(1).optional().describe("SMTP host"),
+        port: z.preprocess(numericText, z.number().int().min(1).max(65535)).optional().describe("SMTP port"),
+        secure: z.boolean().optional().describe("Implicit TLS (port 465)"),
+        starttls: z.enum(["auto", "always", "never"]).optional().describe("STARTTLS use (default auto)"),
+        username: z.string().optional().describe("SMTP user"),
+        password: z.string().optional().describe("SMTP password (usually ${secret:SMTP_PASSWORD})"),
+      })
+      .optional()
+      .describe("Defaults of `email.send` nodes"),
+  })
+  .describe("Settings of flow nodes' outside services");
 
 /** One plugin: a module that adds task kinds or node types. */
 export const pluginSchema = z
@@ -207,6 +243,7 @@ export const configSchema = z
     worker: workerSchema.optional(),
     tasks: z.array(taskKindSchema).optional().describe("Task kinds; tasks/*.yaml next to the file are merged in"),
     plugins: z.array(pluginSchema).optional(),
+    services: servicesSchema.optional(),
   })
   .describe("Kiln configuration (kiln.yaml / kiln.toml)");
 

@@ -88,7 +88,11 @@ export const nodeSchema = z
     type: z
       .string({ error: "a node type" })
       .min(1, "a node type")
-      .describe("Node type: script (alias run), task, http.request, transform, condition, sleep, … or a plugin type"),
+      .optional()
+      .describe(
+        "Node type: script (alias run), task, http.request, transform, condition, sleep, … or a plugin type (default script when `run` is given)",
+      ),
+    run: z.string().optional().describe("Shell command: shorthand for type script with params.run"),
     params: paramsSchema.optional(),
     next: nextSchema.optional(),
     retry: retrySchema.optional(),
@@ -99,6 +103,18 @@ export const nodeSchema = z
       .describe("Join: run once every listed node has finished"),
     when: predicateSchema.optional(),
     compensate: compensateSchema.optional(),
+  })
+  .superRefine((node, ctx) => {
+    if (node.type === undefined && node.run === undefined) {
+      ctx.addIssue({ code: "custom", path: ["type"], message: 'Missing required key "type" (or "run")' });
+    }
+    if (node.run !== undefined && node.type !== undefined && node.type !== "script" && node.type !== "run") {
+      ctx.addIssue({
+        code: "custom",
+        path: ["run"],
+        message: `"run" makes a script node; it cannot be a ${node.type}`,
+      });
+    }
   })
   .describe("A node of the flow graph");
 
@@ -196,8 +212,8 @@ export const flowFileSchema = flowHeaderSchema
   })
   .describe("A Kiln YAML flow: a graph of named nodes, or a list of steps");
 
-/** A node as written in the file. */
-export type NodeSpec = z.output<typeof nodeSchema>;
+/** A node after the `run:` shorthand is folded in: it always has a type, never `run`. */
+export type NodeSpec = Omit<z.output<typeof nodeSchema>, "type" | "run"> & { type: string };
 /** A step as written in the file. */
 export type StepSpec = z.output<typeof stepSchema>;
 /** An inline compensation as written. */

@@ -55,20 +55,33 @@ export function nodesMapEntries(nodes: Readonly<Record<string, unknown>>): NodeE
   return Object.entries(nodes).map(([id, raw]) => {
     const parsed = nodeSchema.safeParse(raw, { error: expectationPhrase });
     const fields = isRecord(raw) ? raw : {};
+    // `run: TEXT` is the script shorthand, as in the steps form: type script, params.run = TEXT.
+    const runText = typeof fields.run === "string" ? fields.run : undefined;
+    const type = typeof fields.type === "string" ? fields.type : runText !== undefined ? "script" : undefined;
+    const writtenParams = isRecord(fields.params) ? fields.params : undefined;
+    const params = runText === undefined ? writtenParams : { ...writtenParams, run: runText };
+    let spec: NodeSpec | undefined;
+    if (parsed.success && type !== undefined) {
+      const { run: _run, ...rest } = parsed.data;
+      spec = { ...rest, type, ...(params === undefined ? {} : { params }) };
+    }
     return {
       id,
       path: ["nodes", id],
-      spec: parsed.success ? parsed.data : undefined,
+      spec,
       graph: {
-        type: typeof fields.type === "string" ? fields.type : undefined,
+        type,
         next: lenientNext(fields.next),
         needs: stringList(fields.needs),
         compensate: fields.compensate,
-        params: isRecord(fields.params) ? fields.params : undefined,
+        params,
         when: fields.when,
       },
-      keyOf: (key) => key,
-      paramPath: (relative) => ["nodes", id, "params", ...relative],
+      keyOf: (key) => (key === "type" && fields.type === undefined && runText !== undefined ? "run" : key),
+      paramPath: (relative) =>
+        relative[0] === "run" && runText !== undefined && writtenParams?.run === undefined
+          ? ["nodes", id, "run", ...relative.slice(1)]
+          : ["nodes", id, "params", ...relative],
       implicitNext: false,
       issues: parsed.success ? [] : parsed.error.issues,
     };

@@ -46,7 +46,7 @@ describe("validation: each kind of problem, located", () => {
       /"max_attempts" to be a number of at least 1, got 0/,
     );
     assertOne("nodes:\n  a:\n    type: pause\n    nxet: b\n", "4:5", /Unknown key "nxet" \(did you mean "next"\?\)/);
-    assertOne("nodes:\n  a:\n    params: {}\n", "2:3", /Missing required key "type" \(a node type\)/);
+    assertOne("nodes:\n  a:\n    params: {}\n", "2:3", /Missing required key "type" \(or "run"\)/);
     assertOne("nodes:\n  a:\n    type: pause\n    timeout: soon\n", "4:14", /"timeout" to be a duration like "30s"/);
     assertOne("max_visits: -1\nnodes:\n  a:\n    type: pause\n", "1:13", /"max_visits" to be a positive whole number/);
     assertOne(
