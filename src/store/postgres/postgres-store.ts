@@ -166,6 +166,13 @@ class PostgresDriver implements SqlDriver {
     // An idle connection that dies (server restart) must not crash the process; the pool
     // replaces it on the next checkout.
     this.#pool.on("error", () => {});
+    // pg-pool's own query() listens with `once`: a dropped connection can emit a second 'error'
+    // (the FATAL 57P01 message, then the socket's end) after that listener is gone, which would
+    // end the process. Every connection keeps a listener for its whole life; the statement that
+    // was running still fails (STORE_UNAVAILABLE, retryable) and the pool drops the connection.
+    this.#pool.on("connect", (client) => {
+      client.on("error", () => {});
+    });
   }
 
   #unavailable(cause: unknown): KilnError {
