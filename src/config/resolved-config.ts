@@ -112,15 +112,19 @@ export interface ResolvedServices {
     readonly model?: string;
     readonly timeoutMs?: number;
   };
-  readonly email: {
-    readonly from?: string;
-    readonly host?: string;
-    readonly port?: number;
-    readonly secure?: boolean;
-    readonly starttls?: "auto" | "always" | "never";
-    readonly username?: string;
-    readonly password?: string;
-  };
+  readonly email: ResolvedEmailService;
+}
+
+/** SMTP settings from `services.email`: the defaults of every email.send node. */
+export interface ResolvedEmailService {
+  /** The sender when a node gives no `from`. */
+  readonly from?: string;
+  readonly host?: string;
+  readonly port?: number;
+  readonly secure?: boolean;
+  readonly starttls?: "auto" | "always" | "never";
+  readonly username?: string;
+  readonly password?: string;
 }
 
 /** A plugin module to load. */

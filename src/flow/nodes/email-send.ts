@@ -1,18 +1,11 @@
+import type { ResolvedEmailService } from "../../config/resolved-config.ts";
 import { KilnError } from "../../errors.ts";
 import type { NodeContext, StepNodeType } from "./node-api.ts";
 import { checkParamRules, type ParamRules, paramReader } from "./param-rules.ts";
 import { sendMail, type SmtpOptions } from "./smtp-client.ts";
 
 /** The worker's SMTP settings: defaults of every email.send node (params override them). */
-export interface EmailSettings {
-  readonly host?: string;
-  readonly port?: number;
-  readonly secure?: boolean;
-  readonly starttls?: "auto" | "always" | "never";
-  readonly username?: string;
-  readonly password?: string;
-  /** The sender when a node gives no `from`. */
-  readonly from?: string;
+export interface EmailSettings extends ResolvedEmailService {
   readonly heloName?: string;
   readonly timeoutMs?: number;
   readonly rejectUnauthorized?: boolean;
