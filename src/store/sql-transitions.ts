@@ -144,6 +144,21 @@ export async function closeWaits(k: SqlKernel, tx: Tx, ids: readonly string[]): 
   ]);
 }
 
+/**
+ * Closes only the waits on child runs of runs a worker still holds: the worker never writes
+ * those steps itself (the store settles them), whereas it may be completing a sleep or timing out
+ * an event wait right now; those close when it gives the run back (finishRuns).
+ */
+async function closeChildWaits(k: SqlKernel, tx: Tx, ids: readonly string[]): Promise<void> {
+  if (ids.length === 0) return;
+  const list = k.list(unique(ids));
+  await tx.db.run(
+    `UPDATE steps SET status = 'cancelled', finished_at = ?
+     WHERE run_id ${list.sql} AND status = 'waiting' AND type = 'child'`,
+    [tx.now, ...list.params],
+  );
+}
+
 /** The runs among `ids` with a completed step that declared a compensation (saga). */
 export async function compensableRuns(k: SqlKernel, tx: Tx, ids: readonly string[]): Promise<Set<string>> {
   if (ids.length === 0) return new Set();
@@ -159,7 +174,8 @@ export async function compensableRuns(k: SqlKernel, tx: Tx, ids: readonly string
  * Cancels non-terminal runs: a leased one becomes `cancelling` (its worker finds out); an
  * unleased one with compensable completed steps becomes `cancelling` and claimable (the claim
  * turns it `compensating` and a worker compensates); any other becomes `cancelled` at once.
- * Their waiting steps are closed as `cancelled`.
+ * Their waiting steps are closed as `cancelled` (a leased run's waits on children only; the rest
+ * when its worker gives it back).
  */
 export async function cancelRuns(
   k: SqlKernel,
@@ -197,7 +213,12 @@ export async function cancelRuns(
   await closeWaits(
     k,
     tx,
-    todo.map((r) => r.id),
+    todo.filter((r) => r.lease_owner === null).map((r) => r.id),
+  );
+  await closeChildWaits(
+    k,
+    tx,
+    todo.filter((r) => r.lease_owner !== null).map((r) => r.id),
   );
   await settleTerminal(k, tx, terminal);
 }

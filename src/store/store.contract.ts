@@ -1286,12 +1286,17 @@ export function storeContract(name: string, harness: StoreHarness): void {
         const c = await claimOne();
         await store.saveSteps({ steps: [step(lease(c), "a", 0, { compensable: true })] });
         await store.startChildRun({ ...lease(c), stepName: "kid", seq: 1, child: { type: "workflow", name: "kid" } });
+        await store.awaitEvent({ ...lease(c), stepName: "e", seq: 2, eventName: "go" });
         assert.equal((await store.cancelRun({ namespace: NS, id: run.id })).status, "cancelling");
+        // The worker may be settling the event wait itself: it stays open until the run is given back.
         assert.deepEqual(await statuses(run.id), [
           ["a", "completed"],
           ["kid", "cancelled"],
+          ["e", "waiting"],
         ]);
         okWrite((await store.finishRuns({ items: [{ ...lease(c), outcome: "release" }] }))[0]);
+        assert.equal((await statuses(run.id))[2]?.[1], "cancelled");
+        assert.equal((await store.sendEvent({ namespace: NS, name: "go" })).deliveredTo, null);
         const again = await claimOne({ names: ["wf"] });
         assert.equal(again.run.status, "compensating");
       });
