@@ -23,7 +23,12 @@ from .deterministic import seeded_random
 from .durations import decide_retry, resolve_retry, to_ms
 from .errors import KilnError, deserialize_error, serialize_error
 
+# The compensation of the step at seq S is recorded at COMPENSATION_SEQ + (COMPENSATION_SEQ - 1 - S):
+# later steps are undone first, so steps listed by seq show compensations in the order they ran.
 COMPENSATION_SEQ = 1_000_000
+# Codes of a write refused for its content: the same write can never succeed, so the step (or the
+# run) fails instead of the run being given back to replay it forever.
+REFUSED_CONTENT = ("PAYLOAD_TOO_LARGE", "INVALID_INPUT")
 UNKNOWN_ERROR = {"code": "STEP_FAILED", "message": "The step failed (no error was recorded)"}
 
 
@@ -302,7 +307,8 @@ class Activation:
     def step_prepare(self, base: Any, compensate: Any) -> Tuple[bool, Any]:
         """(True, value) when replayed; (False, (name, seq, attempt, now)) when it must run."""
         name, seq, recorded = self.next(base, "step")
-        if recorded is not None and recorded["status"] == "completed":
+        # A compensated step replays as done (compensation mode); a retry of the run forgets it.
+        if recorded is not None and recorded["status"] in ("completed", "compensated"):
             if compensate is not None and recorded.get("compensable"):
                 self.register_compensation(name, seq, recorded.get("output"), compensate)
             return True, recorded.get("output")
@@ -318,7 +324,7 @@ class Activation:
 
     def step_succeeded(self, slot: Tuple[str, int, int, int], output: Any, compensate: Any) -> Any:
         name, seq, attempt, now = slot
-        self.save(
+        refused = self.save(
             {
                 "name": name,
                 "seq": seq,
@@ -328,8 +334,13 @@ class Activation:
                 "attempt": attempt,
                 "compensable": compensate is not None,
                 "startedAt": now,
-            }
+            },
+            refusable=True,
         )
+        if refused is not None:
+            # The store refused the result (over the payload limit): the step fails, no retry.
+            self.save({"name": name, "seq": seq, "type": "step", "status": "failed", "error": refused, "attempt": attempt})
+            raise deserialize_error(refused)
         self.time = max(self.time, now)
         self.register_compensation(name, seq, output, compensate)
         return output
@@ -449,14 +460,24 @@ class Activation:
             self.finish({"outcome": "abandoned", "error": {"code": error.code if error.code else "STORE_UNAVAILABLE", "message": error.message}})
             raise _Stopped()
 
-    def save(self, step: Dict[str, Any]) -> None:
+    def save(self, step: Dict[str, Any], refusable: bool = False) -> Optional[Dict[str, Any]]:
+        """Records a step. ``refusable``: return the store's error when it refuses the content."""
         item = {"runId": self.run["id"], "leaseToken": self.run["leaseToken"], "startedAt": self.deps.clock()}
         # None means "not given" (as undefined in JS), except a step's output, which may be null.
         item.update({k: v for k, v in step.items() if v is not None or k == "output"})
         result = self.call("saveSteps", {"steps": [item]})
-        self.accept(result[0] if isinstance(result, list) and result else {"ok": False, "error": {"code": "INTERNAL", "message": "No result"}})
+        verdict = result[0] if isinstance(result, list) and result else {"ok": False, "error": {"code": "INTERNAL", "message": "No result"}}
+        error = verdict.get("error") or {}
+        if refusable and not verdict.get("ok") and error.get("code") in REFUSED_CONTENT:
+            return error
+        self.accept(verdict)
+        return None
 
     def accept(self, result: Dict[str, Any]) -> None:
+        error = result.get("error") or {}
+        if not result.get("ok") and error.get("code") in REFUSED_CONTENT:
+            self.finish({"outcome": "fail", "error": error, "compensable": len(self.compensations) > 0})
+            raise _Stopped()
         if not result.get("ok"):
             self.finish({"outcome": "abandoned", "error": result.get("error") or {"code": "LEASE_LOST", "message": "Lease lost"}})
             raise _Stopped()

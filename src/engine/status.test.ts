@@ -11,5 +11,6 @@ describe("statuses", () => {
     assert.ok(isRunStatus("queued"));
     assert.ok(!isRunStatus("done"));
     assert.ok(isStepSettled("completed") && isStepSettled("compensated") && !isStepSettled("waiting"));
+    assert.ok(isStepSettled("cancelled"), "a closed wait is never overwritten");
   });
 });

@@ -19,9 +19,21 @@ export const RUN_STATUSES = [
 export type RunStatus = (typeof RUN_STATUSES)[number];
 
 /** Every status a step can have. */
-export const STEP_STATUSES = ["running", "waiting", "completed", "failed", "skipped", "compensated"] as const;
+export const STEP_STATUSES = [
+  "running",
+  "waiting",
+  "completed",
+  "failed",
+  "skipped",
+  "compensated",
+  "cancelled",
+] as const;
 
-/** The status of a step. `waiting` marks a durable wait (sleep, event, child) not yet resolved. */
+/**
+ * The status of a step. `waiting` marks a durable wait (sleep, event, child) not yet resolved;
+ * `cancelled` a wait closed because its run was cancelled, timed out or compensated;
+ * `compensated` a completed step whose compensation has run.
+ */
 export type StepStatus = (typeof STEP_STATUSES)[number];
 
 const TERMINAL_RUN: ReadonlySet<RunStatus> = new Set<RunStatus>([
@@ -54,5 +66,11 @@ export function isRunStatus(value: unknown): value is RunStatus {
 
 /** Whether a step in this status is settled (its result will be replayed as is). */
 export function isStepSettled(status: StepStatus): boolean {
-  return status === "completed" || status === "failed" || status === "skipped" || status === "compensated";
+  return (
+    status === "completed" ||
+    status === "failed" ||
+    status === "skipped" ||
+    status === "compensated" ||
+    status === "cancelled"
+  );
 }

@@ -74,6 +74,20 @@ nodes:
       assert.deepEqual(steps[0]?.output, { action: "review", output: { total: 250 } });
     });
 
+    it("fails a transform whose output is over the payload limit instead of leaving the run running", async () => {
+      const flow = `
+nodes:
+  big: { type: transform, params: { script: "return 'x'.repeat(2 * 1048576)" } }
+`;
+      const h = harness("big-transform", { big: flow });
+      const id = await h.start("big", {});
+      await h.worker.drain();
+      const run = await h.run(id);
+      assert.deepEqual([run.status, run.error?.code], ["failed", "PAYLOAD_TOO_LARGE"], JSON.stringify(run.error));
+      const [step] = await h.steps(id);
+      assert.deepEqual([step?.name, step?.status, step?.error?.code], ["big", "failed", "PAYLOAD_TOO_LARGE"]);
+    });
+
     it("chains transforms: input is the previous output; nodes, flow, env and run are in scope", async () => {
       const flow = `
 steps:

@@ -182,8 +182,17 @@ for (const [dialect, open] of STORES) {
       assert.equal((await h.run(id)).status, "sleeping");
       await db.store.cancelRun({ namespace: "cancel", id });
       await h.drain();
-      assert.equal((await h.run(id)).status, "cancelled");
+      const run = await h.run(id);
+      assert.deepEqual([run.status, run.error?.code], ["compensated", "RUN_CANCELLED"]);
       assert.deepEqual(counted(counter), ["release R"]);
+      assert.deepEqual(
+        (await h.steps(id)).map((s) => [s.name, s.status]),
+        [
+          ["reserve", "compensated"],
+          ["hold", "cancelled"],
+          ["compensate:reserve", "completed"],
+        ],
+      );
     });
 
     it("waits for events (buffered or later, by key) and times out with EVENT_TIMEOUT", async () => {

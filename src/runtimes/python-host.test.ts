@@ -156,6 +156,17 @@ for (const [dialect, open] of STORES) {
       assert.equal(run.status, "compensated", JSON.stringify(run.error));
       assert.equal(run.error?.code, "INVALID_INPUT");
       assert.deepEqual(counted(counter), ["cancel H1", "cancel F1"]);
+      assert.deepEqual(
+        (await h.steps(id)).map((s) => [s.name, s.status]),
+        [
+          ["flight", "compensated"],
+          ["hotel", "compensated"],
+          ["car", "failed"],
+          ["compensate:hotel", "completed"],
+          ["compensate:flight", "completed"],
+        ],
+        "compensated steps marked, compensations listed in the order they ran",
+      );
     });
 
     it("waits for events by key and times out with EVENT_TIMEOUT", async () => {
@@ -194,10 +205,83 @@ for (const [dialect, open] of STORES) {
       const id = await h.start("booker", { counter });
       await h.drain();
       assert.equal((await h.run(id)).status, "sleeping");
-      await db.store.cancelRun({ namespace: "py-cancel", id });
+      assert.equal((await db.store.cancelRun({ namespace: "py-cancel", id })).status, "cancelling");
       await h.drain();
-      assert.equal((await h.run(id)).status, "cancelled");
+      const run = await h.run(id);
+      assert.deepEqual([run.status, run.error?.code], ["compensated", "RUN_CANCELLED"]);
       assert.deepEqual(counted(counter), ["release R"]);
+      assert.deepEqual(
+        (await h.steps(id)).map((s) => [s.name, s.status]),
+        [
+          ["reserve", "compensated"],
+          ["hold", "cancelled"],
+          ["compensate:reserve", "completed"],
+        ],
+      );
+    });
+
+    it("compensates a run that times out while waiting, and re-runs it all on retry", async () => {
+      const h = hostHarness(db, clock, "py-timeout", pool);
+      await h.deploy(
+        "booker",
+        `def workflow(input, ctx):
+    def book():
+        with open(input["counter"], "a") as f:
+            f.write("book\\n")
+        return "B"
+    def release(r):
+        with open(input["counter"], "a") as f:
+            f.write("release %s\\n" % r)
+    ctx.step("reserve", book, compensate=release)
+    return ctx.wait_for_event("confirm", event="confirm.%s" % input["tag"])
+`,
+        "python",
+      );
+      const counter = join(dir, `py-timeout-${dialect}`);
+      const id = await h.start("booker", { counter, tag: dialect }, { timeoutMs: 2000 });
+      await h.drain();
+      assert.equal((await h.run(id)).status, "waiting", JSON.stringify((await h.run(id)).error));
+      clock.now += 2000;
+      await db.store.sweep();
+      await h.drain();
+      const run = await h.run(id);
+      assert.deepEqual([run.status, run.error?.code], ["compensated", "RUN_TIMEOUT"]);
+      assert.deepEqual(counted(counter), ["book", "release B"]);
+      assert.deepEqual(
+        (await h.steps(id)).map((s) => [s.name, s.status]),
+        [
+          ["reserve", "compensated"],
+          ["confirm", "cancelled"],
+          ["compensate:reserve", "completed"],
+        ],
+      );
+      // A retry books again (the saga undid the booking) and waits again.
+      await db.store.retryRun({ namespace: "py-timeout", id });
+      await h.drain();
+      assert.equal((await h.run(id)).status, "waiting");
+      assert.deepEqual(counted(counter), ["book", "release B", "book"]);
+      await db.store.sendEvent({ namespace: "py-timeout", name: `confirm.${dialect}`, payload: "ok" });
+      await h.drain();
+      assert.deepEqual([(await h.run(id)).status, (await h.run(id)).output], ["completed", "ok"]);
+    });
+
+    it("fails a step whose result is over the payload limit", async () => {
+      const h = hostHarness(db, clock, "py-big", pool);
+      await h.deploy(
+        "big",
+        `def workflow(input, ctx):
+    try:
+        ctx.step("huge", lambda: "x" * (2 * 1048576))
+    except Exception as e:
+        return ctx.step("after", lambda: getattr(e, "code", str(e)))
+`,
+        "python",
+      );
+      const id = await h.start("big");
+      await h.drain();
+      const run = await h.run(id);
+      assert.deepEqual([run.status, run.output], ["completed", "PAYLOAD_TOO_LARGE"], JSON.stringify(run.error));
+      assert.equal((await h.steps(id))[0]?.status, "failed");
     });
 
     it("runs child tasks and a child workflow side by side with ctx.all", async () => {

@@ -241,6 +241,36 @@ const CONTROL_2 = [
   )`,
 ];
 
+/** The step statuses a row may have from migration 4 on (`cancelled`: a wait closed by cancel or timeout). */
+const STEP_STATUS_CHECK_4 =
+  "CHECK (status IN ('running', 'waiting', 'completed', 'failed', 'skipped', 'compensated', 'cancelled'))";
+
+/**
+ * Migration 4: steps may be `cancelled`. SQLite cannot alter a CHECK constraint, so the table is
+ * rebuilt (https://sqlite.org/lang_altertable.html#otheralter) and its planner statistics seeded
+ * again; PostgreSQL replaces the constraint.
+ */
+const STEPS_CANCELLED_4: Readonly<Record<Dialect, readonly string[]>> = {
+  sqlite: [
+    STEPS.replace("CREATE TABLE steps (", "CREATE TABLE steps_4 (").replace(
+      /CHECK \(status IN \([^)]*\)\)/,
+      STEP_STATUS_CHECK_4,
+    ),
+    "INSERT INTO steps_4 SELECT * FROM steps",
+    "DROP TABLE steps",
+    "ALTER TABLE steps_4 RENAME TO steps",
+    "DELETE FROM sqlite_stat1 WHERE tbl IN ('steps', 'steps_4')",
+    ...SQLITE_STATS.filter(([table]) => table === "steps").map(
+      ([table, index, stat]) =>
+        `INSERT INTO sqlite_stat1 (tbl, idx, stat) VALUES ('${table}', ${index === null ? "NULL" : `'${index}'`}, '${stat}')`,
+    ),
+    "ANALYZE sqlite_schema",
+  ],
+  postgres: [
+    `ALTER TABLE steps DROP CONSTRAINT steps_status_check, ADD CONSTRAINT steps_status_check ${STEP_STATUS_CHECK_4}`,
+  ],
+};
+
 /** Every migration, in order. */
 export const MIGRATIONS: readonly Migration[] = [
   {
@@ -262,6 +292,7 @@ export const MIGRATIONS: readonly Migration[] = [
     },
   },
   { version: 2, name: "control plane", statements: { sqlite: CONTROL_2, postgres: CONTROL_2 } },
+  { version: 4, name: "cancelled steps", statements: STEPS_CANCELLED_4 },
 ];
 
 /**

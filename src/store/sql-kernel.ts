@@ -22,7 +22,7 @@ export const RUNS_CHANNEL = "kiln_runs";
 /** The terminal run statuses, as an SQL list. */
 export const TERMINAL = "('completed', 'failed', 'cancelled', 'compensated', 'timed_out')";
 /** The settled step statuses, as an SQL list. */
-export const SETTLED = "('completed', 'failed', 'skipped', 'compensated')";
+export const SETTLED = "('completed', 'failed', 'skipped', 'compensated', 'cancelled')";
 /** How many due parked runs one claim or sweep wakes at most. */
 export const WAKE_BATCH = 1000;
 
@@ -102,8 +102,15 @@ export const STEP_INTEGER_COLUMNS: ReadonlySet<string> = new Set([
  */
 export const UNINDEXED_NAMESPACE = "COALESCE(namespace, '')";
 
-/** What a claim sets: a queued run starts running; any other keeps its status (cancelling…). */
-export const CLAIM_SET = `status = CASE WHEN status IN ('queued', 'running', 'sleeping', 'waiting') THEN 'running' ELSE status END,
+/**
+ * What a claim sets: a queued run starts running; a cancelling run with compensable completed
+ * steps starts compensating (the saga: cancelling → compensating → compensated); any other keeps
+ * its status.
+ */
+export const CLAIM_SET = `status = CASE WHEN status IN ('queued', 'running', 'sleeping', 'waiting') THEN 'running'
+    WHEN status = 'cancelling' AND EXISTS (SELECT 1 FROM steps WHERE steps.run_id = runs.id
+      AND steps.compensable = 1 AND steps.status = 'completed') THEN 'compensating'
+    ELSE status END,
   attempt = CASE WHEN lease_owner IS NOT NULL AND type = 'task' THEN attempt + 1 ELSE attempt END,
   lease_owner = ?, lease_expires_at = ?, lease_token = lease_token + 1, started_at = COALESCE(started_at, ?),
   wake_requested = 0, updated_at = ?`;

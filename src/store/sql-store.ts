@@ -18,7 +18,15 @@ import {
   rowToStep,
   type StepRow,
 } from "./sql-rows.ts";
-import { cancelRuns, descendants, requeueRun, settleTerminal, wakeRuns } from "./sql-transitions.ts";
+import {
+  cancelRuns,
+  closeWaits,
+  compensableRuns,
+  descendants,
+  requeueRun,
+  settleTerminal,
+  wakeRuns,
+} from "./sql-transitions.ts";
 import { awaitEvent, extendLeases, finishRuns, saveSteps, startChildRun, updateRuns } from "./sql-worker-writes.ts";
 import type {
   AwaitEventParams,
@@ -327,17 +335,23 @@ export class SqlStore extends SqlControl implements Store {
   async sweep(p: Readonly<{ limit?: number }> = {}): Promise<SweepResult> {
     const limit = Math.max(1, Math.floor(p.limit ?? 1000));
     return this.#k.tx(async (tx) => {
+      // A run already winding down (cancelling, compensating) is left to finish its compensations.
       const due = await tx.db.all<WorkRow>(
         `SELECT ${WORK_SELECT} FROM runs
          WHERE deadline_at IS NOT NULL AND status NOT IN ${TERMINAL} AND deadline_at <= ?
+           AND status NOT IN ('cancelling', 'compensating')
            AND (lease_owner IS NULL OR lease_expires_at <= ?)
          ORDER BY deadline_at LIMIT ?${this.#k.skipLocked}`,
         [tx.now, tx.now, limit],
       );
-      const timedOut = due.map(
-        (r): WorkRow => ({
+      const compensable = await compensableRuns(
+        this.#k,
+        tx,
+        due.map((r) => r.id),
+      );
+      const ended = due.map((r): WorkRow => {
+        const base: WorkRow = {
           ...r,
-          status: "timed_out",
           error: this.#k.encodeError({
             code: "RUN_TIMEOUT",
             message: `Run ${r.id} did not finish before its deadline`,
@@ -345,19 +359,27 @@ export class SqlStore extends SqlControl implements Store {
           }),
           lease_owner: null,
           lease_expires_at: null,
-          available_at: null,
           wake_requested: 0,
-          finished_at: tx.now,
           updated_at: tx.now,
-        }),
+        };
+        // A timeout compensates like a failure: compensating now, `compensated` when undone.
+        if (compensable.has(r.id)) return { ...base, status: "compensating", available_at: tx.now };
+        return { ...base, status: "timed_out", available_at: null, finished_at: tx.now };
+      });
+      await this.#k.writeRuns(tx, ended);
+      for (const r of ended) if (r.status === "compensating") this.#k.markReady(tx, r.namespace, r.queue);
+      await closeWaits(
+        this.#k,
+        tx,
+        ended.map((r) => r.id),
       );
-      await this.#k.writeRuns(tx, timedOut);
+      const timedOut = ended.filter((r) => r.status === "timed_out");
       await settleTerminal(this.#k, tx, timedOut);
-      if (timedOut.length > 0) {
+      if (ended.length > 0) {
         const children = await descendants(
           this.#k,
           tx,
-          timedOut.map((r) => r.id),
+          ended.map((r) => r.id),
         );
         await cancelRuns(this.#k, tx, children, "the parent run timed out");
       }
@@ -374,7 +396,7 @@ export class SqlStore extends SqlControl implements Store {
         `DELETE FROM events WHERE id IN (SELECT id FROM events WHERE expires_at <= ? LIMIT ?${this.#k.skipLocked})`,
         [tx.now, limit],
       );
-      return { timedOut: timedOut.length, woken: woken.length, eventsDeleted };
+      return { timedOut: ended.length, woken: woken.length, eventsDeleted };
     });
   }
 

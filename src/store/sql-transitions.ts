@@ -127,9 +127,55 @@ export async function descendants(k: SqlKernel, tx: Tx, ids: readonly string[]):
 }
 
 /**
+ * Closes the durable waits (sleep, event, child) of runs that are cancelled, timed out or
+ * compensating: their `waiting` steps become `cancelled` and their event waits go, so no event is
+ * consumed by a run that will never read it. Runs before settleParents in the same transaction,
+ * so a parent's step waiting on a child it cancels ends `cancelled`, not `failed`.
+ */
+export async function closeWaits(k: SqlKernel, tx: Tx, ids: readonly string[]): Promise<void> {
+  if (ids.length === 0) return;
+  const list = k.list(unique(ids));
+  await settleAll([
+    tx.db.run(
+      `UPDATE steps SET status = 'cancelled', finished_at = ? WHERE run_id ${list.sql} AND status = 'waiting'`,
+      [tx.now, ...list.params],
+    ),
+    tx.db.run(`DELETE FROM event_waits WHERE run_id ${list.sql}`, list.params),
+  ]);
+}
+
+/**
+ * Closes only the waits on child runs of runs a worker still holds: the worker never writes
+ * those steps itself (the store settles them), whereas it may be completing a sleep or timing out
+ * an event wait right now; those close when it gives the run back (finishRuns).
+ */
+async function closeChildWaits(k: SqlKernel, tx: Tx, ids: readonly string[]): Promise<void> {
+  if (ids.length === 0) return;
+  const list = k.list(unique(ids));
+  await tx.db.run(
+    `UPDATE steps SET status = 'cancelled', finished_at = ?
+     WHERE run_id ${list.sql} AND status = 'waiting' AND type = 'child'`,
+    [tx.now, ...list.params],
+  );
+}
+
+/** The runs among `ids` with a completed step that declared a compensation (saga). */
+export async function compensableRuns(k: SqlKernel, tx: Tx, ids: readonly string[]): Promise<Set<string>> {
+  if (ids.length === 0) return new Set();
+  const list = k.list(unique(ids));
+  const found = await tx.db.all<{ run_id: string }>(
+    `SELECT DISTINCT run_id FROM steps WHERE run_id ${list.sql} AND compensable = 1 AND status = 'completed'`,
+    list.params,
+  );
+  return new Set(found.map((f) => f.run_id));
+}
+
+/**
  * Cancels non-terminal runs: a leased one becomes `cancelling` (its worker finds out); an
- * unleased one with compensable completed steps becomes `cancelling` and claimable (a worker
- * compensates); any other becomes `cancelled` at once.
+ * unleased one with compensable completed steps becomes `cancelling` and claimable (the claim
+ * turns it `compensating` and a worker compensates); any other becomes `cancelled` at once.
+ * Their waiting steps are closed as `cancelled` (a leased run's waits on children only; the rest
+ * when its worker gives it back).
  */
 export async function cancelRuns(
   k: SqlKernel,
@@ -143,16 +189,11 @@ export async function cancelRuns(
     code: "RUN_CANCELLED",
     message: reason ? `Run cancelled: ${reason}` : "Run cancelled",
   });
-  const unleased = todo.filter((r) => r.lease_owner === null).map((r) => r.id);
-  const compensable = new Set<string>();
-  if (unleased.length > 0) {
-    const list = k.list(unleased);
-    const found = await tx.db.all<{ run_id: string }>(
-      `SELECT DISTINCT run_id FROM steps WHERE run_id ${list.sql} AND compensable = 1 AND status = 'completed'`,
-      list.params,
-    );
-    for (const f of found) compensable.add(f.run_id);
-  }
+  const compensable = await compensableRuns(
+    k,
+    tx,
+    todo.filter((r) => r.lease_owner === null).map((r) => r.id),
+  );
   const changed: WorkRow[] = [];
   const terminal: WorkRow[] = [];
   for (const row of todo) {
@@ -169,19 +210,32 @@ export async function cancelRuns(
     }
   }
   await k.writeRuns(tx, changed);
+  await closeWaits(
+    k,
+    tx,
+    todo.filter((r) => r.lease_owner === null).map((r) => r.id),
+  );
+  await closeChildWaits(
+    k,
+    tx,
+    todo.filter((r) => r.lease_owner !== null).map((r) => r.id),
+  );
   await settleTerminal(k, tx, terminal);
 }
 
 /**
  * Puts a finished run back in its queue as a new attempt (retryRun, or a parent re-running the
  * step of a failed child). With `fromSeq`, steps from that seq on are forgotten; else failed ones.
- * The new attempt gets the run's whole time budget again.
+ * Either way the saga is undone too: compensated steps (their effect was undone), closed waits and
+ * the compensation records are forgotten, so those steps run again and a later failure compensates
+ * them again. The new attempt gets the run's whole time budget again.
  */
 export async function requeueRun(k: SqlKernel, tx: Tx, run: WorkRow, fromSeq?: number): Promise<void> {
+  const undone = "status IN ('compensated', 'cancelled') OR type = 'compensation'";
   if (fromSeq !== undefined) {
-    await tx.db.run("DELETE FROM steps WHERE run_id = ? AND seq >= ?", [run.id, fromSeq]);
+    await tx.db.run(`DELETE FROM steps WHERE run_id = ? AND (seq >= ? OR ${undone})`, [run.id, fromSeq]);
   } else {
-    await tx.db.run("DELETE FROM steps WHERE run_id = ? AND status = 'failed'", [run.id]);
+    await tx.db.run(`DELETE FROM steps WHERE run_id = ? AND (status = 'failed' OR ${undone})`, [run.id]);
   }
   await tx.db.run(
     `UPDATE runs SET status = 'queued', attempt = attempt + 1, error = NULL, output = NULL, finished_at = NULL,

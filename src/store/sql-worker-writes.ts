@@ -20,6 +20,8 @@ import {
 import { type RunRow, rowToStep, type StepRow } from "./sql-rows.ts";
 import {
   cancelRuns,
+  closeWaits,
+  compensableRuns,
   descendants,
   type EndedRun,
   requeueRun,
@@ -103,6 +105,7 @@ export async function saveSteps(
       }
     }
     const rows = [...pending.values()];
+    const undone = p.steps.filter((s) => s.type === "compensation" && s.status === "completed" && s.compensates);
     const work = Promise.all([
       k.lockRuns(
         tx,
@@ -110,6 +113,8 @@ export async function saveSteps(
       ),
       rows.length > 0 ? upsertSteps(k, tx, rows) : new Set<string>(),
       rows.length > 0 ? withdrawSettledWaits(k, tx, rows) : undefined,
+      // After the upsert: it reads the compensation rows the upsert wrote.
+      undone.length > 0 ? markCompensated(tx, undone) : undefined,
     ]);
     k.commit(tx); // every verdict is read from the results: COMMIT goes with the statements
     const [runs, written] = await work;
@@ -197,6 +202,25 @@ async function upsertSteps(
     [...src.params, ...keys.params],
   );
   return new Set(written.map((w) => `${w.run_id}\u0000${w.name}`));
+}
+
+/**
+ * Marks `compensated` the steps whose compensation is now recorded `completed`. The condition on
+ * the compensation row makes it follow the upsert's verdict: a compensation refused (lease lost)
+ * marks nothing, and one recorded before had already marked its step.
+ */
+async function markCompensated(tx: Tx, items: readonly SaveStepParams[]): Promise<void> {
+  await settleAll(
+    items.map((item) =>
+      tx.db.run(
+        `UPDATE steps SET status = 'compensated', finished_at = ?
+         WHERE run_id = ? AND name = ? AND status = 'completed' AND compensable = 1
+           AND EXISTS (SELECT 1 FROM steps AS c WHERE c.run_id = ? AND c.name = ? AND c.type = 'compensation'
+                       AND c.status = 'completed')`,
+        [tx.now, item.runId, item.compensates ?? "", item.runId, item.name],
+      ),
+    ),
+  );
 }
 
 /** Deletes the event waits of the batch's steps that are settled (an event wait that timed out). */
@@ -356,6 +380,9 @@ export async function finishRuns(
       tx,
       p.items.map((i) => i.runId),
     );
+    // A run that timed out compensates its completed steps first, as a failed one does.
+    const timingOut = p.items.filter((i) => i.outcome === "timed_out").map((i) => i.runId);
+    const compensable = await compensableRuns(k, tx, timingOut);
     const results: WriteResult[] = [];
     const changed = new Map<string, WorkRow>();
     const retried: string[] = [];
@@ -368,7 +395,7 @@ export async function finishRuns(
       }
       let next: WorkRow;
       try {
-        next = finished(k, run, item, tx.now);
+        next = finished(k, run, item, tx.now, compensable.has(run.id));
       } catch (error) {
         results.push({ ok: false, error: toSerialized(error) });
         continue;
@@ -380,6 +407,9 @@ export async function finishRuns(
     }
     const rows = [...changed.values()];
     const terminal = rows.filter((r) => isTerminal(r.status as RunStatus));
+    const closing = rows.filter((r) => WINDING_DOWN.has(r.status as RunStatus)).map((r) => r.id);
+    // Before settleTerminal: a parent's step waiting on its cancelled child ends `cancelled`.
+    if (closing.length > 0) await closeWaits(k, tx, closing);
     // The writes below are independent of each other: issued together (pipelined on PostgreSQL).
     const retriedList = k.list(retried);
     await settleAll([
@@ -394,7 +424,7 @@ export async function finishRuns(
       const claimable = r.status === "queued" || r.status === "cancelling" || r.status === "compensating";
       if (claimable && r.available_at !== null && r.available_at <= tx.now) k.markReady(tx, r.namespace, r.queue);
     }
-    const timedOut = terminal.filter((r) => r.status === "timed_out").map((r) => r.id);
+    const timedOut = timingOut.filter((id) => changed.has(id));
     if (timedOut.length > 0) await cancelRuns(k, tx, await descendants(k, tx, timedOut), "the parent run timed out");
     return results;
   });
@@ -473,8 +503,27 @@ async function completeRuns(k: SqlKernel, items: readonly CompleteItem[]): Promi
   });
 }
 
-/** The run after one finishRuns item (the lease is always given back). */
-function finished(k: SqlKernel, run: WorkRow, item: Readonly<FinishRunParams>, now: number): WorkRow {
+/** Statuses whose waiting steps are closed (`cancelled`): the run will never resume them. */
+const WINDING_DOWN: ReadonlySet<RunStatus> = new Set<RunStatus>([
+  "cancelling",
+  "compensating",
+  "failed",
+  "cancelled",
+  "compensated",
+  "timed_out",
+]);
+
+/**
+ * The run after one finishRuns item (the lease is always given back). `compensable`: the run has
+ * completed steps with a compensation, so a timeout compensates them before the run ends.
+ */
+function finished(
+  k: SqlKernel,
+  run: WorkRow,
+  item: Readonly<FinishRunParams>,
+  now: number,
+  compensable: boolean,
+): WorkRow {
   const base: WorkRow = { ...run, lease_owner: null, lease_expires_at: null, wake_requested: 0, updated_at: now };
   const end = (status: RunStatus, error: string | null): WorkRow => ({
     ...base,
@@ -510,6 +559,7 @@ function finished(k: SqlKernel, run: WorkRow, item: Readonly<FinishRunParams>, n
     case "compensated":
       return end("compensated", item.error ? k.encodeError(item.error) : run.error);
     case "timed_out":
+      if (compensable) return { ...base, status: "compensating", error: k.encodeError(item.error), available_at: now };
       return end("timed_out", k.encodeError(item.error));
   }
 }

@@ -1054,7 +1054,7 @@ export function storeContract(name: string, harness: StoreHarness): void {
         const cancelling = await store.cancelRun({ namespace: NS, id: run.id });
         assert.deepEqual([cancelling.status, cancelling.availableAt], ["cancelling", now]);
         const again = await claimOne();
-        assert.equal(again.run.status, "cancelling");
+        assert.equal(again.run.status, "compensating", "the claim starts the compensation");
       });
 
       it("cancels the descendants of a run", async () => {
@@ -1082,9 +1082,17 @@ export function storeContract(name: string, harness: StoreHarness): void {
         assert.equal((await get(a.childRunId as string)).status, "cancelling", "leased child asked to cancel");
         assert.equal((await get(g.childRunId as string)).status, "cancelled", "grandchild cancelled");
         assert.equal((await get(b.childRunId as string)).status, "completed", "finished child untouched");
-        // The cancelled grandchild's step in its (leased) parent is settled as failed.
+        // The (leased) child's wait on its cancelled grandchild is closed, not failed.
         const aSteps = await store.listSteps({ runId: a.childRunId as string });
-        assert.equal(aSteps[0]?.error?.code, "CHILD_FAILED");
+        assert.deepEqual([aSteps[0]?.status, aSteps[0]?.error], ["cancelled", null]);
+        const pSteps = await store.listSteps({ runId: parent.id });
+        assert.deepEqual(
+          pSteps.map((s) => [s.name, s.status]),
+          [
+            ["a", "cancelled"],
+            ["b", "completed"],
+          ],
+        );
       });
 
       it("refuses to cancel a finished run, or an unknown one", async () => {
@@ -1198,6 +1206,202 @@ export function storeContract(name: string, harness: StoreHarness): void {
         await assert.rejects(store.retryRun({ namespace: NS, id: run.id }), (e) =>
           hasCode(e, "INVALID_STATE_TRANSITION"),
         );
+      });
+    });
+
+    // ── saga ───────────────────────────────────────────────────────────────────────────────
+
+    describe("saga (compensation)", () => {
+      /** A run with compensable steps a (seq 0) and b (seq 1), plain step n, then parked on a wait. */
+      const parkedSaga = async (p: Partial<StartRunParams> = {}) => {
+        const run = await start(p);
+        const c = await claimOne();
+        await store.saveSteps({
+          steps: [
+            step(lease(c), "a", 0, { compensable: true }),
+            step(lease(c), "b", 1, { compensable: true }),
+            step(lease(c), "n", 2),
+          ],
+        });
+        const wait = await store.awaitEvent({ ...lease(c), stepName: "e", seq: 3, eventName: "go" });
+        assert.equal(wait.step?.status, "waiting");
+        await store.finishRuns({ items: [{ ...lease(c), outcome: "park", status: "waiting", wakeAt: null }] });
+        return run;
+      };
+
+      /** The worker's part: compensations in reverse order, each marking its step compensated. */
+      const compensate = async (c: ClaimedRun) => {
+        const comp = (name: string, seq: number) =>
+          step(lease(c), `compensate:${name}`, 1_999_999 - seq, {
+            type: "compensation",
+            output: null,
+            compensates: name,
+          });
+        for (const w of await store.saveSteps({ steps: [comp("b", 1)] })) okWrite(w);
+        for (const w of await store.saveSteps({ steps: [comp("a", 0)] })) okWrite(w);
+        okWrite((await store.finishRuns({ items: [{ ...lease(c), outcome: "compensated" }] }))[0]);
+      };
+
+      const statuses = async (id: string) =>
+        (await store.listSteps({ runId: id })).map((s) => [s.name, s.status] as [string, string]);
+
+      it("cancel: cancelling → compensating → compensated; steps compensated, waits cancelled", async () => {
+        const run = await parkedSaga();
+        const cancelling = await store.cancelRun({ namespace: NS, id: run.id, reason: "customer left" });
+        assert.equal(cancelling.status, "cancelling");
+        assert.deepEqual(await statuses(run.id), [
+          ["a", "completed"],
+          ["b", "completed"],
+          ["n", "completed"],
+          ["e", "cancelled"],
+        ]);
+        assert.equal(
+          (await store.sendEvent({ namespace: NS, name: "go" })).deliveredTo,
+          null,
+          "a closed wait takes no event",
+        );
+        const c = await claimOne();
+        assert.equal(c.run.status, "compensating");
+        assert.equal((await get(run.id)).status, "compensating");
+        await compensate(c);
+        const done = await get(run.id);
+        assert.deepEqual([done.status, done.error?.code], ["compensated", "RUN_CANCELLED"]);
+        assert.match(done.error?.message ?? "", /customer left/);
+        assert.deepEqual(
+          await statuses(run.id),
+          [
+            ["a", "compensated"],
+            ["b", "compensated"],
+            ["n", "completed"],
+            ["e", "cancelled"],
+            ["compensate:b", "completed"],
+            ["compensate:a", "completed"],
+          ],
+          "listed in execution order: compensations in the order they ran",
+        );
+      });
+
+      it("a cancel of a leased run closes its waits and compensates after the worker lets go", async () => {
+        const run = await start();
+        const c = await claimOne();
+        await store.saveSteps({ steps: [step(lease(c), "a", 0, { compensable: true })] });
+        await store.startChildRun({ ...lease(c), stepName: "kid", seq: 1, child: { type: "workflow", name: "kid" } });
+        await store.awaitEvent({ ...lease(c), stepName: "e", seq: 2, eventName: "go" });
+        assert.equal((await store.cancelRun({ namespace: NS, id: run.id })).status, "cancelling");
+        // The worker may be settling the event wait itself: it stays open until the run is given back.
+        assert.deepEqual(await statuses(run.id), [
+          ["a", "completed"],
+          ["kid", "cancelled"],
+          ["e", "waiting"],
+        ]);
+        okWrite((await store.finishRuns({ items: [{ ...lease(c), outcome: "release" }] }))[0]);
+        assert.equal((await statuses(run.id))[2]?.[1], "cancelled");
+        assert.equal((await store.sendEvent({ namespace: NS, name: "go" })).deliveredTo, null);
+        const again = await claimOne({ names: ["wf"] });
+        assert.equal(again.run.status, "compensating");
+      });
+
+      it("a cancel with nothing to compensate still ends cancelled, its waits closed", async () => {
+        const run = await start();
+        const c = await claimOne();
+        await store.saveSteps({
+          steps: [step(lease(c), "nap", 0, { type: "sleep", status: "waiting", wakeAt: now + 9 })],
+        });
+        await store.finishRuns({ items: [{ ...lease(c), outcome: "park", status: "sleeping", wakeAt: now + 9 }] });
+        assert.equal((await store.cancelRun({ namespace: NS, id: run.id })).status, "cancelled");
+        assert.deepEqual(await statuses(run.id), [["nap", "cancelled"]]);
+      });
+
+      it("a compensation refused by the fence marks nothing", async () => {
+        const run = await parkedSaga();
+        await store.cancelRun({ namespace: NS, id: run.id });
+        const c = await claimOne();
+        const [w] = await store.saveSteps({
+          steps: [
+            {
+              ...step(lease(c), "compensate:b", 1_999_998, { type: "compensation", compensates: "b" }),
+              leaseToken: c.run.leaseToken - 1,
+            },
+          ],
+        });
+        assert.equal(errorCode(w), "LEASE_LOST");
+        assert.equal((await statuses(run.id))[1]?.[1], "completed");
+        // A failed compensation leaves its step completed (it was not undone).
+        okWrite(
+          (
+            await store.saveSteps({
+              steps: [
+                step(lease(c), "compensate:b", 1_999_998, {
+                  type: "compensation",
+                  status: "failed",
+                  error: { code: "COMPENSATION_FAILED", message: "no" },
+                  compensates: "b",
+                }),
+              ],
+            })
+          )[0],
+        );
+        assert.equal((await statuses(run.id))[1]?.[1], "completed");
+      });
+
+      it("a timeout (sweep) compensates: compensating, then compensated with RUN_TIMEOUT", async () => {
+        const run = await parkedSaga({ timeoutMs: 2000 });
+        now += 2000;
+        assert.equal((await store.sweep()).timedOut, 1);
+        const compensating = await get(run.id);
+        assert.deepEqual(
+          [compensating.status, compensating.error?.code, compensating.leaseOwner, compensating.finishedAt],
+          ["compensating", "RUN_TIMEOUT", null, null],
+        );
+        assert.equal((await statuses(run.id))[3]?.[1], "cancelled", "the wait is closed");
+        now += 60_000;
+        assert.equal((await store.sweep()).timedOut, 0, "a compensating run is not timed out again");
+        const c = await claimOne();
+        assert.equal(c.run.status, "compensating");
+        await compensate(c);
+        const done = await get(run.id);
+        assert.deepEqual([done.status, done.error?.code], ["compensated", "RUN_TIMEOUT"]);
+      });
+
+      it("a timeout reported by the worker compensates too; without compensations it is timed_out", async () => {
+        const timeout = { code: "RUN_TIMEOUT", message: "too slow" };
+        const run = await start({ timeoutMs: 1000 });
+        const c = await claimOne();
+        await store.saveSteps({ steps: [step(lease(c), "a", 0, { compensable: true })] });
+        okWrite((await store.finishRuns({ items: [{ ...lease(c), outcome: "timed_out", error: timeout }] }))[0]);
+        const compensating = await get(run.id);
+        assert.deepEqual([compensating.status, compensating.error], ["compensating", timeout]);
+        const again = await claimOne();
+        assert.equal(again.run.id, run.id);
+
+        const plain = await start({ name: "plain", timeoutMs: 1000 });
+        const p = await claimOne({ names: ["plain"] });
+        await store.saveSteps({ steps: [step(lease(p), "x", 0)] });
+        okWrite((await store.finishRuns({ items: [{ ...lease(p), outcome: "timed_out", error: timeout }] }))[0]);
+        assert.equal((await get(plain.id)).status, "timed_out");
+      });
+
+      it("a retry of a compensated run forgets what the saga undid, so it runs again", async () => {
+        const run = await parkedSaga({ timeoutMs: 5000 });
+        await store.cancelRun({ namespace: NS, id: run.id });
+        await compensate(await claimOne());
+        const retried = await store.retryRun({ namespace: NS, id: run.id });
+        assert.deepEqual([retried.status, retried.attempt], ["queued", 2]);
+        assert.deepEqual(await statuses(run.id), [["n", "completed"]]);
+        const c = await claimOne();
+        assert.equal(c.run.status, "running");
+        assert.deepEqual(
+          c.steps.map((s) => s.name),
+          ["n"],
+        );
+      });
+
+      it("a retry from a step also forgets compensated steps before it", async () => {
+        const run = await parkedSaga();
+        await store.cancelRun({ namespace: NS, id: run.id });
+        await compensate(await claimOne());
+        await store.retryRun({ namespace: NS, id: run.id, fromStep: "e" });
+        assert.deepEqual(await statuses(run.id), [["n", "completed"]]);
       });
     });
 

@@ -35,13 +35,16 @@ export interface Store extends ControlStore {
    * Requests cancellation of a run and of its non-terminal descendants. A run nobody holds is
    * settled at once: `cancelled`, or `cancelling` (claimable) when it has compensable completed
    * steps. A leased run becomes `cancelling`; its worker learns it from its next write or
-   * heartbeat. Cancelling a terminal run fails with INVALID_STATE_TRANSITION.
+   * heartbeat. A claim of a `cancelling` run with compensable completed steps makes it
+   * `compensating`; it ends `compensated` (error RUN_CANCELLED) once they are undone. Waiting
+   * steps are closed as `cancelled`. Cancelling a terminal run fails with INVALID_STATE_TRANSITION.
    */
   cancelRun(p: Readonly<{ namespace: string; id: string; reason?: string }>): Promise<Run>;
   /**
    * Puts a terminal run (failed, cancelled, timed_out, compensated) back in its queue as a new
    * attempt. With `fromStep`, that step and every later one (by seq) are forgotten, so they run
-   * again; without it, only failed steps are forgotten.
+   * again; without it, failed steps are forgotten. Compensated steps, cancelled waits and
+   * compensation records are forgotten too: what the saga undid runs again.
    */
   retryRun(p: Readonly<{ namespace: string; id: string; fromStep?: string }>): Promise<Run>;
 
@@ -99,8 +102,10 @@ export interface Store extends ControlStore {
 
   // ── Housekeeping ────────────────────────────────────────────────────────────────────────────
   /**
-   * Times out parked or queued runs past their deadline, wakes parked runs whose timer is due,
-   * and deletes expired buffered events. Safe to call from many processes at once.
+   * Times out parked or queued runs past their deadline (`timed_out`, or `compensating` when they
+   * have compensable completed steps; runs already cancelling or compensating are left to finish),
+   * wakes parked runs whose timer is due, and deletes expired buffered events. Safe to call from
+   * many processes at once.
    */
   sweep(p?: Readonly<{ limit?: number }>): Promise<SweepResult>;
   /** The earliest pending timer (parked run wake-up or delayed queued run), if any. */
@@ -247,6 +252,11 @@ export interface SaveStepParams extends Lease {
   readonly attempt?: number;
   readonly wakeAt?: number | null;
   readonly compensable?: boolean;
+  /**
+   * A `compensation` step: the name of the step it undoes. Recorded `completed`, it marks that
+   * step `compensated` in the same transaction.
+   */
+  readonly compensates?: string;
   readonly startedAt?: number;
 }
 
@@ -275,7 +285,11 @@ export interface AwaitEventParams extends Lease {
  * - `park`: sleeping or waiting until `wakeAt` (null: until a signal); if something woke it
  *   during the activation, it goes straight back to queued.
  * - `release`: give the lease back untouched (graceful shutdown); claimable at once.
- * - `cancelled`, `compensated`, `timed_out`: terminal.
+ * - `cancelled`, `compensated`: terminal.
+ * - `timed_out`: terminal, unless the run has completed steps with a compensation: then it goes
+ *   `compensating` (the error kept: RUN_TIMEOUT) and ends `compensated` after compensation.
+ * Waiting steps of a run that stops for good (cancelling, compensating, failed, cancelled,
+ * compensated, timed_out) are closed as `cancelled`.
  */
 export type FinishRunParams = Lease &
   (
@@ -329,6 +343,7 @@ export interface LogEntry {
 
 /** What sweep did. */
 export interface SweepResult {
+  /** Runs past their deadline: timed out, or compensating first. */
   readonly timedOut: number;
   readonly woken: number;
   readonly eventsDeleted: number;

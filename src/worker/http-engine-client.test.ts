@@ -211,8 +211,17 @@ for (const [dialect, open, skip] of factories) {
       await h.worker.drain();
       await db.store.cancelRun({ namespace: "cancel", id });
       await h.worker.drain();
-      assert.equal(await h.status(id), "cancelled");
+      assert.equal(await h.status(id), "compensated");
       assert.deepEqual(undone, ["release R"]);
+      // The compensation's `compensates` crosses the worker protocol: the step is marked.
+      assert.deepEqual(
+        (await db.store.listSteps({ runId: id })).map((s) => [s.name, s.status]),
+        [
+          ["reserve", "compensated"],
+          ["hold", "cancelled"],
+          ["compensate:reserve", "completed"],
+        ],
+      );
     });
 
     it("rejects a stale worker's writes (fencing) over HTTP", async () => {

@@ -357,17 +357,171 @@ for (const [dialect, open] of storeFactories) {
       const p = await h.start("parent");
       await h.worker.drain();
       assert.equal(await h.status(a), "sleeping");
-      await h.store.cancelRun({ namespace: "cancel", id: a });
+      assert.equal((await h.store.cancelRun({ namespace: "cancel", id: a })).status, "cancelling");
       await h.worker.drain();
-      assert.equal(await h.status(a), "cancelled");
+      // The saga: cancelling → compensating → compensated, the error saying it was cancelled.
+      const cancelled = await h.run(a);
+      assert.deepEqual([cancelled?.status, cancelled?.error?.code], ["compensated", "RUN_CANCELLED"]);
       assert.deepEqual(undone, ["release R"]);
+      assert.deepEqual(
+        (await h.store.listSteps({ runId: a })).map((s) => [s.name, s.status]),
+        [
+          ["reserve", "compensated"],
+          ["hold", "cancelled"],
+          ["compensate:reserve", "completed"],
+        ],
+      );
 
       const [child] = (await h.store.listRuns({ namespace: "cancel", parentRunId: p })).runs;
       assert.equal(child?.status, "sleeping");
       await h.store.cancelRun({ namespace: "cancel", id: p });
       await h.worker.drain();
-      assert.equal(await h.status(p), "cancelled");
+      assert.equal(await h.status(p), "cancelled", "nothing to compensate: cancelled");
       assert.equal(await h.status(child?.id ?? ""), "cancelled");
+      assert.deepEqual(
+        (await h.store.listSteps({ runId: p })).map((s) => [s.name, s.status]),
+        [["workflow:child", "cancelled"]],
+        "the wait on the child is closed, not failed",
+      );
+    });
+
+    it("cancels a running run with compensations: it compensates once its worker lets go", async () => {
+      const undone: string[] = [];
+      let release: () => void = () => {};
+      const h = harness("cancel-live", (w) =>
+        wf(w, "booker", async (_: unknown, { step }) => {
+          await step("reserve", () => "R", { compensate: () => void undone.push("release R") });
+          await step("pay", () => new Promise<string>((resolve) => (release = () => resolve("P"))));
+        }),
+      );
+      const id = await h.start("booker");
+      h.worker.start();
+      try {
+        for (let i = 0; i < 200 && (await h.store.listSteps({ runId: id })).length === 0; i++) {
+          await new Promise((r) => setTimeout(r, 10));
+        }
+        assert.equal((await h.store.cancelRun({ namespace: "cancel-live", id })).status, "cancelling");
+        release();
+        for (let i = 0; i < 500 && (await h.status(id)) !== "compensated"; i++) {
+          await new Promise((r) => setTimeout(r, 10));
+        }
+      } finally {
+        await h.worker.stop();
+      }
+      assert.equal(await h.status(id), "compensated");
+      assert.deepEqual(undone, ["release R"]);
+      const steps = await h.store.listSteps({ runId: id });
+      assert.equal(steps.find((s) => s.name === "reserve")?.status, "compensated");
+    });
+
+    it("compensates a run that times out, and ends compensated with RUN_TIMEOUT", async () => {
+      const undone: string[] = [];
+      const h = harness("timeout-saga", (w) =>
+        wf(w, "booker", async (_: unknown, { step, waitForEvent }) => {
+          await step("flight", () => "F", { compensate: (v) => void undone.push(`cancel ${v}`) });
+          await step("hotel", () => "H", { compensate: (v) => void undone.push(`cancel ${v}`) });
+          await waitForEvent("confirm");
+        }),
+      );
+      const id = await h.start("booker", null, { timeoutMs: 2000 });
+      await h.worker.drain();
+      assert.equal(await h.status(id), "waiting");
+      clock.now += 2000;
+      await h.store.sweep();
+      assert.equal(await h.status(id), "compensating");
+      await h.worker.drain();
+      const run = await h.run(id);
+      assert.deepEqual([run?.status, run?.error?.code], ["compensated", "RUN_TIMEOUT"]);
+      assert.deepEqual(undone, ["cancel H", "cancel F"]);
+      assert.deepEqual(
+        (await h.store.listSteps({ runId: id })).map((s) => [s.name, s.status]),
+        [
+          ["flight", "compensated"],
+          ["hotel", "compensated"],
+          ["confirm", "cancelled"],
+          ["compensate:hotel", "completed"],
+          ["compensate:flight", "completed"],
+        ],
+        "compensations listed in the order they ran",
+      );
+      // No event reaches the closed wait.
+      assert.equal((await h.store.sendEvent({ namespace: "timeout-saga", name: "confirm" })).deliveredTo, null);
+    });
+
+    it("compensates a run whose worker hits the deadline mid-step", async () => {
+      const undone: string[] = [];
+      const h = harness("timeout-live", (w) =>
+        wf(w, "booker", async (_: unknown, { step }) => {
+          await step("flight", () => "F", { compensate: (v) => void undone.push(`cancel ${v}`) });
+          await step("slow", () => new Promise(() => {}));
+        }),
+      );
+      // The worker's deadline timer cuts the activation while "slow" hangs (50 ms of real time).
+      const id = await h.start("booker", null, { timeoutMs: 50 });
+      await h.worker.drain();
+      const run = await h.run(id);
+      assert.deepEqual([run?.status, run?.error?.code], ["compensated", "RUN_TIMEOUT"]);
+      assert.deepEqual(undone, ["cancel F"]);
+    });
+
+    it("re-executes compensated steps when a compensated run is retried", async () => {
+      const booked: string[] = [];
+      let fail = true;
+      const h = harness("retry-saga", (w) =>
+        wf(w, "booker", async (_: unknown, { step }) => {
+          await step("flight", () => void booked.push("F"), { compensate: () => void booked.push("-F") });
+          await step("note", () => "n");
+          await step("pay", () => {
+            if (fail) throw new KilnError("INVALID_INPUT", "card declined");
+            return "paid";
+          });
+          return "done";
+        }),
+      );
+      const id = await h.start("booker");
+      await h.worker.drain();
+      assert.equal(await h.status(id), "compensated");
+      assert.deepEqual(booked, ["F", "-F"]);
+      fail = false;
+      await h.store.retryRun({ namespace: "retry-saga", id });
+      await h.worker.drain();
+      const run = await h.run(id);
+      assert.deepEqual([run?.status, run?.output], ["completed", "done"]);
+      assert.deepEqual(booked, ["F", "-F", "F"], "the undone booking is made again");
+      assert.deepEqual(
+        (await h.store.listSteps({ runId: id })).map((s) => [s.name, s.status]),
+        [
+          ["flight", "completed"],
+          ["note", "completed"],
+          ["pay", "completed"],
+        ],
+      );
+    });
+
+    it("fails a step whose result is over the payload limit instead of leaving the run running", async () => {
+      const h = harness("big-step", (w) =>
+        wf(w, "big", async (_: unknown, { step }) => {
+          try {
+            await step("huge", () => "x".repeat(2 * 1_048_576));
+          } catch (e) {
+            await step("after", () => (e as KilnError).code);
+            throw e;
+          }
+        }),
+      );
+      const id = await h.start("big");
+      await h.worker.drain();
+      const run = await h.run(id);
+      assert.deepEqual([run?.status, run?.error?.code], ["failed", "PAYLOAD_TOO_LARGE"]);
+      const steps = await h.store.listSteps({ runId: id });
+      assert.deepEqual(
+        steps.map((s) => [s.name, s.status, s.error?.code ?? s.output]),
+        [
+          ["huge", "failed", "PAYLOAD_TOO_LARGE"],
+          ["after", "completed", "PAYLOAD_TOO_LARGE"],
+        ],
+        "the workflow saw the step fail with PAYLOAD_TOO_LARGE",
+      );
     });
 
     it("gives deterministic now/random/uuid across replays", async () => {

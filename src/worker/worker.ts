@@ -355,7 +355,9 @@ export class Worker {
   async #activate(claimed: ClaimedRun, scope: ActivationScope): Promise<ActivationOutcome> {
     const { run } = claimed;
     let deadlineTimer: NodeJS.Timeout | undefined;
-    if (run.deadlineAt !== null) {
+    // The deadline bounds forward progress only: a run cancelling or compensating (after a
+    // timeout, too) runs its compensations to the end.
+    if (run.deadlineAt !== null && run.status === "running") {
       const reason = new KilnError("RUN_TIMEOUT", `Run ${run.id} exceeded its timeout`, { retryable: false });
       const ms = run.deadlineAt - this.#clock();
       if (ms <= 0) scope.cancel(reason);

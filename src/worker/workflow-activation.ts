@@ -70,8 +70,15 @@ function blocked(): Promise<never> {
   return new Promise<never>(() => {});
 }
 
-/** Offset of compensation step seqs, so they never collide with the forward sequence. */
+/**
+ * Offset of compensation step seqs, so they never collide with the forward sequence. The
+ * compensation of the step at seq S is at COMPENSATION_SEQ + (COMPENSATION_SEQ - 1 - S): later
+ * steps are compensated first, so listing steps by seq shows compensations in the order they ran.
+ */
 const COMPENSATION_SEQ = 1_000_000;
+
+/** Codes of a write refused for its content: retrying the same write cannot succeed. */
+const REFUSED_CONTENT: ReadonlySet<string> = new Set(["PAYLOAD_TOO_LARGE", "INVALID_INPUT"]);
 
 /**
  * One activation of a workflow run: re-runs the workflow function from the start, replaying
@@ -227,7 +234,9 @@ export class WorkflowActivation {
     const slot = this.#next(base, "step");
     if (!slot) return blocked();
     const { name, seq, recorded } = slot;
-    if (recorded?.status === "completed") {
+    // A compensated step is replayed as done (compensation mode, `kiln replay`); a retry of the
+    // run forgets it, so it runs again.
+    if (recorded?.status === "completed" || recorded?.status === "compensated") {
       if (options?.compensate && recorded.compensable) this.#registerCompensation(name, seq, recorded.output, options);
       return recorded.output as Awaited<T>;
     }
@@ -251,7 +260,7 @@ export class WorkflowActivation {
         if (blockedUntil === null) return blocked();
         return this.#block({ status: "sleeping", wakeAt: blockedUntil });
       }
-      const ok = await this.#save({
+      const saved = await this.#record({
         name,
         seq,
         type: "step",
@@ -261,7 +270,13 @@ export class WorkflowActivation {
         compensable: options?.compensate !== undefined,
         startedAt: now,
       });
-      if (!ok) return blocked();
+      if (saved === false) return blocked();
+      if (saved !== true) {
+        // The store refused the result (over the payload limit, not JSON): the step fails with
+        // that error, without retries (the same result would be refused again).
+        await this.#stepFailed(name, seq, attempt, deserializeError(saved), undefined);
+        return blocked();
+      }
       this.#time = Math.max(this.#time, now);
       if (options?.compensate) this.#registerCompensation(name, seq, output, options);
       return output;
@@ -449,8 +464,35 @@ export class WorkflowActivation {
     }
   }
 
+  /**
+   * Records a step result: true when written, false when the activation must stop, or the
+   * store's error when it refused the content (the caller fails the step with it).
+   */
+  async #record(step: Omit<SaveStepParams, "runId" | "leaseToken">): Promise<boolean | SerializedError> {
+    let result: WriteResult;
+    try {
+      result = await this.#deps.batcher.saveStep({
+        runId: this.#run.id,
+        leaseToken: this.#run.leaseToken,
+        startedAt: this.#deps.clock(),
+        ...step,
+      });
+    } catch (error) {
+      this.#failInfrastructure(error);
+      return false;
+    }
+    if (!result.ok && REFUSED_CONTENT.has(result.error.code)) return result.error;
+    return this.#accept(result);
+  }
+
   /** Applies a fenced write's outcome; false means the activation must stop. */
   #accept(result: WriteResult): boolean {
+    if (!result.ok && REFUSED_CONTENT.has(result.error.code)) {
+      // The write can never succeed (a child's input over the limit, …): the run fails, where
+      // giving up the lease would replay the same refused write forever.
+      this.#finish({ outcome: "fail", error: result.error, compensable: this.#compensations.length > 0 });
+      return false;
+    }
     if (!result.ok) {
       this.#finish({ outcome: "abandoned", error: result.error });
       return false;
@@ -557,11 +599,12 @@ export class WorkflowActivation {
           runId: this.#run.id,
           leaseToken: this.#run.leaseToken,
           name,
-          seq: COMPENSATION_SEQ + c.seq,
+          seq: COMPENSATION_SEQ + (COMPENSATION_SEQ - 1 - c.seq),
           type: "compensation",
           status,
           output: null,
           error,
+          compensates: c.stepName,
           startedAt: this.#deps.clock(),
         });
       } catch (e) {

@@ -89,6 +89,7 @@ export const SaveStepItem = z.strictObject({
   attempt: CounterSchema.min(1).optional(),
   wakeAt: EpochMsSchema.nullable().optional(),
   compensable: z.boolean().optional(),
+  compensates: z.string().min(1).optional(),
   startedAt: EpochMsSchema.optional(),
 });
 
