@@ -1,5 +1,4 @@
 import { KilnError, serializeError } from "../errors.ts";
-import { oversizeStepOutput } from "../engine/payload.ts";
 import type { Run } from "../engine/run.ts";
 import type {
   AwaitEventParams,
@@ -51,15 +50,8 @@ export function fencedCallHandler(run: Run, deps: ActivationDeps, tracker: Activ
         for (const s of steps) own(s, "record steps");
         return await Promise.all(
           steps.map(async (s) => {
-            const tooLarge =
-              s.status === "completed" ? oversizeStepOutput(s.output, s.name, deps.maxPayloadBytes) : undefined;
-            if (tooLarge) {
-              // Recorded as a failed step; the host stops (abandoned) and the worker replays the
-              // run at once, so the workflow code sees PAYLOAD_TOO_LARGE from that step.
-              const error = serializeError(tooLarge);
-              const saved = await deps.batcher.saveStep({ ...s, status: "failed", output: null, error });
-              return saved.ok ? { ok: false, error } : saved;
-            }
+            // A result over the payload limit is refused by the store (PAYLOAD_TOO_LARGE); the
+            // host fails the step with that error, as an in-process activation does.
             const result = await deps.batcher.saveStep(s);
             tracker.saved(s, result);
             return result;
