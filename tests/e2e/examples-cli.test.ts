@@ -1,0 +1,146 @@
+/**
+ * Every example under examples/ runs unchanged, the way its own comments say (issue 10.5): the
+ * flows through the CLI against `kiln dev --config examples/flows` with its services pointed at a
+ * local stand-in, and the embedded program with `npm run example`.
+ */
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { createServer, type Server } from "node:http";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { eventually, type KilnProcess, kiln, startKiln } from "./cli-support.ts";
+
+const ROOT = join(import.meta.dirname, "..", "..");
+const FLOWS = join(ROOT, "examples", "flows");
+
+/** The `kiln …` commands an example's header comment gives, in order, with its quoted arguments. */
+function commandsOf(file: string): string[][] {
+  const header = readFileSync(join(FLOWS, file), "utf8").match(/^(#.*\n)+/)?.[0] ?? "";
+  const text = header.replace(/^# ?/gm, "").replace(/\n/g, " ");
+  return [...text.matchAll(/`kiln ([^`]+)`/g)].map((m) =>
+    [...(m[1] as string).matchAll(/'([^']*)'|(\S+)/g)].map((a) => (a[1] ?? a[2]) as string),
+  );
+}
+
+describe("examples/ run as their comments say", { timeout: 240_000 }, () => {
+  let dir: string;
+  let dev: KilnProcess;
+  let api: Server;
+  const calls: string[] = [];
+  const g = () => ["--server", dev.url, "--data", join(dir, ".kiln")];
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), "kiln-examples-"));
+    api = createServer((req, res) => {
+      let body = "";
+      req.on("data", (c) => {
+        body += c;
+      });
+      req.on("end", () => {
+        calls.push(`${req.method} ${req.url} ${body}`);
+        const url = req.url ?? "/";
+        const reply = (status: number, value: unknown) => {
+          res.writeHead(status, { "content-type": "application/json" });
+          res.end(JSON.stringify(value));
+        };
+        if (url.startsWith("/payments/charges")) return reply(201, { id: `ch_${calls.length}` });
+        if (url.startsWith("/items/")) return reply(200, { id: url.slice(7), price: 10 });
+        if (url.startsWith("/catalog")) return reply(200, { name: "catalog", currency: "EUR" });
+        reply(200, { ok: true });
+      });
+    });
+    await new Promise<void>((r) => api.listen(0, "127.0.0.1", r));
+    const base = `http://127.0.0.1:${(api.address() as { port: number }).port}`;
+    // The config's own `${APPROVALS_URL:-…}` defaults are overridden the way its comment says.
+    dev = await startKiln(["dev", "--port", "0", "--config", FLOWS], dir, {
+      APPROVALS_URL: `${base}/approvals`,
+      PAYMENTS_URL: `${base}/payments`,
+      ORDERS_URL: `${base}/orders`,
+      API_URL: base,
+    });
+    const secret = await kiln([...g(), "secrets", "set", "PAYMENTS_TOKEN", "pay-token"]);
+    assert.equal(secret.code, 0, secret.err);
+  });
+
+  after(async () => {
+    await dev?.stop();
+    await new Promise((r) => api?.close(r));
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("order-approval: its deploy and start commands charge a small order; a large one waits for approval", async () => {
+    const commands = commandsOf("order-approval.yaml");
+    assert.deepEqual(
+      commands.map((c) => c[0]),
+      ["deploy", "start"],
+    );
+    for (const c of commands) {
+      const args = c[0] === "deploy" ? c.map((a) => (a.endsWith(".yaml") ? join(FLOWS, a) : a)) : [...c, "--wait"];
+      const r = await kiln([...g(), ...args]);
+      assert.equal(r.code, 0, `kiln ${c.join(" ")}\n${r.out}${r.err}`);
+      if (c[0] === "start") assert.match(r.out, /completed/);
+    }
+    assert.ok(calls.some((c) => c.startsWith("POST /payments/charges")));
+    assert.ok(calls.some((c) => c.startsWith("PUT /orders/orders/o-1")));
+
+    const big = await kiln([
+      ...g(),
+      "start",
+      "order-approval",
+      "-i",
+      '{"order_id":"o-2","amount":5000,"email":"ada@example.com"}',
+    ]);
+    const id = big.out.trim();
+    await eventually(async () => {
+      const s = (await kiln([...g(), "status", id, "--json"])).json() as { status: string };
+      return s.status === "waiting" ? true : undefined;
+    });
+    assert.ok(calls.some((c) => c.startsWith("POST /approvals/requests")));
+    const sent = await kiln([...g(), "events", "send", "order.approved", "--key", "o-2", "-d", '{"approved":true}']);
+    assert.equal(sent.code, 0, sent.err);
+    const done = await eventually(async () => {
+      const s = (await kiln([...g(), "status", id, "--json"])).json() as { status: string; output: unknown };
+      return s.status === "completed" ? s : undefined;
+    });
+    assert.equal((done.output as { status: string }).status, "charged");
+  });
+
+  it("every other example flow deploys from the directory and runs with its plugins", async () => {
+    const inputs: Record<string, string> = {
+      "http-fanout.yaml": '{"ids":["a","b","c"]}',
+      "publish-post.yaml": '{"title":"Hello Kiln","body":"Durable scripts"}',
+    };
+    const files = readdirSync(FLOWS).filter(
+      (f) => f.endsWith(".yaml") && f !== "kiln.yaml" && f !== "order-approval.yaml",
+    );
+    assert.deepEqual(files.sort(), Object.keys(inputs).sort(), "a new example needs its input here");
+    for (const file of files) {
+      const name = file.replace(/\.yaml$/, "");
+      const deployed = await kiln([...g(), "deploy", name, "-f", join(FLOWS, file)]);
+      assert.equal(deployed.code, 0, deployed.err);
+      const r = await kiln([...g(), "start", name, "-i", inputs[file] as string, "--wait", "--json"]);
+      assert.equal(r.code, 0, `${file}\n${r.out}${r.err}`);
+      assert.equal((r.json() as { status: string }).status, "completed");
+    }
+  });
+
+  it("npm run example: the embedded program runs its workflows to the end", async () => {
+    const child = spawn("npm", ["run", "--silent", "example"], {
+      cwd: ROOT,
+      env: { ...process.env, KILN_DB: join(dir, "example.db") },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let out = "";
+    child.stdout.on("data", (c) => {
+      out += c;
+    });
+    child.stderr.on("data", (c) => {
+      out += c;
+    });
+    const code = await new Promise<number | null>((r) => child.once("exit", r));
+    assert.equal(code, 0, out);
+    assert.match(out, /Hello, Ada!/);
+  });
+});
