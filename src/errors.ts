@@ -84,6 +84,8 @@ export const ERROR_CODES = {
   STORE_UNAVAILABLE: 503,
   SERVER_UNAVAILABLE: 503,
   MIGRATION_FAILED: 500,
+  /** `kiln db migrate|restore` into a database or file that already holds data (without --force). */
+  TARGET_NOT_EMPTY: 409,
   WORKER_STOPPED: 503,
   INTERNAL: 500,
 } as const satisfies Record<string, number>;

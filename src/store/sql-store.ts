@@ -81,6 +81,11 @@ export class SqlStore extends SqlControl implements Store {
     this.#k = new SqlKernel(driver, options);
   }
 
+  /** The SQL driver, for maintenance tools that work on whole tables (`kiln db migrate`). */
+  maintenanceDriver(): SqlDriver {
+    return this.driver;
+  }
+
   async startRun(p: Readonly<StartRunParams>): Promise<StartRunResult> {
     const [result] = await this.startRuns({ runs: [p] });
     return result as StartRunResult;
