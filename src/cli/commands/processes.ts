@@ -125,7 +125,7 @@ interface DevOptions {
 /** `kiln dev`: server + worker + deployments in one process on `<data>/kiln.db`. */
 async function devCommand(ctx: CliContext, options: DevOptions): Promise<number> {
   const logger = createLogger();
-  const dataDir = resolve(ctx.options.data ?? DEFAULT_DATA_DIR);
+  const dataDir = resolve(ctx.options.data ?? ctx.env.KILN_DATA ?? DEFAULT_DATA_DIR);
   let config = readConfig(ctx);
   const namespace = ctx.options.namespace ?? config.server.namespace;
   const db = options.db ?? join(dataDir, "kiln.db");
@@ -231,7 +231,7 @@ interface ServerOptions {
 /** `kiln server`: the API, timers and housekeeping on SQLite or PostgreSQL; no worker. */
 async function serverCommand(ctx: CliContext, options: ServerOptions): Promise<number> {
   const logger = createLogger();
-  const dataDir = resolve(ctx.options.data ?? DEFAULT_DATA_DIR);
+  const dataDir = resolve(ctx.options.data ?? ctx.env.KILN_DATA ?? DEFAULT_DATA_DIR);
   const config = readConfig(ctx);
   const db = options.db ?? config.server.database ?? join(dataDir, "kiln.db");
   const store = await openStore(db);
@@ -307,7 +307,7 @@ async function workerCommand(ctx: CliContext, options: WorkerOptions): Promise<n
       secrets: createSecretResolver({ vault: (names) => client.getSecrets(names), cwd: config.baseDir }),
     });
     const instance = takeOverWorkerInstance(
-      workerInstanceFile(resolve(ctx.options.data ?? DEFAULT_DATA_DIR), {
+      workerInstanceFile(resolve(ctx.options.data ?? ctx.env.KILN_DATA ?? DEFAULT_DATA_DIR), {
         server: target.server,
         namespace: target.namespace,
         name: setup.worker.name,
