@@ -2,11 +2,19 @@ import { randomUUID } from "node:crypto";
 import { Hono } from "hono";
 import { KilnError } from "../errors.ts";
 import type { ApiRoute, AppContext, AppEnv } from "./api-route.ts";
-import { authenticate, authorize, isLoopbackAddress, type RequestAuth, requireCredential } from "./auth.ts";
+import {
+  authenticate,
+  authorize,
+  isLoopbackAddress,
+  type RequestAuth,
+  requestedNamespace,
+  requireCredential,
+} from "./auth.ts";
 import { errorResponse, sendError } from "./error-response.ts";
 import { buildOpenApiDocument } from "./openapi.ts";
 import { checkCookieRequestOrigin, checkJsonContentType, checkOrigin } from "./request-guard.ts";
 import { readJsonBody, validate } from "./request-input.ts";
+import { auditRoutes } from "./routes/audit.ts";
 import { eventRoutes } from "./routes/events.ts";
 import { healthRoutes } from "./routes/health.ts";
 import { namespaceRoutes } from "./routes/namespaces.ts";
@@ -59,6 +67,7 @@ export function createApp(options: AppOptions): KilnApp {
     ...streamRoutes,
     ...workerProtocolRoutes,
     ...sessionRoutes,
+    ...auditRoutes,
   );
   const app = new Hono<AppEnv>();
   app.use("*", requestLog(deps));
@@ -72,7 +81,10 @@ export function createApp(options: AppOptions): KilnApp {
       setSessionCookie(c, session);
     }
   });
-  for (const route of routes) app.on(route.method, route.path, (c) => handle(route, c, deps));
+  for (const route of routes) {
+    const audited = route.method !== "GET" && !route.path.startsWith("/v1/worker/");
+    app.on(route.method, route.path, audited ? (c) => handleAudited(route, c, deps) : (c) => handle(route, c, deps));
+  }
   mountUi(app);
   app.notFound((c) =>
     sendError(
@@ -94,6 +106,7 @@ export function createApp(options: AppOptions): KilnApp {
     deps,
     openapi: () => buildOpenApiDocument(routes, { version: deps.version }),
     close: async () => {
+      await deps.audit.close();
       deps.live.close();
       await deps.claims.close();
     },
@@ -135,6 +148,44 @@ async function handle(route: ApiRoute, c: AppContext, deps: ServerDeps): Promise
   }
   return route.handle({ params, query, body, auth: auth as RequestAuth, c, deps });
 }
+
+/**
+ * Runs a state-changing route and records one audit record for it, refused or not: the caller,
+ * the namespace, the route and its path parameters (names and ids, never a body), the outcome.
+ */
+async function handleAudited(route: ApiRoute, c: AppContext, deps: ServerDeps): Promise<Response> {
+  let status = 500;
+  let outcome = "INTERNAL";
+  try {
+    const response = await handle(route, c, deps);
+    status = response.status;
+    outcome = status < 400 ? "ok" : `HTTP_${status}`;
+    return response;
+  } catch (error) {
+    const answer = errorResponse(error, c.get("requestId") ?? "-");
+    status = answer.status;
+    outcome = answer.body.error.code;
+    throw error;
+  } finally {
+    const auth = c.get("auth");
+    const principal = auth?.principal;
+    deps.audit.record({
+      namespace: clip(auth?.namespace ?? requestedNamespace(c) ?? "-"),
+      actor: principal?.tokenId ?? principal?.kind ?? "anonymous",
+      actorName: principal?.name ?? "",
+      action: route.operationId,
+      method: route.method,
+      route: route.path,
+      target: Object.fromEntries(Object.entries(c.req.param() as Record<string, string>).map(([k, v]) => [k, clip(v)])),
+      requestId: c.get("requestId") ?? "-",
+      status,
+      outcome,
+    });
+  }
+}
+
+/** An audit field as the caller sent it, cut to a length that keeps the log small. */
+const clip = (value: string) => (value.length > 200 ? `${value.slice(0, 200)}…` : value);
 
 /**
  * In loopback-open mode, a top-level navigation to a UI page (any path outside the API) from

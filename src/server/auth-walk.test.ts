@@ -121,6 +121,7 @@ const CALLS: Record<string, (ids: Ids) => Call> = {
   createSession: () => ({ path: "/v1/session", body: {} }),
   getSession: () => ({ path: "/v1/session" }),
   deleteSession: () => ({ path: "/v1/session" }),
+  listAudit: () => ({ path: "/v1/audit" }),
 };
 
 /** Public routes that authenticate the caller themselves: 401 without a credential. */
@@ -310,6 +311,31 @@ for (const dialect of ["sqlite", "postgres"] as Dialect[]) {
         // And the other way round: B's admin may not reach into A.
         const { status } = await call(route, a, { token: bTokens.admin, namespace: "team" });
         assert.equal(status, 403, `admin of other → namespace team: ${route.method} ${route.path}`);
+      }
+    });
+
+    it("leaves exactly one audit record per state-changing call, refused or not, and never a secret", async () => {
+      const count = async () => {
+        await t.kiln.deps.audit.flush();
+        return (await t.store.audit.listAuditRecords({ limit: 1000 })).items;
+      };
+      for (const route of t.kiln.routes) {
+        if (route.method === "GET" || route.path.startsWith("/v1/worker/")) continue;
+        for (const token of [t.tokens.root, t.tokens.viewer, null]) {
+          const already = (await count()).length;
+          const { status } = await call(route, a, { token, namespace: "team" });
+          const records = await count();
+          const label: string = `${route.method} ${route.path} (${status})`;
+          assert.equal(records.length, already + 1, label);
+          const [last] = records;
+          assert.equal(last?.action, route.operationId, label);
+          assert.equal(last?.status, status, label);
+          assert.equal(last?.outcome === "ok", status < 400, label);
+        }
+      }
+      const text = JSON.stringify(await count());
+      for (const secret of ["walk value", "a value", "B-SECRET-VALUE-MARKER", ...Object.values(t.tokens)]) {
+        assert.ok(!text.includes(secret), `the audit log holds ${secret}`);
       }
     });
 

@@ -15,11 +15,14 @@ export interface HousekeeperOptions {
   /** How often token last-use times are written and stale workers pruned. Default 30 s. */
   readonly slowIntervalMs?: number;
   readonly clock?: () => number;
+  /** Audit records older than this are deleted. Default 90 days. */
+  readonly auditRetentionMs?: number;
 }
 
 /** What one tick did. */
 export interface HousekeepingResult extends SweepResult {
   readonly workersPruned: number;
+  readonly auditDeleted: number;
 }
 
 /**
@@ -36,6 +39,7 @@ export class Housekeeper {
   readonly #workerTtlMs: number;
   readonly #slowMs: number;
   readonly #clock: () => number;
+  readonly #auditRetentionMs: number;
   #timer: NodeJS.Timeout | undefined;
   #running: Promise<unknown> = Promise.resolve();
   #lastSlow = 0;
@@ -48,6 +52,7 @@ export class Housekeeper {
     this.#workerTtlMs = options.workerTtlMs ?? 86_400_000;
     this.#slowMs = options.slowIntervalMs ?? 30_000;
     this.#clock = options.clock ?? Date.now;
+    this.#auditRetentionMs = options.auditRetentionMs ?? 90 * 86_400_000;
   }
 
   start(): void {
@@ -67,7 +72,7 @@ export class Housekeeper {
 
   /** Sweeps once (until a sweep finds less than a full batch) and does the slow chores when due. */
   async tick(): Promise<HousekeepingResult> {
-    const total = { timedOut: 0, woken: 0, eventsDeleted: 0, workersPruned: 0 };
+    const total = { timedOut: 0, woken: 0, eventsDeleted: 0, workersPruned: 0, auditDeleted: 0 };
     for (let i = 0; i < 10; i++) {
       const r = await this.#store.sweep({ limit: 1000 });
       total.timedOut += r.timedOut;
@@ -80,8 +85,13 @@ export class Housekeeper {
       this.#lastSlow = now;
       await this.#tokens?.flushUsage();
       total.workersPruned = await this.#store.pruneWorkers({ heartbeatBefore: now - this.#workerTtlMs });
+      total.auditDeleted = await this.#store.audit.deleteAuditRecords({
+        before: now - this.#auditRetentionMs,
+        limit: 1000,
+      });
     }
-    if (total.timedOut > 0 || total.workersPruned > 0) this.#logger?.info(total, "housekeeping");
+    if (total.timedOut > 0 || total.workersPruned > 0 || total.auditDeleted > 0)
+      this.#logger?.info(total, "housekeeping");
     return total;
   }
 

@@ -1,3 +1,4 @@
+import { AuditTrail } from "./audit-trail.ts";
 import type { Logger } from "pino";
 import { KilnError } from "../errors.ts";
 import { SecretVault } from "../secrets/vault.ts";
@@ -85,6 +86,8 @@ export interface ServerDeps {
   readonly limits: { readonly apiBodyBytes: number; readonly workerBodyBytes: number; readonly maxClaimWaitMs: number };
   readonly clock: () => number;
   readonly version: string;
+  /** Records every state-changing call (batched writes). */
+  readonly audit: AuditTrail;
 }
 
 /** Builds the server's dependencies from its options. */
@@ -108,10 +111,12 @@ export function createServerDeps(options: AppOptions): ServerDeps {
           default: options.rateLimit?.default ?? { perSecond: 50, burst: 200 },
           worker: options.rateLimit?.worker ?? { perSecond: 2000, burst: 4000 },
         };
+  const logger = options.logger ?? createLogger();
   return {
     store,
     vault,
-    logger: options.logger ?? createLogger(),
+    logger,
+    audit: new AuditTrail(store.audit, { logger }),
     metrics: new ServerMetrics(store, { clock, processMetrics: options.processMetrics ?? false }),
     live: new LiveHub(store, { pollMs: options.livePollMs ?? 250 }),
     claims: new ClaimWaiter(store),

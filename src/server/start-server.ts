@@ -24,6 +24,8 @@ export interface StartServerOptions extends Omit<AppOptions, "adminTokenPath"> {
   /** Run the housekeeper (sweeps, token use, worker pruning). Default true. */
   readonly housekeeping?: boolean;
   readonly sweepIntervalMs?: number;
+  /** Audit records older than this are deleted by housekeeping. Default 90 days. */
+  readonly auditRetentionMs?: number;
 }
 
 /** A listening Kiln server. */
@@ -112,6 +114,7 @@ export async function startServer(options: StartServerOptions): Promise<KilnServ
       tokens: kiln.deps.tokens,
       logger,
       ...(options.sweepIntervalMs === undefined ? {} : { sweepIntervalMs: options.sweepIntervalMs }),
+      ...(options.auditRetentionMs === undefined ? {} : { auditRetentionMs: options.auditRetentionMs }),
       ...(options.clock === undefined ? {} : { clock: options.clock }),
     });
     housekeeper.start();

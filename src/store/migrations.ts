@@ -271,6 +271,30 @@ const STEPS_CANCELLED_4: Readonly<Record<Dialect, readonly string[]>> = {
   ],
 };
 
+/** Migration 12: the audit log of state-changing API calls (audit-store.ts). */
+const AUDIT_COLUMNS = `at BIGINT NOT NULL,
+    namespace TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    actor_name TEXT NOT NULL,
+    action TEXT NOT NULL,
+    method TEXT NOT NULL,
+    route TEXT NOT NULL,
+    target TEXT NOT NULL,
+    request_id TEXT NOT NULL,
+    status INTEGER NOT NULL,
+    outcome TEXT NOT NULL`;
+const AUDIT_INDEXES = [
+  "CREATE INDEX audit_log_namespace ON audit_log (namespace, id)",
+  "CREATE INDEX audit_log_at ON audit_log (at)",
+];
+const AUDIT_12 = {
+  sqlite: [`CREATE TABLE audit_log (id INTEGER PRIMARY KEY AUTOINCREMENT, ${AUDIT_COLUMNS})`, ...AUDIT_INDEXES],
+  postgres: [
+    `CREATE TABLE audit_log (id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, ${AUDIT_COLUMNS})`,
+    ...AUDIT_INDEXES,
+  ],
+};
+
 /** Every migration, in order. */
 export const MIGRATIONS: readonly Migration[] = [
   {
@@ -293,6 +317,7 @@ export const MIGRATIONS: readonly Migration[] = [
   },
   { version: 2, name: "control plane", statements: { sqlite: CONTROL_2, postgres: CONTROL_2 } },
   { version: 4, name: "cancelled steps", statements: STEPS_CANCELLED_4 },
+  { version: 12, name: "audit log", statements: AUDIT_12 },
 ];
 
 /**

@@ -1,3 +1,4 @@
+import { type AuditStore, SqlAuditStore } from "./audit-store.ts";
 import { replaceNul } from "../engine/free-text.ts";
 import { KilnError } from "../errors.ts";
 import { newId } from "../engine/ids.ts";
@@ -71,6 +72,7 @@ const DEFAULT_EVENT_RETENTION_MS = 7 * 24 * 3_600_000;
 export class SqlStore extends SqlControl implements Store {
   readonly dialect: "sqlite" | "postgres";
   protected readonly driver: SqlDriver;
+  readonly audit: AuditStore;
   readonly #k: SqlKernel;
 
   protected constructor(driver: SqlDriver, options: Readonly<StoreOptions> = {}) {
@@ -79,6 +81,7 @@ export class SqlStore extends SqlControl implements Store {
     this.driver = driver;
     this.dialect = driver.dialect;
     this.#k = new SqlKernel(driver, options);
+    this.audit = new SqlAuditStore(driver, options.clock ?? Date.now);
   }
 
   /** The SQL driver, for maintenance tools that work on whole tables (`kiln db migrate`). */

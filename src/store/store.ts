@@ -1,3 +1,4 @@
+import type { AuditStore } from "./audit-store.ts";
 import type { SerializedError } from "../errors.ts";
 import type { RetryPolicy } from "../engine/retry-policy.ts";
 import type { Lease, Progress, Run, RunType } from "../engine/run.ts";
@@ -22,6 +23,8 @@ import type { ControlStore } from "./control-store.ts";
 export interface Store extends ControlStore {
   /** Which database this is, for logs and metrics. */
   readonly dialect: "sqlite" | "postgres";
+  /** The audit log of state-changing API calls. */
+  readonly audit: AuditStore;
 
   // ── Runs (client side) ──────────────────────────────────────────────────────────────────────
   /** Creates a run, or returns the existing one for the same namespace + idempotency key. */

@@ -1,4 +1,5 @@
 /** Loads the CLI modules that register their own commands (server processes, in-script commands). */
+import "./audit.ts";
 import "./db.ts";
 import "./init.ts";
 import "./processes.ts";

@@ -1,3 +1,4 @@
+import { parseDuration } from "../../engine/duration.ts";
 import { existsSync, readdirSync, readFileSync, watch } from "node:fs";
 import { basename, extname, join, resolve } from "node:path";
 import type { Command } from "commander";
@@ -120,6 +121,7 @@ interface DevOptions {
   readonly concurrency?: string;
   readonly allowedHost?: readonly string[];
   readonly maxStreams?: string;
+  readonly auditRetention?: string;
 }
 
 /** `kiln dev`: server + worker + deployments in one process on `<data>/kiln.db`. */
@@ -140,6 +142,7 @@ async function devCommand(ctx: CliContext, options: DevOptions): Promise<number>
     logger,
     allowedHosts: options.allowedHost ?? [],
     maxStreams: streamCaps(options.maxStreams),
+    ...(options.auditRetention === undefined ? {} : { auditRetentionMs: parseDuration(options.auditRetention) }),
   });
   const vault = server.app.deps.vault;
   const secrets = createSecretResolver({
@@ -226,6 +229,7 @@ interface ServerOptions {
   readonly db?: string;
   readonly allowedHost?: readonly string[];
   readonly maxStreams?: string;
+  readonly auditRetention?: string;
 }
 
 /** `kiln server`: the API, timers and housekeeping on SQLite or PostgreSQL; no worker. */
@@ -244,6 +248,7 @@ async function serverCommand(ctx: CliContext, options: ServerOptions): Promise<n
     logger,
     allowedHosts: options.allowedHost ?? [],
     maxStreams: streamCaps(options.maxStreams),
+    ...(options.auditRetention === undefined ? {} : { auditRetentionMs: parseDuration(options.auditRetention) }),
   });
   ctx.output.out(`Kiln ready at ${server.url}`);
   if (server.adminTokenPath) ctx.output.out(`Admin token: ${server.adminTokenPath}`);
@@ -345,6 +350,7 @@ registerCommands((program: Command, run) => {
     .option("--auth", "require tokens even on loopback")
     .option("--allowed-host <name...>", "also answer requests whose Host is this name (repeatable)")
     .option("--max-streams <n[,total]>", "open live streams allowed per token (default 32) and in all (1000)")
+    .option("--audit-retention <duration>", "keep audit records this long (default 90d)")
     .option("--workflows <dir>", "directory of workflow files to deploy and watch", "workflows")
     .option("--concurrency <n>", "runs executed at once")
     .action(run((ctx, opts) => devCommand(ctx, opts as DevOptions)));
@@ -359,6 +365,7 @@ registerCommands((program: Command, run) => {
       "only answer requests whose Host is one of these names (default: any, or loopback names on a loopback bind)",
     )
     .option("--max-streams <n[,total]>", "open live streams allowed per token (default 32) and in all (1000)")
+    .option("--audit-retention <duration>", "keep audit records this long (default 90d)")
     .action(run((ctx, opts) => serverCommand(ctx, opts as ServerOptions)));
   program
     .command("worker")
