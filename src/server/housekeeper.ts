@@ -17,12 +17,19 @@ export interface HousekeeperOptions {
   readonly clock?: () => number;
   /** Audit records older than this are deleted. Default 90 days. */
   readonly auditRetentionMs?: number;
+  /** Finished run trees (runs, steps, logs) older than this are deleted. Default: kept forever. */
+  readonly runRetentionMs?: number;
+  /** Per-namespace retention of finished runs, over runRetentionMs. */
+  readonly namespaceRetentionMs?: Readonly<Record<string, number>>;
+  /** Told what retention deleted (metrics). */
+  readonly onPurged?: (deleted: { runs: number; steps: number; logs: number; audit: number }) => void;
 }
 
 /** What one tick did. */
 export interface HousekeepingResult extends SweepResult {
   readonly workersPruned: number;
   readonly auditDeleted: number;
+  readonly runsDeleted: number;
 }
 
 /**
@@ -40,6 +47,9 @@ export class Housekeeper {
   readonly #slowMs: number;
   readonly #clock: () => number;
   readonly #auditRetentionMs: number;
+  readonly #runRetentionMs: number | undefined;
+  readonly #namespaceRetentionMs: Readonly<Record<string, number>>;
+  readonly #onPurged: HousekeeperOptions["onPurged"];
   #timer: NodeJS.Timeout | undefined;
   #running: Promise<unknown> = Promise.resolve();
   #lastSlow = 0;
@@ -53,6 +63,9 @@ export class Housekeeper {
     this.#slowMs = options.slowIntervalMs ?? 30_000;
     this.#clock = options.clock ?? Date.now;
     this.#auditRetentionMs = options.auditRetentionMs ?? 90 * 86_400_000;
+    this.#runRetentionMs = options.runRetentionMs;
+    this.#namespaceRetentionMs = options.namespaceRetentionMs ?? {};
+    this.#onPurged = options.onPurged;
   }
 
   start(): void {
@@ -72,7 +85,7 @@ export class Housekeeper {
 
   /** Sweeps once (until a sweep finds less than a full batch) and does the slow chores when due. */
   async tick(): Promise<HousekeepingResult> {
-    const total = { timedOut: 0, woken: 0, eventsDeleted: 0, workersPruned: 0, auditDeleted: 0 };
+    const total = { timedOut: 0, woken: 0, eventsDeleted: 0, workersPruned: 0, auditDeleted: 0, runsDeleted: 0 };
     for (let i = 0; i < 10; i++) {
       const r = await this.#store.sweep({ limit: 1000 });
       total.timedOut += r.timedOut;
@@ -89,10 +102,39 @@ export class Housekeeper {
         before: now - this.#auditRetentionMs,
         limit: 1000,
       });
+      const purged = await this.#purgeRuns(now);
+      total.runsDeleted = purged.runs;
+      if (purged.runs > 0 || total.auditDeleted > 0) this.#onPurged?.({ ...purged, audit: total.auditDeleted });
     }
-    if (total.timedOut > 0 || total.workersPruned > 0 || total.auditDeleted > 0)
+    if (total.timedOut > 0 || total.workersPruned > 0 || total.auditDeleted > 0 || total.runsDeleted > 0)
       this.#logger?.info(total, "housekeeping");
     return total;
+  }
+
+  /** Deletes finished run trees past their namespace's retention, in batches of 500 (at most 10 per tick). */
+  async #purgeRuns(now: number): Promise<{ runs: number; steps: number; logs: number }> {
+    const sum = { runs: 0, steps: 0, logs: 0 };
+    const scopes: { namespace?: string; exceptNamespaces?: string[]; retentionMs: number }[] = Object.entries(
+      this.#namespaceRetentionMs,
+    ).map(([namespace, retentionMs]) => ({ namespace, retentionMs }));
+    if (this.#runRetentionMs !== undefined) {
+      scopes.push({ exceptNamespaces: Object.keys(this.#namespaceRetentionMs), retentionMs: this.#runRetentionMs });
+    }
+    for (const scope of scopes) {
+      for (let i = 0; i < 10; i++) {
+        const r = await this.#store.purgeFinishedRuns({
+          ...(scope.namespace === undefined ? {} : { namespace: scope.namespace }),
+          ...(scope.exceptNamespaces === undefined ? {} : { exceptNamespaces: scope.exceptNamespaces }),
+          finishedBefore: now - scope.retentionMs,
+          limit: 500,
+        });
+        sum.runs += r.runs;
+        sum.steps += r.steps;
+        sum.logs += r.logs;
+        if (r.runs === 0) break;
+      }
+    }
+    return sum;
   }
 
   #warn(error: unknown): void {

@@ -17,6 +17,7 @@ export class ServerMetrics {
   readonly stepDuration: Histogram<"type" | "status">;
   readonly httpRequests: Counter<"method" | "route" | "status">;
   readonly httpDuration: Histogram<"method" | "route">;
+  readonly retentionDeleted: Counter<"kind">;
 
   constructor(
     store: Pick<Store, "countRuns" | "listWorkers">,
@@ -104,6 +105,12 @@ export class ServerMetrics {
       help: "HTTP request duration by route",
       labelNames: ["method", "route"] as const,
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1, 5, 30],
+      registers,
+    });
+    this.retentionDeleted = new Counter({
+      name: "kiln_retention_deleted_total",
+      help: "Rows deleted by retention (runs, steps, logs, audit records)",
+      labelNames: ["kind"] as const,
       registers,
     });
   }

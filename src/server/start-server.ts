@@ -26,6 +26,10 @@ export interface StartServerOptions extends Omit<AppOptions, "adminTokenPath"> {
   readonly sweepIntervalMs?: number;
   /** Audit records older than this are deleted by housekeeping. Default 90 days. */
   readonly auditRetentionMs?: number;
+  /** Finished runs (with steps and logs) older than this are deleted. Default: kept. */
+  readonly runRetentionMs?: number;
+  /** Per-namespace retention of finished runs. */
+  readonly namespaceRetentionMs?: Readonly<Record<string, number>>;
 }
 
 /** A listening Kiln server. */
@@ -115,6 +119,11 @@ export async function startServer(options: StartServerOptions): Promise<KilnServ
       logger,
       ...(options.sweepIntervalMs === undefined ? {} : { sweepIntervalMs: options.sweepIntervalMs }),
       ...(options.auditRetentionMs === undefined ? {} : { auditRetentionMs: options.auditRetentionMs }),
+      ...(options.runRetentionMs === undefined ? {} : { runRetentionMs: options.runRetentionMs }),
+      ...(options.namespaceRetentionMs === undefined ? {} : { namespaceRetentionMs: options.namespaceRetentionMs }),
+      onPurged: (deleted) => {
+        for (const [kind, n] of Object.entries(deleted)) kiln.deps.metrics.retentionDeleted.inc({ kind }, n);
+      },
       ...(options.clock === undefined ? {} : { clock: options.clock }),
     });
     housekeeper.start();

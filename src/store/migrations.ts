@@ -295,6 +295,15 @@ const AUDIT_12 = {
   ],
 };
 
+/**
+ * Migration 13: finding run trees to delete after their retention (sql-retention.ts) without a
+ * full scan: roots by finish time, and the children of a root.
+ */
+const RETENTION_13 = [
+  "CREATE INDEX runs_finished_roots ON runs (finished_at) WHERE parent_run_id IS NULL AND finished_at IS NOT NULL",
+  "CREATE INDEX runs_by_root ON runs (root_run_id) WHERE parent_run_id IS NOT NULL",
+];
+
 /** Every migration, in order. */
 export const MIGRATIONS: readonly Migration[] = [
   {
@@ -318,6 +327,7 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 2, name: "control plane", statements: { sqlite: CONTROL_2, postgres: CONTROL_2 } },
   { version: 4, name: "cancelled steps", statements: STEPS_CANCELLED_4 },
   { version: 12, name: "audit log", statements: AUDIT_12 },
+  { version: 13, name: "retention indexes", statements: { sqlite: RETENTION_13, postgres: RETENTION_13 } },
 ];
 
 /**

@@ -1,3 +1,4 @@
+import { type PurgeFinishedRunsParams, type PurgeResult, purgeFinishedRuns } from "./sql-retention.ts";
 import { type AuditStore, SqlAuditStore } from "./audit-store.ts";
 import { replaceNul } from "../engine/free-text.ts";
 import { KilnError } from "../errors.ts";
@@ -339,6 +340,10 @@ export class SqlStore extends SqlControl implements Store {
   }
 
   // ── housekeeping ────────────────────────────────────────────────────────────────────────────
+
+  purgeFinishedRuns(p: Readonly<PurgeFinishedRunsParams>): Promise<PurgeResult> {
+    return purgeFinishedRuns(this.#k.driver, p);
+  }
 
   async sweep(p: Readonly<{ limit?: number }> = {}): Promise<SweepResult> {
     const limit = Math.max(1, Math.floor(p.limit ?? 1000));

@@ -1,4 +1,5 @@
 import type { AuditStore } from "./audit-store.ts";
+import type { PurgeFinishedRunsParams, PurgeResult } from "./sql-retention.ts";
 import type { SerializedError } from "../errors.ts";
 import type { RetryPolicy } from "../engine/retry-policy.ts";
 import type { Lease, Progress, Run, RunType } from "../engine/run.ts";
@@ -111,6 +112,8 @@ export interface Store extends ControlStore {
    * many processes at once.
    */
   sweep(p?: Readonly<{ limit?: number }>): Promise<SweepResult>;
+  /** Deletes finished run trees past their retention, with their steps, logs and waits. */
+  purgeFinishedRuns(p: Readonly<PurgeFinishedRunsParams>): Promise<PurgeResult>;
   /** The earliest pending timer (parked run wake-up or delayed queued run), if any. */
   getNextWakeAt(p: Readonly<{ namespace?: string }>): Promise<number | null>;
   /**

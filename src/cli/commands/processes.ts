@@ -98,6 +98,30 @@ function untilSignal(): Promise<string> {
   });
 }
 
+/** The retention flags as start-server options. */
+function retentionOptions(options: {
+  auditRetention?: string;
+  retention?: string;
+  namespaceRetention?: readonly string[];
+}): { auditRetentionMs?: number; runRetentionMs?: number; namespaceRetentionMs?: Record<string, number> } {
+  const perNamespace: Record<string, number> = {};
+  for (const item of options.namespaceRetention ?? []) {
+    const [namespace, duration] = item.split("=");
+    if (!namespace || !duration) {
+      throw new KilnError(
+        "INVALID_INPUT",
+        `Expected --namespace-retention NAMESPACE=DURATION (e.g. ci=7d), got "${item}"`,
+      );
+    }
+    perNamespace[namespace] = parseDuration(duration);
+  }
+  return {
+    ...(options.auditRetention === undefined ? {} : { auditRetentionMs: parseDuration(options.auditRetention) }),
+    ...(options.retention === undefined ? {} : { runRetentionMs: parseDuration(options.retention) }),
+    ...(Object.keys(perNamespace).length === 0 ? {} : { namespaceRetentionMs: perNamespace }),
+  };
+}
+
 /** `--max-streams PER_TOKEN[,TOTAL]`: the caps on open live streams. */
 function streamCaps(text: string | undefined): { perToken?: number; total?: number } {
   if (text === undefined) return {};
@@ -122,6 +146,8 @@ interface DevOptions {
   readonly allowedHost?: readonly string[];
   readonly maxStreams?: string;
   readonly auditRetention?: string;
+  readonly retention?: string;
+  readonly namespaceRetention?: readonly string[];
 }
 
 /** `kiln dev`: server + worker + deployments in one process on `<data>/kiln.db`. */
@@ -142,7 +168,7 @@ async function devCommand(ctx: CliContext, options: DevOptions): Promise<number>
     logger,
     allowedHosts: options.allowedHost ?? [],
     maxStreams: streamCaps(options.maxStreams),
-    ...(options.auditRetention === undefined ? {} : { auditRetentionMs: parseDuration(options.auditRetention) }),
+    ...retentionOptions(options),
   });
   const vault = server.app.deps.vault;
   const secrets = createSecretResolver({
@@ -230,6 +256,8 @@ interface ServerOptions {
   readonly allowedHost?: readonly string[];
   readonly maxStreams?: string;
   readonly auditRetention?: string;
+  readonly retention?: string;
+  readonly namespaceRetention?: readonly string[];
 }
 
 /** `kiln server`: the API, timers and housekeeping on SQLite or PostgreSQL; no worker. */
@@ -248,7 +276,7 @@ async function serverCommand(ctx: CliContext, options: ServerOptions): Promise<n
     logger,
     allowedHosts: options.allowedHost ?? [],
     maxStreams: streamCaps(options.maxStreams),
-    ...(options.auditRetention === undefined ? {} : { auditRetentionMs: parseDuration(options.auditRetention) }),
+    ...retentionOptions(options),
   });
   ctx.output.out(`Kiln ready at ${server.url}`);
   if (server.adminTokenPath) ctx.output.out(`Admin token: ${server.adminTokenPath}`);
@@ -351,6 +379,8 @@ registerCommands((program: Command, run) => {
     .option("--allowed-host <name...>", "also answer requests whose Host is this name (repeatable)")
     .option("--max-streams <n[,total]>", "open live streams allowed per token (default 32) and in all (1000)")
     .option("--audit-retention <duration>", "keep audit records this long (default 90d)")
+    .option("--retention <duration>", "delete finished runs (steps, logs) this long after they end (default: keep)")
+    .option("--namespace-retention <ns=duration...>", "retention of finished runs for one namespace (repeatable)")
     .option("--workflows <dir>", "directory of workflow files to deploy and watch", "workflows")
     .option("--concurrency <n>", "runs executed at once")
     .action(run((ctx, opts) => devCommand(ctx, opts as DevOptions)));
@@ -366,6 +396,8 @@ registerCommands((program: Command, run) => {
     )
     .option("--max-streams <n[,total]>", "open live streams allowed per token (default 32) and in all (1000)")
     .option("--audit-retention <duration>", "keep audit records this long (default 90d)")
+    .option("--retention <duration>", "delete finished runs (steps, logs) this long after they end (default: keep)")
+    .option("--namespace-retention <ns=duration...>", "retention of finished runs for one namespace (repeatable)")
     .action(run((ctx, opts) => serverCommand(ctx, opts as ServerOptions)));
   program
     .command("worker")
