@@ -22,7 +22,11 @@ function findTests(dir) {
   return out;
 }
 
-const files = args.length > 0 ? args : [...findTests(join(root, "src")), ...findTests(join(root, "tests"))].sort();
+// Arguments are test files or folders of them (`node scripts/run-tests.mjs tests/reliability`).
+const files =
+  args.length > 0
+    ? args.flatMap((a) => (statSync(a).isDirectory() ? findTests(a).sort() : [a]))
+    : [...findTests(join(root, "src")), ...findTests(join(root, "tests"))].sort();
 let cluster;
 const env = { ...process.env };
 if (!env.KILN_TEST_DATABASE_URL) {
