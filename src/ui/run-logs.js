@@ -10,8 +10,14 @@ export class LogView {
     this.lastSeq = 0;
   }
 
+  /** Shows a note until the first line arrives. */
+  placeholder(text) {
+    this.element.innerHTML = `<span class="muted placeholder">${esc(text)}</span>`;
+  }
+
   /** Adds entries it has not shown yet (by seq). */
   append(entries) {
+    if (entries.length > 0) this.element.querySelector(".placeholder")?.remove();
     const atBottom = this.element.scrollTop + this.element.clientHeight >= this.element.scrollHeight - 8;
     for (const entry of entries) {
       if (entry.seq <= this.lastSeq) continue;

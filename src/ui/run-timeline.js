@@ -32,9 +32,12 @@ export function timeline(run, steps, now = Date.now()) {
     const width = Math.max(0.3, ((stepEnd - step.startedAt) / span) * 100);
     const took = duration(stepEnd - step.startedAt) + (step.finishedAt === null ? "…" : "");
     const title = `${step.name}: ${label(step)} · ${step.status} · ${took}${step.error ? ` · ${step.error.code}: ${step.error.message}` : ""}`;
+    // The label sits beside short bars, inside the track: right-aligned near the end of the axis.
+    const place = left > 55 ? `right:${(100 - left - width).toFixed(2)}%;text-align:right` : `left:${left.toFixed(2)}%`;
     return (
       `<div class="muted" title="${esc(step.name)}" data-step="${esc(step.name)}">${esc(step.name)} <span class="chip s-${esc(step.status)}">${esc(step.status)}</span></div>` +
-      `<div class="track"><div class="bar t-${esc(step.type)} st-${esc(step.status)}" data-step-type="${esc(step.type)}" style="left:${left.toFixed(2)}%;width:${width.toFixed(2)}%" title="${esc(title)}">${esc(`${label(step)} · ${took}`)}</div></div>`
+      `<div class="track" title="${esc(title)}"><div class="bar t-${esc(step.type)} st-${esc(step.status)}" data-step-type="${esc(step.type)}" style="left:${left.toFixed(2)}%;width:${width.toFixed(2)}%"></div>` +
+      `<span class="bar-label" style="${place}">${esc(`${label(step)} · ${took}`)}</span></div>`
     );
   });
   return `<div class="timeline" id="timeline" aria-label="Step timeline">${rows.join("")}</div><p class="muted">0 → ${esc(duration(span))}</p>`;

@@ -73,7 +73,8 @@ function summary(run) {
       `${runLink(run.parentRunId)} <span class="muted">step ${esc(run.parentStepName ?? "")}</span>`,
     ]);
   if (run.leaseOwner && !TERMINAL.has(run.status)) rows.push(["worker", esc(run.leaseOwner)]);
-  if (run.availableAt && !TERMINAL.has(run.status)) rows.push(["wakes", time(run.availableAt)]);
+  if (run.availableAt && ["queued", "sleeping", "waiting"].includes(run.status))
+    rows.push(["wakes", time(run.availableAt)]);
   return `<dl class="kv">${rows.map(([k, v]) => `<dt>${k}</dt><dd>${v}</dd>`).join("")}</dl>`;
 }
 
@@ -102,6 +103,7 @@ export async function renderRun(root, [id]) {
     '<h2>Logs <span class="muted" id="log-state"></span></h2><div class="logs" id="logs" tabindex="0" aria-label="Logs"></div>';
   const logView = new LogView(root.querySelector("#logs"));
   logView.append(logs.items);
+  if (logs.items.length === 0) logView.placeholder("No log lines yet.");
   const logState = root.querySelector("#log-state");
   let followAgain = () => {};
   const paint = () => {
