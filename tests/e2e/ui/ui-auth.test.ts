@@ -92,7 +92,7 @@ describe("web UI on kiln server with auth on", { timeout: 180_000 }, () => {
         headers: { "content-type": "application/json" },
         body: "{}",
       });
-      return { status: res.status, body: await res.json() };
+      return { status: res.status, body: (await res.json()) as { error: { code: string } } };
     }, runId);
     assert.equal(refused.status, 403);
     assert.equal(refused.body.error.code, "FORBIDDEN");
