@@ -22,7 +22,13 @@ describe("web UI serving", () => {
     const script = await t.request("/ui/app.js");
     assert.equal(script.status, 200);
     assert.match(script.headers.get("content-type") ?? "", /javascript/);
-    assert.match(await script.text(), /from "\.\/pages\/runs\.js"/);
+    const bundle = await script.text();
+    // One script: the modules are bundled (no import left to fetch), the pages are in it.
+    assert.doesNotMatch(bundle, /\bfrom\s*"\.\.?\//);
+    assert.match(bundle, /\/v1\/runs/);
+    assert.match(bundle, /\/v1\/workflows/);
+    const again = await t.request("/ui/app.js", { headers: { "if-none-match": script.headers.get("etag") ?? "" } });
+    assert.equal(again.status, 304);
     const page = await t.request("/ui/pages/runs.js");
     assert.equal(page.status, 200);
     assert.match(await page.text(), /\/v1\/runs/);
