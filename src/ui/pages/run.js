@@ -78,6 +78,17 @@ function summary(run) {
   return `<dl class="kv">${rows.map(([k, v]) => `<dt>${k}</dt><dd>${v}</dd>`).join("")}</dl>`;
 }
 
+/** Child runs: those listed at load, and those started since (their `child` steps). */
+function childList(listed, steps) {
+  const known = new Set(listed.map((c) => c.id));
+  const items = listed.map((c) => `<li>${chip(c.status)} ${esc(c.name)} ${runLink(c.id)}</li>`);
+  for (const s of steps) {
+    if (s.childRunId && !known.has(s.childRunId))
+      items.push(`<li>${chip(s.status)} ${esc(s.name)} ${runLink(s.childRunId)}</li>`);
+  }
+  return items.length === 0 ? '<p class="muted">None.</p>' : `<ul>${items.join("")}</ul>`;
+}
+
 /** Renders a run; returns the cleanup that closes its live stream. */
 export async function renderRun(root, [id]) {
   const path = `/v1/runs/${encodeURIComponent(id)}`;
@@ -95,15 +106,11 @@ export async function renderRun(root, [id]) {
     '<div class="grid2"><div><h2>Run</h2><div id="run-summary"></div></div><div><h2>Input</h2><div id="run-input"></div><h2>Output</h2><div id="run-output"></div></div></div>' +
     `<h2>Step timeline</h2><div id="run-timeline"></div>` +
     (graph ? '<h2>Flow graph</h2><div id="run-graph" class="graph"></div>' : "") +
-    `<h2>Child runs</h2><div id="run-children">${
-      children.items.length === 0
-        ? '<p class="muted">None.</p>'
-        : `<ul>${children.items.map((c) => `<li>${chip(c.status)} ${esc(c.name)} ${runLink(c.id)}</li>`).join("")}</ul>`
-    }</div>` +
+    '<h2>Child runs</h2><div id="run-children"></div>' +
     '<h2>Logs <span class="muted" id="log-state"></span></h2><div class="logs" id="logs" tabindex="0" aria-label="Logs"></div>';
   const logView = new LogView(root.querySelector("#logs"));
   logView.append(logs.items);
-  if (logs.items.length === 0) logView.placeholder("No log lines yet.");
+  if (logs.items.length === 0) logView.placeholder(TERMINAL.has(run.status) ? "No log lines." : "No log lines yet.");
   const logState = root.querySelector("#log-state");
   let followAgain = () => {};
   const paint = () => {
@@ -118,6 +125,7 @@ export async function renderRun(root, [id]) {
       run.output === null ? '<p class="muted">None yet.</p>' : json(run.output);
     root.querySelector("#run-timeline").innerHTML = timeline(run, list);
     if (graph) root.querySelector("#run-graph").innerHTML = graph.render(list);
+    root.querySelector("#run-children").innerHTML = childList(children.items, list);
     logState.textContent = TERMINAL.has(run.status) ? "" : "following…";
   };
   paint();

@@ -81,6 +81,12 @@ describe("web UI against kiln dev", { timeout: 300_000 }, () => {
     assert.ok(types.includes("sleep"), `a sleep bar among ${types.join(", ")}`);
     assert.ok(types.filter((t) => t === "step").length >= 2, `step bars among ${types.join(", ")}`);
     await screenshot(page, "run-completed");
+    // The task the workflow started is linked as a child, and links back to its parent.
+    await page.click("#run-children a");
+    await page.waitForSelector(`#run-summary a[href*="${runId}"]`, WAIT);
+    assert.match((await page.textContent("#run-summary")) ?? "", /parent/);
+    await page.goBack();
+    await runStatus(page, "completed");
     // Deep link and back button: the runs page, then back to the run.
     await page.click('a:text-is("← runs")');
     await page.waitForSelector(`tr[data-run-id="${runId}"]`, WAIT);
