@@ -69,11 +69,10 @@ export async function renderRuns(root, _params, query) {
   }
   const params = new URLSearchParams({ limit: String(PAGE_SIZE) });
   for (const key of ["status", "name", "type", "cursor"]) if (query.get(key)) params.set(key, query.get(key));
-  const [page, workflows] = await Promise.all([
-    api(`/v1/runs?${params}`),
-    api("/v1/workflows?limit=1000").catch(() => ({ items: [] })),
-  ]);
-  const runtimes = new Map(workflows.items.map((w) => [w.name, w.runtime]));
+  const workflows = api("/v1/workflows?limit=1000").catch(() => ({ items: [] }));
+  const page = await api(`/v1/runs?${params}`);
+  // Filled in after the first render: only whether a workflow is a flow depends on it.
+  const runtimes = new Map();
   const filtered = ["status", "name", "type"].some((k) => query.get(k));
   const table =
     page.items.length === 0
@@ -100,6 +99,18 @@ export async function renderRuns(root, _params, query) {
     const next = {};
     for (const [k, v] of form) if (String(v).trim() !== "") next[k] = String(v).trim();
     navigate(href("/", next));
+  });
+  void workflows.then(({ items }) => {
+    for (const w of items) runtimes.set(w.name, w.runtime);
+    for (const tr of root.querySelectorAll("#runs tbody tr")) {
+      const cell = tr.cells[2];
+      if (
+        cell?.textContent === "workflow" &&
+        runtimes.get(tr.querySelector("td:nth-child(2) a")?.textContent) === "flow"
+      ) {
+        cell.textContent = "flow";
+      }
+    }
   });
   const live = root.querySelector("#live");
   const firstPage = !query.get("cursor");

@@ -130,6 +130,11 @@ describe("web UI against kiln dev", { timeout: 300_000 }, () => {
     assert.equal(await page.getAttribute('[data-step="reserve"] .chip', "class"), "chip s-compensated");
     assert.match((await page.textContent("#run-error")) ?? "", /RUN_CANCELLED/);
     await screenshot(page, "run-compensated");
+    // Retry from the wait: the reserved room stays, the run waits again in a new attempt.
+    await page.selectOption("#retry-from", "confirm");
+    await page.click('button[data-action="retry-from"]');
+    await runStatus(page, "waiting");
+    assert.match((await page.textContent("#run-summary")) ?? "", /attempt2/);
   });
 
   it("retries a failed run, which then completes", async () => {
@@ -155,6 +160,9 @@ describe("web UI against kiln dev", { timeout: 300_000 }, () => {
     await page.waitForSelector('#flow-graph [data-node="ship"][data-status="completed"]', WAIT);
     assert.equal(await page.getAttribute('#flow-graph [data-node="refuse"]', "data-status"), "pending");
     await screenshot(page, "run-flow");
+    // The runs page calls it a flow.
+    await page.goto(`${dev.url}/?name=approval`);
+    await page.waitForSelector(`tr[data-run-id="${id}"] td:text-is("flow")`, WAIT);
   });
 
   it("filters runs, shows every other page, and API errors with their code", async () => {
@@ -174,6 +182,23 @@ describe("web UI against kiln dev", { timeout: 300_000 }, () => {
       await page.waitForSelector(ready, WAIT);
       await screenshot(page, name);
     }
+    // The namespace switcher: another namespace has its own (empty) runs, in the URL.
+    const created = await page.evaluate(async () => {
+      const res = await fetch("/v1/namespaces", {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ name: "team" }),
+      });
+      return res.status;
+    });
+    assert.equal(created, 201);
+    await page.goto(`${dev.url}/`);
+    await page.waitForSelector('#ns-switch option:text-is("team")', { ...WAIT, state: "attached" });
+    await page.selectOption("#ns-switch", "team");
+    await page.waitForURL(/\?ns=team/, WAIT);
+    await page.waitForSelector(".empty", WAIT);
+    await page.goto(`${dev.url}/events`);
+    await page.waitForSelector("#send-event", WAIT);
     // Keyboard: g then r opens the runs page.
     await page.keyboard.press("g");
     await page.keyboard.press("r");
