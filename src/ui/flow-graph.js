@@ -3,7 +3,7 @@
 import { api } from "./api.js";
 import { esc } from "./format.js";
 
-const W = 150;
+const W = 170;
 const H = 34;
 const GAP_X = 60;
 const GAP_Y = 18;

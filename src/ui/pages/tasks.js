@@ -1,7 +1,7 @@
 // Task kinds (from worker registrations) with their settings and a run form; the workers with
-// heartbeat age, queues, concurrency and the runs they hold.
+// heartbeat age, queues, kinds and the runs they hold (registrations do not report concurrency).
 import { api } from "../api.js";
-import { chip, duration, empty, esc } from "../format.js";
+import { duration, empty, esc, time } from "../format.js";
 import { href } from "../nav.js";
 import { canWrite } from "../state.js";
 import { startForm, wireStartForm } from "../start-form.js";
@@ -31,10 +31,9 @@ export async function renderTasks(root, _params, query) {
   const workerRows = workers.items
     .map((w) => {
       const runs = byWorker.get(w.name) ?? [];
-      const concurrency = w.kinds.map((k) => k.settings?.concurrency).find((c) => typeof c === "number");
       return (
-        `<tr><td>${esc(w.name)}</td><td>${w.alive ? chip("running") : chip("cancelled")} <span title="last heartbeat">${esc(duration(w.heartbeatAgeMs))} ago</span></td>` +
-        `<td>${esc(w.queues.join(", "))}</td><td>${esc(concurrency ?? "")}</td><td>${esc(w.kinds.map((k) => k.kind).join(", "))}</td>` +
+        `<tr><td>${esc(w.name)}</td><td>${w.alive ? '<span class="chip s-completed">alive</span>' : '<span class="chip s-failed">gone</span>'} <span title="last heartbeat">${esc(duration(w.heartbeatAgeMs))} ago</span></td>` +
+        `<td>${esc(w.queues.join(", "))}</td><td>${time(w.startedAt)}</td><td>${esc(w.kinds.map((k) => k.kind).join(", "))}</td>` +
         `<td>${runs.map((r) => `<a data-nav href="${esc(href(`/runs/${encodeURIComponent(r.id)}`))}">${esc(r.name)}</a>`).join(", ") || '<span class="muted">idle</span>'}</td><td class="muted">${esc(w.version)}</td></tr>`
       );
     })
@@ -50,6 +49,6 @@ export async function renderTasks(root, _params, query) {
     '<h1 style="margin-top:24px">Workers</h1>' +
     (workers.items.length === 0
       ? empty("No workers — <code>kiln dev</code> runs one, or start <code>kiln worker</code>.")
-      : `<table id="workers"><thead><tr><th>name</th><th>heartbeat</th><th>queues</th><th>concurrency</th><th>kinds</th><th>running</th><th>version</th></tr></thead><tbody>${workerRows}</tbody></table>`);
+      : `<table id="workers"><thead><tr><th>name</th><th>heartbeat</th><th>queues</th><th>started</th><th>kinds</th><th>running</th><th>version</th></tr></thead><tbody>${workerRows}</tbody></table>`);
   if (chosen && canWrite()) wireStartForm(root, "start-task", { type: "task", name: chosen, schema: null });
 }
