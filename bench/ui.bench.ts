@@ -66,8 +66,12 @@ async function firstRenders(): Promise<Load[]> {
       await page.goto(`${server.url}/`);
       await page.waitForSelector("#runs tbody tr");
       // Navigation start → the first page of runs is in the DOM (the runs page marks it).
-      const ms = (await page.evaluate('performance.getEntriesByName("kiln:runs-rendered")[0].startTime')) as number;
-      if (i > 0) times.push(ms); // The first load warms the server's caches.
+      const load = (await page.evaluate(`({
+        renderMs: performance.getEntriesByName("kiln:runs-rendered")[0].startTime,
+        apiMs: performance.getEntriesByType("resource").filter((r) => r.name.includes("/v1/runs?"))
+          .map((r) => r.responseEnd - r.startTime)[0],
+      })`)) as Load;
+      if (i > 0) times.push(load); // The first load warms the server's caches.
       await page.close();
     }
     return times;
