@@ -69,6 +69,11 @@ async function route() {
       try {
         cleanup = (await render(root, match.slice(1).map(decodeURIComponent), query)) ?? null;
       } catch (error) {
+        // The session ended (signed out elsewhere, token revoked): sign in again.
+        if (error instanceof ApiError && error.status === 401 && state.session?.mode === "auth") {
+          state.session = null;
+          return route();
+        }
         root.innerHTML = errorBox(error);
       }
       return;

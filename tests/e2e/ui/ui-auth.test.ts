@@ -115,5 +115,10 @@ describe("web UI on kiln server with auth on", { timeout: 180_000 }, () => {
     await page.waitForSelector('#run-title [data-status="cancelled"]', WAIT);
     await page.goto(`${server.url}/tokens`);
     await page.waitForSelector('#tokens td:text-is("ui-viewer")', WAIT);
+    await screenshot(page, "tokens-admin");
+    // The session ends behind the page's back: the next page asks for a token again.
+    await page.context().clearCookies();
+    await page.click('nav a:text-is("Runs")');
+    await page.waitForSelector("#login", WAIT);
   });
 });
