@@ -113,10 +113,16 @@ export async function renderRun(root, [id]) {
   if (logs.items.length === 0) logView.placeholder(TERMINAL.has(run.status) ? "No log lines." : "No log lines yet.");
   const logState = root.querySelector("#log-state");
   let followAgain = () => {};
+  let shownActions = null;
   const paint = () => {
     const list = [...steps.values()].sort((a, b) => a.seq - b.seq);
     root.querySelector("#run-title").innerHTML = `${esc(run.name)} ${chip(run.status)}`;
-    root.querySelector("#run-actions").innerHTML = actions(run, list);
+    // Re-rendered only when it changes, so a payload being typed survives live updates.
+    const actionsHtml = actions(run, list);
+    if (actionsHtml !== shownActions) {
+      shownActions = actionsHtml;
+      root.querySelector("#run-actions").innerHTML = actionsHtml;
+    }
     root.querySelector("#run-progress").innerHTML = progressBar(run.progress);
     root.querySelector("#run-error").innerHTML = run.error ? errorBox(run.error) : "";
     root.querySelector("#run-summary").innerHTML = summary(run);
