@@ -165,6 +165,21 @@ describe("web UI against kiln dev", { timeout: 300_000 }, () => {
     await page.waitForSelector(`tr[data-run-id="${id}"] td:text-is("flow")`, WAIT);
   });
 
+  it("checks a flow's input against its schema in the start form, then starts it", async () => {
+    const page = await open("/workflows/greet-flow");
+    await page.fill("#start-workflow-input", "{}");
+    await page.click('#start-workflow button[type="submit"]');
+    await page.waitForSelector('#start-workflow [data-error-code="INVALID_INPUT"]', WAIT);
+    assert.match((await page.textContent("#start-workflow .form-error")) ?? "", /"name" is required/);
+    await page.fill("#start-workflow-input", "not json");
+    await page.click('#start-workflow button[type="submit"]');
+    await page.waitForSelector('#start-workflow [data-error-code="INVALID_JSON"]', WAIT);
+    await page.fill("#start-workflow-input", '{"name":"Ada"}');
+    await page.click('#start-workflow button[type="submit"]');
+    await runStatus(page, "completed");
+    assert.match((await page.textContent("#run-output")) ?? "", /Hi Ada/);
+  });
+
   it("filters runs, shows every other page, and API errors with their code", async () => {
     const page = await open("/?status=failed");
     await page.waitForSelector(".empty", WAIT);

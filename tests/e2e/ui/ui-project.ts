@@ -67,6 +67,22 @@ const BOOKING = `export default async function booking(input: { key: string }, c
 }
 `;
 
+// A flow with an input schema: the UI's start form checks it before posting.
+const GREET_FLOW = `metadata:
+  name: greet-flow
+params:
+  type: object
+  required: [name]
+  properties:
+    name: { type: string }
+nodes:
+  greet:
+    type: transform
+    params:
+      script: |
+        return { greeting: "Hi " + input.name };
+`;
+
 /** Creates the project in a temporary directory and returns its path. */
 export function createUiProject(): string {
   const dir = mkdtempSync(join(tmpdir(), "kiln-ui-"));
@@ -79,5 +95,6 @@ export function createUiProject(): string {
   cpSync(join(QUICKSTART, "workflows/hello.js"), join(dir, "workflows/hello.js"));
   cpSync(join(QUICKSTART, "workflows/approval.yaml"), join(dir, "workflows/approval.yaml"));
   writeFileSync(join(dir, "workflows/booking.ts"), BOOKING);
+  writeFileSync(join(dir, "workflows/greet-flow.yaml"), GREET_FLOW);
   return dir;
 }
