@@ -81,7 +81,9 @@ function summary(run) {
 /** Child runs: those listed at load, and those started since (their `child` steps). */
 function childList(listed, steps) {
   const known = new Set(listed.map((c) => c.id));
-  const items = listed.map((c) => `<li>${chip(c.status)} ${esc(c.name)} ${runLink(c.id)}</li>`);
+  // The child's step follows it live; the listed status is only as fresh as the page.
+  const stepStatus = new Map(steps.filter((s) => s.childRunId).map((s) => [s.childRunId, s.status]));
+  const items = listed.map((c) => `<li>${chip(stepStatus.get(c.id) ?? c.status)} ${esc(c.name)} ${runLink(c.id)}</li>`);
   for (const s of steps) {
     if (s.childRunId && !known.has(s.childRunId))
       items.push(`<li>${chip(s.status)} ${esc(s.name)} ${runLink(s.childRunId)}</li>`);
@@ -133,6 +135,7 @@ export async function renderRun(root, [id]) {
     if (graph) root.querySelector("#run-graph").innerHTML = graph.render(list);
     root.querySelector("#run-children").innerHTML = childList(children.items, list);
     logState.textContent = TERMINAL.has(run.status) ? "" : "following…";
+    if (TERMINAL.has(run.status)) logView.element.querySelector(".placeholder")?.replaceChildren("No log lines.");
   };
   paint();
   root.querySelector("#run-actions").addEventListener("click", async (event) => {
