@@ -27,6 +27,7 @@ import { workerProtocolRoutes } from "./routes/worker-protocol.ts";
 import { workerRoutes } from "./routes/workers.ts";
 import { workflowRoutes } from "./routes/workflows.ts";
 import { sessionRoutes } from "./routes/session.ts";
+import { workflowGraphRoutes } from "./routes/workflow-graph.ts";
 import { type AppOptions, createServerDeps, type ServerDeps } from "./server-deps.ts";
 import {
   isApiPath,
@@ -68,6 +69,7 @@ export function createApp(options: AppOptions): KilnApp {
     ...workerProtocolRoutes,
     ...sessionRoutes,
     ...auditRoutes,
+    ...workflowGraphRoutes,
   );
   const app = new Hono<AppEnv>();
   app.use("*", requestLog(deps));

@@ -50,6 +50,7 @@ const CALLS: Record<string, (ids: Ids) => Call> = {
   getWorkflow: (i) => ({ path: `/v1/workflows/${i.workflow}` }),
   listWorkflowVersions: (i) => ({ path: `/v1/workflows/${i.workflow}/versions` }),
   getWorkflowVersion: (i) => ({ path: `/v1/workflows/${i.workflow}/versions/${i.version}` }),
+  getFlowGraph: (i) => ({ path: `/v1/workflows/${i.workflow}/versions/${i.version}/graph` }),
   listWorkers: () => ({ path: "/v1/workers" }),
   listTaskKinds: () => ({ path: "/v1/tasks" }),
   listNamespaces: () => ({ path: "/v1/namespaces" }),

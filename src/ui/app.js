@@ -1,114 +1,198 @@
-// Kiln's web UI (first slice): the runs page. Talks to the API over HTTP only, with the
-// session cookie (never a token in the URL or in browser storage).
+// Kiln's web UI: a shell (nav, session, namespace switcher), a history-API router and the pages.
+// Plain ES modules served as they are (no build step); they talk to the API over HTTP/SSE only.
+import { ApiError, api } from "./api.js";
+import { duration, esc, errorBox, relative } from "./format.js";
+import { renderEvents } from "./pages/events.js";
+import { renderLogin } from "./pages/login.js";
+import { renderRun } from "./pages/run.js";
+import { renderRuns } from "./pages/runs.js";
+import { renderSecrets } from "./pages/secrets.js";
+import { renderTasks } from "./pages/tasks.js";
+import { renderTokens } from "./pages/tokens.js";
+import { renderWorkflow, renderWorkflows } from "./pages/workflows.js";
+import { href, navigate, setRouter } from "./nav.js";
+import { isAdmin, state } from "./state.js";
+
 const root = document.getElementById("app");
+const nav = document.getElementById("nav");
+const sessionBox = document.getElementById("session");
 
-function escapeHtml(text) {
-  return String(text).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+/** Pages by path pattern; each render returns an optional cleanup (closes its live streams). */
+const routes = [
+  [/^\/$/, renderRuns],
+  [/^\/runs\/([^/]+)$/, renderRun],
+  [/^\/workflows$/, renderWorkflows],
+  [/^\/workflows\/([^/]+)$/, renderWorkflow],
+  [/^\/tasks$/, renderTasks],
+  [/^\/events$/, renderEvents],
+  [/^\/secrets$/, renderSecrets],
+  [/^\/tokens$/, renderTokens],
+];
+
+/** The nav: Schedules and Webhooks get their pages when their APIs land (another issue). */
+function navItems() {
+  return [
+    ["/", "Runs", "r"],
+    ["/workflows", "Workflows", "w"],
+    ["/tasks", "Tasks & workers", "t"],
+    ["/events", "Events", "e"],
+    ["/secrets", "Secrets", "s"],
+    ...(isAdmin() ? [["/tokens", "Tokens", "k"]] : []),
+  ];
 }
 
-function relative(ms) {
-  const s = Math.round((Date.now() - ms) / 1000);
-  if (s < 60) return `${s}s ago`;
-  if (s < 3600) return `${Math.round(s / 60)}m ago`;
-  if (s < 86400) return `${Math.round(s / 3600)}h ago`;
-  return `${Math.round(s / 86400)}d ago`;
-}
+let cleanup = null;
 
-async function api(path, method = "GET") {
-  const res = await fetch(path, {
-    method,
-    credentials: "same-origin",
-    headers: { "content-type": "application/json" },
-    ...(method === "GET" ? {} : { body: "{}" }),
-  });
-  const body = await res.json().catch(() => ({}));
-  if (!res.ok) {
-    const error = body.error ?? { code: `HTTP_${res.status}`, message: res.statusText };
-    throw Object.assign(new Error(error.message), { code: error.code });
-  }
-  return body;
-}
-
-async function renderRuns() {
-  try {
-    const { items } = await api("/v1/runs?limit=50");
-    if (items.length === 0) {
-      root.innerHTML = '<p class="muted">No runs yet — start one with <code>kiln start hello</code>.</p>';
+async function route() {
+  cleanup?.();
+  cleanup = null;
+  document.getElementById("flash").innerHTML = "";
+  const query = new URLSearchParams(location.search);
+  if (state.session === null) {
+    try {
+      state.session = await api("/v1/session", { namespace: null });
+    } catch (error) {
+      if (!(error instanceof ApiError) || error.status !== 401) {
+        root.innerHTML = errorBox(error);
+        return;
+      }
+      renderShell();
+      cleanup = renderLogin(root, { onSignedIn: () => route() }) ?? null;
       return;
     }
-    const rows = items
-      .map(
-        (run) =>
-          `<tr data-run-id="${escapeHtml(run.id)}"><td><span class="chip">${escapeHtml(run.status)}</span></td>` +
-          `<td>${escapeHtml(run.name)}</td><td>${escapeHtml(run.type)}</td><td>${escapeHtml(run.queue ?? "")}</td>` +
-          `<td title="${escapeHtml(new Date(run.createdAt).toISOString())}">${escapeHtml(relative(run.createdAt))}</td>` +
-          `<td>${escapeHtml(run.attempt)}</td><td class="muted">${escapeHtml(run.id)}</td></tr>`,
-      )
-      .join("");
-    root.innerHTML =
-      "<table><thead><tr><th>status</th><th>name</th><th>type</th><th>queue</th><th>created</th><th>attempt</th><th>id</th></tr></thead>" +
-      `<tbody>${rows}</tbody></table>`;
-  } catch (error) {
-    root.innerHTML = `<p class="error">${escapeHtml(error.code ?? "ERROR")}: ${escapeHtml(error.message)}</p>`;
   }
-}
-
-const pre = (value) => `<pre>${escapeHtml(JSON.stringify(value ?? null, null, 2))}</pre>`;
-
-async function renderRun(id) {
-  try {
-    const run = await api(`/v1/runs/${encodeURIComponent(id)}`);
-    const { items: steps } = await api(`/v1/runs/${encodeURIComponent(id)}/steps`);
-    const stepRows = steps
-      .map(
-        (step) =>
-          `<tr><td>${escapeHtml(step.name)}</td><td>${escapeHtml(step.type)}</td><td><span class="chip">${escapeHtml(step.status)}</span></td>` +
-          `<td>${escapeHtml(step.attempt)}</td><td>${step.finishedAt === null ? "" : `${step.finishedAt - step.startedAt} ms`}</td></tr>`,
-      )
-      .join("");
-    const error = run.error
-      ? `<p class="error">${escapeHtml(run.error.code)}: ${escapeHtml(run.error.message)}</p>`
-      : "";
-    root.innerHTML =
-      `<p><a href="/" data-nav>← runs</a></p><h2>${escapeHtml(run.name)} <span class="chip">${escapeHtml(run.status)}</span></h2>` +
-      `<p class="muted">${escapeHtml(run.id)} · attempt ${escapeHtml(run.attempt)}</p>` +
-      '<p><button data-action="cancel">Cancel</button> <button data-action="retry">Retry</button></p>' +
-      `${error}<h3>Input</h3>${pre(run.input)}<h3>Output</h3>${pre(run.output)}` +
-      `<h3>Steps</h3><table><thead><tr><th>name</th><th>type</th><th>status</th><th>attempt</th><th>duration</th></tr></thead><tbody>${stepRows}</tbody></table>`;
-    for (const button of root.querySelectorAll("button[data-action]")) {
-      button.addEventListener("click", async () => {
-        try {
-          await api(`/v1/runs/${encodeURIComponent(id)}/${button.dataset.action}`, "POST");
-          await renderRun(id);
-        } catch (failure) {
-          root.insertAdjacentHTML(
-            "afterbegin",
-            `<p class="error">${escapeHtml(failure.code ?? "ERROR")}: ${escapeHtml(failure.message)}</p>`,
-          );
+  state.namespace = query.get("ns") || (state.session.namespace === "*" ? "default" : state.session.namespace);
+  renderShell();
+  for (const [pattern, render] of routes) {
+    const match = pattern.exec(location.pathname);
+    if (match) {
+      try {
+        cleanup = (await render(root, match.slice(1).map(decodeURIComponent), query)) ?? null;
+      } catch (error) {
+        // The session ended (signed out elsewhere, token revoked): sign in again.
+        if (error instanceof ApiError && error.status === 401 && state.session?.mode === "auth") {
+          state.session = null;
+          return route();
         }
-      });
+        root.innerHTML = errorBox(error);
+      }
+      return;
     }
-  } catch (error) {
-    root.innerHTML = `<p class="error">${escapeHtml(error.code ?? "ERROR")}: ${escapeHtml(error.message)}</p>`;
+  }
+  root.innerHTML = errorBox({ code: "PAGE_NOT_FOUND", message: `No page at ${location.pathname}; see the runs page` });
+}
+
+function renderShell() {
+  const signedIn = state.session !== null;
+  const here = location.pathname;
+  nav.innerHTML = signedIn
+    ? navItems()
+        .map(([path, label, key]) => {
+          const active = path === "/" ? here === "/" || here.startsWith("/runs/") : here.startsWith(path);
+          return `<a href="${esc(href(path))}" data-nav class="${active ? "active" : ""}" title="g then ${key}">${esc(label)}</a>`;
+        })
+        .join("") +
+      '<span class="soon" title="Schedules and webhooks arrive with their APIs">Schedules · Webhooks</span>'
+    : "";
+  if (!signedIn) {
+    sessionBox.innerHTML = "";
+    return;
+  }
+  const s = state.session;
+  const all = s.namespace === "*";
+  sessionBox.innerHTML =
+    `<label>namespace <select id="ns-switch" ${all ? "" : "disabled"} aria-label="Namespace">` +
+    `<option>${esc(state.namespace)}</option></select></label>` +
+    `<span class="chip" title="signed in ${s.mode === "loopback-open" ? "from loopback (no login needed)" : "with a token"}">${esc(s.role)}</span>` +
+    (s.mode === "auth" ? '<button type="button" id="sign-out">Sign out</button>' : "");
+  if (all) void fillNamespaces();
+}
+
+async function fillNamespaces() {
+  const select = document.getElementById("ns-switch");
+  try {
+    const { items } = await api("/v1/namespaces");
+    select.innerHTML = items
+      .map((n) => `<option ${n.name === state.namespace ? "selected" : ""}>${esc(n.name)}</option>`)
+      .join("");
+  } catch {
+    // Keeps the one option it has: switching is a convenience, the page still works.
   }
 }
 
-// Deep-linkable pages through the history API: / (runs) and /runs/:id (run detail).
-function route() {
-  const match = /^\/runs\/([^/]+)$/.exec(location.pathname);
-  return match ? renderRun(decodeURIComponent(match[1])) : renderRuns();
+document.addEventListener("change", (event) => {
+  if (event.target.id !== "ns-switch") return;
+  state.namespace = event.target.value;
+  navigate(`/?ns=${encodeURIComponent(event.target.value)}`);
+});
+
+document.addEventListener("click", async (event) => {
+  const copyButton = event.target.closest("button[data-copy]");
+  if (copyButton) {
+    await navigator.clipboard?.writeText(copyButton.dataset.copy).catch(() => {});
+    copyButton.textContent = "copied";
+    setTimeout(() => {
+      copyButton.textContent = "copy";
+    }, 1200);
+    return;
+  }
+  if (event.target.id === "sign-out") {
+    await api("/v1/session", { method: "DELETE", namespace: null }).catch(() => {});
+    state.session = null;
+    navigate("/");
+    return;
+  }
+  if (event.button !== 0 || event.metaKey || event.ctrlKey || event.shiftKey) return;
+  const link = event.target.closest("a[data-nav]");
+  const row = link ? null : event.target.closest("tr[data-href]");
+  if (!link && !row) return;
+  if (row && event.target.closest("button, a, input")) return;
+  event.preventDefault();
+  navigate(link ? link.getAttribute("href") : row.dataset.href);
+});
+
+window.addEventListener("popstate", () => void route());
+
+// Keyboard: "/" focuses the page's search, "g" then a letter opens a page, j/k/Enter walk tables.
+let pendingG = false;
+document.addEventListener("keydown", (event) => {
+  if (event.target.closest("input, textarea, select") || event.metaKey || event.ctrlKey || event.altKey) return;
+  if (pendingG) {
+    pendingG = false;
+    const item = navItems().find(([, , key]) => key === event.key);
+    if (item) navigate(href(item[0]));
+    return;
+  }
+  if (event.key === "g") pendingG = true;
+  else if (event.key === "/") {
+    const search = root.querySelector("[data-search]");
+    if (search) {
+      event.preventDefault();
+      search.focus();
+    }
+  } else if (event.key === "j" || event.key === "k") moveSelection(event.key === "j" ? 1 : -1);
+  else if (event.key === "Enter") {
+    const selected = root.querySelector("tr.selected[data-href]");
+    if (selected) navigate(selected.dataset.href);
+  }
+});
+
+function moveSelection(by) {
+  const rows = [...root.querySelectorAll("tr[data-href]")];
+  if (rows.length === 0) return;
+  const at = rows.findIndex((r) => r.classList.contains("selected"));
+  rows[at]?.classList.remove("selected");
+  const next = rows[Math.min(rows.length - 1, Math.max(0, at + by))];
+  next.classList.add("selected");
+  next.scrollIntoView({ block: "nearest" });
 }
 
-root.addEventListener("click", (event) => {
-  const row = event.target.closest("tr[data-run-id]");
-  const link = event.target.closest("a[data-nav]");
-  if (!row && !link) return;
-  event.preventDefault();
-  history.pushState(null, "", row ? `/runs/${encodeURIComponent(row.dataset.runId)}` : link.getAttribute("href"));
-  route();
-});
-window.addEventListener("popstate", route);
+// Relative times and running durations stay current without re-rendering the page.
+setInterval(() => {
+  const now = Date.now();
+  for (const el of document.querySelectorAll("time[data-ts]")) el.textContent = relative(Number(el.dataset.ts), now);
+  for (const el of document.querySelectorAll("[data-since]")) el.textContent = duration(now - Number(el.dataset.since));
+}, 1000);
 
-// Live: refresh every two seconds (the /v1/stream feed is the next step).
-route();
-setInterval(route, 2000);
+setRouter(route);
+void route();
