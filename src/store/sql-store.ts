@@ -7,6 +7,7 @@ import type { Step } from "../engine/step.ts";
 import { rowsSource, type SqlDriver, type SqlScalar } from "./sql-driver.ts";
 import { claimRuns } from "./sql-claim.ts";
 import { SqlControl } from "./sql-control.ts";
+import { SqlWebhooks } from "./sql-webhooks.ts";
 import { RUNS_CHANNEL, SETTLED, SqlKernel, TERMINAL, WORK_SELECT, type WorkRow } from "./sql-kernel.ts";
 import {
   type LogRow,
@@ -72,6 +73,7 @@ export class SqlStore extends SqlControl implements Store {
   readonly dialect: "sqlite" | "postgres";
   protected readonly driver: SqlDriver;
   readonly #k: SqlKernel;
+  readonly webhooks: SqlWebhooks;
 
   protected constructor(driver: SqlDriver, options: Readonly<StoreOptions> = {}) {
     // The control plane (namespaces, tokens, secrets, deployments, workers) lives in sql-control.ts.
@@ -79,6 +81,7 @@ export class SqlStore extends SqlControl implements Store {
     this.driver = driver;
     this.dialect = driver.dialect;
     this.#k = new SqlKernel(driver, options);
+    this.webhooks = new SqlWebhooks(driver, options.clock ?? Date.now);
   }
 
   async startRun(p: Readonly<StartRunParams>): Promise<StartRunResult> {
