@@ -95,6 +95,8 @@ export const ERROR_CODES = {
   WEBHOOK_DELIVERY_NOT_FOUND: 404,
   /** An incoming webhook's signature is missing, malformed, stale (replay window) or wrong. */
   WEBHOOK_SIGNATURE_INVALID: 401,
+  /** An incoming webhook's signing secret is not set in the namespace's secrets. */
+  WEBHOOK_SECRET_MISSING: 503,
 } as const satisfies Record<string, number>;
 
 /** A stable Kiln error code. */

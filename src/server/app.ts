@@ -19,6 +19,8 @@ import { workerProtocolRoutes } from "./routes/worker-protocol.ts";
 import { workerRoutes } from "./routes/workers.ts";
 import { workflowRoutes } from "./routes/workflows.ts";
 import { sessionRoutes } from "./routes/session.ts";
+import { hookRoutes } from "./routes/hooks.ts";
+import { webhookRoutes } from "./routes/webhooks.ts";
 import { type AppOptions, createServerDeps, type ServerDeps } from "./server-deps.ts";
 import {
   isApiPath,
@@ -59,6 +61,8 @@ export function createApp(options: AppOptions): KilnApp {
     ...streamRoutes,
     ...workerProtocolRoutes,
     ...sessionRoutes,
+    ...webhookRoutes,
+    ...hookRoutes,
   );
   const app = new Hono<AppEnv>();
   app.use("*", requestLog(deps));

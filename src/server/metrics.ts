@@ -17,6 +17,10 @@ export class ServerMetrics {
   readonly stepDuration: Histogram<"type" | "status">;
   readonly httpRequests: Counter<"method" | "route" | "status">;
   readonly httpDuration: Histogram<"method" | "route">;
+  /** Outgoing webhook attempts by outcome: delivered, retrying (failed, tried again later), failed (gave up). */
+  readonly webhookDeliveries: Counter<"outcome">;
+  /** Incoming webhook requests by outcome: accepted, duplicate, refused (bad signature), rejected. */
+  readonly webhookRequests: Counter<"outcome">;
 
   constructor(
     store: Pick<Store, "countRuns" | "listWorkers">,
@@ -104,6 +108,18 @@ export class ServerMetrics {
       help: "HTTP request duration by route",
       labelNames: ["method", "route"] as const,
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1, 5, 30],
+      registers,
+    });
+    this.webhookDeliveries = new Counter({
+      name: "kiln_webhook_deliveries_total",
+      help: "Outgoing webhook attempts by outcome (delivered, retrying, failed)",
+      labelNames: ["outcome"] as const,
+      registers,
+    });
+    this.webhookRequests = new Counter({
+      name: "kiln_webhook_requests_total",
+      help: "Incoming webhook requests by outcome (accepted, duplicate, refused, rejected)",
+      labelNames: ["outcome"] as const,
       registers,
     });
   }
