@@ -9,6 +9,7 @@ import { createSecretResolver } from "../../secrets/secret-resolver.ts";
 import { validateDeployment } from "../../server/deploy-validation.ts";
 import { createLogger } from "../../server/logger.ts";
 import { localEngineClient } from "../../server/local-engine-client.ts";
+import { syncConfigWebhooks } from "../../server/config-webhooks.ts";
 import { startServer } from "../../server/start-server.ts";
 import { openStore } from "../../store/open-store.ts";
 import type { Store } from "../../store/store.ts";
@@ -140,6 +141,7 @@ async function devCommand(ctx: CliContext, options: DevOptions): Promise<number>
     logger,
     allowedHosts: options.allowedHost ?? [],
     maxStreams: streamCaps(options.maxStreams),
+    webhookDelivery: config.webhookDelivery,
   });
   const vault = server.app.deps.vault;
   const secrets = createSecretResolver({
@@ -148,6 +150,7 @@ async function devCommand(ctx: CliContext, options: DevOptions): Promise<number>
   });
   const workflowsDir = resolve(config.baseDir, options.workflows);
   await deployDirectory(store, namespace, workflowsDir, logger);
+  await syncConfigWebhooks(store, { namespace, webhooks: config.webhooks });
   const setup: ConfiguredWorker = await createConfiguredWorker({
     // Through the server's local client, so its metrics and live feeds see the worker's writes.
     client: localEngineClient(store, server.app),
@@ -187,6 +190,9 @@ async function devCommand(ctx: CliContext, options: DevOptions): Promise<number>
       config = readConfig(ctx);
       setup.reload(config);
       void registerWorker();
+      void syncConfigWebhooks(store, { namespace, webhooks: config.webhooks }).catch((error: unknown) =>
+        logger.error({ error: serializeError(error) }, "Config webhooks could not be saved"),
+      );
       logger.info({ tasks: config.tasks.map((t) => t.kind) }, "Config reloaded");
     } catch (error) {
       const problems = (error as KilnError).data?.problems as
@@ -244,7 +250,9 @@ async function serverCommand(ctx: CliContext, options: ServerOptions): Promise<n
     logger,
     allowedHosts: options.allowedHost ?? [],
     maxStreams: streamCaps(options.maxStreams),
+    webhookDelivery: config.webhookDelivery,
   });
+  await syncConfigWebhooks(store, { namespace: config.server.namespace, webhooks: config.webhooks });
   ctx.output.out(`Kiln ready at ${server.url}`);
   if (server.adminTokenPath) ctx.output.out(`Admin token: ${server.adminTokenPath}`);
   const signal = await untilSignal();
