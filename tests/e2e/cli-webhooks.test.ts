@@ -195,9 +195,10 @@ webhooks:
       mine.every((r) => r.verified),
       "every attempt verifies with standardwebhooks",
     );
-    assert.deepEqual(mine[2]?.body.type, "run.completed");
-    assert.deepEqual((mine[2]?.body.data as { runId: string; output: unknown }).runId, run.id);
-    assert.deepEqual((mine[2]?.body.data as { output: unknown }).output, { ref: "r1" });
+    const last = mine[2]?.body as { type: string; data: { runId: string; output: unknown } } | undefined;
+    assert.equal(last?.type, "run.completed");
+    assert.equal(last?.data.runId, run.id);
+    assert.deepEqual(last?.data.output, { ref: "r1" });
 
     // Redeliver: the same message (webhook-id) once more.
     const again = await kiln([...g, "webhooks", "redeliver", delivery.id]);

@@ -1,3 +1,4 @@
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: Kiln's ${…} expression syntax appears in plain strings on purpose.
 import type { Command } from "commander";
 import { KilnError } from "../../errors.ts";
 import { parseJsonInput } from "../../engine/payload.ts";
