@@ -207,4 +207,36 @@ webhooks:
     const metrics = await fetch(`${dev.url}/metrics`);
     assert.match(await metrics.text(), /kiln_webhook_deliveries_total\{outcome="delivered"\} [1-9]/);
   });
+
+  it("kiln start --callback-url reports that run's outcome through the same machinery", async () => {
+    assert.ok(signingSecret, "runs after the subscription test, which made the key");
+    const refused = await kiln([...g, "start", "on-push", "-i", "{}", "--callback-url", receiverUrl]);
+    assert.notEqual(refused.code, 0);
+    assert.match(refused.err, /WEBHOOK_CALLBACK_SECRET/);
+    assert.equal((await kiln([...g, "secrets", "set", "WEBHOOK_CALLBACK_SECRET", signingSecret])).code, 0);
+    const started = await kiln([
+      ...g,
+      "start",
+      "on-push",
+      "-i",
+      '{"ref":"cb"}',
+      "--callback-url",
+      `${receiverUrl}?run=cb`,
+      "--json",
+    ]);
+    assert.equal(started.code, 0, started.err);
+    const runId = (started.json() as Run).id;
+    const ok = await eventually(async () =>
+      received.find((r) => r.status === 200 && (r.body.data as { runId?: string }).runId === runId),
+    );
+    assert.equal(ok.verified, true);
+    assert.equal(ok.body.type, "run.completed");
+    // The attempt is recorded a moment after the receiver answered.
+    const delivery = await eventually(async () => {
+      const d = await kiln([...g, "webhooks", "deliveries", "--run", runId, "--json"]);
+      const [item] = (d.json() as { items: { attempts: number; status: string }[] }).items;
+      return item?.status === "delivered" ? item : undefined;
+    });
+    assert.equal(delivery.attempts, 3);
+  });
 });
