@@ -284,7 +284,7 @@ const WEBHOOKS_7 = [
     secret_name TEXT NOT NULL,
     scheme TEXT NOT NULL CHECK (scheme IN ('standard', 'github')),
     input_map TEXT,
-    source TEXT NOT NULL CHECK (source IN ('api', 'config')),
+    source TEXT NOT NULL CHECK (source IN ('api', 'config', 'flow')),
     created_at BIGINT NOT NULL,
     updated_at BIGINT NOT NULL,
     PRIMARY KEY (namespace, name)

@@ -24,7 +24,7 @@ interface EndpointRow {
   secret_name: string;
   scheme: "standard" | "github";
   input_map: string | null;
-  source: "api" | "config";
+  source: "api" | "config" | "flow";
   created_at: number;
   updated_at: number;
 }

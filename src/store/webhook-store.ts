@@ -64,8 +64,8 @@ export interface WebhookEndpoint {
   readonly scheme: WebhookScheme;
   /** `${…}` expressions building the run input from body, headers and query; null: the body itself. */
   readonly inputMap: Readonly<Record<string, unknown>> | null;
-  /** Where it was declared: the API/CLI, or the config file (replaced on every load). */
-  readonly source: "api" | "config";
+  /** Where it was declared: the API/CLI, the config file (replaced on every load), or a flow's `trigger.webhook` (on deploy). */
+  readonly source: "api" | "config" | "flow";
   readonly createdAt: number;
   readonly updatedAt: number;
 }

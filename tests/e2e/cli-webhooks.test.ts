@@ -239,4 +239,28 @@ webhooks:
     });
     assert.equal(delivery.attempts, 3);
   });
+
+  it("a flow's trigger.webhook makes its webhook when it is deployed", async () => {
+    const file = join(dir, "triggered.yaml");
+    writeFileSync(
+      file,
+      `trigger:
+  webhook: { name: triggered-hook, secret_from: GH_SECRET, scheme: github, input: { who: "\${input.body.sender}" } }
+nodes:
+  hello:
+    type: transform
+    params: { script: "return { hello: input.who }" }
+`,
+    );
+    const v = await kiln(["validate", file]);
+    assert.equal(v.code, 0, v.out + v.err);
+    const d = await kiln([...g, "deploy", "triggered", "-f", file]);
+    assert.equal(d.code, 0, d.err);
+    const res = await githubPost("triggered-hook", JSON.stringify({ sender: "octocat" }), GH_SECRET, "?wait=60s");
+    const answer = (await res.json()) as { status: string; output: unknown };
+    assert.equal(res.status, 200, JSON.stringify(answer));
+    assert.deepEqual(answer.output, { hello: "octocat" });
+    const show = await kiln([...g, "webhooks", "show", "triggered-hook", "--json"]);
+    assert.equal((show.json() as { source: string; workflow: string }).source, "flow");
+  });
 });

@@ -10,6 +10,7 @@ import { validateDeployment } from "../../server/deploy-validation.ts";
 import { createLogger } from "../../server/logger.ts";
 import { localEngineClient } from "../../server/local-engine-client.ts";
 import { syncConfigWebhooks } from "../../server/config-webhooks.ts";
+import { applyFlowTrigger } from "../../server/flow-trigger.ts";
 import { startServer } from "../../server/start-server.ts";
 import { openStore } from "../../store/open-store.ts";
 import type { Store } from "../../store/store.ts";
@@ -58,6 +59,7 @@ async function deployDirectory(store: Store, namespace: string, dir: string, log
       const source = readFileSync(join(dir, file), "utf8");
       await validateDeployment({ name, runtime, source });
       const result = await store.deployWorkflow({ namespace, name, runtime, source });
+      if (runtime === "flow") await applyFlowTrigger(store, { namespace, name, source });
       if (result.created) {
         deployed++;
         logger.info(

@@ -16,7 +16,7 @@ const EndpointSchema = z.object({
   secretName: z.string(),
   scheme: z.enum(["standard", "github"]),
   inputMap: z.record(z.string(), z.unknown()).nullable(),
-  source: z.enum(["api", "config"]),
+  source: z.enum(["api", "config", "flow"]),
   createdAt: z.number(),
   updatedAt: z.number(),
 });
