@@ -123,7 +123,8 @@ export class WebhookDispatcher {
       const secret = secrets[d.secretName];
       if (secret === undefined) throw new Error(`the signing secret ${d.secretName} is missing; set it again`);
       const body = runEventPayload(d);
-      const at = new Date(this.#clock());
+      // Wall-clock time, whatever clock schedules retries: receivers check it against theirs.
+      const at = new Date();
       const response = await fetch(d.url, {
         method: "POST",
         redirect: "manual",
