@@ -1,3 +1,4 @@
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: Kiln's ${…} expression syntax appears in plain strings on purpose.
 import { randomBytes } from "node:crypto";
 import { z } from "zod";
 import { KilnError } from "../../errors.ts";
