@@ -140,6 +140,34 @@ export function webhooksContract(name: string, harness: StoreHarness): void {
         const id = await endRun("wf", "complete");
         assert.deepEqual(await store.webhooks.listWebhookDeliveries({ namespace: NS, runId: id }), []);
       });
+      it("reports nothing for a stale completion of a run that ended earlier", async () => {
+        const { run } = await store.startRun({ namespace: NS, type: "workflow", name: "wf" });
+        const { runs } = await store.claimRuns({
+          namespace: NS,
+          queues: ["default"],
+          owner: "w",
+          limit: 1,
+          leaseMs: 1,
+        });
+        const stale = { runId: run.id, leaseToken: runs[0]?.run.leaseToken ?? 0 };
+        // The lease expires; another worker takes the run over and completes it.
+        now += 10;
+        const { runs: again } = await store.claimRuns({
+          namespace: NS,
+          queues: ["default"],
+          owner: "w2",
+          limit: 1,
+          leaseMs: 30_000,
+        });
+        const fresh = { runId: run.id, leaseToken: again[0]?.run.leaseToken ?? 0 };
+        assert.equal((await store.finishRuns({ items: [{ ...fresh, outcome: "complete", output: 1 }] }))[0]?.ok, true);
+        await subscribe();
+        now += 10;
+        // The first worker's late completion is fenced off, and reports nothing either.
+        const [late] = await store.finishRuns({ items: [{ ...stale, outcome: "complete", output: 2 }] });
+        assert.equal(late?.ok, false);
+        assert.deepEqual(await store.webhooks.listWebhookDeliveries({ namespace: NS }), []);
+      });
     });
 
     describe("delivery", () => {
