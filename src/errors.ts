@@ -88,6 +88,17 @@ export const ERROR_CODES = {
   TARGET_NOT_EMPTY: 409,
   WORKER_STOPPED: 503,
   INTERNAL: 500,
+  // Webhooks.
+  /** No incoming webhook endpoint of that name in the namespace. */
+  WEBHOOK_NOT_FOUND: 404,
+  /** No outgoing webhook subscription with that id in the namespace. */
+  WEBHOOK_SUBSCRIPTION_NOT_FOUND: 404,
+  /** No webhook delivery with that id in the namespace. */
+  WEBHOOK_DELIVERY_NOT_FOUND: 404,
+  /** An incoming webhook's signature is missing, malformed, stale (replay window) or wrong. */
+  WEBHOOK_SIGNATURE_INVALID: 401,
+  /** An incoming webhook's signing secret is not set in the namespace's secrets. */
+  WEBHOOK_SECRET_MISSING: 503,
 } as const satisfies Record<string, number>;
 
 /** A stable Kiln error code. */

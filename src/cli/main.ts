@@ -64,6 +64,7 @@ export function buildProgram(output: Output, exit: { code: number }): Command {
       .option("--priority <n>", "priority (higher first)")
       .option("--version <version>", "workflow version to pin")
       .option("--timeout <seconds>", "run timeout in seconds")
+      .option("--callback-url <url>", "POST the run's outcome here (signed with secret WEBHOOK_CALLBACK_SECRET)")
       .option(
         "--allow-unknown",
         `queue the run even if no worker or deployment knows the ${type === "task" ? "task kind" : "workflow"} yet`,

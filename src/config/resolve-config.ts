@@ -11,6 +11,7 @@ import type {
 } from "./resolved-config.ts";
 import type { ConfigInput, TaskKindInput } from "./schema.ts";
 import { replaceVariables } from "./variables.ts";
+import { resolveIncomingWebhooks, resolveWebhookDelivery } from "./resolve-webhooks.ts";
 
 /** Defaults of a task kind, in the units users write. */
 export const TASK_DEFAULTS = Object.freeze({
@@ -202,6 +203,8 @@ export function resolveConfig(input: ConfigInput, options: ResolveConfigOptions)
     tasks,
     plugins,
     services,
+    webhooks: resolveIncomingWebhooks(input),
+    webhookDelivery: resolveWebhookDelivery(input),
   });
 }
 

@@ -1,4 +1,5 @@
 /** The resolved configuration: frozen, fully defaulted, camelCase and millisecond-based. */
+import type { ResolvedIncomingWebhook, ResolvedWebhookDelivery } from "./resolve-webhooks.ts";
 
 /** How a task kind's input reaches the script. */
 export type InputFormat = "env" | "json_stdin" | "json_file" | "args";
@@ -146,4 +147,8 @@ export interface ResolvedConfig {
   readonly tasks: readonly ResolvedTaskKind[];
   readonly plugins: readonly ResolvedPlugin[];
   readonly services: ResolvedServices;
+  /** Incoming webhooks declared in the file (synced to the store by `kiln dev`/`kiln server`). */
+  readonly webhooks: readonly ResolvedIncomingWebhook[];
+  /** How outgoing webhooks are retried. */
+  readonly webhookDelivery: ResolvedWebhookDelivery;
 }

@@ -1,5 +1,6 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: Kiln's ${VAR} syntax appears in plain strings on purpose.
 import { z } from "zod";
+import { incomingWebhookSchema, webhookDeliverySchema } from "./webhooks-schema.ts";
 
 /**
  * The zod schemas of a Kiln config file: the single source of validation, of the resolved types'
@@ -244,6 +245,8 @@ export const configSchema = z
     tasks: z.array(taskKindSchema).optional().describe("Task kinds; tasks/*.yaml next to the file are merged in"),
     plugins: z.array(pluginSchema).optional(),
     services: servicesSchema.optional(),
+    webhooks: z.array(incomingWebhookSchema).optional().describe("Incoming webhooks that start runs"),
+    webhook_delivery: webhookDeliverySchema.optional(),
   })
   .describe("Kiln configuration (kiln.yaml / kiln.toml)");
 

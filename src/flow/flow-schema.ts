@@ -177,10 +177,34 @@ export const metadataSchema = z
   })
   .describe("Name, description and version of the flow");
 
+/** `trigger.webhook:` of a flow: an incoming webhook that starts this flow, made when it is deployed. */
+export const flowWebhookTriggerSchema = z
+  .strictObject({
+    name: z
+      .string()
+      .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$/, "letters, digits, _ . - (starting with a letter or digit)")
+      .optional()
+      .describe("The webhook's name: POST /hooks/<namespace>/<name> (default: the flow's name)"),
+    secret_from: z.string().min(1).describe("The Kiln secret holding the signing key"),
+    scheme: z
+      .enum(["standard", "github"])
+      .optional()
+      .describe("standard (Standard Webhooks headers, default) or github (X-Hub-Signature-256)"),
+    input: z
+      .record(z.string(), z.unknown())
+      .optional()
+      .describe("The run input: ${…} expressions over input.body, input.headers, input.query (default: the body)"),
+  })
+  .describe("Start this flow from a signed webhook");
+
 /** The keys of a flow file besides `nodes` and `steps`. */
 export const flowHeaderSchema = z.strictObject({
   $schema: z.string().optional().describe("JSON Schema of this file, for editors"),
   metadata: metadataSchema.optional(),
+  trigger: z
+    .strictObject({ webhook: flowWebhookTriggerSchema.optional() })
+    .optional()
+    .describe("What starts this flow besides `kiln start`"),
   params: z
     .record(z.string(), z.unknown(), { error: "a JSON Schema (a mapping)" })
     .optional()

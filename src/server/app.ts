@@ -28,6 +28,8 @@ import { workerRoutes } from "./routes/workers.ts";
 import { workflowRoutes } from "./routes/workflows.ts";
 import { sessionRoutes } from "./routes/session.ts";
 import { workflowGraphRoutes } from "./routes/workflow-graph.ts";
+import { hookRoutes } from "./routes/hooks.ts";
+import { webhookRoutes } from "./routes/webhooks.ts";
 import { type AppOptions, createServerDeps, type ServerDeps } from "./server-deps.ts";
 import {
   isApiPath,
@@ -70,6 +72,8 @@ export function createApp(options: AppOptions): KilnApp {
     ...sessionRoutes,
     ...auditRoutes,
     ...workflowGraphRoutes,
+    ...webhookRoutes,
+    ...hookRoutes,
   );
   const app = new Hono<AppEnv>();
   app.use("*", requestLog(deps));

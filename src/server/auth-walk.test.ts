@@ -123,6 +123,24 @@ const CALLS: Record<string, (ids: Ids) => Call> = {
   getSession: () => ({ path: "/v1/session" }),
   deleteSession: () => ({ path: "/v1/session" }),
   listAudit: () => ({ path: "/v1/audit" }),
+  putWebhookEndpoint: (i) => ({
+    path: "/v1/webhooks/endpoints/walk",
+    body: { workflow: i.workflow, secretFrom: i.secret },
+  }),
+  listWebhookEndpoints: () => ({ path: "/v1/webhooks/endpoints" }),
+  getWebhookEndpoint: () => ({ path: "/v1/webhooks/endpoints/walk" }),
+  deleteWebhookEndpoint: () => ({ path: "/v1/webhooks/endpoints/walk" }),
+  createWebhookSubscription: () => ({
+    path: "/v1/webhooks/subscriptions",
+    body: { url: "http://127.0.0.1:9/walk", events: ["run.completed"] },
+  }),
+  listWebhookSubscriptions: () => ({ path: "/v1/webhooks/subscriptions" }),
+  deleteWebhookSubscription: (i) => ({ path: `/v1/webhooks/subscriptions/${i.runId}` }),
+  listWebhookDeliveries: () => ({ path: "/v1/webhooks/deliveries" }),
+  getWebhookDelivery: (i) => ({ path: `/v1/webhooks/deliveries/${i.runId}` }),
+  redeliverWebhook: (i) => ({ path: `/v1/webhooks/deliveries/${i.runId}/redeliver`, body: {} }),
+  // Public: authenticated by the endpoint's signature, never by a token.
+  receiveWebhook: () => ({ path: "/hooks/default/walk", body: {} }),
 };
 
 /** Public routes that authenticate the caller themselves: 401 without a credential. */

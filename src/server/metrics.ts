@@ -18,6 +18,10 @@ export class ServerMetrics {
   readonly httpRequests: Counter<"method" | "route" | "status">;
   readonly httpDuration: Histogram<"method" | "route">;
   readonly retentionDeleted: Counter<"kind">;
+  /** Outgoing webhook attempts by outcome: delivered, retrying (failed, tried again later), failed (gave up). */
+  readonly webhookDeliveries: Counter<"outcome">;
+  /** Incoming webhook requests by outcome: accepted, duplicate, refused (bad signature), rejected. */
+  readonly webhookRequests: Counter<"outcome">;
 
   constructor(
     store: Pick<Store, "countRuns" | "listWorkers">,
@@ -111,6 +115,18 @@ export class ServerMetrics {
       name: "kiln_retention_deleted_total",
       help: "Rows deleted by retention (runs, steps, logs, audit records)",
       labelNames: ["kind"] as const,
+      registers,
+    });
+    this.webhookDeliveries = new Counter({
+      name: "kiln_webhook_deliveries_total",
+      help: "Outgoing webhook attempts by outcome (delivered, retrying, failed)",
+      labelNames: ["outcome"] as const,
+      registers,
+    });
+    this.webhookRequests = new Counter({
+      name: "kiln_webhook_requests_total",
+      help: "Incoming webhook requests by outcome (accepted, duplicate, refused, rejected)",
+      labelNames: ["outcome"] as const,
       registers,
     });
   }

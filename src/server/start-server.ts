@@ -7,6 +7,7 @@ import { ADMIN_TOKEN_FILE, ensureAdminToken } from "./admin-token.ts";
 import { createApp, type KilnApp } from "./app.ts";
 import { isLoopbackHost } from "./auth.ts";
 import { Housekeeper } from "./housekeeper.ts";
+import { WebhookDispatcher, type WebhookDeliverySettings } from "./webhook-dispatcher.ts";
 import { createLogger } from "./logger.ts";
 import type { AppOptions } from "./server-deps.ts";
 import { join } from "node:path";
@@ -30,6 +31,8 @@ export interface StartServerOptions extends Omit<AppOptions, "adminTokenPath"> {
   readonly runRetentionMs?: number;
   /** Per-namespace retention of finished runs. */
   readonly namespaceRetentionMs?: Readonly<Record<string, number>>;
+  /** How outgoing webhooks are retried (sent by every server that runs housekeeping). */
+  readonly webhookDelivery?: Partial<WebhookDeliverySettings>;
 }
 
 /** A listening Kiln server. */
@@ -112,6 +115,7 @@ export async function startServer(options: StartServerOptions): Promise<KilnServ
   const url = `http://${address.family === "IPv6" ? `[${address.address}]` : address.address}:${address.port}`;
 
   let housekeeper: Housekeeper | undefined;
+  let webhooks: WebhookDispatcher | undefined;
   if (options.housekeeping !== false) {
     housekeeper = new Housekeeper({
       store: options.store,
@@ -127,6 +131,15 @@ export async function startServer(options: StartServerOptions): Promise<KilnServ
       ...(options.clock === undefined ? {} : { clock: options.clock }),
     });
     housekeeper.start();
+    webhooks = new WebhookDispatcher({
+      store: options.store,
+      vault: kiln.deps.vault,
+      logger,
+      metrics: kiln.deps.metrics,
+      ...(options.webhookDelivery === undefined ? {} : { settings: options.webhookDelivery }),
+      ...(options.clock === undefined ? {} : { clock: options.clock }),
+    });
+    webhooks.start();
   }
   logger.info({ url, store: options.store.dialect, auth }, `Kiln server listening at ${url}`);
 
@@ -142,6 +155,7 @@ export async function startServer(options: StartServerOptions): Promise<KilnServ
     close: () =>
       (closing ??= (async () => {
         await housekeeper?.stop();
+        await webhooks?.stop();
         await kiln.close();
         for (const client of wss.clients) client.terminate();
         const closed = new Promise<void>((resolve) => http.close(() => resolve()));

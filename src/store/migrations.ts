@@ -304,6 +304,63 @@ const RETENTION_13 = [
   "CREATE INDEX runs_by_root ON runs (root_run_id) WHERE parent_run_id IS NOT NULL",
 ];
 
+/**
+ * Migration 7: webhooks. Incoming endpoints, outgoing subscriptions, and the delivery outbox
+ * (written in the transaction of the run outcome it reports) with its attempt log.
+ */
+const WEBHOOKS_7 = [
+  `CREATE TABLE webhook_endpoints (
+    namespace TEXT NOT NULL,
+    name TEXT NOT NULL,
+    workflow TEXT NOT NULL,
+    run_type TEXT NOT NULL CHECK (run_type IN ('workflow', 'task')),
+    secret_name TEXT NOT NULL,
+    scheme TEXT NOT NULL CHECK (scheme IN ('standard', 'github')),
+    input_map TEXT,
+    source TEXT NOT NULL CHECK (source IN ('api', 'config', 'flow')),
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    PRIMARY KEY (namespace, name)
+  )`,
+  `CREATE TABLE webhook_subscriptions (
+    id TEXT PRIMARY KEY,
+    namespace TEXT NOT NULL,
+    url TEXT NOT NULL,
+    events TEXT NOT NULL,
+    workflow TEXT,
+    run_id TEXT,
+    secret_name TEXT NOT NULL,
+    created_at BIGINT NOT NULL
+  )`,
+  "CREATE INDEX webhook_subscriptions_namespace ON webhook_subscriptions (namespace)",
+  `CREATE TABLE webhook_deliveries (
+    id TEXT PRIMARY KEY,
+    namespace TEXT NOT NULL,
+    subscription_id TEXT NOT NULL,
+    run_id TEXT NOT NULL,
+    event TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('pending', 'delivered', 'failed')),
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at BIGINT,
+    last_response_code INTEGER,
+    last_error TEXT,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL
+  )`,
+  "CREATE INDEX webhook_deliveries_due ON webhook_deliveries (next_attempt_at) WHERE status = 'pending'",
+  "CREATE INDEX webhook_deliveries_list ON webhook_deliveries (namespace, created_at)",
+  `CREATE TABLE webhook_attempts (
+    delivery_id TEXT NOT NULL,
+    attempt INTEGER NOT NULL,
+    ok INTEGER NOT NULL,
+    response_code INTEGER,
+    latency_ms INTEGER NOT NULL,
+    error TEXT,
+    at BIGINT NOT NULL,
+    PRIMARY KEY (delivery_id, attempt)
+  )`,
+];
+
 /** Every migration, in order. */
 export const MIGRATIONS: readonly Migration[] = [
   {
@@ -326,6 +383,7 @@ export const MIGRATIONS: readonly Migration[] = [
   },
   { version: 2, name: "control plane", statements: { sqlite: CONTROL_2, postgres: CONTROL_2 } },
   { version: 4, name: "cancelled steps", statements: STEPS_CANCELLED_4 },
+  { version: 7, name: "webhooks", statements: { sqlite: WEBHOOKS_7, postgres: WEBHOOKS_7 } },
   { version: 12, name: "audit log", statements: AUDIT_12 },
   { version: 13, name: "retention indexes", statements: { sqlite: RETENTION_13, postgres: RETENTION_13 } },
 ];

@@ -9,6 +9,7 @@ import type { Step } from "../engine/step.ts";
 import { rowsSource, type SqlDriver, type SqlScalar } from "./sql-driver.ts";
 import { claimRuns } from "./sql-claim.ts";
 import { SqlControl } from "./sql-control.ts";
+import { SqlWebhooks } from "./sql-webhooks.ts";
 import { RUNS_CHANNEL, SETTLED, SqlKernel, TERMINAL, WORK_SELECT, type WorkRow } from "./sql-kernel.ts";
 import {
   type LogRow,
@@ -75,6 +76,7 @@ export class SqlStore extends SqlControl implements Store {
   protected readonly driver: SqlDriver;
   readonly audit: AuditStore;
   readonly #k: SqlKernel;
+  readonly webhooks: SqlWebhooks;
 
   protected constructor(driver: SqlDriver, options: Readonly<StoreOptions> = {}) {
     // The control plane (namespaces, tokens, secrets, deployments, workers) lives in sql-control.ts.
@@ -82,6 +84,7 @@ export class SqlStore extends SqlControl implements Store {
     this.driver = driver;
     this.dialect = driver.dialect;
     this.#k = new SqlKernel(driver, options);
+    this.webhooks = new SqlWebhooks(driver, options.clock ?? Date.now);
     this.audit = new SqlAuditStore(driver, options.clock ?? Date.now);
   }
 

@@ -1,6 +1,7 @@
 import type { SerializedError } from "../errors.ts";
 import { isTerminal, type RunStatus } from "../engine/status.ts";
 import { rowsSource } from "./sql-driver.ts";
+import { enqueueRunDeliveries } from "./sql-webhooks.ts";
 import {
   SETTLED,
   type SqlKernel,
@@ -35,13 +36,16 @@ export async function wakeRuns(k: SqlKernel, tx: Tx, ids: readonly string[]): Pr
 
 /**
  * Effects of runs reaching a terminal status, in the same transaction: their event waits go,
- * and each child's step in its parent settles (output, or CHILD_FAILED) and the parent wakes.
+ * each child's step in its parent settles (output, or CHILD_FAILED) and the parent wakes, and the
+ * outcome's webhook deliveries enter the outbox. The runs' rows must be written (or their writes
+ * issued) before this is called.
  */
 export async function settleTerminal(k: SqlKernel, tx: Tx, runs: readonly WorkRow[]): Promise<void> {
   if (runs.length === 0) return;
   const ids = k.list(runs.map((r) => r.id));
   await settleAll([
     tx.db.run(`DELETE FROM event_waits WHERE run_id ${ids.sql}`, ids.params),
+    enqueueRunDeliveries(k.dialect, tx.db, tx.now, runs),
     settleParents(k, tx, runs),
   ]);
 }

@@ -2,6 +2,7 @@ import { KilnError } from "../errors.ts";
 import { newId } from "../engine/ids.ts";
 import { isStepSettled, isTerminal, type RunStatus, type StepStatus } from "../engine/status.ts";
 import type { Step } from "../engine/step.ts";
+import { enqueueRunDeliveries } from "./sql-webhooks.ts";
 import { rowsSource } from "./sql-driver.ts";
 import {
   alreadyRecorded,
@@ -480,6 +481,14 @@ async function completeRuns(k: SqlKernel, items: readonly CompleteItem[]): Promi
         `DELETE FROM event_waits WHERE run_id ${ids.sql}
          AND EXISTS (SELECT 1 FROM runs WHERE runs.id = event_waits.run_id AND runs.status = 'completed')`,
         ids.params,
+      ),
+      // Issued after the UPDATE too: the outcome's webhook deliveries, in its transaction (an id
+      // that did not complete is a fenced-off write, so its status is checked in SQL).
+      enqueueRunDeliveries(
+        k.dialect,
+        tx.db,
+        tx.now,
+        rows.map((r) => ({ id: r[0], status: "completed" })),
       ),
     ]);
     const completed = new Map(done.map((r) => [r.id, r]));

@@ -6,6 +6,7 @@ import type { Lease, Progress, Run, RunType } from "../engine/run.ts";
 import type { RunStatus, StepStatus } from "../engine/status.ts";
 import type { Step, StepType } from "../engine/step.ts";
 import type { ControlStore } from "./control-store.ts";
+import type { WebhookStore } from "./webhook-store.ts";
 
 /**
  * The one persistence interface of Kiln. SQLite and PostgreSQL implement it and pass one contract
@@ -26,6 +27,8 @@ export interface Store extends ControlStore {
   readonly dialect: "sqlite" | "postgres";
   /** The audit log of state-changing API calls. */
   readonly audit: AuditStore;
+  /** Incoming webhook endpoints, outgoing subscriptions and their delivery outbox (webhook-store.ts). */
+  readonly webhooks: WebhookStore;
 
   // ── Runs (client side) ──────────────────────────────────────────────────────────────────────
   /** Creates a run, or returns the existing one for the same namespace + idempotency key. */

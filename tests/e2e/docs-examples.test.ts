@@ -19,7 +19,7 @@ const FILES = [
     .map((f) => `docs/${f}`),
 ];
 const BLOCK = /(<!--\s*not-run:[^>]*-->\s*\n)?```(yaml|yml)\n([\s\S]*?)```/g;
-const CONFIG_KEYS = ["server", "worker", "tasks", "plugins", "services"];
+const CONFIG_KEYS = ["server", "worker", "tasks", "plugins", "services", "webhooks", "webhook_delivery"];
 
 describe("YAML blocks of the docs validate", () => {
   const dir = mkdtempSync(join(tmpdir(), "kiln-docs-"));

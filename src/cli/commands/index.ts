@@ -5,3 +5,4 @@ import "./init.ts";
 import "./processes.ts";
 import "./replay.ts";
 import "./validate.ts";
+import "./webhooks.ts";

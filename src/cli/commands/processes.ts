@@ -10,6 +10,8 @@ import { createSecretResolver } from "../../secrets/secret-resolver.ts";
 import { validateDeployment } from "../../server/deploy-validation.ts";
 import { createLogger } from "../../server/logger.ts";
 import { localEngineClient } from "../../server/local-engine-client.ts";
+import { syncConfigWebhooks } from "../../server/config-webhooks.ts";
+import { applyFlowTrigger } from "../../server/flow-trigger.ts";
 import { startServer } from "../../server/start-server.ts";
 import { openStore } from "../../store/open-store.ts";
 import type { Store } from "../../store/store.ts";
@@ -58,6 +60,7 @@ async function deployDirectory(store: Store, namespace: string, dir: string, log
       const source = readFileSync(join(dir, file), "utf8");
       await validateDeployment({ name, runtime, source });
       const result = await store.deployWorkflow({ namespace, name, runtime, source });
+      if (runtime === "flow") await applyFlowTrigger(store, { namespace, name, source });
       if (result.created) {
         deployed++;
         logger.info(
@@ -169,6 +172,7 @@ async function devCommand(ctx: CliContext, options: DevOptions): Promise<number>
     allowedHosts: options.allowedHost ?? [],
     maxStreams: streamCaps(options.maxStreams),
     ...retentionOptions(options),
+    webhookDelivery: config.webhookDelivery,
   });
   const vault = server.app.deps.vault;
   const secrets = createSecretResolver({
@@ -177,6 +181,7 @@ async function devCommand(ctx: CliContext, options: DevOptions): Promise<number>
   });
   const workflowsDir = resolve(config.baseDir, options.workflows);
   await deployDirectory(store, namespace, workflowsDir, logger);
+  await syncConfigWebhooks(store, { namespace, webhooks: config.webhooks });
   const setup: ConfiguredWorker = await createConfiguredWorker({
     // Through the server's local client, so its metrics and live feeds see the worker's writes.
     client: localEngineClient(store, server.app),
@@ -216,6 +221,9 @@ async function devCommand(ctx: CliContext, options: DevOptions): Promise<number>
       config = readConfig(ctx);
       setup.reload(config);
       void registerWorker();
+      void syncConfigWebhooks(store, { namespace, webhooks: config.webhooks }).catch((error: unknown) =>
+        logger.error({ error: serializeError(error) }, "Config webhooks could not be saved"),
+      );
       logger.info({ tasks: config.tasks.map((t) => t.kind) }, "Config reloaded");
     } catch (error) {
       const problems = (error as KilnError).data?.problems as
@@ -277,7 +285,9 @@ async function serverCommand(ctx: CliContext, options: ServerOptions): Promise<n
     allowedHosts: options.allowedHost ?? [],
     maxStreams: streamCaps(options.maxStreams),
     ...retentionOptions(options),
+    webhookDelivery: config.webhookDelivery,
   });
+  await syncConfigWebhooks(store, { namespace: config.server.namespace, webhooks: config.webhooks });
   ctx.output.out(`Kiln ready at ${server.url}`);
   if (server.adminTokenPath) ctx.output.out(`Admin token: ${server.adminTokenPath}`);
   const signal = await untilSignal();

@@ -20,6 +20,7 @@ export interface StartOptions {
   readonly version?: string;
   readonly timeout?: string;
   readonly allowUnknown?: boolean;
+  readonly callbackUrl?: string;
 }
 
 /** After this long queued, `--wait` says whether any live worker serves the run's queue. */
@@ -55,6 +56,7 @@ export async function startCommand(
   if (options.version) body.version = options.version;
   if (options.timeout) body.timeoutMs = Number(options.timeout) * 1000;
   if (options.allowUnknown) body.allowUnknown = true;
+  if (options.callbackUrl) body.callbackUrl = options.callbackUrl;
   const run = await ctx.api().post<RunView>("/v1/runs", body);
   if (!options.wait && !options.follow) {
     if (ctx.options.json) printJson(ctx.output, run);

@@ -5,6 +5,7 @@ import { RUN_STATUSES, type RunStatus } from "../../engine/status.ts";
 import type { StartRunParams, Store } from "../../store/store.ts";
 import { ACCESS, type ApiRoute, defineRoute } from "../api-route.ts";
 import { DurationMsSchema, PrioritySchema, pageOf, RunSchema, RunWithSteps, StepSchema } from "../api-schemas.ts";
+import { startRunWithCallback } from "../run-callback.ts";
 import { assertStartable } from "../startable.ts";
 import { stripUndefined } from "../strip-undefined.ts";
 
@@ -42,6 +43,18 @@ const StartRunBody = z.strictObject({
     .boolean()
     .optional()
     .describe("Queue the run even if no deployed workflow or registered worker knows the name (default false)"),
+  callbackUrl: z
+    .string()
+    .min(1)
+    .max(2000)
+    .optional()
+    .describe("POST the run's outcome here (Standard Webhooks, retried)"),
+  callbackSecretFrom: z
+    .string()
+    .min(1)
+    .max(128)
+    .optional()
+    .describe("Secret signing the callback (default WEBHOOK_CALLBACK_SECRET)"),
 });
 
 const ListRunsQuery = z.object({
@@ -142,7 +155,13 @@ export const runRoutes: readonly ApiRoute[] = [
         ...(body.retry === undefined ? {} : { retryPolicy: resolveRetryPolicy(stripUndefined(body.retry)) }),
         ...(body.delayMs === undefined ? {} : { availableAt: deps.clock() + body.delayMs }),
       };
-      const { run, created } = await deps.store.startRun(params);
+      const { run, created } =
+        body.callbackUrl === undefined
+          ? await deps.store.startRun(params)
+          : await startRunWithCallback(deps, params, {
+              url: body.callbackUrl,
+              ...(body.callbackSecretFrom === undefined ? {} : { secretFrom: body.callbackSecretFrom }),
+            });
       deps.live.poke([], auth.namespace);
       c.header("Location", `/v1/runs/${run.id}`);
       return c.json(run, created ? 201 : 200);

@@ -1,5 +1,6 @@
 import { validateDeployment } from "../deploy-validation.ts";
 import { z } from "zod";
+import { applyFlowTrigger } from "../flow-trigger.ts";
 import { KilnError } from "../../errors.ts";
 import { ACCESS, type ApiRoute, defineRoute } from "../api-route.ts";
 import { DeploymentInfoSchema, pageOf, RuntimeSchema } from "../api-schemas.ts";
@@ -43,6 +44,9 @@ export const workflowRoutes: readonly ApiRoute[] = [
         ...(body.version === undefined ? {} : { version: body.version }),
         ...(body.description === undefined ? {} : { description: body.description }),
       });
+      if (deployment.runtime === "flow") {
+        await applyFlowTrigger(deps.store, { namespace: auth.namespace, name: deployment.name, source: body.source });
+      }
       const result = {
         name: deployment.name,
         version: deployment.version,
