@@ -95,9 +95,9 @@ export function buildProgram(output: Output, exit: { code: number }): Command {
   const list = program.command("list").description("list workflows, runs, tasks or workers");
   list
     .command("runs")
-    .option("--workflow <name>", "only runs of this workflow")
+    .option("-w, --workflow <name>", "only runs of this workflow")
     .option("--task <kind>", "only runs of this task kind")
-    .option("--status <status>", "only runs in these statuses (comma-separated)")
+    .option("-s, --status <status>", "only runs in these statuses (comma-separated)")
     .option("-n, --limit <n>", "how many", "20")
     .action(run((ctx, opts) => listRunsCommand(ctx, opts as never)));
   for (const what of ["workflows", "tasks", "workers"] as const) {
