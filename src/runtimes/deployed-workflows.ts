@@ -159,8 +159,11 @@ export class DeployedWorkflowResolver implements WorkflowResolver {
   readonly #cacheMs: number;
   readonly #names = new Map<string, { at: number; names: Promise<readonly string[]> }>();
   readonly #latest = new Map<string, { at: number; workflow: Promise<DeployedWorkflow | undefined> }>();
-  /** Pinned versions never change: cached for good (bounded). */
-  readonly #pinned = new Map<string, Promise<DeployedWorkflow | undefined>>();
+  /**
+   * Pinned versions, cached like the latest ones: a version can be deleted and its number deployed
+   * again with other source (`kiln delete workflow`), so "pinned" does not mean "immutable".
+   */
+  readonly #pinned = new Map<string, { at: number; workflow: Promise<DeployedWorkflow | undefined> }>();
   readonly #prepared = new Map<string, Promise<HostCode>>();
 
   constructor(options: Readonly<DeployedWorkflowResolverOptions>) {
@@ -221,13 +224,12 @@ export class DeployedWorkflowResolver implements WorkflowResolver {
   #find(namespace: string, name: string, version: string | null): Promise<DeployedWorkflow | undefined> {
     const key = `${namespace}\u0000${name}\u0000${version ?? ""}`;
     if (version !== null) {
-      let found = this.#pinned.get(key);
-      if (!found) {
-        if (this.#pinned.size > 1000) this.#pinned.clear();
-        found = this.#source.getWorkflow({ namespace, name, version });
-        found.then((w) => w ?? this.#pinned.delete(key)).catch(() => this.#pinned.delete(key));
-        this.#pinned.set(key, found);
-      }
+      const pinned = this.#pinned.get(key);
+      if (pinned && performance.now() - pinned.at < this.#cacheMs) return pinned.workflow;
+      if (this.#pinned.size > 1000) this.#pinned.clear();
+      const found = this.#source.getWorkflow({ namespace, name, version });
+      found.then((w) => w ?? this.#pinned.delete(key)).catch(() => this.#pinned.delete(key));
+      this.#pinned.set(key, { at: performance.now(), workflow: found });
       return found;
     }
     const cached = this.#latest.get(key);

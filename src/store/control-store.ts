@@ -50,8 +50,13 @@ export interface ControlStore {
    * an explicit version that exists with other source is WORKFLOW_VERSION_EXISTS.
    */
   deployWorkflow(p: Readonly<DeployWorkflowParams>): Promise<DeployWorkflowResult>;
-  /** The latest version of each workflow of a namespace with its version count, by name. */
-  listWorkflows(p: Readonly<{ namespace: string; limit?: number; cursor?: string }>): Promise<WorkflowPage>;
+  /**
+   * The latest version of each workflow of a namespace with its version count, by name. `search`
+   * keeps those whose name or (latest) description contains it, ignoring case.
+   */
+  listWorkflows(
+    p: Readonly<{ namespace: string; limit?: number; cursor?: string; search?: string }>,
+  ): Promise<WorkflowPage>;
   /** Every version of a workflow, newest first (no source). */
   listWorkflowVersions(p: Readonly<{ namespace: string; name: string }>): Promise<DeploymentInfo[]>;
   /** A version with its source; the latest when `version` is omitted. */

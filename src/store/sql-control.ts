@@ -47,6 +47,7 @@ import {
   WORKFLOW_NAME,
   type WorkerRow,
 } from "./sql-control-rows.ts";
+import { containsPattern } from "./workflow-registry.ts";
 import { inList, rowsSource, type SqlDriver, type SqlExecutor } from "./sql-driver.ts";
 
 export { expectNamespaceName, expectSecretName, newTokenPlaintext, sha256Hex } from "./sql-control-rows.ts";
@@ -297,17 +298,24 @@ export class SqlControl implements ControlStore {
     });
   }
 
-  async listWorkflows(p: Readonly<{ namespace: string; limit?: number; cursor?: string }>): Promise<WorkflowPage> {
+  async listWorkflows(
+    p: Readonly<{ namespace: string; limit?: number; cursor?: string; search?: string }>,
+  ): Promise<WorkflowPage> {
     const limit = Math.min(Math.max(Math.floor(p.limit ?? 100), 1), 1000);
     const cols = DEPLOYMENT_SELECT.split(", ")
       .map((c) => `d.${c}`)
       .join(", ");
+    const search = p.search === undefined || p.search === "" ? undefined : containsPattern(p.search);
     const rows = await this.#db.all<DeploymentRow>(
       `SELECT ${cols}, c.n AS versions FROM workflow_deployments AS d
        JOIN (SELECT name, MAX(seq) AS seq, COUNT(*) AS n FROM workflow_deployments WHERE namespace = ? GROUP BY name) AS c
          ON d.name = c.name AND d.seq = c.seq
-       WHERE d.namespace = ? AND d.name > ? ORDER BY d.name LIMIT ?`,
-      [p.namespace, p.namespace, p.cursor ?? "", limit + 1],
+       WHERE d.namespace = ? AND d.name > ?${
+         search === undefined
+           ? ""
+           : ` AND (LOWER(d.name) LIKE ? ESCAPE '\\' OR LOWER(COALESCE(d.description, '')) LIKE ? ESCAPE '\\')`
+       } ORDER BY d.name LIMIT ?`,
+      [p.namespace, p.namespace, p.cursor ?? "", ...(search === undefined ? [] : [search, search]), limit + 1],
     );
     const page = rows.slice(0, limit);
     return {

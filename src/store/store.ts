@@ -4,6 +4,7 @@ import type { Lease, Progress, Run, RunType } from "../engine/run.ts";
 import type { RunStatus, StepStatus } from "../engine/status.ts";
 import type { Step, StepType } from "../engine/step.ts";
 import type { ControlStore } from "./control-store.ts";
+import type { DeleteWorkflowParams, DeleteWorkflowResult } from "./workflow-registry.ts";
 
 /**
  * The one persistence interface of Kiln. SQLite and PostgreSQL implement it and pass one contract
@@ -22,6 +23,11 @@ import type { ControlStore } from "./control-store.ts";
 export interface Store extends ControlStore {
   /** Which database this is, for logs and metrics. */
   readonly dialect: "sqlite" | "postgres";
+  /**
+   * Deletes a workflow or one version. Refused with WORKFLOW_IN_USE while runs pinned to it are in
+   * flight, unless `force`, which cancels them (and their children) in the same transaction.
+   */
+  deleteWorkflow(p: Readonly<DeleteWorkflowParams>): Promise<DeleteWorkflowResult>;
 
   // ── Runs (client side) ──────────────────────────────────────────────────────────────────────
   /** Creates a run, or returns the existing one for the same namespace + idempotency key. */
