@@ -101,7 +101,9 @@ export function buildProgram(output: Output, exit: { code: number }): Command {
     .option("-n, --limit <n>", "how many", "20")
     .action(run((ctx, opts) => listRunsCommand(ctx, opts as never)));
   for (const what of ["workflows", "tasks", "workers"] as const) {
-    list.command(what).action(run((ctx) => listResourceCommand(ctx, what)));
+    const cmd = list.command(what);
+    if (what === "workflows") cmd.option("--search <text>", "only workflows whose name or description contains it");
+    cmd.action(run((ctx, opts) => listResourceCommand(ctx, what, opts as never)));
   }
 
   program

@@ -9,6 +9,18 @@ const WorkflowSummarySchema = DeploymentInfoSchema.extend({
 });
 const WorkflowDeploymentSchema = DeploymentInfoSchema.extend({ source: z.string() });
 const NameParams = z.object({ name: z.string().min(1).max(128) });
+const VersionParams = NameParams.extend({ version: z.string().min(1).max(64) });
+const ForceQuery = z.object({
+  force: z
+    .enum(["true", "false", "1", "0"])
+    .optional()
+    .describe("Delete even while runs are in flight: they are cancelled first (default false: 409 WORKFLOW_IN_USE)"),
+});
+const DeletedSchema = z.object({
+  name: z.string(),
+  versions: z.array(z.string()).describe("The versions deleted, newest first"),
+  cancelledRunIds: z.array(z.string()).describe("In-flight runs a forced delete cancelled"),
+});
 
 /** Workflow deployments: deploy source with a version and content hash, list, versions, get. */
 export const workflowRoutes: readonly ApiRoute[] = [
@@ -63,6 +75,11 @@ export const workflowRoutes: readonly ApiRoute[] = [
     query: z.object({
       limit: z.coerce.number().int().min(1).max(1000).optional(),
       cursor: z.string().optional(),
+      q: z
+        .string()
+        .max(200)
+        .optional()
+        .describe("Only workflows whose name or description contains this text (case-insensitive)"),
     }),
     responses: { 200: { description: "A page of workflows by name", schema: pageOf(WorkflowSummarySchema) } },
     async handle({ query, auth, c, deps }) {
@@ -70,6 +87,7 @@ export const workflowRoutes: readonly ApiRoute[] = [
         namespace: auth.namespace,
         ...(query.limit === undefined ? {} : { limit: query.limit }),
         ...(query.cursor === undefined ? {} : { cursor: query.cursor }),
+        ...(query.q === undefined ? {} : { search: query.q }),
       });
       return c.json({ items: page.workflows, nextCursor: page.nextCursor });
     },
@@ -120,7 +138,7 @@ export const workflowRoutes: readonly ApiRoute[] = [
     summary: "Get one version of a workflow with its source",
     tag: "workflows",
     access: ACCESS.readWorkflows,
-    params: NameParams.extend({ version: z.string().min(1).max(64) }),
+    params: VersionParams,
     responses: { 200: { description: "The version", schema: WorkflowDeploymentSchema } },
     async handle({ params, auth, c, deps }) {
       const found = await deps.store.getWorkflow({
@@ -137,4 +155,34 @@ export const workflowRoutes: readonly ApiRoute[] = [
       return c.json(found);
     },
   }),
+  ...(["workflow", "version"] as const).map((what) =>
+    defineRoute({
+      method: "DELETE",
+      path: what === "workflow" ? "/v1/workflows/:name" : "/v1/workflows/:name/versions/:version",
+      operationId: what === "workflow" ? "deleteWorkflow" : "deleteWorkflowVersion",
+      summary:
+        what === "workflow"
+          ? "Delete a workflow (every version); 409 WORKFLOW_IN_USE while runs of it are in flight, unless force=true, which cancels them"
+          : "Delete one version of a workflow; 409 WORKFLOW_IN_USE while runs pinned to it are in flight, unless force=true, which cancels them",
+      tag: "workflows",
+      access: ACCESS.deploy,
+      params: what === "workflow" ? NameParams : VersionParams,
+      query: ForceQuery,
+      responses: { 200: { description: "Deleted", schema: DeletedSchema } },
+      async handle({ params, query, auth, c, deps }) {
+        const version = "version" in params ? (params.version as string) : undefined;
+        const result = await deps.store.deleteWorkflow({
+          namespace: auth.namespace,
+          name: params.name,
+          ...(version === undefined ? {} : { version }),
+          force: query.force === "true" || query.force === "1",
+        });
+        deps.logger.info(
+          { namespace: auth.namespace, ...result, by: auth.principal.tokenId },
+          version === undefined ? "workflow deleted" : "workflow version deleted",
+        );
+        return c.json(result);
+      },
+    }),
+  ),
 ];
