@@ -1,8 +1,24 @@
 import { validateDeployment } from "../deploy-validation.ts";
 import { z } from "zod";
 import { KilnError } from "../../errors.ts";
+import { type DeclaredVersion, declaredVersion } from "../../runtimes/declared-version.ts";
 import { ACCESS, type ApiRoute, defineRoute } from "../api-route.ts";
 import { DeploymentInfoSchema, pageOf, RuntimeSchema } from "../api-schemas.ts";
+
+/**
+ * The version a deploy gets: the one asked for, else the one the source declares. Both given
+ * and different is INVALID_INPUT naming both, since either may be the stale one.
+ */
+function deployVersion(name: string, asked: string | undefined, declared: DeclaredVersion | undefined) {
+  if (asked !== undefined && declared !== undefined && asked !== declared.version) {
+    throw new KilnError(
+      "INVALID_INPUT",
+      `Workflow "${name}": the deploy asks for version ${asked} (--version) but ${declared.where} says ${declared.version}; make them agree, or drop one of them`,
+      { data: { version: asked, declaredVersion: declared.version } },
+    );
+  }
+  return asked ?? declared?.version;
+}
 
 const WorkflowSummarySchema = DeploymentInfoSchema.extend({
   versions: z.number().int().describe("How many versions are deployed"),
@@ -35,7 +51,14 @@ export const workflowRoutes: readonly ApiRoute[] = [
       name: z.string().min(1).max(128),
       source: z.string().min(1).describe("The workflow's source text (JS/TS, Python, or a YAML flow)"),
       runtime: RuntimeSchema.optional().describe("Default node"),
-      version: z.string().min(1).max(64).optional().describe("Default: the next integer version"),
+      version: z
+        .string()
+        .min(1)
+        .max(64)
+        .optional()
+        .describe(
+          "Default: the version the source declares (defineWorkflow({ version }), a flow's metadata.version), else the next integer version; one that differs from the source's is refused",
+        ),
       description: z.string().max(2000).optional(),
     }),
     responses: {
@@ -47,12 +70,13 @@ export const workflowRoutes: readonly ApiRoute[] = [
     },
     async handle({ body, auth, c, deps }) {
       await validateDeployment({ name: body.name, runtime: body.runtime ?? "node", source: body.source });
+      const version = deployVersion(body.name, body.version, declaredVersion(body.source, body.runtime ?? "node"));
       const { deployment, created } = await deps.store.deployWorkflow({
         namespace: auth.namespace,
         name: body.name,
         source: body.source,
         runtime: body.runtime ?? "node",
-        ...(body.version === undefined ? {} : { version: body.version }),
+        ...(version === undefined ? {} : { version }),
         ...(body.description === undefined ? {} : { description: body.description }),
       });
       const result = {
