@@ -114,6 +114,7 @@ export function buildProgram(output: Output, exit: { code: number }): Command {
     .option("--version <version>", "version (default: next number)")
     .option("--name <name>", "workflow name (default: <id>)")
     .option("--description <text>", "description")
+    .option("-a, --adapter <name>", "only workers with this compute adapter run it: exec or docker (default: any)")
     .option("--check", "refuse the deploy if in-flight runs' histories diverge from the new code")
     .action(run((ctx, id: string, opts) => deployCommand(ctx, id, opts as never)));
 

@@ -105,6 +105,24 @@ for (const [dialect, open] of STORES) {
       assert.equal(await output(after), 2);
     });
 
+    it("leaves workflows deployed for another compute adapter out of its claims", async () => {
+      const deploy = (name: string, adapter?: "docker" | "exec") =>
+        db.store.deployWorkflow({
+          namespace: ns,
+          name,
+          runtime: "node",
+          source: `async function workflow() { return "${name}"; }`,
+          ...(adapter === undefined ? {} : { adapter }),
+        });
+      await deploy("boxed-docker", "docker");
+      await deploy("boxed-exec", "exec");
+      await deploy("boxed-any");
+      const names = await worker.registry.claimNames(ns);
+      assert.equal(deployed.pool.adapter, "exec");
+      assert.ok(!names.includes("boxed-docker"), "docker deployments are left to docker workers");
+      assert.ok(names.includes("boxed-exec") && names.includes("boxed-any"));
+    });
+
     it("gives identical sources deployed under two names their own __filename", async () => {
       const source = `async function workflow() { return __filename.split("/").pop(); }`;
       for (const name of ["twin-a", "twin-b"])

@@ -92,6 +92,10 @@ export const ALL_NAMESPACES = "*";
 export const TOKEN_ROLES = ["admin", "developer", "viewer", "worker"] as const;
 export type TokenRole = (typeof TOKEN_ROLES)[number];
 
+/** The compute adapters a deployment may ask for (src/runtimes/attach.ts builds them). */
+export const COMPUTE_ADAPTERS = ["exec", "docker"] as const;
+export type ComputeAdapterName = (typeof COMPUTE_ADAPTERS)[number];
+
 /** The runtimes a deployed workflow can have. */
 export const WORKFLOW_RUNTIMES = ["node", "python", "flow"] as const;
 export type WorkflowRuntime = (typeof WORKFLOW_RUNTIMES)[number];
@@ -176,6 +180,8 @@ export interface DeployWorkflowParams {
   readonly runtime: WorkflowRuntime;
   readonly source: string;
   readonly description?: string | null;
+  /** Where its hosts must run; omitted: any worker's adapter. */
+  readonly adapter?: ComputeAdapterName | null;
 }
 
 /** A deployed workflow version without its source. */
@@ -187,6 +193,8 @@ export interface DeploymentInfo {
   /** Hex SHA-256 of the source. */
   readonly contentHash: string;
   readonly description: string | null;
+  /** The compute adapter its hosts must run on (`kiln deploy -a`); absent: any. */
+  readonly adapter?: ComputeAdapterName;
   readonly createdAt: number;
 }
 

@@ -293,6 +293,14 @@ export const MIGRATIONS: readonly Migration[] = [
   },
   { version: 2, name: "control plane", statements: { sqlite: CONTROL_2, postgres: CONTROL_2 } },
   { version: 4, name: "cancelled steps", statements: STEPS_CANCELLED_4 },
+  {
+    version: 9,
+    name: "deployment compute adapter",
+    statements: {
+      sqlite: ["ALTER TABLE workflow_deployments ADD COLUMN adapter TEXT"],
+      postgres: ["ALTER TABLE workflow_deployments ADD COLUMN adapter TEXT"],
+    },
+  },
 ];
 
 /**

@@ -3,6 +3,7 @@ import { newId } from "../engine/ids.ts";
 import type { RunStatus } from "../engine/status.ts";
 import {
   ALL_NAMESPACES,
+  COMPUTE_ADAPTERS,
   type ApiToken,
   type ControlStore,
   type CreatedToken,
@@ -256,6 +257,10 @@ export class SqlControl implements ControlStore {
     if (typeof p.source !== "string" || p.source.trim() === "") {
       throw invalid(`Expected "source" to be the workflow's non-empty source text`);
     }
+    const adapter = p.adapter ?? null;
+    if (adapter !== null && !(COMPUTE_ADAPTERS as readonly string[]).includes(adapter)) {
+      throw invalid(`Expected "adapter" to be one of ${COMPUTE_ADAPTERS.join(", ")}, got ${JSON.stringify(adapter)}`);
+    }
     const contentHash = sha256Hex(p.source);
     return this.#db.transaction(async (tx) => {
       await this.#lock(tx, `deploy/${p.namespace}/${name}`);
@@ -274,7 +279,12 @@ export class SqlControl implements ControlStore {
             { data: { name, version: p.version, contentHash: same.content_hash } },
           );
         }
-      } else if (latest && latest.content_hash === contentHash && latest.runtime === p.runtime) {
+      } else if (
+        latest &&
+        latest.content_hash === contentHash &&
+        latest.runtime === p.runtime &&
+        latest.adapter === adapter
+      ) {
         return { deployment: toDeployment(latest), created: false };
       }
       const version =
@@ -287,12 +297,24 @@ export class SqlControl implements ControlStore {
         runtime: p.runtime,
         content_hash: contentHash,
         description: p.description ?? null,
+        adapter,
         created_at: this.#clock(),
       };
       await tx.run(
-        `INSERT INTO workflow_deployments (namespace, name, version, seq, runtime, source, content_hash, description, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-        [row.namespace, name, version, row.seq, row.runtime, p.source, contentHash, row.description, row.created_at],
+        `INSERT INTO workflow_deployments (namespace, name, version, seq, runtime, source, content_hash, description, adapter, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        [
+          row.namespace,
+          name,
+          version,
+          row.seq,
+          row.runtime,
+          p.source,
+          contentHash,
+          row.description,
+          row.adapter,
+          row.created_at,
+        ],
       );
       return { deployment: toDeployment(row), created: true };
     });

@@ -128,6 +128,41 @@ export function workflowRegistryContract(name: string, harness: StoreHarness): v
       assert.deepEqual(await names(), []);
     });
 
+    it("keeps a deployment's compute adapter; the same source for another adapter is a new version", async () => {
+      const first = await store.deployWorkflow({
+        namespace: NS,
+        name: "boxed",
+        runtime: "node",
+        source: "s",
+        adapter: "docker",
+      });
+      assert.equal(first.deployment.adapter, "docker");
+      assert.equal((await store.getWorkflow({ namespace: NS, name: "boxed" }))?.adapter, "docker");
+      assert.equal((await store.listWorkflows({ namespace: NS })).workflows[0]?.adapter, "docker");
+      const same = await store.deployWorkflow({
+        namespace: NS,
+        name: "boxed",
+        runtime: "node",
+        source: "s",
+        adapter: "docker",
+      });
+      assert.equal(same.created, false);
+      const moved = await store.deployWorkflow({ namespace: NS, name: "boxed", runtime: "node", source: "s" });
+      assert.equal(moved.created, true);
+      assert.equal(moved.deployment.version, "2");
+      assert.equal("adapter" in moved.deployment, false, "no adapter: any worker");
+      await assert.rejects(
+        store.deployWorkflow({
+          namespace: NS,
+          name: "boxed",
+          runtime: "node",
+          source: "t",
+          adapter: "lambda" as never,
+        }),
+        (e) => hasCode(e, "INVALID_INPUT") && /exec, docker/.test((e as Error).message),
+      );
+    });
+
     it("searches names and descriptions, ignoring case, with LIKE characters taken literally", async () => {
       await deploy("billing-sync", "a", { description: "Copies invoices to the ledger" });
       await deploy("etl", "b", { description: "Nightly INVOICE export" });

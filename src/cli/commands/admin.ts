@@ -31,9 +31,12 @@ export async function listResourceCommand(
       text(w.versions),
       text(w.contentHash).slice(0, 12),
       when(w.createdAt),
+      text(w.adapter ?? "any"),
       text(w.description),
     ]);
-    ctx.output.out(table(rows, ["NAME", "VERSION", "RUNTIME", "VERSIONS", "HASH", "DEPLOYED", "DESCRIPTION"]));
+    ctx.output.out(
+      table(rows, ["NAME", "VERSION", "RUNTIME", "VERSIONS", "HASH", "DEPLOYED", "ADAPTER", "DESCRIPTION"]),
+    );
   } else if (what === "tasks") {
     const workerNames = (v: unknown) =>
       Array.isArray(v)

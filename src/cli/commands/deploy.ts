@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { extname } from "node:path";
 import { hasCode, KilnError } from "../../errors.ts";
+import { COMPUTE_ADAPTERS } from "../../store/control-store.ts";
 import { detectRuntime } from "../detect-runtime.ts";
 import type { CliContext } from "../context.ts";
 import { assertDeployCompatible } from "./replay.ts";
@@ -13,6 +14,7 @@ export interface DeployOptions {
   readonly version?: string;
   readonly name?: string;
   readonly description?: string;
+  readonly adapter?: string;
   readonly check?: boolean;
 }
 
@@ -43,6 +45,12 @@ export function runtimeFor(file: string, runtime: string | undefined, source = "
 export async function deployCommand(ctx: CliContext, id: string, options: DeployOptions): Promise<number> {
   const source = readFileSync(options.file === "-" ? 0 : options.file, "utf8");
   const name = options.name ?? id;
+  if (options.adapter !== undefined && !(COMPUTE_ADAPTERS as readonly string[]).includes(options.adapter)) {
+    throw new KilnError(
+      "INVALID_INPUT",
+      `Unknown compute adapter "${options.adapter}" (--adapter); the adapters are ${COMPUTE_ADAPTERS.join(", ")}`,
+    );
+  }
   const runtime = runtimeFor(options.file, options.runtime, source);
   if (options.check && runtime !== "flow") {
     // The compat gate: refuse code that diverges from the histories of runs still in flight.
@@ -56,6 +64,7 @@ export async function deployCommand(ctx: CliContext, id: string, options: Deploy
     runtime,
     ...(options.version ? { version: options.version } : {}),
     ...(options.description ? { description: options.description } : {}),
+    ...(options.adapter ? { adapter: options.adapter } : {}),
   };
   const result = await ctx
     .api()

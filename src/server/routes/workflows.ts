@@ -1,6 +1,7 @@
 import { validateDeployment } from "../deploy-validation.ts";
 import { z } from "zod";
 import { KilnError } from "../../errors.ts";
+import { COMPUTE_ADAPTERS, type ComputeAdapterName } from "../../store/control-store.ts";
 import { type DeclaredVersion, declaredVersion } from "../../runtimes/declared-version.ts";
 import { ACCESS, type ApiRoute, defineRoute } from "../api-route.ts";
 import { DeploymentInfoSchema, pageOf, RuntimeSchema } from "../api-schemas.ts";
@@ -60,6 +61,12 @@ export const workflowRoutes: readonly ApiRoute[] = [
           "Default: the version the source declares (defineWorkflow({ version }), a flow's metadata.version), else the next integer version; one that differs from the source's is refused",
         ),
       description: z.string().max(2000).optional(),
+      adapter: z
+        .string()
+        .optional()
+        .describe(
+          `Only workers whose compute adapter is this one run it: ${COMPUTE_ADAPTERS.join(", ")} (default: any worker)`,
+        ),
     }),
     responses: {
       201: {
@@ -69,6 +76,18 @@ export const workflowRoutes: readonly ApiRoute[] = [
       200: { description: "The source was already deployed as this version (created: false)" },
     },
     async handle({ body, auth, c, deps }) {
+      if (body.adapter !== undefined && !(COMPUTE_ADAPTERS as readonly string[]).includes(body.adapter)) {
+        throw new KilnError(
+          "INVALID_INPUT",
+          `Unknown compute adapter "${body.adapter}"; the adapters are ${COMPUTE_ADAPTERS.join(", ")}`,
+        );
+      }
+      if (body.adapter !== undefined && body.runtime === "flow") {
+        throw new KilnError(
+          "INVALID_INPUT",
+          `Flow ${body.name} runs inside the worker, not in a host process: a compute adapter does not apply; deploy it without --adapter`,
+        );
+      }
       await validateDeployment({ name: body.name, runtime: body.runtime ?? "node", source: body.source });
       const version = deployVersion(body.name, body.version, declaredVersion(body.source, body.runtime ?? "node"));
       const { deployment, created } = await deps.store.deployWorkflow({
@@ -78,12 +97,14 @@ export const workflowRoutes: readonly ApiRoute[] = [
         runtime: body.runtime ?? "node",
         ...(version === undefined ? {} : { version }),
         ...(body.description === undefined ? {} : { description: body.description }),
+        ...(body.adapter === undefined ? {} : { adapter: body.adapter as ComputeAdapterName }),
       });
       const result = {
         name: deployment.name,
         version: deployment.version,
         contentHash: deployment.contentHash,
         runtime: deployment.runtime,
+        ...(deployment.adapter === undefined ? {} : { adapter: deployment.adapter }),
         created,
       };
       return c.json(result, created ? 201 : 200);
