@@ -31,6 +31,8 @@ export const ERROR_CODES = {
   /** A workflow version was deployed again with different source. */
   WORKFLOW_VERSION_EXISTS: 409,
   RUN_CANCELLED: 409,
+  /** A workflow (or version) was to be deleted while runs of it are in flight, without force. */
+  WORKFLOW_IN_USE: 409,
   // Execution outcomes recorded on runs and steps.
   STEP_FAILED: 500,
   STEP_TIMEOUT: 504,

@@ -96,13 +96,15 @@ export function buildProgram(output: Output, exit: { code: number }): Command {
   const list = program.command("list").description("list workflows, runs, tasks or workers");
   list
     .command("runs")
-    .option("--workflow <name>", "only runs of this workflow")
+    .option("-w, --workflow <name>", "only runs of this workflow")
     .option("--task <kind>", "only runs of this task kind")
-    .option("--status <status>", "only runs in these statuses (comma-separated)")
+    .option("-s, --status <status>", "only runs in these statuses (comma-separated)")
     .option("-n, --limit <n>", "how many", "20")
     .action(run((ctx, opts) => listRunsCommand(ctx, opts as never)));
   for (const what of ["workflows", "tasks", "workers"] as const) {
-    list.command(what).action(run((ctx) => listResourceCommand(ctx, what)));
+    const cmd = list.command(what);
+    if (what === "workflows") cmd.option("--search <text>", "only workflows whose name or description contains it");
+    cmd.action(run((ctx, opts) => listResourceCommand(ctx, what, opts as never)));
   }
 
   program
@@ -113,6 +115,7 @@ export function buildProgram(output: Output, exit: { code: number }): Command {
     .option("--version <version>", "version (default: next number)")
     .option("--name <name>", "workflow name (default: <id>)")
     .option("--description <text>", "description")
+    .option("-a, --adapter <name>", "only workers with this compute adapter run it: exec or docker (default: any)")
     .option("--check", "refuse the deploy if in-flight runs' histories diverge from the new code")
     .action(run((ctx, id: string, opts) => deployCommand(ctx, id, opts as never)));
 

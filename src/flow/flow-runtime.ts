@@ -40,7 +40,10 @@ export function compileFlow(source: string, name: string, deps: FlowDeps): Compi
   const key = flowSourceHash(source, name);
   let compiled = cache.get(key);
   if (compiled === undefined) {
-    const flow = loadFlow(source, { code: deps.sandbox, nodeTypes: deps.nodeTypes, name, file: `${name}.yaml` });
+    const loaded = loadFlow(source, { code: deps.sandbox, nodeTypes: deps.nodeTypes, name, file: `${name}.yaml` });
+    // A deployed flow is the workflow it was deployed as: its errors (bad input, max_visits) and
+    // `flow.name` say that name, which the user typed, not the file's `metadata.name`.
+    const flow = loaded.name === name ? loaded : Object.freeze({ ...loaded, name });
     compiled = { flow, fn: createFlowWorkflow(flow, deps) };
     if (cache.size >= MAX_COMPILED) cache.delete(cache.keys().next().value as string);
     cache.set(key, compiled);

@@ -85,6 +85,44 @@ for (const [dialect, open] of STORES) {
       assert.equal(await output(py), 8);
     });
 
+    it("runs the new code of a version number deleted and deployed again (pinned code is not cached for good)", async () => {
+      const deploy = (n: number) =>
+        db.store.deployWorkflow({
+          namespace: ns,
+          name: "reused",
+          runtime: "node",
+          version: "1",
+          source: `async function workflow() { return ${n}; }`,
+        });
+      await deploy(1);
+      const before = await start("reused", "1");
+      await worker.drain();
+      assert.equal(await output(before), 1);
+      await db.store.deleteWorkflow({ namespace: ns, name: "reused" });
+      await deploy(2);
+      const after = await start("reused", "1");
+      await worker.drain();
+      assert.equal(await output(after), 2);
+    });
+
+    it("leaves workflows deployed for another compute adapter out of its claims", async () => {
+      const deploy = (name: string, adapter?: "docker" | "exec") =>
+        db.store.deployWorkflow({
+          namespace: ns,
+          name,
+          runtime: "node",
+          source: `async function workflow() { return "${name}"; }`,
+          ...(adapter === undefined ? {} : { adapter }),
+        });
+      await deploy("boxed-docker", "docker");
+      await deploy("boxed-exec", "exec");
+      await deploy("boxed-any");
+      const names = await worker.registry.claimNames(ns);
+      assert.equal(deployed.pool.adapter, "exec");
+      assert.ok(!names.includes("boxed-docker"), "docker deployments are left to docker workers");
+      assert.ok(names.includes("boxed-exec") && names.includes("boxed-any"));
+    });
+
     it("gives identical sources deployed under two names their own __filename", async () => {
       const source = `async function workflow() { return __filename.split("/").pop(); }`;
       for (const name of ["twin-a", "twin-b"])

@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
 import type { Run } from "../engine/run.ts";
+import { KilnError } from "../errors.ts";
 import type { ActivateWorkflow, WorkflowResolver } from "../worker/registry.ts";
 import type { HostCode, HostRunner } from "./host-runner.ts";
 import { contentHashOf, prepareWorkflowSource } from "./workflow-source.ts";
@@ -14,12 +15,16 @@ export interface DeployedWorkflow {
   readonly source: string;
   /** Hex SHA-256 of the source. */
   readonly contentHash: string;
+  /** The compute adapter its hosts must run on (`kiln deploy -a`); absent: any. */
+  readonly adapter?: string;
 }
 
 /** A deployed workflow in a list: its name and the runtime of its latest version. */
 export interface DeployedWorkflowName {
   readonly name: string;
   readonly runtime: string;
+  /** The compute adapter of its latest version; absent: any. */
+  readonly adapter?: string;
 }
 
 /**
@@ -46,6 +51,12 @@ export interface DeploymentReader {
   ): Promise<DeployedWorkflow | undefined>;
 }
 
+const nameOf = (w: DeployedWorkflowName): DeployedWorkflowName => ({
+  name: w.name,
+  runtime: w.runtime,
+  ...(w.adapter === undefined ? {} : { adapter: w.adapter }),
+});
+
 /** Deployed workflows from the store (in-process workers, `kiln dev`). */
 export function storeWorkflowSource(store: DeploymentReader): DeployedWorkflowSource {
   return {
@@ -54,7 +65,7 @@ export function storeWorkflowSource(store: DeploymentReader): DeployedWorkflowSo
       let cursor: string | undefined;
       do {
         const page = await store.listWorkflows({ namespace, limit: 1000, ...(cursor ? { cursor } : {}) });
-        out.push(...page.workflows.map((w) => ({ name: w.name, runtime: w.runtime })));
+        out.push(...page.workflows.map(nameOf));
         cursor = page.nextCursor ?? undefined;
       } while (cursor);
       return out;
@@ -76,7 +87,7 @@ export function apiWorkflowSource(get: <T>(path: string) => Promise<T>): Deploye
       do {
         const query: string = `?limit=1000${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`;
         const page = await get<{ items?: DeployedWorkflowName[]; nextCursor?: string | null }>(`/v1/workflows${query}`);
-        out.push(...(page.items ?? []).map((w) => ({ name: w.name, runtime: w.runtime })));
+        out.push(...(page.items ?? []).map(nameOf));
         cursor = page.nextCursor ?? null;
       } while (cursor);
       return out;
@@ -159,8 +170,11 @@ export class DeployedWorkflowResolver implements WorkflowResolver {
   readonly #cacheMs: number;
   readonly #names = new Map<string, { at: number; names: Promise<readonly string[]> }>();
   readonly #latest = new Map<string, { at: number; workflow: Promise<DeployedWorkflow | undefined> }>();
-  /** Pinned versions never change: cached for good (bounded). */
-  readonly #pinned = new Map<string, Promise<DeployedWorkflow | undefined>>();
+  /**
+   * Pinned versions, cached like the latest ones: a version can be deleted and its number deployed
+   * again with other source (`kiln delete workflow`), so "pinned" does not mean "immutable".
+   */
+  readonly #pinned = new Map<string, { at: number; workflow: Promise<DeployedWorkflow | undefined> }>();
   readonly #prepared = new Map<string, Promise<HostCode>>();
 
   constructor(options: Readonly<DeployedWorkflowResolverOptions>) {
@@ -178,9 +192,15 @@ export class DeployedWorkflowResolver implements WorkflowResolver {
   async listNames(p: Readonly<{ namespace: string }>): Promise<readonly string[]> {
     const cached = this.#names.get(p.namespace);
     if (cached && performance.now() - cached.at < this.#cacheMs) return await cached.names;
+    // A workflow deployed for another compute adapter is left to the workers that have it.
+    const adapter = this.#runner.pool.adapter;
     const names = this.#source
       .listDeployed(p)
-      .then((list) => list.filter((w) => HOST_RUNTIMES.has(w.runtime)).map((w) => w.name));
+      .then((list) =>
+        list
+          .filter((w) => HOST_RUNTIMES.has(w.runtime) && (w.adapter === undefined || w.adapter === adapter))
+          .map((w) => w.name),
+      );
     this.#names.set(p.namespace, { at: performance.now(), names });
     names.catch(() => this.#names.delete(p.namespace));
     return await names;
@@ -190,6 +210,13 @@ export class DeployedWorkflowResolver implements WorkflowResolver {
     if (run.type !== "workflow") return undefined;
     const deployed = await this.#find(run.namespace, run.name, run.version);
     if (!deployed || !HOST_RUNTIMES.has(deployed.runtime)) return undefined;
+    if (deployed.adapter !== undefined && deployed.adapter !== this.#runner.pool.adapter) {
+      // Claimed by name (its latest version allows this adapter) but pinned to one that does not.
+      throw new KilnError(
+        "INVALID_CONFIG",
+        `Workflow "${run.name}" version ${deployed.version} was deployed for the ${deployed.adapter} compute adapter, but this worker runs hosts with ${this.#runner.pool.adapter}; run it on a worker with that adapter, or deploy it again with --adapter ${this.#runner.pool.adapter}`,
+      );
+    }
     const code = await this.prepare(deployed);
     return (claimed, deps) => this.#runner.activate(code, claimed, deps);
   }
@@ -221,13 +248,12 @@ export class DeployedWorkflowResolver implements WorkflowResolver {
   #find(namespace: string, name: string, version: string | null): Promise<DeployedWorkflow | undefined> {
     const key = `${namespace}\u0000${name}\u0000${version ?? ""}`;
     if (version !== null) {
-      let found = this.#pinned.get(key);
-      if (!found) {
-        if (this.#pinned.size > 1000) this.#pinned.clear();
-        found = this.#source.getWorkflow({ namespace, name, version });
-        found.then((w) => w ?? this.#pinned.delete(key)).catch(() => this.#pinned.delete(key));
-        this.#pinned.set(key, found);
-      }
+      const pinned = this.#pinned.get(key);
+      if (pinned && performance.now() - pinned.at < this.#cacheMs) return pinned.workflow;
+      if (this.#pinned.size > 1000) this.#pinned.clear();
+      const found = this.#source.getWorkflow({ namespace, name, version });
+      found.then((w) => w ?? this.#pinned.delete(key)).catch(() => this.#pinned.delete(key));
+      this.#pinned.set(key, { at: performance.now(), workflow: found });
       return found;
     }
     const cached = this.#latest.get(key);

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { RUN_STATUSES, STEP_STATUSES } from "../engine/status.ts";
-import { TOKEN_ROLES, WORKFLOW_RUNTIMES } from "../store/control-store.ts";
+import { COMPUTE_ADAPTERS, TOKEN_ROLES, WORKFLOW_RUNTIMES } from "../store/control-store.ts";
 
 /**
  * The zod schemas shared by several routes, named in the OpenAPI document (components). They
@@ -103,6 +103,10 @@ export const LogEntrySchema = z.object({
 export const NamespaceSchema = z.object({
   name: z.string(),
   description: z.string().nullable(),
+  adapter: z
+    .enum(COMPUTE_ADAPTERS)
+    .optional()
+    .describe("The compute adapter its hosts must run on; absent: any worker"),
   createdAt: z.number(),
 });
 

@@ -51,6 +51,9 @@ const CALLS: Record<string, (ids: Ids) => Call> = {
   listWorkflowVersions: (i) => ({ path: `/v1/workflows/${i.workflow}/versions` }),
   getWorkflowVersion: (i) => ({ path: `/v1/workflows/${i.workflow}/versions/${i.version}` }),
   getFlowGraph: (i) => ({ path: `/v1/workflows/${i.workflow}/versions/${i.version}/graph` }),
+  // Forced, so a delete that reached the wrong namespace would also cancel that namespace's runs.
+  deleteWorkflowVersion: (i) => ({ path: `/v1/workflows/${i.workflow}/versions/${i.version}?force=true` }),
+  deleteWorkflow: (i) => ({ path: `/v1/workflows/${i.workflow}?force=true` }),
   listWorkers: () => ({ path: "/v1/workers" }),
   listTaskKinds: () => ({ path: "/v1/tasks" }),
   listNamespaces: () => ({ path: "/v1/namespaces" }),

@@ -103,9 +103,14 @@ export async function authenticate(c: AppContext, deps: ServerDeps, allowQueryTo
   }
   throw new KilnError(
     "UNAUTHENTICATED",
-    `This request needs a token: send "Authorization: Bearer kiln_…"${deps.auth.adminTokenHint ? ` (an admin token is in ${deps.auth.adminTokenHint})` : ""}`,
+    `This request needs a token: send "Authorization: Bearer kiln_…"${deps.auth.adminTokenOnDisk ? ADMIN_TOKEN_HINT : ""}`,
   );
 }
+
+// An HTTP answer never names the admin token's file: anyone who can reach the port would learn
+// where the server keeps its most powerful credential. The server's own startup log says it.
+const ADMIN_TOKEN_HINT =
+  " (on the server's machine, the kiln CLI reads the admin token from the server's data directory: pass --data DIR)";
 
 /** The principal of a token; UNAUTHENTICATED when it is unknown or revoked. */
 export async function tokenPrincipal(deps: ServerDeps, token: string): Promise<Principal> {
@@ -132,7 +137,7 @@ export function requireCredential(c: AppContext, deps: ServerDeps, who: Authenti
   if (who.via !== "none" || access.roles === "public" || access.tokenRequired !== true) return;
   throw new KilnError(
     "UNAUTHENTICATED",
-    `${c.req.method} ${c.req.routePath} needs a token even from loopback: send "Authorization: Bearer kiln_…"${deps.auth.adminTokenHint ? ` (the admin token is in ${deps.auth.adminTokenHint}; the kiln CLI reads it from there)` : ""}`,
+    `${c.req.method} ${c.req.routePath} needs a token even from loopback: send "Authorization: Bearer kiln_…"${deps.auth.adminTokenOnDisk ? ADMIN_TOKEN_HINT : ""}`,
   );
 }
 

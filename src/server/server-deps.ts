@@ -79,7 +79,8 @@ export interface ServerDeps {
   readonly sessions: LoopbackSessions;
   readonly auth: {
     readonly mode: AuthMode;
-    readonly adminTokenHint: string | undefined;
+    /** Whether an admin token file exists for local CLIs (its path is never sent over HTTP). */
+    readonly adminTokenOnDisk: boolean;
     readonly rateLimit: false | { readonly default: RateLimit; readonly worker: RateLimit };
     readonly publicMetrics: boolean;
   };
@@ -137,7 +138,7 @@ export function createServerDeps(options: AppOptions): ServerDeps {
     streams: new StreamLimits(options.maxStreams ?? {}),
     auth: {
       mode: options.auth ?? "required",
-      adminTokenHint: options.adminTokenPath,
+      adminTokenOnDisk: options.adminTokenPath !== undefined,
       rateLimit,
       publicMetrics: options.publicMetrics ?? false,
     },

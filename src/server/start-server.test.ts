@@ -44,7 +44,12 @@ describe("startServer", () => {
       );
       const unauthenticated = await fetch(`${first.url}/v1/runs`);
       assert.equal(unauthenticated.status, 401);
-      assert.match(await unauthenticated.text(), /admin-token/, "the 401 says where the admin token is");
+      const body = await unauthenticated.text();
+      assert.ok(
+        !body.includes(dataDir) && !body.includes("admin-token"),
+        `the 401 must not reveal the token file: ${body}`,
+      );
+      assert.match(body, /data directory/, "the 401 says how a local CLI finds the admin token");
     } finally {
       await first.close();
     }

@@ -50,8 +50,13 @@ export interface ControlStore {
    * an explicit version that exists with other source is WORKFLOW_VERSION_EXISTS.
    */
   deployWorkflow(p: Readonly<DeployWorkflowParams>): Promise<DeployWorkflowResult>;
-  /** The latest version of each workflow of a namespace with its version count, by name. */
-  listWorkflows(p: Readonly<{ namespace: string; limit?: number; cursor?: string }>): Promise<WorkflowPage>;
+  /**
+   * The latest version of each workflow of a namespace with its version count, by name. `search`
+   * keeps those whose name or (latest) description contains it, ignoring case.
+   */
+  listWorkflows(
+    p: Readonly<{ namespace: string; limit?: number; cursor?: string; search?: string }>,
+  ): Promise<WorkflowPage>;
   /** Every version of a workflow, newest first (no source). */
   listWorkflowVersions(p: Readonly<{ namespace: string; name: string }>): Promise<DeploymentInfo[]>;
   /** A version with its source; the latest when `version` is omitted. */
@@ -86,6 +91,10 @@ export const ALL_NAMESPACES = "*";
 /** What a token may do (see src/server/auth.ts for the matrix). */
 export const TOKEN_ROLES = ["admin", "developer", "viewer", "worker"] as const;
 export type TokenRole = (typeof TOKEN_ROLES)[number];
+
+/** The compute adapters a deployment may ask for (src/runtimes/attach.ts builds them). */
+export const COMPUTE_ADAPTERS = ["exec", "docker"] as const;
+export type ComputeAdapterName = (typeof COMPUTE_ADAPTERS)[number];
 
 /** The runtimes a deployed workflow can have. */
 export const WORKFLOW_RUNTIMES = ["node", "python", "flow"] as const;
@@ -171,6 +180,8 @@ export interface DeployWorkflowParams {
   readonly runtime: WorkflowRuntime;
   readonly source: string;
   readonly description?: string | null;
+  /** Where its hosts must run; omitted: any worker's adapter. */
+  readonly adapter?: ComputeAdapterName | null;
 }
 
 /** A deployed workflow version without its source. */
@@ -182,6 +193,8 @@ export interface DeploymentInfo {
   /** Hex SHA-256 of the source. */
   readonly contentHash: string;
   readonly description: string | null;
+  /** The compute adapter its hosts must run on (`kiln deploy -a`); absent: any. */
+  readonly adapter?: ComputeAdapterName;
   readonly createdAt: number;
 }
 

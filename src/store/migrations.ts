@@ -384,6 +384,14 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 2, name: "control plane", statements: { sqlite: CONTROL_2, postgres: CONTROL_2 } },
   { version: 4, name: "cancelled steps", statements: STEPS_CANCELLED_4 },
   { version: 7, name: "webhooks", statements: { sqlite: WEBHOOKS_7, postgres: WEBHOOKS_7 } },
+  {
+    version: 9,
+    name: "deployment compute adapter",
+    statements: {
+      sqlite: ["ALTER TABLE workflow_deployments ADD COLUMN adapter TEXT"],
+      postgres: ["ALTER TABLE workflow_deployments ADD COLUMN adapter TEXT"],
+    },
+  },
   { version: 12, name: "audit log", statements: AUDIT_12 },
   { version: 13, name: "retention indexes", statements: { sqlite: RETENTION_13, postgres: RETENTION_13 } },
 ];
@@ -400,9 +408,11 @@ export async function migrate(
   await driver.run(
     "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)",
   );
-  const latest = MIGRATIONS.at(-1)?.version ?? 0;
+  // In version order whatever the order of the list (branches add migrations side by side).
+  const ordered = [...MIGRATIONS].sort((x, y) => x.version - y.version);
+  const latest = ordered.at(-1)?.version ?? 0;
   let applied = 0;
-  for (const migration of MIGRATIONS) {
+  for (const migration of ordered) {
     const done = await driver
       .transaction(async (tx) => {
         const rows = await tx.all<{ version: number }>("SELECT version FROM schema_migrations ORDER BY version DESC");

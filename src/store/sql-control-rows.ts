@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from "node:crypto";
 import { KilnError } from "../errors.ts";
 import type {
+  ComputeAdapterName,
   ApiToken,
   DeploymentInfo,
   Namespace,
@@ -91,6 +92,7 @@ export interface DeploymentRow {
   runtime: string;
   content_hash: string;
   description: string | null;
+  adapter: string | null;
   created_at: number;
   source?: string;
   versions?: number;
@@ -107,7 +109,8 @@ export interface WorkerRow {
 }
 
 export const TOKEN_SELECT = "id, name, namespace, role, prefix, created_at, last_used_at, revoked_at";
-export const DEPLOYMENT_SELECT = "namespace, name, version, seq, runtime, content_hash, description, created_at";
+export const DEPLOYMENT_SELECT =
+  "namespace, name, version, seq, runtime, content_hash, description, adapter, created_at";
 
 export const toNamespace = (r: NamespaceRow): Namespace => ({
   name: r.name,
@@ -148,6 +151,7 @@ export const toDeployment = (r: DeploymentRow): DeploymentInfo => ({
   runtime: r.runtime as WorkflowRuntime,
   contentHash: r.content_hash,
   description: r.description,
+  ...(r.adapter === null ? {} : { adapter: r.adapter as ComputeAdapterName }),
   createdAt: r.created_at,
 });
 

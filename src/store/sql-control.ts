@@ -3,6 +3,7 @@ import { newId } from "../engine/ids.ts";
 import type { RunStatus } from "../engine/status.ts";
 import {
   ALL_NAMESPACES,
+  COMPUTE_ADAPTERS,
   type ApiToken,
   type ControlStore,
   type CreatedToken,
@@ -47,6 +48,7 @@ import {
   WORKFLOW_NAME,
   type WorkerRow,
 } from "./sql-control-rows.ts";
+import { containsPattern } from "./workflow-registry.ts";
 import { inList, rowsSource, type SqlDriver, type SqlExecutor } from "./sql-driver.ts";
 
 export { expectNamespaceName, expectSecretName, newTokenPlaintext, sha256Hex } from "./sql-control-rows.ts";
@@ -255,6 +257,10 @@ export class SqlControl implements ControlStore {
     if (typeof p.source !== "string" || p.source.trim() === "") {
       throw invalid(`Expected "source" to be the workflow's non-empty source text`);
     }
+    const adapter = p.adapter ?? null;
+    if (adapter !== null && !(COMPUTE_ADAPTERS as readonly string[]).includes(adapter)) {
+      throw invalid(`Expected "adapter" to be one of ${COMPUTE_ADAPTERS.join(", ")}, got ${JSON.stringify(adapter)}`);
+    }
     const contentHash = sha256Hex(p.source);
     return this.#db.transaction(async (tx) => {
       await this.#lock(tx, `deploy/${p.namespace}/${name}`);
@@ -273,7 +279,12 @@ export class SqlControl implements ControlStore {
             { data: { name, version: p.version, contentHash: same.content_hash } },
           );
         }
-      } else if (latest && latest.content_hash === contentHash && latest.runtime === p.runtime) {
+      } else if (
+        latest &&
+        latest.content_hash === contentHash &&
+        latest.runtime === p.runtime &&
+        latest.adapter === adapter
+      ) {
         return { deployment: toDeployment(latest), created: false };
       }
       const version =
@@ -286,28 +297,47 @@ export class SqlControl implements ControlStore {
         runtime: p.runtime,
         content_hash: contentHash,
         description: p.description ?? null,
+        adapter,
         created_at: this.#clock(),
       };
       await tx.run(
-        `INSERT INTO workflow_deployments (namespace, name, version, seq, runtime, source, content_hash, description, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-        [row.namespace, name, version, row.seq, row.runtime, p.source, contentHash, row.description, row.created_at],
+        `INSERT INTO workflow_deployments (namespace, name, version, seq, runtime, source, content_hash, description, adapter, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        [
+          row.namespace,
+          name,
+          version,
+          row.seq,
+          row.runtime,
+          p.source,
+          contentHash,
+          row.description,
+          row.adapter,
+          row.created_at,
+        ],
       );
       return { deployment: toDeployment(row), created: true };
     });
   }
 
-  async listWorkflows(p: Readonly<{ namespace: string; limit?: number; cursor?: string }>): Promise<WorkflowPage> {
+  async listWorkflows(
+    p: Readonly<{ namespace: string; limit?: number; cursor?: string; search?: string }>,
+  ): Promise<WorkflowPage> {
     const limit = Math.min(Math.max(Math.floor(p.limit ?? 100), 1), 1000);
     const cols = DEPLOYMENT_SELECT.split(", ")
       .map((c) => `d.${c}`)
       .join(", ");
+    const search = p.search === undefined || p.search === "" ? undefined : containsPattern(p.search);
     const rows = await this.#db.all<DeploymentRow>(
       `SELECT ${cols}, c.n AS versions FROM workflow_deployments AS d
        JOIN (SELECT name, MAX(seq) AS seq, COUNT(*) AS n FROM workflow_deployments WHERE namespace = ? GROUP BY name) AS c
          ON d.name = c.name AND d.seq = c.seq
-       WHERE d.namespace = ? AND d.name > ? ORDER BY d.name LIMIT ?`,
-      [p.namespace, p.namespace, p.cursor ?? "", limit + 1],
+       WHERE d.namespace = ? AND d.name > ?${
+         search === undefined
+           ? ""
+           : ` AND (LOWER(d.name) LIKE ? ESCAPE '\\' OR LOWER(COALESCE(d.description, '')) LIKE ? ESCAPE '\\')`
+       } ORDER BY d.name LIMIT ?`,
+      [p.namespace, p.namespace, p.cursor ?? "", ...(search === undefined ? [] : [search, search]), limit + 1],
     );
     const page = rows.slice(0, limit);
     return {

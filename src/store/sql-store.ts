@@ -30,6 +30,8 @@ import {
   settleTerminal,
   wakeRuns,
 } from "./sql-transitions.ts";
+import { deleteWorkflow } from "./sql-workflow-registry.ts";
+import type { DeleteWorkflowParams, DeleteWorkflowResult } from "./workflow-registry.ts";
 import { awaitEvent, extendLeases, finishRuns, saveSteps, startChildRun, updateRuns } from "./sql-worker-writes.ts";
 import type {
   AwaitEventParams,
@@ -167,6 +169,10 @@ export class SqlStore extends SqlControl implements Store {
       p.runId,
     ]);
     return rows.map(rowToStep);
+  }
+
+  deleteWorkflow(p: Readonly<DeleteWorkflowParams>): Promise<DeleteWorkflowResult> {
+    return deleteWorkflow(this.#k, p);
   }
 
   async cancelRun(p: Readonly<{ namespace: string; id: string; reason?: string }>): Promise<Run> {

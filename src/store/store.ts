@@ -7,6 +7,7 @@ import type { RunStatus, StepStatus } from "../engine/status.ts";
 import type { Step, StepType } from "../engine/step.ts";
 import type { ControlStore } from "./control-store.ts";
 import type { WebhookStore } from "./webhook-store.ts";
+import type { DeleteWorkflowParams, DeleteWorkflowResult } from "./workflow-registry.ts";
 
 /**
  * The one persistence interface of Kiln. SQLite and PostgreSQL implement it and pass one contract
@@ -29,6 +30,11 @@ export interface Store extends ControlStore {
   readonly audit: AuditStore;
   /** Incoming webhook endpoints, outgoing subscriptions and their delivery outbox (webhook-store.ts). */
   readonly webhooks: WebhookStore;
+  /**
+   * Deletes a workflow or one version. Refused with WORKFLOW_IN_USE while runs pinned to it are in
+   * flight, unless `force`, which cancels them (and their children) in the same transaction.
+   */
+  deleteWorkflow(p: Readonly<DeleteWorkflowParams>): Promise<DeleteWorkflowResult>;
 
   // ── Runs (client side) ──────────────────────────────────────────────────────────────────────
   /** Creates a run, or returns the existing one for the same namespace + idempotency key. */

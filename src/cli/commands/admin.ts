@@ -13,8 +13,12 @@ const when = (v: unknown) =>
   typeof v === "number" ? new Date(v).toISOString().replace("T", " ").slice(0, 19) : text(v);
 
 /** `kiln list workflows|tasks|workers`. */
-export async function listResourceCommand(ctx: CliContext, what: "workflows" | "tasks" | "workers"): Promise<number> {
-  const page = await ctx.api().get<Page<Row>>(`/v1/${what}`);
+export async function listResourceCommand(
+  ctx: CliContext,
+  what: "workflows" | "tasks" | "workers",
+  options: Readonly<{ search?: string }> = {},
+): Promise<number> {
+  const page = await ctx.api().get<Page<Row>>(`/v1/${what}`, { q: options.search });
   if (ctx.options.json) {
     printJson(ctx.output, page);
     return 0;
@@ -27,8 +31,12 @@ export async function listResourceCommand(ctx: CliContext, what: "workflows" | "
       text(w.versions),
       text(w.contentHash).slice(0, 12),
       when(w.createdAt),
+      text(w.adapter ?? "any"),
+      text(w.description),
     ]);
-    ctx.output.out(table(rows, ["NAME", "VERSION", "RUNTIME", "VERSIONS", "HASH", "DEPLOYED"]));
+    ctx.output.out(
+      table(rows, ["NAME", "VERSION", "RUNTIME", "VERSIONS", "HASH", "DEPLOYED", "ADAPTER", "DESCRIPTION"]),
+    );
   } else if (what === "tasks") {
     const workerNames = (v: unknown) =>
       Array.isArray(v)

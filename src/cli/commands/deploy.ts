@@ -1,6 +1,8 @@
 import { readFileSync } from "node:fs";
 import { extname } from "node:path";
-import { KilnError } from "../../errors.ts";
+import { hasCode, KilnError } from "../../errors.ts";
+import { COMPUTE_ADAPTERS } from "../../store/control-store.ts";
+import { detectRuntime } from "../detect-runtime.ts";
 import type { CliContext } from "../context.ts";
 import { assertDeployCompatible } from "./replay.ts";
 import { printJson } from "../output.ts";
@@ -12,6 +14,7 @@ export interface DeployOptions {
   readonly version?: string;
   readonly name?: string;
   readonly description?: string;
+  readonly adapter?: string;
   readonly check?: boolean;
 }
 
@@ -26,9 +29,12 @@ const RUNTIME_BY_EXTENSION: Readonly<Record<string, string>> = {
   ".yml": "flow",
 };
 
-/** The runtime of a workflow source: `--runtime`, else the file extension, else node. */
-export function runtimeFor(file: string, runtime: string | undefined): "node" | "python" | "flow" {
-  const chosen = runtime ?? RUNTIME_BY_EXTENSION[extname(file).toLowerCase()] ?? "node";
+/**
+ * The runtime of a workflow source: `--runtime`, else the file extension, else (stdin, or a file
+ * without a known extension) what the source looks like, else node.
+ */
+export function runtimeFor(file: string, runtime: string | undefined, source = ""): "node" | "python" | "flow" {
+  const chosen = runtime ?? RUNTIME_BY_EXTENSION[extname(file).toLowerCase()] ?? detectRuntime(source) ?? "node";
   if (chosen !== "node" && chosen !== "python" && chosen !== "flow") {
     throw new KilnError("INVALID_INPUT", `Expected --runtime to be node, python or flow, got "${chosen}"`);
   }
@@ -39,7 +45,13 @@ export function runtimeFor(file: string, runtime: string | undefined): "node" | 
 export async function deployCommand(ctx: CliContext, id: string, options: DeployOptions): Promise<number> {
   const source = readFileSync(options.file === "-" ? 0 : options.file, "utf8");
   const name = options.name ?? id;
-  const runtime = runtimeFor(options.file, options.runtime);
+  if (options.adapter !== undefined && !(COMPUTE_ADAPTERS as readonly string[]).includes(options.adapter)) {
+    throw new KilnError(
+      "INVALID_INPUT",
+      `Unknown compute adapter "${options.adapter}" (--adapter); the adapters are ${COMPUTE_ADAPTERS.join(", ")}`,
+    );
+  }
+  const runtime = runtimeFor(options.file, options.runtime, source);
   if (options.check && runtime !== "flow") {
     // The compat gate: refuse code that diverges from the histories of runs still in flight.
     const report = await assertDeployCompatible(ctx, { name, source, runtime });
@@ -52,10 +64,27 @@ export async function deployCommand(ctx: CliContext, id: string, options: Deploy
     runtime,
     ...(options.version ? { version: options.version } : {}),
     ...(options.description ? { description: options.description } : {}),
+    ...(options.adapter ? { adapter: options.adapter } : {}),
   };
   const result = await ctx
     .api()
-    .post<{ name: string; version: string; contentHash: string; created: boolean }>("/v1/workflows", body);
+    .post<{ name: string; version: string; contentHash: string; created: boolean }>("/v1/workflows", body)
+    .catch((error: unknown) => {
+      // Guessed as JavaScript and refused: say how to pick the runtime instead of leaving a JS parse error.
+      if (
+        options.runtime === undefined &&
+        runtime === "node" &&
+        hasCode(error, "INVALID_INPUT") &&
+        /does not compile/.test((error as Error).message)
+      ) {
+        throw new KilnError(
+          "INVALID_INPUT",
+          `${(error as Error).message}\n(deployed as JavaScript/TypeScript${options.file === "-" ? " because stdin has no file extension" : ""}; if this is Python or a YAML flow, pass --runtime python or --runtime flow)`,
+          { cause: error },
+        );
+      }
+      throw error;
+    });
   if (ctx.options.json) printJson(ctx.output, result);
   else
     ctx.output.out(

@@ -6,3 +6,4 @@ import "./processes.ts";
 import "./replay.ts";
 import "./validate.ts";
 import "./webhooks.ts";
+import "./registry.ts";
