@@ -7,6 +7,8 @@ import type { Step } from "../engine/step.ts";
 import { rowsSource, type SqlDriver, type SqlScalar } from "./sql-driver.ts";
 import { claimRuns } from "./sql-claim.ts";
 import { SqlControl } from "./sql-control.ts";
+import type { ScheduleStore } from "./schedule-store.ts";
+import { SqlSchedules } from "./sql-schedules.ts";
 import { RUNS_CHANNEL, SETTLED, SqlKernel, TERMINAL, WORK_SELECT, type WorkRow } from "./sql-kernel.ts";
 import {
   type LogRow,
@@ -72,6 +74,7 @@ export class SqlStore extends SqlControl implements Store {
   readonly dialect: "sqlite" | "postgres";
   protected readonly driver: SqlDriver;
   readonly #k: SqlKernel;
+  readonly #schedules: SqlSchedules;
 
   protected constructor(driver: SqlDriver, options: Readonly<StoreOptions> = {}) {
     // The control plane (namespaces, tokens, secrets, deployments, workers) lives in sql-control.ts.
@@ -79,6 +82,7 @@ export class SqlStore extends SqlControl implements Store {
     this.driver = driver;
     this.dialect = driver.dialect;
     this.#k = new SqlKernel(driver, options);
+    this.#schedules = new SqlSchedules(driver, options);
   }
 
   async startRun(p: Readonly<StartRunParams>): Promise<StartRunResult> {
@@ -449,5 +453,46 @@ export class SqlStore extends SqlControl implements Store {
 
   updateRuns(p: Readonly<{ items: readonly UpdateRunParams[] }>): Promise<WriteResult[]> {
     return updateRuns(this.#k, p);
+  }
+  // ── schedules: sql-schedules.ts ─────────────────────────────────────────────────────────────
+
+  putSchedule(p: Parameters<ScheduleStore["putSchedule"]>[0]) {
+    return this.#schedules.putSchedule(p);
+  }
+
+  getSchedule(p: Parameters<ScheduleStore["getSchedule"]>[0]) {
+    return this.#schedules.getSchedule(p);
+  }
+
+  listSchedules(p: Parameters<ScheduleStore["listSchedules"]>[0]) {
+    return this.#schedules.listSchedules(p);
+  }
+
+  deleteSchedule(p: Parameters<ScheduleStore["deleteSchedule"]>[0]) {
+    return this.#schedules.deleteSchedule(p);
+  }
+
+  setSchedulePaused(p: Parameters<ScheduleStore["setSchedulePaused"]>[0]) {
+    return this.#schedules.setSchedulePaused(p);
+  }
+
+  fireDueSchedules(p: Parameters<ScheduleStore["fireDueSchedules"]>[0]) {
+    return this.#schedules.fireDueSchedules(p);
+  }
+
+  triggerSchedule(p: Parameters<ScheduleStore["triggerSchedule"]>[0]) {
+    return this.#schedules.triggerSchedule(p);
+  }
+
+  backfillSchedule(p: Parameters<ScheduleStore["backfillSchedule"]>[0]) {
+    return this.#schedules.backfillSchedule(p);
+  }
+
+  listScheduleFires(p: Parameters<ScheduleStore["listScheduleFires"]>[0]) {
+    return this.#schedules.listScheduleFires(p);
+  }
+
+  getNextScheduleDueAt() {
+    return this.#schedules.getNextScheduleDueAt();
   }
 }
