@@ -1,3 +1,4 @@
+import type { ScheduleDeclaration } from "../engine/schedule-declaration.ts";
 /** The resolved configuration: frozen, fully defaulted, camelCase and millisecond-based. */
 
 /** How a task kind's input reaches the script. */
@@ -146,4 +147,6 @@ export interface ResolvedConfig {
   readonly tasks: readonly ResolvedTaskKind[];
   readonly plugins: readonly ResolvedPlugin[];
   readonly services: ResolvedServices;
+  /** `schedules:` and the `schedule:` shorthands of task kinds, resolved. */
+  readonly schedules: readonly ScheduleDeclaration[];
 }

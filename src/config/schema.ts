@@ -1,5 +1,6 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: Kiln's ${VAR} syntax appears in plain strings on purpose.
 import { z } from "zod";
+import { scheduleSchema, scheduleShorthandSchema } from "./schedule-schema.ts";
 
 /**
  * The zod schemas of a Kiln config file: the single source of validation, of the resolved types'
@@ -159,6 +160,7 @@ export const taskKindSchema = z
       .optional()
       .describe("Secrets exposed as environment variables of the same name, masked everywhere"),
     queue: z.string().min(1).optional().describe("The queue runs of this kind go to (default: the worker's first)"),
+    schedule: scheduleShorthandSchema.optional(),
   })
   .describe("A script or CLI that becomes a durable task");
 
@@ -244,6 +246,7 @@ export const configSchema = z
     tasks: z.array(taskKindSchema).optional().describe("Task kinds; tasks/*.yaml next to the file are merged in"),
     plugins: z.array(pluginSchema).optional(),
     services: servicesSchema.optional(),
+    schedules: z.array(scheduleSchema).optional().describe("Schedules that start workflows or task kinds"),
   })
   .describe("Kiln configuration (kiln.yaml / kiln.toml)");
 

@@ -19,6 +19,7 @@ import { workerProtocolRoutes } from "./routes/worker-protocol.ts";
 import { workerRoutes } from "./routes/workers.ts";
 import { workflowRoutes } from "./routes/workflows.ts";
 import { sessionRoutes } from "./routes/session.ts";
+import { scheduleRoutes } from "./routes/schedules.ts";
 import { type AppOptions, createServerDeps, type ServerDeps } from "./server-deps.ts";
 import {
   isApiPath,
@@ -59,6 +60,7 @@ export function createApp(options: AppOptions): KilnApp {
     ...streamRoutes,
     ...workerProtocolRoutes,
     ...sessionRoutes,
+    ...scheduleRoutes,
   );
   const app = new Hono<AppEnv>();
   app.use("*", requestLog(deps));

@@ -17,6 +17,9 @@ export class ServerMetrics {
   readonly stepDuration: Histogram<"type" | "status">;
   readonly httpRequests: Counter<"method" | "route" | "status">;
   readonly httpDuration: Histogram<"method" | "route">;
+  /** Schedule lag: a fire's due time → its run created (scheduler.ts). */
+  readonly scheduleLag: Histogram<"namespace">;
+  readonly scheduleFires: Counter<"namespace" | "outcome">;
 
   constructor(
     store: Pick<Store, "countRuns" | "listWorkers">,
@@ -104,6 +107,19 @@ export class ServerMetrics {
       help: "HTTP request duration by route",
       labelNames: ["method", "route"] as const,
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1, 5, 30],
+      registers,
+    });
+    this.scheduleLag = new Histogram({
+      name: "kiln_schedule_lag_seconds",
+      help: "Time from a schedule's due time to its run being started (jitter excluded)",
+      labelNames: ["namespace"] as const,
+      buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 15, 60, 300],
+      registers,
+    });
+    this.scheduleFires = new Counter({
+      name: "kiln_schedule_fires_total",
+      help: "Handled schedule due times by outcome (started, skipped, buffered, missed)",
+      labelNames: ["namespace", "outcome"] as const,
       registers,
     });
   }

@@ -8,6 +8,7 @@ import { createApp, type KilnApp } from "./app.ts";
 import { isLoopbackHost } from "./auth.ts";
 import { Housekeeper } from "./housekeeper.ts";
 import { createLogger } from "./logger.ts";
+import { Scheduler } from "./scheduler.ts";
 import type { AppOptions } from "./server-deps.ts";
 import { join } from "node:path";
 
@@ -24,6 +25,8 @@ export interface StartServerOptions extends Omit<AppOptions, "adminTokenPath"> {
   /** Run the housekeeper (sweeps, token use, worker pruning). Default true. */
   readonly housekeeping?: boolean;
   readonly sweepIntervalMs?: number;
+  /** Run the scheduler (fires due schedules). Default true. */
+  readonly scheduling?: boolean;
 }
 
 /** A listening Kiln server. */
@@ -34,6 +37,7 @@ export interface KilnServer {
   readonly port: number;
   readonly app: KilnApp;
   readonly housekeeper: Housekeeper | undefined;
+  readonly scheduler: Scheduler | undefined;
   /** Where the admin token is (when adminToken is on). */
   readonly adminTokenPath: string | undefined;
   readonly http: Server;
@@ -116,6 +120,16 @@ export async function startServer(options: StartServerOptions): Promise<KilnServ
     });
     housekeeper.start();
   }
+  const scheduler =
+    options.scheduling === false
+      ? undefined
+      : new Scheduler({
+          store: options.store,
+          logger,
+          metrics: kiln.deps.metrics,
+          ...(options.clock === undefined ? {} : { clock: options.clock }),
+        });
+  scheduler?.start();
   logger.info({ url, store: options.store.dialect, auth }, `Kiln server listening at ${url}`);
 
   let closing: Promise<void> | undefined;
@@ -125,11 +139,13 @@ export async function startServer(options: StartServerOptions): Promise<KilnServ
     port: address.port,
     app: kiln,
     housekeeper,
+    scheduler,
     adminTokenPath,
     http,
     close: () =>
       (closing ??= (async () => {
         await housekeeper?.stop();
+        await scheduler?.stop();
         await kiln.close();
         for (const client of wss.clients) client.terminate();
         const closed = new Promise<void>((resolve) => http.close(() => resolve()));

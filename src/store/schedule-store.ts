@@ -103,6 +103,6 @@ export interface ScheduleStore {
   backfillSchedule(p: Readonly<{ namespace: string; id: string; from: number; to: number }>): Promise<ScheduleFire[]>;
   /** The latest handled due times of a schedule, newest first. */
   listScheduleFires(p: Readonly<{ namespace: string; id: string; limit?: number }>): Promise<ScheduleFire[]>;
-  /** The earliest next due time of unpaused schedules (or a buffered fire), for the scheduler's timer. */
+  /** The earliest next due time of unpaused schedules, for the scheduler's timer. */
   getNextScheduleDueAt(): Promise<number | null>;
 }

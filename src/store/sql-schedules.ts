@@ -14,6 +14,7 @@ import {
   scheduleValues,
   validateTiming,
 } from "../engine/schedule-spec.ts";
+import { DEFAULT_CATCH_UP_WINDOW_MS } from "../engine/schedule-declaration.ts";
 import { isTerminal, type RunStatus } from "../engine/status.ts";
 import type {
   FiredSchedule,
@@ -30,8 +31,6 @@ import { SqlKernel, type Tx, WORK_SELECT, type WorkRow } from "./sql-kernel.ts";
 import { cancelRuns, descendants } from "./sql-transitions.ts";
 import type { StoreOptions } from "./store.ts";
 
-/** The default reach of catch-up `latest` / `all`: one day. */
-export const DEFAULT_CATCH_UP_WINDOW_MS = 86_400_000;
 const SCHEDULE_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$/;
 /** Fire rows kept per schedule (its "last results"). */
 const FIRES_KEPT = 100;
@@ -319,14 +318,11 @@ export class SqlSchedules implements ScheduleStore {
   }
 
   async getNextScheduleDueAt(): Promise<number | null> {
+    // Buffered fires wait for a run to end, which no timer announces: the scheduler's regular
+    // look (at most a second apart) finds them.
     const [row] = await this.#k.driver.all<{ t: number | string | null }>(
       "SELECT MIN(next_due_at) AS t FROM schedules WHERE paused = 0",
     );
-    const [buffered] = await this.#k.driver.all<{ n: number | string }>(
-      "SELECT COUNT(*) AS n FROM schedules WHERE paused = 0 AND buffered_due_at IS NOT NULL",
-    );
-    // A buffered fire waits for a run to end, which no timer announces: look again soon.
-    if (Number(buffered?.n ?? 0) > 0) return this.#k.clock();
     return num(row?.t ?? null);
   }
 

@@ -3,3 +3,4 @@ import "./init.ts";
 import "./processes.ts";
 import "./replay.ts";
 import "./validate.ts";
+import "./schedules.ts";

@@ -9,6 +9,7 @@ import { createSecretResolver } from "../../secrets/secret-resolver.ts";
 import { validateDeployment } from "../../server/deploy-validation.ts";
 import { createLogger } from "../../server/logger.ts";
 import { localEngineClient } from "../../server/local-engine-client.ts";
+import { syncConfigSchedules } from "../../server/config-schedules.ts";
 import { startServer } from "../../server/start-server.ts";
 import { openStore } from "../../store/open-store.ts";
 import type { Store } from "../../store/store.ts";
@@ -72,6 +73,16 @@ async function deployDirectory(store: Store, namespace: string, dir: string, log
     }
   }
   return deployed;
+}
+
+/** Upserts the config's schedules and deletes the config schedules it no longer declares. */
+async function syncSchedules(store: Store, namespace: string, config: ResolvedConfig, logger: Logger): Promise<void> {
+  try {
+    const result = await syncConfigSchedules(store, namespace, config.schedules);
+    if (result.upserted.length > 0 || result.deleted.length > 0) logger.info(result, "Config schedules synced");
+  } catch (error) {
+    logger.error({ error: serializeError(error) }, `Could not sync config schedules: ${serializeError(error).message}`);
+  }
 }
 
 /** Calls `fn` (debounced) when anything under `paths` changes; returns a stop function. */
@@ -148,6 +159,7 @@ async function devCommand(ctx: CliContext, options: DevOptions): Promise<number>
   });
   const workflowsDir = resolve(config.baseDir, options.workflows);
   await deployDirectory(store, namespace, workflowsDir, logger);
+  await syncSchedules(store, namespace, config, logger);
   const setup: ConfiguredWorker = await createConfiguredWorker({
     // Through the server's local client, so its metrics and live feeds see the worker's writes.
     client: localEngineClient(store, server.app),
@@ -187,6 +199,7 @@ async function devCommand(ctx: CliContext, options: DevOptions): Promise<number>
       config = readConfig(ctx);
       setup.reload(config);
       void registerWorker();
+      void syncSchedules(store, namespace, config, logger);
       logger.info({ tasks: config.tasks.map((t) => t.kind) }, "Config reloaded");
     } catch (error) {
       const problems = (error as KilnError).data?.problems as
@@ -245,6 +258,7 @@ async function serverCommand(ctx: CliContext, options: ServerOptions): Promise<n
     allowedHosts: options.allowedHost ?? [],
     maxStreams: streamCaps(options.maxStreams),
   });
+  await syncSchedules(store, ctx.options.namespace ?? config.server.namespace, config, logger);
   ctx.output.out(`Kiln ready at ${server.url}`);
   if (server.adminTokenPath) ctx.output.out(`Admin token: ${server.adminTokenPath}`);
   const signal = await untilSignal();
