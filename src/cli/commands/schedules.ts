@@ -1,3 +1,4 @@
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: Kiln's ${schedule.time} placeholders appear in plain strings on purpose.
 import type { Command } from "commander";
 import { parseJsonInput } from "../../engine/payload.ts";
 import type { Schedule, ScheduleFire } from "../../store/schedule-store.ts";

@@ -1,3 +1,4 @@
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: Kiln's ${schedule.time} placeholders appear in plain strings on purpose.
 import { z } from "zod";
 import { KilnError } from "../../errors.ts";
 import { parseInstant, resolveSchedule } from "../../engine/schedule-declaration.ts";
