@@ -293,7 +293,7 @@ const SCHEDULES_6 = [
     catch_up_window_ms BIGINT NOT NULL,
     paused INTEGER NOT NULL DEFAULT 0,
     note TEXT,
-    source TEXT NOT NULL CHECK (source IN ('api', 'config')),
+    source TEXT NOT NULL CHECK (source IN ('api', 'config', 'flow')),
     next_due_at BIGINT,
     last_due_at BIGINT,
     last_run_id TEXT,

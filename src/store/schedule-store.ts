@@ -1,8 +1,11 @@
 import type { RunType } from "../engine/run.ts";
 import type { CatchUpPolicy, OverlapPolicy, ScheduleTiming } from "../engine/schedule-spec.ts";
 
-/** Where a schedule was declared: config schedules are replaced on every config load. */
-export type ScheduleSource = "api" | "config";
+/**
+ * Where a schedule was declared: config schedules are replaced on every config load, flow
+ * schedules (a flow's `trigger:`) on every deploy of the flow.
+ */
+export type ScheduleSource = "api" | "config" | "flow";
 
 /** How a schedule's runs are started (beyond name and input). */
 export interface ScheduleRunOptions {

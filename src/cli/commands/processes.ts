@@ -10,6 +10,7 @@ import { validateDeployment } from "../../server/deploy-validation.ts";
 import { createLogger } from "../../server/logger.ts";
 import { localEngineClient } from "../../server/local-engine-client.ts";
 import { syncConfigSchedules } from "../../server/config-schedules.ts";
+import { flowSchedule, syncFlowSchedule } from "../../server/flow-schedules.ts";
 import { startServer } from "../../server/start-server.ts";
 import { openStore } from "../../store/open-store.ts";
 import type { Store } from "../../store/store.ts";
@@ -57,7 +58,9 @@ async function deployDirectory(store: Store, namespace: string, dir: string, log
     try {
       const source = readFileSync(join(dir, file), "utf8");
       await validateDeployment({ name, runtime, source });
+      const schedule = runtime === "flow" ? flowSchedule(source, name) : undefined;
       const result = await store.deployWorkflow({ namespace, name, runtime, source });
+      if (runtime === "flow") await syncFlowSchedule(store, namespace, name, schedule);
       if (result.created) {
         deployed++;
         logger.info(

@@ -113,6 +113,32 @@ for (const dialect of ["sqlite", "postgres"] as Dialect[]) {
       assert.equal(missing.body.error?.code, "SCHEDULE_NOT_FOUND");
     });
 
+    it("a flow's trigger schedule (or FlowRunner's trigger.cron) is deployed with it and removed with it", async () => {
+      const flow = (trigger: string) => `${trigger}
+nodes:
+  total:
+    type: transform
+    params:
+      script: "return { at: input.at }"
+`;
+      const deploy = (source: string) =>
+        t.json<Json>("/v1/workflows", { ...ns, json: { name: "nightly-flow", runtime: "flow", source } });
+      const first = await deploy(
+        flow('trigger: { cron: { cron: "0 2 * * *", timezone: Europe/Berlin, input: { at: "${schedule.time}" } } }'),
+      );
+      assert.equal(first.status, 201, JSON.stringify(first.body));
+      const s = await t.store.getSchedule({ namespace: "team", id: "nightly-flow" });
+      assert.deepEqual(s?.target, { type: "workflow", name: "nightly-flow" });
+      assert.equal(s?.source, "flow");
+      assert.equal(s?.timezone, "Europe/Berlin");
+      const both = await deploy(flow('trigger: { schedule: "@hourly" }\nmetadata: { schedule: "@daily" }'));
+      assert.equal(both.status, 400);
+      assert.match(both.body.error?.message ?? "", /declares its schedule 2 times/);
+      const none = await deploy(flow("metadata: { description: no schedule }"));
+      assert.equal(none.status, 201, JSON.stringify(none.body));
+      assert.equal(await t.store.getSchedule({ namespace: "team", id: "nightly-flow" }), undefined);
+    });
+
     it("POST /v1/runs {startAt} delays the start; delayMs and startAt together are refused", async () => {
       const at = "2026-12-24T09:00Z";
       const started = await t.json<Json>("/v1/runs", {

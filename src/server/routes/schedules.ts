@@ -52,7 +52,7 @@ const ScheduleSchema = z
     runOptions: z.record(z.string(), z.unknown()),
     paused: z.boolean(),
     note: z.string().nullable(),
-    source: z.enum(["api", "config"]),
+    source: z.enum(["api", "config", "flow"]),
     nextDueAt: z.number().nullable(),
     lastDueAt: z.number().nullable(),
     lastRunId: z.string().nullable(),

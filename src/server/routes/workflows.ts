@@ -1,6 +1,7 @@
 import { validateDeployment } from "../deploy-validation.ts";
 import { z } from "zod";
 import { KilnError } from "../../errors.ts";
+import { flowSchedule, syncFlowSchedule } from "../flow-schedules.ts";
 import { ACCESS, type ApiRoute, defineRoute } from "../api-route.ts";
 import { DeploymentInfoSchema, pageOf, RuntimeSchema } from "../api-schemas.ts";
 
@@ -35,6 +36,8 @@ export const workflowRoutes: readonly ApiRoute[] = [
     },
     async handle({ body, auth, c, deps }) {
       await validateDeployment({ name: body.name, runtime: body.runtime ?? "node", source: body.source });
+      // A flow's `trigger:` schedule is checked before the deploy, so a bad one refuses it.
+      const schedule = body.runtime === "flow" ? flowSchedule(body.source, body.name) : undefined;
       const { deployment, created } = await deps.store.deployWorkflow({
         namespace: auth.namespace,
         name: body.name,
@@ -43,6 +46,7 @@ export const workflowRoutes: readonly ApiRoute[] = [
         ...(body.version === undefined ? {} : { version: body.version }),
         ...(body.description === undefined ? {} : { description: body.description }),
       });
+      if (body.runtime === "flow") await syncFlowSchedule(deps.store, auth.namespace, body.name, schedule);
       const result = {
         name: deployment.name,
         version: deployment.version,
