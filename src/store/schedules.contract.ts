@@ -160,7 +160,7 @@ export function schedulesContract(name: string, harness: StoreHarness): void {
       });
 
       it("pause with a note stops fires; resume starts from now; trigger and backfill start runs", async () => {
-        await store.putSchedule(decl({ id: "p", cron: "*/10 * * * *", overlap: "allow" }));
+        await store.putSchedule(decl({ id: "p", cron: "*/10 * * * *", overlap: "allow", jitterMs: HOUR }));
         const paused = await store.setSchedulePaused({ namespace: NS, id: "p", paused: true, note: "db migration" });
         assert.equal(paused.paused, true);
         assert.equal(paused.note, "db migration");
@@ -170,7 +170,8 @@ export function schedulesContract(name: string, harness: StoreHarness): void {
 
         const trigger = await store.triggerSchedule({ namespace: NS, id: "p" });
         assert.equal(trigger.outcome, "started");
-        assert.ok(trigger.runId);
+        const triggered = await store.getRun({ namespace: NS, id: trigger.runId ?? "" });
+        assert.equal(triggered?.availableAt, now, "a manual trigger starts now, without jitter");
 
         const from = Date.parse("2026-01-04T00:00:00Z");
         const backfill = await store.backfillSchedule({ namespace: NS, id: "p", from, to: from + HOUR });

@@ -274,7 +274,9 @@ export class SqlSchedules implements ScheduleStore {
   async triggerSchedule(p: Readonly<{ namespace: string; id: string }>): Promise<ScheduleFire> {
     return this.#k.tx(async (tx) => {
       const s = await this.#read(tx, p.namespace, p.id, true);
-      const runId = await this.#startRun(tx, s, tx.now, `schedule:${s.id}:trigger:${new Date(tx.now).toISOString()}`);
+      const key = `schedule:${s.id}:trigger:${new Date(tx.now).toISOString()}`;
+      // A manual trigger means "now": no jitter.
+      const runId = await this.#startRun(tx, { ...s, jitterMs: 0 }, tx.now, key);
       await tx.db.run("UPDATE schedules SET last_run_id = ?, updated_at = ? WHERE namespace = ? AND id = ?", [
         runId,
         tx.now,
