@@ -75,6 +75,15 @@ for (const dialect of ["sqlite", "postgres"] as Dialect[]) {
       assert.deepEqual(other.body.items, [], "schedules belong to their namespace");
     });
 
+    it("documents the schedule routes in the OpenAPI document", async () => {
+      const doc = (await t.json<Json>("/v1/openapi.json", { token: null })).body as {
+        paths: Record<string, Record<string, { operationId: string }>>;
+      };
+      assert.equal(doc.paths["/v1/schedules"]?.post?.operationId, "putSchedule");
+      assert.equal(doc.paths["/v1/schedules/{id}"]?.get?.operationId, "getSchedule");
+      assert.equal(doc.paths["/v1/schedules/{id}/backfill"]?.post?.operationId, "backfillSchedule");
+    });
+
     it("the scheduler fires due schedules and records the lag in /metrics", async () => {
       const scheduler = new Scheduler({ store: t.store, metrics: t.kiln.deps.metrics, clock });
       now = Date.parse("2026-06-01T13:00:02Z");
