@@ -61,9 +61,18 @@ export function parseInstant(value: string | number, what: string): number {
   return ms;
 }
 
+/** Schedule ids: also the `schedule:` shorthand's task kind or workflow name. */
+export const SCHEDULE_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$/;
+
 /** Resolves and checks a schedule as written; `where` prefixes messages (e.g. `schedules[2]`). */
 export function resolveSchedule(f: Readonly<ScheduleFields>, where = "schedule"): ScheduleDeclaration {
   const at = (key: string) => `${where}.${key}`;
+  if (!SCHEDULE_ID_PATTERN.test(f.id)) {
+    throw new KilnError(
+      "INVALID_INPUT",
+      `Expected the id of ${where} to be 1-100 letters, digits, _ . - (starting alphanumeric), got ${JSON.stringify(f.id)}; a schedule: shorthand takes its task kind's or workflow's name, so give this one a schedules: entry with its own id`,
+    );
+  }
   if ((f.workflow === undefined) === (f.task === undefined)) {
     throw new KilnError(
       "INVALID_INPUT",

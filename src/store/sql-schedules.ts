@@ -14,7 +14,7 @@ import {
   scheduleValues,
   validateTiming,
 } from "../engine/schedule-spec.ts";
-import { DEFAULT_CATCH_UP_WINDOW_MS } from "../engine/schedule-declaration.ts";
+import { DEFAULT_CATCH_UP_WINDOW_MS, SCHEDULE_ID_PATTERN } from "../engine/schedule-declaration.ts";
 import { isTerminal, type RunStatus } from "../engine/status.ts";
 import type {
   FiredSchedule,
@@ -31,7 +31,6 @@ import { SqlKernel, type Tx, WORK_SELECT, type WorkRow } from "./sql-kernel.ts";
 import { cancelRuns, descendants } from "./sql-transitions.ts";
 import type { StoreOptions } from "./store.ts";
 
-const SCHEDULE_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$/;
 /** Fire rows kept per schedule (its "last results"). */
 const FIRES_KEPT = 100;
 
@@ -139,7 +138,7 @@ export class SqlSchedules implements ScheduleStore {
 
   async putSchedule(p: Readonly<PutScheduleParams>): Promise<{ schedule: Schedule; created: boolean }> {
     expectNamespaceName(p.namespace);
-    expectName("id", p.id, SCHEDULE_ID, "1-100 letters, digits, _ . - (starting alphanumeric)");
+    expectName("id", p.id, SCHEDULE_ID_PATTERN, "1-100 letters, digits, _ . - (starting alphanumeric)");
     if (p.target.type !== "task" && p.target.type !== "workflow") {
       throw new KilnError("INVALID_INPUT", `Expected the schedule's target type to be "task" or "workflow"`);
     }
