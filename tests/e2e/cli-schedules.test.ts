@@ -1,3 +1,4 @@
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: Kiln's ${schedule.time} placeholders appear in plain strings on purpose.
 /**
  * Schedules and delayed starts through the CLI against a real `kiln dev` (SQLite): a schedule
  * every second runs a script task 3 times; config schedules follow the config's hot reload; a
