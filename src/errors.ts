@@ -22,6 +22,7 @@ export const ERROR_CODES = {
   SECRET_NOT_FOUND: 404,
   TOKEN_NOT_FOUND: 404,
   ROUTE_NOT_FOUND: 404,
+  SCHEDULE_NOT_FOUND: 404,
   // State machine and durability.
   INVALID_STATE_TRANSITION: 409,
   LEASE_LOST: 409,
@@ -145,6 +146,7 @@ const NON_RETRYABLE_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   "ACTIVATION_TIMEOUT",
   "WORKFLOW_LOAD_FAILED",
   "PLUGIN_LOAD_FAILED",
+  "SCHEDULE_NOT_FOUND",
 ]);
 
 /** Whether an error with this code is worth retrying by default. */

@@ -65,6 +65,8 @@ export function buildProgram(output: Output, exit: { code: number }): Command {
       .option("--version <version>", "workflow version to pin")
       .option("--timeout <seconds>", "run timeout in seconds")
       .option("--callback-url <url>", "POST the run's outcome here (signed with secret WEBHOOK_CALLBACK_SECRET)")
+      .option("--delay <duration>", 'start no earlier than this long from now ("10m")')
+      .option("--at <time>", 'start no earlier than this time ("2026-12-24T09:00Z")')
       .option(
         "--allow-unknown",
         `queue the run even if no worker or deployment knows the ${type === "task" ? "task kind" : "workflow"} yet`,

@@ -1,5 +1,8 @@
 import { isAbsolute, resolve } from "node:path";
+import { KilnError } from "../errors.ts";
+import { resolveSchedule, type ScheduleDeclaration, type ScheduleFields } from "../engine/schedule-declaration.ts";
 import { parseExitCodes } from "./exit-codes.ts";
+import { scheduleFields, shorthandFields } from "./schedule-schema.ts";
 import type {
   ResolvedConfig,
   ResolvedPlugin,
@@ -196,6 +199,7 @@ export function resolveConfig(input: ConfigInput, options: ResolveConfigOptions)
     options: { ...(p.options ?? {}) },
   }));
   return deepFreeze({
+    schedules: resolveSchedules(input),
     files: [...(options.files ?? [])],
     baseDir: options.baseDir,
     server,
@@ -205,6 +209,33 @@ export function resolveConfig(input: ConfigInput, options: ResolveConfigOptions)
     services,
     webhooks: resolveIncomingWebhooks(input),
     webhookDelivery: resolveWebhookDelivery(input),
+  });
+}
+
+/** `schedules:` and task kinds' `schedule:` shorthands (id: the kind); INVALID_CONFIG says which. */
+function resolveSchedules(input: ConfigInput): ScheduleDeclaration[] {
+  const entries: { fields: ScheduleFields; where: string }[] = [
+    ...(input.schedules ?? []).map((s, i) => ({ fields: scheduleFields(s), where: `schedules[${i}]` })),
+    ...(input.tasks ?? []).flatMap((t, i) =>
+      t.schedule === undefined
+        ? []
+        : [{ fields: shorthandFields(t.schedule, { type: "task", name: t.kind }), where: `tasks[${i}].schedule` }],
+    ),
+  ];
+  const seen = new Set<string>();
+  return entries.map(({ fields, where }) => {
+    if (seen.has(fields.id)) {
+      throw new KilnError(
+        "INVALID_CONFIG",
+        `${where}: schedule id "${fields.id}" is declared twice; ids must be unique`,
+      );
+    }
+    seen.add(fields.id);
+    try {
+      return resolveSchedule(fields, where);
+    } catch (cause) {
+      throw new KilnError("INVALID_CONFIG", `${where}: ${(cause as Error).message}`, { cause });
+    }
   });
 }
 

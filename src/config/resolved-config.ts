@@ -1,3 +1,4 @@
+import type { ScheduleDeclaration } from "../engine/schedule-declaration.ts";
 /** The resolved configuration: frozen, fully defaulted, camelCase and millisecond-based. */
 import type { ResolvedIncomingWebhook, ResolvedWebhookDelivery } from "./resolve-webhooks.ts";
 
@@ -151,4 +152,6 @@ export interface ResolvedConfig {
   readonly webhooks: readonly ResolvedIncomingWebhook[];
   /** How outgoing webhooks are retried. */
   readonly webhookDelivery: ResolvedWebhookDelivery;
+  /** `schedules:` and the `schedule:` shorthands of task kinds, resolved. */
+  readonly schedules: readonly ScheduleDeclaration[];
 }

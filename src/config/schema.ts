@@ -1,6 +1,7 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: Kiln's ${VAR} syntax appears in plain strings on purpose.
 import { z } from "zod";
 import { incomingWebhookSchema, webhookDeliverySchema } from "./webhooks-schema.ts";
+import { scheduleSchema, scheduleShorthandSchema } from "./schedule-schema.ts";
 
 /**
  * The zod schemas of a Kiln config file: the single source of validation, of the resolved types'
@@ -160,6 +161,7 @@ export const taskKindSchema = z
       .optional()
       .describe("Secrets exposed as environment variables of the same name, masked everywhere"),
     queue: z.string().min(1).optional().describe("The queue runs of this kind go to (default: the worker's first)"),
+    schedule: scheduleShorthandSchema.optional(),
   })
   .describe("A script or CLI that becomes a durable task");
 
@@ -247,6 +249,7 @@ export const configSchema = z
     services: servicesSchema.optional(),
     webhooks: z.array(incomingWebhookSchema).optional().describe("Incoming webhooks that start runs"),
     webhook_delivery: webhookDeliverySchema.optional(),
+    schedules: z.array(scheduleSchema).optional().describe("Schedules that start workflows or task kinds"),
   })
   .describe("Kiln configuration (kiln.yaml / kiln.toml)");
 

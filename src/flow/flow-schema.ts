@@ -1,5 +1,6 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: Kiln's ${…} expression syntax appears in plain strings on purpose.
 import { z } from "zod";
+import { scheduleShorthandSchema } from "../config/schedule-schema.ts";
 
 /**
  * The zod schemas of a YAML flow file (DESIGN.md §6): the single source of the file format's
@@ -174,6 +175,7 @@ export const metadataSchema = z
     name: z.string().min(1).optional().describe("Workflow name (default: the name given to kiln deploy)"),
     description: z.string().optional(),
     version: z.union([z.string(), z.number()]).optional().describe("Version label of this definition"),
+    schedule: scheduleShorthandSchema.optional(),
   })
   .describe("Name, description and version of the flow");
 
@@ -202,9 +204,13 @@ export const flowHeaderSchema = z.strictObject({
   $schema: z.string().optional().describe("JSON Schema of this file, for editors"),
   metadata: metadataSchema.optional(),
   trigger: z
-    .strictObject({ webhook: flowWebhookTriggerSchema.optional() })
+    .strictObject({
+      webhook: flowWebhookTriggerSchema.optional(),
+      schedule: scheduleShorthandSchema.optional(),
+      cron: scheduleShorthandSchema.optional().describe("FlowRunner's name of `schedule`"),
+    })
     .optional()
-    .describe("What starts this flow besides `kiln start`"),
+    .describe("What starts this flow besides `kiln start`: a webhook, a schedule (deployed with the flow)"),
   params: z
     .record(z.string(), z.unknown(), { error: "a JSON Schema (a mapping)" })
     .optional()

@@ -30,6 +30,7 @@ import { sessionRoutes } from "./routes/session.ts";
 import { workflowGraphRoutes } from "./routes/workflow-graph.ts";
 import { hookRoutes } from "./routes/hooks.ts";
 import { webhookRoutes } from "./routes/webhooks.ts";
+import { scheduleRoutes } from "./routes/schedules.ts";
 import { type AppOptions, createServerDeps, type ServerDeps } from "./server-deps.ts";
 import {
   isApiPath,
@@ -74,6 +75,7 @@ export function createApp(options: AppOptions): KilnApp {
     ...workflowGraphRoutes,
     ...webhookRoutes,
     ...hookRoutes,
+    ...scheduleRoutes,
   );
   const app = new Hono<AppEnv>();
   app.use("*", requestLog(deps));

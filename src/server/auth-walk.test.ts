@@ -23,6 +23,7 @@ interface Ids {
   readonly secret: string;
   readonly workflow: string;
   readonly version: string;
+  readonly schedule: string;
 }
 
 interface Call {
@@ -64,6 +65,17 @@ const CALLS: Record<string, (ids: Ids) => Call> = {
   listSecrets: () => ({ path: "/v1/secrets" }),
   setSecret: (i) => ({ path: `/v1/secrets/${i.secret}`, body: { value: "walk value" } }),
   deleteSecret: (i) => ({ path: `/v1/secrets/${i.secret}` }),
+  listSchedules: () => ({ path: "/v1/schedules" }),
+  putSchedule: (i) => ({ path: "/v1/schedules", body: { id: i.schedule, task: "walk", cron: "@hourly" } }),
+  getSchedule: (i) => ({ path: `/v1/schedules/${i.schedule}` }),
+  pauseSchedule: (i) => ({ path: `/v1/schedules/${i.schedule}/pause`, body: { note: "walk" } }),
+  resumeSchedule: (i) => ({ path: `/v1/schedules/${i.schedule}/resume`, body: {} }),
+  triggerSchedule: (i) => ({ path: `/v1/schedules/${i.schedule}/trigger`, body: {} }),
+  backfillSchedule: (i) => ({
+    path: `/v1/schedules/${i.schedule}/backfill`,
+    body: { from: "2026-01-01T00:00Z", to: "2026-01-01T02:00Z" },
+  }),
+  deleteSchedule: (i) => ({ path: `/v1/schedules/${i.schedule}` }),
   rotateSecretKey: () => ({ path: "/v1/secrets/rotate-key", body: {} }),
   stream: (i) => ({ path: `/v1/stream?runId=${i.runId}` }),
   websocket: (i) => ({ path: `/v1/ws?runId=${i.runId}` }),
@@ -198,6 +210,13 @@ for (const dialect of ["sqlite", "postgres"] as Dialect[]) {
       const aToken = await store.createToken({ name: "a-spare", namespace: "team", role: "viewer" });
       await t.kiln.deps.vault.set({ namespace: "team", name: "A_SECRET", value: "a value" });
       await store.deployWorkflow({ namespace: "team", name: "a-flow", runtime: "node", source: "a source" });
+      const schedule = { cron: "@hourly", timezone: "UTC", jitterMs: 0, startAt: null, endAt: null };
+      await store.putSchedule({
+        ...schedule,
+        namespace: "team",
+        id: "a-schedule",
+        target: { type: "task", name: "a" },
+      });
       a = {
         runId: aRun.id,
         leaseToken: 0,
@@ -205,6 +224,7 @@ for (const dialect of ["sqlite", "postgres"] as Dialect[]) {
         secret: "A_SECRET",
         workflow: "a-flow",
         version: "1",
+        schedule: "a-schedule",
       };
       // Namespace B ("other"): the same kinds of rows, full of markers, with a leased run.
       const bRun = (
@@ -242,6 +262,13 @@ for (const dialect of ["sqlite", "postgres"] as Dialect[]) {
       bTokens = { admin: bToken.plaintext };
       await t.kiln.deps.vault.set({ namespace: "other", name: "B_SECRET", value: "B-SECRET-VALUE-MARKER" });
       await store.deployWorkflow({ namespace: "other", name: "b-flow", runtime: "node", source: "B-SOURCE-MARKER" });
+      await store.putSchedule({
+        ...schedule,
+        namespace: "other",
+        id: "b-schedule",
+        target: { type: "workflow", name: "b-flow" },
+        input: "B-INPUT-MARKER",
+      });
       await store.registerWorker({
         namespace: "other",
         name: "b-worker-marker",
@@ -256,6 +283,7 @@ for (const dialect of ["sqlite", "postgres"] as Dialect[]) {
         secret: "B_SECRET",
         workflow: "b-flow",
         version: "1",
+        schedule: "b-schedule",
       };
     });
     after(async () => {
@@ -373,6 +401,7 @@ for (const dialect of ["sqlite", "postgres"] as Dialect[]) {
           tokens: await s.listTokens({ namespace: "other" }),
           workflows: await s.listWorkflowVersions({ namespace: "other", name: "b-flow" }),
           workers: (await s.listWorkers({ namespace: "other" })).map((w) => [w.name, w.kinds]),
+          schedules: await s.listSchedules({ namespace: "other" }),
         });
       };
       const before = await snapshot();

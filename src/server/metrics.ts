@@ -22,6 +22,9 @@ export class ServerMetrics {
   readonly webhookDeliveries: Counter<"outcome">;
   /** Incoming webhook requests by outcome: accepted, duplicate, refused (bad signature), rejected. */
   readonly webhookRequests: Counter<"outcome">;
+  /** Schedule lag: a fire's due time → its run created (scheduler.ts). */
+  readonly scheduleLag: Histogram<"namespace">;
+  readonly scheduleFires: Counter<"namespace" | "outcome">;
 
   constructor(
     store: Pick<Store, "countRuns" | "listWorkers">,
@@ -127,6 +130,19 @@ export class ServerMetrics {
       name: "kiln_webhook_requests_total",
       help: "Incoming webhook requests by outcome (accepted, duplicate, refused, rejected)",
       labelNames: ["outcome"] as const,
+      registers,
+    });
+    this.scheduleLag = new Histogram({
+      name: "kiln_schedule_lag_seconds",
+      help: "Time from a schedule's due time to its run being started (jitter excluded)",
+      labelNames: ["namespace"] as const,
+      buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 15, 60, 300],
+      registers,
+    });
+    this.scheduleFires = new Counter({
+      name: "kiln_schedule_fires_total",
+      help: "Handled schedule due times by outcome (started, skipped, buffered, missed)",
+      labelNames: ["namespace", "outcome"] as const,
       registers,
     });
   }

@@ -9,6 +9,7 @@ import { isLoopbackHost } from "./auth.ts";
 import { Housekeeper } from "./housekeeper.ts";
 import { WebhookDispatcher, type WebhookDeliverySettings } from "./webhook-dispatcher.ts";
 import { createLogger } from "./logger.ts";
+import { Scheduler } from "./scheduler.ts";
 import type { AppOptions } from "./server-deps.ts";
 import { join } from "node:path";
 
@@ -33,6 +34,8 @@ export interface StartServerOptions extends Omit<AppOptions, "adminTokenPath"> {
   readonly namespaceRetentionMs?: Readonly<Record<string, number>>;
   /** How outgoing webhooks are retried (sent by every server that runs housekeeping). */
   readonly webhookDelivery?: Partial<WebhookDeliverySettings>;
+  /** Run the scheduler (fires due schedules). Default true. */
+  readonly scheduling?: boolean;
 }
 
 /** A listening Kiln server. */
@@ -43,6 +46,7 @@ export interface KilnServer {
   readonly port: number;
   readonly app: KilnApp;
   readonly housekeeper: Housekeeper | undefined;
+  readonly scheduler: Scheduler | undefined;
   /** Where the admin token is (when adminToken is on). */
   readonly adminTokenPath: string | undefined;
   readonly http: Server;
@@ -141,6 +145,16 @@ export async function startServer(options: StartServerOptions): Promise<KilnServ
     });
     webhooks.start();
   }
+  const scheduler =
+    options.scheduling === false
+      ? undefined
+      : new Scheduler({
+          store: options.store,
+          logger,
+          metrics: kiln.deps.metrics,
+          ...(options.clock === undefined ? {} : { clock: options.clock }),
+        });
+  scheduler?.start();
   logger.info({ url, store: options.store.dialect, auth }, `Kiln server listening at ${url}`);
 
   let closing: Promise<void> | undefined;
@@ -150,12 +164,14 @@ export async function startServer(options: StartServerOptions): Promise<KilnServ
     port: address.port,
     app: kiln,
     housekeeper,
+    scheduler,
     adminTokenPath,
     http,
     close: () =>
       (closing ??= (async () => {
         await housekeeper?.stop();
         await webhooks?.stop();
+        await scheduler?.stop();
         await kiln.close();
         for (const client of wss.clients) client.terminate();
         const closed = new Promise<void>((resolve) => http.close(() => resolve()));

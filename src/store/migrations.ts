@@ -361,6 +361,50 @@ const WEBHOOKS_7 = [
   )`,
 ];
 
+/**
+ * Migration 6: schedules and their fire history (sql-schedules.ts). `next_due_at` is the durable
+ * cursor of each schedule: the scheduler advances it in the transaction that starts the fire's run.
+ */
+const SCHEDULES_6 = [
+  `CREATE TABLE schedules (
+    namespace TEXT NOT NULL,
+    id TEXT NOT NULL,
+    target_type TEXT NOT NULL CHECK (target_type IN ('task', 'workflow')),
+    target_name TEXT NOT NULL,
+    cron TEXT NOT NULL,
+    timezone TEXT NOT NULL,
+    input TEXT,
+    run_options TEXT NOT NULL DEFAULT '{}',
+    jitter_ms BIGINT NOT NULL DEFAULT 0,
+    start_at BIGINT,
+    end_at BIGINT,
+    overlap TEXT NOT NULL,
+    catch_up TEXT NOT NULL,
+    catch_up_window_ms BIGINT NOT NULL,
+    paused INTEGER NOT NULL DEFAULT 0,
+    note TEXT,
+    source TEXT NOT NULL CHECK (source IN ('api', 'config', 'flow')),
+    next_due_at BIGINT,
+    last_due_at BIGINT,
+    last_run_id TEXT,
+    buffered_due_at BIGINT,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    PRIMARY KEY (namespace, id)
+  )`,
+  "CREATE INDEX schedules_due ON schedules (next_due_at) WHERE paused = 0",
+  `CREATE TABLE schedule_fires (
+    namespace TEXT NOT NULL,
+    schedule_id TEXT NOT NULL,
+    due_at BIGINT NOT NULL,
+    fired_at BIGINT NOT NULL,
+    outcome TEXT NOT NULL,
+    run_id TEXT,
+    reason TEXT,
+    PRIMARY KEY (namespace, schedule_id, due_at)
+  )`,
+];
+
 /** Every migration, in order. */
 export const MIGRATIONS: readonly Migration[] = [
   {
@@ -383,6 +427,7 @@ export const MIGRATIONS: readonly Migration[] = [
   },
   { version: 2, name: "control plane", statements: { sqlite: CONTROL_2, postgres: CONTROL_2 } },
   { version: 4, name: "cancelled steps", statements: STEPS_CANCELLED_4 },
+  { version: 6, name: "schedules", statements: { sqlite: SCHEDULES_6, postgres: SCHEDULES_6 } },
   { version: 7, name: "webhooks", statements: { sqlite: WEBHOOKS_7, postgres: WEBHOOKS_7 } },
   {
     version: 9,

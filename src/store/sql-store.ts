@@ -10,6 +10,8 @@ import { rowsSource, type SqlDriver, type SqlScalar } from "./sql-driver.ts";
 import { claimRuns } from "./sql-claim.ts";
 import { SqlControl } from "./sql-control.ts";
 import { SqlWebhooks } from "./sql-webhooks.ts";
+import type { ScheduleStore } from "./schedule-store.ts";
+import { SqlSchedules } from "./sql-schedules.ts";
 import { RUNS_CHANNEL, SETTLED, SqlKernel, TERMINAL, WORK_SELECT, type WorkRow } from "./sql-kernel.ts";
 import {
   type LogRow,
@@ -79,6 +81,7 @@ export class SqlStore extends SqlControl implements Store {
   readonly audit: AuditStore;
   readonly #k: SqlKernel;
   readonly webhooks: SqlWebhooks;
+  readonly #schedules: SqlSchedules;
 
   protected constructor(driver: SqlDriver, options: Readonly<StoreOptions> = {}) {
     // The control plane (namespaces, tokens, secrets, deployments, workers) lives in sql-control.ts.
@@ -86,6 +89,7 @@ export class SqlStore extends SqlControl implements Store {
     this.driver = driver;
     this.dialect = driver.dialect;
     this.#k = new SqlKernel(driver, options);
+    this.#schedules = new SqlSchedules(driver, options);
     this.webhooks = new SqlWebhooks(driver, options.clock ?? Date.now);
     this.audit = new SqlAuditStore(driver, options.clock ?? Date.now);
   }
@@ -471,5 +475,46 @@ export class SqlStore extends SqlControl implements Store {
 
   updateRuns(p: Readonly<{ items: readonly UpdateRunParams[] }>): Promise<WriteResult[]> {
     return updateRuns(this.#k, p);
+  }
+  // ── schedules: sql-schedules.ts ─────────────────────────────────────────────────────────────
+
+  putSchedule(p: Parameters<ScheduleStore["putSchedule"]>[0]) {
+    return this.#schedules.putSchedule(p);
+  }
+
+  getSchedule(p: Parameters<ScheduleStore["getSchedule"]>[0]) {
+    return this.#schedules.getSchedule(p);
+  }
+
+  listSchedules(p: Parameters<ScheduleStore["listSchedules"]>[0]) {
+    return this.#schedules.listSchedules(p);
+  }
+
+  deleteSchedule(p: Parameters<ScheduleStore["deleteSchedule"]>[0]) {
+    return this.#schedules.deleteSchedule(p);
+  }
+
+  setSchedulePaused(p: Parameters<ScheduleStore["setSchedulePaused"]>[0]) {
+    return this.#schedules.setSchedulePaused(p);
+  }
+
+  fireDueSchedules(p: Parameters<ScheduleStore["fireDueSchedules"]>[0]) {
+    return this.#schedules.fireDueSchedules(p);
+  }
+
+  triggerSchedule(p: Parameters<ScheduleStore["triggerSchedule"]>[0]) {
+    return this.#schedules.triggerSchedule(p);
+  }
+
+  backfillSchedule(p: Parameters<ScheduleStore["backfillSchedule"]>[0]) {
+    return this.#schedules.backfillSchedule(p);
+  }
+
+  listScheduleFires(p: Parameters<ScheduleStore["listScheduleFires"]>[0]) {
+    return this.#schedules.listScheduleFires(p);
+  }
+
+  getNextScheduleDueAt() {
+    return this.#schedules.getNextScheduleDueAt();
   }
 }

@@ -8,6 +8,7 @@ import type { Step, StepType } from "../engine/step.ts";
 import type { ControlStore } from "./control-store.ts";
 import type { WebhookStore } from "./webhook-store.ts";
 import type { DeleteWorkflowParams, DeleteWorkflowResult } from "./workflow-registry.ts";
+import type { ScheduleStore } from "./schedule-store.ts";
 
 /**
  * The one persistence interface of Kiln. SQLite and PostgreSQL implement it and pass one contract
@@ -21,9 +22,10 @@ import type { DeleteWorkflowParams, DeleteWorkflowResult } from "./workflow-regi
  *   record is rejected with STEP_ALREADY_RECORDED. Recording is exactly-once.
  * - Times come from the store's clock (epoch ms), so tests can control them.
  *
- * The control plane (namespaces, tokens, secrets, deployments, workers) is in control-store.ts.
+ * The control plane (namespaces, tokens, secrets, deployments, workers) is in control-store.ts;
+ * schedules are in schedule-store.ts.
  */
-export interface Store extends ControlStore {
+export interface Store extends ControlStore, ScheduleStore {
   /** Which database this is, for logs and metrics. */
   readonly dialect: "sqlite" | "postgres";
   /** The audit log of state-changing API calls. */

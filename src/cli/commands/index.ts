@@ -7,3 +7,4 @@ import "./replay.ts";
 import "./validate.ts";
 import "./webhooks.ts";
 import "./registry.ts";
+import "./schedules.ts";

@@ -12,6 +12,8 @@ import { createLogger } from "../../server/logger.ts";
 import { localEngineClient } from "../../server/local-engine-client.ts";
 import { syncConfigWebhooks } from "../../server/config-webhooks.ts";
 import { applyFlowTrigger } from "../../server/flow-trigger.ts";
+import { syncConfigSchedules } from "../../server/config-schedules.ts";
+import { flowSchedule, syncFlowSchedule } from "../../server/flow-schedules.ts";
 import { startServer } from "../../server/start-server.ts";
 import { openStore } from "../../store/open-store.ts";
 import type { Store } from "../../store/store.ts";
@@ -59,8 +61,10 @@ async function deployDirectory(store: Store, namespace: string, dir: string, log
     try {
       const source = readFileSync(join(dir, file), "utf8");
       await validateDeployment({ name, runtime, source });
+      const schedule = runtime === "flow" ? flowSchedule(source, name) : undefined;
       const result = await store.deployWorkflow({ namespace, name, runtime, source });
       if (runtime === "flow") await applyFlowTrigger(store, { namespace, name, source });
+      if (runtime === "flow") await syncFlowSchedule(store, namespace, name, schedule);
       if (result.created) {
         deployed++;
         logger.info(
@@ -76,6 +80,16 @@ async function deployDirectory(store: Store, namespace: string, dir: string, log
     }
   }
   return deployed;
+}
+
+/** Upserts the config's schedules and deletes the config schedules it no longer declares. */
+async function syncSchedules(store: Store, namespace: string, config: ResolvedConfig, logger: Logger): Promise<void> {
+  try {
+    const result = await syncConfigSchedules(store, namespace, config.schedules);
+    if (result.upserted.length > 0 || result.deleted.length > 0) logger.info(result, "Config schedules synced");
+  } catch (error) {
+    logger.error({ error: serializeError(error) }, `Could not sync config schedules: ${serializeError(error).message}`);
+  }
 }
 
 /** Calls `fn` (debounced) when anything under `paths` changes; returns a stop function. */
@@ -182,6 +196,7 @@ async function devCommand(ctx: CliContext, options: DevOptions): Promise<number>
   const workflowsDir = resolve(config.baseDir, options.workflows);
   await deployDirectory(store, namespace, workflowsDir, logger);
   await syncConfigWebhooks(store, { namespace, webhooks: config.webhooks });
+  await syncSchedules(store, namespace, config, logger);
   const setup: ConfiguredWorker = await createConfiguredWorker({
     // Through the server's local client, so its metrics and live feeds see the worker's writes.
     client: localEngineClient(store, server.app),
@@ -224,6 +239,7 @@ async function devCommand(ctx: CliContext, options: DevOptions): Promise<number>
       void syncConfigWebhooks(store, { namespace, webhooks: config.webhooks }).catch((error: unknown) =>
         logger.error({ error: serializeError(error) }, "Config webhooks could not be saved"),
       );
+      void syncSchedules(store, namespace, config, logger);
       logger.info({ tasks: config.tasks.map((t) => t.kind) }, "Config reloaded");
     } catch (error) {
       const problems = (error as KilnError).data?.problems as
@@ -288,6 +304,7 @@ async function serverCommand(ctx: CliContext, options: ServerOptions): Promise<n
     webhookDelivery: config.webhookDelivery,
   });
   await syncConfigWebhooks(store, { namespace: config.server.namespace, webhooks: config.webhooks });
+  await syncSchedules(store, ctx.options.namespace ?? config.server.namespace, config, logger);
   ctx.output.out(`Kiln ready at ${server.url}`);
   if (server.adminTokenPath) ctx.output.out(`Admin token: ${server.adminTokenPath}`);
   const signal = await untilSignal();

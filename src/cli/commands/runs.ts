@@ -1,6 +1,8 @@
 import { readFileSync } from "node:fs";
 import { KilnError } from "../../errors.ts";
+import { parseDuration } from "../../engine/duration.ts";
 import { parseJsonInput } from "../../engine/payload.ts";
+import { parseInstant } from "../../engine/schedule-declaration.ts";
 import type { Run } from "../../engine/run.ts";
 import { isTerminal } from "../../engine/status.ts";
 import type { Step } from "../../engine/step.ts";
@@ -21,6 +23,10 @@ export interface StartOptions {
   readonly timeout?: string;
   readonly allowUnknown?: boolean;
   readonly callbackUrl?: string;
+  /** `--delay 10m`: start no earlier than this long from now. */
+  readonly delay?: string;
+  /** `--at 2026-12-24T09:00Z`: start no earlier than this time. */
+  readonly at?: string;
 }
 
 /** After this long queued, `--wait` says whether any live worker serves the run's queue. */
@@ -57,10 +63,20 @@ export async function startCommand(
   if (options.timeout) body.timeoutMs = Number(options.timeout) * 1000;
   if (options.allowUnknown) body.allowUnknown = true;
   if (options.callbackUrl) body.callbackUrl = options.callbackUrl;
+  if (options.delay !== undefined && options.at !== undefined) {
+    throw new KilnError("INVALID_INPUT", "Pass either --delay or --at, not both");
+  }
+  if (options.delay !== undefined) body.delayMs = parseDuration(options.delay, "--delay");
+  if (options.at !== undefined) body.startAt = parseInstant(options.at, "--at");
   const run = await ctx.api().post<RunView>("/v1/runs", body);
   if (!options.wait && !options.follow) {
     if (ctx.options.json) printJson(ctx.output, run);
     else ctx.output.out(run.id);
+    if (!ctx.options.json && run.availableAt !== null && run.availableAt > Date.now()) {
+      ctx.output.err(
+        `scheduled: starts at ${new Date(run.availableAt).toISOString()}; cancel with kiln cancel ${run.id}`,
+      );
+    }
     return 0;
   }
   if (!ctx.options.json) ctx.output.err(`started ${type} run ${run.id}`);
@@ -214,11 +230,15 @@ export async function listRunsCommand(
     printJson(ctx.output, page);
     return 0;
   }
+  const now = Date.now();
   const rows = page.items.map((r) => [
     r.id,
     r.type,
     r.name,
-    r.status,
+    // A queued run not due yet is a delayed (scheduled) start.
+    r.status === "queued" && r.availableAt !== null && r.availableAt > now
+      ? `scheduled ${new Date(r.availableAt).toISOString().replace("T", " ").slice(0, 19)}`
+      : r.status,
     String(r.attempt),
     new Date(r.createdAt).toISOString().replace("T", " ").slice(0, 19),
   ]);

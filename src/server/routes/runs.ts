@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { KilnError } from "../../errors.ts";
 import { resolveRetryPolicy } from "../../engine/retry-policy.ts";
+import { parseInstant } from "../../engine/schedule-declaration.ts";
 import { RUN_STATUSES, type RunStatus } from "../../engine/status.ts";
 import type { StartRunParams, Store } from "../../store/store.ts";
 import { ACCESS, type ApiRoute, defineRoute } from "../api-route.ts";
@@ -39,6 +40,10 @@ const StartRunBody = z.strictObject({
     .optional()
     .describe("Retry policy of the run (default: the task kind's, or none)"),
   delayMs: DurationMsSchema.optional().describe("Start no earlier than this long from now"),
+  startAt: z
+    .union([z.string().min(1).max(100), z.number()])
+    .optional()
+    .describe("Start no earlier than this time (ISO 8601 or epoch ms); the run is listed as scheduled until then"),
   allowUnknown: z
     .boolean()
     .optional()
@@ -105,6 +110,16 @@ async function pinVersion(
   return version;
 }
 
+/** A delayed start (`delayMs` or `startAt`) as the store's `availableAt`; both at once are refused. */
+function delayedStart(body: { delayMs?: number | undefined; startAt?: string | number | undefined }, now: number) {
+  if (body.delayMs !== undefined && body.startAt !== undefined) {
+    throw new KilnError("INVALID_INPUT", 'Pass either "delayMs" or "startAt", not both');
+  }
+  if (body.delayMs !== undefined) return { availableAt: now + body.delayMs };
+  if (body.startAt !== undefined) return { availableAt: parseInstant(body.startAt, "startAt") };
+  return {};
+}
+
 /** Loads a run of the request's namespace with its steps, or RUN_NOT_FOUND. */
 export async function getRunOrThrow(store: Store, namespace: string, id: string) {
   const run = await store.getRun({ namespace, id });
@@ -153,7 +168,7 @@ export const runRoutes: readonly ApiRoute[] = [
         ...(body.timeoutMs === undefined ? {} : { timeoutMs: body.timeoutMs }),
         ...(body.metadata === undefined ? {} : { metadata: body.metadata }),
         ...(body.retry === undefined ? {} : { retryPolicy: resolveRetryPolicy(stripUndefined(body.retry)) }),
-        ...(body.delayMs === undefined ? {} : { availableAt: deps.clock() + body.delayMs }),
+        ...delayedStart(body, deps.clock()),
       };
       const { run, created } =
         body.callbackUrl === undefined

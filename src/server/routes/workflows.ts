@@ -4,6 +4,7 @@ import { applyFlowTrigger } from "../flow-trigger.ts";
 import { KilnError } from "../../errors.ts";
 import { COMPUTE_ADAPTERS, type ComputeAdapterName } from "../../store/control-store.ts";
 import { type DeclaredVersion, declaredVersion } from "../../runtimes/declared-version.ts";
+import { flowSchedule, syncFlowSchedule } from "../flow-schedules.ts";
 import { ACCESS, type ApiRoute, defineRoute } from "../api-route.ts";
 import { DeploymentInfoSchema, pageOf, RuntimeSchema } from "../api-schemas.ts";
 
@@ -91,6 +92,8 @@ export const workflowRoutes: readonly ApiRoute[] = [
       }
       await validateDeployment({ name: body.name, runtime: body.runtime ?? "node", source: body.source });
       const version = deployVersion(body.name, body.version, declaredVersion(body.source, body.runtime ?? "node"));
+      // A flow's `trigger:` schedule is checked before the deploy, so a bad one refuses it.
+      const schedule = body.runtime === "flow" ? flowSchedule(body.source, body.name) : undefined;
       const { deployment, created } = await deps.store.deployWorkflow({
         namespace: auth.namespace,
         name: body.name,
@@ -103,6 +106,7 @@ export const workflowRoutes: readonly ApiRoute[] = [
       if (deployment.runtime === "flow") {
         await applyFlowTrigger(deps.store, { namespace: auth.namespace, name: deployment.name, source: body.source });
       }
+      if (body.runtime === "flow") await syncFlowSchedule(deps.store, auth.namespace, body.name, schedule);
       const result = {
         name: deployment.name,
         version: deployment.version,
