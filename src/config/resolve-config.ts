@@ -133,6 +133,7 @@ export function resolveTaskKind(input: TaskKindInput, options: ResolveTaskOption
     secrets,
     secretEnv: declared,
     queue: input.queue ?? null,
+    flovynEnv: input.flovyn_env ?? false,
     source: options.source ?? null,
     taskDir: resolve(options.baseDir),
   };

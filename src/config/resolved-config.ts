@@ -74,6 +74,8 @@ export interface ResolvedTaskKind {
   /** Declared secrets, exposed to the script as env vars of the same name. */
   readonly secretEnv: readonly string[];
   readonly queue: string | null;
+  /** Whether the script also gets FLOVYN_* copies of the KILN_* context variables. */
+  readonly flovynEnv: boolean;
   readonly source: SourcePosition | null;
   /**
    * The task's directory (its config file's): a working_directory or output_file built from

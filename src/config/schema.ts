@@ -159,6 +159,9 @@ export const taskKindSchema = z
       .optional()
       .describe("Secrets exposed as environment variables of the same name, masked everywhere"),
     queue: z.string().min(1).optional().describe("The queue runs of this kind go to (default: the worker's first)"),
+    flovyn_env: flag(
+      "Also give the script FLOVYN_* copies of the KILN_* context variables, for scripts written for Flovyn (default false)",
+    ).optional(),
   })
   .describe("A script or CLI that becomes a durable task");
 

@@ -1,6 +1,7 @@
 import { fileURLToPath } from "node:url";
 import type { ResolvedTaskKind } from "../config/resolved-config.ts";
 import { resolveRetryPolicy } from "../engine/retry-policy.ts";
+import { startingWorkflowName } from "../engine/workflow-label.ts";
 import { executeScriptTask } from "../exec/script-task.ts";
 import type { Registry } from "./registry.ts";
 
@@ -51,7 +52,7 @@ export function registerScriptKinds(
           input,
           secrets,
           binDir: options.binDir ?? KILN_BIN_DIR,
-          workflow: ctx.run.parentRunId ? { runId: ctx.run.parentRunId, name: null } : null,
+          workflow: ctx.run.parentRunId ? { runId: ctx.run.parentRunId, name: startingWorkflowName(ctx.run) } : null,
         });
       },
     });
