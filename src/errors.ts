@@ -86,6 +86,8 @@ export const ERROR_CODES = {
   MIGRATION_FAILED: 500,
   WORKER_STOPPED: 503,
   INTERNAL: 500,
+  /** An external secret manager (HashiCorp Vault, AWS Secrets Manager) could not be reached or refused the login. */
+  SECRET_PROVIDER_UNAVAILABLE: 503,
 } as const satisfies Record<string, number>;
 
 /** A stable Kiln error code. */

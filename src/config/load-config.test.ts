@@ -418,3 +418,31 @@ describe("validation", () => {
     assert.equal(syntax[0]?.line, 1);
   });
 });
+
+describe("secret providers", () => {
+  test("${secret:env|file|cmd|hcvault|aws:…} are collected as secrets of the task", () => {
+    const config = parseConfig(
+      "tasks:\n  - kind: a\n    command: run\n    env:\n" +
+        "      A: '${secret:env:API_KEY}'\n      B: '${secret:file:/run/key}'\n      C: '${secret:cmd:pass show db}'\n" +
+        "      D: '${secret:hcvault:secret/app#password}'\n      E: '${secret:aws:prod/db#password}'\n",
+      { env: {} },
+    );
+    assert.deepEqual(config.tasks[0]?.secrets, [
+      "env:API_KEY",
+      "file:/run/key",
+      "cmd:pass show db",
+      "hcvault:secret/app#password",
+      "aws:prod/db#password",
+    ]);
+  });
+
+  // Regression: an unknown provider used to reach the script literally while validation said ok.
+  test("an unknown provider is a located load error naming the reference", () => {
+    const problems = problemsOf(() =>
+      parseConfig("tasks:\n  - kind: a\n    command: run\n    env:\n      A: '${secret:vaulty:x}'\n", { env: {} }),
+    );
+    assert.equal(problems.length, 1);
+    assert.equal(problems[0]?.line, 5);
+    assert.match(problems[0]?.message ?? "", /\$\{secret:vaulty:x\} names no secret provider \("vaulty"\); use one of/);
+  });
+});

@@ -10,6 +10,7 @@ import type {
   SourcePosition,
 } from "./resolved-config.ts";
 import type { ConfigInput, TaskKindInput } from "./schema.ts";
+import { checkSecretRef } from "./secret-refs.ts";
 import { replaceVariables } from "./variables.ts";
 
 /** Defaults of a task kind, in the units users write. */
@@ -88,6 +89,7 @@ export function resolveTaskKind(input: TaskKindInput, options: ResolveTaskOption
   const args = [...(input.args ?? [])];
   const declared = [...(input.secrets ?? [])];
   const secrets = [...new Set([...declared, ...referencedSecrets([input.command, ...args, ...Object.values(env)])])];
+  for (const name of secrets) checkSecretRef(name, `The task kind ${input.kind}`, options.source ?? null);
   const codes = input.exit_codes ?? {};
   const shell = input.shell === true ? d.shell : typeof input.shell === "string" ? input.shell : null;
   const resolved: ResolvedTaskKind = {

@@ -11,6 +11,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import type { Run } from "../../src/engine/run.ts";
 import type { LogEntry } from "../../src/store/store.ts";
+import { type SecretManagerStub, startAwsSecretsStub, startVaultStub } from "../../src/secrets/secret-manager-stubs.ts";
 import { type KilnProcess, kiln, startKiln } from "./cli-support.ts";
 
 // The calls README.md shows, word for word (curl against the per-process socket, with the
@@ -99,5 +100,85 @@ tasks:
   it("FLOVYN_* aliases are opt-in", async () => {
     const run = await runTask("plain-script");
     assert.deepEqual(run.output, { flovyn: "unset" });
+  });
+});
+
+// Each secret reaches the script through env; the script prints it (masked to *** in the output)
+// and its length (which proves the real value arrived).
+const SECRETS_SCRIPT = `printf '{"values":"%s|%s|%s|%s|%s","lengths":[%d,%d,%d,%d,%d]}' \\
+  "$S_ENV" "$S_FILE" "$S_CMD" "$S_HCVAULT" "$S_AWS" \\
+  "\${#S_ENV}" "\${#S_FILE}" "\${#S_CMD}" "\${#S_HCVAULT}" "\${#S_AWS}"
+`;
+
+describe("Forge contract: secret managers reachable from kiln.yaml (kiln dev)", { timeout: 180_000 }, () => {
+  let dir: string;
+  let dev: KilnProcess;
+  let g: string[];
+  let vault: SecretManagerStub;
+  let aws: SecretManagerStub;
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), "kiln-forge-secrets-"));
+    vault = await startVaultStub({
+      secrets: { "secret/app": { password: "vault-pass-123" } },
+      roleId: "role-1",
+      secretId: "secret-1",
+    });
+    aws = await startAwsSecretsStub({ "prod/db": '{"password":"aws-pass-12345"}' });
+    writeFileSync(join(dir, "secrets.sh"), SECRETS_SCRIPT);
+    writeFileSync(join(dir, "key.txt"), "file-pass-1\n");
+    writeFileSync(
+      join(dir, "kiln.yaml"),
+      `tasks:
+  - kind: secrets-script
+    command: bash
+    args: ["secrets.sh"]
+    output_format: json_stdout
+    env:
+      S_ENV: "\${secret:env:FORGE_API_KEY}"
+      S_FILE: "\${secret:file:key.txt}"
+      S_CMD: "\${secret:cmd:printf cmd-pass-1234}"
+      S_HCVAULT: "\${secret:hcvault:secret/app#password}"
+      S_AWS: "\${secret:aws:prod/db#password}"
+`,
+    );
+    dev = await startKiln(["dev", "--port", "0"], dir, {
+      FORGE_API_KEY: "env-pass-1",
+      VAULT_ADDR: vault.url,
+      VAULT_ROLE_ID: "role-1",
+      VAULT_SECRET_ID: "secret-1",
+      AWS_REGION: "us-east-1",
+      AWS_ENDPOINT_URL_SECRETS_MANAGER: aws.url,
+      AWS_ACCESS_KEY_ID: "AKIDTEST",
+      AWS_SECRET_ACCESS_KEY: "test-secret",
+    });
+    g = ["--server", dev.url, "--data", join(dir, ".kiln")];
+  });
+
+  after(async () => {
+    await dev?.stop();
+    await vault?.close();
+    await aws?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("env:, file:, cmd:, hcvault: (AppRole, KV v2) and aws: reach the script, masked in the output", async () => {
+    const r = await kiln([...g, "run", "secrets-script", "--wait", "--json"]);
+    assert.equal(r.code, 0, r.err + r.out);
+    const run = r.json() as Run;
+    assert.equal(run.status, "completed", JSON.stringify(run.error));
+    assert.deepEqual(run.output, { values: "***|***|***|***|***", lengths: [10, 11, 13, 14, 14] });
+    assert.ok(vault.requests.includes("POST /v1/auth/approle/login"));
+    assert.ok(vault.requests.includes("GET /v1/secret/data/app"));
+    assert.ok(aws.requests.includes("secretsmanager.GetSecretValue prod/db"));
+  });
+
+  it("kiln validate accepts the providers and refuses an unknown one (it reached scripts literally)", async () => {
+    assert.equal((await kiln(["validate", join(dir, "kiln.yaml")])).code, 0);
+    const bad = join(dir, "bad.yaml");
+    writeFileSync(bad, 'tasks:\n  - kind: x\n    command: run\n    env:\n      A: "${secret:vaulty:x}"\n');
+    const r = await kiln(["validate", bad]);
+    assert.notEqual(r.code, 0);
+    assert.match(r.err + r.out, /bad\.yaml:5:.*\$\{secret:vaulty:x\} names no secret provider/);
   });
 });
