@@ -1,5 +1,9 @@
+import { readFileSync } from "node:fs";
 import { isAbsolute, resolve } from "node:path";
+import { parse as parseYaml } from "yaml";
+import { KilnError } from "../errors.ts";
 import { parseExitCodes } from "./exit-codes.ts";
+import { checkInputSchema, schemaSecretFields } from "./input-schema.ts";
 import type {
   ResolvedConfig,
   ResolvedPlugin,
@@ -81,6 +85,35 @@ function resolvePath(path: string | undefined, baseDir: string): string | null {
   return path.startsWith("${") || isAbsolute(path) ? path : resolve(baseDir, path);
 }
 
+/** The input_schema of a task kind: inline, or read from a JSON/YAML file relative to the config. */
+function loadInputSchema(
+  schema: string | Readonly<Record<string, unknown>> | undefined,
+  baseDir: string,
+  where: string,
+): Readonly<Record<string, unknown>> | null {
+  if (schema === undefined) return null;
+  let value: unknown = schema;
+  if (typeof schema === "string") {
+    const path = resolve(baseDir, schema);
+    try {
+      value = parseYaml(readFileSync(path, "utf8"));
+    } catch (cause) {
+      throw new KilnError(
+        "INVALID_CONFIG",
+        `${where}: could not read input_schema ${path}: ${(cause as Error).message}`,
+        {
+          cause,
+        },
+      );
+    }
+    if (value === null || typeof value !== "object" || Array.isArray(value)) {
+      throw new KilnError("INVALID_CONFIG", `${where}: input_schema ${path} does not hold a JSON Schema object`);
+    }
+  }
+  checkInputSchema(value as Record<string, unknown>, where);
+  return value as Readonly<Record<string, unknown>>;
+}
+
 /** Resolves one validated task kind: defaults filled, durations in ms, exit codes as sets. */
 export function resolveTaskKind(input: TaskKindInput, options: ResolveTaskOptions): ResolvedTaskKind {
   const d = TASK_DEFAULTS;
@@ -90,6 +123,7 @@ export function resolveTaskKind(input: TaskKindInput, options: ResolveTaskOption
   const declared = [...(input.secrets ?? [])];
   const secrets = [...new Set([...declared, ...referencedSecrets([input.command, ...args, ...Object.values(env)])])];
   for (const name of secrets) checkSecretRef(name, `The task kind ${input.kind}`, options.source ?? null);
+  const inputSchema = loadInputSchema(input.input_schema, options.baseDir, `The task kind ${input.kind}`);
   const codes = input.exit_codes ?? {};
   const shell = input.shell === true ? d.shell : typeof input.shell === "string" ? input.shell : null;
   const resolved: ResolvedTaskKind = {
@@ -135,6 +169,8 @@ export function resolveTaskKind(input: TaskKindInput, options: ResolveTaskOption
     secrets,
     secretEnv: declared,
     queue: input.queue ?? null,
+    inputSchema,
+    secretFields: [...new Set([...(input.secret_fields ?? []), ...schemaSecretFields(inputSchema)])],
     flovynEnv: input.flovyn_env ?? false,
     source: options.source ?? null,
     taskDir: resolve(options.baseDir),

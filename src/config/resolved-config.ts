@@ -74,6 +74,10 @@ export interface ResolvedTaskKind {
   /** Declared secrets, exposed to the script as env vars of the same name. */
   readonly secretEnv: readonly string[];
   readonly queue: string | null;
+  /** The JSON Schema the run input must match (file already read), or null. */
+  readonly inputSchema: Readonly<Record<string, unknown>> | null;
+  /** Input fields (`a.b` for nested) whose values are secrets: secret_fields and `x-secret: true` properties. */
+  readonly secretFields: readonly string[];
   /** Whether the script also gets FLOVYN_* copies of the KILN_* context variables. */
   readonly flovynEnv: boolean;
   readonly source: SourcePosition | null;

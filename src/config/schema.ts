@@ -159,6 +159,16 @@ export const taskKindSchema = z
       .optional()
       .describe("Secrets exposed as environment variables of the same name, masked everywhere"),
     queue: z.string().min(1).optional().describe("The queue runs of this kind go to (default: the worker's first)"),
+    input_schema: z
+      .union([z.string().min(1), z.record(z.string(), z.unknown())])
+      .optional()
+      .describe(
+        "JSON Schema (2020-12) the run input must match, inline or a .json/.yaml file path relative to the config; checked before a run is created",
+      ),
+    secret_fields: z
+      .array(z.string().min(1))
+      .optional()
+      .describe("Input fields (a.b for nested) whose values are secrets, masked in logs, outputs and shown input"),
     flovyn_env: flag(
       "Also give the script FLOVYN_* copies of the KILN_* context variables, for scripts written for Flovyn (default false)",
     ).optional(),

@@ -41,6 +41,9 @@ export function registerScriptKinds(
         maxRetries: kind.maxRetries,
         queue: kind.queue,
         description: kind.description,
+        // The server checks run inputs against these before a run is created (server/startable.ts).
+        ...(kind.inputSchema === null ? {} : { inputSchema: kind.inputSchema }),
+        ...(kind.secretFields.length === 0 ? {} : { secretFields: kind.secretFields }),
       }),
       handler: async (input, ctx) => {
         const secrets: Record<string, string> = {};

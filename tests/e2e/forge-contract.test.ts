@@ -182,3 +182,102 @@ describe("Forge contract: secret managers reachable from kiln.yaml (kiln dev)", 
     assert.match(r.err + r.out, /bad\.yaml:5:.*\$\{secret:vaulty:x\} names no secret provider/);
   });
 });
+
+describe("Forge contract: input_schema and secret_fields (kiln dev)", { timeout: 180_000 }, () => {
+  let dir: string;
+  let dev: KilnProcess;
+  let g: string[];
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), "kiln-forge-input-"));
+    writeFileSync(
+      join(dir, "deploy.sh"),
+      'echo "deploying $INPUT_ENV with $INPUT_PASSWORD and $INPUT_TOKEN" >&2\nprintf \'{"echo":"%s/%s"}\' "$INPUT_PASSWORD" "$INPUT_TOKEN"\n',
+    );
+    writeFileSync(
+      join(dir, "deploy.schema.json"),
+      JSON.stringify({
+        type: "object",
+        required: ["env", "password"],
+        properties: {
+          env: { enum: ["staging", "prod"] },
+          replicas: { type: "integer", minimum: 1 },
+          password: { type: "string", "x-secret": true },
+          token: { type: "string" },
+        },
+        additionalProperties: false,
+      }),
+    );
+    writeFileSync(
+      join(dir, "kiln.yaml"),
+      `tasks:
+  - kind: deploy
+    command: bash
+    args: ["deploy.sh"]
+    output_format: json_stdout
+    input_schema: deploy.schema.json
+    secret_fields: [token]
+  - kind: greet
+    command: bash
+    args: ["-c", 'echo "hi $INPUT_NAME"']
+    input_schema: { type: object, required: [name], properties: { name: { type: string, minLength: 1 } } }
+`,
+    );
+    dev = await startKiln(["dev", "--port", "0"], dir);
+    g = ["--server", dev.url, "--data", join(dir, ".kiln")];
+  });
+
+  after(async () => {
+    await dev?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  async function runCount(): Promise<number> {
+    const r = await kiln([...g, "list", "runs", "--json"]);
+    return (r.json() as { items: unknown[] }).items.length;
+  }
+
+  it("kiln run refuses an input that does not match, naming the field, and creates no run", async () => {
+    const before = await runCount();
+    const bad = await kiln([...g, "run", "deploy", "-i", '{"env":"dev","replicas":0}']);
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.err, /INVALID_INPUT/);
+    assert.match(bad.err, /"env" must be equal to one of the allowed values/);
+    assert.match(bad.err, /"replicas" must be >= 1/);
+    assert.match(bad.err, /"password" is required/);
+    const inline = await kiln([...g, "run", "greet", "-i", '{"name":""}']);
+    assert.match(inline.err, /INVALID_INPUT.*"name" must NOT have fewer than 1 characters/s);
+    assert.equal(await runCount(), before);
+  });
+
+  it("POST /v1/runs answers 400 INVALID_INPUT with the field", async () => {
+    const response = await fetch(`${dev.url}/v1/runs`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ type: "task", name: "greet", input: {} }),
+    });
+    assert.equal(response.status, 400);
+    const body = (await response.json()) as { error: { code: string; message: string } };
+    assert.equal(body.error.code, "INVALID_INPUT");
+    assert.match(body.error.message, /"name" is required/);
+  });
+
+  it("a valid input runs; x-secret and secret_fields values are masked in logs and output", async () => {
+    const r = await kiln([
+      ...g,
+      "run",
+      "deploy",
+      "-i",
+      '{"env":"prod","password":"hunter2-pw","token":"tok-secret-9"}',
+      "--wait",
+      "--json",
+    ]);
+    assert.equal(r.code, 0, r.err + r.out);
+    const run = r.json() as Run;
+    assert.equal(run.status, "completed", JSON.stringify(run.error));
+    assert.deepEqual(run.output, { echo: "***/***" });
+    const logs = await kiln([...g, "logs", run.id]);
+    assert.match(logs.out, /deploying prod with \*\*\* and \*\*\*/);
+    assert.doesNotMatch(logs.out, /hunter2-pw|tok-secret-9/);
+  });
+});
