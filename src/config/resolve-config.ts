@@ -178,6 +178,14 @@ export function resolveTaskKind(input: TaskKindInput, options: ResolveTaskOption
   return deepFreeze(resolved);
 }
 
+/** A duration as written in config (seconds, or "500ms" / "5s" / "1m") in milliseconds. */
+function durationMs(value: number | string | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value === "number") return Math.round(value * 1000);
+  const [, amount = "0", unit = "s"] = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m)?\s*$/.exec(value) ?? [];
+  return Math.round(Number(amount) * (unit === "ms" ? 1 : unit === "m" ? 60_000 : 1000));
+}
+
 /** Options of resolving a whole config. */
 export interface ResolveConfigOptions {
   readonly baseDir: string;
@@ -203,6 +211,8 @@ export function resolveConfig(input: ConfigInput, options: ResolveConfigOptions)
     queues: w.queues ? [...new Set(w.queues)] : [w.queue ?? WORKER_DEFAULTS.queue],
     concurrency: w.concurrency ?? WORKER_DEFAULTS.concurrency,
     heartbeatIntervalMs: seconds(w.heartbeat_interval_seconds, WORKER_DEFAULTS.heartbeatIntervalSeconds),
+    shutdownTimeoutMs: durationMs(w.shutdown_timeout, 10_000),
+    healthPort: w.health_port ?? null,
     env: { ...(w.env ?? {}) },
     envPassthrough: [...new Set(w.env_passthrough ?? [])],
   };

@@ -104,6 +104,10 @@ export interface ResolvedWorker {
   readonly queues: readonly string[];
   readonly concurrency: number;
   readonly heartbeatIntervalMs: number;
+  /** After SIGTERM, how long running activations may finish before their scripts are TERMed. */
+  readonly shutdownTimeoutMs: number;
+  /** Port of the worker's /healthz, /readyz and /metrics, or null. */
+  readonly healthPort: number | null;
   /** What flows see as `env` (values may hold `${secret:NAME}`, resolved when the worker starts). */
   readonly env: Readonly<Record<string, string>>;
   /** Names of the worker process's own environment variables also shown to flows. */

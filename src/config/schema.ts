@@ -209,6 +209,19 @@ export const workerSchema = z
       .array(z.string().regex(ENV_NAME, "an environment variable name"))
       .optional()
       .describe("Names of the worker process's environment variables also shown to flows as `env.NAME`"),
+    shutdown_timeout: z
+      .union([
+        z.number(POSITIVE).positive(POSITIVE),
+        z.string().regex(/^\s*\d+(\.\d+)?\s*(ms|s|m)?\s*$/, 'a duration like "5s", "500ms" or "1m"'),
+      ])
+      .optional()
+      .describe(
+        'On SIGTERM, how long running scripts may finish before they are TERMed (seconds, or "5s"; default 10s)',
+      ),
+    health_port: z
+      .preprocess(numericText, z.number(WHOLE).int(WHOLE).min(0, WHOLE).max(65_535, WHOLE))
+      .optional()
+      .describe("Port of /healthz, /readyz and /metrics for `kiln worker` (default: not served)"),
   })
   .describe("Worker settings");
 
