@@ -78,6 +78,8 @@ describe("loadConfig", () => {
       queues: ["default"],
       concurrency: 8,
       heartbeatIntervalMs: 30_000,
+      shutdownTimeoutMs: 10_000,
+      healthPort: null,
       env: {},
       envPassthrough: [],
     });
@@ -444,5 +446,18 @@ describe("secret providers", () => {
     assert.equal(problems.length, 1);
     assert.equal(problems[0]?.line, 5);
     assert.match(problems[0]?.message ?? "", /\$\{secret:vaulty:x\} names no secret provider \("vaulty"\); use one of/);
+  });
+});
+
+describe("worker shutdown and probes", () => {
+  test("shutdown_timeout takes seconds or a duration; health_port a port", () => {
+    const of = (text: string) => parseConfig(`worker: { ${text} }\n`, { env: {} }).worker;
+    assert.equal(of("shutdown_timeout: 5s").shutdownTimeoutMs, 5000);
+    assert.equal(of("shutdown_timeout: 1.5").shutdownTimeoutMs, 1500);
+    assert.equal(of("shutdown_timeout: 250ms").shutdownTimeoutMs, 250);
+    assert.equal(of("shutdown_timeout: 1m").shutdownTimeoutMs, 60_000);
+    assert.equal(of("health_port: 8081").healthPort, 8081);
+    const problems = problemsOf(() => of("shutdown_timeout: soon"));
+    assert.match(problems[0]?.message ?? "", /shutdown_timeout/);
   });
 });
