@@ -102,6 +102,8 @@ export const ERROR_CODES = {
   WEBHOOK_SIGNATURE_INVALID: 401,
   /** An incoming webhook's signing secret is not set in the namespace's secrets. */
   WEBHOOK_SECRET_MISSING: 503,
+  /** An external secret manager (HashiCorp Vault, AWS Secrets Manager) could not be reached or refused the login. */
+  SECRET_PROVIDER_UNAVAILABLE: 503,
 } as const satisfies Record<string, number>;
 
 /** A stable Kiln error code. */

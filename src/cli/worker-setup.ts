@@ -47,6 +47,7 @@ export async function createConfiguredWorker(p: WorkerSetupParams): Promise<Conf
     name: p.name ?? p.config.worker.name,
     concurrency: p.concurrency ?? p.config.worker.concurrency,
     heartbeatIntervalMs: Math.min(p.config.worker.heartbeatIntervalMs, 10_000),
+    drainTimeoutMs: p.config.worker.shutdownTimeoutMs,
     sweep: p.sweep ?? false,
     ...(p.logger === undefined ? {} : { logger: p.logger }),
   });

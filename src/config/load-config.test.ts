@@ -78,6 +78,8 @@ describe("loadConfig", () => {
       queues: ["default"],
       concurrency: 8,
       heartbeatIntervalMs: 30_000,
+      shutdownTimeoutMs: 10_000,
+      healthPort: null,
       env: {},
       envPassthrough: [],
     });
@@ -416,5 +418,46 @@ describe("validation", () => {
     );
     const syntax = problemsOf(() => parseConfig("[server\nurl = 1", { file: "kiln.toml", env: {} }));
     assert.equal(syntax[0]?.line, 1);
+  });
+});
+
+describe("secret providers", () => {
+  test("${secret:env|file|cmd|hcvault|aws:…} are collected as secrets of the task", () => {
+    const config = parseConfig(
+      "tasks:\n  - kind: a\n    command: run\n    env:\n" +
+        "      A: '${secret:env:API_KEY}'\n      B: '${secret:file:/run/key}'\n      C: '${secret:cmd:pass show db}'\n" +
+        "      D: '${secret:hcvault:secret/app#password}'\n      E: '${secret:aws:prod/db#password}'\n",
+      { env: {} },
+    );
+    assert.deepEqual(config.tasks[0]?.secrets, [
+      "env:API_KEY",
+      "file:/run/key",
+      "cmd:pass show db",
+      "hcvault:secret/app#password",
+      "aws:prod/db#password",
+    ]);
+  });
+
+  // Regression: an unknown provider used to reach the script literally while validation said ok.
+  test("an unknown provider is a located load error naming the reference", () => {
+    const problems = problemsOf(() =>
+      parseConfig("tasks:\n  - kind: a\n    command: run\n    env:\n      A: '${secret:vaulty:x}'\n", { env: {} }),
+    );
+    assert.equal(problems.length, 1);
+    assert.equal(problems[0]?.line, 5);
+    assert.match(problems[0]?.message ?? "", /\$\{secret:vaulty:x\} names no secret provider \("vaulty"\); use one of/);
+  });
+});
+
+describe("worker shutdown and probes", () => {
+  test("shutdown_timeout takes seconds or a duration; health_port a port", () => {
+    const of = (text: string) => parseConfig(`worker: { ${text} }\n`, { env: {} }).worker;
+    assert.equal(of("shutdown_timeout: 5s").shutdownTimeoutMs, 5000);
+    assert.equal(of("shutdown_timeout: 1.5").shutdownTimeoutMs, 1500);
+    assert.equal(of("shutdown_timeout: 250ms").shutdownTimeoutMs, 250);
+    assert.equal(of("shutdown_timeout: 1m").shutdownTimeoutMs, 60_000);
+    assert.equal(of("health_port: 8081").healthPort, 8081);
+    const problems = problemsOf(() => of("shutdown_timeout: soon"));
+    assert.match(problems[0]?.message ?? "", /shutdown_timeout/);
   });
 });

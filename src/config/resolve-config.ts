@@ -1,7 +1,10 @@
+import { readFileSync } from "node:fs";
 import { isAbsolute, resolve } from "node:path";
+import { parse as parseYaml } from "yaml";
 import { KilnError } from "../errors.ts";
 import { resolveSchedule, type ScheduleDeclaration, type ScheduleFields } from "../engine/schedule-declaration.ts";
 import { parseExitCodes } from "./exit-codes.ts";
+import { checkInputSchema, schemaSecretFields } from "./input-schema.ts";
 import { scheduleFields, shorthandFields } from "./schedule-schema.ts";
 import type {
   ResolvedConfig,
@@ -13,6 +16,7 @@ import type {
   SourcePosition,
 } from "./resolved-config.ts";
 import type { ConfigInput, TaskKindInput } from "./schema.ts";
+import { checkSecretRef } from "./secret-refs.ts";
 import { replaceVariables } from "./variables.ts";
 import { resolveIncomingWebhooks, resolveWebhookDelivery } from "./resolve-webhooks.ts";
 
@@ -84,6 +88,35 @@ function resolvePath(path: string | undefined, baseDir: string): string | null {
   return path.startsWith("${") || isAbsolute(path) ? path : resolve(baseDir, path);
 }
 
+/** The input_schema of a task kind: inline, or read from a JSON/YAML file relative to the config. */
+function loadInputSchema(
+  schema: string | Readonly<Record<string, unknown>> | undefined,
+  baseDir: string,
+  where: string,
+): Readonly<Record<string, unknown>> | null {
+  if (schema === undefined) return null;
+  let value: unknown = schema;
+  if (typeof schema === "string") {
+    const path = resolve(baseDir, schema);
+    try {
+      value = parseYaml(readFileSync(path, "utf8"));
+    } catch (cause) {
+      throw new KilnError(
+        "INVALID_CONFIG",
+        `${where}: could not read input_schema ${path}: ${(cause as Error).message}`,
+        {
+          cause,
+        },
+      );
+    }
+    if (value === null || typeof value !== "object" || Array.isArray(value)) {
+      throw new KilnError("INVALID_CONFIG", `${where}: input_schema ${path} does not hold a JSON Schema object`);
+    }
+  }
+  checkInputSchema(value as Record<string, unknown>, where);
+  return value as Readonly<Record<string, unknown>>;
+}
+
 /** Resolves one validated task kind: defaults filled, durations in ms, exit codes as sets. */
 export function resolveTaskKind(input: TaskKindInput, options: ResolveTaskOptions): ResolvedTaskKind {
   const d = TASK_DEFAULTS;
@@ -92,6 +125,8 @@ export function resolveTaskKind(input: TaskKindInput, options: ResolveTaskOption
   const args = [...(input.args ?? [])];
   const declared = [...(input.secrets ?? [])];
   const secrets = [...new Set([...declared, ...referencedSecrets([input.command, ...args, ...Object.values(env)])])];
+  for (const name of secrets) checkSecretRef(name, `The task kind ${input.kind}`, options.source ?? null);
+  const inputSchema = loadInputSchema(input.input_schema, options.baseDir, `The task kind ${input.kind}`);
   const codes = input.exit_codes ?? {};
   const shell = input.shell === true ? d.shell : typeof input.shell === "string" ? input.shell : null;
   const resolved: ResolvedTaskKind = {
@@ -137,10 +172,21 @@ export function resolveTaskKind(input: TaskKindInput, options: ResolveTaskOption
     secrets,
     secretEnv: declared,
     queue: input.queue ?? null,
+    inputSchema,
+    secretFields: [...new Set([...(input.secret_fields ?? []), ...schemaSecretFields(inputSchema)])],
+    flovynEnv: input.flovyn_env ?? false,
     source: options.source ?? null,
     taskDir: resolve(options.baseDir),
   };
   return deepFreeze(resolved);
+}
+
+/** A duration as written in config (seconds, or "500ms" / "5s" / "1m") in milliseconds. */
+function durationMs(value: number | string | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value === "number") return Math.round(value * 1000);
+  const [, amount = "0", unit = "s"] = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m)?\s*$/.exec(value) ?? [];
+  return Math.round(Number(amount) * (unit === "ms" ? 1 : unit === "m" ? 60_000 : 1000));
 }
 
 /** Options of resolving a whole config. */
@@ -168,6 +214,8 @@ export function resolveConfig(input: ConfigInput, options: ResolveConfigOptions)
     queues: w.queues ? [...new Set(w.queues)] : [w.queue ?? WORKER_DEFAULTS.queue],
     concurrency: w.concurrency ?? WORKER_DEFAULTS.concurrency,
     heartbeatIntervalMs: seconds(w.heartbeat_interval_seconds, WORKER_DEFAULTS.heartbeatIntervalSeconds),
+    shutdownTimeoutMs: durationMs(w.shutdown_timeout, 10_000),
+    healthPort: w.health_port ?? null,
     env: { ...(w.env ?? {}) },
     envPassthrough: [...new Set(w.env_passthrough ?? [])],
   };

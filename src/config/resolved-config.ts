@@ -76,6 +76,12 @@ export interface ResolvedTaskKind {
   /** Declared secrets, exposed to the script as env vars of the same name. */
   readonly secretEnv: readonly string[];
   readonly queue: string | null;
+  /** The JSON Schema the run input must match (file already read), or null. */
+  readonly inputSchema: Readonly<Record<string, unknown>> | null;
+  /** Input fields (`a.b` for nested) whose values are secrets: secret_fields and `x-secret: true` properties. */
+  readonly secretFields: readonly string[];
+  /** Whether the script also gets FLOVYN_* copies of the KILN_* context variables. */
+  readonly flovynEnv: boolean;
   readonly source: SourcePosition | null;
   /**
    * The task's directory (its config file's): a working_directory or output_file built from
@@ -100,6 +106,10 @@ export interface ResolvedWorker {
   readonly queues: readonly string[];
   readonly concurrency: number;
   readonly heartbeatIntervalMs: number;
+  /** After SIGTERM, how long running activations may finish before their scripts are TERMed. */
+  readonly shutdownTimeoutMs: number;
+  /** Port of the worker's /healthz, /readyz and /metrics, or null. */
+  readonly healthPort: number | null;
   /** What flows see as `env` (values may hold `${secret:NAME}`, resolved when the worker starts). */
   readonly env: Readonly<Record<string, string>>;
   /** Names of the worker process's own environment variables also shown to flows. */

@@ -162,6 +162,19 @@ export const taskKindSchema = z
       .describe("Secrets exposed as environment variables of the same name, masked everywhere"),
     queue: z.string().min(1).optional().describe("The queue runs of this kind go to (default: the worker's first)"),
     schedule: scheduleShorthandSchema.optional(),
+    input_schema: z
+      .union([z.string().min(1), z.record(z.string(), z.unknown())])
+      .optional()
+      .describe(
+        "JSON Schema (2020-12) the run input must match, inline or a .json/.yaml file path relative to the config; checked before a run is created",
+      ),
+    secret_fields: z
+      .array(z.string().min(1))
+      .optional()
+      .describe("Input fields (a.b for nested) whose values are secrets, masked in logs, outputs and shown input"),
+    flovyn_env: flag(
+      "Also give the script FLOVYN_* copies of the KILN_* context variables, for scripts written for Flovyn (default false)",
+    ).optional(),
   })
   .describe("A script or CLI that becomes a durable task");
 
@@ -199,6 +212,19 @@ export const workerSchema = z
       .array(z.string().regex(ENV_NAME, "an environment variable name"))
       .optional()
       .describe("Names of the worker process's environment variables also shown to flows as `env.NAME`"),
+    shutdown_timeout: z
+      .union([
+        z.number(POSITIVE).positive(POSITIVE),
+        z.string().regex(/^\s*\d+(\.\d+)?\s*(ms|s|m)?\s*$/, 'a duration like "5s", "500ms" or "1m"'),
+      ])
+      .optional()
+      .describe(
+        'On SIGTERM, how long running scripts may finish before they are TERMed (seconds, or "5s"; default 10s)',
+      ),
+    health_port: z
+      .preprocess(numericText, z.number(WHOLE).int(WHOLE).min(0, WHOLE).max(65_535, WHOLE))
+      .optional()
+      .describe("Port of /healthz, /readyz and /metrics for `kiln worker` (default: not served)"),
   })
   .describe("Worker settings");
 

@@ -11,6 +11,7 @@ import {
   taskKindSchema,
   workerSchema,
 } from "./schema.ts";
+import { unknownSecretProvider } from "./secret-refs.ts";
 
 /** The keys allowed at a path of the merged config, for "did you mean" suggestions. */
 export function knownKeysAt(path: KeyPath): readonly string[] {
@@ -55,11 +56,24 @@ export function checkTasks(tasks: readonly TaskKindInput[], originOf: TaskOrigin
       );
     }
     problems.push(...checkRunTimeText(task).map((p) => at(i, p.key, p.message)));
+    for (const [key, text] of taskTexts(task)) {
+      const unknown = unknownSecretProvider(text);
+      if (unknown !== null) problems.push(at(i, key, unknown));
+    }
     if (task.input_args && task.input_format !== "args") {
       problems.push(at(i, "input_args", "input_args is only used with input_format: args"));
     }
   });
   return problems;
+}
+
+/** The texts of a task where `${…}` references expand, with the key each sits under (env as `env`). */
+function taskTexts(task: TaskKindInput): [string, string][] {
+  return [
+    ["command", task.command],
+    ...(task.args ?? []).map((arg): [string, string] => ["args", String(arg)]),
+    ...Object.values(task.env ?? {}).map((value): [string, string] => ["env", value]),
+  ];
 }
 
 /** Interpreters whose `-c`/`-e` argument is program text. */

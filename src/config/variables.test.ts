@@ -43,3 +43,25 @@ test("load time: an unset variable is CONFIG_VARIABLE_UNSET with file and line",
       error.data?.variable === "NOPE",
   );
 });
+
+test("provider secrets: ${secret:PROVIDER:REF} is one secret reference named PROVIDER:REF", () => {
+  const seen: string[] = [];
+  const text = "${secret:env:API_KEY} ${secret:file:/run/k} ${secret:cmd:pass show db/x} ${secret:abc:-d} ${secret:S}";
+  const out = replaceVariables(text, (ref) => {
+    seen.push(`${ref.secret}|${ref.name}|${ref.defaultValue}`);
+    return undefined;
+  });
+  assert.equal(out, text);
+  assert.deepEqual(seen, [
+    "true|env:API_KEY|null",
+    "true|file:/run/k|null",
+    "true|cmd:pass show db/x|null",
+    "true|abc|d",
+    "true|S|null",
+  ]);
+  // Load-time substitution leaves every secret for the worker.
+  assert.equal(
+    substituteLoadTime("${secret:env:X}", { env: { X: "no" }, keepRunTime: true }, origin),
+    "${secret:env:X}",
+  );
+});

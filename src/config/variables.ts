@@ -1,14 +1,16 @@
 import { KilnError } from "../errors.ts";
 
 /**
- * `${VAR}` references: `${NAME}`, `${NAME:-default}` and `${secret:NAME}`; `$${` is a literal
+ * `${VAR}` references: `${NAME}`, `${NAME:-default}`, `${secret:NAME}` and
+ * `${secret:PROVIDER:REF}` (e.g. `${secret:env:API_KEY}`, `${secret:file:/run/key}`,
+ * `${secret:cmd:pass show db}`, `${secret:hcvault:secret/app#password}`); `$${` is a literal
  * `${`. Config loading expands load-time variables; exec expands the run-time ones
  * (`INPUT_*`, `STATE_*`, `KILN_*`, secrets) per run with the same grammar.
  */
 
 /** One `${…}` reference found in a text. */
 export interface VariableRef {
-  /** The variable (or secret) name. */
+  /** The variable (or secret) name; for a provider secret, `PROVIDER:REF` (e.g. `env:API_KEY`). */
   readonly name: string;
   /** The text after `:-`, or null when no default was given. */
   readonly defaultValue: string | null;
@@ -20,7 +22,10 @@ export interface VariableRef {
   readonly raw: string;
 }
 
-const REFERENCE = /\$(\$?)\{(secret:)?([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
+// The first alternative is a provider secret: `secret:` then a lower-case provider name, `:`, and a
+// reference that runs to the closing brace (not `:-…`, which keeps meaning "default").
+const REFERENCE =
+  /\$(\$?)\{(?:secret:([a-z][a-z0-9-]*:(?!-)[^}]+)|(secret:)?([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?)\}/g;
 const RUN_TIME_PREFIXES = ["INPUT_", "STATE_", "KILN_"] as const;
 
 /** Whether a variable is expanded per run rather than at load time. */
@@ -39,13 +44,17 @@ export function replaceVariables(text: string, resolve: (ref: VariableRef) => st
     (
       raw: string,
       escaped: string,
+      providerRef: string | undefined,
       secret: string | undefined,
-      name: string,
+      name: string | undefined,
       def: string | undefined,
       index: number,
     ) => {
       if (escaped) return raw.slice(1);
-      const value = resolve({ name, defaultValue: def ?? null, secret: secret !== undefined, index, raw });
+      const value =
+        providerRef === undefined
+          ? resolve({ name: name as string, defaultValue: def ?? null, secret: secret !== undefined, index, raw })
+          : resolve({ name: providerRef, defaultValue: null, secret: true, index, raw });
       return value ?? raw;
     },
   );

@@ -76,6 +76,7 @@ export async function buildAttemptCommand(params: AttemptEnvParams): Promise<Att
   const env: Record<string, string> = Object.assign({}, inheritedEnv(params.baseEnv));
   for (const name in kind.env) env[name] = expand(kind.env[name] as string);
   Object.assign(env, secretEnv, prepared.env, stateEnv(params.state), kiln);
+  if (kind.flovynEnv) Object.assign(env, flovynAliases(kiln));
   const path = env.PATH ?? DEFAULT_PATH;
   env.PATH = params.binDir ? `${params.binDir}:${path}` : path;
 
@@ -95,6 +96,13 @@ export async function buildAttemptCommand(params: AttemptEnvParams): Promise<Att
         );
   if (cwd !== undefined) await checkDirectory(cwd);
   return { argv, env, cwd, values };
+}
+
+/** FLOVYN_<NAME> for every KILN_<NAME> context variable: drop-in scripts read their own names. */
+function flovynAliases(kiln: Readonly<Record<string, string>>): Record<string, string> {
+  const aliases: Record<string, string> = {};
+  for (const name in kiln) if (name.startsWith("KILN_")) aliases[`FLOVYN_${name.slice(5)}`] = kiln[name] as string;
+  return aliases;
 }
 
 async function checkDirectory(dir: string): Promise<void> {

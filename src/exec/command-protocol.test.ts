@@ -65,6 +65,18 @@ describe("command protocol grammar", () => {
     ]);
   });
 
+  test("level=warn (and other common aliases) is a warning, not info", () => {
+    const { commands } = parse(
+      "::log level=warn::w1\n::log level=WARN::w2\n::log level=fatal::f\n::log level=bogus::b\n",
+    );
+    assert.deepEqual(commands, [
+      { type: "log", level: "warning", message: "w1" },
+      { type: "log", level: "warning", message: "w2" },
+      { type: "log", level: "error", message: "f" },
+      { type: "log", level: "info", message: "b" },
+    ]);
+  });
+
   test("names and property keys are case-insensitive; values keep their case", () => {
     const { commands } = parse("::SET-OUTPUT KEY=MixedCase::Data\n::Log LEVEL=ERROR::x\n");
     assert.deepEqual(commands, [

@@ -1,4 +1,5 @@
 import type { LogLevel } from "../store/store.ts";
+import { toLogLevel } from "./log-levels.ts";
 
 /**
  * The stdout command protocol (DESIGN.md §4): GitHub Actions workflow commands
@@ -36,7 +37,6 @@ export interface ProtocolSink {
 }
 
 const COLON = 58;
-const LOG_LEVELS: ReadonlySet<string> = new Set(["debug", "info", "notice", "warning", "error"]);
 
 /** Unescapes command data: `%0D`, `%0A`, then `%25` (GitHub's order, so `%250A` stays `%0A`). */
 export function unescapeData(text: string): string {
@@ -87,8 +87,8 @@ function parseCommandLine(line: string): ProtocolCommand[] | null {
   const data = unescapeData(line.slice(end + 2));
   switch (name) {
     case "log": {
-      const level = (properties.get("level") ?? "info").toLowerCase();
-      return [{ type: "log", level: (LOG_LEVELS.has(level) ? level : "info") as LogLevel, message: data }];
+      const level = toLogLevel(properties.get("level") ?? "info") ?? "info";
+      return [{ type: "log", level, message: data }];
     }
     case "debug":
     case "notice":
@@ -142,10 +142,9 @@ function parseKestraLine(line: string): ProtocolCommand[] | null {
   }
   if (Array.isArray(logs)) {
     for (const entry of logs as { level?: unknown; message?: unknown }[]) {
-      const level = String(entry?.level ?? "info").toLowerCase();
       commands.push({
         type: "log",
-        level: (LOG_LEVELS.has(level) ? level : level === "warn" ? "warning" : "info") as LogLevel,
+        level: toLogLevel(String(entry?.level ?? "info")) ?? "info",
         message: String(entry?.message ?? ""),
       });
     }

@@ -125,6 +125,35 @@ describe("local API routes", () => {
     ]);
   });
 
+  // Regression: a bare JSON value answered ok and deleted the key (the body had no "value" field).
+  test("state put with a bare JSON value stores it (Forge's curl -d '42')", async () => {
+    for (const body of ["42", '"text"', '{"a":1}', "[1,2]", "true", '{"value":{"n":1}}', "null"]) {
+      assert.equal((await call(socket, "PUT", "/state/k", body)).status, 200, body);
+    }
+    assert.deepEqual(recording.calls.splice(0), [
+      ["setState", "k", "42"],
+      ["setState", "k", "text"],
+      ["setState", "k", '{"a":1}'],
+      ["setState", "k", "[1,2]"],
+      ["setState", "k", "true"],
+      ["setState", "k", '{"n":1}'],
+      ["setState", "k", null],
+    ]);
+    const empty = await call(socket, "PUT", "/state/k");
+    assert.equal(empty.status, 400);
+    assert.equal(empty.json.error.code, "INVALID_INPUT");
+    assert.deepEqual(recording.calls.splice(0), []);
+  });
+
+  test("log: level warn is a warning, details are kept", async () => {
+    await call(socket, "POST", "/log", '{"message":"careful","level":"warn","details":{"disk":"92%"}}');
+    await call(socket, "POST", "/log", '{"message":"WARN too","level":"WARN"}');
+    assert.deepEqual(recording.calls.splice(0), [
+      ["log", "warning", 'careful {"disk":"92%"}'],
+      ["log", "warning", "WARN too"],
+    ]);
+  });
+
   test("steps: look up, get-or-record, failed results are not recorded", async () => {
     assert.deepEqual((await call(socket, "GET", "/steps/done-step")).json, {
       recorded: true,
@@ -181,7 +210,7 @@ describe("local API routes", () => {
     assert.equal(badField.status, 400);
     assert.match(
       badField.json.error.message,
-      /Expected "level" to be one of debug, info, notice, warning, error, got "loud"/,
+      /Expected "level" to be one of debug, trace, info, notice, warn, warning, error, err, fatal, critical, got "loud"/,
     );
     const missing = await call(socket, "POST", "/log", '{"level":"hidden"}');
     assert.match(missing.json.error.message, /^Expected "message" to be a string, got nothing$/);

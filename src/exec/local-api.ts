@@ -11,12 +11,15 @@
  * 401 UNAUTHENTICATED, 404 ROUTE_NOT_FOUND, 413 PAYLOAD_TOO_LARGE for bodies over 1 MiB). Secrets
  * and masked values are replaced by `***` in everything recorded.
  *
- *   POST /log                 {"message": string, "level"?: "debug"|"info"|"notice"|"warning"|"error"}
- *                             → 200 {"ok": true}
+ *   POST /log                 {"message": string, "level"?: "debug"|"info"|"notice"|"warning"|"error"
+ *                                (aliases: "warn", "trace", "fatal", …), "details"?: any}
+ *                             → 200 {"ok": true}   `details` is kept: appended to the line as JSON.
  *   POST /progress            {"percent"?: number 0-100 | null, "message"?: string}   → 200 {"ok": true}
  *   GET  /state/:key          → 200 {"key": string, "value": string | null}   (null: not set)
- *   PUT  /state/:key          {"value": string | null}  (null deletes)      → 200 {"ok": true}
- *                             Saved at once; survives retries; next attempts see it as STATE_<KEY>.
+ *   PUT  /state/:key          {"value": any}  or a bare JSON value (`42`, `"text"`, `{"a":1}`) → 200 {"ok": true}
+ *                             A string is stored as is, anything else as its JSON text; null deletes;
+ *                             an empty body is refused. Saved at once; survives retries; next
+ *                             attempts see it as STATE_<KEY>.
  *   POST /output              {"key": string, "value": any}  or  {"outputs": {key: any, …}}
  *                             → 200 {"ok": true}   Merged into the run output like ::set-output.
  *   POST /heartbeat           {} → 200 {"ok": true}   (any request also counts as a heartbeat)
@@ -48,6 +51,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { parseDuration } from "../engine/duration.ts";
 import { isKilnError, KilnError } from "../errors.ts";
 import type { LogLevel } from "../store/store.ts";
+import { ACCEPTED_LOG_LEVELS, toLogLevel } from "./log-levels.ts";
 import { randomToken } from "./random-ids.ts";
 
 /** A `kiln step` result as recorded. */
@@ -81,9 +85,11 @@ export interface LocalApiHandler {
 }
 
 const MAX_BODY_BYTES = 1024 * 1024;
-const LOG_LEVELS: ReadonlySet<string> = new Set(["debug", "info", "notice", "warning", "error"]);
 
-function readBody(request: IncomingMessage): Promise<unknown> {
+/** The body of a request sent without one (so that PUT /state can tell it from a JSON value). */
+const NO_BODY: unique symbol = Symbol("no body");
+
+function readBody(request: IncomingMessage): Promise<unknown | typeof NO_BODY> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -98,7 +104,7 @@ function readBody(request: IncomingMessage): Promise<unknown> {
         return;
       }
       const text = Buffer.concat(chunks).toString("utf8").trim();
-      if (text === "") return resolve({});
+      if (text === "") return resolve(NO_BODY);
       try {
         resolve(JSON.parse(text));
       } catch (cause) {
@@ -127,6 +133,28 @@ const isOptionalDuration = (v: unknown): v is string | number | null | undefined
 
 type Route = (handler: LocalApiHandler, body: unknown, param: string) => Promise<unknown> | unknown;
 
+/**
+ * The state value a PUT body means. `{"value": v}` (the kiln CLI's form) and a bare JSON value
+ * (Forge's `curl -X PUT … -d '42'`) both store v: a string as is, anything else as its JSON text.
+ */
+function stateValue(raw: unknown): string | null {
+  if (raw === NO_BODY) {
+    throw new KilnError(
+      "INVALID_INPUT",
+      'PUT /state/:key needs a JSON body: a value such as 42 or "text" (null deletes)',
+    );
+  }
+  const wrapped =
+    raw !== null &&
+    typeof raw === "object" &&
+    !Array.isArray(raw) &&
+    Object.keys(raw).length === 1 &&
+    Object.hasOwn(raw, "value");
+  const value = wrapped ? (raw as { value: unknown }).value : raw;
+  if (value === null || value === undefined) return null;
+  return typeof value === "string" ? value : JSON.stringify(value);
+}
+
 const ok = { ok: true };
 const stepAnswer = (record: StepRecord | null) => (record ? { recorded: true, ...record } : { recorded: false });
 
@@ -134,13 +162,15 @@ const stepAnswer = (record: StepRecord | null) => (record ? { recorded: true, ..
 const ROUTES: Readonly<Record<string, Route>> = {
   "POST /log": (handler, body) => {
     const message = field(body, "message", isString, "a string");
-    const level = field(body, "level", isOptionalString, "a log level") ?? "info";
-    if (!LOG_LEVELS.has(level))
+    const name = field(body, "level", isOptionalString, "a log level") ?? "info";
+    const level = toLogLevel(name);
+    if (level === null)
       throw new KilnError(
         "INVALID_INPUT",
-        `Expected "level" to be one of ${[...LOG_LEVELS].join(", ")}, got "${level}"`,
+        `Expected "level" to be one of ${ACCEPTED_LOG_LEVELS.join(", ")}, got "${name}"`,
       );
-    handler.log(level as LogLevel, message);
+    const details = (body as { details?: unknown }).details;
+    handler.log(level, details == null ? message : `${message} ${JSON.stringify(details)}`);
     return ok;
   },
   "POST /progress": (handler, body) => {
@@ -156,7 +186,7 @@ const ROUTES: Readonly<Record<string, Route>> = {
   },
   "GET /state": (handler, _, key) => ({ key, value: handler.getState(key) }),
   "PUT /state": async (handler, body, key) => {
-    await handler.setState(key, field(body, "value", isOptionalString, "a string or null") ?? null);
+    await handler.setState(key, stateValue(body));
     return ok;
   },
   "POST /output": (handler, body) => {
@@ -277,7 +307,7 @@ function serve(sessions: ReadonlyMap<string, Session>, request: IncomingMessage,
     return;
   }
   readBody(request)
-    .then((body) => route(handler, body, param))
+    .then((body) => route(handler, body === NO_BODY && head !== "state" ? {} : body, param))
     .then(
       (answer) => send(response, 200, answer),
       (error: unknown) => sendError(response, error, mask),

@@ -13,6 +13,7 @@ import type { ScriptContext } from "./context-env.ts";
 import { prepareInput } from "./input-format.ts";
 import type { LocalApiSession } from "./local-api.ts";
 import { Masker } from "./masker.ts";
+import { secretInputValues } from "../config/input-schema.ts";
 import { outputCapture } from "./output-format.ts";
 import { ProcessSupervisor } from "./process-supervisor.ts";
 import { expandRunTime } from "./runtime-vars.ts";
@@ -66,7 +67,10 @@ function checkInputSize(kind: ResolvedTaskKind, input: unknown): void {
  */
 export async function runScript(kind: ResolvedTaskKind, params: RunScriptParams): Promise<ScriptResult> {
   const started = performance.now();
-  const masker = new Masker(Object.values(params.secrets ?? {}));
+  const masker = new Masker([
+    ...Object.values(params.secrets ?? {}),
+    ...secretInputValues(params.input, kind.secretFields),
+  ]);
   const state = params.state ?? {};
   let paths: AttemptPaths | null = null;
   let session: LocalApiSession | null = null;

@@ -2,7 +2,13 @@ import { execFile } from "node:child_process";
 import { readFile } from "node:fs/promises";
 import { resolve } from "node:path";
 import { KilnError } from "../errors.ts";
+import { type AwsSecretsOptions, awsSecretsOptionsFromEnv, createAwsSecretsProvider } from "./aws-secrets-manager.ts";
 import { splitCommandLine } from "./command-line.ts";
+import {
+  createHashicorpVaultProvider,
+  type HashicorpVaultOptions,
+  hashicorpVaultOptionsFromEnv,
+} from "./hashicorp-vault.ts";
 
 /**
  * Where a secret comes from, by reference:
@@ -10,7 +16,9 @@ import { splitCommandLine } from "./command-line.ts";
  * - `env:NAME`: an environment variable of the worker;
  * - `file:PATH`: a file on the worker (trailing newline removed);
  * - `cmd:PROGRAM ARG…`: the trimmed stdout of a command (e.g. a password manager's CLI), run
- *   without a shell: the text is split into arguments (quotes honoured), never interpreted.
+ *   without a shell: the text is split into arguments (quotes honoured), never interpreted;
+ * - `hcvault:MOUNT/PATH#FIELD`: HashiCorp Vault KV v2 (VAULT_ADDR, VAULT_TOKEN or AppRole);
+ * - `aws:SECRET_ID#KEY`: AWS Secrets Manager (AWS_REGION, the SDK's credential chain).
  */
 export type SecretRef = string;
 
@@ -24,6 +32,10 @@ export interface SecretResolverOptions {
   readonly cwd?: string;
   /** How long a `cmd:` may run. Default 30 s. */
   readonly commandTimeoutMs?: number;
+  /** HashiCorp Vault settings. Default: from `env` (VAULT_ADDR, VAULT_TOKEN, VAULT_ROLE_ID, …). */
+  readonly hashicorpVault?: HashicorpVaultOptions | null;
+  /** AWS Secrets Manager settings. Default: from `env` (AWS_REGION, AWS_ENDPOINT_URL_SECRETS_MANAGER). */
+  readonly awsSecrets?: AwsSecretsOptions;
 }
 
 /** Resolves secret references on the worker that needs them. */
@@ -43,6 +55,18 @@ export function createSecretResolver(options: SecretResolverOptions = {}): Secre
   const env = options.env ?? process.env;
   const cwd = options.cwd ?? process.cwd();
   const timeout = options.commandTimeoutMs ?? 30_000;
+  // Clients are built on first use: most workers never read an external manager.
+  let hcvault: ((ref: string) => Promise<string>) | null = null;
+  let aws: ((ref: string) => Promise<string>) | null = null;
+  function hashicorp(ref: string): Promise<string> {
+    if (hcvault === null) {
+      const settings =
+        options.hashicorpVault === undefined ? hashicorpVaultOptionsFromEnv(env) : options.hashicorpVault;
+      if (settings === null) return Promise.reject(notFound(ref, "HashiCorp Vault is not configured: set VAULT_ADDR"));
+      hcvault = createHashicorpVaultProvider(settings);
+    }
+    return hcvault(ref.slice(8));
+  }
 
   async function local(ref: string): Promise<string | undefined> {
     if (ref.startsWith("env:")) {
@@ -59,6 +83,11 @@ export function createSecretResolver(options: SecretResolverOptions = {}): Secre
       }
     }
     if (ref.startsWith("cmd:")) return runCommand(ref, cwd, timeout, env);
+    if (ref.startsWith("hcvault:")) return hashicorp(ref);
+    if (ref.startsWith("aws:")) {
+      aws ??= createAwsSecretsProvider(options.awsSecrets ?? awsSecretsOptionsFromEnv(env));
+      return aws(ref.slice(4));
+    }
     return undefined;
   }
 

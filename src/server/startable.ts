@@ -1,6 +1,27 @@
 import { KilnError } from "../errors.ts";
 import { didYouMean } from "../flow/did-you-mean.ts";
+import { assertInputMatches } from "../config/input-schema.ts";
+import type { WorkerKind } from "../store/control-store.ts";
 import type { Store } from "../store/store.ts";
+
+/**
+ * Checks a task run's input against the kind's `input_schema`, as registered by the worker seen
+ * most recently (workers of one deployment share a config): 400 INVALID_INPUT naming the fields.
+ */
+function assertTaskInput(
+  workers: readonly { readonly lastHeartbeatAt: number; readonly kinds: readonly WorkerKind[] }[],
+  kind: string,
+  input: unknown,
+): void {
+  let latest: { at: number; schema: unknown } | null = null;
+  for (const w of workers) {
+    const found = w.kinds.find((k) => k.kind === kind);
+    if (found && (latest === null || w.lastHeartbeatAt > latest.at))
+      latest = { at: w.lastHeartbeatAt, schema: found.settings.inputSchema };
+  }
+  const schema = latest?.schema;
+  if (schema !== null && typeof schema === "object") assertInputMatches(kind, schema as Record<string, unknown>, input);
+}
 
 /** How many names a "not found" error lists, at most. */
 const LISTED = 10;
@@ -13,7 +34,7 @@ const LISTED = 10;
  */
 export async function assertStartable(
   store: Store,
-  p: Readonly<{ namespace: string; type: "workflow" | "task"; name: string; deployed: boolean }>,
+  p: Readonly<{ namespace: string; type: "workflow" | "task"; name: string; deployed: boolean; input?: unknown }>,
 ): Promise<void> {
   if (p.type === "workflow" && p.deployed) return;
   const workers = await store.listWorkers({ namespace: p.namespace });
@@ -24,7 +45,10 @@ export async function assertStartable(
     for (const w of workers) for (const name of w.workflows) known.add(name);
     for (const wf of (await store.listWorkflows({ namespace: p.namespace, limit: 1000 })).workflows) known.add(wf.name);
   }
-  if (known.has(p.name)) return;
+  if (known.has(p.name)) {
+    if (p.type === "task") assertTaskInput(workers, p.name, p.input);
+    return;
+  }
   const what = p.type === "task" ? "task kind" : "workflow";
   const names = [...known].sort();
   const listed =

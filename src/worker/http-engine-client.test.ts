@@ -347,6 +347,26 @@ for (const [dialect, open, skip] of factories) {
       await unsubscribe();
     });
 
+    // Regression: a SIGTERMed worker waited for its long-poll claim (25 s) before it could stop.
+    it("stopClaiming aborts the long-poll claim in flight and answers no runs from then on", async () => {
+      const c = new HttpEngineClient({ url: server.url, token: workerToken, namespace: "poll", claimWaitMs: 60_000 });
+      clients.push(c);
+      const claim = { namespace: "poll", queues: ["stop-q"], owner: "o", limit: 5, leaseMs: 60_000 };
+      const pending = c.claimRuns(claim);
+      await delay(150);
+      c.stopClaiming();
+      assert.deepEqual(await pending, { runs: [], nextWakeAt: null });
+      // Without the abort, the pending long poll would take this run. (The server needs a moment
+      // to see the hang-up: a run started in that instant stays leased until its lease expires.)
+      await delay(300);
+      const { run } = await db.store.startRun({ namespace: "poll", type: "task", name: "t", queue: "stop-q" });
+      assert.deepEqual((await c.claimRuns(claim)).runs, []);
+      await until("the run is queued", async () => {
+        const now = await db.store.getRun({ namespace: "poll", id: run.id });
+        return now?.status === "queued" && now.leaseOwner === null;
+      });
+    });
+
     it("registers, heartbeats, and fetches vault secrets for a run", async () => {
       const c = client("proto");
       const reg = await c.register({

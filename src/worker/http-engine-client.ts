@@ -1,4 +1,4 @@
-import { serializeError } from "../errors.ts";
+import { KilnError, serializeError } from "../errors.ts";
 import type { RegisterWorkerParams, WorkerRegistration } from "../store/control-store.ts";
 import type {
   AwaitEventParams,
@@ -78,6 +78,8 @@ export class HttpEngineClient implements EngineClient {
   #lastRetryLog = 0;
   /** The last claim's parameters: finishes ask for the next runs with them (see finishRuns). */
   #lastClaim: Readonly<ClaimRunsParams> | undefined;
+  /** Aborted by stopClaiming(): no claim is sent or awaited after it. */
+  readonly #claimStop = new AbortController();
   /** Runs claimed ahead (or along with a finish), handed out by the next claimRuns. */
   #prefetched: { readonly claimed: ClaimedRun; readonly key: string; readonly at: number }[] = [];
   readonly #claimAhead: boolean;
@@ -118,7 +120,17 @@ export class HttpEngineClient implements EngineClient {
     });
   }
 
+  /**
+   * Stops claiming at once (SIGTERM): the long-poll claim in flight is aborted instead of waiting
+   * for the server's answer, and every later claimRuns answers no runs. Writes for runs already
+   * claimed go on, so they can finish within the shutdown timeout.
+   */
+  stopClaiming(): void {
+    this.#claimStop.abort(new KilnError("WORKER_STOPPED", "The worker stopped claiming"));
+  }
+
   async claimRuns(p: Readonly<ClaimRunsParams>): Promise<ClaimRunsResult> {
+    if (this.#claimStop.signal.aborted) return { runs: [], nextWakeAt: null };
     for (const q of p.queues) this.#queues.add(q);
     this.#owner = p.owner;
     this.#claimNamespace = p.namespace;
@@ -136,11 +148,17 @@ export class HttpEngineClient implements EngineClient {
     if (runs.length === 0) {
       // The namespace travels as the request's namespace (Kiln-Namespace), which the token must allow.
       const { namespace, ...rest } = p;
-      const result = await this.#http.post<CompactClaimResult>(
-        "/v1/worker/claim",
-        { ...rest, waitMs: this.#claimWaitMs, compact: true },
-        { retry: "few", extraTimeoutMs: this.#claimWaitMs, namespace },
-      );
+      let result: CompactClaimResult;
+      try {
+        result = await this.#http.post<CompactClaimResult>(
+          "/v1/worker/claim",
+          { ...rest, waitMs: this.#claimWaitMs, compact: true },
+          { retry: "few", extraTimeoutMs: this.#claimWaitMs, namespace, signal: this.#claimStop.signal },
+        );
+      } catch (error) {
+        if (this.#claimStop.signal.aborted) return { runs: [], nextWakeAt: null };
+        throw error;
+      }
       runs = expandClaimed(result.runs, namespace, p.owner);
       nextWakeAt = result.nextWakeAt;
     }
@@ -156,7 +174,7 @@ export class HttpEngineClient implements EngineClient {
    */
   #startClaimAhead(p: Readonly<ClaimRunsParams>): void {
     if (!this.#claimAhead || this.#ahead !== undefined || this.#listeners.size === 0) return;
-    if (this.#prefetched.length >= p.limit || this.#http.closed) return;
+    if (this.#prefetched.length >= p.limit || this.#http.closed || this.#claimStop.signal.aborted) return;
     // Backpressure: the worker's outcomes are not being recorded as fast as it runs them.
     if (this.#finishing > this.#aheadBatches * p.limit) return;
     const { namespace, ...rest } = p;

@@ -1,6 +1,7 @@
 import { fileURLToPath } from "node:url";
 import type { ResolvedTaskKind } from "../config/resolved-config.ts";
 import { resolveRetryPolicy } from "../engine/retry-policy.ts";
+import { startingWorkflowName } from "../engine/workflow-label.ts";
 import { executeScriptTask } from "../exec/script-task.ts";
 import type { Registry } from "./registry.ts";
 
@@ -40,6 +41,9 @@ export function registerScriptKinds(
         maxRetries: kind.maxRetries,
         queue: kind.queue,
         description: kind.description,
+        // The server checks run inputs against these before a run is created (server/startable.ts).
+        ...(kind.inputSchema === null ? {} : { inputSchema: kind.inputSchema }),
+        ...(kind.secretFields.length === 0 ? {} : { secretFields: kind.secretFields }),
       }),
       handler: async (input, ctx) => {
         const secrets: Record<string, string> = {};
@@ -51,7 +55,7 @@ export function registerScriptKinds(
           input,
           secrets,
           binDir: options.binDir ?? KILN_BIN_DIR,
-          workflow: ctx.run.parentRunId ? { runId: ctx.run.parentRunId, name: null } : null,
+          workflow: ctx.run.parentRunId ? { runId: ctx.run.parentRunId, name: startingWorkflowName(ctx.run) } : null,
         });
       },
     });

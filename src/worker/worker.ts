@@ -208,6 +208,9 @@ export class Worker {
       timer = setTimeout(() => r("timeout"), this.#drainMs);
     });
     if ((await Promise.race([drained, timeout])) === "timeout") {
+      this.#logger.warn(
+        `Shutdown timeout of ${this.#drainMs} ms reached: stopping ${this.#inflight.size} running runs (scripts get SIGTERM)`,
+      );
       const reason = new KilnError("WORKER_STOPPED", `Worker ${this.name} is shutting down`);
       for (const f of this.#inflight.values()) f.scope.cancel(reason);
       await drained;

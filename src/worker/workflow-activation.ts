@@ -7,6 +7,7 @@ import { isStepSettled } from "../engine/status.ts";
 import type { Step, StepType } from "../engine/step.ts";
 import type { ClaimedRun, LogLevel, SaveStepParams, WriteResult } from "../store/store.ts";
 import { seededRandom, uuidFrom } from "./deterministic.ts";
+import { WORKFLOW_NAME_LABEL } from "../engine/workflow-label.ts";
 import type { EngineClient } from "./engine-client.ts";
 import type { WriteBatcher } from "./write-batcher.ts";
 import type {
@@ -431,6 +432,8 @@ export class WorkflowActivation {
           type,
           name: target,
           input: input ?? null,
+          // The child's scripts see the starting workflow as KILN_WORKFLOW_NAME.
+          metadata: { [WORKFLOW_NAME_LABEL]: this.#run.name },
           ...(options.queue === undefined ? { queue: this.#run.queue } : { queue: options.queue }),
           ...(options.priority === undefined ? {} : { priority: options.priority }),
           ...(options.timeout === undefined ? {} : { timeoutMs: parseDuration(options.timeout, `timeout of ${name}`) }),

@@ -7,6 +7,7 @@ import type { ResolvedConfig } from "../../config/resolved-config.ts";
 import { KilnError, serializeError } from "../../errors.ts";
 import { apiWorkflowSource, storeWorkflowSource } from "../../runtimes/deployed-workflows.ts";
 import { createSecretResolver } from "../../secrets/secret-resolver.ts";
+import { startWorkerHealthServer } from "../../worker/health-server.ts";
 import { validateDeployment } from "../../server/deploy-validation.ts";
 import { createLogger } from "../../server/logger.ts";
 import { localEngineClient } from "../../server/local-engine-client.ts";
@@ -288,8 +289,11 @@ interface ServerOptions {
 async function serverCommand(ctx: CliContext, options: ServerOptions): Promise<number> {
   const logger = createLogger();
   const dataDir = resolve(ctx.options.data ?? ctx.env.KILN_DATA ?? DEFAULT_DATA_DIR);
-  const config = readConfig(ctx);
-  const db = options.db ?? config.server.database ?? join(dataDir, "kiln.db");
+  // A server does not pick up the kiln.yaml of its working directory (often a worker's, with
+  // tasks and secrets it has no use for): only --config or KILN_CONFIG name one.
+  const asked = ctx.options.config !== undefined || Boolean(process.env.KILN_CONFIG);
+  const config = asked ? readConfig(ctx) : undefined;
+  const db = options.db ?? config?.server.database ?? join(dataDir, "kiln.db");
   const store = await openStore(db);
   const server = await startServer({
     store,
@@ -301,10 +305,12 @@ async function serverCommand(ctx: CliContext, options: ServerOptions): Promise<n
     allowedHosts: options.allowedHost ?? [],
     maxStreams: streamCaps(options.maxStreams),
     ...retentionOptions(options),
-    webhookDelivery: config.webhookDelivery,
+    ...(config === undefined ? {} : { webhookDelivery: config.webhookDelivery }),
   });
-  await syncConfigWebhooks(store, { namespace: config.server.namespace, webhooks: config.webhooks });
-  await syncSchedules(store, ctx.options.namespace ?? config.server.namespace, config, logger);
+  if (config !== undefined) {
+    await syncConfigWebhooks(store, { namespace: config.server.namespace, webhooks: config.webhooks });
+    await syncSchedules(store, ctx.options.namespace ?? config.server.namespace, config, logger);
+  }
   ctx.output.out(`Kiln ready at ${server.url}`);
   if (server.adminTokenPath) ctx.output.out(`Admin token: ${server.adminTokenPath}`);
   const signal = await untilSignal();
@@ -318,6 +324,7 @@ interface WorkerOptions {
   readonly db?: string;
   readonly concurrency?: string;
   readonly name?: string;
+  readonly healthPort?: string;
 }
 
 /** `kiln worker`: executes runs, remotely over HTTP (`--server`) or in-process on `--db`. */
@@ -332,6 +339,8 @@ async function workerCommand(ctx: CliContext, options: WorkerOptions): Promise<n
   };
   let setup: ConfiguredWorker;
   let cleanup: () => Promise<void>;
+  let reregister: (() => Promise<unknown>) | null = null;
+  let stopClaiming: (() => void) | null = null;
   if (options.db) {
     const store = await openStore(options.db);
     const namespace = ctx.options.namespace ?? config.server.namespace;
@@ -373,24 +382,63 @@ async function workerCommand(ctx: CliContext, options: WorkerOptions): Promise<n
         name: setup.worker.name,
       }),
     );
-    await client.register({
-      ...(instance.previousGone ? { releaseLeases: true } : {}),
-      name: setup.worker.name,
+    const worker = setup.worker;
+    const registration = () => ({
+      name: worker.name,
       version: config.worker.version ?? "0.1.0",
       queues: [...config.worker.queues],
-      kinds: setup.worker.registry.tasks().map((t) => ({ kind: t.kind, settings: t.settings })),
+      kinds: worker.registry.tasks().map((t) => ({ kind: t.kind, settings: t.settings })),
     });
+    await client.register({ ...(instance.previousGone ? { releaseLeases: true } : {}), ...registration() });
+    reregister = () => client.register(registration());
+    stopClaiming = () => client.stopClaiming();
     cleanup = async () => {
       await client.unregister().catch(() => {});
       client.close();
     };
   }
+  // Kubernetes probes and metrics, when asked for (--health-port, or worker.health_port).
+  const healthPort = options.healthPort === undefined ? config.worker.healthPort : Number(options.healthPort);
+  const health = healthPort === null ? null : await startWorkerHealthServer({ port: healthPort, worker: setup.worker });
+  let current = config;
+  const stopWatchingConfig = watchPaths([...config.files, join(config.baseDir, "tasks")], () => {
+    // The same reload as kiln dev: a config that does not load is refused and the old one kept.
+    try {
+      current = readConfig(ctx);
+      setup.reload(current);
+      void reregister?.().catch((error: unknown) =>
+        logger.warn({ error: serializeError(error) }, "Could not announce the reloaded task kinds"),
+      );
+      health?.countReload(true);
+      logger.info({ tasks: current.tasks.map((t) => t.kind) }, "Config reloaded");
+    } catch (error) {
+      health?.countReload(false);
+      logger.error(
+        { error: serializeError(error) },
+        `Config change rejected; the previous config keeps running: ${(error as Error).message}`,
+      );
+    }
+  });
   await setup.worker.start();
-  ctx.output.out(`Kiln worker ${setup.worker.name} ready (${setup.worker.registry.tasks().length} task kinds)`);
+  health?.setPhase("ready");
+  ctx.output.out(
+    `Kiln worker ${setup.worker.name} ready (${setup.worker.registry.tasks().length} task kinds)` +
+      (health === null ? "" : `; health on port ${health.port}`),
+  );
   const signal = await untilSignal();
-  logger.info({ signal }, "Draining and shutting down");
+  // Stop claiming at once (the long-poll claim in flight is aborted), then let running scripts
+  // finish within shutdown_timeout; past it they are TERMed (then KILLed after their grace period).
+  health?.setPhase("draining");
+  stopClaiming?.();
+  stopWatchingConfig();
+  logger.info(
+    { signal, activeRuns: setup.worker.activeCount, shutdownTimeoutMs: current.worker.shutdownTimeoutMs },
+    "Stopped claiming; draining running runs",
+  );
   await setup.close();
   await cleanup();
+  await health?.close();
+  logger.info({ signal }, "Worker stopped");
   return 0;
 }
 
@@ -432,5 +480,6 @@ registerCommands((program: Command, run) => {
     .option("--db <url>", "run in-process on this store instead of talking to a server")
     .option("--concurrency <n>", "runs executed at once")
     .option("--name <name>", "worker name")
+    .option("--health-port <port>", "serve /healthz, /readyz and /metrics on this port (0: any free port)")
     .action(run((ctx, opts) => workerCommand(ctx, opts as WorkerOptions)));
 });

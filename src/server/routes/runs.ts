@@ -149,6 +149,7 @@ export const runRoutes: readonly ApiRoute[] = [
           type: "task",
           name: body.name,
           deployed: false,
+          input: body.input ?? null,
         });
       }
       const version =
