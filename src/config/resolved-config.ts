@@ -1,5 +1,7 @@
 /** The resolved configuration: frozen, fully defaulted, camelCase and millisecond-based. */
 
+import type { ResolvedLogging, ResolvedSecrets } from "./forge-sections.ts";
+
 /** How a task kind's input reaches the script. */
 export type InputFormat = "env" | "json_stdin" | "json_file" | "args";
 /** How a task kind's output is read. */
@@ -146,4 +148,8 @@ export interface ResolvedConfig {
   readonly tasks: readonly ResolvedTaskKind[];
   readonly plugins: readonly ResolvedPlugin[];
   readonly services: ResolvedServices;
+  /** The worker's log level and format (task log defaults are already in each task kind). */
+  readonly logging: ResolvedLogging;
+  /** Where bare `${secret:NAME}` references resolve. */
+  readonly secrets: ResolvedSecrets;
 }

@@ -1,5 +1,6 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: Kiln's ${VAR} syntax appears in plain strings on purpose.
 import { z } from "zod";
+import { loggingSchema, secretsSchema, securitySchema } from "./forge-sections.ts";
 
 /**
  * The zod schemas of a Kiln config file: the single source of validation, of the resolved types'
@@ -187,7 +188,9 @@ export const workerSchema = z
       .preprocess(numericText, z.number(POSITIVE_INT).int(POSITIVE_INT).positive(POSITIVE_INT))
       .optional()
       .describe("Runs executed at once (default 8)"),
-    heartbeat_interval_seconds: seconds("How often the worker heartbeats its leases (default 30)").optional(),
+    heartbeat_interval_seconds: seconds(
+      "How often the worker heartbeats its leases (default 10); leases last 3 intervals, at least 30 s",
+    ).optional(),
     env: z
       .record(z.string().regex(ENV_NAME, "an environment variable name"), z.string())
       .optional()
@@ -244,6 +247,9 @@ export const configSchema = z
     tasks: z.array(taskKindSchema).optional().describe("Task kinds; tasks/*.yaml next to the file are merged in"),
     plugins: z.array(pluginSchema).optional(),
     services: servicesSchema.optional(),
+    logging: loggingSchema.optional(),
+    secrets: secretsSchema.optional(),
+    security: securitySchema.optional(),
   })
   .describe("Kiln configuration (kiln.yaml / kiln.toml)");
 

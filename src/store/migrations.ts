@@ -271,6 +271,12 @@ const STEPS_CANCELLED_4: Readonly<Record<Dialect, readonly string[]>> = {
   ],
 };
 
+/**
+ * Extra roles of a token beside its role, comma-separated (a `kiln dev` config token is a worker
+ * and a developer in its namespace). Existing tokens get none.
+ */
+const TOKEN_ROLES_11 = ["ALTER TABLE api_tokens ADD COLUMN extra_roles TEXT NOT NULL DEFAULT ''"];
+
 /** Every migration, in order. */
 export const MIGRATIONS: readonly Migration[] = [
   {
@@ -293,6 +299,7 @@ export const MIGRATIONS: readonly Migration[] = [
   },
   { version: 2, name: "control plane", statements: { sqlite: CONTROL_2, postgres: CONTROL_2 } },
   { version: 4, name: "cancelled steps", statements: STEPS_CANCELLED_4 },
+  { version: 11, name: "token extra roles", statements: { sqlite: TOKEN_ROLES_11, postgres: TOKEN_ROLES_11 } },
 ];
 
 /**
