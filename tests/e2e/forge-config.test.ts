@@ -95,6 +95,11 @@ describe("a Forge-format config, unchanged", { timeout: 300_000 }, () => {
     for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
   });
 
+  it("the README's Forge section shows this very config", () => {
+    const readme = readFileSync(new URL("../../README.md", import.meta.url), "utf8");
+    assert.ok(readme.includes(`\`\`\`yaml\n${readFileSync(join(FIXTURE, "forge.yaml"), "utf8")}\`\`\``));
+  });
+
   describe("under kiln dev --config forge.yaml", () => {
     let dir: string;
     let dev: KilnProcess;
