@@ -78,7 +78,7 @@ async function runForgeExamples(dir: string, env: NodeJS.ProcessEnv): Promise<vo
   assert.equal(slow.run.status, "completed");
 }
 
-describe("a Forge-format config, unchanged", { timeout: 300_000 }, () => {
+describe("a Forge-format config, unchanged", { timeout: 900_000 }, () => {
   const token = `forge-e2e-token-${process.pid}-${Date.now()}`;
   const dirs: string[] = [];
   const procs: KilnProcess[] = [];
