@@ -28,6 +28,13 @@ describe("kiln dev and the config's server section", () => {
       const token = await db.store.findToken({ hash: sha256Hex("forge-token-0123456789") });
       assert.equal(token?.namespace, "acme");
       assert.deepEqual([token?.role, ...(token?.extraRoles ?? [])], ["worker", "developer"]);
+      const { plaintext: admin } = await db.store.createToken({ name: "root", namespace: "*", role: "admin" });
+      await provisionDevAccess(db.store, {
+        config: forge(`{ org_id: acme, token: "${admin}" }`),
+        namespaces: ["acme"],
+      });
+      const kept = await db.store.findToken({ hash: sha256Hex(admin) });
+      assert.deepEqual([kept?.namespace, kept?.role], ["*", "admin"], "a token created here keeps its scope");
       const short = forge('{ org_id: acme, worker_token: "short" }');
       await assert.rejects(provisionDevAccess(db.store, { config: short, namespaces: ["acme"] }), {
         code: "INVALID_CONFIG",

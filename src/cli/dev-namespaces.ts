@@ -1,6 +1,7 @@
 import type { ResolvedConfig } from "../config/resolved-config.ts";
 import { KilnError } from "../errors.ts";
 import { DEFAULT_NAMESPACE } from "../store/control-store.ts";
+import { sha256Hex } from "../store/sql-control.ts";
 import type { Store } from "../store/store.ts";
 
 /** Every namespace `kiln dev` serves: `default`, the config's (`org_id`) and `--namespace`. */
@@ -23,6 +24,10 @@ export async function provisionDevAccess(
   for (const name of p.namespaces) await store.createNamespace({ name });
   const token = p.config.server.token;
   if (token === null || token === "") return { tokenImported: false };
+  // A token this store already knows by another name (say, an admin token created here and
+  // exported as KILN_TOKEN) keeps its own scope: importing would change what it may do.
+  const known = await store.findToken({ hash: sha256Hex(token) });
+  if (known && known.name !== DEV_CONFIG_TOKEN_NAME) return { tokenImported: false };
   try {
     await store.importToken({
       name: DEV_CONFIG_TOKEN_NAME,
