@@ -5,14 +5,44 @@ export interface ApiTarget {
   readonly server: string;
   readonly token: string | null;
   readonly namespace: string;
+  /**
+   * The namespace was not given (flag, KILN_NAMESPACE, config): the token's own namespace is
+   * asked of the server (GET /v1/session) before the first request; `default` when it has none.
+   */
+  readonly namespaceFromToken?: boolean;
 }
 
 /** A thin HTTP client of the Kiln API: JSON in, JSON out, `{ error: { code, message } }` → KilnError. */
 export class ApiClient {
-  readonly target: ApiTarget;
+  #target: ApiTarget;
+  #namespaceLookup: Promise<void> | undefined;
 
   constructor(target: ApiTarget) {
-    this.target = target;
+    this.#target = target;
+  }
+
+  /** Where and as whom requests go (the namespace is final once `resolveNamespace` has run). */
+  get target(): ApiTarget {
+    return this.#target;
+  }
+
+  /**
+   * Settles the namespace: a namespace token acts in its own namespace, so a CLI given only
+   * that token must not send `default` (FORBIDDEN). Runs once; requests call it themselves.
+   */
+  async resolveNamespace(): Promise<ApiTarget> {
+    if (!this.#target.namespaceFromToken || !this.#target.token) return this.#target;
+    this.#namespaceLookup ??= (async () => {
+      const response = await this.#send("GET", "/v1/session", undefined, {}, false);
+      // A failure here is reported by the request itself (same server, same token).
+      if (!response.ok) return;
+      const session = (await response.json()) as { namespace?: string };
+      if (session.namespace && session.namespace !== "*") {
+        this.#target = { ...this.#target, namespace: session.namespace, namespaceFromToken: false };
+      }
+    })().catch(() => {});
+    await this.#namespaceLookup;
+    return this.#target;
   }
 
   async get<T>(path: string, query: Record<string, string | number | undefined> = {}): Promise<T> {
@@ -47,7 +77,21 @@ export class ApiClient {
   }
 
   async #fetch(method: string, path: string, body: unknown, extra: Record<string, string> = {}): Promise<Response> {
-    const headers: Record<string, string> = { "kiln-namespace": this.target.namespace, ...extra };
+    await this.resolveNamespace();
+    return this.#send(method, path, body, extra, true);
+  }
+
+  async #send(
+    method: string,
+    path: string,
+    body: unknown,
+    extra: Record<string, string>,
+    withNamespace: boolean,
+  ): Promise<Response> {
+    const headers: Record<string, string> = {
+      ...(withNamespace ? { "kiln-namespace": this.target.namespace } : {}),
+      ...extra,
+    };
     if (this.target.token) headers.authorization = `Bearer ${this.target.token}`;
     if (body !== undefined) headers["content-type"] = "application/json";
     const url = new URL(path, this.target.server.endsWith("/") ? this.target.server : `${this.target.server}/`);

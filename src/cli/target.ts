@@ -16,6 +16,9 @@ export interface GlobalOptions {
 /** The default data directory of `kiln dev` / `kiln server`. */
 export const DEFAULT_DATA_DIR = ".kiln";
 
+/** The file in the data directory naming the config `kiln dev --config` runs with. */
+export const DEV_CONFIG_POINTER = "dev-config";
+
 /** The default API address of `kiln dev`. */
 export const DEFAULT_SERVER = "http://127.0.0.1:7700";
 
@@ -26,24 +29,31 @@ export const DEFAULT_SERVER = "http://127.0.0.1:7700";
  */
 export function resolveTarget(options: GlobalOptions, env: NodeJS.ProcessEnv = process.env): ApiTarget {
   let config: ReturnType<typeof loadConfig> | null = null;
+  const dataDir = resolve(options.data ?? env.KILN_DATA ?? DEFAULT_DATA_DIR);
   try {
     config = loadConfig({ optional: true, env, ...(options.config ? { file: options.config } : {}) });
+    // No config here: the one `kiln dev --config FILE` runs with, beside its data directory.
+    const devConfig = join(dataDir, DEV_CONFIG_POINTER);
+    if (config.files.length === 0 && !env.KILN_CONFIG && existsSync(devConfig)) {
+      config = loadConfig({ env, file: readFileSync(devConfig, "utf8").trim() });
+    }
   } catch {
     // A broken config must not stop `kiln status`; commands that need it load it themselves.
   }
   const configuredUrl = config?.files.length ? config.server.url : undefined;
   const server = options.server ?? env.KILN_SERVER ?? configuredUrl ?? DEFAULT_SERVER;
-  const namespace =
-    options.namespace ??
-    env.KILN_NAMESPACE ??
-    (config?.files.length ? config.server.namespace : undefined) ??
-    "default";
-  const dataDir = resolve(options.data ?? env.KILN_DATA ?? DEFAULT_DATA_DIR);
+  const givenNamespace =
+    options.namespace ?? env.KILN_NAMESPACE ?? (config?.files.length ? config.server.namespace : undefined);
   const tokenFile = join(dataDir, "admin-token");
   const token =
     options.token ??
     env.KILN_TOKEN ??
     (config?.files.length ? (config.server.token ?? undefined) : undefined) ??
     (existsSync(tokenFile) ? readFileSync(tokenFile, "utf8").trim() : null);
-  return { server, namespace, token: token ?? null };
+  return {
+    server,
+    namespace: givenNamespace ?? "default",
+    token: token ?? null,
+    ...(givenNamespace === undefined ? { namespaceFromToken: true } : {}),
+  };
 }

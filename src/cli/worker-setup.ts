@@ -5,6 +5,7 @@ import { flowRuntime } from "../flow/flow-runtime.ts";
 import { HostPool } from "../runtimes/host-pool.ts";
 import { HostRunner } from "../runtimes/host-runner.ts";
 import { DeployedWorkflowResolver, type DeployedWorkflowSource } from "../runtimes/deployed-workflows.ts";
+import { withDefaultSecretProvider } from "../secrets/default-provider.ts";
 import type { SecretResolver } from "../secrets/secret-resolver.ts";
 import type { EngineClient } from "../worker/engine-client.ts";
 import { FlowWorkflowResolver } from "../worker/flow-resolver.ts";
@@ -39,14 +40,18 @@ export interface ConfiguredWorker {
 }
 
 /** Assembles a worker from config the way `kiln dev` and `kiln worker` run it. */
-export async function createConfiguredWorker(p: WorkerSetupParams): Promise<ConfiguredWorker> {
+export async function createConfiguredWorker(params: WorkerSetupParams): Promise<ConfiguredWorker> {
+  const p = { ...params, secrets: withDefaultSecretProvider(params.secrets, params.config.secrets) };
   const worker = new Worker({
     client: p.client,
     namespace: p.namespace,
     queues: p.config.worker.queues,
     name: p.name ?? p.config.worker.name,
     concurrency: p.concurrency ?? p.config.worker.concurrency,
-    heartbeatIntervalMs: Math.min(p.config.worker.heartbeatIntervalMs, 10_000),
+    // heartbeat_interval_seconds is honoured: the lease outlives two missed heartbeats (and is at
+    // least the usual 30 s), so a slow interval delays recovery after a crash but never loses runs.
+    heartbeatIntervalMs: p.config.worker.heartbeatIntervalMs,
+    leaseMs: Math.max(30_000, 3 * p.config.worker.heartbeatIntervalMs),
     drainTimeoutMs: p.config.worker.shutdownTimeoutMs,
     sweep: p.sweep ?? false,
     ...(p.logger === undefined ? {} : { logger: p.logger }),

@@ -162,7 +162,7 @@ describe("loadConfig", () => {
     const config = parseConfig("server:\n  grpc_address: forge.example:443\n  org_id: acme\n  worker_token: wt-123\n", {
       env: {},
     });
-    assert.equal(config.server.url, "forge.example:443");
+    assert.equal(config.server.url, "http://forge.example:443", "host:port means http");
     assert.equal(config.server.namespace, "acme");
     assert.equal(config.server.token, "wt-123");
   });

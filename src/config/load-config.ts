@@ -9,6 +9,8 @@ import {
   problemsFromIssues,
 } from "./config-problems.ts";
 import type { ConfigSource } from "./config-source.ts";
+import { splitDirectorySources } from "./directory-sources.ts";
+import { checkForgeSections } from "./forge-sections.ts";
 import { resolveConfig } from "./resolve-config.ts";
 import type { ResolvedConfig, SourcePosition } from "./resolved-config.ts";
 import { type ConfigInput, configSchema } from "./schema.ts";
@@ -40,7 +42,26 @@ export function findConfigFile(dir: string): string | null {
   return found[0] ?? null;
 }
 
-function locateConfigFile(options: LoadConfigOptions, env: Readonly<Record<string, string | undefined>>) {
+/** Where the config is: one base file, or (a directory without kiln.yaml) every file in it. */
+interface LocatedConfig {
+  readonly file: string | null;
+  readonly directoryFiles?: readonly string[];
+  readonly explicit: boolean;
+  readonly cwd: string;
+}
+
+/** The `*.yaml`, `*.yml` and `*.toml` files of a config directory, sorted by name. */
+export function findDirectoryConfigFiles(dir: string): string[] {
+  return readdirSync(dir)
+    .filter((name) => /\.(ya?ml|toml)$/i.test(name) && statSync(join(dir, name)).isFile())
+    .sort()
+    .map((name) => join(dir, name));
+}
+
+function locateConfigFile(
+  options: LoadConfigOptions,
+  env: Readonly<Record<string, string | undefined>>,
+): LocatedConfig {
   const cwd = resolve(options.cwd ?? process.cwd());
   const explicit = options.file ?? (env.KILN_CONFIG ? env.KILN_CONFIG : undefined);
   if (explicit === undefined) return { file: findConfigFile(cwd), explicit: false, cwd };
@@ -51,10 +72,16 @@ function locateConfigFile(options: LoadConfigOptions, env: Readonly<Record<strin
   }
   if (statSync(path).isDirectory()) {
     const file = findConfigFile(path);
-    if (file === null) {
-      throw new KilnError("CONFIG_NOT_FOUND", `No ${CONFIG_FILE_NAMES.join(", ")} in ${path}`);
+    if (file !== null) return { file, explicit: true, cwd };
+    // The Forge layout: a directory of config files, none of them named kiln.yaml.
+    const files = findDirectoryConfigFiles(path);
+    if (files.length === 0) {
+      throw new KilnError(
+        "CONFIG_NOT_FOUND",
+        `No ${CONFIG_FILE_NAMES.join(", ")} and no *.yaml / *.toml file in ${path}; pass a config file or a directory that holds one`,
+      );
     }
-    return { file, explicit: true, cwd };
+    return { file: files[0] as string, directoryFiles: files, explicit: true, cwd };
   }
   return { file: path, explicit: true, cwd };
 }
@@ -190,6 +217,7 @@ export function buildConfig(options: BuildConfigOptions): ResolvedConfig {
     }
   }
   const config = result.success ? (result.data as ConfigInput) : undefined;
+  if (config) problems.push(...checkForgeSections(baseData as Record<string, unknown>, base));
   if (config)
     problems.push(...checkTasks(config.tasks ?? [], (i) => origins[i] ?? { source: base, prefix: ["tasks", i] }));
   if (problems.length > 0 || !config) throw invalidConfigError(problems);
@@ -224,6 +252,12 @@ export function loadConfig(options: LoadConfigOptions = {}): ResolvedConfig {
     const rel = relative(located.cwd, path);
     return rel.startsWith("..") ? path : rel;
   };
+  if (located.directoryFiles) {
+    const paths = [...located.directoryFiles, ...findTaskFiles(baseDir)];
+    const sources = paths.map((path) => readSource(path, displayName(path), env));
+    const { base, taskFiles } = splitDirectorySources(sources);
+    return buildConfig({ base, taskFiles, baseDir, files: paths });
+  }
   const paths = [file, ...findTaskFiles(baseDir)];
   const [base, ...taskFiles] = paths.map((path) => readSource(path, displayName(path), env));
   return buildConfig({ base: base as ConfigSource, taskFiles, baseDir, files: paths });

@@ -6,6 +6,7 @@ import { resolveSchedule, type ScheduleDeclaration, type ScheduleFields } from "
 import { parseExitCodes } from "./exit-codes.ts";
 import { checkInputSchema, schemaSecretFields } from "./input-schema.ts";
 import { scheduleFields, shorthandFields } from "./schedule-schema.ts";
+import { normalizeServerAddress, type ResolvedLogging, type ResolvedSecrets } from "./forge-sections.ts";
 import type {
   ResolvedConfig,
   ResolvedPlugin,
@@ -49,7 +50,7 @@ export const WORKER_DEFAULTS = Object.freeze({
   name: "kiln-worker",
   queue: "default",
   concurrency: 8,
-  heartbeatIntervalSeconds: 30,
+  heartbeatIntervalSeconds: 10,
 });
 
 /** Freezes a resolved value and everything under it (Sets are typed readonly instead). */
@@ -80,6 +81,8 @@ export interface ResolveTaskOptions {
   /** Directory that a relative `working_directory` or `output_file` is resolved against. */
   readonly baseDir: string;
   readonly source?: SourcePosition | null;
+  /** Log defaults from the config's `logging` section (a task's own setting wins). */
+  readonly logging?: ResolvedLogging;
 }
 
 function resolvePath(path: string | undefined, baseDir: string): string | null {
@@ -165,10 +168,10 @@ export function resolveTaskKind(input: TaskKindInput, options: ResolveTaskOption
     retryOnFailure: input.retry_on_failure ?? d.retryOnFailure,
     workingDirectory: resolvePath(input.working_directory, options.baseDir),
     env,
-    captureStderr: input.capture_stderr ?? d.captureStderr,
-    maxOutputSizeKb: input.max_output_size_kb ?? d.maxOutputSizeKb,
+    captureStderr: input.capture_stderr ?? options.logging?.captureStderr ?? d.captureStderr,
+    maxOutputSizeKb: input.max_output_size_kb ?? options.logging?.maxOutputSizeKb ?? d.maxOutputSizeKb,
     maxInputSizeKb: input.max_input_size_kb ?? d.maxInputSizeKb,
-    maxLogSizeKb: input.max_log_size_kb ?? d.maxLogSizeKb,
+    maxLogSizeKb: input.max_log_size_kb ?? options.logging?.maxLogSizeKb ?? d.maxLogSizeKb,
     secrets,
     secretEnv: declared,
     queue: input.queue ?? null,
@@ -202,7 +205,8 @@ export function resolveConfig(input: ConfigInput, options: ResolveConfigOptions)
   const s = input.server ?? {};
   const w = input.worker ?? {};
   const server: ResolvedServer = {
-    url: s.url ?? s.grpc_address ?? SERVER_DEFAULTS.url,
+    // Forge writes `grpc_address: "localhost:9090"`: a bare host:port means http (checked at load).
+    url: normalizeServerAddress(s.url ?? s.grpc_address ?? SERVER_DEFAULTS.url) ?? SERVER_DEFAULTS.url,
     namespace: s.namespace ?? s.org_id ?? SERVER_DEFAULTS.namespace,
     token: s.token ?? s.worker_token ?? null,
     listen: s.listen ?? SERVER_DEFAULTS.listen,
@@ -238,8 +242,22 @@ export function resolveConfig(input: ConfigInput, options: ResolveConfigOptions)
       password: email.password,
     }),
   };
+  const log = input.logging ?? {};
+  const logging: ResolvedLogging = {
+    level: log.level ?? null,
+    format: log.format ?? "json",
+    captureStderr: log.capture_stderr ?? null,
+    maxLogSizeKb: log.max_log_size_kb ?? null,
+    maxOutputSizeKb: log.max_output_size_kb ?? null,
+  };
+  const secretsInput = input.secrets ?? {};
+  const secrets: ResolvedSecrets = {
+    provider: secretsInput.provider ?? "kiln",
+    envPrefix: secretsInput.env_prefix ?? "",
+    directory: secretsInput.directory === undefined ? null : resolve(options.baseDir, secretsInput.directory),
+  };
   const tasks = (input.tasks ?? []).map((task, i) =>
-    resolveTaskKind(task, { baseDir: options.baseDir, source: options.taskSources?.[i] ?? null }),
+    resolveTaskKind(task, { baseDir: options.baseDir, source: options.taskSources?.[i] ?? null, logging }),
   );
   const plugins: ResolvedPlugin[] = (input.plugins ?? []).map((p) => ({
     name: p.name,
@@ -257,6 +275,8 @@ export function resolveConfig(input: ConfigInput, options: ResolveConfigOptions)
     services,
     webhooks: resolveIncomingWebhooks(input),
     webhookDelivery: resolveWebhookDelivery(input),
+    logging,
+    secrets,
   });
 }
 

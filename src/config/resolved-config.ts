@@ -2,6 +2,8 @@ import type { ScheduleDeclaration } from "../engine/schedule-declaration.ts";
 /** The resolved configuration: frozen, fully defaulted, camelCase and millisecond-based. */
 import type { ResolvedIncomingWebhook, ResolvedWebhookDelivery } from "./resolve-webhooks.ts";
 
+import type { ResolvedLogging, ResolvedSecrets } from "./forge-sections.ts";
+
 /** How a task kind's input reaches the script. */
 export type InputFormat = "env" | "json_stdin" | "json_file" | "args";
 /** How a task kind's output is read. */
@@ -164,4 +166,8 @@ export interface ResolvedConfig {
   readonly webhookDelivery: ResolvedWebhookDelivery;
   /** `schedules:` and the `schedule:` shorthands of task kinds, resolved. */
   readonly schedules: readonly ScheduleDeclaration[];
+  /** The worker's log level and format (task log defaults are already in each task kind). */
+  readonly logging: ResolvedLogging;
+  /** Where bare `${secret:NAME}` references resolve. */
+  readonly secrets: ResolvedSecrets;
 }

@@ -2,6 +2,7 @@
 import { z } from "zod";
 import { incomingWebhookSchema, webhookDeliverySchema } from "./webhooks-schema.ts";
 import { scheduleSchema, scheduleShorthandSchema } from "./schedule-schema.ts";
+import { loggingSchema, secretsSchema, securitySchema } from "./forge-sections.ts";
 
 /**
  * The zod schemas of a Kiln config file: the single source of validation, of the resolved types'
@@ -203,7 +204,9 @@ export const workerSchema = z
       .preprocess(numericText, z.number(POSITIVE_INT).int(POSITIVE_INT).positive(POSITIVE_INT))
       .optional()
       .describe("Runs executed at once (default 8)"),
-    heartbeat_interval_seconds: seconds("How often the worker heartbeats its leases (default 30)").optional(),
+    heartbeat_interval_seconds: seconds(
+      "How often the worker heartbeats its leases (default 10); leases last 3 intervals, at least 30 s",
+    ).optional(),
     env: z
       .record(z.string().regex(ENV_NAME, "an environment variable name"), z.string())
       .optional()
@@ -276,6 +279,9 @@ export const configSchema = z
     webhooks: z.array(incomingWebhookSchema).optional().describe("Incoming webhooks that start runs"),
     webhook_delivery: webhookDeliverySchema.optional(),
     schedules: z.array(scheduleSchema).optional().describe("Schedules that start workflows or task kinds"),
+    logging: loggingSchema.optional(),
+    secrets: secretsSchema.optional(),
+    security: securitySchema.optional(),
   })
   .describe("Kiln configuration (kiln.yaml / kiln.toml)");
 

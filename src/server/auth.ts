@@ -33,6 +33,8 @@ export interface Principal {
   readonly tokenId: string | null;
   readonly name: string;
   readonly role: TokenRole;
+  /** Roles besides `role` (a `kiln dev` config token is a worker and a developer). */
+  readonly extraRoles?: readonly TokenRole[];
   /** The token's namespace, or `*`. */
   readonly namespace: string;
 }
@@ -119,7 +121,14 @@ export async function tokenPrincipal(deps: ServerDeps, token: string): Promise<P
     throw new KilnError("UNAUTHENTICATED", "The token is unknown or revoked; create one with `kiln tokens create`");
   }
   deps.tokens.noteUse(found.id);
-  return { kind: "token", tokenId: found.id, name: found.name, role: found.role, namespace: found.namespace };
+  return {
+    kind: "token",
+    tokenId: found.id,
+    name: found.name,
+    role: found.role,
+    ...(found.extraRoles ? { extraRoles: found.extraRoles } : {}),
+    namespace: found.namespace,
+  };
 }
 
 /** The principal of a session cookie: a loopback session of this process, or a token. */
@@ -157,7 +166,7 @@ export async function authorize(
   principal: Principal,
   access: Exclude<Access, { roles: "public" }>,
 ): Promise<RequestAuth> {
-  if (!access.roles.includes(principal.role)) {
+  if (![principal.role, ...(principal.extraRoles ?? [])].some((role) => access.roles.includes(role))) {
     throw new KilnError(
       "FORBIDDEN",
       `A ${principal.role} token may not ${c.req.method} ${c.req.routePath}; this needs one of: ${access.roles.join(", ")}`,

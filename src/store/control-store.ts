@@ -22,6 +22,12 @@ export interface ControlStore {
    * found; TOKEN_NOT_FOUND otherwise.
    */
   revokeToken(p: Readonly<{ id: string; namespace?: string }>): Promise<ApiToken>;
+  /**
+   * Stores a token whose plaintext the caller gives (a `kiln dev` config's `worker_token`), as its
+   * hash like any other. Again with the same plaintext: the row is updated to these settings.
+   * A revoked token is not revived: INVALID_INPUT says to choose another.
+   */
+  importToken(p: Readonly<ImportTokenParams>): Promise<ApiToken>;
   /** The token whose plaintext hashes to `hash` (hex SHA-256), revoked ones included. */
   findToken(p: Readonly<{ hash: string }>): Promise<ApiToken | undefined>;
   /** Records that tokens were used (at most one write per token per call). */
@@ -121,12 +127,22 @@ export interface CreateTokenParams {
   readonly role: TokenRole;
 }
 
+/** Params of importToken. */
+export interface ImportTokenParams extends CreateTokenParams {
+  /** The token's plaintext (at least 16 characters); only its hash is stored. */
+  readonly plaintext: string;
+  /** Roles the token has besides `role`. */
+  readonly extraRoles?: readonly TokenRole[];
+}
+
 /** An API token as stored (never its plaintext). */
 export interface ApiToken {
   readonly id: string;
   readonly name: string;
   readonly namespace: string;
   readonly role: TokenRole;
+  /** Roles besides `role` (absent: none). */
+  readonly extraRoles?: readonly TokenRole[];
   /** The first characters of the plaintext, to recognize a token in lists. */
   readonly prefix: string;
   readonly createdAt: number;

@@ -105,6 +105,41 @@ export function controlContract(name: string, harness: StoreHarness): void {
         assert.equal((await store.findToken({ hash: sha256Hex(b.plaintext) }))?.lastUsedAt, T0 + 10);
       });
 
+      it("imports a given plaintext as its hash, with extra roles, idempotently; never revives a revoked one", async () => {
+        await store.createNamespace({ name: "acme" });
+        const plaintext = "forge-dev-token-0123456789";
+        const token = await store.importToken({
+          name: "kiln dev config token",
+          namespace: "acme",
+          role: "worker",
+          extraRoles: ["developer"],
+          plaintext,
+        });
+        assert.equal(token.namespace, "acme");
+        assert.equal(token.role, "worker");
+        assert.deepEqual(token.extraRoles, ["developer"]);
+        assert.deepEqual(await store.findToken({ hash: sha256Hex(plaintext) }), token);
+        assert.ok(!JSON.stringify(await store.listTokens({})).includes(plaintext));
+        const again = await store.importToken({ name: "renamed", namespace: "default", role: "viewer", plaintext });
+        assert.equal(again.id, token.id, "the same plaintext is the same token");
+        assert.equal(again.namespace, "default");
+        assert.equal(again.extraRoles, undefined);
+        assert.equal((await store.listTokens({})).length, 1);
+        await assert.rejects(
+          store.importToken({ name: "x", namespace: "acme", role: "worker", plaintext: "short" }),
+          (e) => hasCode(e, "INVALID_INPUT"),
+        );
+        await assert.rejects(
+          store.importToken({ name: "x", namespace: "acme", role: "worker", extraRoles: ["root" as never], plaintext }),
+          (e) => hasCode(e, "INVALID_INPUT"),
+        );
+        await store.revokeToken({ id: token.id });
+        await assert.rejects(store.importToken({ name: "x", namespace: "acme", role: "worker", plaintext }), (e) =>
+          hasCode(e, "INVALID_INPUT"),
+        );
+        assert.notEqual((await store.findToken({ hash: sha256Hex(plaintext) }))?.revokedAt, null);
+      });
+
       it("rejects unknown roles, empty names and bad namespaces", async () => {
         await assert.rejects(store.createToken({ name: "x", namespace: "default", role: "root" as never }), (e) =>
           hasCode(e, "INVALID_INPUT"),

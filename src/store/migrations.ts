@@ -405,6 +405,12 @@ const SCHEDULES_6 = [
   )`,
 ];
 
+/**
+ * Extra roles of a token beside its role, comma-separated (a `kiln dev` config token is a worker
+ * and a developer in its namespace). Existing tokens get none.
+ */
+const TOKEN_ROLES_11 = ["ALTER TABLE api_tokens ADD COLUMN extra_roles TEXT NOT NULL DEFAULT ''"];
+
 /** Every migration, in order. */
 export const MIGRATIONS: readonly Migration[] = [
   {
@@ -437,6 +443,7 @@ export const MIGRATIONS: readonly Migration[] = [
       postgres: ["ALTER TABLE workflow_deployments ADD COLUMN adapter TEXT"],
     },
   },
+  { version: 11, name: "token extra roles", statements: { sqlite: TOKEN_ROLES_11, postgres: TOKEN_ROLES_11 } },
   { version: 12, name: "audit log", statements: AUDIT_12 },
   { version: 13, name: "retention indexes", statements: { sqlite: RETENTION_13, postgres: RETENTION_13 } },
 ];

@@ -69,6 +69,7 @@ export interface TokenRow {
   name: string;
   namespace: string;
   role: string;
+  extra_roles: string;
   prefix: string;
   created_at: number;
   last_used_at: number | null;
@@ -108,7 +109,7 @@ export interface WorkerRow {
   last_heartbeat_at: number;
 }
 
-export const TOKEN_SELECT = "id, name, namespace, role, prefix, created_at, last_used_at, revoked_at";
+export const TOKEN_SELECT = "id, name, namespace, role, extra_roles, prefix, created_at, last_used_at, revoked_at";
 export const DEPLOYMENT_SELECT =
   "namespace, name, version, seq, runtime, content_hash, description, adapter, created_at";
 
@@ -123,6 +124,7 @@ export const toToken = (r: TokenRow): ApiToken => ({
   name: r.name,
   namespace: r.namespace,
   role: r.role as TokenRole,
+  ...(r.extra_roles ? { extraRoles: r.extra_roles.split(",") as TokenRole[] } : {}),
   prefix: r.prefix,
   createdAt: r.created_at,
   lastUsedAt: r.last_used_at,

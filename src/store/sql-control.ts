@@ -23,6 +23,7 @@ import {
   WORKFLOW_RUNTIMES,
   type WorkerRegistration,
   type WorkflowDeployment,
+  type ImportTokenParams,
   type WorkflowPage,
 } from "./control-store.ts";
 import {
@@ -155,6 +156,43 @@ export class SqlControl implements ControlStore {
       );
     }
     return toToken(row);
+  }
+
+  async importToken(p: Readonly<ImportTokenParams>): Promise<ApiToken> {
+    const roles = [p.role, ...(p.extraRoles ?? [])];
+    const bad = roles.find((role) => !(TOKEN_ROLES as readonly string[]).includes(role));
+    if (bad !== undefined) {
+      throw invalid(`Expected every role to be one of ${TOKEN_ROLES.join(", ")}, got ${JSON.stringify(bad)}`);
+    }
+    if (typeof p.plaintext !== "string" || p.plaintext.length < 16 || p.plaintext.length > 512) {
+      throw invalid("Expected the token to be 16-512 characters; a short token is easy to guess");
+    }
+    const namespace = p.namespace === ALL_NAMESPACES ? ALL_NAMESPACES : expectNamespaceName(p.namespace);
+    const name = typeof p.name === "string" && p.name.trim() !== "" ? p.name.trim().slice(0, 200) : "imported";
+    const hash = sha256Hex(p.plaintext);
+    const extra = [...new Set(p.extraRoles ?? [])].filter((role) => role !== p.role).join(",");
+    const existing = await this.findToken({ hash });
+    if (existing?.revokedAt != null) {
+      throw invalid(`The token named "${existing.name}" was revoked; choose a new token instead of reviving it`);
+    }
+    if (existing) {
+      await this.#db.run("UPDATE api_tokens SET name = ?, namespace = ?, role = ?, extra_roles = ? WHERE id = ?", [
+        name,
+        namespace,
+        p.role,
+        extra,
+        existing.id,
+      ]);
+    } else {
+      await this.#db.run(
+        `INSERT INTO api_tokens (id, name, namespace, role, extra_roles, token_hash, prefix, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (token_hash) DO NOTHING`,
+        [newId(), name, namespace, p.role, extra, hash, p.plaintext.slice(0, 4), this.#clock()],
+      );
+    }
+    const stored = await this.findToken({ hash });
+    if (!stored) throw new KilnError("INTERNAL", `The token "${name}" vanished while being imported`);
+    return stored;
   }
 
   async findToken(p: Readonly<{ hash: string }>): Promise<ApiToken | undefined> {

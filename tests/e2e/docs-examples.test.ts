@@ -37,7 +37,12 @@ describe("YAML blocks of the docs validate", () => {
         const source = isConfig || isFlow ? body : `nodes:\n${body.replace(/^/gm, "  ")}`;
         const target = join(dir, isConfig ? `kiln-${line}.yaml` : `flow-${line}.yaml`);
         writeFileSync(target, source);
-        Object.assign(process.env, { KILN_TOKEN: "t", BACKUP_BUCKET: "b", APPROVALS_URL: "http://x" });
+        Object.assign(process.env, {
+          KILN_TOKEN: "t",
+          BACKUP_BUCKET: "b",
+          APPROVALS_URL: "http://x",
+          FORGE_WORKER_TOKEN: "t",
+        });
         const r = await kiln(["validate", target]);
         assert.equal(r.code, 0, `${file}:${line}\n${r.out}${r.err}`);
       });

@@ -134,9 +134,8 @@ export async function rotateKeyCommand(ctx: CliContext): Promise<number> {
 
 /** `kiln tokens create --name N --role R`. */
 export async function createTokenCommand(ctx: CliContext, options: { name: string; role: string }): Promise<number> {
-  const result = await ctx
-    .api()
-    .post<Row>("/v1/tokens", { name: options.name, role: options.role, namespace: ctx.api().target.namespace });
+  const { namespace } = await ctx.api().resolveNamespace();
+  const result = await ctx.api().post<Row>("/v1/tokens", { name: options.name, role: options.role, namespace });
   if (ctx.options.json) printJson(ctx.output, result);
   else {
     ctx.output.out(text(result.token));

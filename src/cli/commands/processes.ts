@@ -1,5 +1,5 @@
 import { parseDuration } from "../../engine/duration.ts";
-import { existsSync, readdirSync, readFileSync, watch } from "node:fs";
+import { existsSync, readdirSync, readFileSync, rmSync, watch, writeFileSync } from "node:fs";
 import { basename, extname, join, resolve } from "node:path";
 import type { Command } from "commander";
 import { loadConfig } from "../../config/load-config.ts";
@@ -23,7 +23,8 @@ import type { WorkerLogger } from "../../worker/worker.ts";
 import type { CliContext } from "../context.ts";
 import { registerCommands } from "../command-registry.ts";
 import { takeOverWorkerInstance, workerInstanceFile } from "../../worker/worker-instance.ts";
-import { DEFAULT_DATA_DIR } from "../target.ts";
+import { devNamespaces, devPort, provisionDevAccess } from "../dev-namespaces.ts";
+import { DEFAULT_DATA_DIR, DEV_CONFIG_POINTER } from "../target.ts";
 import { type ConfiguredWorker, createConfiguredWorker } from "../worker-setup.ts";
 
 const WORKFLOW_EXTENSIONS: Readonly<Record<string, "node" | "python" | "flow">> = {
@@ -44,6 +45,12 @@ function workerLogger(logger: Logger): WorkerLogger {
     warn: (message, data) => logger.warn(data ?? {}, message),
     error: (message, data) => logger.error(data ?? {}, message),
   };
+}
+
+/** The process log at the config's `logging.level` (KILN_LOG_LEVEL wins). */
+function configuredLogger(config: ResolvedConfig): Logger {
+  const level = process.env.KILN_LOG_LEVEL ?? config.logging.level;
+  return createLogger(level ? { level } : {});
 }
 
 /** Loads the config beside the working directory (optional for dev/worker); every error at once. */
@@ -155,7 +162,7 @@ function streamCaps(text: string | undefined): { perToken?: number; total?: numb
 }
 
 interface DevOptions {
-  readonly port: string;
+  readonly port?: string;
   readonly host: string;
   readonly db?: string;
   readonly auth?: boolean;
@@ -168,19 +175,28 @@ interface DevOptions {
   readonly namespaceRetention?: readonly string[];
 }
 
+/** One namespace `kiln dev` serves: its in-process worker and how to (re-)register it. */
+interface DevWorker {
+  readonly namespace: string;
+  readonly setup: ConfiguredWorker;
+  register(): Promise<unknown>;
+}
+
 /** `kiln dev`: server + worker + deployments in one process on `<data>/kiln.db`. */
 async function devCommand(ctx: CliContext, options: DevOptions): Promise<number> {
-  const logger = createLogger();
-  const dataDir = resolve(ctx.options.data ?? ctx.env.KILN_DATA ?? DEFAULT_DATA_DIR);
   let config = readConfig(ctx);
+  const logger = configuredLogger(config);
+  const dataDir = resolve(ctx.options.data ?? ctx.env.KILN_DATA ?? DEFAULT_DATA_DIR);
   const namespace = ctx.options.namespace ?? config.server.namespace;
+  const namespaces = devNamespaces(config, ctx.options.namespace);
   const db = options.db ?? join(dataDir, "kiln.db");
   const store = await openStore(db);
+  await provisionDevAccess(store, { config, namespaces });
   const auth = options.auth ? "required" : "loopback-open";
   const server = await startServer({
     store,
     host: options.host,
-    port: Number(options.port),
+    port: devPort(config, options.port),
     dataDir,
     auth,
     logger,
@@ -190,53 +206,59 @@ async function devCommand(ctx: CliContext, options: DevOptions): Promise<number>
     webhookDelivery: config.webhookDelivery,
   });
   const vault = server.app.deps.vault;
-  const secrets = createSecretResolver({
-    vault: (names) => vault.getValues({ namespace, names }),
-    cwd: config.baseDir,
-  });
   const workflowsDir = resolve(config.baseDir, options.workflows);
   await deployDirectory(store, namespace, workflowsDir, logger);
   await syncConfigWebhooks(store, { namespace, webhooks: config.webhooks });
   await syncSchedules(store, namespace, config, logger);
-  const setup: ConfiguredWorker = await createConfiguredWorker({
-    // Through the server's local client, so its metrics and live feeds see the worker's writes.
-    client: localEngineClient(store, server.app),
-    namespace,
-    config,
-    deployments: storeWorkflowSource(store),
-    secrets,
-    logger: workerLogger(logger),
-    ...(options.concurrency === undefined ? {} : { concurrency: Number(options.concurrency) }),
-  });
-  // Only the first registration may release the leases of a previous, gone process.
-  let releaseLeases = takeOverWorkerInstance(
-    workerInstanceFile(dataDir, { server: `local:${db}`, namespace, name: setup.worker.name }),
-  ).previousGone;
-  const registerWorker = () => {
-    const release = releaseLeases;
-    releaseLeases = false;
-    return store.registerWorker({
-      ...(release ? { releaseLeases: true } : {}),
-      namespace,
-      name: setup.worker.name,
-      version: config.worker.version ?? "dev",
-      queues: [...config.worker.queues],
-      kinds: setup.worker.registry.tasks().map((t) => ({ kind: t.kind, settings: t.settings })),
+  // One in-process worker per namespace the config names, so no run of theirs waits unserved.
+  const workers: DevWorker[] = [];
+  for (const ns of namespaces) {
+    const setup: ConfiguredWorker = await createConfiguredWorker({
+      // Through the server's local client, so its metrics and live feeds see the worker's writes.
+      client: localEngineClient(store, server.app),
+      namespace: ns,
+      config,
+      deployments: storeWorkflowSource(store),
+      secrets: createSecretResolver({
+        vault: (names) => vault.getValues({ namespace: ns, names }),
+        cwd: config.baseDir,
+      }),
+      logger: workerLogger(logger),
+      ...(options.concurrency === undefined ? {} : { concurrency: Number(options.concurrency) }),
     });
-  };
-  await registerWorker();
-  const beat = setInterval(
-    () => void store.heartbeatWorker({ namespace, name: setup.worker.name }).catch(() => {}),
-    10_000,
-  );
+    // Only the first registration may release the leases of a previous, gone process.
+    let releaseLeases = takeOverWorkerInstance(
+      workerInstanceFile(dataDir, { server: `local:${db}`, namespace: ns, name: setup.worker.name }),
+    ).previousGone;
+    const register = () => {
+      const release = releaseLeases;
+      releaseLeases = false;
+      return store.registerWorker({
+        ...(release ? { releaseLeases: true } : {}),
+        namespace: ns,
+        name: setup.worker.name,
+        version: config.worker.version ?? "dev",
+        queues: [...config.worker.queues],
+        kinds: setup.worker.registry.tasks().map((t) => ({ kind: t.kind, settings: t.settings })),
+      });
+    };
+    await register();
+    workers.push({ namespace: ns, setup, register });
+  }
+  const beat = setInterval(() => {
+    for (const w of workers)
+      void store.heartbeatWorker({ namespace: w.namespace, name: w.setup.worker.name }).catch(() => {});
+  }, 10_000);
   beat.unref();
-  await setup.worker.start();
+  for (const w of workers) await w.setup.worker.start();
 
   const reload = () => {
     try {
       config = readConfig(ctx);
-      setup.reload(config);
-      void registerWorker();
+      for (const w of workers) {
+        w.setup.reload(config);
+        void w.register();
+      }
       void syncConfigWebhooks(store, { namespace, webhooks: config.webhooks }).catch((error: unknown) =>
         logger.error({ error: serializeError(error) }, "Config webhooks could not be saved"),
       );
@@ -256,10 +278,14 @@ async function devCommand(ctx: CliContext, options: DevOptions): Promise<number>
   const stopWatchingConfig = watchPaths([...config.files, join(config.baseDir, "tasks")], reload);
   const stopWatchingWorkflows = watchPaths([workflowsDir], () => {
     void deployDirectory(store, namespace, workflowsDir, logger).then((n) => {
-      if (n > 0) setup.invalidate();
+      if (n > 0) for (const w of workers) w.setup.invalidate();
     });
   });
 
+  // The CLI in this directory finds `--config FILE` through this pointer, as it finds the admin token.
+  const pointer = join(dataDir, DEV_CONFIG_POINTER);
+  if (ctx.options.config) writeFileSync(pointer, `${resolve(ctx.options.config)}\n`);
+  if (namespaces.length > 1) ctx.output.out(`Serving namespaces: ${namespaces.join(", ")}`);
   ctx.output.out(`Kiln ready at ${server.url}`);
   if (server.adminTokenPath) ctx.output.out(`Admin token: ${server.adminTokenPath}`);
   const signal = await untilSignal();
@@ -267,8 +293,11 @@ async function devCommand(ctx: CliContext, options: DevOptions): Promise<number>
   stopWatchingConfig();
   stopWatchingWorkflows();
   clearInterval(beat);
-  await setup.close();
-  await store.unregisterWorker({ namespace, name: setup.worker.name }).catch(() => {});
+  if (ctx.options.config) rmSync(pointer, { force: true });
+  for (const w of workers) {
+    await w.setup.close();
+    await store.unregisterWorker({ namespace: w.namespace, name: w.setup.worker.name }).catch(() => {});
+  }
   await server.close();
   await store.close();
   return 0;
@@ -329,8 +358,8 @@ interface WorkerOptions {
 
 /** `kiln worker`: executes runs, remotely over HTTP (`--server`) or in-process on `--db`. */
 async function workerCommand(ctx: CliContext, options: WorkerOptions): Promise<number> {
-  const logger = createLogger();
   const config = readConfig(ctx);
+  const logger = configuredLogger(config);
   const common = {
     config,
     logger: workerLogger(logger),
@@ -354,7 +383,7 @@ async function workerCommand(ctx: CliContext, options: WorkerOptions): Promise<n
     });
     cleanup = () => store.close();
   } else {
-    const target = ctx.api().target;
+    const target = await ctx.api().resolveNamespace();
     if (!target.token) {
       throw new KilnError(
         "UNAUTHENTICATED",
@@ -447,7 +476,7 @@ registerCommands((program: Command, run) => {
     .command("dev")
     .alias("serve")
     .description("run server + worker on an embedded SQLite file (.kiln/kiln.db); the local default (alias: serve)")
-    .option("--port <port>", "port", "7700")
+    .option("--port <port>", "port (default: the port of the config's local server address, else 7700)")
     .option("--host <host>", "address to bind (loopback by default)", "127.0.0.1")
     .option("--db <url>", "store (default <data>/kiln.db)")
     .option("--auth", "require tokens even on loopback")

@@ -1,0 +1,164 @@
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: Kiln's ${VAR} syntax appears in plain strings on purpose.
+import { z } from "zod";
+import { type ConfigProblem, describeValue, formatKeyPath, type KeyPath } from "./config-problems.ts";
+import type { ConfigSource } from "./config-source.ts";
+
+/**
+ * The top-level sections a Forge-format config carries besides server, worker and tasks:
+ * `logging` (worker defaults), `secrets` (where bare `${secret:NAME}` references resolve) and
+ * `security` (sandbox settings). Kiln honours what it can and refuses the rest at load: a
+ * security setting that asks for isolation Kiln does not provide must never pass silently.
+ */
+
+const kilobytes = z.preprocess(
+  (v) => (typeof v === "string" && /^\s*\d+\s*$/.test(v) ? Number(v) : v),
+  z.number().int().positive({ error: "a positive whole number" }),
+);
+const flag = z.preprocess((v) => (v === "true" ? true : v === "false" ? false : v), z.boolean());
+
+/** The log levels of the worker process. */
+export const LOG_LEVELS = ["trace", "debug", "info", "warn", "error", "fatal"] as const;
+
+/** `logging`: the worker process's log level and the default log capture of every task kind. */
+export const loggingSchema = z
+  .strictObject({
+    level: z
+      .preprocess((v) => (v === "warning" ? "warn" : v), z.enum(LOG_LEVELS))
+      .optional()
+      .describe("Level of the worker's own log (default info; KILN_LOG_LEVEL wins)"),
+    format: z
+      .enum(["json"])
+      .optional()
+      .describe("Format of the worker's own log: json lines (the only format Kiln writes)"),
+    capture_stderr: flag.optional().describe("Default of every task kind's capture_stderr (default true)"),
+    max_log_size_kb: kilobytes.optional().describe("Default of every task kind's max_log_size_kb (default 2048)"),
+    max_output_size_kb: kilobytes.optional().describe("Default of every task kind's max_output_size_kb (default 512)"),
+  })
+  .describe("Worker log settings and task log defaults");
+
+/** Where a bare `${secret:NAME}` resolves (a prefixed reference such as `env:NAME` always wins). */
+export const SECRET_PROVIDERS = ["kiln", "env", "file"] as const;
+/** A secret provider name. */
+export type SecretProvider = (typeof SECRET_PROVIDERS)[number];
+
+/** `secrets`: the default secret provider and its settings. */
+export const secretsSchema = z
+  .strictObject({
+    provider: z
+      .enum(SECRET_PROVIDERS)
+      .optional()
+      .describe(
+        "Where ${secret:NAME} resolves: kiln (the server's encrypted vault, default), env (the worker's environment), file (a file NAME in `directory`)",
+      ),
+    env_prefix: z
+      .string()
+      .regex(/^[A-Za-z0-9_]*$/, "letters, digits and _")
+      .optional()
+      .describe("With provider env: prefix of the variable names (NAME is read from <prefix>NAME)"),
+    directory: z.string().min(1).optional().describe("With provider file: the directory of the secret files"),
+  })
+  .describe("Secret provider settings");
+
+/** `security`: sandbox settings. Anything that asks for isolation is refused until Kiln has it. */
+export const securitySchema = z
+  .record(z.string(), z.unknown())
+  .describe(
+    "Sandbox settings of the Forge format; Kiln refuses at load any that asks for isolation it cannot give yet",
+  );
+
+/** The resolved `logging` section. */
+export interface ResolvedLogging {
+  readonly level: (typeof LOG_LEVELS)[number] | null;
+  readonly format: "json";
+  readonly captureStderr: boolean | null;
+  readonly maxLogSizeKb: number | null;
+  readonly maxOutputSizeKb: number | null;
+}
+
+/** The resolved `secrets` section. */
+export interface ResolvedSecrets {
+  readonly provider: SecretProvider;
+  readonly envPrefix: string;
+  /** Absolute, for provider file. */
+  readonly directory: string | null;
+}
+
+/** Whether a security value asks for nothing (off, false, none, empty): such values are accepted. */
+function asksForNothing(value: unknown): boolean {
+  if (value === null || value === false || value === 0) return true;
+  if (typeof value === "string") return ["", "none", "off", "disabled", "false", "no"].includes(value.toLowerCase());
+  if (Array.isArray(value)) return value.length === 0;
+  if (typeof value === "object") {
+    const record = value as Record<string, unknown>;
+    // A block switched off as a whole (`sandbox: { enabled: false, … }`) asks for nothing.
+    if ("enabled" in record && asksForNothing(record.enabled)) return true;
+    return Object.values(record).every(asksForNothing);
+  }
+  return false;
+}
+
+/** The first leaf under `value` that asks for something, with its path. */
+function firstDemand(value: unknown, path: KeyPath): { path: KeyPath; value: unknown } | null {
+  if (asksForNothing(value)) return null;
+  if (value !== null && typeof value === "object" && !Array.isArray(value)) {
+    for (const [key, child] of Object.entries(value as Record<string, unknown>)) {
+      const found = firstDemand(child, [...path, key]);
+      if (found) return found;
+    }
+  }
+  return { path, value };
+}
+
+/** A `url` or `grpc_address` as Kiln uses it: host:port gets `http://`; null when it is no address. */
+export function normalizeServerAddress(text: string): string | null {
+  const candidate = /^[a-z][a-z0-9+.-]*:\/\//i.test(text) ? text : `http://${text}`;
+  try {
+    const url = new URL(candidate);
+    if (url.protocol !== "http:" && url.protocol !== "https:") return null;
+    if (url.hostname === "") return null;
+    return candidate;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Problems of the sections the schema cannot judge alone: a server address that is no address,
+ * and security settings Kiln cannot honour. Every problem names the key and the value.
+ */
+export function checkForgeSections(data: Record<string, unknown>, source: ConfigSource): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  const at = (path: KeyPath, message: string): ConfigProblem => ({
+    file: source.file,
+    ...source.locate(path, "value"),
+    path: formatKeyPath(path),
+    message,
+  });
+  const server = data.server as Record<string, unknown> | undefined;
+  for (const key of ["url", "grpc_address"]) {
+    const value = server?.[key];
+    if (typeof value === "string" && value !== "" && normalizeServerAddress(value) === null) {
+      problems.push(
+        at(
+          ["server", key],
+          `Expected "server.${key}" to be host:port (http:// is assumed) or an http(s):// URL, got ${describeValue(value)}`,
+        ),
+      );
+    }
+  }
+  const security = data.security;
+  if (security !== undefined && security !== null && typeof security === "object" && !Array.isArray(security)) {
+    for (const [key, value] of Object.entries(security as Record<string, unknown>)) {
+      const demand = firstDemand(value, ["security", key]);
+      if (!demand) continue;
+      const name = formatKeyPath(demand.path);
+      problems.push(
+        at(
+          demand.path,
+          `"${name}: ${describeValue(demand.value)}" is not supported: Kiln cannot sandbox scripts yet, so this setting would be ignored. Remove it, or set it to false / none to run scripts unsandboxed knowingly`,
+        ),
+      );
+    }
+  }
+  return problems;
+}
