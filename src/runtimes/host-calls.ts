@@ -1,4 +1,4 @@
-import { KilnError, serializeError } from "../errors.ts";
+import { KilnError } from "../errors.ts";
 import type { Run } from "../engine/run.ts";
 import type {
   AwaitEventParams,
