@@ -45,6 +45,11 @@ export class RunChanges {
       await this.#opening;
       if (this.#reader === undefined) return; // not open: the caller reads (the fallback)
     }
+    // Events that arrived while the stream opened (its first look at the run) count already.
+    if (this.#changed) {
+      this.#changed = false;
+      return;
+    }
     await new Promise<void>((resolve) => {
       const timer = setTimeout(done, MAX_QUIET_MS);
       const self = this;
