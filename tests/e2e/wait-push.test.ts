@@ -13,8 +13,10 @@ import { postgresSkip } from "../support/test-db.ts";
 import { eventually, type KilnProcess, kiln, startKiln } from "./cli-support.ts";
 
 const pgUrl = process.env.KILN_TEST_DATABASE_URL ?? "";
+/** A server's start-up, generous: the machine these run on may be shared and busy. */
+const READY_MS = 120_000;
 
-describe("kiln start --wait through a server restart (PostgreSQL)", { skip: postgresSkip(), timeout: 180_000 }, () => {
+describe("kiln start --wait through a server restart (PostgreSQL)", { skip: postgresSkip(), timeout: 400_000 }, () => {
   const dir = mkdtempSync(join(tmpdir(), "kiln-wait-pg-"));
   const schema = `kiln_wait_${process.pid}_${Date.now()}`;
   const dbUrl = `${pgUrl}${pgUrl.includes("?") ? "&" : "?"}schema=${schema}`;
@@ -30,7 +32,7 @@ describe("kiln start --wait through a server restart (PostgreSQL)", { skip: post
 
   it("keeps waiting while the server restarts and returns the run's end", async () => {
     const data = join(dir, "data");
-    const first = await startKiln(["server", "--db", dbUrl, "--port", "0", "--data", data], dir);
+    const first = await startKiln(["server", "--db", dbUrl, "--port", "0", "--data", data], dir, {}, READY_MS);
     procs.push(first);
     const port = new URL(first.url).port;
     const admin = ["--server", first.url, "--token", readFileSync(join(data, "admin-token"), "utf8").trim()];
@@ -48,7 +50,7 @@ describe("kiln start --wait through a server restart (PostgreSQL)", { skip: post
       await db.end();
     }
     await first.stop("SIGKILL");
-    const second = await startKiln(["server", "--db", dbUrl, "--port", port, "--data", data], dir);
+    const second = await startKiln(["server", "--db", dbUrl, "--port", port, "--data", data], dir, {}, READY_MS);
     procs.push(second);
     const cancelled = await kiln([...admin, "cancel", id]);
     assert.equal(cancelled.code, 0, cancelled.err);
@@ -60,7 +62,7 @@ describe("kiln start --wait through a server restart (PostgreSQL)", { skip: post
   });
 });
 
-describe("kiln start --wait against kiln dev (SQLite)", { timeout: 120_000 }, () => {
+describe("kiln start --wait against kiln dev (SQLite)", { timeout: 300_000 }, () => {
   const dir = mkdtempSync(join(tmpdir(), "kiln-wait-dev-"));
   let dev: KilnProcess | undefined;
   after(async () => {
@@ -78,7 +80,7 @@ describe("kiln start --wait against kiln dev (SQLite)", { timeout: 120_000 }, ()
     output_format: json_stdout
 `,
     );
-    dev = await startKiln(["dev", "--port", "0"], dir);
+    dev = await startKiln(["dev", "--port", "0"], dir, {}, READY_MS);
     const target = ["--server", dev.url];
     const done = await kiln([...target, "--json", "run", "answer", "--wait"]);
     assert.equal(done.code, 0, done.err);
