@@ -1,9 +1,10 @@
 /**
  * The durable core benchmarks (issue 2): no-op task drain, three-step workflows, sequential
  * end-to-end latency, idle pickup latency, 100,000 sleeping workflows. Each figure is the median
- * of several runs. Usage: `node --import tsx bench/core.bench.ts [--quick] [--only NAME] [--dialect sqlite|postgres]`.
+ * of several runs. Usage: `node --import tsx bench/core.bench.ts [--quick] [--only drain|three|latency|api-latency|pickup|sleepers] [--dialect sqlite|postgres]`.
  * Prints a JSON line per figure and a markdown table at the end.
  */
+import { Kiln } from "../src/kiln.ts";
 import { Worker } from "../src/worker/worker.ts";
 import { type Dialect, freshStore, median, percentile, repeat, round, stopPostgres, until } from "./support.ts";
 
@@ -121,6 +122,35 @@ async function sequentialLatency(dialect: Dialect, count: number): Promise<numbe
     await worker.stop();
     return latencies.slice(Math.min(20, Math.floor(count / 10)));
   } finally {
+    await dispose();
+  }
+}
+
+/**
+ * Sequential three-step workflows through the public API: `kiln.startWorkflow` then
+ * `kiln.waitForRun` (resolved at the terminal commit); returns latencies (ms).
+ */
+async function apiLatency(dialect: Dialect, count: number): Promise<number[]> {
+  const { store, dispose } = await freshStore(dialect);
+  const kiln = await Kiln.open({ store, namespace: "bench", worker: { concurrency: 8, sweep: false } });
+  try {
+    kiln.workflow("three", async (_input, { step }) => {
+      const a = await step("a", () => 1);
+      const b = await step("b", () => a + 1);
+      return await step("c", () => b + 1);
+    });
+    await kiln.start();
+    const latencies: number[] = [];
+    for (let i = 0; i < count; i++) {
+      const t0 = performance.now();
+      const run = await kiln.startWorkflow("three");
+      const done = await kiln.waitForRun(run.id);
+      latencies.push(performance.now() - t0);
+      if (done.status !== "completed") throw new Error(`run ${run.id} ended ${done.status}`);
+    }
+    return latencies.slice(Math.min(20, Math.floor(count / 10)));
+  } finally {
+    await kiln.close();
     await dispose();
   }
 }
@@ -264,6 +294,29 @@ try {
         "ms",
         d === "postgres" ? "≤ 5" : "—",
         samples,
+      );
+    }
+  }
+  if (!only || only === "api-latency") {
+    for (const d of dialects) {
+      const runs = await repeat(RUNS, () => apiLatency(d, quick ? 50 : 300));
+      const p50s = runs.map((l) => percentile(l, 50));
+      const p95s = runs.map((l) => percentile(l, 95));
+      report(
+        "startWorkflow → waitForRun, three steps, p50",
+        d,
+        round(median(p50s), 2),
+        "ms",
+        d === "postgres" ? "≤ 3" : "—",
+        p50s,
+      );
+      report(
+        "startWorkflow → waitForRun, three steps, p95",
+        d,
+        round(median(p95s), 2),
+        "ms",
+        d === "postgres" ? "≤ 6" : "—",
+        p95s,
       );
     }
   }

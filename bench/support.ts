@@ -11,11 +11,19 @@ export type Dialect = "sqlite" | "postgres";
 
 let cluster: { url: string; stop(): Promise<void> } | undefined;
 
-/** The PostgreSQL URL to benchmark against: KILN_BENCH_DATABASE_URL, else a throwaway cluster. */
+/**
+ * The PostgreSQL URL to benchmark against: KILN_BENCH_DATABASE_URL, else a throwaway cluster with
+ * PostgreSQL's default durability (fsync and synchronous_commit on), as users run it.
+ * KILN_BENCH_FSYNC_OFF=1 turns fsync off (a figure to show beside the default one, labelled);
+ * KILN_BENCH_PGSS=1 preloads pg_stat_statements for a profile.
+ */
 export async function postgresUrl(): Promise<string> {
-  const url = process.env.KILN_BENCH_DATABASE_URL ?? process.env.KILN_TEST_DATABASE_URL;
+  const url = process.env.KILN_BENCH_DATABASE_URL;
   if (url) return url;
-  cluster ??= await startThrowawayPostgres();
+  cluster ??= await startThrowawayPostgres({
+    serverDefaults: process.env.KILN_BENCH_FSYNC_OFF !== "1",
+    preload: process.env.KILN_BENCH_PGSS === "1" ? "pg_stat_statements" : "",
+  });
   return (cluster as { url: string }).url;
 }
 

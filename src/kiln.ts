@@ -1,9 +1,9 @@
 import { KilnError } from "./errors.ts";
-import { isTerminal } from "./engine/status.ts";
 import type { Run } from "./engine/run.ts";
 import type { RetryPolicyInput } from "./engine/retry-policy.ts";
 import { type StartOptions, startRunParams } from "./engine/start-options.ts";
 import { openStore } from "./store/open-store.ts";
+import { RunWaiter } from "./store/run-waiter.ts";
 import type { SendEventParams, SendEventResult, Store, StoreOptions } from "./store/store.ts";
 import { inProcessEngineClient } from "./worker/engine-client.ts";
 import { functionTask } from "./worker/registry.ts";
@@ -30,10 +30,12 @@ export class Kiln {
   readonly worker: Worker;
   readonly namespace: string;
   readonly #ownsStore: boolean;
+  readonly #waiter: RunWaiter;
 
   private constructor(store: Store, ownsStore: boolean, options: KilnOptions) {
     this.store = store;
     this.#ownsStore = ownsStore;
+    this.#waiter = new RunWaiter(store);
     this.namespace = options.namespace ?? "default";
     this.worker = new Worker({
       ...options.worker,
@@ -88,19 +90,17 @@ export class Kiln {
     return run;
   }
 
-  /** Resolves when the run is terminal (polling with backoff); rejects after `timeoutMs`. */
+  /**
+   * Resolves with the run once it is terminal, pushed at its terminal commit (in-process, or from
+   * another process through PostgreSQL NOTIFY; SQLite reads the run's row, at most every 50 ms,
+   * for runs ended elsewhere). Rejects with RUN_TIMEOUT after `timeoutMs` (default 60 s).
+   */
   async waitForRun(id: string, options: { timeoutMs?: number } = {}): Promise<Run> {
-    const deadline = Date.now() + (options.timeoutMs ?? 60_000);
-    let delay = 1;
-    for (;;) {
-      const run = await this.getRun(id);
-      if (isTerminal(run.status)) return run;
-      if (Date.now() > deadline) {
-        throw new KilnError("RUN_TIMEOUT", `Run ${id} is still ${run.status} after ${options.timeoutMs ?? 60_000} ms`);
-      }
-      await new Promise((r) => setTimeout(r, delay));
-      delay = Math.min(100, delay * 2);
-    }
+    return await this.#waiter.waitForRun({
+      namespace: this.namespace,
+      id,
+      ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
+    });
   }
 
   async sendEvent(
@@ -117,6 +117,7 @@ export class Kiln {
 
   /** Stops the worker (graceful) and closes the store if Kiln opened it. */
   async close(): Promise<void> {
+    await this.#waiter.close();
     await this.worker.stop();
     if (this.#ownsStore) await this.store.close();
   }

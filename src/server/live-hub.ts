@@ -103,6 +103,9 @@ export class LiveHub {
   readonly #feeds = new Set<LiveSubscription>();
   readonly #runSources = new Map<string, SharedSource>();
   readonly #namespaceSources = new Map<string, SharedSource>();
+  /** Run ends pushed by the store (this process's commits, other processes' through NOTIFY). */
+  #runEnds: Promise<(() => Promise<void>) | undefined> | undefined;
+  #closed = false;
 
   constructor(store: Store, options: { pollMs?: number } = {}) {
     this.#store = store;
@@ -187,8 +190,28 @@ export class LiveHub {
     }, send);
   }
 
+  /**
+   * Pokes run feeds at their run's terminal commit, so a stream (and the CLI's `--wait` on it)
+   * sees the end at once instead of at the next poll. Subscribed with the first run feed.
+   */
+  #listenForRunEnds(): void {
+    if (this.#runEnds !== undefined || this.#closed) return;
+    this.#runEnds = this.#store
+      .subscribeRunEnds({
+        onEnded: (n) => this.poke(n.runIds),
+        onResync: () => this.poke([...this.#pokes.keys()]),
+      })
+      .catch(() => {
+        this.#runEnds = undefined; // the store is unreachable: polls carry on, the next feed retries
+        return undefined;
+      });
+  }
+
   /** Ends every feed. */
   close(): void {
+    this.#closed = true;
+    void this.#runEnds?.then((unsubscribe) => unsubscribe?.().catch(() => {}));
+    this.#runEnds = undefined;
     for (const feed of [...this.#feeds]) feed.stop();
     for (const source of [...this.#runSources.values(), ...this.#namespaceSources.values()]) source.loop?.stop();
   }
@@ -260,6 +283,7 @@ export class LiveHub {
     onEnd: () => void,
   ): () => void {
     const source: SharedSource = { subscribers: new Set(), ended: new Set(), loop: undefined };
+    this.#listenForRunEnds();
     this.#runSources.set(key, source);
     const leave = this.#join(this.#runSources, key, source, onBatch, onEnd);
     // The shared feed's own memory: it fans out only what changed since its last look.

@@ -53,9 +53,14 @@ export interface SqlDriver extends SqlExecutor {
   transaction<T>(fn: (tx: SqlTransaction) => Promise<T>): Promise<T>;
   /**
    * Delivers the payloads sent on `channel` (by this process, or by any process on PostgreSQL).
-   * Returns the function that stops listening.
+   * `onReconnect` is called after the listening connection was lost and LISTEN is in place again
+   * (payloads sent meanwhile are lost). Returns the function that stops listening.
    */
-  listen(channel: string, handler: (payload: string) => void): Promise<() => Promise<void>>;
+  listen(
+    channel: string,
+    handler: (payload: string) => void,
+    options?: Readonly<{ onReconnect?: () => void }>,
+  ): Promise<() => Promise<void>>;
   /** Closes every connection; the driver is unusable afterwards. */
   close(): Promise<void>;
 }

@@ -18,6 +18,10 @@ import type { StartRunParams, StartRunResult, StoreNotification, StoreOptions } 
 
 /** The notification channel for "runs became claimable". */
 export const RUNS_CHANNEL = "kiln_runs";
+/** The notification channel for "runs reached a terminal status" (PostgreSQL, across processes). */
+export const RUN_ENDS_CHANNEL = "kiln_run_ends";
+/** Run ids per run-end notification: PostgreSQL caps a payload at 8,000 bytes. */
+const RUN_ENDS_PER_NOTE = 100;
 
 /** The terminal run statuses, as an SQL list. */
 export const TERMINAL = "('completed', 'failed', 'cancelled', 'compensated', 'timed_out')";
@@ -120,6 +124,8 @@ export interface Tx {
   readonly db: SqlTransaction;
   readonly now: number;
   readonly ready: Map<string, Omit<StoreNotification, "type">>;
+  /** Runs this transaction made terminal (or may have: a hint), announced at commit. */
+  readonly ended: string[];
   /** Whether commit() was called: the notifications left with COMMIT. */
   committed: boolean;
 }
@@ -187,18 +193,52 @@ export class SqlKernel {
 
   // ── plumbing ────────────────────────────────────────────────────────────────────────────────
 
-  /** Runs `fn` in one transaction on the store clock's instant; notifies ready queues at commit. */
+  /** In-process listeners of run ends, told right after the commit that ended the runs. */
+  readonly runEnds = new Set<(runIds: readonly string[]) => void>();
+
+  /**
+   * Runs `fn` in one transaction on the store clock's instant; notifies ready queues and ended
+   * runs at commit.
+   */
   async tx<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
-    return this.driver.transaction(async (db) => {
-      const tx: Tx = { db, now: this.clock(), ready: new Map(), committed: false };
-      const result = await fn(tx);
+    let ended: readonly string[] = [];
+    const result = await this.driver.transaction(async (db) => {
+      const tx: Tx = { db, now: this.clock(), ready: new Map(), ended: [], committed: false };
+      const value = await fn(tx);
       if (!tx.committed) await this.#sendReady(tx);
-      return result;
+      ended = tx.ended; // a retried transaction function leaves only its last attempt's list
+      return value;
     });
+    if (ended.length > 0) this.#announceEnds(ended);
+    return result;
   }
 
   async #sendReady(tx: Tx): Promise<void> {
-    await Promise.all([...tx.ready.values()].map((note) => tx.db.notify(RUNS_CHANNEL, JSON.stringify(note))));
+    const notes = [...tx.ready.values()].map((note) => tx.db.notify(RUNS_CHANNEL, JSON.stringify(note)));
+    // Other processes learn of run ends through PostgreSQL; this one is told after the commit.
+    if (this.dialect === "postgres") {
+      for (let i = 0; i < tx.ended.length; i += RUN_ENDS_PER_NOTE) {
+        const runIds = tx.ended.slice(i, i + RUN_ENDS_PER_NOTE);
+        notes.push(tx.db.notify(RUN_ENDS_CHANNEL, JSON.stringify({ runIds })));
+      }
+    }
+    await Promise.all(notes);
+  }
+
+  #announceEnds(runIds: readonly string[]): void {
+    for (const listener of [...this.runEnds]) {
+      try {
+        listener(runIds);
+      } catch {
+        // A listener's failure is its own; the commit already happened.
+      }
+    }
+  }
+
+  /** Records that runs may have reached a terminal status (announced when the transaction commits). */
+  markEnded(tx: Tx, runIds: readonly string[]): void {
+    if (tx.committed) throw new Error("markEnded after commit: the notification would not be sent");
+    tx.ended.push(...runIds);
   }
 
   /**

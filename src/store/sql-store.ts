@@ -12,7 +12,15 @@ import { SqlControl } from "./sql-control.ts";
 import { SqlWebhooks } from "./sql-webhooks.ts";
 import type { ScheduleStore } from "./schedule-store.ts";
 import { SqlSchedules } from "./sql-schedules.ts";
-import { RUNS_CHANNEL, SETTLED, SqlKernel, TERMINAL, WORK_SELECT, type WorkRow } from "./sql-kernel.ts";
+import {
+  RUN_ENDS_CHANNEL,
+  RUNS_CHANNEL,
+  SETTLED,
+  SqlKernel,
+  TERMINAL,
+  WORK_SELECT,
+  type WorkRow,
+} from "./sql-kernel.ts";
 import {
   type LogRow,
   type QueueRow,
@@ -55,6 +63,7 @@ import type {
   StartRunResult,
   Store,
   StoreNotification,
+  SubscribeRunEndsParams,
   StoreOptions,
   SweepResult,
   UpdateRunParams,
@@ -441,6 +450,35 @@ export class SqlStore extends SqlControl implements Store {
       if (typeof note.namespace !== "string" || typeof note.queue !== "string") return;
       listener({ type: "runs-ready", namespace: note.namespace, queue: note.queue });
     });
+  }
+
+  async subscribeRunEnds(p: Readonly<SubscribeRunEndsParams>): Promise<() => Promise<void>> {
+    const local = (runIds: readonly string[]) => p.onEnded({ runIds });
+    this.#k.runEnds.add(local);
+    if (this.#k.dialect !== "postgres") {
+      return async () => {
+        this.#k.runEnds.delete(local);
+      };
+    }
+    // Run ends committed by other processes (this one's come back too: a second, harmless hint).
+    let unlisten: () => Promise<void>;
+    try {
+      unlisten = await this.#k.driver.listen(
+        RUN_ENDS_CHANNEL,
+        (payload) => {
+          const runIds = (JSON.parse(payload) as { runIds?: unknown }).runIds;
+          if (Array.isArray(runIds)) p.onEnded({ runIds: runIds.filter((id) => typeof id === "string") });
+        },
+        p.onResync ? { onReconnect: p.onResync } : {},
+      );
+    } catch (error) {
+      this.#k.runEnds.delete(local);
+      throw error;
+    }
+    return async () => {
+      this.#k.runEnds.delete(local);
+      await unlisten();
+    };
   }
 
   async close(): Promise<void> {

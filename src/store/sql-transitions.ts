@@ -36,12 +36,16 @@ export async function wakeRuns(k: SqlKernel, tx: Tx, ids: readonly string[]): Pr
 
 /**
  * Effects of runs reaching a terminal status, in the same transaction: their event waits go,
- * each child's step in its parent settles (output, or CHILD_FAILED) and the parent wakes, and the
- * outcome's webhook deliveries enter the outbox. The runs' rows must be written (or their writes
- * issued) before this is called.
+ * each child's step in its parent settles (output, or CHILD_FAILED) and the parent wakes, the
+ * outcome's webhook deliveries enter the outbox, and whoever awaits the runs is told at commit.
+ * The runs' rows must be written (or their writes issued) before this is called.
  */
 export async function settleTerminal(k: SqlKernel, tx: Tx, runs: readonly WorkRow[]): Promise<void> {
   if (runs.length === 0) return;
+  k.markEnded(
+    tx,
+    runs.map((r) => r.id),
+  );
   const ids = k.list(runs.map((r) => r.id));
   await settleAll([
     tx.db.run(`DELETE FROM event_waits WHERE run_id ${ids.sql}`, ids.params),

@@ -507,6 +507,10 @@ async function completeRuns(k: SqlKernel, items: readonly CompleteItem[]): Promi
         ? { ok: true, cancelRequested: row.cancel_requested === 1 }
         : { ok: false, error: leaseLost(item, why.get(item.runId)) };
     }
+    k.markEnded(
+      tx,
+      done.map((r) => r.id),
+    );
     await settleParents(k, tx, done);
     return results as WriteResult[];
   });

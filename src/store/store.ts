@@ -132,6 +132,12 @@ export interface Store extends ControlStore, ScheduleStore {
    * PostgreSQL through LISTEN/NOTIFY, across processes. Returns the unsubscribe function.
    */
   subscribe(listener: (n: StoreNotification) => void): Promise<() => Promise<void>>;
+  /**
+   * Listens for runs reaching a terminal status: in-process at commit, and on PostgreSQL from
+   * other processes through LISTEN/NOTIFY. A notification is a hint (re-read the run); `onResync`
+   * says some may have been lost (the listening connection came back), so re-read what you await.
+   */
+  subscribeRunEnds(p: Readonly<SubscribeRunEndsParams>): Promise<() => Promise<void>>;
   /** Releases connections and file handles. */
   close(): Promise<void>;
 }
@@ -379,4 +385,16 @@ export interface StoreOptions {
   readonly clock?: () => number;
   /** Largest input/output/payload JSON accepted, in bytes. Default 1 MiB (1,048,576). */
   readonly maxPayloadBytes?: number;
+}
+
+/** A run-end notification: these runs reached a terminal status (re-read them for their state). */
+export interface RunEndsNotification {
+  readonly runIds: readonly string[];
+}
+
+/** Params of subscribeRunEnds. */
+export interface SubscribeRunEndsParams {
+  readonly onEnded: (n: RunEndsNotification) => void;
+  /** Notifications may have been lost meanwhile (the listening connection was re-established). */
+  readonly onResync?: () => void;
 }

@@ -20,6 +20,7 @@ export async function startKiln(
   args: readonly string[],
   cwd: string,
   env: NodeJS.ProcessEnv = {},
+  readyTimeoutMs = 30_000,
 ): Promise<KilnProcess> {
   const child = spawn(process.execPath, [KILN_BIN, ...args], {
     cwd,
@@ -34,7 +35,10 @@ export async function startKiln(
     out += c;
   });
   const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`kiln ${args.join(" ")} did not get ready:\n${out}`)), 30_000);
+    const timer = setTimeout(
+      () => reject(new Error(`kiln ${args.join(" ")} did not get ready:\n${out}`)),
+      readyTimeoutMs,
+    );
     const check = () => {
       const ready = /Kiln ready at (\S+)/.exec(out);
       if (ready) {

@@ -8,5 +8,13 @@ export interface ThrowawayPostgres {
   stop(): Promise<void>;
 }
 
-/** Starts a cluster; `durable` keeps synchronous_commit on (commits survive an immediate restart). */
-export function startThrowawayPostgres(options?: { durable?: boolean }): Promise<ThrowawayPostgres>;
+/**
+ * Starts a cluster; `durable` keeps synchronous_commit on (commits survive an immediate restart);
+ * `serverDefaults` runs PostgreSQL's default durability (fsync on: benchmarks); `preload` sets
+ * shared_preload_libraries.
+ */
+export function startThrowawayPostgres(options?: {
+  durable?: boolean;
+  serverDefaults?: boolean;
+  preload?: string;
+}): Promise<ThrowawayPostgres>;

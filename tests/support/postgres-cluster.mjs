@@ -40,7 +40,12 @@ async function freePort() {
  * synchronous_commit on, so that an acknowledged commit survives `restart("immediate")` (with
  * it off, the last commits die with the WAL buffers; fsync stays off: the OS does not crash).
  */
-export async function startThrowawayPostgres({ durable = false } = {}) {
+/**
+ * `serverDefaults: true` (benchmarks) runs PostgreSQL with its default durability instead: fsync,
+ * synchronous_commit and full_page_writes on, as users run it. `preload` sets
+ * shared_preload_libraries (e.g. "pg_stat_statements" for a profile).
+ */
+export async function startThrowawayPostgres({ durable = false, serverDefaults = false, preload = "" } = {}) {
   const bin = findBinDir();
   const dir = mkdtempSync(join(tmpdir(), "kiln-pg-"));
   const data = join(dir, "data");
@@ -61,12 +66,10 @@ export async function startThrowawayPostgres({ durable = false } = {}) {
     "127.0.0.1",
     "-k",
     dir,
-    "-c",
-    "fsync=off",
-    "-c",
-    `synchronous_commit=${durable ? "on" : "off"}`,
-    "-c",
-    "full_page_writes=off",
+    ...(serverDefaults
+      ? []
+      : ["-c", "fsync=off", "-c", `synchronous_commit=${durable ? "on" : "off"}`, "-c", "full_page_writes=off"]),
+    ...(preload ? ["-c", `shared_preload_libraries=${preload}`] : []),
     "-c",
     "max_connections=200",
     "-c",

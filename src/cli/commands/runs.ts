@@ -1,5 +1,5 @@
 import { readFileSync } from "node:fs";
-import { KilnError } from "../../errors.ts";
+import { hasCode, KilnError } from "../../errors.ts";
 import { parseDuration } from "../../engine/duration.ts";
 import { parseJsonInput } from "../../engine/payload.ts";
 import { parseInstant } from "../../engine/schedule-declaration.ts";
@@ -8,6 +8,7 @@ import { isTerminal } from "../../engine/status.ts";
 import type { Step } from "../../engine/step.ts";
 import type { LogEntry } from "../../store/store.ts";
 import type { CliContext } from "../context.ts";
+import { RunChanges } from "../run-changes.ts";
 import { describeRun, printJson, progressBar, table } from "../output.ts";
 
 /** Options of `kiln start` / `kiln run`. */
@@ -86,34 +87,67 @@ export async function startCommand(
   return final.status === "completed" ? 0 : 1;
 }
 
-/** Polls a run until it is terminal, showing progress (a bar on a terminal) or following logs. */
-export async function waitForRun(ctx: CliContext, id: string, options: { follow: boolean }): Promise<RunView> {
-  let afterSeq = 0;
+/** How long `--wait` keeps trying while the server cannot be reached (a restart), in all. */
+const UNREACHABLE_GIVE_UP_MS = 300_000;
+
+/**
+ * Waits until a run is terminal, showing progress (a bar on a terminal) or following logs. The
+ * server's SSE stream says when the run changed (its end is pushed at the terminal commit); the
+ * run is read after each change, and again whenever the stream is reopened (server restart).
+ */
+export async function waitForRun(
+  ctx: CliContext,
+  id: string,
+  options: { follow: boolean; afterSeq?: number },
+): Promise<RunView> {
+  let afterSeq = options.afterSeq ?? 0;
   let lastLine = "";
-  let delay = 50;
   const startedWaiting = Date.now();
   let noticed = false;
+  const changes = new RunChanges(ctx.api(), id, options.follow ? "run,step,progress,log" : "run,step,progress");
+  try {
+    for (;;) {
+      const run = await readWhileWaiting(ctx, id, changes);
+      if (!noticed && run.status === "queued" && Date.now() - startedWaiting > QUEUED_NOTICE_MS) {
+        noticed = true;
+        await noticeNoWorker(ctx, run);
+      }
+      if (options.follow) afterSeq = await printLogs(ctx, id, afterSeq);
+      if (!ctx.options.json && !options.follow) {
+        const done = run.steps?.filter((s) => s.status === "completed").length ?? 0;
+        const percent = run.progress?.percent ?? null;
+        const line = `${run.status.padEnd(11)} ${percent === null ? "" : `${progressBar(percent)} `}${done} step(s) done${run.progress?.message ? ` — ${run.progress.message}` : ""}`;
+        if (ctx.output.isTTY) process.stderr.write(`\r${line.padEnd(lastLine.length)}`);
+        else if (line !== lastLine) ctx.output.err(line);
+        lastLine = line;
+      }
+      if (isTerminal(run.status)) {
+        if (ctx.output.isTTY && !ctx.options.json && !options.follow) process.stderr.write("\n");
+        return run;
+      }
+      await changes.next();
+    }
+  } finally {
+    changes.close();
+  }
+}
+
+/** Reads the run; while the server is unreachable (restarting), waits and tries again. */
+async function readWhileWaiting(ctx: CliContext, id: string, changes: RunChanges): Promise<RunView> {
+  let lostSince: number | undefined;
   for (;;) {
-    const run = await ctx.api().get<RunView>(`/v1/runs/${encodeURIComponent(id)}`);
-    if (!noticed && run.status === "queued" && Date.now() - startedWaiting > QUEUED_NOTICE_MS) {
-      noticed = true;
-      await noticeNoWorker(ctx, run);
+    try {
+      return await ctx.api().get<RunView>(`/v1/runs/${encodeURIComponent(id)}`);
+    } catch (error) {
+      if (!hasCode(error, "SERVER_UNAVAILABLE")) throw error;
+      if (lostSince === undefined) {
+        lostSince = Date.now();
+        ctx.output.err(`lost the server while waiting for run ${id}; trying again`);
+      } else if (Date.now() - lostSince > UNREACHABLE_GIVE_UP_MS) {
+        throw error;
+      }
+      await changes.next(); // reopening the stream waits with a backoff
     }
-    if (options.follow) afterSeq = await printLogs(ctx, id, afterSeq);
-    if (!ctx.options.json && !options.follow) {
-      const done = run.steps?.filter((s) => s.status === "completed").length ?? 0;
-      const percent = run.progress?.percent ?? null;
-      const line = `${run.status.padEnd(11)} ${percent === null ? "" : `${progressBar(percent)} `}${done} step(s) done${run.progress?.message ? ` — ${run.progress.message}` : ""}`;
-      if (ctx.output.isTTY) process.stderr.write(`\r${line.padEnd(lastLine.length)}`);
-      else if (line !== lastLine) ctx.output.err(line);
-      lastLine = line;
-    }
-    if (isTerminal(run.status)) {
-      if (ctx.output.isTTY && !ctx.options.json && !options.follow) process.stderr.write("\n");
-      return run;
-    }
-    await new Promise((r) => setTimeout(r, delay));
-    delay = Math.min(500, delay * 2);
   }
 }
 
@@ -169,22 +203,11 @@ export async function statusCommand(ctx: CliContext, id: string): Promise<number
 
 /** `kiln logs <run-id> [-f]`. */
 export async function logsCommand(ctx: CliContext, id: string, options: { follow?: boolean }): Promise<number> {
-  let seq = await printLogs(ctx, id, 0);
+  const seq = await printLogs(ctx, id, 0);
   if (!options.follow) return 0;
-  let delay = 50;
-  const startedWaiting = Date.now();
-  let noticed = false;
-  for (;;) {
-    const run = await ctx.api().get<RunView>(`/v1/runs/${encodeURIComponent(id)}`);
-    if (!noticed && run.status === "queued" && Date.now() - startedWaiting > QUEUED_NOTICE_MS) {
-      noticed = true;
-      await noticeNoWorker(ctx, run);
-    }
-    seq = await printLogs(ctx, id, seq);
-    if (isTerminal(run.status)) return 0;
-    await new Promise((r) => setTimeout(r, delay));
-    delay = Math.min(500, delay * 2);
-  }
+  // Following the logs is waiting with the logs shown: the same push-driven loop.
+  await waitForRun(ctx, id, { follow: true, afterSeq: seq });
+  return 0;
 }
 
 /** `kiln cancel <run-id>`. */

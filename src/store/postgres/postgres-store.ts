@@ -142,7 +142,10 @@ class PostgresDriver implements SqlDriver {
   readonly #pool: pg.Pool;
   readonly #texts = new Map<string, { text: string; name: string | undefined }>();
   readonly #channels = new Map<string, Set<(payload: string) => void>>();
+  readonly #reconnected = new Set<() => void>();
   #listener: pg.Client | undefined;
+  /** Whether a listening connection was ever up: the next one is a reconnect. */
+  #listenedBefore = false;
   #listenerReady: Promise<pg.Client> | undefined;
   #reconnect: NodeJS.Timeout | undefined;
   #closed = false;
@@ -410,6 +413,9 @@ class PostgresDriver implements SqlDriver {
         throw this.#unavailable(error);
       }
       this.#listener = client;
+      // Payloads sent while no connection listened are lost: listeners re-read what they await.
+      if (this.#listenedBefore) for (const resync of [...this.#reconnected]) resync();
+      this.#listenedBefore = true;
       return client;
     })().finally(() => {
       this.#listenerReady = undefined;
@@ -427,22 +433,30 @@ class PostgresDriver implements SqlDriver {
     this.#reconnect.unref();
   }
 
-  async listen(channel: string, handler: (payload: string) => void): Promise<() => Promise<void>> {
+  async listen(
+    channel: string,
+    handler: (payload: string) => void,
+    options: Readonly<{ onReconnect?: () => void }> = {},
+  ): Promise<() => Promise<void>> {
     let handlers = this.#channels.get(channel);
     const first = !handlers;
     if (!handlers) this.#channels.set(channel, (handlers = new Set()));
     const own = (payload: string) => handler(payload);
     handlers.add(own);
+    const resync = options.onReconnect ? () => options.onReconnect?.() : undefined;
+    if (resync) this.#reconnected.add(resync);
     try {
       const client = await this.#listenClient();
       if (first) await client.query(`LISTEN "${channel}"`);
     } catch (error) {
       handlers.delete(own);
+      if (resync) this.#reconnected.delete(resync);
       if (handlers.size === 0) this.#channels.delete(channel);
       throw this.#wrap(error);
     }
     return async () => {
       handlers.delete(own);
+      if (resync) this.#reconnected.delete(resync);
       if (handlers.size > 0 || this.#channels.get(channel) !== handlers) return;
       this.#channels.delete(channel);
       await this.#listener?.query(`UNLISTEN "${channel}"`).catch(() => {});
