@@ -24,7 +24,8 @@ function findTests(dir) {
 
 const files = args.length > 0 ? args : [...findTests(join(root, "src")), ...findTests(join(root, "tests"))].sort();
 let cluster;
-const env = { ...process.env };
+// `kiln` processes the tests spawn (bin/kiln.mjs) run the TypeScript sources, never a stale dist/.
+const env = { ...process.env, KILN_FROM_SOURCE: "1" };
 if (!env.KILN_TEST_DATABASE_URL) {
   try {
     cluster = await startThrowawayPostgres();

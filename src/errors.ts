@@ -86,6 +86,8 @@ export const ERROR_CODES = {
   MIGRATION_FAILED: 500,
   WORKER_STOPPED: 503,
   INTERNAL: 500,
+  /** Another `kiln dev` already serves this data directory. */
+  DEV_ALREADY_RUNNING: 409,
 } as const satisfies Record<string, number>;
 
 /** A stable Kiln error code. */

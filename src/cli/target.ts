@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { loadConfig } from "../config/load-config.ts";
 import type { ApiTarget } from "./api-client.ts";
+import { readDevInstance } from "./dev-instance.ts";
 
 /** Global options every command takes. */
 export interface GlobalOptions {
@@ -20,8 +21,8 @@ export const DEFAULT_DATA_DIR = ".kiln";
 export const DEFAULT_SERVER = "http://127.0.0.1:7700";
 
 /**
- * Resolves where the CLI talks to, once: flags, then KILN_* variables, then the config beside
- * the working directory, then defaults; the token falls back to `<data>/admin-token` written by
+ * Resolves where the CLI talks to, once: flags, then KILN_* variables, then the URL of a running
+ * `kiln dev` on the data directory, then the config beside the working directory, then defaults; the token falls back to `<data>/admin-token` written by
  * `kiln dev` / `kiln server` on first start.
  */
 export function resolveTarget(options: GlobalOptions, env: NodeJS.ProcessEnv = process.env): ApiTarget {
@@ -32,13 +33,15 @@ export function resolveTarget(options: GlobalOptions, env: NodeJS.ProcessEnv = p
     // A broken config must not stop `kiln status`; commands that need it load it themselves.
   }
   const configuredUrl = config?.files.length ? config.server.url : undefined;
-  const server = options.server ?? env.KILN_SERVER ?? configuredUrl ?? DEFAULT_SERVER;
+  const dataDir = resolve(options.data ?? env.KILN_DATA ?? DEFAULT_DATA_DIR);
+  // A running `kiln dev` on this data directory wins over the config's URL: it may use --port.
+  const devUrl = readDevInstance(dataDir)?.url;
+  const server = options.server ?? env.KILN_SERVER ?? devUrl ?? configuredUrl ?? DEFAULT_SERVER;
   const namespace =
     options.namespace ??
     env.KILN_NAMESPACE ??
     (config?.files.length ? config.server.namespace : undefined) ??
     "default";
-  const dataDir = resolve(options.data ?? env.KILN_DATA ?? DEFAULT_DATA_DIR);
   const tokenFile = join(dataDir, "admin-token");
   const token =
     options.token ??

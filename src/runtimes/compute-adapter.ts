@@ -50,8 +50,10 @@ export interface ExecAdapterOptions {
 /** The directory of the `kiln_runtime` Python package shipped with Kiln. */
 export const PYTHON_RUNTIME_DIR = fileURLToPath(new URL("../../python", import.meta.url));
 
-/** The entry script of the Node host. */
-export const NODE_HOST_MAIN = fileURLToPath(new URL("./node/host-main.ts", import.meta.url));
+/** The entry script of the Node host: its TypeScript source in a clone, its compiled file in dist/. */
+export const NODE_HOST_MAIN = fileURLToPath(
+  new URL(`./node/host-main${import.meta.url.endsWith(".ts") ? ".ts" : ".js"}`, import.meta.url),
+);
 
 /** The default Python interpreter: `/usr/bin/python3` when it exists (fast), else `python3`. */
 export function defaultPython(): string {

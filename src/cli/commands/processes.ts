@@ -1,5 +1,5 @@
-import { existsSync, readdirSync, readFileSync, watch } from "node:fs";
-import { basename, extname, join, resolve } from "node:path";
+import { existsSync, readdirSync, readFileSync, statSync, watch } from "node:fs";
+import { basename, dirname, extname, join, resolve } from "node:path";
 import type { Command } from "commander";
 import { loadConfig } from "../../config/load-config.ts";
 import type { ResolvedConfig } from "../../config/resolved-config.ts";
@@ -18,6 +18,7 @@ import type { CliContext } from "../context.ts";
 import { registerCommands } from "../command-registry.ts";
 import { takeOverWorkerInstance, workerInstanceFile } from "../../worker/worker-instance.ts";
 import { DEFAULT_DATA_DIR } from "../target.ts";
+import { claimDevDataDir, type DevClaim } from "../dev-instance.ts";
 import { type ConfiguredWorker, createConfiguredWorker } from "../worker-setup.ts";
 
 const WORKFLOW_EXTENSIONS: Readonly<Record<string, "node" | "python" | "flow">> = {
@@ -55,7 +56,7 @@ async function deployDirectory(store: Store, namespace: string, dir: string, log
     const name = basename(file, extname(file));
     try {
       const source = readFileSync(join(dir, file), "utf8");
-      await validateDeployment({ name, runtime, source });
+      await validateDeployment({ name, runtime, source, filename: file });
       const result = await store.deployWorkflow({ namespace, name, runtime, source });
       if (result.created) {
         deployed++;
@@ -74,14 +75,26 @@ async function deployDirectory(store: Store, namespace: string, dir: string, log
   return deployed;
 }
 
-/** Calls `fn` (debounced) when anything under `paths` changes; returns a stop function. */
+/**
+ * Calls `fn` (debounced) when anything under `paths` changes; returns a stop function. A file is
+ * watched through its directory, filtered by name: editors' safe-write and `sed -i` replace the
+ * file (write a temp file, rename it over), which ends a watch on the old file's inode.
+ */
 function watchPaths(paths: readonly string[], fn: () => void): () => void {
   let timer: NodeJS.Timeout | undefined;
   const trigger = () => {
     clearTimeout(timer);
     timer = setTimeout(fn, 150);
   };
-  const watchers = paths.filter((p) => existsSync(p)).map((p) => watch(p, { persistent: false }, trigger));
+  const watchers = paths
+    .filter((p) => existsSync(p))
+    .map((p) => {
+      if (statSync(p).isDirectory()) return watch(p, { persistent: false }, trigger);
+      const name = basename(p);
+      return watch(dirname(p), { persistent: false }, (_event, file) => {
+        if (file === null || file === name) trigger();
+      });
+    });
   return () => {
     clearTimeout(timer);
     for (const w of watchers) w.close();
@@ -126,9 +139,26 @@ interface DevOptions {
 async function devCommand(ctx: CliContext, options: DevOptions): Promise<number> {
   const logger = createLogger();
   const dataDir = resolve(ctx.options.data ?? DEFAULT_DATA_DIR);
-  let config = readConfig(ctx);
+  const config = readConfig(ctx);
   const namespace = ctx.options.namespace ?? config.server.namespace;
   const db = options.db ?? join(dataDir, "kiln.db");
+  const claim = claimDevDataDir(dataDir);
+  try {
+    return await serveDev(ctx, options, { dataDir, config, namespace, db, logger }, claim);
+  } finally {
+    claim.release();
+  }
+}
+
+/** The body of `kiln dev` once it holds its data directory. */
+async function serveDev(
+  ctx: CliContext,
+  options: DevOptions,
+  p: Readonly<{ dataDir: string; config: ResolvedConfig; namespace: string; db: string; logger: Logger }>,
+  claim: DevClaim,
+): Promise<number> {
+  const { dataDir, namespace, db, logger } = p;
+  let config = p.config;
   const store = await openStore(db);
   const auth = options.auth ? "required" : "loopback-open";
   const server = await startServer({
@@ -206,6 +236,7 @@ async function devCommand(ctx: CliContext, options: DevOptions): Promise<number>
     });
   });
 
+  claim.recordUrl(server.url);
   ctx.output.out(`Kiln ready at ${server.url}`);
   if (server.adminTokenPath) ctx.output.out(`Admin token: ${server.adminTokenPath}`);
   const signal = await untilSignal();

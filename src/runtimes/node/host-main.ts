@@ -6,11 +6,15 @@ import { register } from "node:module";
 import { defineWorkflow } from "../define-workflow.ts";
 import { NodeWorkflowHost, runHostOnStdio } from "./workflow-host.ts";
 
+// The same file kind as this module: .ts sources in a clone, compiled .js in an installed package.
+const ext = import.meta.url.endsWith(".ts") ? ".ts" : ".js";
 register(new URL("./loader-hooks.mjs", import.meta.url), {
   data: {
     entries: {
-      kiln: new URL("../../index.ts", import.meta.url).href,
-      "kiln/workflow": new URL("../../workflow.ts", import.meta.url).href,
+      kiln: new URL(`../../index${ext}`, import.meta.url).href,
+      "kiln/workflow": new URL(`../../workflow${ext}`, import.meta.url).href,
+      "kiln-engine": new URL(`../../index${ext}`, import.meta.url).href,
+      "kiln-engine/workflow": new URL(`../../workflow${ext}`, import.meta.url).href,
     },
   },
 });
