@@ -78,11 +78,8 @@ try {
   if (!health.ok) throw new Error(`GET /healthz answered ${health.status}`);
   console.log(`# kiln dev ready at ${url}, /healthz ${health.status}`);
 
-  const result = sh(
-    "npx",
-    ["--no-install", "kiln", "--server", url, "start", "hello", "-i", '{"name":"Ada"}', "--wait"],
-    app,
-  );
+  // No --server: the CLI finds the port kiln dev picked through .kiln/dev.json.
+  const result = sh("npx", ["--no-install", "kiln", "start", "hello", "-i", '{"name":"Ada"}', "--wait"], app);
   if (!result.includes("Hello, Ada!")) throw new Error(`the workflow did not greet Ada:\n${result}`);
   console.log(result.trim());
 

@@ -132,6 +132,9 @@ const NON_RETRYABLE_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   "ACTIVATION_TIMEOUT",
   "WORKFLOW_LOAD_FAILED",
   "PLUGIN_LOAD_FAILED",
+  // A missing secret stays missing until someone sets it: retrying only delays the error.
+  "SECRET_NOT_FOUND",
+  "DEV_ALREADY_RUNNING",
 ]);
 
 /** Whether an error with this code is worth retrying by default. */

@@ -323,12 +323,15 @@ async function workerCommand(ctx: CliContext, options: WorkerOptions): Promise<n
         "kiln worker --server needs a worker token: pass --token or set KILN_TOKEN",
       );
     }
+    let invalidateDeployments = () => {};
     const client = new HttpEngineClient({
       url: target.server,
       token: target.token,
       namespace: target.namespace,
       claimWaitMs: 25_000,
       logger: workerLogger(logger),
+      // A deploy on the server wakes the claim: forget the deployed names so the next claim has it.
+      onDeployed: () => invalidateDeployments(),
     });
     setup = await createConfiguredWorker({
       ...common,
@@ -337,6 +340,8 @@ async function workerCommand(ctx: CliContext, options: WorkerOptions): Promise<n
       deployments: apiWorkflowSource((path) => ctx.api().get(path)),
       secrets: createSecretResolver({ vault: (names) => client.getSecrets(names), cwd: config.baseDir }),
     });
+    const remote = setup;
+    invalidateDeployments = () => remote.invalidate();
     const instance = takeOverWorkerInstance(
       workerInstanceFile(resolve(ctx.options.data ?? DEFAULT_DATA_DIR), {
         server: target.server,

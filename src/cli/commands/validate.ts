@@ -82,7 +82,9 @@ export async function validateCommand(ctx: CliContext, files: readonly string[])
   const targets: (string | undefined)[] =
     files.length > 0 ? [...files] : [configFile, ...workflowFiles(join(baseDir, "workflows"))];
   for (const file of targets) {
-    const shown = file === undefined ? undefined : relative(process.cwd(), file) || file;
+    const rel = file === undefined ? undefined : relative(process.cwd(), file);
+    // Paths under the working directory are shown relative to it; others as given.
+    const shown = rel === undefined ? undefined : rel === "" || rel.startsWith("..") ? (file as string) : rel;
     if (file === undefined || shown === undefined) results.push(configProblems(configFile));
     else if (looksLikeFlow(file))
       results.push({ file: shown, problems: await validateFlowFile(resolve(file), plugins, { file: shown, baseDir }) });

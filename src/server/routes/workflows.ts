@@ -43,6 +43,7 @@ export const workflowRoutes: readonly ApiRoute[] = [
         ...(body.version === undefined ? {} : { version: body.version }),
         ...(body.description === undefined ? {} : { description: body.description }),
       });
+      if (created) deps.claims.notifyDeployed(auth.namespace);
       const result = {
         name: deployment.name,
         version: deployment.version,
