@@ -1,5 +1,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import type { Readable, Writable } from "node:stream";
 import { fileURLToPath } from "node:url";
 import type { HostRuntime } from "./protocol.ts";
@@ -91,13 +93,18 @@ export function execAdapter(options: Readonly<ExecAdapterOptions> = {}): Compute
     available: async () => true,
     spawnHost: (p) => {
       const [command, ...args] = hostCommand(p.runtime, options);
+      // The Node host's code cache: made and removed here, so a host killed (SIGKILL after a
+      // hang, or at shutdown) leaves nothing in the temp directory.
+      const cacheDir = p.runtime === "node" ? mkdtempSync(join(tmpdir(), "kiln-host-")) : undefined;
       const child = spawn(command as string, args, {
         cwd: p.directory,
-        env: hostEnv(options),
+        env: { ...hostEnv(options), ...(cacheDir ? { KILN_HOST_CACHE_DIR: cacheDir } : {}) },
         stdio: ["pipe", "pipe", "pipe"],
         detached: true,
       });
-      return wrapChild(child, () => killGroup(child));
+      const spawned = wrapChild(child, () => killGroup(child));
+      if (cacheDir) void spawned.exited.then(() => rmSync(cacheDir, { recursive: true, force: true }));
+      return spawned;
     },
   };
 }
