@@ -64,7 +64,7 @@ export function buildProgram(output: Output, exit: { code: number }): Command {
       .option("--queue <queue>", "queue")
       .option("--priority <n>", "priority (higher first)")
       .option("--version <version>", "workflow version to pin")
-      .option("--timeout <seconds>", "run timeout in seconds")
+      .option("--timeout <duration>", "run timeout: 90s, 10m, 1h (a bare number is seconds)")
       .option(
         "--allow-unknown",
         `queue the run even if no worker or deployment knows the ${type === "task" ? "task kind" : "workflow"} yet`,

@@ -132,6 +132,21 @@ describe("kiln dev and kiln init in a project", { timeout: 240_000 }, () => {
     assert.doesNotMatch(line, /y\.ts/);
   });
 
+  it("--timeout takes a duration like 10m, and --input-file errors name the file", async () => {
+    const g = ["--server", dev.url, "--data", data];
+    const before = Date.now();
+    const r = await kiln([...g, "start", "hello", "-i", "{}", "--timeout", "10m", "--json"]);
+    assert.equal(r.code, 0, r.err);
+    const run = r.json() as Run;
+    assert.ok(
+      run.deadlineAt !== null && run.deadlineAt - before >= 9 * 60_000 && run.deadlineAt - before <= 11 * 60_000,
+    );
+    const missing = join(dir, "no-such-input.json");
+    const bad = await kiln([...g, "start", "hello", "--input-file", missing]);
+    assert.equal(bad.code, 1);
+    assert.match(bad.err, new RegExp(`INVALID_INPUT: .*${missing.replace(/[.]/g, "\\.")}.*ENOENT`));
+  });
+
   it("a missing secret fails the run at once: SECRET_NOT_FOUND is not retried", async () => {
     const g = ["--server", dev.url, "--data", data];
     const id = (await kiln([...g, "run", "needs-missing-secret"])).out.trim();

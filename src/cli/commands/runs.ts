@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import { KilnError } from "../../errors.ts";
+import { parseDuration } from "../../engine/duration.ts";
 import { parseJsonInput } from "../../engine/payload.ts";
 import type { Run } from "../../engine/run.ts";
 import { isTerminal } from "../../engine/status.ts";
@@ -34,10 +35,23 @@ export function readInput(options: Pick<StartOptions, "input" | "inputFile">): u
   }
   if (options.input !== undefined) return parseJsonInput(options.input, "input given with -i");
   if (options.inputFile !== undefined) {
-    const text = readFileSync(options.inputFile === "-" ? 0 : options.inputFile, "utf8");
+    let text: string;
+    try {
+      text = readFileSync(options.inputFile === "-" ? 0 : options.inputFile, "utf8");
+    } catch (error) {
+      const why = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+      throw new KilnError("INVALID_INPUT", `Cannot read the input file ${options.inputFile} (${why}): check the path`, {
+        cause: error,
+      });
+    }
     return parseJsonInput(text, `input file ${options.inputFile}`);
   }
   return null;
+}
+
+/** `--timeout`: a duration like every other (`90s`, `10m`, `1h`); a bare number is seconds, as before. */
+export function parseRunTimeout(text: string): number {
+  return /^\s*\d+(\.\d+)?\s*$/.test(text) ? Number(text) * 1000 : parseDuration(text, "--timeout");
 }
 
 /** `kiln start <workflow>` and `kiln run <task-kind>`: start a run, print its id, optionally wait. */
@@ -53,7 +67,7 @@ export async function startCommand(
   if (options.queue) body.queue = options.queue;
   if (options.priority) body.priority = Number(options.priority);
   if (options.version) body.version = options.version;
-  if (options.timeout) body.timeoutMs = Number(options.timeout) * 1000;
+  if (options.timeout) body.timeoutMs = parseRunTimeout(options.timeout);
   if (options.allowUnknown) body.allowUnknown = true;
   const run = await ctx.api().post<RunView>("/v1/runs", body);
   if (!options.wait && !options.follow) {
