@@ -147,6 +147,14 @@ describe("kiln dev and kiln init in a project", { timeout: 240_000 }, () => {
     assert.match(bad.err, new RegExp(`INVALID_INPUT: .*${missing.replace(/[.]/g, "\\.")}.*ENOENT`));
   });
 
+  it("a completed task's progress shows 100%, though its script last reported 50%", async () => {
+    const g = ["--server", dev.url, "--data", data];
+    const r = await kiln([...g, "run", "hello", "-i", '{"name":"Pat"}', "--wait"]);
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.out, /status\s+completed/);
+    assert.match(r.out, /progress\s+100%/);
+  });
+
   it("a missing secret fails the run at once: SECRET_NOT_FOUND is not retried", async () => {
     const g = ["--server", dev.url, "--data", data];
     const id = (await kiln([...g, "run", "needs-missing-secret"])).out.trim();

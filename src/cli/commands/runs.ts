@@ -98,7 +98,7 @@ export async function waitForRun(ctx: CliContext, id: string, options: { follow:
     if (options.follow) afterSeq = await printLogs(ctx, id, afterSeq);
     if (!ctx.options.json && !options.follow) {
       const done = run.steps?.filter((s) => s.status === "completed").length ?? 0;
-      const percent = run.progress?.percent ?? null;
+      const percent = run.status === "completed" && run.progress ? 100 : (run.progress?.percent ?? null);
       const line = `${run.status.padEnd(11)} ${percent === null ? "" : `${progressBar(percent)} `}${done} step(s) done${run.progress?.message ? ` — ${run.progress.message}` : ""}`;
       if (ctx.output.isTTY) process.stderr.write(`\r${line.padEnd(lastLine.length)}`);
       else if (line !== lastLine) ctx.output.err(line);
