@@ -5,13 +5,13 @@
  * and a missing secret failing at once instead of being retried.
  */
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { after, before, describe, it } from "node:test";
 import type { Run } from "../../src/engine/run.ts";
-import { eventually, type KilnProcess, kiln, startKiln } from "./cli-support.ts";
+import { eventually, KILN_BIN, type KilnProcess, kiln, startKiln } from "./cli-support.ts";
 
 const UNKNOWN_NODE_FLOW = `nodes:
   first:
@@ -153,6 +153,31 @@ describe("kiln dev and kiln init in a project", { timeout: 240_000 }, () => {
     assert.equal(r.code, 0, r.err);
     assert.match(r.out, /status\s+completed/);
     assert.match(r.out, /progress\s+100%/);
+  });
+
+  it("Ctrl-C during --wait says the run continues and how to cancel it", async () => {
+    writeFileSync(
+      join(dir, "workflows", "slow.js"),
+      "async function workflow(input, { sleep }) {\n  await sleep('long', 600000);\n  return 1;\n}\n",
+    );
+    await eventually(async () => (/Deployed slow version 1/.test(dev.output()) ? true : undefined));
+    const child = spawn(process.execPath, [KILN_BIN, "--server", dev.url, "--data", data, "start", "slow", "--wait"], {
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let err = "";
+    child.stderr.on("data", (c) => {
+      err += c;
+    });
+    const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
+    await eventually(async () => (/running|queued/.test(err) ? true : undefined), 60_000);
+    child.kill("SIGINT");
+    assert.equal(await exited, 130);
+    const id = /run (\S+) continues on the server/.exec(err)?.[1];
+    assert.ok(id, err);
+    assert.match(err, new RegExp(`kiln cancel ${id}`));
+    const status = (await kiln(["--server", dev.url, "--data", data, "status", id, "--json"])).json() as Run;
+    assert.ok(["running", "sleeping", "queued"].includes(status.status), status.status);
+    assert.equal((await kiln(["--server", dev.url, "--data", data, "cancel", id])).code, 0);
   });
 
   it("a missing secret fails the run at once: SECRET_NOT_FOUND is not retried", async () => {

@@ -84,6 +84,23 @@ export async function startCommand(
 
 /** Polls a run until it is terminal, showing progress (a bar on a terminal) or following logs. */
 export async function waitForRun(ctx: CliContext, id: string, options: { follow: boolean }): Promise<RunView> {
+  // Ctrl-C stops the waiting, not the run: say so, and how to cancel it.
+  const onInterrupt = () => {
+    if (ctx.output.isTTY) process.stderr.write("\n");
+    ctx.output.err(
+      `Stopped waiting; run ${id} continues on the server. Follow it with \`kiln status ${id}\`, cancel it with \`kiln cancel ${id}\`.`,
+    );
+    process.exit(130);
+  };
+  process.once("SIGINT", onInterrupt);
+  try {
+    return await pollRun(ctx, id, options);
+  } finally {
+    process.removeListener("SIGINT", onInterrupt);
+  }
+}
+
+async function pollRun(ctx: CliContext, id: string, options: { follow: boolean }): Promise<RunView> {
   let afterSeq = 0;
   let lastLine = "";
   let delay = 50;
