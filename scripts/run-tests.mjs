@@ -28,7 +28,8 @@ const files =
     ? args.flatMap((a) => (statSync(a).isDirectory() ? findTests(a).sort() : [a]))
     : [...findTests(join(root, "src")), ...findTests(join(root, "tests"))].sort();
 let cluster;
-const env = { ...process.env };
+// `kiln` processes the tests spawn (bin/kiln.mjs) run the TypeScript sources, never a stale dist/.
+const env = { ...process.env, KILN_FROM_SOURCE: "1" };
 if (!env.KILN_TEST_DATABASE_URL) {
   try {
     cluster = await startThrowawayPostgres();

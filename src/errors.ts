@@ -104,6 +104,8 @@ export const ERROR_CODES = {
   WEBHOOK_SECRET_MISSING: 503,
   /** An external secret manager (HashiCorp Vault, AWS Secrets Manager) could not be reached or refused the login. */
   SECRET_PROVIDER_UNAVAILABLE: 503,
+  /** Another `kiln dev` already serves this data directory. */
+  DEV_ALREADY_RUNNING: 409,
 } as const satisfies Record<string, number>;
 
 /** A stable Kiln error code. */
@@ -149,6 +151,9 @@ const NON_RETRYABLE_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   "WORKFLOW_LOAD_FAILED",
   "PLUGIN_LOAD_FAILED",
   "SCHEDULE_NOT_FOUND",
+  // A missing secret stays missing until someone sets it: retrying only delays the error.
+  "SECRET_NOT_FOUND",
+  "DEV_ALREADY_RUNNING",
 ]);
 
 /** Whether an error with this code is worth retrying by default. */

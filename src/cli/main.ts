@@ -1,3 +1,4 @@
+import { createRequire } from "node:module";
 import { Command, CommanderError, Option } from "commander";
 import { isKilnError, KilnError } from "../errors.ts";
 import {
@@ -26,8 +27,8 @@ import { createContext } from "./context.ts";
 import { type Output, processOutput } from "./output.ts";
 import type { GlobalOptions } from "./target.ts";
 
-/** The version `kiln --version` prints. */
-export const KILN_VERSION = "0.1.0";
+/** The version `kiln --version` prints: package.json's (read at load: one source of truth for the CLI and the package). */
+export const KILN_VERSION: string = createRequire(import.meta.url)("../../package.json").version;
 
 /** Builds the `kiln` program. `exit` receives the exit code of the command that ran. */
 export function buildProgram(output: Output, exit: { code: number }): Command {
@@ -63,7 +64,7 @@ export function buildProgram(output: Output, exit: { code: number }): Command {
       .option("--queue <queue>", "queue")
       .option("--priority <n>", "priority (higher first)")
       .option("--version <version>", "workflow version to pin")
-      .option("--timeout <seconds>", "run timeout in seconds")
+      .option("--timeout <duration>", "run timeout: 90s, 10m, 1h (a bare number is seconds)")
       .option("--callback-url <url>", "POST the run's outcome here (signed with secret WEBHOOK_CALLBACK_SECRET)")
       .option("--delay <duration>", 'start no earlier than this long from now ("10m")')
       .option("--at <time>", 'start no earlier than this time ("2026-12-24T09:00Z")')

@@ -38,7 +38,11 @@ export function describeRun(run: Run & { steps?: readonly Step[] }): string {
     `status    ${run.status}`,
     `attempt   ${run.attempt}`,
   ];
-  if (run.progress) lines.push(`progress  ${run.progress.percent ?? "?"}% ${run.progress.message ?? ""}`.trimEnd());
+  if (run.progress) {
+    // A completed run is done whatever its script last reported (a task may stop reporting at 50%).
+    const percent = run.status === "completed" ? 100 : (run.progress.percent ?? "?");
+    lines.push(`progress  ${percent}% ${run.progress.message ?? ""}`.trimEnd());
+  }
   if (run.startedAt && run.finishedAt) lines.push(`took      ${formatDuration(run.finishedAt - run.startedAt)}`);
   if (run.output !== null && run.output !== undefined) lines.push(`output    ${JSON.stringify(run.output)}`);
   if (run.error) lines.push(`error     ${run.error.code}: ${run.error.message}`);

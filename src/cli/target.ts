@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { loadConfig } from "../config/load-config.ts";
 import type { ApiTarget } from "./api-client.ts";
+import { readDevInstance } from "./dev-instance.ts";
 
 /** Global options every command takes. */
 export interface GlobalOptions {
@@ -23,8 +24,8 @@ export const DEV_CONFIG_POINTER = "dev-config";
 export const DEFAULT_SERVER = "http://127.0.0.1:7700";
 
 /**
- * Resolves where the CLI talks to, once: flags, then KILN_* variables, then the config beside
- * the working directory, then defaults; the token falls back to `<data>/admin-token` written by
+ * Resolves where the CLI talks to, once: flags, then KILN_* variables, then the URL of a running
+ * `kiln dev` on the data directory, then the config beside the working directory, then defaults; the token falls back to `<data>/admin-token` written by
  * `kiln dev` / `kiln server` on first start.
  */
 export function resolveTarget(options: GlobalOptions, env: NodeJS.ProcessEnv = process.env): ApiTarget {
@@ -41,7 +42,9 @@ export function resolveTarget(options: GlobalOptions, env: NodeJS.ProcessEnv = p
     // A broken config must not stop `kiln status`; commands that need it load it themselves.
   }
   const configuredUrl = config?.files.length ? config.server.url : undefined;
-  const server = options.server ?? env.KILN_SERVER ?? configuredUrl ?? DEFAULT_SERVER;
+  // A running `kiln dev` on this data directory wins over the config's URL: it may use --port.
+  const devUrl = readDevInstance(dataDir)?.url;
+  const server = options.server ?? env.KILN_SERVER ?? devUrl ?? configuredUrl ?? DEFAULT_SERVER;
   const givenNamespace =
     options.namespace ?? env.KILN_NAMESPACE ?? (config?.files.length ? config.server.namespace : undefined);
   const tokenFile = join(dataDir, "admin-token");

@@ -1,5 +1,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import type { Readable, Writable } from "node:stream";
 import { fileURLToPath } from "node:url";
 import type { HostRuntime } from "./protocol.ts";
@@ -50,8 +52,10 @@ export interface ExecAdapterOptions {
 /** The directory of the `kiln_runtime` Python package shipped with Kiln. */
 export const PYTHON_RUNTIME_DIR = fileURLToPath(new URL("../../python", import.meta.url));
 
-/** The entry script of the Node host. */
-export const NODE_HOST_MAIN = fileURLToPath(new URL("./node/host-main.ts", import.meta.url));
+/** The entry script of the Node host: its TypeScript source in a clone, its compiled file in dist/. */
+export const NODE_HOST_MAIN = fileURLToPath(
+  new URL(`./node/host-main${import.meta.url.endsWith(".ts") ? ".ts" : ".js"}`, import.meta.url),
+);
 
 /** The default Python interpreter: `/usr/bin/python3` when it exists (fast), else `python3`. */
 export function defaultPython(): string {
@@ -89,13 +93,18 @@ export function execAdapter(options: Readonly<ExecAdapterOptions> = {}): Compute
     available: async () => true,
     spawnHost: (p) => {
       const [command, ...args] = hostCommand(p.runtime, options);
+      // The Node host's code cache: made and removed here, so a host killed (SIGKILL after a
+      // hang, or at shutdown) leaves nothing in the temp directory.
+      const cacheDir = p.runtime === "node" ? mkdtempSync(join(tmpdir(), "kiln-host-")) : undefined;
       const child = spawn(command as string, args, {
         cwd: p.directory,
-        env: hostEnv(options),
+        env: { ...hostEnv(options), ...(cacheDir ? { KILN_HOST_CACHE_DIR: cacheDir } : {}) },
         stdio: ["pipe", "pipe", "pipe"],
         detached: true,
       });
-      return wrapChild(child, () => killGroup(child));
+      const spawned = wrapChild(child, () => killGroup(child));
+      if (cacheDir) void spawned.exited.then(() => rmSync(cacheDir, { recursive: true, force: true }));
+      return spawned;
     },
   };
 }

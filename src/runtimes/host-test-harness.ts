@@ -1,6 +1,6 @@
 // Shared by the host tests: a worker on a real store and a manual clock, running deployed code
 // from an in-memory deployment source in real host processes.
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { openTestPostgres, openTestSqlite, type TestStore } from "../../tests/support/test-db.ts";
@@ -95,6 +95,8 @@ export function hostHarness(
  */
 export function makeWorkflowDirectory(): string {
   const dir = mkdtempSync(join(tmpdir(), "kiln-wf-"));
+  // Removed when the test process exits, so test files need no teardown of their own.
+  process.once("exit", () => rmSync(dir, { recursive: true, force: true }));
   const pkg = join(dir, "node_modules", "kiln-fixture-pkg");
   mkdirSync(pkg, { recursive: true });
   writeFileSync(

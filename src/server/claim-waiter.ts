@@ -4,6 +4,8 @@ import type { Store, StoreNotification } from "../store/store.ts";
 export interface ClaimInterest {
   /** Resolves with the notifications seen since arming (or the last wait), or [] after `ms`. */
   wait(ms: number, signal?: AbortSignal): Promise<StoreNotification[]>;
+  /** True (once) when a workflow was deployed in the namespace since arming or the last call. */
+  takeDeployed(): boolean;
   dispose(): void;
 }
 
@@ -11,6 +13,7 @@ interface Waiter {
   readonly namespace: string;
   readonly queues: ReadonlySet<string> | undefined;
   hits: StoreNotification[];
+  deployed: boolean;
   wake: (() => void) | null;
 }
 
@@ -41,12 +44,14 @@ export class ClaimWaiter {
       namespace,
       queues: queues === undefined ? undefined : new Set(queues),
       hits: [],
+      deployed: false,
       wake: null,
     };
     this.#waiters.add(waiter);
     return {
       wait: (ms, signal) => {
-        if (waiter.hits.length > 0 || ms <= 0 || signal?.aborted) return Promise.resolve(waiter.hits.splice(0));
+        if (waiter.hits.length > 0 || waiter.deployed || ms <= 0 || signal?.aborted)
+          return Promise.resolve(waiter.hits.splice(0));
         return new Promise((resolve) => {
           const done = () => {
             clearTimeout(timer);
@@ -59,11 +64,30 @@ export class ClaimWaiter {
           waiter.wake = done;
         });
       },
+      takeDeployed: () => {
+        const deployed = waiter.deployed;
+        waiter.deployed = false;
+        return deployed;
+      },
       dispose: () => {
         waiter.wake?.();
         this.#waiters.delete(waiter);
       },
     };
+  }
+
+  /**
+   * Wakes the claims waiting in `namespace` after a deploy: a worker claims only the workflow
+   * names it knew when it asked, so its claim returns at once and it asks again with the new
+   * names, instead of waiting out its long-poll while runs of the new workflow queue up. (Only
+   * claims waiting on this server: behind several servers, others learn at their next claim.)
+   */
+  notifyDeployed(namespace: string): void {
+    for (const w of this.#waiters) {
+      if (w.namespace !== namespace) continue;
+      w.deployed = true;
+      w.wake?.();
+    }
   }
 
   #notify(n: StoreNotification): void {

@@ -9,14 +9,16 @@ let sandbox: Promise<Sandbox> | undefined;
 /**
  * Refuses a deploy whose source cannot run: JS/TS that does not parse (TypeScript is transpiled
  * here, at deploy time), or a YAML flow with any validation problem (all of them listed, with
- * line and column). Python is checked by its host when first loaded.
+ * line and column). Python is checked by its host when first loaded. `filename` names the file
+ * in messages (default `<name>.ts` / `<name>.yaml`).
  */
 export async function validateDeployment(
-  p: Readonly<{ name: string; runtime: string; source: string }>,
+  p: Readonly<{ name: string; runtime: string; source: string; filename?: string }>,
 ): Promise<void> {
   if (p.runtime === "node") {
     try {
-      await prepareWorkflowSource({ source: p.source, runtime: "node", filename: `${p.name}.ts` });
+      // The file's own name when known (`x.js`), so a syntax error points at the file the user edits.
+      await prepareWorkflowSource({ source: p.source, runtime: "node", filename: p.filename ?? `${p.name}.ts` });
     } catch (error) {
       const message = isKilnError(error) ? error.message : (error as Error).message;
       throw new KilnError("INVALID_INPUT", `Workflow ${p.name} does not compile: ${message}`, { cause: error });
@@ -30,7 +32,7 @@ export async function validateDeployment(
     const problems = validateFlow(p.source, {
       code: await sandbox,
       nodeTypes: nodeTypeRegistry(),
-      file: `${p.name}.yaml`,
+      file: p.filename ?? `${p.name}.yaml`,
     });
     const fatal = problems.filter((q) => !/Unknown node type/.test(q.message));
     if (fatal.length > 0) {

@@ -46,7 +46,7 @@ export interface TestStartOptions {
  * advance instantly with `advance("1h")`, and the worker is stepped by `runUntilIdle()`.
  *
  * ```ts
- * import { createTestEnv } from "kiln";
+ * import { createTestEnv } from "kiln-engine/testing";
  *
  * const env = await createTestEnv({
  *   workflows: {

@@ -51,6 +51,11 @@ export interface HttpEngineClientOptions extends Omit<HttpTransportOptions, "onR
   /** Heartbeat of the worker's registration (after register()). Default 10000. */
   readonly heartbeatIntervalMs?: number;
   readonly logger?: WorkerLogger;
+  /**
+   * Called when the server says a workflow was deployed while a claim waited: the worker's caches
+   * of deployed names must be dropped (then the loop is told runs may be claimable).
+   */
+  readonly onDeployed?: () => void;
 }
 
 /**
@@ -97,7 +102,10 @@ export class HttpEngineClient implements EngineClient {
   /** Listeners of active subscriptions: a worker loop runs and claims prefetched runs when told. */
   readonly #listeners = new Set<(n: StoreNotification) => void>();
 
+  readonly #onDeployed: (() => void) | undefined;
+
   constructor(options: HttpEngineClientOptions) {
+    this.#onDeployed = options.onDeployed;
     this.#logger = options.logger;
     this.#namespace = options.namespace;
     this.#claimWaitMs = options.claimWaitMs ?? 0;
@@ -161,6 +169,7 @@ export class HttpEngineClient implements EngineClient {
       }
       runs = expandClaimed(result.runs, namespace, p.owner);
       nextWakeAt = result.nextWakeAt;
+      if (result.deployed) this.#deployed(namespace);
     }
     // A full batch for a loop that claims often: a backlog drained faster than claims come back.
     if (often && runs.length > 0 && runs.length >= p.limit) this.#startClaimAhead(p);
@@ -350,6 +359,16 @@ export class HttpEngineClient implements EngineClient {
     });
   }
 
+  /** A deploy happened: drop the caches of deployed names, then wake the worker loops to claim. */
+  #deployed(namespace: string | undefined): void {
+    this.#onDeployed?.();
+    const ns = namespace ?? this.#namespace;
+    if (ns === undefined) return;
+    for (const listener of this.#listeners) {
+      for (const queue of this.#queues) listener({ type: "runs-ready", namespace: ns, queue });
+    }
+  }
+
   /** Housekeeping runs on the server (its Housekeeper); a remote worker never sweeps. */
   async sweep(): Promise<SweepResult> {
     return { timedOut: 0, woken: 0, eventsDeleted: 0 };
@@ -368,7 +387,7 @@ export class HttpEngineClient implements EngineClient {
       while (!stop.signal.aborted && !this.#http.closed) {
         try {
           const namespace = this.#claimNamespace ?? this.#namespace;
-          const result = await this.#http.post<{ ready: { namespace: string; queue: string }[] }>(
+          const result = await this.#http.post<{ ready: { namespace: string; queue: string }[]; deployed?: boolean }>(
             "/v1/worker/claim",
             { owner: this.#owner, limit: 0, waitMs: this.#subscribeWaitMs },
             {
@@ -382,6 +401,7 @@ export class HttpEngineClient implements EngineClient {
             for (const queue of this.#queues) listener({ type: "runs-ready", namespace, queue });
           }
           failures = 0;
+          if (result.deployed) this.#deployed(namespace);
           for (const r of result.ready) listener({ type: "runs-ready", namespace: r.namespace, queue: r.queue });
         } catch (error) {
           if (stop.signal.aborted || this.#http.closed) break;
@@ -482,6 +502,7 @@ async function inChunks<T, R>(
 interface CompactClaimResult {
   readonly runs: CompactClaimedRun[];
   readonly nextWakeAt: number | null;
+  readonly deployed?: boolean;
 }
 
 /** Which claims prefetched runs may serve: same namespace, owner, queues and names. */

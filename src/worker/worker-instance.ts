@@ -36,7 +36,7 @@ export function takeOverWorkerInstance(file: string): { previousGone: boolean } 
   } catch {
     previous = undefined;
   }
-  const own: WorkerInstance = { pid: process.pid, ...optional(startTimeOf(process.pid)) };
+  const own = ownInstance();
   mkdirSync(join(file, ".."), { recursive: true, mode: 0o700 });
   writeFileSync(`${file}.tmp`, JSON.stringify(own), { mode: 0o600 });
   renameSync(`${file}.tmp`, file);
@@ -44,11 +44,17 @@ export function takeOverWorkerInstance(file: string): { previousGone: boolean } 
   return { previousGone: !isRunning(previous) };
 }
 
+/** This process as an instance record (pid and start time). */
+export function ownInstance(): WorkerInstance {
+  return { pid: process.pid, ...optional(startTimeOf(process.pid)) };
+}
+
 function optional(startTime: string | undefined): { startTime?: string } {
   return startTime === undefined ? {} : { startTime };
 }
 
-function isRunning(instance: WorkerInstance): boolean {
+/** True when the recorded process still runs (same pid, and same start time where known). */
+export function isRunning(instance: WorkerInstance): boolean {
   try {
     process.kill(instance.pid, 0);
   } catch (error) {

@@ -197,7 +197,8 @@ describe("CLI against kiln dev (SQLite)", { timeout: 180_000 }, () => {
     );
     const flow = await kiln([...g, "deploy", "broken-flow", "-f", join(dir, "broken.yaml")]);
     assert.equal(flow.code, 1);
-    assert.match(flow.err, /broken-flow\.yaml:5:\d+: .*nowhere/);
+    // Reported at the file deployed (checked locally, as kiln validate does), not at <name>.yaml.
+    assert.match(flow.err, /broken\.yaml:5:\d+: .*nowhere/);
     const listed = (await kiln([...g, "list", "workflows", "--json"])).json() as { items: { name: string }[] };
     assert.ok(!listed.items.some((w) => w.name.startsWith("broken")), "nothing half-deployed");
   });

@@ -1,6 +1,9 @@
 import { readFileSync } from "node:fs";
-import { extname } from "node:path";
+import { basename, extname, resolve } from "node:path";
+import { loadConfig } from "../../config/load-config.ts";
 import { hasCode, KilnError } from "../../errors.ts";
+import { validateFlowFile } from "../../flow/flow-runtime.ts";
+import { validateDeployment } from "../../server/deploy-validation.ts";
 import { COMPUTE_ADAPTERS } from "../../store/control-store.ts";
 import { detectRuntime } from "../detect-runtime.ts";
 import type { CliContext } from "../context.ts";
@@ -41,6 +44,34 @@ export function runtimeFor(file: string, runtime: string | undefined, source = "
   return chosen;
 }
 
+/**
+ * Refuses before upload what `kiln validate` refuses: flows are checked with the config's plugins
+ * (the server knows only built-in node types, so it lets unknown ones through), and JS/TS is
+ * compiled under its own file name so a syntax error points at that file.
+ */
+async function checkLocally(
+  ctx: CliContext,
+  p: Readonly<{ name: string; runtime: "node" | "python" | "flow"; source: string; file: string }>,
+): Promise<void> {
+  if (p.runtime === "node") {
+    await validateDeployment({ name: p.name, runtime: "node", source: p.source, filename: basename(p.file) });
+    return;
+  }
+  if (p.runtime !== "flow") return;
+  const config = loadConfig({ optional: true, ...(ctx.options.config ? { file: ctx.options.config } : {}) });
+  const problems = await validateFlowFile(resolve(p.file), config.plugins, { file: p.file, baseDir: config.baseDir });
+  if (problems.length > 0) {
+    const lines = problems.map((q) => `  ${q.file}:${q.line}:${q.column}: ${q.path ? `${q.path}: ` : ""}${q.message}`);
+    throw new KilnError(
+      "INVALID_INPUT",
+      `Flow ${p.name} is invalid (${problems.length} problem(s)):\n${lines.join("\n")}`,
+      {
+        data: { problems },
+      },
+    );
+  }
+}
+
 /** `kiln deploy <id> -f FILE|-`: uploads workflow source; identical source is a no-op. */
 export async function deployCommand(ctx: CliContext, id: string, options: DeployOptions): Promise<number> {
   const source = readFileSync(options.file === "-" ? 0 : options.file, "utf8");
@@ -52,6 +83,7 @@ export async function deployCommand(ctx: CliContext, id: string, options: Deploy
     );
   }
   const runtime = runtimeFor(options.file, options.runtime, source);
+  if (options.file !== "-") await checkLocally(ctx, { name, runtime, source, file: options.file });
   if (options.check && runtime !== "flow") {
     // The compat gate: refuse code that diverges from the histories of runs still in flight.
     const report = await assertDeployCompatible(ctx, { name, source, runtime });

@@ -1,11 +1,17 @@
-import { chmodSync, existsSync, mkdirSync, writeFileSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join, relative, resolve, sep } from "node:path";
+import { fileURLToPath } from "node:url";
 import type { Command } from "commander";
 import { KilnError } from "../../errors.ts";
 import { registerCommands } from "../command-registry.ts";
 
-const CONFIG = `# yaml-language-server: $schema=./node_modules/kiln/schema/kiln.schema.json
-# Kiln configuration: every task below is a durable, retried, timed-out script.
+/** The JSON Schema of kiln.yaml shipped with this Kiln (clone or installed package). */
+const SCHEMA_FILE = fileURLToPath(new URL("../../../schema/kiln.schema.json", import.meta.url));
+
+/** The data directory `kiln dev` creates: it holds the master key and the admin token. */
+const GITIGNORE_ENTRY = ".kiln/";
+
+const CONFIG_BODY = `# Kiln configuration: every task below is a durable, retried, timed-out script.
 server:
   url: http://127.0.0.1:7700
   namespace: default
@@ -44,11 +50,27 @@ async function workflow(input, { step, sleep, task }) {
 }
 `;
 
+/** kiln.yaml with a `$schema` path relative to `root`, so editors find the schema from there. */
+function configText(root: string): string {
+  const schema = relative(root, SCHEMA_FILE).split(sep).join("/");
+  return `# yaml-language-server: $schema=${schema.startsWith(".") ? schema : `./${schema}`}\n${CONFIG_BODY}`;
+}
+
+/** Adds the data directory to `root`/.gitignore (created when missing); true when it changed. */
+function ignoreDataDir(root: string): boolean {
+  const file = join(root, ".gitignore");
+  const text = existsSync(file) ? readFileSync(file, "utf8") : "";
+  if (text.split(/\r?\n/).some((line) => [".kiln", ".kiln/", "/.kiln", "/.kiln/"].includes(line.trim()))) return false;
+  const note = "# Kiln's data directory: the database, the master key and the admin token.\n";
+  writeFileSync(file, `${text}${text && !text.endsWith("\n") ? "\n" : ""}${note}${GITIGNORE_ENTRY}\n`);
+  return true;
+}
+
 /** `kiln init [dir]`: scaffolds a config, an example script and an example workflow. */
 export function initProject(dir: string, force = false): string[] {
   const root = resolve(dir);
   const files: [string, string, number][] = [
-    ["kiln.yaml", CONFIG, 0o644],
+    ["kiln.yaml", configText(root), 0o644],
     [join("scripts", "hello.sh"), SCRIPT, 0o755],
     [join("workflows", "hello.js"), WORKFLOW, 0o644],
   ];
@@ -62,7 +84,8 @@ export function initProject(dir: string, force = false): string[] {
     writeFileSync(path, text);
     chmodSync(path, mode);
   }
-  return files.map(([f]) => f);
+  const created = files.map(([f]) => f);
+  return ignoreDataDir(root) ? [...created, ".gitignore"] : created;
 }
 
 registerCommands((program: Command, run) => {

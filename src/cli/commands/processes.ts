@@ -1,6 +1,6 @@
 import { parseDuration } from "../../engine/duration.ts";
-import { existsSync, readdirSync, readFileSync, rmSync, watch, writeFileSync } from "node:fs";
-import { basename, extname, join, resolve } from "node:path";
+import { existsSync, readdirSync, readFileSync, rmSync, statSync, watch, writeFileSync } from "node:fs";
+import { basename, dirname, extname, join, resolve } from "node:path";
 import type { Command } from "commander";
 import { loadConfig } from "../../config/load-config.ts";
 import type { ResolvedConfig } from "../../config/resolved-config.ts";
@@ -25,6 +25,7 @@ import { registerCommands } from "../command-registry.ts";
 import { takeOverWorkerInstance, workerInstanceFile } from "../../worker/worker-instance.ts";
 import { devNamespaces, devPort, provisionDevAccess } from "../dev-namespaces.ts";
 import { DEFAULT_DATA_DIR, DEV_CONFIG_POINTER } from "../target.ts";
+import { claimDevDataDir, type DevClaim } from "../dev-instance.ts";
 import { type ConfiguredWorker, createConfiguredWorker } from "../worker-setup.ts";
 
 const WORKFLOW_EXTENSIONS: Readonly<Record<string, "node" | "python" | "flow">> = {
@@ -68,7 +69,7 @@ async function deployDirectory(store: Store, namespace: string, dir: string, log
     const name = basename(file, extname(file));
     try {
       const source = readFileSync(join(dir, file), "utf8");
-      await validateDeployment({ name, runtime, source });
+      await validateDeployment({ name, runtime, source, filename: file });
       const schedule = runtime === "flow" ? flowSchedule(source, name) : undefined;
       const result = await store.deployWorkflow({ namespace, name, runtime, source });
       if (runtime === "flow") await applyFlowTrigger(store, { namespace, name, source });
@@ -100,14 +101,26 @@ async function syncSchedules(store: Store, namespace: string, config: ResolvedCo
   }
 }
 
-/** Calls `fn` (debounced) when anything under `paths` changes; returns a stop function. */
+/**
+ * Calls `fn` (debounced) when anything under `paths` changes; returns a stop function. A file is
+ * watched through its directory, filtered by name: editors' safe-write and `sed -i` replace the
+ * file (write a temp file, rename it over), which ends a watch on the old file's inode.
+ */
 function watchPaths(paths: readonly string[], fn: () => void): () => void {
   let timer: NodeJS.Timeout | undefined;
   const trigger = () => {
     clearTimeout(timer);
     timer = setTimeout(fn, 150);
   };
-  const watchers = paths.filter((p) => existsSync(p)).map((p) => watch(p, { persistent: false }, trigger));
+  const watchers = paths
+    .filter((p) => existsSync(p))
+    .map((p) => {
+      if (statSync(p).isDirectory()) return watch(p, { persistent: false }, trigger);
+      const name = basename(p);
+      return watch(dirname(p), { persistent: false }, (_event, file) => {
+        if (file === null || file === name) trigger();
+      });
+    });
   return () => {
     clearTimeout(timer);
     for (const w of watchers) w.close();
@@ -184,12 +197,36 @@ interface DevWorker {
 
 /** `kiln dev`: server + worker + deployments in one process on `<data>/kiln.db`. */
 async function devCommand(ctx: CliContext, options: DevOptions): Promise<number> {
-  let config = readConfig(ctx);
+  const config = readConfig(ctx);
   const logger = configuredLogger(config);
   const dataDir = resolve(ctx.options.data ?? ctx.env.KILN_DATA ?? DEFAULT_DATA_DIR);
   const namespace = ctx.options.namespace ?? config.server.namespace;
   const namespaces = devNamespaces(config, ctx.options.namespace);
   const db = options.db ?? join(dataDir, "kiln.db");
+  const claim = claimDevDataDir(dataDir);
+  try {
+    return await serveDev(ctx, options, { dataDir, config, namespace, namespaces, db, logger }, claim);
+  } finally {
+    claim.release();
+  }
+}
+
+/** The body of `kiln dev` once it holds its data directory. */
+async function serveDev(
+  ctx: CliContext,
+  options: DevOptions,
+  p: Readonly<{
+    dataDir: string;
+    config: ResolvedConfig;
+    namespace: string;
+    namespaces: readonly string[];
+    db: string;
+    logger: Logger;
+  }>,
+  claim: DevClaim,
+): Promise<number> {
+  const { dataDir, namespace, namespaces, db, logger } = p;
+  let config = p.config;
   const store = await openStore(db);
   await provisionDevAccess(store, { config, namespaces });
   const auth = options.auth ? "required" : "loopback-open";
@@ -286,6 +323,7 @@ async function devCommand(ctx: CliContext, options: DevOptions): Promise<number>
   const pointer = join(dataDir, DEV_CONFIG_POINTER);
   if (ctx.options.config) writeFileSync(pointer, `${resolve(ctx.options.config)}\n`);
   if (namespaces.length > 1) ctx.output.out(`Serving namespaces: ${namespaces.join(", ")}`);
+  claim.recordUrl(server.url);
   ctx.output.out(`Kiln ready at ${server.url}`);
   if (server.adminTokenPath) ctx.output.out(`Admin token: ${server.adminTokenPath}`);
   const signal = await untilSignal();
@@ -390,12 +428,15 @@ async function workerCommand(ctx: CliContext, options: WorkerOptions): Promise<n
         "kiln worker --server needs a worker token: pass --token or set KILN_TOKEN",
       );
     }
+    let invalidateDeployments = () => {};
     const client = new HttpEngineClient({
       url: target.server,
       token: target.token,
       namespace: target.namespace,
       claimWaitMs: 25_000,
       logger: workerLogger(logger),
+      // A deploy on the server wakes the claim: forget the deployed names so the next claim has it.
+      onDeployed: () => invalidateDeployments(),
     });
     setup = await createConfiguredWorker({
       ...common,
@@ -404,6 +445,8 @@ async function workerCommand(ctx: CliContext, options: WorkerOptions): Promise<n
       deployments: apiWorkflowSource((path) => ctx.api().get(path)),
       secrets: createSecretResolver({ vault: (names) => client.getSecrets(names), cwd: config.baseDir }),
     });
+    const remote = setup;
+    invalidateDeployments = () => remote.invalidate();
     const instance = takeOverWorkerInstance(
       workerInstanceFile(resolve(ctx.options.data ?? ctx.env.KILN_DATA ?? DEFAULT_DATA_DIR), {
         server: target.server,

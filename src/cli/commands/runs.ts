@@ -42,10 +42,23 @@ export function readInput(options: Pick<StartOptions, "input" | "inputFile">): u
   }
   if (options.input !== undefined) return parseJsonInput(options.input, "input given with -i");
   if (options.inputFile !== undefined) {
-    const text = readFileSync(options.inputFile === "-" ? 0 : options.inputFile, "utf8");
+    let text: string;
+    try {
+      text = readFileSync(options.inputFile === "-" ? 0 : options.inputFile, "utf8");
+    } catch (error) {
+      const why = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+      throw new KilnError("INVALID_INPUT", `Cannot read the input file ${options.inputFile} (${why}): check the path`, {
+        cause: error,
+      });
+    }
     return parseJsonInput(text, `input file ${options.inputFile}`);
   }
   return null;
+}
+
+/** `--timeout`: a duration like every other (`90s`, `10m`, `1h`); a bare number is seconds, as before. */
+export function parseRunTimeout(text: string): number {
+  return /^\s*\d+(\.\d+)?\s*$/.test(text) ? Number(text) * 1000 : parseDuration(text, "--timeout");
 }
 
 /** `kiln start <workflow>` and `kiln run <task-kind>`: start a run, print its id, optionally wait. */
@@ -61,7 +74,7 @@ export async function startCommand(
   if (options.queue) body.queue = options.queue;
   if (options.priority) body.priority = Number(options.priority);
   if (options.version) body.version = options.version;
-  if (options.timeout) body.timeoutMs = Number(options.timeout) * 1000;
+  if (options.timeout) body.timeoutMs = parseRunTimeout(options.timeout);
   if (options.allowUnknown) body.allowUnknown = true;
   if (options.callbackUrl) body.callbackUrl = options.callbackUrl;
   if (options.delay !== undefined && options.at !== undefined) {
@@ -91,11 +104,34 @@ export async function startCommand(
 const UNREACHABLE_GIVE_UP_MS = 300_000;
 
 /**
- * Waits until a run is terminal, showing progress (a bar on a terminal) or following logs. The
- * server's SSE stream says when the run changed (its end is pushed at the terminal commit); the
- * run is read after each change, and again whenever the stream is reopened (server restart).
+ * Waits until a run is terminal, showing progress (a bar on a terminal) or following logs. Ctrl-C
+ * stops the waiting, not the run: it says so, and how to cancel it.
  */
 export async function waitForRun(
+  ctx: CliContext,
+  id: string,
+  options: { follow: boolean; afterSeq?: number },
+): Promise<RunView> {
+  const onInterrupt = () => {
+    if (ctx.output.isTTY) process.stderr.write("\n");
+    ctx.output.err(
+      `Stopped waiting; run ${id} continues on the server. Follow it with \`kiln status ${id}\`, cancel it with \`kiln cancel ${id}\`.`,
+    );
+    process.exit(130);
+  };
+  process.once("SIGINT", onInterrupt);
+  try {
+    return await followRun(ctx, id, options);
+  } finally {
+    process.removeListener("SIGINT", onInterrupt);
+  }
+}
+
+/**
+ * The server's SSE stream says when the run changed (its end is pushed at the terminal commit); the
+ * run is read after each change, and again whenever the stream is reopened (server restart).
+ */
+async function followRun(
   ctx: CliContext,
   id: string,
   options: { follow: boolean; afterSeq?: number },
@@ -115,7 +151,7 @@ export async function waitForRun(
       if (options.follow) afterSeq = await printLogs(ctx, id, afterSeq);
       if (!ctx.options.json && !options.follow) {
         const done = run.steps?.filter((s) => s.status === "completed").length ?? 0;
-        const percent = run.progress?.percent ?? null;
+        const percent = run.status === "completed" && run.progress ? 100 : (run.progress?.percent ?? null);
         const line = `${run.status.padEnd(11)} ${percent === null ? "" : `${progressBar(percent)} `}${done} step(s) done${run.progress?.message ? ` — ${run.progress.message}` : ""}`;
         if (ctx.output.isTTY) process.stderr.write(`\r${line.padEnd(lastLine.length)}`);
         else if (line !== lastLine) ctx.output.err(line);

@@ -1,11 +1,12 @@
-import { readFileSync } from "node:fs";
-import { extname, resolve } from "node:path";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { basename, dirname, extname, join, relative, resolve } from "node:path";
 import { parse } from "yaml";
 import type { Command } from "commander";
 import type { ConfigProblem } from "../../config/config-problems.ts";
 import { loadConfig } from "../../config/load-config.ts";
 import { isKilnError } from "../../errors.ts";
 import { validateFlowFile } from "../../flow/flow-runtime.ts";
+import { validateDeployment } from "../../server/deploy-validation.ts";
 import { registerCommands } from "../command-registry.ts";
 import type { CliContext } from "../context.ts";
 import { printJson } from "../output.ts";
@@ -41,20 +42,54 @@ function looksLikeFlow(file: string): boolean {
   }
 }
 
-/** `kiln validate [FILES]`: config files and YAML flows; every problem with file:line:column. */
+/** The workflow files under `dir` (flows and JS/TS workflows), sorted; none when it does not exist. */
+function workflowFiles(dir: string): string[] {
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir)
+    .filter((f) => [".yaml", ".yml", ".js", ".mjs", ".ts", ".mts"].includes(extname(f).toLowerCase()))
+    .sort()
+    .map((f) => join(dir, f));
+}
+
+/** The problems of a JS/TS workflow file: it must compile (what `kiln dev` and deploys require). */
+async function nodeWorkflowProblems(path: string, file: string): Promise<ConfigProblem[]> {
+  try {
+    const name = basename(path, extname(path));
+    await validateDeployment({ name, runtime: "node", source: readFileSync(path, "utf8"), filename: file });
+    return [];
+  } catch (error) {
+    return [{ file, line: 1, column: 1, path: "", message: (error as Error).message }];
+  }
+}
+
+/**
+ * `kiln validate [FILES]`: config files and YAML flows; every problem with file:line:column. With
+ * no files: the config (`--config`, else the one beside the working directory) and every
+ * workflow under its `workflows/` directory.
+ */
 export async function validateCommand(ctx: CliContext, files: readonly string[]): Promise<number> {
   const results: { file: string; problems: readonly ConfigProblem[] }[] = [];
-  const targets = files.length > 0 ? files : [undefined];
-  const plugins = (() => {
+  const configFile = ctx.options.config;
+  const config = (() => {
     try {
-      return loadConfig({ optional: true }).plugins;
+      return loadConfig({ optional: true, ...(configFile ? { file: configFile } : {}) });
     } catch {
-      return [];
+      return undefined;
     }
   })();
+  const plugins = config?.plugins ?? [];
+  const baseDir = config?.baseDir ?? (configFile ? dirname(resolve(configFile)) : process.cwd());
+  const targets: (string | undefined)[] =
+    files.length > 0 ? [...files] : [configFile, ...workflowFiles(join(baseDir, "workflows"))];
   for (const file of targets) {
-    const isFlow = file !== undefined && looksLikeFlow(file);
-    if (isFlow) results.push({ file, problems: await validateFlowFile(resolve(file), plugins, { file }) });
+    const rel = file === undefined ? undefined : relative(process.cwd(), file);
+    // Paths under the working directory are shown relative to it; others as given.
+    const shown = rel === undefined ? undefined : rel === "" || rel.startsWith("..") ? (file as string) : rel;
+    if (file === undefined || shown === undefined) results.push(configProblems(configFile));
+    else if (looksLikeFlow(file))
+      results.push({ file: shown, problems: await validateFlowFile(resolve(file), plugins, { file: shown, baseDir }) });
+    else if ([".js", ".mjs", ".ts", ".mts"].includes(extname(file).toLowerCase()))
+      results.push({ file: shown, problems: await nodeWorkflowProblems(file, shown) });
     else results.push(configProblems(file));
   }
   const problems = results.flatMap((r) => r.problems);
@@ -73,6 +108,8 @@ export async function validateCommand(ctx: CliContext, files: readonly string[])
 registerCommands((program: Command, run) => {
   program
     .command("validate [files...]")
-    .description("check config files (kiln.yaml, tasks/*.yaml) and YAML flows; every error with file:line:column")
+    .description(
+      "check config files and YAML flows (default: the config and every workflow under workflows/); every error with file:line:column",
+    )
     .action(run((ctx, files: string[]) => validateCommand(ctx, files ?? [])));
 });

@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
@@ -32,6 +32,24 @@ const CONSOLE_LEVELS: readonly [keyof Console, LogLevel][] = [
   ["error", "error"],
 ];
 
+/** Cache directories hosts created themselves: removed when the process exits. */
+const ownedCacheDirs = new Set<string>();
+
+/**
+ * A fresh cache directory for deployed code, removed at process exit (the host exits when the
+ * worker closes its stdin, also when the worker is killed), so hosts leave nothing in /tmp.
+ */
+function ownedCacheDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), "kiln-host-"));
+  if (ownedCacheDirs.size === 0) {
+    process.once("exit", () => {
+      for (const d of ownedCacheDirs) rmSync(d, { recursive: true, force: true });
+    });
+  }
+  ownedCacheDirs.add(dir);
+  return dir;
+}
+
 /**
  * The Node workflow host: loads deployed code by content hash and runs activations with the
  * same WorkflowActivation as in-process workflows; its engine client is a proxy that forwards
@@ -64,7 +82,7 @@ export class NodeWorkflowHost {
     this.#send = send;
     // A batch of writes leaves at once: the next event-loop turn is a whole I/O round away.
     if (flushOutput) this.batcher.afterSend = flushOutput;
-    this.#cacheDir = cacheDir ?? mkdtempSync(join(tmpdir(), "kiln-host-"));
+    this.#cacheDir = cacheDir ?? ownedCacheDir();
   }
 
   /**

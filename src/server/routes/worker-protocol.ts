@@ -196,6 +196,10 @@ export const workerProtocolRoutes: readonly ApiRoute[] = [
           const untilTimer =
             body.limit === 0 || result.nextWakeAt === null ? remaining : Math.max(1, result.nextWakeAt - deps.clock());
           const hits: StoreNotification[] = await interest.wait(Math.min(remaining, untilTimer), signal);
+          if (interest.takeDeployed()) {
+            // The worker's workflow names are stale: answer now so it claims again with new ones.
+            return c.json({ runs: [], nextWakeAt: result.nextWakeAt, ready: [], deployed: true });
+          }
           if (body.limit === 0 && hits.length > 0) {
             return c.json({ ...result, ready: hits.map((h) => ({ namespace: h.namespace, queue: h.queue })) });
           }

@@ -70,6 +70,7 @@ export const ClaimResponse = z.object({
   ready: z
     .array(z.object({ namespace: z.string(), queue: z.string() }))
     .describe("Queues notified ready while waiting"),
+  deployed: z.boolean().optional().describe("True: a workflow was deployed while waiting (claim again with new names)"),
 });
 
 export const HeartbeatBody = z.strictObject({

@@ -107,6 +107,7 @@ export const workflowRoutes: readonly ApiRoute[] = [
         await applyFlowTrigger(deps.store, { namespace: auth.namespace, name: deployment.name, source: body.source });
       }
       if (body.runtime === "flow") await syncFlowSchedule(deps.store, auth.namespace, body.name, schedule);
+      if (created) deps.claims.notifyDeployed(auth.namespace);
       const result = {
         name: deployment.name,
         version: deployment.version,
