@@ -6,7 +6,17 @@
  */
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { chmodSync, cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { createServer, type Server } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -21,20 +31,23 @@ const FILES = [
     .filter((f) => f.endsWith(".md"))
     .map((f) => `docs/${f}`),
 ];
-const BLOCK = /(<!--\s*not-run:[^>]*-->\s*\n)?```(sh|bash|ts|js|mjs)\n([\s\S]*?)```/g;
+const BLOCK = /(<!--\s*(?:not-run:[^>]*|run-by:\s*(\S+)\s*)-->\s*\n)?```(sh|bash|ts|js|mjs)\n([\s\S]*?)```/g;
 
 interface Block {
   readonly where: string;
   readonly body: string;
   readonly notRun: boolean;
+  /** `<!-- run-by: tests/e2e/x.test.ts -->`: another test runs this block. */
+  readonly runBy?: string;
 }
 
 const blocks: Block[] = FILES.flatMap((file) => {
   const text = readFileSync(join(ROOT, file), "utf8");
   return [...text.matchAll(BLOCK)].map((m) => ({
     where: `${file}:${text.slice(0, m.index).split("\n").length}`,
-    body: m[3] as string,
-    notRun: m[1] !== undefined,
+    body: m[4] as string,
+    notRun: m[1] !== undefined && m[2] === undefined,
+    ...(m[2] === undefined ? {} : { runBy: m[2] }),
   }));
 });
 const covered = new Set<Block>();
@@ -239,7 +252,17 @@ describe("README and docs commands run unchanged", { timeout: 240_000 }, () => {
       join(dir, "slug.yaml"),
       `nodes:\n  slug:\n    type: text.slugify\n    params: { text: "\${flow.input.title}" }\n`,
     );
-    assert.equal((await kiln([...g(), "deploy", "slug", "-f", join(dir, "slug.yaml")])).code, 0);
+    // With the project's config, so `kiln deploy` checks the flow against its plugins locally.
+    const deployed = await kiln([
+      ...g(),
+      "--config",
+      join(dir, "project"),
+      "deploy",
+      "slug",
+      "-f",
+      join(dir, "slug.yaml"),
+    ]);
+    assert.equal(deployed.code, 0, deployed.err);
     const r = await kiln([...g(), "start", "slug", "-i", '{"title":"Hello Kiln World"}', "--wait", "--json"]);
     assert.equal(r.code, 0, r.err + r.out);
     assert.deepEqual((r.json() as { output: unknown }).output, { slug: "hello-kiln-world" });
@@ -266,8 +289,16 @@ describe("README and docs commands run unchanged", { timeout: 240_000 }, () => {
     assert.equal((await kiln([...g(), "cancel", id])).code, 0);
   });
 
-  it("every shell, TypeScript and JavaScript block is run above or marked not-run with a reason", () => {
-    const unrun = blocks.filter((b) => !b.notRun && !covered.has(b)).map((b) => b.where);
+  it("every shell, TypeScript and JavaScript block is run above, by the test it names, or marked not-run", () => {
+    // docs/NAME.md whose own tests/e2e/docs-NAME.test.ts runs its blocks; README blocks name theirs.
+    const ownTest = (where: string) => {
+      const doc = /^docs\/(.+)\.md:/.exec(where)?.[1];
+      return doc !== undefined && existsSync(join(ROOT, "tests", "e2e", `docs-${doc}.test.ts`));
+    };
+    for (const b of blocks) if (b.runBy) assert.ok(existsSync(join(ROOT, b.runBy)), `${b.where}: no ${b.runBy}`);
+    const unrun = blocks
+      .filter((b) => !b.notRun && !b.runBy && !covered.has(b) && !ownTest(b.where))
+      .map((b) => b.where);
     assert.deepEqual(unrun, []);
   });
 });

@@ -118,7 +118,8 @@ describe("examples/ run as their comments say", { timeout: 240_000 }, () => {
     assert.deepEqual(files.sort(), Object.keys(inputs).sort(), "a new example needs its input here");
     for (const file of files) {
       const name = file.replace(/\.yaml$/, "");
-      const deployed = await kiln([...g(), "deploy", name, "-f", join(FLOWS, file)]);
+      // From the examples' config, as from that directory: its plugins add the node types.
+      const deployed = await kiln([...g(), "--config", FLOWS, "deploy", name, "-f", join(FLOWS, file)]);
       assert.equal(deployed.code, 0, deployed.err);
       const r = await kiln([...g(), "start", name, "-i", inputs[file] as string, "--wait", "--json"]);
       assert.equal(r.code, 0, `${file}\n${r.out}${r.err}`);
