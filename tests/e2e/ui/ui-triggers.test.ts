@@ -156,7 +156,7 @@ describe("web UI: schedules and webhooks", { timeout: 300_000 }, () => {
     await eventually(async () => (received > 0 ? true : undefined), 30_000);
     await eventually(async () => {
       const { items } = await apiGet<{ items: { status: string }[] }>("/v1/webhooks/deliveries");
-      return items[0]?.status === "delivered" ? true : undefined;
+      return items.length > 0 && items.every((d) => d.status === "delivered") ? true : undefined;
     }, 30_000);
 
     const page = await open("/webhooks");
@@ -182,11 +182,12 @@ describe("web UI: schedules and webhooks", { timeout: 300_000 }, () => {
 
     // Redeliver sends it again (same delivery, one more attempt).
     const before = received;
-    await page.click("#webhook-deliveries button[data-redeliver]");
+    const id = (await page.getAttribute("#webhook-deliveries button[data-redeliver]", "data-redeliver")) ?? "";
+    await page.click(`#webhook-deliveries button[data-redeliver="${id}"]`);
     await eventually(async () => (received > before ? true : undefined), 30_000);
     await eventually(async () => {
-      const { items } = await apiGet<{ items: { attempts: number; status: string }[] }>("/v1/webhooks/deliveries");
-      return items[0]?.attempts === 2 && items[0].status === "delivered" ? true : undefined;
+      const d = await apiGet<{ attempts: number; status: string }>(`/v1/webhooks/deliveries/${encodeURIComponent(id)}`);
+      return d.attempts === 2 && d.status === "delivered" ? true : undefined;
     }, 30_000);
     await page.close();
   });
