@@ -3,12 +3,14 @@
  * against a real `kiln dev`: a schedule, an incoming webhook and an outgoing subscription created
  * with the CLI show up; the schedule's detail lists its next fire times; Trigger now starts a run;
  * Pause (with a note) pauses it, which the API confirms; a delivery shows its response code,
- * attempts and latency. Screenshots go to test-results/ui/.
+ * attempts and latency; a viewer on `kiln server` gets no action buttons. Screenshots go to
+ * test-results/ui/
  */
 import assert from "node:assert/strict";
-import { rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import type { Browser, BrowserContext } from "playwright-core";
@@ -190,5 +192,71 @@ describe("web UI: schedules and webhooks", { timeout: 300_000 }, () => {
       return d.attempts === 2 && d.status === "delivered" ? true : undefined;
     }, 30_000);
     await page.close();
+  });
+});
+
+describe("web UI: schedules and webhooks for a viewer on kiln server", { timeout: 180_000 }, () => {
+  let dir: string;
+  let server: KilnProcess;
+  let browser: Browser;
+  let admin: string;
+  let viewer: string;
+  const problems: string[] = [];
+
+  const api = async (token: string, path: string, init: { method?: string; body?: unknown } = {}) => {
+    const res = await fetch(`${server.url}${path}`, {
+      method: init.method ?? "GET",
+      headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+      ...(init.body === undefined ? {} : { body: JSON.stringify(init.body) }),
+    });
+    return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+  };
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), "kiln-ui-triggers-"));
+    server = await startKiln(["server", "--db", join(dir, "kiln.db"), "--port", "0", "--data", join(dir, "data")], dir);
+    admin = readFileSync(join(dir, "data", "admin-token"), "utf8").trim();
+    viewer = String(
+      (await api(admin, "/v1/tokens", { method: "POST", body: { name: "ui-viewer", role: "viewer" } })).body.token,
+    );
+    const schedule = await api(admin, "/v1/schedules", {
+      method: "POST",
+      body: { id: "hourly-report", cron: "@hourly", task: "report" },
+    });
+    assert.equal(schedule.status, 201, JSON.stringify(schedule.body));
+    browser = await launchBrowser();
+  });
+
+  after(async () => {
+    await browser?.close();
+    await server?.stop();
+    rmSync(dir, { recursive: true, force: true });
+    assert.deepEqual(problems, [], "no script errors in any page");
+  });
+
+  it("shows a viewer the schedule without Pause/Resume/Trigger buttons; the API refuses the viewer's pause", async () => {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    const page = await context.newPage();
+    page.on("pageerror", (error) => problems.push(error.message));
+    await page.goto(`${server.url}/schedules/hourly-report`);
+    await page.waitForSelector("#login", WAIT);
+    await page.fill("#token", viewer);
+    await page.click('#login button[type="submit"]');
+    // Signing in opens the deep link that was asked for.
+    await page.waitForSelector("#schedule-info", WAIT);
+    assert.equal(await page.locator("#next-fires li").count(), 5);
+    assert.equal(await page.$("#schedule-info button"), null, "no action buttons for a viewer");
+    assert.match((await page.textContent("main")) ?? "", /No fires yet\./);
+    await screenshot(page, "schedule-viewer");
+    await page.goto(`${server.url}/schedules`);
+    await page.waitForSelector('tr[data-schedule-id="hourly-report"]', WAIT);
+    assert.equal(await page.$("#schedules button"), null);
+    await page.goto(`${server.url}/webhooks`);
+    await page.waitForSelector("#webhook-endpoints, .empty", WAIT);
+    assert.match((await page.textContent("main")) ?? "", /No incoming webhooks yet/);
+    const refused = await api(viewer, "/v1/schedules/hourly-report/pause", { method: "POST", body: {} });
+    assert.equal(refused.status, 403);
+    assert.equal((await api(admin, "/v1/schedules/hourly-report")).body.paused, false);
+    await context.close();
   });
 });
