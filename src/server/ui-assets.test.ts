@@ -13,7 +13,7 @@ describe("web UI serving", () => {
   });
 
   it("answers index.html at / and at deep links, and serves the script", async () => {
-    for (const path of ["/", "/runs/0190-abc", "/workflows"]) {
+    for (const path of ["/", "/runs/0190-abc", "/workflows", "/schedules", "/schedules/nightly", "/webhooks"]) {
       const res = await t.request(path);
       assert.equal(res.status, 200, path);
       assert.match(res.headers.get("content-type") ?? "", /text\/html/);
@@ -27,6 +27,8 @@ describe("web UI serving", () => {
     assert.doesNotMatch(bundle, /\bfrom\s*"\.\.?\//);
     assert.match(bundle, /\/v1\/runs/);
     assert.match(bundle, /\/v1\/workflows/);
+    assert.match(bundle, /\/v1\/schedules/);
+    assert.match(bundle, /\/v1\/webhooks\/deliveries/);
     const again = await t.request("/ui/app.js", { headers: { "if-none-match": script.headers.get("etag") ?? "" } });
     assert.equal(again.status, 304);
     const page = await t.request("/ui/pages/runs.js");

@@ -6,9 +6,11 @@ import { renderEvents } from "./pages/events.js";
 import { renderLogin } from "./pages/login.js";
 import { renderRun } from "./pages/run.js";
 import { renderRuns } from "./pages/runs.js";
+import { renderSchedule, renderSchedules } from "./pages/schedules.js";
 import { renderSecrets } from "./pages/secrets.js";
 import { renderTasks } from "./pages/tasks.js";
 import { renderTokens } from "./pages/tokens.js";
+import { renderWebhooks } from "./pages/webhooks.js";
 import { renderWorkflow, renderWorkflows } from "./pages/workflows.js";
 import { href, navigate, setRouter } from "./nav.js";
 import { isAdmin, state } from "./state.js";
@@ -25,17 +27,22 @@ const routes = [
   [/^\/workflows\/([^/]+)$/, renderWorkflow],
   [/^\/tasks$/, renderTasks],
   [/^\/events$/, renderEvents],
+  [/^\/schedules$/, renderSchedules],
+  [/^\/schedules\/([^/]+)$/, renderSchedule],
+  [/^\/webhooks$/, renderWebhooks],
   [/^\/secrets$/, renderSecrets],
   [/^\/tokens$/, renderTokens],
 ];
 
-/** The nav: Schedules and Webhooks get their pages when their APIs land (another issue). */
+/** The nav: path, label, and the key that opens it after "g". */
 function navItems() {
   return [
     ["/", "Runs", "r"],
     ["/workflows", "Workflows", "w"],
     ["/tasks", "Tasks & workers", "t"],
     ["/events", "Events", "e"],
+    ["/schedules", "Schedules", "c"],
+    ["/webhooks", "Webhooks", "h"],
     ["/secrets", "Secrets", "s"],
     ...(isAdmin() ? [["/tokens", "Tokens", "k"]] : []),
   ];
@@ -91,8 +98,7 @@ function renderShell() {
           const active = path === "/" ? here === "/" || here.startsWith("/runs/") : here.startsWith(path);
           return `<a href="${esc(href(path))}" data-nav class="${active ? "active" : ""}" title="g then ${key}">${esc(label)}</a>`;
         })
-        .join("") +
-      '<span class="soon" title="Schedules and webhooks arrive with their APIs">Schedules · Webhooks</span>'
+        .join("")
     : "";
   if (!signedIn) {
     sessionBox.innerHTML = "";
