@@ -90,3 +90,28 @@ export async function openTestPostgres(options: Readonly<StoreOptions> = {}): Pr
     },
   };
 }
+
+/**
+ * The stores a PostgreSQL run of a store contract uses: each `open` is a fresh schema, `close`
+ * drops it, `openSibling` opens another instance on the same schema (as another server would).
+ */
+export function postgresContractStores() {
+  const open = new Map<Store, TestStore>();
+  return {
+    skip: postgresSkip(),
+    open: async (options?: Readonly<StoreOptions>): Promise<Store> => {
+      const t = await openTestPostgres(options);
+      open.set(t.store, t);
+      return t.store;
+    },
+    close: async (store: Store): Promise<void> => {
+      await open.get(store)?.close();
+      open.delete(store);
+    },
+    openSibling: async (store: Store): Promise<Store> => {
+      const t = open.get(store);
+      if (!t) throw new Error("unknown store");
+      return t.openSibling();
+    },
+  };
+}
