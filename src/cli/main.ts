@@ -11,6 +11,7 @@ import {
   revokeTokenCommand,
   rotateKeyCommand,
   sendEventCommand,
+  listEventsCommand,
   setSecretCommand,
 } from "./commands/admin.ts";
 import { deployCommand } from "./commands/deploy.ts";
@@ -128,6 +129,13 @@ export function buildProgram(output: Output, exit: { code: number }): Command {
     .option("--key <key>", "correlation key")
     .option("-d, --data <json>", "payload as JSON")
     .action(run((ctx, name: string, opts) => sendEventCommand(ctx, name, opts as never)));
+  events
+    .command("list")
+    .description("events kept in the namespace, newest first (delivered or buffered)")
+    .option("--name <name>", "only events of this name")
+    .option("--buffered", "only events no run has received yet")
+    .option("--limit <n>", "at most this many", "20")
+    .action(run((ctx, opts) => listEventsCommand(ctx, opts as never)));
 
   const secrets = program.command("secrets").description("manage encrypted secrets");
   secrets

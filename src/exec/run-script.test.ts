@@ -268,6 +268,7 @@ describe("state, outputs, logs and progress", () => {
       { level: "info", message: "▸ Setup" },
       { level: "debug", message: "dbg" },
       { level: "error", message: "bad" },
+      { level: "info", message: "◂ Setup" },
       { level: "info", message: "out" },
       { level: "warning", message: "err" },
     ]);

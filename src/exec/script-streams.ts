@@ -31,6 +31,8 @@ export class ScriptStreams {
   readonly #options: ScriptStreamsOptions;
   readonly #parser: CommandProtocolParser;
   readonly #stderrLines: LineSplitter;
+  /** The open `::group::` title, closed by `::endgroup::`. */
+  #group: string | null = null;
 
   constructor(options: ScriptStreamsOptions) {
     this.#options = options;
@@ -81,10 +83,15 @@ export class ScriptStreams {
       case "add-mask":
         recorder.addMask(command.value);
         break;
+      // Stored as marker lines so every reader (UI, `kiln logs`) sees where a group ends too.
       case "group":
+        this.#group = command.title;
         recorder.log("info", `▸ ${command.title}`);
         break;
       case "endgroup":
+        if (this.#group === null) break;
+        recorder.log("info", `◂ ${this.#group}`);
+        this.#group = null;
         break;
     }
   }

@@ -46,6 +46,7 @@ const CALLS: Record<string, (ids: Ids) => Call> = {
   retryRun: (i) => ({ path: `/v1/runs/${i.runId}/retry`, body: {} }),
   listRunLogs: (i) => ({ path: `/v1/runs/${i.runId}/logs` }),
   sendEvent: () => ({ path: "/v1/events", body: { name: "walk.event", payload: 1 } }),
+  listEvents: () => ({ path: "/v1/events?limit=100" }),
   deployWorkflow: (i) => ({ path: "/v1/workflows", body: { name: i.workflow, source: "walk source" } }),
   listWorkflows: () => ({ path: "/v1/workflows" }),
   getWorkflow: (i) => ({ path: `/v1/workflows/${i.workflow}` }),

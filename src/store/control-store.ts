@@ -259,6 +259,8 @@ export interface RegisterWorkerParams {
    * can be claimed at once instead of after the lease time.
    */
   readonly releaseLeases?: boolean;
+  /** How many runs the worker executes at once. */
+  readonly concurrency?: number;
 }
 
 /** A registered worker. */
@@ -269,6 +271,8 @@ export interface WorkerRegistration {
   readonly queues: readonly string[];
   readonly kinds: readonly WorkerKind[];
   readonly workflows: readonly string[];
+  /** How many runs it executes at once (null: a worker that did not say). */
+  readonly concurrency: number | null;
   readonly startedAt: number;
   readonly lastHeartbeatAt: number;
 }

@@ -303,6 +303,7 @@ export function controlContract(name: string, harness: StoreHarness): void {
           queues: ["default", "gpu"],
           kinds: [{ kind: "backup", settings: { timeoutMs: 1000 } }],
           workflows: ["etl"],
+          ...(namespace === "default" ? { concurrency: 4 } : {}),
         });
 
       it("registers, heartbeats, re-registers, lists, unregisters and prunes", async () => {
@@ -314,15 +315,18 @@ export function controlContract(name: string, harness: StoreHarness): void {
           queues: ["default", "gpu"],
           kinds: [{ kind: "backup", settings: { timeoutMs: 1000 } }],
           workflows: ["etl"],
+          concurrency: 4,
           startedAt: T0,
           lastHeartbeatAt: T0,
         });
         await register("w2", "other");
+        assert.equal((await store.listWorkers({ namespace: "other" }))[0]?.concurrency, null, "not reported");
         now += 100;
         assert.equal(await store.heartbeatWorker({ namespace: "default", name: "w1" }), true);
         assert.equal(await store.heartbeatWorker({ namespace: "default", name: "ghost" }), false);
         const [listed] = await store.listWorkers({ namespace: "default" });
         assert.equal(listed?.lastHeartbeatAt, T0 + 100);
+        assert.equal(listed?.concurrency, 4);
         assert.equal(listed?.startedAt, T0);
         assert.equal((await store.listWorkers({})).length, 2);
         now += 100;

@@ -411,6 +411,15 @@ const SCHEDULES_6 = [
  */
 const TOKEN_ROLES_11 = ["ALTER TABLE api_tokens ADD COLUMN extra_roles TEXT NOT NULL DEFAULT ''"];
 
+/**
+ * Migration 17: the events page lists a namespace's events newest first (sql-events.ts), and a
+ * worker registration reports how many runs it executes at once.
+ */
+const EVENTS_WORKERS_17 = [
+  "CREATE INDEX events_recent ON events (namespace, id)",
+  "ALTER TABLE workers ADD COLUMN concurrency INTEGER",
+];
+
 /** Every migration, in order. */
 export const MIGRATIONS: readonly Migration[] = [
   {
@@ -446,6 +455,11 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 11, name: "token extra roles", statements: { sqlite: TOKEN_ROLES_11, postgres: TOKEN_ROLES_11 } },
   { version: 12, name: "audit log", statements: AUDIT_12 },
   { version: 13, name: "retention indexes", statements: { sqlite: RETENTION_13, postgres: RETENTION_13 } },
+  {
+    version: 17,
+    name: "recent events, worker concurrency",
+    statements: { sqlite: EVENTS_WORKERS_17, postgres: EVENTS_WORKERS_17 },
+  },
 ];
 
 /**

@@ -105,6 +105,7 @@ export interface WorkerRow {
   queues: string;
   kinds: string;
   workflows: string;
+  concurrency: number | null;
   started_at: number;
   last_heartbeat_at: number;
 }
@@ -164,6 +165,7 @@ export const toWorker = (r: WorkerRow): WorkerRegistration => ({
   queues: JSON.parse(r.queues) as string[],
   kinds: JSON.parse(r.kinds) as WorkerKind[],
   workflows: JSON.parse(r.workflows) as string[],
+  concurrency: r.concurrency === null ? null : Number(r.concurrency),
   startedAt: r.started_at,
   lastHeartbeatAt: r.last_heartbeat_at,
 });

@@ -423,15 +423,16 @@ export class SqlControl implements ControlStore {
       queues: [...p.queues],
       kinds: p.kinds.map((k) => ({ kind: k.kind, settings: { ...k.settings } })),
       workflows: [...(p.workflows ?? [])],
+      concurrency: p.concurrency ?? null,
       startedAt: now,
       lastHeartbeatAt: now,
     };
     await this.#db.run(
-      `INSERT INTO workers (namespace, name, version, queues, kinds, workflows, started_at, last_heartbeat_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+      `INSERT INTO workers (namespace, name, version, queues, kinds, workflows, concurrency, started_at, last_heartbeat_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT (namespace, name) DO UPDATE SET version = excluded.version, queues = excluded.queues,
-         kinds = excluded.kinds, workflows = excluded.workflows, started_at = excluded.started_at,
-         last_heartbeat_at = excluded.last_heartbeat_at`,
+         kinds = excluded.kinds, workflows = excluded.workflows, concurrency = excluded.concurrency,
+         started_at = excluded.started_at, last_heartbeat_at = excluded.last_heartbeat_at`,
       [
         p.namespace,
         p.name,
@@ -439,6 +440,7 @@ export class SqlControl implements ControlStore {
         JSON.stringify(registration.queues),
         JSON.stringify(registration.kinds),
         JSON.stringify(registration.workflows),
+        registration.concurrency,
         now,
         now,
       ],

@@ -41,12 +41,15 @@ import {
   wakeRuns,
 } from "./sql-transitions.ts";
 import { deleteWorkflow } from "./sql-workflow-registry.ts";
+import { listEvents } from "./sql-events.ts";
 import type { DeleteWorkflowParams, DeleteWorkflowResult } from "./workflow-registry.ts";
 import { awaitEvent, extendLeases, finishRuns, saveSteps, startChildRun, updateRuns } from "./sql-worker-writes.ts";
 import type {
   AwaitEventParams,
   ClaimRunsParams,
   ClaimRunsResult,
+  EventPage,
+  ListEventsParams,
   ExtendLeasesParams,
   ExtendLeasesResult,
   FinishRunParams,
@@ -154,10 +157,13 @@ export class SqlStore extends SqlControl implements Store {
         where.push("lease_owner IS NOT NULL");
       }
     }
-    const filters: [string, string | undefined][] = [
+    const filters: [string, string | number | undefined][] = [
       ["name = ?", p.name],
       ["type = ?", p.type],
       ["parent_run_id = ?", p.parentRunId],
+      ["idempotency_key = ?", p.idempotencyKey],
+      ["created_at >= ?", p.createdAfter],
+      ["created_at < ?", p.createdBefore],
       ["id < ?", p.cursor],
     ];
     for (const [sql, value] of filters) {
@@ -182,6 +188,10 @@ export class SqlStore extends SqlControl implements Store {
       p.runId,
     ]);
     return rows.map(rowToStep);
+  }
+
+  listEvents(p: Readonly<ListEventsParams>): Promise<EventPage> {
+    return listEvents(this.#k, p);
   }
 
   deleteWorkflow(p: Readonly<DeleteWorkflowParams>): Promise<DeleteWorkflowResult> {

@@ -5,6 +5,7 @@ import type { Lease, Run } from "../engine/run.ts";
 import type {
   ClaimedRun,
   ClaimRunsParams,
+  ListRunsParams,
   SaveStepParams,
   StartRunParams,
   Store,
@@ -187,6 +188,19 @@ export function storeContract(name: string, harness: StoreHarness): void {
         assert.equal((await store.listRuns({ namespace: NS, status: ["running", "failed"] })).runs.length, 0);
         await claimOne();
         assert.equal((await store.listRuns({ namespace: NS, status: ["running", "failed"] })).runs.length, 1);
+      });
+
+      it("filters by idempotency key and by creation time", async () => {
+        const early = await start({ idempotencyKey: "order-1" });
+        now += 60_000;
+        const late = await start({ idempotencyKey: "order-2" });
+        const ids = (p: Partial<ListRunsParams>) =>
+          store.listRuns({ namespace: NS, ...p }).then((page) => page.runs.map((r) => r.id));
+        assert.deepEqual(await ids({ idempotencyKey: "order-1" }), [early.id]);
+        assert.deepEqual(await ids({ idempotencyKey: "order-3" }), []);
+        assert.deepEqual(await ids({ createdAfter: T0 + 1 }), [late.id]);
+        assert.deepEqual(await ids({ createdBefore: T0 + 1 }), [early.id]);
+        assert.deepEqual(await ids({ createdAfter: T0, createdBefore: T0 + 60_001 }), [late.id, early.id]);
       });
 
       it("returns the existing run for a repeated idempotency key", async () => {
@@ -912,6 +926,41 @@ export function storeContract(name: string, harness: StoreHarness): void {
         const [s] = await store.listSteps({ runId: a.runId });
         assert.deepEqual([s?.status, s?.output, s?.finishedAt], ["completed", "hi", now]);
         assert.equal((await store.sendEvent({ namespace: NS, name: "go" })).deliveredTo, null);
+      });
+
+      it("lists kept events newest first: delivered with their run, buffered until they expire", async () => {
+        const a = await waiter("a");
+        await store.awaitEvent({ ...a, stepName: "e", seq: 0, eventName: "go" });
+        const delivered = await store.sendEvent({ namespace: NS, name: "go", payload: { n: 1 } });
+        const buffered = await store.sendEvent({ namespace: NS, name: "other", key: "k", retentionMs: 1000 });
+        await store.sendEvent({ namespace: "elsewhere", name: "go" });
+        const all = await store.listEvents({ namespace: NS });
+        assert.deepEqual(
+          all.events.map((e) => [e.id, e.name, e.key, e.deliveredTo]),
+          [
+            [buffered.eventId, "other", "k", null],
+            [delivered.eventId, "go", null, a.runId],
+          ],
+        );
+        assert.deepEqual([all.events[1]?.payload, all.events[1]?.deliveredAt, all.nextCursor], [{ n: 1 }, now, null]);
+        const onlyBuffered = await store.listEvents({ namespace: NS, buffered: true });
+        assert.deepEqual(
+          onlyBuffered.events.map((e) => e.id),
+          [buffered.eventId],
+        );
+        const first = await store.listEvents({ namespace: NS, limit: 1 });
+        const second = await store.listEvents({ namespace: NS, limit: 1, cursor: first.nextCursor as string });
+        assert.deepEqual(
+          [...first.events, ...second.events].map((e) => e.id),
+          [buffered.eventId, delivered.eventId],
+        );
+        assert.equal((await store.listEvents({ namespace: NS, name: "go" })).events.length, 1);
+        now += 1000;
+        assert.deepEqual(
+          (await store.listEvents({ namespace: NS })).events.map((e) => e.id),
+          [delivered.eventId],
+          "an expired event is no longer listed",
+        );
       });
 
       it("gives one event to the oldest of two waiters only", async () => {

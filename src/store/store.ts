@@ -70,6 +70,8 @@ export interface Store extends ControlStore, ScheduleStore {
    * woken); otherwise it is buffered until `retentionMs` elapses. Delivered exactly once.
    */
   sendEvent(p: Readonly<SendEventParams>): Promise<SendEventResult>;
+  /** Events not yet expired, newest first: delivered ones with their run, and buffered ones. */
+  listEvents(p: Readonly<ListEventsParams>): Promise<EventPage>;
 
   // ── Queues ──────────────────────────────────────────────────────────────────────────────────
   /** Creates or updates a queue's flow control. Runs can use a queue that was never set. */
@@ -182,6 +184,12 @@ export interface ListRunsParams {
   readonly name?: string;
   readonly type?: RunType;
   readonly parentRunId?: string;
+  /** The run started with this idempotency key (at most one per namespace). */
+  readonly idempotencyKey?: string;
+  /** Created at or after this instant (ms since the epoch). */
+  readonly createdAfter?: number;
+  /** Created before this instant (ms since the epoch). */
+  readonly createdBefore?: number;
   /** Default 50, at most 1000. */
   readonly limit?: number;
   /** The `nextCursor` of the previous page. */
@@ -202,6 +210,37 @@ export interface SendEventParams {
   readonly payload?: unknown;
   /** How long an undelivered event is kept. Default 7 days. */
   readonly retentionMs?: number;
+}
+
+/** Filters of listEvents. */
+export interface ListEventsParams {
+  readonly namespace: string;
+  readonly name?: string;
+  /** Only events no run has received yet. */
+  readonly buffered?: boolean;
+  /** Default 50, at most 1000. */
+  readonly limit?: number;
+  /** The `nextCursor` of the previous page. */
+  readonly cursor?: string;
+}
+
+/** An event as kept until it expires. */
+export interface StoredEvent {
+  readonly id: string;
+  readonly name: string;
+  readonly key: string | null;
+  readonly payload: unknown;
+  readonly createdAt: number;
+  readonly expiresAt: number;
+  /** The run that received it; null while it is buffered. */
+  readonly deliveredTo: string | null;
+  readonly deliveredAt: number | null;
+}
+
+/** One page of events. */
+export interface EventPage {
+  readonly events: StoredEvent[];
+  readonly nextCursor: string | null;
 }
 
 /** The event id and the run that received it (null: buffered). */

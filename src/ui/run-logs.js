@@ -1,5 +1,5 @@
-// A run's log view: levels coloured, `::group::` sections folded (a group runs until the next
-// group: the script's `::endgroup::` is not stored), following new lines while scrolled down.
+// A run's log view: levels coloured, `::group::` … `::endgroup::` sections folded (stored as
+// "▸ title" and "◂ title" lines), following new lines while scrolled down.
 import { esc } from "./format.js";
 
 /** Appends log entries to a `.logs` element, keeping the view at the bottom if it was there. */
@@ -29,6 +29,10 @@ export class LogView {
         details.innerHTML = `<summary>${esc(entry.message.slice(2))}</summary>`;
         this.element.append(details);
         this.group = details;
+        continue;
+      }
+      if (entry.message.startsWith("◂ ")) {
+        this.group = null;
         continue;
       }
       const line = document.createElement("div");

@@ -150,6 +150,11 @@ export class Worker {
   #unsubscribe: (() => Promise<void>) | null = null;
   #processed = 0;
 
+  /** How many runs it executes at once. */
+  get concurrency(): number {
+    return this.#concurrency;
+  }
+
   constructor(options: WorkerOptions) {
     this.#client = options.client;
     this.registry = options.registry ?? new Registry();

@@ -84,6 +84,34 @@ export async function sendEventCommand(
   return 0;
 }
 
+/** `kiln events list [--name N] [--buffered]`: kept events, newest first. */
+export async function listEventsCommand(
+  ctx: CliContext,
+  options: { name?: string; buffered?: boolean; limit?: string },
+): Promise<number> {
+  const page = await ctx.api().get<{
+    items: { id: string; name: string; key: string | null; createdAt: number; deliveredTo: string | null }[];
+    nextCursor: string | null;
+  }>("/v1/events", {
+    name: options.name,
+    buffered: options.buffered ? "true" : undefined,
+    limit: options.limit ?? 20,
+  });
+  if (ctx.options.json) {
+    printJson(ctx.output, page);
+    return 0;
+  }
+  const rows = page.items.map((e) => [
+    e.id,
+    e.name,
+    e.key ?? "",
+    new Date(e.createdAt).toISOString().replace("T", " ").slice(0, 19),
+    e.deliveredTo ?? "buffered",
+  ]);
+  ctx.output.out(table(rows, ["ID", "NAME", "KEY", "SENT", "DELIVERED TO"]));
+  return 0;
+}
+
 /** `kiln secrets set NAME [VALUE]` (value from stdin when omitted). */
 export async function setSecretCommand(ctx: CliContext, name: string, value: string | undefined): Promise<number> {
   let secret = value;

@@ -277,6 +277,7 @@ async function serveDev(
         version: config.worker.version ?? "dev",
         queues: [...config.worker.queues],
         kinds: setup.worker.registry.tasks().map((t) => ({ kind: t.kind, settings: t.settings })),
+        concurrency: setup.worker.concurrency,
       });
     };
     await register();
@@ -460,6 +461,7 @@ async function workerCommand(ctx: CliContext, options: WorkerOptions): Promise<n
       version: config.worker.version ?? "0.1.0",
       queues: [...config.worker.queues],
       kinds: worker.registry.tasks().map((t) => ({ kind: t.kind, settings: t.settings })),
+      concurrency: worker.concurrency,
     });
     await client.register({ ...(instance.previousGone ? { releaseLeases: true } : {}), ...registration() });
     reregister = () => client.register(registration());

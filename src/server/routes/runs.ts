@@ -70,9 +70,18 @@ const ListRunsQuery = z.object({
   name: z.string().optional(),
   type: z.enum(["workflow", "task"]).optional(),
   parentRunId: z.string().optional(),
+  idempotencyKey: z.string().min(1).max(500).optional().describe("The run started with this idempotency key"),
+  since: z.string().optional().describe("Created at or after this instant: ISO 8601 or ms since the epoch"),
+  until: z.string().optional().describe("Created before this instant: ISO 8601 or ms since the epoch"),
   limit: z.coerce.number().int().min(1).max(1000).optional(),
   cursor: z.string().optional().describe("The nextCursor of the previous page"),
 });
+
+/** An instant of a query: ISO 8601 or milliseconds since the epoch. */
+function queryInstant(field: string, text: string | undefined): number | undefined {
+  if (text === undefined || text === "") return undefined;
+  return parseInstant(/^\d+$/.test(text) ? Number(text) : text, `query.${field}`);
+}
 
 function parseStatuses(text: string | undefined): RunStatus[] | undefined {
   if (text === undefined || text === "") return undefined;
@@ -194,12 +203,17 @@ export const runRoutes: readonly ApiRoute[] = [
     responses: { 200: { description: "A page of runs", schema: pageOf(RunSchema) } },
     async handle({ query, auth, c, deps }) {
       const status = parseStatuses(query.status);
+      const createdAfter = queryInstant("since", query.since);
+      const createdBefore = queryInstant("until", query.until);
       const page = await deps.store.listRuns({
         namespace: auth.namespace,
         ...(status === undefined ? {} : { status }),
         ...(query.name === undefined ? {} : { name: query.name }),
         ...(query.type === undefined ? {} : { type: query.type }),
         ...(query.parentRunId === undefined ? {} : { parentRunId: query.parentRunId }),
+        ...(query.idempotencyKey === undefined ? {} : { idempotencyKey: query.idempotencyKey }),
+        ...(createdAfter === undefined ? {} : { createdAfter }),
+        ...(createdBefore === undefined ? {} : { createdBefore }),
         ...(query.limit === undefined ? {} : { limit: query.limit }),
         ...(query.cursor === undefined ? {} : { cursor: query.cursor }),
       });

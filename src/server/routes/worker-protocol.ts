@@ -148,6 +148,7 @@ export const workerProtocolRoutes: readonly ApiRoute[] = [
         kinds: body.kinds,
         ...(body.workflows === undefined ? {} : { workflows: body.workflows }),
         ...(body.releaseLeases === undefined ? {} : { releaseLeases: body.releaseLeases }),
+        ...(body.concurrency === undefined ? {} : { concurrency: body.concurrency }),
       });
       deps.logger.info({ worker: body.name, namespace: auth.namespace, kinds: body.kinds.length }, "worker registered");
       return c.json(registration, 201);

@@ -36,6 +36,7 @@ export const RegisterBody = z.strictObject({
     .boolean()
     .optional()
     .describe("This process replaces a previous, gone process of the worker: its leases expire now"),
+  concurrency: z.number().int().min(1).max(100_000).optional().describe("How many runs the worker executes at once"),
 });
 
 export const ClaimBody = z.strictObject({

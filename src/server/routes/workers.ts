@@ -13,6 +13,7 @@ const WorkerSchema = z.object({
   queues: z.array(z.string()),
   kinds: z.array(WorkerKindSchema),
   workflows: z.array(z.string()),
+  concurrency: z.number().nullable().describe("How many runs it executes at once (null: not reported)"),
   startedAt: z.number(),
   lastHeartbeatAt: z.number(),
   heartbeatAgeMs: z.number(),

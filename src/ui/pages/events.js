@@ -1,12 +1,14 @@
-// Events: the runs waiting for one (event name and key) and a form to send an event. Buffered
-// events have no read API yet, so they are not listed.
+// Events: the runs waiting for one (event name and key), the recent events (delivered or still
+// buffered for a future waiter), and a form to send an event.
 import { api } from "../api.js";
 import { chip, empty, errorBox, esc, time } from "../format.js";
 import { flash, href } from "../nav.js";
 import { canWrite } from "../state.js";
 
 /** Renders the events page. */
-export async function renderEvents(root) {
+export async function renderEvents(root, _params, query) {
+  const buffered = query?.get("buffered") === "true";
+  const recent = api(`/v1/events?limit=100${buffered ? "&buffered=true" : ""}`);
   const waiting = await api("/v1/runs?status=waiting&limit=100");
   const details = await Promise.all(waiting.items.map((r) => api(`/v1/runs/${encodeURIComponent(r.id)}`)));
   const waits = details.flatMap((run) =>
@@ -32,7 +34,8 @@ export async function renderEvents(root) {
             return `<tr data-href="${esc(link)}"><td><a data-nav href="${esc(link)}">${esc(run.name)}</a> <span class="muted mono">${esc(run.id)}</span></td><td>${chip(run.status)}</td><td><code>${esc(step.eventName)}</code></td><td><code>${esc(step.eventKey ?? "")}</code></td><td>${time(step.startedAt)}</td><td>${time(step.wakeAt)}</td></tr>`;
           })
           .join("") +
-        "</tbody></table>");
+        "</tbody></table>") +
+    recentEvents(await recent, buffered);
   const form = root.querySelector("#send-event");
   form?.addEventListener("submit", async (event) => {
     event.preventDefault();
@@ -49,7 +52,7 @@ export async function renderEvents(root) {
           ? `Event ${sent.eventId} delivered to ${sent.deliveredTo}`
           : `Event ${sent.eventId} buffered: no run waited for it`,
       );
-      await renderEvents(root);
+      await renderEvents(root, _params, query);
     } catch (error) {
       form.querySelector(".form-error").innerHTML = errorBox(
         error instanceof SyntaxError
@@ -58,4 +61,26 @@ export async function renderEvents(root) {
       );
     }
   });
+}
+
+function recentEvents(page, buffered) {
+  const tabs =
+    `<p class="row"><a data-nav href="${esc(href("/events"))}" ${buffered ? "" : 'aria-current="page"'}>all</a>` +
+    `<a data-nav href="${esc(href("/events", { buffered: "true" }))}" ${buffered ? 'aria-current="page"' : ""}>buffered only</a></p>`;
+  if (page.items.length === 0) {
+    return `<h2>Recent events</h2>${tabs}${empty(buffered ? "No event waits for a run." : "No events yet — send one above or with <code>kiln events send NAME</code>.")}`;
+  }
+  const rows = page.items
+    .map((e) => {
+      const to = e.deliveredTo
+        ? `<a data-nav href="${esc(href(`/runs/${encodeURIComponent(e.deliveredTo)}`))}">${esc(e.deliveredTo)}</a>`
+        : `<span class="chip s-queued">buffered</span> <span class="muted">expires ${time(e.expiresAt)}</span>`;
+      const payload = JSON.stringify(e.payload);
+      return `<tr data-event-id="${esc(e.id)}"><td><code>${esc(e.name)}</code></td><td><code>${esc(e.key ?? "")}</code></td><td>${time(e.createdAt)}</td><td>${to}</td><td class="mono muted" title="${esc(payload)}">${esc(payload.length > 80 ? `${payload.slice(0, 80)}…` : payload)}</td></tr>`;
+    })
+    .join("");
+  return (
+    `<h2>Recent events</h2>${tabs}` +
+    `<table id="events"><thead><tr><th>event</th><th>key</th><th>sent</th><th>delivered to</th><th>payload</th></tr></thead><tbody>${rows}</tbody></table>`
+  );
 }

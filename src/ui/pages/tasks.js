@@ -1,5 +1,5 @@
 // Task kinds (from worker registrations) with their settings and a run form; the workers with
-// heartbeat age, queues, kinds and the runs they hold (registrations do not report concurrency).
+// heartbeat age, queues, kinds, concurrency and the runs they hold.
 import { api } from "../api.js";
 import { duration, empty, esc, time } from "../format.js";
 import { href } from "../nav.js";
@@ -34,7 +34,8 @@ export async function renderTasks(root, _params, query) {
       return (
         `<tr><td>${esc(w.name)}</td><td>${w.alive ? '<span class="chip s-completed">alive</span>' : '<span class="chip s-failed">gone</span>'} <span title="last heartbeat">${esc(duration(w.heartbeatAgeMs))} ago</span></td>` +
         `<td>${esc(w.queues.join(", "))}</td><td>${time(w.startedAt)}</td><td>${esc(w.kinds.map((k) => k.kind).join(", "))}</td>` +
-        `<td>${runs.map((r) => `<a data-nav href="${esc(href(`/runs/${encodeURIComponent(r.id)}`))}">${esc(r.name)}</a>`).join(", ") || '<span class="muted">idle</span>'}</td><td class="muted">${esc(w.version)}</td></tr>`
+        `<td>${runs.map((r) => `<a data-nav href="${esc(href(`/runs/${encodeURIComponent(r.id)}`))}">${esc(r.name)}</a>`).join(", ") || '<span class="muted">idle</span>'}</td>` +
+        `<td class="concurrency">${w.concurrency === null ? '<span class="muted">?</span>' : `${runs.length} / ${esc(w.concurrency)}`}</td><td class="muted">${esc(w.version)}</td></tr>`
       );
     })
     .join("");
@@ -49,6 +50,6 @@ export async function renderTasks(root, _params, query) {
     '<h1 style="margin-top:24px">Workers</h1>' +
     (workers.items.length === 0
       ? empty("No workers — <code>kiln dev</code> runs one, or start <code>kiln worker</code>.")
-      : `<table id="workers"><thead><tr><th>name</th><th>heartbeat</th><th>queues</th><th>started</th><th>kinds</th><th>running</th><th>version</th></tr></thead><tbody>${workerRows}</tbody></table>`);
+      : `<table id="workers"><thead><tr><th>name</th><th>heartbeat</th><th>queues</th><th>started</th><th>kinds</th><th>running</th><th title="runs held / runs it executes at once">slots</th><th>version</th></tr></thead><tbody>${workerRows}</tbody></table>`);
   if (chosen && canWrite()) wireStartForm(root, "start-task", { type: "task", name: chosen, schema: null });
 }

@@ -113,9 +113,50 @@ describe("web UI against kiln dev", { timeout: 300_000 }, () => {
     writeFileSync(release, "");
     await page.waitForSelector('#logs .line:text("finished")', WAIT);
     await runStatus(page, "completed");
-    // Folding: closing the group hides its lines.
+    // Folding: closing the group hides its lines; the lines after `::endgroup::` stay.
     await page.click("#logs details summary");
-    assert.equal(await page.isVisible('#logs .line:text("tick 1")'), false);
+    assert.equal(await page.isVisible('#logs .line:text("preparing nightly")'), false);
+    assert.equal(await page.isVisible('#logs .line:text("tick 1")'), true);
+  });
+
+  it("finds a run by idempotency key, filters by time range, lists events and worker slots", async () => {
+    const page = await open("/");
+    const { id } = await startFromApi(page, {
+      type: "workflow",
+      name: "hello",
+      input: { name: "Key" },
+      idempotencyKey: "order-42",
+    });
+    await page.fill("[data-search]", "order-42");
+    await page.press("[data-search]", "Enter");
+    await page.waitForURL(new RegExp(`/runs/${id}`), WAIT);
+    // A relative range in the URL: the run just started is in the last 15 minutes.
+    await page.goto(`${dev.url}/?range=15m`);
+    await page.waitForSelector(`tr[data-run-id="${id}"]`, WAIT);
+    assert.equal(await page.inputValue('select[name="range"]'), "15m");
+    const api = await page.evaluate(async () => {
+      const future = (await (await fetch(`/v1/runs?since=${Date.now() + 3_600_000}`)).json()) as { items: unknown[] };
+      const bad = await fetch("/v1/runs?since=yesterday-ish");
+      const refusal = (await bad.json()) as { error: { code: string } };
+      return { future: future.items.length, status: bad.status, code: refusal.error.code };
+    });
+    assert.deepEqual(api, { future: 0, status: 400, code: "INVALID_INPUT" });
+    // Events: a buffered one (nobody waits) is listed, also under "buffered only".
+    await page.evaluate(async () => {
+      await fetch("/v1/events", {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ name: "nobody.listens", key: "k-9", payload: { n: 9 } }),
+      });
+    });
+    await page.goto(`${dev.url}/events?buffered=true`);
+    await page.waitForSelector('#events td:has-text("nobody.listens")', WAIT);
+    assert.match((await page.textContent("#events")) ?? "", /buffered/);
+    await screenshot(page, "events-buffered");
+    // Workers report their concurrency: runs held / slots.
+    await page.goto(`${dev.url}/tasks`);
+    await page.waitForSelector("#workers td.concurrency", WAIT);
+    assert.match((await page.textContent("#workers td.concurrency")) ?? "", /^\d+ \/ \d+$/);
   });
 
   it("cancels a saga waiting for an event and shows its compensation", async () => {

@@ -44,6 +44,7 @@ echo "::group::setup"
 echo "preparing \${INPUT_NAME:-job}"
 echo "::progress percent=30::half way"
 echo "::warning::disk almost full"
+echo "::endgroup::"
 for i in $(seq 1 600); do
   [ -f "\${INPUT_RELEASE}" ] && break
   echo "tick $i"
