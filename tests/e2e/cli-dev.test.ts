@@ -108,6 +108,19 @@ describe("CLI against kiln dev (SQLite)", { timeout: 180_000 }, () => {
       return s.status === "completed" ? s : undefined;
     });
     assert.deepEqual(done.output, { order: "o-7", decision: { ok: true } });
+    // Events are kept and listed: the delivered one with its run, a buffered one as such.
+    await kiln([...g, "events", "send", "nobody.waits", "--key", "k-1"]);
+    const listed = await kiln([...g, "events", "list"]);
+    assert.equal(listed.code, 0, listed.err);
+    assert.match(listed.out, /nobody\.waits\s+k-1\s+\S+ \S+\s+buffered/);
+    assert.match(listed.out, new RegExp(`order\\.decided\\s+o-7\\s+\\S+ \\S+\\s+${id}`));
+    const buffered = (await kiln([...g, "events", "list", "--buffered", "--json"])).json() as {
+      items: { name: string }[];
+    };
+    assert.deepEqual(
+      buffered.items.map((e) => e.name),
+      ["nobody.waits"],
+    );
   });
 
   it("fails a step whose result is over the payload cap with PAYLOAD_TOO_LARGE (JS workflow, flow)", async () => {
