@@ -63,6 +63,7 @@ export async function createConfiguredWorker(params: WorkerSetupParams): Promise
     registerScriptKinds(worker.registry, config.tasks, {
       baseDir: config.baseDir,
       resolveSecret: (name) => p.secrets.resolveSecret(name),
+      unsealInput: (input) => p.secrets.unsealInput(input),
     });
     kinds = next;
   };

@@ -32,5 +32,6 @@ export function withDefaultSecretProvider(resolver: SecretResolver, settings: Re
   return {
     resolveSecrets,
     resolveSecret: async (ref) => (await resolveSecrets([ref]))[ref] as string,
+    unsealInput: (input) => resolver.unsealInput(input),
   };
 }

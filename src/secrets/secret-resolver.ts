@@ -4,6 +4,7 @@ import { resolve } from "node:path";
 import { KilnError } from "../errors.ts";
 import { type AwsSecretsOptions, awsSecretsOptionsFromEnv, createAwsSecretsProvider } from "./aws-secrets-manager.ts";
 import { splitCommandLine } from "./command-line.ts";
+import { hasSealedFields } from "./sealed-input.ts";
 import {
   createHashicorpVaultProvider,
   type HashicorpVaultOptions,
@@ -36,6 +37,11 @@ export interface SecretResolverOptions {
   readonly hashicorpVault?: HashicorpVaultOptions | null;
   /** AWS Secrets Manager settings. Default: from `env` (AWS_REGION, AWS_ENDPOINT_URL_SECRETS_MANAGER). */
   readonly awsSecrets?: AwsSecretsOptions;
+  /**
+   * Opens a run input's sealed secret fields (sealed-input.ts): the local vault, or the server over
+   * HTTP. Without it, a sealed input fails the run with SECRET_NOT_FOUND.
+   */
+  readonly unseal?: (input: unknown) => Promise<unknown>;
 }
 
 /** Resolves secret references on the worker that needs them. */
@@ -44,6 +50,8 @@ export interface SecretResolver {
   resolveSecret(ref: SecretRef): Promise<string>;
   /** Values of many references (vault names fetched in one call), by reference. */
   resolveSecrets(refs: readonly SecretRef[]): Promise<Record<string, string>>;
+  /** The run input with its sealed secret fields opened (the input itself when none is sealed). */
+  unsealInput(input: unknown): Promise<unknown>;
 }
 
 function notFound(ref: string, why: string): KilnError {
@@ -114,6 +122,16 @@ export function createSecretResolver(options: SecretResolverOptions = {}): Secre
   return {
     resolveSecrets,
     resolveSecret: async (ref) => (await resolveSecrets([ref]))[ref] as string,
+    unsealInput: async (input) => {
+      if (!hasSealedFields(input)) return input;
+      if (!options.unseal) {
+        throw new KilnError(
+          "SECRET_NOT_FOUND",
+          "The run's input holds sealed secret fields and this worker cannot open them: run it under kiln dev, or as a worker of a kiln server (`kiln worker --server URL`), which holds the master key",
+        );
+      }
+      return await options.unseal(input);
+    },
   };
 }
 

@@ -3,6 +3,7 @@ import type { ControlStore, SecretInfo } from "../store/control-store.ts";
 import { expectSecretName } from "../store/sql-control.ts";
 import { addMasterKey, type LoadMasterKeyringOptions, loadMasterKeyring, type MasterKeyring } from "./master-key.ts";
 import { decryptSecret, encryptSecret } from "./secret-cipher.ts";
+import { sealInputFields, unsealInputFields } from "./sealed-input.ts";
 
 /** The store methods the vault uses. */
 export type VaultStore = Pick<
@@ -52,6 +53,16 @@ export class SecretVault {
   /** Problems with the key setup worth logging once. */
   get warnings(): readonly string[] {
     return this.#keyring.warnings;
+  }
+
+  /** The input with the listed secret fields sealed (see sealed-input.ts). */
+  sealInput(p: Readonly<{ namespace: string; input: unknown; fields: readonly string[] }>): unknown {
+    return sealInputFields(this.#keyring, p.namespace, p.input, p.fields);
+  }
+
+  /** The input with its sealed fields opened, for the worker that runs it. */
+  unsealInput(p: Readonly<{ namespace: string; input: unknown }>): unknown {
+    return unsealInputFields(this.#keyring, p.namespace, p.input);
   }
 
   /** Encrypts and stores a value (replacing any earlier one). */

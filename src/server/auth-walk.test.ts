@@ -134,6 +134,7 @@ const CALLS: Record<string, (ids: Ids) => Call> = {
     body: { entries: [{ runId: i.runId, attempt: 1, leaseToken: i.leaseToken, level: "info", message: "injected" }] },
   }),
   workerSecrets: (i) => ({ path: "/v1/worker/secrets", body: { names: [i.secret] } }),
+  workerUnseal: () => ({ path: "/v1/worker/unseal", body: { input: { plain: 1 } } }),
   // The session routes check the credential themselves (the bearer token when the body has none).
   createSession: () => ({ path: "/v1/session", body: {} }),
   getSession: () => ({ path: "/v1/session" }),

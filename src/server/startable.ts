@@ -4,24 +4,36 @@ import { assertInputMatches } from "../config/input-schema.ts";
 import type { WorkerKind } from "../store/control-store.ts";
 import type { Store } from "../store/store.ts";
 
+/** What a run start must know about its target: the input fields to seal (task kinds). */
+export interface Startable {
+  readonly secretFields: readonly string[];
+}
+
 /**
  * Checks a task run's input against the kind's `input_schema`, as registered by the worker seen
  * most recently (workers of one deployment share a config): 400 INVALID_INPUT naming the fields.
+ * Returns the kind's secret fields from the same registration.
  */
 function assertTaskInput(
   workers: readonly { readonly lastHeartbeatAt: number; readonly kinds: readonly WorkerKind[] }[],
   kind: string,
   input: unknown,
-): void {
-  let latest: { at: number; schema: unknown } | null = null;
+): Startable {
+  let latest: { at: number; settings: Readonly<Record<string, unknown>> } | null = null;
   for (const w of workers) {
     const found = w.kinds.find((k) => k.kind === kind);
     if (found && (latest === null || w.lastHeartbeatAt > latest.at))
-      latest = { at: w.lastHeartbeatAt, schema: found.settings.inputSchema };
+      latest = { at: w.lastHeartbeatAt, settings: found.settings };
   }
-  const schema = latest?.schema;
+  const schema = latest?.settings.inputSchema;
   if (schema !== null && typeof schema === "object") assertInputMatches(kind, schema as Record<string, unknown>, input);
+  const fields = latest?.settings.secretFields;
+  return {
+    secretFields: Array.isArray(fields) ? fields.filter((f): f is string => typeof f === "string") : [],
+  };
 }
+
+const NOTHING: Startable = { secretFields: [] };
 
 /** How many names a "not found" error lists, at most. */
 const LISTED = 10;
@@ -35,8 +47,8 @@ const LISTED = 10;
 export async function assertStartable(
   store: Store,
   p: Readonly<{ namespace: string; type: "workflow" | "task"; name: string; deployed: boolean; input?: unknown }>,
-): Promise<void> {
-  if (p.type === "workflow" && p.deployed) return;
+): Promise<Startable> {
+  if (p.type === "workflow" && p.deployed) return NOTHING;
   const workers = await store.listWorkers({ namespace: p.namespace });
   const known = new Set<string>();
   if (p.type === "task") {
@@ -45,10 +57,7 @@ export async function assertStartable(
     for (const w of workers) for (const name of w.workflows) known.add(name);
     for (const wf of (await store.listWorkflows({ namespace: p.namespace, limit: 1000 })).workflows) known.add(wf.name);
   }
-  if (known.has(p.name)) {
-    if (p.type === "task") assertTaskInput(workers, p.name, p.input);
-    return;
-  }
+  if (known.has(p.name)) return p.type === "task" ? assertTaskInput(workers, p.name, p.input) : NOTHING;
   const what = p.type === "task" ? "task kind" : "workflow";
   const names = [...known].sort();
   const listed =

@@ -467,6 +467,11 @@ export class HttpEngineClient implements EngineClient {
     ).values;
   }
 
+  /** A run input with its sealed secret fields opened by the server (which holds the master key). */
+  async unsealInput(input: unknown): Promise<unknown> {
+    return (await this.#http.post<{ input: unknown }>("/v1/worker/unseal", { input }, { retry: "few" })).input;
+  }
+
   /** Stops heartbeats and aborts requests in flight and pending retries. Call after Worker.stop(). */
   close(): void {
     clearInterval(this.#heartbeat);

@@ -14,6 +14,8 @@ export interface ScriptKindOptions {
   readonly baseDir: string;
   /** Resolves a secret by name for the run that needs it (vault, env:, file:, cmd:). */
   readonly resolveSecret?: (name: string) => Promise<string>;
+  /** Opens the input's sealed secret fields (secrets/sealed-input.ts) just before the script runs. */
+  readonly unsealInput?: (input: unknown) => Promise<unknown>;
   readonly binDir?: string;
 }
 
@@ -52,7 +54,7 @@ export function registerScriptKinds(
           secrets[name] = await options.resolveSecret(name);
         }
         return await executeScriptTask(kind, ctx, {
-          input,
+          input: options.unsealInput ? await options.unsealInput(input) : input,
           secrets,
           binDir: options.binDir ?? KILN_BIN_DIR,
           workflow: ctx.run.parentRunId ? { runId: ctx.run.parentRunId, name: startingWorkflowName(ctx.run) } : null,

@@ -5,7 +5,7 @@
  * tasks started by workflows, and the opt-in FLOVYN_* aliases.
  */
 import assert from "node:assert/strict";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -192,7 +192,7 @@ describe("Forge contract: input_schema and secret_fields (kiln dev)", { timeout:
     dir = mkdtempSync(join(tmpdir(), "kiln-forge-input-"));
     writeFileSync(
       join(dir, "deploy.sh"),
-      'echo "deploying $INPUT_ENV with $INPUT_PASSWORD and $INPUT_TOKEN" >&2\nprintf \'{"echo":"%s/%s"}\' "$INPUT_PASSWORD" "$INPUT_TOKEN"\n',
+      'echo "deploying $INPUT_ENV with $INPUT_PASSWORD and $INPUT_TOKEN" >&2\nprintf \'{"echo":"%s/%s","lengths":[%d,%d]}\' "$INPUT_PASSWORD" "$INPUT_TOKEN" "${#INPUT_PASSWORD}" "${#INPUT_TOKEN}"\n',
     );
     writeFileSync(
       join(dir, "deploy.schema.json"),
@@ -275,9 +275,82 @@ describe("Forge contract: input_schema and secret_fields (kiln dev)", { timeout:
     assert.equal(r.code, 0, r.err + r.out);
     const run = r.json() as Run;
     assert.equal(run.status, "completed", JSON.stringify(run.error));
-    assert.deepEqual(run.output, { echo: "***/***" });
+    // The script got the real values (their lengths), everything recorded shows ***.
+    assert.deepEqual(run.output, { echo: "***/***", lengths: [10, 12] });
     const logs = await kiln([...g, "logs", run.id]);
     assert.match(logs.out, /deploying prod with \*\*\* and \*\*\*/);
     assert.doesNotMatch(logs.out, /hunter2-pw|tok-secret-9/);
+    // The stored input holds the secret fields sealed; the database files never hold the values.
+    const input = run.input as Record<string, unknown>;
+    assert.equal(input.env, "prod");
+    for (const field of ["password", "token"]) assert.match(JSON.stringify(input[field]), /^\{"\$sealed":"kiln:v1:/);
+    const status = await kiln([...g, "status", run.id, "--json"]);
+    assert.doesNotMatch(status.out, /hunter2-pw|tok-secret-9/);
+    for (const file of readdirSync(join(dir, ".kiln")).filter((f) => f.startsWith("kiln.db"))) {
+      assert.doesNotMatch(readFileSync(join(dir, ".kiln", file), "latin1"), /hunter2-pw|tok-secret-9/, file);
+    }
+  });
+});
+
+describe("sealed secret fields through kiln server + a remote kiln worker", { timeout: 180_000 }, () => {
+  let dir: string;
+  const procs: KilnProcess[] = [];
+
+  after(async () => {
+    for (const p of procs.reverse()) await p.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("the server seals, the remote worker gets the values opened, the API shows ciphertext", async () => {
+    dir = mkdtempSync(join(tmpdir(), "kiln-sealed-remote-"));
+    writeFileSync(
+      join(dir, "login.sh"),
+      'echo "login with $INPUT_PASSWORD" >&2\nprintf \'{"length":%d}\' "${#INPUT_PASSWORD}"\n',
+    );
+    writeFileSync(
+      join(dir, "kiln.yaml"),
+      `tasks:
+  - kind: login
+    command: bash
+    args: ["login.sh"]
+    output_format: json_stdout
+    input_schema: { type: object, properties: { user: { type: string }, password: { type: string, x-secret: true } } }
+`,
+    );
+    const data = join(dir, ".kiln-server");
+    const server = await startKiln(["server", "--port", "0", "--data", data], dir);
+    procs.push(server);
+    const admin = readFileSync(join(data, "admin-token"), "utf8").trim();
+    const as = ["--server", server.url, "--token", admin];
+    const created = await kiln([...as, "--json", "tokens", "create", "--name", "w", "--role", "worker"]);
+    assert.equal(created.code, 0, created.err);
+    const workerToken = (created.json() as { token: string }).token;
+    procs.push(
+      await startKiln(["worker", "--name", "remote-1"], dir, { KILN_SERVER: server.url, KILN_TOKEN: workerToken }),
+    );
+    const ran = await kiln([
+      ...as,
+      "run",
+      "login",
+      "-i",
+      '{"user":"ada","password":"s3cret-remote"}',
+      "--wait",
+      "--json",
+    ]);
+    assert.equal(ran.code, 0, ran.err + ran.out);
+    const run = ran.json() as Run;
+    assert.equal(run.status, "completed", JSON.stringify(run.error));
+    assert.deepEqual(run.output, { length: 13 });
+    assert.match(JSON.stringify(run.input), /"password":\{"\$sealed":"kiln:v1:/);
+    const logs = await kiln([...as, "logs", run.id]);
+    assert.match(logs.out, /login with \*\*\*/);
+    assert.doesNotMatch(logs.out + JSON.stringify(run), /s3cret-remote/);
+    // An admin token cannot open sealed fields: only worker tokens may.
+    const refused = await fetch(`${server.url}/v1/worker/unseal`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${admin}`, "content-type": "application/json" },
+      body: JSON.stringify({ input: run.input }),
+    });
+    assert.equal(refused.status, 403);
   });
 });

@@ -258,6 +258,7 @@ async function serveDev(
       deployments: storeWorkflowSource(store),
       secrets: createSecretResolver({
         vault: (names) => vault.getValues({ namespace: ns, names }),
+        unseal: async (input) => vault.unsealInput({ namespace: ns, input }),
         cwd: config.baseDir,
       }),
       logger: workerLogger(logger),
@@ -444,7 +445,11 @@ async function workerCommand(ctx: CliContext, options: WorkerOptions): Promise<n
       client,
       namespace: target.namespace,
       deployments: apiWorkflowSource((path) => ctx.api().get(path)),
-      secrets: createSecretResolver({ vault: (names) => client.getSecrets(names), cwd: config.baseDir }),
+      secrets: createSecretResolver({
+        vault: (names) => client.getSecrets(names),
+        unseal: (input) => client.unsealInput(input),
+        cwd: config.baseDir,
+      }),
     });
     const remote = setup;
     invalidateDeployments = () => remote.invalidate();

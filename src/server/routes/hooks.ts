@@ -191,7 +191,7 @@ export const hookRoutes: readonly ApiRoute[] = [
       });
       const { wait: _, ...rest } = query;
       const body = parseWebhookBody(raw, c.req.header("content-type"));
-      const input = await runInput(deps, endpoint, { body, headers, query: rest as Record<string, string> });
+      let input = await runInput(deps, endpoint, { body, headers, query: rest as Record<string, string> });
       let version: string | null = null;
       if (endpoint.runType === "workflow") {
         const versions = await deps.store.listWorkflowVersions({
@@ -208,12 +208,13 @@ export const hookRoutes: readonly ApiRoute[] = [
           });
         }
       } else {
-        await assertStartable(deps.store, {
+        const { secretFields } = await assertStartable(deps.store, {
           namespace: endpoint.namespace,
           type: "task",
           name: endpoint.workflow,
           deployed: false,
         });
+        input = deps.vault.sealInput({ namespace: endpoint.namespace, input, fields: secretFields });
       }
       // The message id is the idempotency key: a replayed (or retried) message gets the run it started.
       const { run, created } = await deps.store.startRun({

@@ -152,14 +152,17 @@ export const runRoutes: readonly ApiRoute[] = [
     },
     async handle({ body, auth, c, deps }) {
       const allowUnknown = body.allowUnknown === true;
+      let input: unknown = body.input ?? null;
       if (body.type === "task" && !allowUnknown) {
-        await assertStartable(deps.store, {
+        const { secretFields } = await assertStartable(deps.store, {
           namespace: auth.namespace,
           type: "task",
           name: body.name,
           deployed: false,
-          input: body.input ?? null,
+          input,
         });
+        // Secret fields never reach the store in the clear (secrets/sealed-input.ts).
+        input = deps.vault.sealInput({ namespace: auth.namespace, input, fields: secretFields });
       }
       const version =
         body.type === "workflow"
@@ -169,7 +172,7 @@ export const runRoutes: readonly ApiRoute[] = [
         namespace: auth.namespace,
         type: body.type,
         name: body.name,
-        input: body.input ?? null,
+        input,
         version,
         ...(body.idempotencyKey === undefined ? {} : { idempotencyKey: body.idempotencyKey }),
         ...(body.queue === undefined ? {} : { queue: body.queue }),

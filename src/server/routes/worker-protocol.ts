@@ -431,4 +431,22 @@ export const workerProtocolRoutes: readonly ApiRoute[] = [
       return c.json({ values });
     },
   }),
+  defineRoute({
+    ...WORKER,
+    // Worker tokens only, as for vault values: the opened input goes to the worker that runs it.
+    access: ACCESS.workerSecrets,
+    method: "POST",
+    path: "/v1/worker/unseal",
+    operationId: "workerUnseal",
+    summary: "A run input with its sealed secret fields opened (secret_fields / x-secret of task kinds)",
+    body: z.strictObject({ input: z.unknown() }),
+    responses: {
+      200: { description: "The opened input", schema: z.object({ input: z.unknown() }) },
+    },
+    async handle({ body, auth, c, deps }) {
+      const input = deps.vault.unsealInput({ namespace: auth.namespace, input: body.input });
+      c.header("Cache-Control", "no-store");
+      return c.json({ input });
+    },
+  }),
 ];
