@@ -62,7 +62,7 @@ function errorOf(fn: () => unknown): KilnError {
 }
 
 describe("loadConfig", () => {
-  test("the example config of DESIGN.md §4 resolves to a frozen, millisecond-based config", () => {
+  test("the example script-task config resolves to a frozen, millisecond-based config", () => {
     const dir = tempDir({ "kiln.yaml": DESIGN_EXAMPLE });
     const config = loadConfig({ cwd: dir, env: { KILN_TOKEN: "tok-1", BACKUP_BUCKET: "s3://b" } });
     assert.deepEqual(config.server, {

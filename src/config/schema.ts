@@ -68,9 +68,9 @@ export const retrySchema = z
   })
   .describe("Retry backoff of the task kind");
 
-/** The input formats of a script task (DESIGN.md §4). */
+/** The input formats of a script task (README "Script tasks"). */
 export const INPUT_FORMATS = ["env", "json_stdin", "json_file", "args"] as const;
-/** The output formats of a script task (DESIGN.md §4). */
+/** The output formats of a script task (README "Script tasks"). */
 export const OUTPUT_FORMATS = ["stdout", "json_stdout", "file", "exit_code_only"] as const;
 /** What a timeout does to the script's process group. */
 export const TIMEOUT_ACTIONS = ["kill", "signal"] as const;

@@ -11,7 +11,7 @@ export interface Progress {
   readonly message: string | null;
 }
 
-/** One execution of a task kind or a workflow (DESIGN.md §1). Times are epoch milliseconds. */
+/** One execution of a task kind or a workflow (ARCHITECTURE.md "Glossary"). Times are epoch milliseconds. */
 export interface Run {
   readonly id: string;
   readonly namespace: string;

@@ -1,4 +1,4 @@
-/** Run and step statuses (DESIGN.md §3) and the pure helpers over them. */
+/** Run and step statuses (ARCHITECTURE.md "Statuses") and the pure helpers over them. */
 
 /** Every status a run can have. */
 export const RUN_STATUSES = [

@@ -36,7 +36,7 @@ export interface AttemptCommand {
 const DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /**
- * Builds the environment (DESIGN.md §4 "Context env"), the argv and the working directory of an
+ * Builds the environment (README "Script tasks"), the argv and the working directory of an
  * attempt. Later sources win: inherited env (minus Kiln's own variables), the kind's env, declared
  * secrets, INPUT_*, STATE_*, then the context variables, which a kind cannot override.
  */

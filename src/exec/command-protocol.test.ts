@@ -25,7 +25,7 @@ describe("command protocol grammar", () => {
     assert.deepEqual(commands, [{ type: "set-output", key: "a", value: "1" }]);
   });
 
-  test("every command of DESIGN.md §4", () => {
+  test("every command of the protocol", () => {
     const { lines, commands } = parse(
       [
         "::log level=warning::careful",

@@ -2,7 +2,7 @@ import type { LogLevel } from "../store/store.ts";
 import { toLogLevel } from "./log-levels.ts";
 
 /**
- * The stdout command protocol (DESIGN.md §4): GitHub Actions workflow commands
+ * The stdout command protocol (README "Script tasks"): GitHub Actions workflow commands
  * `::name k=v,k=v::data` plus Kestra-style `::{"outputs":{…}}::` lines. Command lines are consumed;
  * every other line passes through untouched. The hot path is a line that does not start with
  * "::": it is handed on as the slice it already is, with no other allocation.

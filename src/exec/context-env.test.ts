@@ -5,7 +5,7 @@ import { test } from "node:test";
 import { makeTraceparent } from "./context-env.ts";
 import { fixture, memoryRunStore, memoryTaskContext, runInTest } from "./test-helpers.ts";
 
-test("the context environment of DESIGN.md §4, STATE_<KEY>, declared secrets; the worker's KILN_* are not inherited", async () => {
+test("the context environment of a script attempt: STATE_<KEY>, declared secrets; the worker's KILN_* are not inherited", async () => {
   const store = memoryRunStore();
   store.state.set("cursor", "17");
   store.state.set("last-file", "a.csv");

@@ -43,7 +43,7 @@ export function makeTraceparent(runId: string, parent: string | null): string {
   return `00-${traceId}-${randomHex(8)}-${flags}`;
 }
 
-/** The KILN_* variables and TRACEPARENT of an attempt (DESIGN.md §4 "Context env"). */
+/** The KILN_* variables and TRACEPARENT of an attempt (README "Script tasks"). */
 export function contextEnv(context: ScriptContext): Record<string, string> {
   return {
     KILN_RUN_ID: context.runId,

@@ -59,7 +59,7 @@ function checkInputSize(kind: ResolvedTaskKind, input: unknown): void {
 }
 
 /**
- * Runs one attempt of a script task kind (DESIGN.md §4): prepares input and environment, opens
+ * Runs one attempt of a script task kind (README "Script tasks"): prepares input and environment, opens
  * a local API session, spawns the script in its own process group, streams and masks its output,
  * enforces timeout, heartbeat timeout, cancel and park on the whole group, then reads the output
  * and classifies the exit. Never throws for anything the script or its config did: the result

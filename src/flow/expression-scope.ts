@@ -1,4 +1,4 @@
-/** What a flow expression or transform script can see (DESIGN.md §6). */
+/** What a flow expression or transform script can see (docs/flows.md). */
 
 /** The recorded result of a node, as `nodes.<id>` in expressions. */
 export interface NodeResultView {

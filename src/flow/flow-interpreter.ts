@@ -9,7 +9,7 @@ import { isRunnable } from "./nodes/node-api.ts";
 
 /**
  * The flow interpreter: a YAML flow becomes an ordinary workflow function over the durable step
- * primitive (DESIGN.md §6), so a flow run is a workflow run like any other: every node visit is a
+ * primitive (docs/flows.md), so a flow run is a workflow run like any other: every node visit is a
  * recorded step (or sleep, event wait, child run) named after the node (`charge`, `charge#2` on a
  * second visit, `each[3]` for for_each items), replayed after a crash, retried per the node's
  * `retry`, compensated per its `compensate`.

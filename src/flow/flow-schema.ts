@@ -3,7 +3,7 @@ import { z } from "zod";
 import { scheduleShorthandSchema } from "../config/schedule-schema.ts";
 
 /**
- * The zod schemas of a YAML flow file (DESIGN.md §6): the single source of the file format's
+ * The zod schemas of a YAML flow file (docs/flows.md): the single source of the file format's
  * validation and of `schema/flow.schema.json` (scripts/gen-flow-schema.ts). Keys are snake_case
  * as users write them; flow-load.ts turns them into the resolved, millisecond-based FlowDefinition.
  * Messages given here are expectation phrases: the validator prints `Expected "<key>" to be <phrase>`.

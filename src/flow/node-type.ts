@@ -40,7 +40,7 @@ export type NodeTypeRegistry = ReadonlyMap<string, NodeTypeSpec>;
 
 export { canonicalNodeType, NODE_TYPE_ALIASES } from "./node-aliases.ts";
 
-/** The node types Kiln ships (DESIGN.md §6): the node library. */
+/** The node types Kiln ships (docs/flows.md): the node library. */
 export const BUILTIN_NODE_TYPES: readonly NodeTypeSpec[] = NODE_LIBRARY;
 
 /** A registry of the built-in node types plus plugins; a plugin may not redefine a type. */

@@ -11,7 +11,7 @@ import type { NodeContext, NodeParams, StepNodeType } from "./nodes/node-api.ts"
 import { isTemplated } from "./nodes/param-rules.ts";
 
 /**
- * Custom node types (DESIGN.md §6 "plugins"): a JS module exporting `{ type, schema, run }`,
+ * Custom node types (docs/flows.md "Plugins"): a JS module exporting `{ type, schema, run }`,
  * listed under `plugins:` in the config. The schema (JSON Schema or zod) is checked at validate
  * time on the params as written (a `${…}` value may become anything, so it is checked when the
  * node runs) and again on the interpolated params before `run` is called. A plugin node is a step

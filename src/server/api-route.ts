@@ -28,7 +28,7 @@ export type Access =
       readonly tokenRequired?: boolean;
     };
 
-/** The access levels routes use (the role matrix of DESIGN.md §7). */
+/** The access levels routes use (the role matrix of ARCHITECTURE.md "Server, auth, secrets"). */
 export const ACCESS = {
   public: { roles: "public" },
   /** Reading runs: every role (a worker reads the runs of its namespace). */

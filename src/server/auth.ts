@@ -6,7 +6,7 @@ import type { ServerDeps } from "./server-deps.ts";
 import { LOOPBACK_SESSION_PRINCIPAL, LoopbackSessions, readSessionCookie } from "./session-cookie.ts";
 
 /**
- * Authentication and authorization of API requests (DESIGN.md §7).
+ * Authentication and authorization of API requests (ARCHITECTURE.md "Server, auth, secrets").
  *
  * - Credentials: `Authorization: Bearer kiln_…`, or Basic with the token as password (any user).
  *   Streams (SSE, WebSocket) also accept `?access_token=`, since browsers cannot set headers there.

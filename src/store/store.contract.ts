@@ -30,7 +30,7 @@ const NS = "contract";
 const T0 = 1_000_000;
 
 /**
- * The one contract every Store passes (STYLE.md habit 3), run against a real database each. Every
+ * The one contract every Store passes, run against a real database each. Every
  * test gets a fresh store on an injected clock (`now`), so timers, leases and deadlines are
  * driven by the test, never by sleeping.
  */

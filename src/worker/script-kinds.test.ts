@@ -101,7 +101,7 @@ tasks:
     (await db.store.startRun({ namespace: "scripts", type: "task", name, input })).run.id;
   const get = async (id: string) => await db.store.getRun({ namespace: "scripts", id });
 
-  it("runs the DESIGN.md §4 example config end to end (json stdin/stdout, retry code, cwd, env)", async () => {
+  it("runs the example script-task config end to end (json stdin/stdout, retry code, cwd, env)", async () => {
     const id = await start("run-backup", { db: "orders" });
     await worker.drain();
     assert.equal((await get(id))?.status, "queued", "exit 75 retries");

@@ -11,7 +11,7 @@ import { taskNode, workflowNode } from "./task.ts";
 import { transformNode } from "./transform.ts";
 import { waitForEventNode } from "./wait-for-event.ts";
 
-/** The node types Kiln ships (DESIGN.md §6), in documentation order. */
+/** The node types Kiln ships (docs/flows.md), in documentation order. */
 export const NODE_LIBRARY: readonly FlowNodeType[] = Object.freeze([
   scriptNode,
   taskNode,

@@ -8,7 +8,7 @@ import type { NodeContext, StepNodeType } from "./node-api.ts";
 import { checkParamRules, type ParamRules, paramReader } from "./param-rules.ts";
 
 /**
- * `script` (alias `run`): inline shell text run with the task-kind contract (DESIGN.md §4) by the
+ * `script` (alias `run`): inline shell text run with the task-kind contract (README "Script tasks") by the
  * exec layer: its own process group, the `::` command protocol, exit-code map, output formats,
  * masking. The `run` text is never interpolated; data reaches it only as environment variables:
  * the node's `input` (default: the node input) as `INPUT_<KEY>`, plus `env`.
