@@ -3,6 +3,7 @@ import type { ResolvedTaskKind } from "../config/resolved-config.ts";
 import { resolveRetryPolicy } from "../engine/retry-policy.ts";
 import { startingWorkflowName } from "../engine/workflow-label.ts";
 import { executeScriptTask } from "../exec/script-task.ts";
+import type { ScriptDependencies } from "../exec/prepare-script.ts";
 import type { Registry } from "./registry.ts";
 
 /** The directory holding the worker's own `kiln`, put first on every script's PATH. */
@@ -15,6 +16,8 @@ export interface ScriptKindOptions {
   /** Resolves a secret by name for the run that needs it (vault, env:, file:, cmd:). */
   readonly resolveSecret?: (name: string) => Promise<string>;
   readonly binDir?: string;
+  /** The cache of `requirements` environments and `source` fetches. */
+  readonly dependencies?: ScriptDependencies;
 }
 
 /**
@@ -55,6 +58,7 @@ export function registerScriptKinds(
           input,
           secrets,
           binDir: options.binDir ?? KILN_BIN_DIR,
+          ...(options.dependencies === undefined ? {} : { dependencies: options.dependencies }),
           workflow: ctx.run.parentRunId ? { runId: ctx.run.parentRunId, name: startingWorkflowName(ctx.run) } : null,
         });
       },
