@@ -134,7 +134,7 @@ export function resolveScriptSource(
       `The task kind ${p.kind}: a script with source runs in the fetched directory; remove working_directory`,
     );
   }
-  if ("git" in input) {
+  if (input.git !== undefined) {
     const local = !/^[a-z][a-z0-9+.-]*:\/\//i.test(input.git) && !/^[^/]+@[^/]+:/.test(input.git);
     const pin =
       input.commit !== undefined
@@ -149,20 +149,22 @@ export function resolveScriptSource(
       refreshMs: input.refresh === undefined ? null : parseDuration(refreshText(input.refresh), "source.refresh"),
     };
   }
-  if ("url" in input) {
+  // The schema checked that url and s3 sources have a sha256.
+  const sha256 = (input.sha256 as string).toLowerCase();
+  if (input.url !== undefined) {
     return {
       type: "http",
       url: input.url,
-      sha256: input.sha256.toLowerCase(),
+      sha256,
       file: input.file ?? lastSegment(new URL(input.url).pathname, "URL", p.kind),
     };
   }
-  const [, bucket = "", key = ""] = /^s3:\/\/([^/]+)\/(.+)$/.exec(input.s3) ?? [];
+  const [, bucket = "", key = ""] = /^s3:\/\/([^/]+)\/(.+)$/.exec(input.s3 ?? "") ?? [];
   return {
     type: "s3",
     bucket,
     key,
-    sha256: input.sha256.toLowerCase(),
+    sha256,
     endpoint: input.endpoint ?? null,
     region: input.region ?? null,
     forcePathStyle: input.force_path_style ?? input.endpoint !== undefined,
