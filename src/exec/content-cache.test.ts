@@ -35,6 +35,17 @@ describe("ContentCache", { timeout: 120_000 }, () => {
     assert.ok(listed.reduce((s, e) => s + e.sizeBytes, 0) <= cache.maxSizeBytes);
   });
 
+  it("an entry that a running attempt uses is not evicted, and is once released", async () => {
+    const cache = new ContentCache({ root: join(dir, "in-use"), maxSizeBytes: 50 * 1024 });
+    const a = await cache.ensureEntry({ area: "x", key: "a", build: fill(40 * 1024) });
+    const release = cache.useEntry(a.dir);
+    await cache.ensureEntry({ area: "x", key: "b", build: fill(40 * 1024) });
+    assert.ok(existsSync(a.dir), "in use: kept over the cap");
+    release();
+    await cache.evictEntries();
+    assert.ok(!existsSync(a.dir), "released: the least recently used entry goes");
+  });
+
   it("a failed build leaves nothing behind and the next call builds again", async () => {
     const cache = new ContentCache({ root: join(dir, "fail"), maxSizeBytes: 1024 ** 3 });
     await assert.rejects(

@@ -52,10 +52,25 @@ export interface CacheListing {
 export class ContentCache {
   readonly root: string;
   readonly maxSizeBytes: number;
+  /** Entry directories that running attempts of this process use, with how many use each. */
+  readonly #inUse = new Map<string, number>();
 
   constructor(p: Readonly<{ root: string; maxSizeBytes: number }>) {
     this.root = p.root;
     this.maxSizeBytes = p.maxSizeBytes;
+  }
+
+  /** Marks an entry as used by a running attempt until the returned function is called: eviction skips it. */
+  useEntry(dir: string): () => void {
+    this.#inUse.set(dir, (this.#inUse.get(dir) ?? 0) + 1);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const left = (this.#inUse.get(dir) ?? 1) - 1;
+      if (left === 0) this.#inUse.delete(dir);
+      else this.#inUse.set(dir, left);
+    };
   }
 
   /** The directory of an entry (complete or not). */
@@ -145,8 +160,9 @@ export class ContentCache {
   }
 
   /**
-   * Removes least recently used entries until the cache fits its cap. Entries in `keep` (in use
-   * by the caller) and entries whose key is locked (being rebuilt) stay. Returns what was removed.
+   * Removes least recently used entries until the cache fits its cap. Entries in `keep`, entries
+   * this process's attempts use (`useEntry`) and entries whose key is locked (being rebuilt) stay.
+   * Returns what was removed.
    */
   async evictEntries(p: Readonly<{ keep?: readonly string[] }> = {}): Promise<CacheListing[]> {
     const entries = await this.listEntries();
@@ -154,7 +170,7 @@ export class ContentCache {
     const removed: CacheListing[] = [];
     for (const entry of entries) {
       if (total <= this.maxSizeBytes) break;
-      if (p.keep?.includes(entry.dir)) continue;
+      if (p.keep?.includes(entry.dir) || this.#inUse.has(entry.dir)) continue;
       if (await exists(`${entry.dir}.lock`)) continue;
       // Renamed away first, so no reader ever sees a half-deleted entry with its marker.
       const trash = join(this.root, ".trash", `${entry.key}-${randomBytes(4).toString("hex")}`);

@@ -17,6 +17,8 @@ export interface DependencyEnv {
   readonly path: readonly string[];
   /** VIRTUAL_ENV, NODE_PATH. */
   readonly env: Readonly<Record<string, string>>;
+  /** The cache entries the environment lives in. */
+  readonly entries: readonly string[];
 }
 
 /** What building the environments of one attempt needs. */
@@ -37,17 +39,20 @@ export interface DependencyEnvParams {
 export async function prepareDependencyEnv(p: DependencyEnvParams): Promise<DependencyEnv> {
   const path: string[] = [];
   const env: Record<string, string> = {};
+  const entries: string[] = [];
   if (p.requirements.python) {
     const venv = await pythonEnv(p, p.requirements.python);
+    entries.push(dirname(venv));
     path.push(join(venv, "bin"));
     env.VIRTUAL_ENV = venv;
   }
   if (p.requirements.node) {
     const modules = await nodeEnv(p, p.requirements.node);
+    entries.push(dirname(modules));
     path.push(join(modules, ".bin"));
     env.NODE_PATH = modules;
   }
-  return { path, env };
+  return { path, env, entries };
 }
 
 const hash = (value: unknown): string => createHash("sha256").update(JSON.stringify(value)).digest("hex");
@@ -105,6 +110,8 @@ async function pythonEnv(p: DependencyEnvParams, spec: RequirementSpec): Promise
       const pip = hostPip ? [python, "-m", "pip", "--python", venvPython] : [venvPython, "-m", "pip"];
       await runInstaller({
         ...installer(p, "pip install"),
+        // Relative paths in a requirements file (`./pkg`, `-e ../lib`) mean what they mean beside it.
+        cwd: spec.type === "file" ? dirname(spec.path) : dir,
         argv: [
           pip[0] as string,
           ...pip.slice(1),

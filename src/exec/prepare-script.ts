@@ -26,6 +26,21 @@ export function scriptDependencies(settings: ResolvedDependencySettings, dataDir
   };
 }
 
+/** The kind an attempt runs, and the release of the cache entries it uses (call when the attempt ends). */
+export interface PreparedScript {
+  readonly kind: ResolvedTaskKind;
+  readonly release: () => void;
+}
+
+type CommonParams = {
+  readonly kind: string;
+  readonly cache: ContentCache;
+  readonly log: (level: "info" | "warning", message: string) => void;
+  readonly mask: (text: string) => string;
+  readonly baseEnv: Readonly<Record<string, string | undefined>>;
+  readonly signal?: AbortSignal;
+};
+
 /** What preparing one attempt needs besides its kind. */
 export interface PrepareScriptParams {
   readonly host: ScriptHost;
@@ -43,13 +58,13 @@ const DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/b
  * logged and saved as run state); with `requirements`, with the cached environments first on
  * PATH and VIRTUAL_ENV / NODE_PATH set. A kind with neither is returned as it is.
  */
-export async function prepareScriptKind(kind: ResolvedTaskKind, p: PrepareScriptParams): Promise<ResolvedTaskKind> {
-  if (kind.requirements === null && kind.scriptSource === null) return kind;
+export async function prepareScriptKind(kind: ResolvedTaskKind, p: PrepareScriptParams): Promise<PreparedScript> {
+  if (kind.requirements === null && kind.scriptSource === null) return { kind, release: () => {} };
   const deps =
     p.dependencies ??
     scriptDependencies(resolveDependencySettings(undefined, kind.taskDir), join(kind.taskDir, ".kiln"));
   const log = (level: "info" | "warning", message: string) => p.host.log(level, message);
-  const common = {
+  const common: CommonParams = {
     kind: kind.kind,
     cache: deps.cache,
     log,
@@ -57,9 +72,31 @@ export async function prepareScriptKind(kind: ResolvedTaskKind, p: PrepareScript
     baseEnv: p.baseEnv,
     ...(p.signal ? { signal: p.signal } : {}),
   };
+  const releases: (() => void)[] = [];
+  const release = () => {
+    for (const r of releases) r();
+  };
+  try {
+    const use = (dir: string) => releases.push(deps.cache.useEntry(dir));
+    return { kind: await preparedKind(kind, p, deps, common, use), release };
+  } catch (error) {
+    release();
+    throw error;
+  }
+}
+
+async function preparedKind(
+  kind: ResolvedTaskKind,
+  p: PrepareScriptParams,
+  deps: ScriptDependencies,
+  common: CommonParams,
+  use: (dir: string) => void,
+): Promise<ResolvedTaskKind> {
+  const log = common.log;
   let workingDirectory = kind.workingDirectory;
   if (kind.scriptSource !== null) {
     const fetched = await fetchScriptSource({ ...common, source: kind.scriptSource });
+    use(fetched.entryDir);
     workingDirectory = fetched.dir;
     if (fetched.commit !== null) {
       log("info", `Running ${kind.kind} at commit ${fetched.commit}`);
@@ -69,6 +106,7 @@ export async function prepareScriptKind(kind: ResolvedTaskKind, p: PrepareScript
   const env = { ...kind.env };
   if (kind.requirements !== null) {
     const built = await prepareDependencyEnv({ ...common, requirements: kind.requirements, settings: deps.settings });
+    for (const dir of built.entries) use(dir);
     Object.assign(env, built.env);
     const path = kind.env.PATH ?? p.baseEnv.PATH ?? DEFAULT_PATH;
     env.PATH = [...built.path, path].join(":");

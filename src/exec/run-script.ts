@@ -76,6 +76,7 @@ export async function runScript(declared: ResolvedTaskKind, params: RunScriptPar
   ]);
   // Becomes the prepared kind (fetched source, dependency environment) once those are ready.
   let kind = declared;
+  let releaseCache = () => {};
   const state = params.state ?? {};
   let paths: AttemptPaths | null = null;
   let session: LocalApiSession | null = null;
@@ -84,13 +85,15 @@ export async function runScript(declared: ResolvedTaskKind, params: RunScriptPar
   try {
     checkInputSize(kind, params.input);
     if (params.signal?.aborted) throw cancelError(params.signal.reason);
-    kind = await prepareScriptKind(declared, {
+    const preparedKind = await prepareScriptKind(declared, {
       host: params.host,
       dependencies: params.dependencies ?? null,
       mask: (text) => masker.mask(text),
       baseEnv: params.baseEnv ?? process.env,
       ...(params.signal ? { signal: params.signal } : {}),
     });
+    kind = preparedKind.kind;
+    releaseCache = preparedKind.release;
     const space = await attemptSpace(params.tempDir);
     paths = attemptPaths(space);
     const supervisor = new ProcessSupervisor({ kind, signal: params.signal, deadlineAt: params.deadlineAt });
@@ -169,6 +172,7 @@ export async function runScript(declared: ResolvedTaskKind, params: RunScriptPar
   } finally {
     // From here on the attempt's token is refused, even to a process that escaped its group.
     session?.close();
+    releaseCache();
     if (paths) removeAttemptFiles(paths, kind, keyValueFilesApplied);
   }
 }

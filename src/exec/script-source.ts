@@ -17,6 +17,8 @@ export interface FetchedSource {
   readonly commit: string | null;
   /** Whether this call fetched it (false: it came from the cache). */
   readonly fetched: boolean;
+  /** The cache entry holding it (for ContentCache.useEntry). */
+  readonly entryDir: string;
 }
 
 /** What fetching a task kind's source needs. */
@@ -54,7 +56,7 @@ export async function fetchScriptSource(p: FetchSourceParams): Promise<FetchedSo
       return { url: where, sha256: s.sha256 };
     },
   });
-  return { dir: entry.dir, commit: null, fetched: entry.built };
+  return { dir: entry.dir, commit: null, fetched: entry.built, entryDir: entry.dir };
 }
 
 async function httpBody(url: string, signal: AbortSignal | undefined): Promise<Readable> {
@@ -193,7 +195,7 @@ async function fetchGit(p: FetchSourceParams, s: GitSource): Promise<FetchedSour
       return { repository: s.repository, commit: head, ...(tag === null ? {} : { tag }) };
     },
   });
-  return { dir: join(entry.dir, "tree"), commit: String(entry.meta.commit), fetched: entry.built };
+  return { dir: join(entry.dir, "tree"), commit: String(entry.meta.commit), fetched: entry.built, entryDir: entry.dir };
 }
 
 /**

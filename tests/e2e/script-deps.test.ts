@@ -125,6 +125,8 @@ tasks:
     assert.deepEqual(run.output, { stdout: "branch says world" });
     assert.equal(run.state.source_commit, branchHead);
     assert.match(await logsOf(run.id), new RegExp(`at commit ${branchHead}`));
+    const status = await kiln([...g, "status", run.id]);
+    assert.match(status.out, new RegExp(`"source_commit":"${branchHead}"`));
   });
 
   it("an HTTP-sourced script with a wrong sha256 is refused", async () => {
