@@ -111,5 +111,22 @@ describe("dependency environments", { timeout: 300_000 }, () => {
       env: { ...process.env, NODE_PATH: env.env.NODE_PATH },
     });
     assert.equal(out.trim(), "node-tiny-ok");
+
+    // A package.json path: its relative file: dependency resolves beside it, not in the cache.
+    const project = join(dir, "project");
+    execFileSync("mkdir", ["-p", project]);
+    writeFileSync(
+      join(project, "package.json"),
+      JSON.stringify({ name: "p", private: true, dependencies: { "kiln-tiny-node": "file:../tiny-node" } }),
+    );
+    const fromManifest = await prepareDependencyEnv({
+      ...params("f", [], logs),
+      requirements: { python: null, node: { type: "file", path: join(project, "package.json") } },
+    });
+    const again = execFileSync(process.execPath, ["-e", "console.log(require('kiln-tiny-node'))"], {
+      encoding: "utf8",
+      env: { ...process.env, NODE_PATH: fromManifest.env.NODE_PATH },
+    });
+    assert.equal(again.trim(), "node-tiny-ok");
   });
 });
