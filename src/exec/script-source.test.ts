@@ -70,6 +70,7 @@ describe("script sources", { timeout: 120_000 }, () => {
       refreshMs: null,
     }).catch((e: unknown) => e);
     assert.ok(isKilnError(error) && error.code === "SOURCE_FETCH_FAILED", String(error));
+    assert.equal(error.retryable, false);
   });
 
   it("a tag pin records the tag's commit", async () => {

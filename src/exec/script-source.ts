@@ -178,6 +178,8 @@ async function fetchGit(p: FetchSourceParams, s: GitSource): Promise<FetchedSour
         });
         await runInstaller({
           ...gitCommand(p, "git checkout"),
+          // The clone worked: a commit it does not hold will not appear by retrying.
+          retryable: false,
           argv: ["git", "-C", tree, "checkout", "--quiet", "--detach", `${commit}^{commit}`],
         });
       }
