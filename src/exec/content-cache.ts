@@ -7,6 +7,11 @@ import { cancelError } from "./attempt-verdict.ts";
 /** The marker that makes an entry complete: written last, by rename, so a half-built entry never has one. */
 const MARKER = ".kiln-entry.json";
 const LOCK_POLL_MS = 150;
+/**
+ * Entry directories that running attempts of this process use, with how many use each: shared by
+ * every ContentCache object, since a config reload makes new ones while old attempts still run.
+ */
+const IN_USE = new Map<string, number>();
 /** A lock file left empty this long was abandoned between creating and writing it. */
 const EMPTY_LOCK_STALE_MS = 30_000;
 
@@ -52,9 +57,6 @@ export interface CacheListing {
 export class ContentCache {
   readonly root: string;
   readonly maxSizeBytes: number;
-  /** Entry directories that running attempts of this process use, with how many use each. */
-  readonly #inUse = new Map<string, number>();
-
   constructor(p: Readonly<{ root: string; maxSizeBytes: number }>) {
     this.root = p.root;
     this.maxSizeBytes = p.maxSizeBytes;
@@ -62,14 +64,14 @@ export class ContentCache {
 
   /** Marks an entry as used by a running attempt until the returned function is called: eviction skips it. */
   useEntry(dir: string): () => void {
-    this.#inUse.set(dir, (this.#inUse.get(dir) ?? 0) + 1);
+    IN_USE.set(dir, (IN_USE.get(dir) ?? 0) + 1);
     let released = false;
     return () => {
       if (released) return;
       released = true;
-      const left = (this.#inUse.get(dir) ?? 1) - 1;
-      if (left === 0) this.#inUse.delete(dir);
-      else this.#inUse.set(dir, left);
+      const left = (IN_USE.get(dir) ?? 1) - 1;
+      if (left === 0) IN_USE.delete(dir);
+      else IN_USE.set(dir, left);
     };
   }
 
@@ -170,7 +172,7 @@ export class ContentCache {
     const removed: CacheListing[] = [];
     for (const entry of entries) {
       if (total <= this.maxSizeBytes) break;
-      if (p.keep?.includes(entry.dir) || this.#inUse.has(entry.dir)) continue;
+      if (p.keep?.includes(entry.dir) || IN_USE.has(entry.dir)) continue;
       if (await exists(`${entry.dir}.lock`)) continue;
       // Renamed away first, so no reader ever sees a half-deleted entry with its marker.
       const trash = join(this.root, ".trash", `${entry.key}-${randomBytes(4).toString("hex")}`);
