@@ -15,6 +15,18 @@ const IN_USE = new Map<string, number>();
 /** A lock file left empty this long was abandoned between creating and writing it. */
 const EMPTY_LOCK_STALE_MS = 30_000;
 
+/** What filling the cache for one attempt of a task kind needs: where, what to log, what to hide. */
+export interface CacheWorkParams {
+  readonly kind: string;
+  readonly cache: ContentCache;
+  /** Logs on the run: installer output, cache hits. */
+  readonly log: (level: "info" | "warning", message: string) => void;
+  readonly mask: (text: string) => string;
+  /** The worker's environment (PATH, HOME, PIP_INDEX_URL, proxies) that installers run with. */
+  readonly baseEnv: Readonly<Record<string, string | undefined>>;
+  readonly signal?: AbortSignal;
+}
+
 /** One complete cache entry. */
 export interface CacheEntry {
   /** The entry's directory: whatever the build put there. */

@@ -8,7 +8,7 @@ import type {
   ResolvedRequirements,
 } from "../config/resolve-script-deps.ts";
 import { KilnError } from "../errors.ts";
-import type { ContentCache } from "./content-cache.ts";
+import type { CacheWorkParams } from "./content-cache.ts";
 import { type InstallerCommand, runInstaller } from "./installer-process.ts";
 
 /** What the script's environment gains from its dependency environments. */
@@ -22,17 +22,9 @@ export interface DependencyEnv {
 }
 
 /** What building the environments of one attempt needs. */
-export interface DependencyEnvParams {
-  readonly kind: string;
+export interface DependencyEnvParams extends CacheWorkParams {
   readonly requirements: ResolvedRequirements;
   readonly settings: ResolvedDependencySettings;
-  readonly cache: ContentCache;
-  /** Logs on the run: build output, cache hits. */
-  readonly log: (level: "info" | "warning", message: string) => void;
-  readonly mask: (text: string) => string;
-  /** The worker's environment (PATH, HOME, PIP_INDEX_URL, proxies) that installers run with. */
-  readonly baseEnv: Readonly<Record<string, string | undefined>>;
-  readonly signal?: AbortSignal;
 }
 
 /** Builds (once per content hash) or reuses the Python and Node environments of a task kind. */

@@ -1,7 +1,7 @@
 import { join } from "node:path";
 import { type ResolvedDependencySettings, resolveDependencySettings } from "../config/resolve-script-deps.ts";
 import type { ResolvedTaskKind } from "../config/resolved-config.ts";
-import { ContentCache } from "./content-cache.ts";
+import { type CacheWorkParams, ContentCache } from "./content-cache.ts";
 import { prepareDependencyEnv } from "./dependency-env.ts";
 import type { ScriptHost } from "./script-host.ts";
 import { fetchScriptSource } from "./script-source.ts";
@@ -32,15 +32,6 @@ export interface PreparedScript {
   readonly release: () => void;
 }
 
-type CommonParams = {
-  readonly kind: string;
-  readonly cache: ContentCache;
-  readonly log: (level: "info" | "warning", message: string) => void;
-  readonly mask: (text: string) => string;
-  readonly baseEnv: Readonly<Record<string, string | undefined>>;
-  readonly signal?: AbortSignal;
-};
-
 /** What preparing one attempt needs besides its kind. */
 export interface PrepareScriptParams {
   readonly host: ScriptHost;
@@ -64,7 +55,7 @@ export async function prepareScriptKind(kind: ResolvedTaskKind, p: PrepareScript
     p.dependencies ??
     scriptDependencies(resolveDependencySettings(undefined, kind.taskDir), join(kind.taskDir, ".kiln"));
   const log = (level: "info" | "warning", message: string) => p.host.log(level, message);
-  const common: CommonParams = {
+  const common: CacheWorkParams = {
     kind: kind.kind,
     cache: deps.cache,
     log,
@@ -89,7 +80,7 @@ async function preparedKind(
   kind: ResolvedTaskKind,
   p: PrepareScriptParams,
   deps: ScriptDependencies,
-  common: CommonParams,
+  common: CacheWorkParams,
   use: (dir: string) => void,
 ): Promise<ResolvedTaskKind> {
   const log = common.log;

@@ -7,7 +7,7 @@ import { pipeline } from "node:stream/promises";
 import { GetObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import type { ResolvedScriptSource } from "../config/resolve-script-deps.ts";
 import { isKilnError, KilnError } from "../errors.ts";
-import type { ContentCache } from "./content-cache.ts";
+import type { CacheWorkParams } from "./content-cache.ts";
 import { runInstaller } from "./installer-process.ts";
 
 /** A fetched source: the directory the script runs in, and the commit of a git source. */
@@ -22,14 +22,8 @@ export interface FetchedSource {
 }
 
 /** What fetching a task kind's source needs. */
-export interface FetchSourceParams {
-  readonly kind: string;
+export interface FetchSourceParams extends CacheWorkParams {
   readonly source: ResolvedScriptSource;
-  readonly cache: ContentCache;
-  readonly log: (level: "info" | "warning", message: string) => void;
-  readonly mask: (text: string) => string;
-  readonly baseEnv: Readonly<Record<string, string | undefined>>;
-  readonly signal?: AbortSignal;
   /** The clock of branch refreshes (tests). */
   readonly now?: () => number;
 }
