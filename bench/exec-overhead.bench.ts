@@ -9,34 +9,14 @@
 import { spawn } from "node:child_process";
 import { defineTaskKind } from "../src/config/define-task-kind.ts";
 import { runScript } from "../src/exec/run-script.ts";
-import type { ScriptHost } from "../src/exec/script-host.ts";
+import { benchContext, silentHost } from "./script-bench-host.ts";
 
 const N = Number(process.argv[2] ?? 400);
 const CONCURRENCY = 8;
 const ROUNDS = 5;
 const kind = defineTaskKind({ kind: "true", command: "/bin/true", output_format: "exit_code_only" });
-const host: ScriptHost = {
-  log: () => {},
-  progress: () => {},
-  setState: async () => {},
-  heartbeat: () => {},
-  steps: {
-    get: () => undefined,
-    complete: async () => {},
-    sleep: async () => "done",
-    waitForEvent: async () => ({ status: "timeout" }),
-  },
-};
-const context = {
-  runId: "0190d7a4-3c1e-7b5a-9f00-00000000abcd",
-  taskKind: "true",
-  attempt: 1,
-  maxRetries: 0,
-  workflowRunId: null,
-  workflowName: null,
-  idempotencyKey: "bench",
-  traceparent: null,
-};
+const host = silentHost;
+const context = benchContext("true");
 
 // The raw spawn gets an environment object made once, as Kiln's comes from a snapshot: without
 // one, Node copies process.env on every spawn (about 0.1 ms), which would flatter Kiln.

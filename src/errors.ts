@@ -106,6 +106,12 @@ export const ERROR_CODES = {
   SECRET_PROVIDER_UNAVAILABLE: 503,
   /** Another `kiln dev` already serves this data directory. */
   DEV_ALREADY_RUNNING: 409,
+  /** A task kind's requirements could not be installed (pip or npm failed); the data holds its output. */
+  DEPENDENCY_BUILD_FAILED: 500,
+  /** A task kind's remote source (git, HTTP, S3) could not be fetched. */
+  SOURCE_FETCH_FAILED: 502,
+  /** A fetched script's sha256 differs from the one in config: it is refused, not run. */
+  SOURCE_CHECKSUM_MISMATCH: 500,
 } as const satisfies Record<string, number>;
 
 /** A stable Kiln error code. */
@@ -154,6 +160,9 @@ const NON_RETRYABLE_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   // A missing secret stays missing until someone sets it: retrying only delays the error.
   "SECRET_NOT_FOUND",
   "DEV_ALREADY_RUNNING",
+  // The same requirements fail the same way; the installer's output says what to change.
+  "DEPENDENCY_BUILD_FAILED",
+  "SOURCE_CHECKSUM_MISMATCH",
 ]);
 
 /** Whether an error with this code is worth retrying by default. */

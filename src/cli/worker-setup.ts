@@ -1,3 +1,4 @@
+import { join } from "node:path";
 import type { ResolvedConfig } from "../config/resolved-config.ts";
 import { createFlowDeps } from "../flow/flow-deps.ts";
 import { resolveFlowSettings } from "./flow-settings.ts";
@@ -10,6 +11,7 @@ import type { SecretResolver } from "../secrets/secret-resolver.ts";
 import type { EngineClient } from "../worker/engine-client.ts";
 import { FlowWorkflowResolver } from "../worker/flow-resolver.ts";
 import { registerScriptKinds } from "../worker/script-kinds.ts";
+import { scriptDependencies } from "../exec/prepare-script.ts";
 import { Worker, type WorkerLogger } from "../worker/worker.ts";
 
 /** What a configured worker needs. */
@@ -26,6 +28,8 @@ export interface WorkerSetupParams {
   readonly sweep?: boolean;
   /** Python interpreter of host processes. */
   readonly python?: string;
+  /** The data directory: script environments and fetched sources are cached in its `cache/`. */
+  readonly dataDir?: string;
 }
 
 /** A worker with the config's script kinds, deployed JS/TS/Python workflows and flows. */
@@ -62,6 +66,7 @@ export async function createConfiguredWorker(params: WorkerSetupParams): Promise
     for (const gone of kinds) if (!next.has(gone)) worker.registry.removeTask(gone);
     registerScriptKinds(worker.registry, config.tasks, {
       baseDir: config.baseDir,
+      dependencies: scriptDependencies(config.worker.dependencies, p.dataDir ?? join(config.baseDir, ".kiln")),
       resolveSecret: (name) => p.secrets.resolveSecret(name),
       unsealInput: (input) => p.secrets.unsealInput(input),
     });

@@ -82,6 +82,14 @@ describe("loadConfig", () => {
       healthPort: null,
       env: {},
       envPassthrough: [],
+      dependencies: {
+        cacheDirectory: null,
+        cacheMaxSizeBytes: 2048 * 1024 * 1024,
+        python: "/usr/bin/python3",
+        pipIndexUrl: null,
+        pipFindLinks: [],
+        npmRegistry: null,
+      },
     });
     const task = config.tasks[0];
     assert.ok(task);

@@ -20,6 +20,7 @@ import type { ConfigInput, TaskKindInput } from "./schema.ts";
 import { checkSecretRef } from "./secret-refs.ts";
 import { replaceVariables } from "./variables.ts";
 import { resolveIncomingWebhooks, resolveWebhookDelivery } from "./resolve-webhooks.ts";
+import { resolveDependencySettings, resolveRequirements, resolveScriptSource } from "./resolve-script-deps.ts";
 
 /** Defaults of a task kind, in the units users write. */
 export const TASK_DEFAULTS = Object.freeze({
@@ -180,6 +181,17 @@ export function resolveTaskKind(input: TaskKindInput, options: ResolveTaskOption
     flovynEnv: input.flovyn_env ?? false,
     source: options.source ?? null,
     taskDir: resolve(options.baseDir),
+    requirements: resolveRequirements(input.requirements, {
+      kind: input.kind,
+      command: input.command,
+      shell: shell !== null,
+      baseDir: options.baseDir,
+    }),
+    scriptSource: resolveScriptSource(input.source, {
+      kind: input.kind,
+      baseDir: options.baseDir,
+      workingDirectory: input.working_directory ?? null,
+    }),
   };
   return deepFreeze(resolved);
 }
@@ -222,6 +234,7 @@ export function resolveConfig(input: ConfigInput, options: ResolveConfigOptions)
     healthPort: w.health_port ?? null,
     env: { ...(w.env ?? {}) },
     envPassthrough: [...new Set(w.env_passthrough ?? [])],
+    dependencies: resolveDependencySettings(w.dependencies, options.baseDir),
   };
   const llm = input.services?.llm ?? {};
   const email = input.services?.email ?? {};

@@ -3,6 +3,7 @@ import type { ScheduleDeclaration } from "../engine/schedule-declaration.ts";
 import type { ResolvedIncomingWebhook, ResolvedWebhookDelivery } from "./resolve-webhooks.ts";
 
 import type { ResolvedLogging, ResolvedSecrets } from "./forge-sections.ts";
+import type { ResolvedDependencySettings, ResolvedRequirements, ResolvedScriptSource } from "./resolve-script-deps.ts";
 
 /** How a task kind's input reaches the script. */
 export type InputFormat = "env" | "json_stdin" | "json_file" | "args";
@@ -90,6 +91,10 @@ export interface ResolvedTaskKind {
    * run-time values must resolve inside it, after `..` and symlinks.
    */
   readonly taskDir: string;
+  /** Packages installed into a cached environment the script runs in (null: none). */
+  readonly requirements: ResolvedRequirements | null;
+  /** Where the script's files are fetched from; the script runs in the fetched directory (null: local). */
+  readonly scriptSource: ResolvedScriptSource | null;
 }
 
 /** How to reach the server. */
@@ -116,6 +121,8 @@ export interface ResolvedWorker {
   readonly env: Readonly<Record<string, string>>;
   /** Names of the worker process's own environment variables also shown to flows. */
   readonly envPassthrough: readonly string[];
+  /** How script environments and fetched sources are built and cached. */
+  readonly dependencies: ResolvedDependencySettings;
 }
 
 /** Defaults of the flow nodes that reach outside services; strings may hold `${secret:NAME}`. */

@@ -3,6 +3,7 @@ import { z } from "zod";
 import { incomingWebhookSchema, webhookDeliverySchema } from "./webhooks-schema.ts";
 import { scheduleSchema, scheduleShorthandSchema } from "./schedule-schema.ts";
 import { loggingSchema, secretsSchema, securitySchema } from "./forge-sections.ts";
+import { dependencySettingsSchema, requirementsSchema, scriptSourceSchema } from "./script-deps-schema.ts";
 
 /**
  * The zod schemas of a Kiln config file: the single source of validation, of the resolved types'
@@ -176,6 +177,8 @@ export const taskKindSchema = z
     flovyn_env: flag(
       "Also give the script FLOVYN_* copies of the KILN_* context variables, for scripts written for Flovyn (default false)",
     ).optional(),
+    requirements: requirementsSchema.optional(),
+    source: scriptSourceSchema.optional(),
   })
   .describe("A script or CLI that becomes a durable task");
 
@@ -228,6 +231,7 @@ export const workerSchema = z
       .preprocess(numericText, z.number(WHOLE).int(WHOLE).min(0, WHOLE).max(65_535, WHOLE))
       .optional()
       .describe("Port of /healthz, /readyz and /metrics for `kiln worker` (default: not served)"),
+    dependencies: dependencySettingsSchema.optional(),
   })
   .describe("Worker settings");
 

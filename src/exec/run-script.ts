@@ -15,6 +15,7 @@ import type { LocalApiSession } from "./local-api.ts";
 import { Masker } from "./masker.ts";
 import { secretInputValues } from "../config/input-schema.ts";
 import { outputCapture } from "./output-format.ts";
+import { prepareScriptKind, type ScriptDependencies } from "./prepare-script.ts";
 import { ProcessSupervisor } from "./process-supervisor.ts";
 import { expandRunTime } from "./runtime-vars.ts";
 import type { ScriptHost } from "./script-host.ts";
@@ -45,6 +46,8 @@ export interface RunScriptParams {
   readonly binDir?: string | null;
   /** Where the process's private directory for attempts is created (default: the OS temp dir). */
   readonly tempDir?: string;
+  /** The cache of `requirements` environments and `source` fetches (default: under the task's directory). */
+  readonly dependencies?: ScriptDependencies | null;
 }
 
 function checkInputSize(kind: ResolvedTaskKind, input: unknown): void {
@@ -65,12 +68,15 @@ function checkInputSize(kind: ResolvedTaskKind, input: unknown): void {
  * and classifies the exit. Never throws for anything the script or its config did: the result
  * says what happened, in one shape for success and failure.
  */
-export async function runScript(kind: ResolvedTaskKind, params: RunScriptParams): Promise<ScriptResult> {
+export async function runScript(declared: ResolvedTaskKind, params: RunScriptParams): Promise<ScriptResult> {
   const started = performance.now();
   const masker = new Masker([
     ...Object.values(params.secrets ?? {}),
-    ...secretInputValues(params.input, kind.secretFields),
+    ...secretInputValues(params.input, declared.secretFields),
   ]);
+  // Becomes the prepared kind (fetched source, dependency environment) once those are ready.
+  let kind = declared;
+  let releaseCache = () => {};
   const state = params.state ?? {};
   let paths: AttemptPaths | null = null;
   let session: LocalApiSession | null = null;
@@ -79,6 +85,15 @@ export async function runScript(kind: ResolvedTaskKind, params: RunScriptParams)
   try {
     checkInputSize(kind, params.input);
     if (params.signal?.aborted) throw cancelError(params.signal.reason);
+    const preparedKind = await prepareScriptKind(declared, {
+      host: params.host,
+      dependencies: params.dependencies ?? null,
+      mask: (text) => masker.mask(text),
+      baseEnv: params.baseEnv ?? process.env,
+      ...(params.signal ? { signal: params.signal } : {}),
+    });
+    kind = preparedKind.kind;
+    releaseCache = preparedKind.release;
     const space = await attemptSpace(params.tempDir);
     paths = attemptPaths(space);
     const supervisor = new ProcessSupervisor({ kind, signal: params.signal, deadlineAt: params.deadlineAt });
@@ -157,6 +172,7 @@ export async function runScript(kind: ResolvedTaskKind, params: RunScriptParams)
   } finally {
     // From here on the attempt's token is refused, even to a process that escaped its group.
     session?.close();
+    releaseCache();
     if (paths) removeAttemptFiles(paths, kind, keyValueFilesApplied);
   }
 }

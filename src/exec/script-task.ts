@@ -3,6 +3,7 @@ import type { Run } from "../engine/run.ts";
 // The one import from worker/: RunParked is the worker's signal that a handler parked its run.
 import { RunParked } from "../worker/task-context.ts";
 import { runScript } from "./run-script.ts";
+import type { ScriptDependencies } from "./prepare-script.ts";
 import type { ScriptHost } from "./script-host.ts";
 import type { ScriptResult } from "./script-result.ts";
 
@@ -36,6 +37,8 @@ export interface ExecuteScriptOptions {
    */
   readonly baseEnv?: Readonly<Record<string, string | undefined>>;
   readonly tempDir?: string;
+  /** The worker's cache of `requirements` environments and `source` fetches. */
+  readonly dependencies?: ScriptDependencies | null;
   /** Receives the whole result (success or not) before this function returns or throws. */
   readonly onResult?: (result: ScriptResult) => void;
 }
@@ -74,6 +77,7 @@ export async function executeScriptTask(
     ...(options.binDir === undefined ? {} : { binDir: options.binDir }),
     ...(options.baseEnv === undefined ? {} : { baseEnv: options.baseEnv }),
     ...(options.tempDir === undefined ? {} : { tempDir: options.tempDir }),
+    ...(options.dependencies === undefined ? {} : { dependencies: options.dependencies }),
   });
   options.onResult?.(result);
   if (result.verdict === "success") return result.output;

@@ -3,6 +3,7 @@ import type { ResolvedTaskKind } from "../config/resolved-config.ts";
 import { resolveRetryPolicy } from "../engine/retry-policy.ts";
 import { startingWorkflowName } from "../engine/workflow-label.ts";
 import { executeScriptTask } from "../exec/script-task.ts";
+import type { ScriptDependencies } from "../exec/prepare-script.ts";
 import type { Registry } from "./registry.ts";
 
 /** The directory holding the worker's own `kiln`, put first on every script's PATH. */
@@ -17,6 +18,8 @@ export interface ScriptKindOptions {
   /** Opens the input's sealed secret fields (secrets/sealed-input.ts) just before the script runs. */
   readonly unsealInput?: (input: unknown) => Promise<unknown>;
   readonly binDir?: string;
+  /** The cache of `requirements` environments and `source` fetches. */
+  readonly dependencies?: ScriptDependencies;
 }
 
 /**
@@ -57,6 +60,7 @@ export function registerScriptKinds(
           input: options.unsealInput ? await options.unsealInput(input) : input,
           secrets,
           binDir: options.binDir ?? KILN_BIN_DIR,
+          ...(options.dependencies === undefined ? {} : { dependencies: options.dependencies }),
           workflow: ctx.run.parentRunId ? { runId: ctx.run.parentRunId, name: startingWorkflowName(ctx.run) } : null,
         });
       },

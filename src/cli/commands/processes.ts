@@ -254,6 +254,7 @@ async function serveDev(
       // Through the server's local client, so its metrics and live feeds see the worker's writes.
       client: localEngineClient(store, server.app),
       namespace: ns,
+      dataDir,
       config,
       deployments: storeWorkflowSource(store),
       secrets: createSecretResolver({
@@ -403,6 +404,7 @@ async function workerCommand(ctx: CliContext, options: WorkerOptions): Promise<n
   const common = {
     config,
     logger: workerLogger(logger),
+    dataDir: resolve(ctx.options.data ?? ctx.env.KILN_DATA ?? DEFAULT_DATA_DIR),
     ...(options.name === undefined ? {} : { name: options.name }),
     ...(options.concurrency === undefined ? {} : { concurrency: Number(options.concurrency) }),
   };
