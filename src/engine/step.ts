@@ -3,9 +3,10 @@ import type { StepStatus } from "./status.ts";
 
 /**
  * What a step records: a memoized `step`, a durable `sleep`, an `event` wait, a `child` run, or a
- * `compensation` of an earlier step.
+ * `compensation` of an earlier step. The one list every schema uses.
  */
-export type StepType = "step" | "sleep" | "event" | "child" | "compensation";
+export const STEP_TYPES = ["step", "sleep", "event", "child", "compensation"] as const;
+export type StepType = (typeof STEP_TYPES)[number];
 
 /** A memoized unit inside a run, keyed by its (suffixed) name. Times are epoch milliseconds. */
 export interface Step {

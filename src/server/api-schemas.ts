@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { RUN_STATUSES, STEP_STATUSES } from "../engine/status.ts";
+import { STEP_TYPES } from "../engine/step.ts";
 import { COMPUTE_ADAPTERS, TOKEN_ROLES, WORKFLOW_RUNTIMES } from "../store/control-store.ts";
 
 /**
@@ -72,7 +73,7 @@ export const StepSchema = z.object({
   runId: z.string(),
   name: z.string(),
   seq: z.number().int(),
-  type: z.enum(["step", "sleep", "event", "child", "compensation"]),
+  type: z.enum(STEP_TYPES),
   status: z.enum(STEP_STATUSES),
   output: z.unknown(),
   error: SerializedError.nullable(),

@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { replaceNul } from "../../engine/free-text.ts";
 import { STEP_STATUSES } from "../../engine/status.ts";
+import { STEP_TYPES } from "../../engine/step.ts";
 import {
   CounterSchema,
   DurationMsSchema,
@@ -15,7 +16,7 @@ import {
 /** Request and response schemas of the remote worker protocol (/v1/worker/*). */
 
 const Lease = { runId: z.string().min(1).max(100), leaseToken: CounterSchema };
-const StepType = z.enum(["step", "sleep", "event", "child", "compensation"]);
+const StepType = z.enum(STEP_TYPES);
 
 export const WriteResultSchema = z.union([
   z.object({ ok: z.literal(true), cancelRequested: z.boolean() }),
