@@ -36,13 +36,13 @@ export const STEP_STATUSES = [
  */
 export type StepStatus = (typeof STEP_STATUSES)[number];
 
-const TERMINAL_RUN: ReadonlySet<RunStatus> = new Set<RunStatus>([
-  "completed",
-  "failed",
-  "cancelled",
-  "compensated",
-  "timed_out",
-]);
+/** The run statuses that never change again (the store's SQL lists are built from this). */
+export const TERMINAL_RUN_STATUSES = ["completed", "failed", "cancelled", "compensated", "timed_out"] as const;
+
+/** The step statuses that are final for the step's current attempt (a retry may forget them). */
+export const SETTLED_STEP_STATUSES = ["completed", "failed", "skipped", "compensated", "cancelled"] as const;
+
+const TERMINAL_RUN: ReadonlySet<RunStatus> = new Set<RunStatus>(TERMINAL_RUN_STATUSES);
 
 /** Whether a run in this status will never change again. */
 export function isTerminal(status: RunStatus): boolean {

@@ -16,6 +16,8 @@ export interface Migration {
   readonly statements: Readonly<Record<Dialect, readonly string[]>>;
 }
 
+// Migrations are history: their SQL stays as it was applied, so this list is written out here
+// rather than built from engine/status.ts like the store's queries.
 const TERMINAL = "('completed', 'failed', 'cancelled', 'compensated', 'timed_out')";
 
 const RUNS = `CREATE TABLE runs (

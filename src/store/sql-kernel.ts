@@ -3,7 +3,7 @@ import { KilnError, type SerializedError } from "../errors.ts";
 import { newRunId } from "../engine/ids.ts";
 import { DEFAULT_MAX_PAYLOAD_BYTES, encodePayload } from "../engine/payload.ts";
 import type { Lease, Run } from "../engine/run.ts";
-import { isTerminal, type RunStatus } from "../engine/status.ts";
+import { isTerminal, type RunStatus, SETTLED_STEP_STATUSES, TERMINAL_RUN_STATUSES } from "../engine/status.ts";
 import {
   type ColumnType,
   inList,
@@ -23,10 +23,11 @@ export const RUN_ENDS_CHANNEL = "kiln_run_ends";
 /** Run ids per run-end notification: PostgreSQL caps a payload at 8,000 bytes. */
 const RUN_ENDS_PER_NOTE = 100;
 
-/** The terminal run statuses, as an SQL list. */
-export const TERMINAL = "('completed', 'failed', 'cancelled', 'compensated', 'timed_out')";
-/** The settled step statuses, as an SQL list. */
-export const SETTLED = "('completed', 'failed', 'skipped', 'compensated', 'cancelled')";
+const sqlList = (values: readonly string[]) => `(${values.map((v) => `'${v}'`).join(", ")})`;
+/** The terminal run statuses, as an SQL list (from engine/status.ts). */
+export const TERMINAL = sqlList(TERMINAL_RUN_STATUSES);
+/** The settled step statuses, as an SQL list (from engine/status.ts). */
+export const SETTLED = sqlList(SETTLED_STEP_STATUSES);
 /** How many due parked runs one claim or sweep wakes at most. */
 export const WAKE_BATCH = 1000;
 
