@@ -2,6 +2,7 @@ import { conditionNode } from "./condition.ts";
 import { emailSendNode } from "./email-send.ts";
 import { forEachNode } from "./for-each.ts";
 import { httpRequestNode } from "./http-request.ts";
+import { agentNode } from "./agent.ts";
 import { llmNode } from "./llm.ts";
 import type { FlowNodeType } from "./node-api.ts";
 import { parallelNode } from "./parallel.ts";
@@ -25,4 +26,5 @@ export const NODE_LIBRARY: readonly FlowNodeType[] = Object.freeze([
   parallelNode,
   emailSendNode,
   llmNode,
+  agentNode,
 ]);

@@ -92,6 +92,8 @@ export interface DurableNodeContext {
   readonly stepName: string;
   readonly input: unknown;
   readonly node: FlowNode;
+  /** Settings of the nodes that talk to the outside world (the agent's model endpoint). */
+  readonly services: FlowServices;
   /** The durable primitives. */
   readonly workflow: WorkflowContext;
   readonly sandbox: Sandbox;
