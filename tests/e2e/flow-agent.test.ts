@@ -98,7 +98,11 @@ describe("agent flow survives a SIGKILLed kiln dev between two tool calls", { ti
     await start();
 
     const done = await eventually(async () => {
-      const s = (await kiln([...g(), "status", id, "--json"])).json() as { status: string; output: unknown };
+      const s = (await kiln([...g(), "status", id, "--json"])).json() as {
+        status: string;
+        output: unknown;
+        steps: { name: string; output: unknown }[];
+      };
       return s.status === "completed" || s.status === "failed" ? s : undefined;
     }, 90_000);
     assert.equal(done.status, "completed", JSON.stringify(done));
@@ -111,6 +115,11 @@ describe("agent flow survives a SIGKILLed kiln dev between two tool calls", { ti
     assert.equal(output.text, "Sunny, and your hotel is booked.");
     assert.equal(output.transcript.length, 6);
     assert.ok(output.usage.total_tokens > 0);
+    // Each model call's token usage is on its step, as `kiln status` shows it.
+    const first = done.steps.find((step) => step.name === "plan.model[0]")?.output as
+      | { usage?: { input_tokens: number } }
+      | undefined;
+    assert.equal(first?.usage?.input_tokens, 10);
 
     // The request log: each model turn asked once, the weather once; only the interrupted booking twice.
     const turns = stub.calls("/v1/messages").map((r) => (r.body as { messages: unknown[] }).messages.length);
