@@ -112,6 +112,16 @@ export const ERROR_CODES = {
   SOURCE_FETCH_FAILED: 502,
   /** A fetched script's sha256 differs from the one in config: it is refused, not run. */
   SOURCE_CHECKSUM_MISMATCH: 500,
+  /** A flow `agent` node's model kept calling tools for more model calls than its `max_iterations`. */
+  AGENT_MAX_ITERATIONS: 422,
+  /** A flow `agent` node's conversation used more tokens than its `token_budget`. */
+  AGENT_TOKEN_BUDGET: 422,
+  /** A flow `embed` node's embeddings endpoint failed or answered with something unusable. */
+  EMBED_REQUEST_FAILED: 502,
+  /** The vector nodes have no vector store: no database on this worker, or PostgreSQL without the pgvector extension. */
+  VECTOR_STORE_UNAVAILABLE: 503,
+  /** Vectors of a different length than the ones already in the collection. */
+  VECTOR_DIMENSION_MISMATCH: 400,
 } as const satisfies Record<string, number>;
 
 /** A stable Kiln error code. */

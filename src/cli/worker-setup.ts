@@ -1,6 +1,7 @@
 import { join } from "node:path";
 import type { ResolvedConfig } from "../config/resolved-config.ts";
 import { createFlowDeps } from "../flow/flow-deps.ts";
+import { lazyVectorStore } from "../store/open-vector-store.ts";
 import { resolveFlowSettings } from "./flow-settings.ts";
 import { flowRuntime } from "../flow/flow-runtime.ts";
 import { HostPool } from "../runtimes/host-pool.ts";
@@ -30,6 +31,8 @@ export interface WorkerSetupParams {
   readonly python?: string;
   /** The data directory: script environments and fetched sources are cached in its `cache/`. */
   readonly dataDir?: string;
+  /** The store URL of a worker that has Kiln's database: the vector nodes keep their vectors there. */
+  readonly database?: string;
 }
 
 /** A worker with the config's script kinds, deployed JS/TS/Python workflows and flows. */
@@ -78,12 +81,13 @@ export async function createConfiguredWorker(params: WorkerSetupParams): Promise
   const hosts = new DeployedWorkflowResolver({ source: p.deployments, runner: new HostRunner(pool) });
   worker.registry.addResolver(hosts);
   const settings = await resolveFlowSettings(p.config, (name) => p.secrets.resolveSecret(name));
+  const vectors = p.database === undefined ? undefined : lazyVectorStore(p.database);
   const flowDeps = await createFlowDeps({
     plugins: p.config.plugins,
     pluginBaseDir: p.config.baseDir,
     resolveSecret: (name: string) => p.secrets.resolveSecret(name),
     env: settings.env,
-    services: settings.services,
+    services: vectors === undefined ? settings.services : { ...settings.services, vectors },
   });
   const flows = new FlowWorkflowResolver({ source: p.deployments, runtime: flowRuntime(flowDeps) });
   worker.registry.addResolver(flows);
@@ -98,6 +102,7 @@ export async function createConfiguredWorker(params: WorkerSetupParams): Promise
     close: async () => {
       await worker.stop();
       await pool.close();
+      await vectors?.close();
       flowDeps.dispose();
     },
   };

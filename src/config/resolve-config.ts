@@ -240,6 +240,7 @@ export function resolveConfig(input: ConfigInput, options: ResolveConfigOptions)
   const email = input.services?.email ?? {};
   const services: ResolvedServices = {
     llm: defined({
+      provider: llm.provider,
       baseUrl: llm.base_url,
       apiKey: llm.api_key,
       model: llm.model,

@@ -128,6 +128,7 @@ export interface ResolvedWorker {
 /** Defaults of the flow nodes that reach outside services; strings may hold `${secret:NAME}`. */
 export interface ResolvedServices {
   readonly llm: {
+    readonly provider?: "openai" | "anthropic";
     readonly baseUrl?: string;
     readonly apiKey?: string;
     readonly model?: string;

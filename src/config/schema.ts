@@ -240,6 +240,10 @@ export const servicesSchema = z
   .strictObject({
     llm: z
       .strictObject({
+        provider: z
+          .enum(["openai", "anthropic"])
+          .optional()
+          .describe("Wire format of the endpoint: openai (chat completions, default) or anthropic (Messages API)"),
         base_url: z.string().min(1).optional().describe("OpenAI-compatible API base, e.g. https://api.openai.com/v1"),
         api_key: z.string().optional().describe("API key (usually ${secret:OPENAI_KEY} or ${OPENAI_API_KEY})"),
         model: z.string().min(1).optional().describe("Model used when a node gives none"),

@@ -303,6 +303,7 @@ export class FlowSession {
       stepName,
       input,
       node,
+      services: this.#shared.deps.services ?? {},
       workflow: this.#ctx,
       sandbox: this.#shared.deps.sandbox,
       scope,

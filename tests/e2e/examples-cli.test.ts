@@ -10,10 +10,13 @@ import { createServer, type Server } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
+import { type ModelStub, startModelStub } from "../support/model-stub.ts";
 import { eventually, type KilnProcess, kiln, startKiln } from "./cli-support.ts";
 
 const ROOT = join(import.meta.dirname, "..", "..");
 const FLOWS = join(ROOT, "examples", "flows");
+/** The examples that call model providers, run in this order (the rag-* ones share a collection). */
+const MODEL_EXAMPLES = ["llm-summary.yaml", "price-agent.yaml", "rag-index.yaml", "rag-search.yaml", "rag-answer.yaml"];
 
 /** The `kiln …` commands an example's header comment gives, in order, with its quoted arguments. */
 function commandsOf(file: string): string[][] {
@@ -28,6 +31,7 @@ describe("examples/ run as their comments say", { timeout: 240_000 }, () => {
   let dir: string;
   let dev: KilnProcess;
   let api: Server;
+  let models: ModelStub;
   const calls: string[] = [];
   const g = () => ["--server", dev.url, "--data", join(dir, ".kiln")];
 
@@ -53,20 +57,37 @@ describe("examples/ run as their comments say", { timeout: 240_000 }, () => {
     });
     await new Promise<void>((r) => api.listen(0, "127.0.0.1", r));
     const base = `http://127.0.0.1:${(api.address() as { port: number }).port}`;
+    models = await startModelStub();
+    // The stand-in model calls the first tool offered once, cites the first source it is given, or echoes.
+    models.respond = (ask) => {
+      if (ask.tools.length > 0 && ask.toolResults.length === 0) {
+        return { toolCalls: [{ name: ask.tools[0] as string, arguments: { id: "a" } }] };
+      }
+      if (ask.toolResults.length > 0) return { text: `From the catalogue: ${ask.toolResults.join(" ")}` };
+      const source = /^\[([^\]]+)\]/m.exec(ask.prompt)?.[1];
+      return { text: source === undefined ? `echo: ${ask.prompt}` : `Steps are recorded durably [${source}].` };
+    };
     // The config's own `${APPROVALS_URL:-…}` defaults are overridden the way its comment says.
     dev = await startKiln(["dev", "--port", "0", "--config", FLOWS], dir, {
       APPROVALS_URL: `${base}/approvals`,
       PAYMENTS_URL: `${base}/payments`,
       ORDERS_URL: `${base}/orders`,
       API_URL: base,
+      ANTHROPIC_URL: models.url,
+      OPENAI_URL: `${models.url}/v1`,
     });
     const secret = await kiln([...g(), "secrets", "set", "PAYMENTS_TOKEN", "pay-token"]);
     assert.equal(secret.code, 0, secret.err);
+    for (const name of ["ANTHROPIC_API_KEY", "OPENAI_API_KEY"]) {
+      const set = await kiln([...g(), "secrets", "set", name, `key-${name}`]);
+      assert.equal(set.code, 0, set.err);
+    }
   });
 
   after(async () => {
     await dev?.stop();
     await new Promise((r) => api?.close(r));
+    await models?.close();
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -113,7 +134,7 @@ describe("examples/ run as their comments say", { timeout: 240_000 }, () => {
       "publish-post.yaml": '{"title":"Hello Kiln","body":"Durable scripts"}',
     };
     const files = readdirSync(FLOWS).filter(
-      (f) => f.endsWith(".yaml") && f !== "kiln.yaml" && f !== "order-approval.yaml",
+      (f) => f.endsWith(".yaml") && f !== "kiln.yaml" && f !== "order-approval.yaml" && !MODEL_EXAMPLES.includes(f),
     );
     assert.deepEqual(files.sort(), Object.keys(inputs).sort(), "a new example needs its input here");
     for (const file of files) {
@@ -125,6 +146,43 @@ describe("examples/ run as their comments say", { timeout: 240_000 }, () => {
       assert.equal(r.code, 0, `${file}\n${r.out}${r.err}`);
       assert.equal((r.json() as { status: string }).status, "completed");
     }
+  });
+
+  it("the model examples run their commands in order against a stand-in model provider", async () => {
+    const outputs: Record<string, Record<string, unknown>> = {};
+    for (const file of MODEL_EXAMPLES) {
+      const commands = commandsOf(file);
+      assert.deepEqual(
+        commands.map((c) => c[0]),
+        ["deploy", "start"],
+        file,
+      );
+      for (const c of commands) {
+        const args =
+          c[0] === "deploy" ? c.map((a) => (a.endsWith(".yaml") ? join(FLOWS, a) : a)) : [...c, "--wait", "--json"];
+        const r = await kiln([...g(), "--config", FLOWS, ...args]);
+        assert.equal(r.code, 0, `${file}: kiln ${c.join(" ")}\n${r.out}${r.err}`);
+        if (c[0] === "start") {
+          const run = r.json() as { status: string; output: Record<string, unknown> };
+          assert.equal(run.status, "completed", `${file}: ${r.out}`);
+          outputs[file] = run.output;
+        }
+      }
+    }
+    assert.match(String(outputs["llm-summary.yaml"]?.text), /^echo: Summarize in one line: Kiln runs/);
+    assert.ok(((outputs["llm-summary.yaml"]?.usage as { total_tokens: number } | undefined)?.total_tokens ?? 0) > 0);
+    assert.match(String(outputs["price-agent.yaml"]?.text), /From the catalogue: .*"price":10/);
+    assert.equal(outputs["rag-index.yaml"]?.upserted, 2);
+    assert.equal((outputs["rag-search.yaml"]?.matches as { id: string }[] | undefined)?.[0]?.id, "steps");
+    assert.deepEqual(outputs["rag-answer.yaml"]?.citations, ["steps"]);
+    const keys = models.requests.map((r) => r.headers.authorization ?? r.headers["x-api-key"]);
+    assert.ok(
+      keys.every(
+        (k) =>
+          k === "Bearer key-OPENAI_API_KEY" || k === "Bearer key-ANTHROPIC_API_KEY" || k === "key-ANTHROPIC_API_KEY",
+      ),
+      keys.join(", "),
+    );
   });
 
   it("npm run example: the embedded program runs its workflows to the end", async () => {

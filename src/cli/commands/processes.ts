@@ -253,6 +253,7 @@ async function serveDev(
     const setup: ConfiguredWorker = await createConfiguredWorker({
       // Through the server's local client, so its metrics and live feeds see the worker's writes.
       client: localEngineClient(store, server.app),
+      database: db,
       namespace: ns,
       dataDir,
       config,
@@ -418,6 +419,7 @@ async function workerCommand(ctx: CliContext, options: WorkerOptions): Promise<n
     setup = await createConfiguredWorker({
       ...common,
       client: store,
+      database: options.db,
       namespace,
       deployments: storeWorkflowSource(store),
       secrets: createSecretResolver({ cwd: config.baseDir }),

@@ -1,4 +1,5 @@
 import type { RetryPolicyInput } from "../../engine/retry-policy.ts";
+import type { LazyVectorStore } from "../../store/open-vector-store.ts";
 import type { LogLevel } from "../../store/store.ts";
 import type { WorkflowContext } from "../../worker/workflow-context.ts";
 import type { ExpressionScope } from "../expression-scope.ts";
@@ -26,6 +27,8 @@ export interface FlowServices {
   readonly script?: ScriptSettings;
   readonly email?: EmailSettings;
   readonly llm?: LlmSettings;
+  /** The vector store in the worker's database (vector.* and rag.answer nodes); absent on remote workers. */
+  readonly vectors?: LazyVectorStore;
 }
 
 /** The run a node executes in, as nodes see it. */
@@ -92,6 +95,8 @@ export interface DurableNodeContext {
   readonly stepName: string;
   readonly input: unknown;
   readonly node: FlowNode;
+  /** Settings of the nodes that talk to the outside world (the agent's model endpoint). */
+  readonly services: FlowServices;
   /** The durable primitives. */
   readonly workflow: WorkflowContext;
   readonly sandbox: Sandbox;
