@@ -106,6 +106,10 @@ export const ERROR_CODES = {
   SECRET_PROVIDER_UNAVAILABLE: 503,
   /** Another `kiln dev` already serves this data directory. */
   DEV_ALREADY_RUNNING: 409,
+  /** No account (user) of that name. */
+  ACCOUNT_NOT_FOUND: 404,
+  /** An account of that name already exists. */
+  ACCOUNT_EXISTS: 409,
 } as const satisfies Record<string, number>;
 
 /** A stable Kiln error code. */

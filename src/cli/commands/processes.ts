@@ -16,6 +16,7 @@ import { applyFlowTrigger } from "../../server/flow-trigger.ts";
 import { syncConfigSchedules } from "../../server/config-schedules.ts";
 import { flowSchedule, syncFlowSchedule } from "../../server/flow-schedules.ts";
 import { startServer } from "../../server/start-server.ts";
+import { parseRateLimit, type RateLimitOptions } from "../../server/rate-limits.ts";
 import { openStore } from "../../store/open-store.ts";
 import type { Store } from "../../store/store.ts";
 import { HttpEngineClient } from "../../worker/http-engine-client.ts";
@@ -160,6 +161,25 @@ function retentionOptions(options: {
   };
 }
 
+/** The rate-limit flags over the config's `server.rate_limits`, as start-server options. */
+function rateLimitOptions(
+  options: { rateLimit?: string; workerRateLimit?: string; anonymousRateLimit?: string },
+  config: ResolvedConfig | undefined,
+): { rateLimit?: RateLimitOptions } {
+  const set = config?.server.rateLimits ?? {};
+  const pick = (flag: string | undefined, configured: string | undefined, name: string) => {
+    if (flag !== undefined) return parseRateLimit(flag, `--${name}`);
+    return configured === undefined ? undefined : parseRateLimit(configured, `server.rate_limits`);
+  };
+  const limits = {
+    default: pick(options.rateLimit, set.default, "rate-limit"),
+    worker: pick(options.workerRateLimit, set.worker, "worker-rate-limit"),
+    anonymous: pick(options.anonymousRateLimit, set.anonymous, "anonymous-rate-limit"),
+  };
+  const given = Object.fromEntries(Object.entries(limits).filter(([, v]) => v !== undefined));
+  return Object.keys(given).length === 0 ? {} : { rateLimit: given };
+}
+
 /** `--max-streams PER_TOKEN[,TOTAL]`: the caps on open live streams. */
 function streamCaps(text: string | undefined): { perToken?: number; total?: number } {
   if (text === undefined) return {};
@@ -186,6 +206,9 @@ interface DevOptions {
   readonly auditRetention?: string;
   readonly retention?: string;
   readonly namespaceRetention?: readonly string[];
+  readonly rateLimit?: string;
+  readonly workerRateLimit?: string;
+  readonly anonymousRateLimit?: string;
 }
 
 /** One namespace `kiln dev` serves: its in-process worker and how to (re-)register it. */
@@ -240,6 +263,7 @@ async function serveDev(
     allowedHosts: options.allowedHost ?? [],
     maxStreams: streamCaps(options.maxStreams),
     ...retentionOptions(options),
+    ...rateLimitOptions(options, config),
     webhookDelivery: config.webhookDelivery,
   });
   const vault = server.app.deps.vault;
@@ -350,6 +374,9 @@ interface ServerOptions {
   readonly auditRetention?: string;
   readonly retention?: string;
   readonly namespaceRetention?: readonly string[];
+  readonly rateLimit?: string;
+  readonly workerRateLimit?: string;
+  readonly anonymousRateLimit?: string;
 }
 
 /** `kiln server`: the API, timers and housekeeping on SQLite or PostgreSQL; no worker. */
@@ -372,6 +399,7 @@ async function serverCommand(ctx: CliContext, options: ServerOptions): Promise<n
     allowedHosts: options.allowedHost ?? [],
     maxStreams: streamCaps(options.maxStreams),
     ...retentionOptions(options),
+    ...rateLimitOptions(options, config),
     ...(config === undefined ? {} : { webhookDelivery: config.webhookDelivery }),
   });
   if (config !== undefined) {
@@ -528,6 +556,12 @@ registerCommands((program: Command, run) => {
     .option("--audit-retention <duration>", "keep audit records this long (default 90d)")
     .option("--retention <duration>", "delete finished runs (steps, logs) this long after they end (default: keep)")
     .option("--namespace-retention <ns=duration...>", "retention of finished runs for one namespace (repeatable)")
+    .option("--rate-limit <per_second[,burst]>", "requests per API token or account (default 50,200; off: none)")
+    .option("--worker-rate-limit <per_second[,burst]>", "requests per worker token (default 2000,4000; off: none)")
+    .option(
+      "--anonymous-rate-limit <per_second[,burst]>",
+      "requests per client address without a valid credential (default 20,200; off: none)",
+    )
     .option("--workflows <dir>", "directory of workflow files to deploy and watch", "workflows")
     .option("--concurrency <n>", "runs executed at once")
     .action(run((ctx, opts) => devCommand(ctx, opts as DevOptions)));
@@ -545,6 +579,12 @@ registerCommands((program: Command, run) => {
     .option("--audit-retention <duration>", "keep audit records this long (default 90d)")
     .option("--retention <duration>", "delete finished runs (steps, logs) this long after they end (default: keep)")
     .option("--namespace-retention <ns=duration...>", "retention of finished runs for one namespace (repeatable)")
+    .option("--rate-limit <per_second[,burst]>", "requests per API token or account (default 50,200; off: none)")
+    .option("--worker-rate-limit <per_second[,burst]>", "requests per worker token (default 2000,4000; off: none)")
+    .option(
+      "--anonymous-rate-limit <per_second[,burst]>",
+      "requests per client address without a valid credential (default 20,200; off: none)",
+    )
     .action(run((ctx, opts) => serverCommand(ctx, opts as ServerOptions)));
   program
     .command("worker")
