@@ -16,6 +16,7 @@ import { buildOpenApiDocument } from "./openapi.ts";
 import { checkCookieRequestOrigin, checkJsonContentType, checkOrigin } from "./request-guard.ts";
 import { limitAnonymous, limitPrincipal } from "./rate-limits.ts";
 import { readJsonBody, validate } from "./request-input.ts";
+import { traceRequest } from "./request-span.ts";
 import { accountRoutes } from "./routes/accounts.ts";
 import { auditRoutes } from "./routes/audit.ts";
 import { eventRoutes } from "./routes/events.ts";
@@ -229,7 +230,7 @@ function requestLog(deps: ServerDeps) {
     // whose body is read back through a stream (a large share of a worker request's cost).
     c.header("X-Request-Id", requestId);
     const started = performance.now();
-    await next();
+    await traceRequest(c, next);
     if (!c.res.headers.has("X-Request-Id")) c.header("X-Request-Id", requestId);
     const ms = performance.now() - started;
     const route = c.get("route") ?? "unmatched";

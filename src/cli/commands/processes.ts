@@ -2,6 +2,7 @@ import { parseDuration } from "../../engine/duration.ts";
 import { existsSync, readdirSync, readFileSync, rmSync, statSync, watch, writeFileSync } from "node:fs";
 import { basename, dirname, extname, join, resolve } from "node:path";
 import type { Command } from "commander";
+import { createRequire } from "node:module";
 import { loadConfig } from "../../config/load-config.ts";
 import type { ResolvedConfig } from "../../config/resolved-config.ts";
 import { KilnError, serializeError } from "../../errors.ts";
@@ -16,6 +17,7 @@ import { applyFlowTrigger } from "../../server/flow-trigger.ts";
 import { syncConfigSchedules } from "../../server/config-schedules.ts";
 import { flowSchedule, syncFlowSchedule } from "../../server/flow-schedules.ts";
 import { startServer } from "../../server/start-server.ts";
+import { startTracing } from "../../tracing/start-tracing.ts";
 import { parseRateLimit, type RateLimitOptions } from "../../server/rate-limits.ts";
 import { openStore } from "../../store/open-store.ts";
 import type { Store } from "../../store/store.ts";
@@ -542,6 +544,20 @@ async function workerCommand(ctx: CliContext, options: WorkerOptions): Promise<n
   return 0;
 }
 
+/**
+ * Runs a long-lived command with OpenTelemetry tracing when an OTLP endpoint is configured
+ * (start-tracing.ts); buffered spans are exported before the process ends.
+ */
+async function traced(serviceName: string, command: () => Promise<number>): Promise<number> {
+  const version = createRequire(import.meta.url)("../../../package.json").version as string;
+  const stop = await startTracing({ serviceName, version });
+  try {
+    return await command();
+  } finally {
+    await stop();
+  }
+}
+
 registerCommands((program: Command, run) => {
   program
     .command("dev")
@@ -564,7 +580,7 @@ registerCommands((program: Command, run) => {
     )
     .option("--workflows <dir>", "directory of workflow files to deploy and watch", "workflows")
     .option("--concurrency <n>", "runs executed at once")
-    .action(run((ctx, opts) => devCommand(ctx, opts as DevOptions)));
+    .action(run((ctx, opts) => traced("kiln-dev", () => devCommand(ctx, opts as DevOptions))));
   program
     .command("server")
     .description("run the API, timers and housekeeping (no worker) on SQLite or PostgreSQL")
@@ -585,7 +601,7 @@ registerCommands((program: Command, run) => {
       "--anonymous-rate-limit <per_second[,burst]>",
       "requests per client address without a valid credential (default 20,200; off: none)",
     )
-    .action(run((ctx, opts) => serverCommand(ctx, opts as ServerOptions)));
+    .action(run((ctx, opts) => traced("kiln-server", () => serverCommand(ctx, opts as ServerOptions))));
   program
     .command("worker")
     .description("execute runs: remotely (--server URL --token T) or in-process (--db URL)")
@@ -593,5 +609,5 @@ registerCommands((program: Command, run) => {
     .option("--concurrency <n>", "runs executed at once")
     .option("--name <name>", "worker name")
     .option("--health-port <port>", "serve /healthz, /readyz and /metrics on this port (0: any free port)")
-    .action(run((ctx, opts) => workerCommand(ctx, opts as WorkerOptions)));
+    .action(run((ctx, opts) => traced("kiln-worker", () => workerCommand(ctx, opts as WorkerOptions))));
 });
