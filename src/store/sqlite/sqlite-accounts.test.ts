@@ -4,24 +4,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import Database from "better-sqlite3";
-import { openTestSqlite, type TestStore } from "../../../tests/support/test-db.ts";
+import { sqliteContractStores } from "../../../tests/support/test-db.ts";
 import { accountsContract } from "../accounts.contract.ts";
-import type { Store } from "../store.ts";
 import { SqliteStore } from "./sqlite-store.ts";
 
-const open = new Map<Store, TestStore>();
-
-accountsContract("sqlite", {
-  open: async (options) => {
-    const t = await openTestSqlite(options);
-    open.set(t.store, t);
-    return t.store;
-  },
-  close: async (store) => {
-    await open.get(store)?.close();
-    open.delete(store);
-  },
-});
+accountsContract("sqlite", sqliteContractStores());
 
 describe("migration 14 (accounts)", () => {
   it("upgrades a database made before it, keeping its tokens", async () => {
