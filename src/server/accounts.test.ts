@@ -153,6 +153,11 @@ for (const dialect of ["sqlite", "postgres"] as Dialect[]) {
       const mine = items.find((r) => r.actorName === "dev");
       assert.equal(mine?.actor, "account:dev");
       assert.equal(mine?.outcome, "ok");
+      const signIns = await t.store.audit.listAuditRecords({ limit: 50, action: "createSession" });
+      assert.ok(
+        signIns.items.some((r) => r.actor === "account:vera" && r.outcome === "ok"),
+        "a sign-in names its account",
+      );
     });
 
     it("deletes an account; its credentials stop working", async () => {

@@ -40,6 +40,8 @@ function describe(deps: ServerDeps, who: Authenticated) {
 /** Signs an account in: checks its password and starts a session kept in the store. */
 async function accountSession(c: AppContext, deps: ServerDeps, name: string, password: string) {
   const principal = await deps.accounts.verify(name, password);
+  // The audit record of this sign-in names the account (the route itself is public).
+  c.set("auth", { principal, namespace: principal.namespace });
   const session = await deps.store.accounts.createAccountSession({ account: name, ttlMs: ACCOUNT_SESSION_TTL_MS });
   await deps.store.accounts.touchAccount({ name });
   setSessionCookie(c, session, ACCOUNT_SESSION_TTL_MS);
