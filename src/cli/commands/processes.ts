@@ -18,7 +18,7 @@ import { syncConfigSchedules } from "../../server/config-schedules.ts";
 import { flowSchedule, syncFlowSchedule } from "../../server/flow-schedules.ts";
 import { startServer } from "../../server/start-server.ts";
 import { startTracing } from "../../tracing/start-tracing.ts";
-import { parseRateLimit, type RateLimitOptions } from "../../server/rate-limits.ts";
+import { rateLimitOptions } from "../rate-limit-options.ts";
 import { openStore } from "../../store/open-store.ts";
 import type { Store } from "../../store/store.ts";
 import { HttpEngineClient } from "../../worker/http-engine-client.ts";
@@ -161,25 +161,6 @@ function retentionOptions(options: {
     ...(options.retention === undefined ? {} : { runRetentionMs: parseDuration(options.retention) }),
     ...(Object.keys(perNamespace).length === 0 ? {} : { namespaceRetentionMs: perNamespace }),
   };
-}
-
-/** The rate-limit flags over the config's `server.rate_limits`, as start-server options. */
-function rateLimitOptions(
-  options: { rateLimit?: string; workerRateLimit?: string; anonymousRateLimit?: string },
-  config: ResolvedConfig | undefined,
-): { rateLimit?: RateLimitOptions } {
-  const set = config?.server.rateLimits ?? {};
-  const pick = (flag: string | undefined, configured: string | undefined, name: string) => {
-    if (flag !== undefined) return parseRateLimit(flag, `--${name}`);
-    return configured === undefined ? undefined : parseRateLimit(configured, `server.rate_limits`);
-  };
-  const limits = {
-    default: pick(options.rateLimit, set.default, "rate-limit"),
-    worker: pick(options.workerRateLimit, set.worker, "worker-rate-limit"),
-    anonymous: pick(options.anonymousRateLimit, set.anonymous, "anonymous-rate-limit"),
-  };
-  const given = Object.fromEntries(Object.entries(limits).filter(([, v]) => v !== undefined));
-  return Object.keys(given).length === 0 ? {} : { rateLimit: given };
 }
 
 /** `--max-streams PER_TOKEN[,TOTAL]`: the caps on open live streams. */
