@@ -122,6 +122,10 @@ export const ERROR_CODES = {
   VECTOR_STORE_UNAVAILABLE: 503,
   /** Vectors of a different length than the ones already in the collection. */
   VECTOR_DIMENSION_MISMATCH: 400,
+  /** No account (user) of that name. */
+  ACCOUNT_NOT_FOUND: 404,
+  /** An account of that name already exists. */
+  ACCOUNT_EXISTS: 409,
 } as const satisfies Record<string, number>;
 
 /** A stable Kiln error code. */

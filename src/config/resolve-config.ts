@@ -223,6 +223,7 @@ export function resolveConfig(input: ConfigInput, options: ResolveConfigOptions)
     token: s.token ?? s.worker_token ?? null,
     listen: s.listen ?? SERVER_DEFAULTS.listen,
     database: s.database === undefined ? null : resolveDatabase(s.database, options.baseDir),
+    rateLimits: Object.fromEntries(Object.entries(s.rate_limits ?? {}).filter(([, v]) => v !== undefined)),
   };
   const worker: ResolvedWorker = {
     name: w.name ?? WORKER_DEFAULTS.name,

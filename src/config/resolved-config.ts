@@ -104,6 +104,8 @@ export interface ResolvedServer {
   readonly token: string | null;
   readonly listen: string;
   readonly database: string | null;
+  /** `rate_limits`, as written (`PER_SECOND[,BURST]` or `off`); the server parses them. */
+  readonly rateLimits: Readonly<Partial<Record<"default" | "worker" | "anonymous", string>>>;
 }
 
 /** Worker settings. */

@@ -182,6 +182,11 @@ export const taskKindSchema = z
   })
   .describe("A script or CLI that becomes a durable task");
 
+/** A request rate: `PER_SECOND[,BURST]` (burst default: four seconds' worth) or `off`. */
+const rateLimitSpec = z
+  .string()
+  .regex(/^(off|\d+(\.\d+)?(,[1-9]\d*)?)$/, 'Expected PER_SECOND[,BURST] (e.g. "50,200") or "off"');
+
 /** `server`: where a worker or CLI finds the Kiln server. Forge names load as aliases. */
 export const serverSchema = z
   .strictObject({
@@ -193,6 +198,16 @@ export const serverSchema = z
     grpc_address: z.string().min(1).optional().describe("Forge alias of url"),
     org_id: z.string().min(1).optional().describe("Forge alias of namespace"),
     worker_token: z.string().optional().describe("Forge alias of token"),
+    rate_limits: z
+      .strictObject({
+        default: rateLimitSpec.optional().describe("Per API token or account (default 50,200)"),
+        worker: rateLimitSpec.optional().describe("Per worker token (default 2000,4000)"),
+        anonymous: rateLimitSpec
+          .optional()
+          .describe("Per client address, for requests without a valid credential (default 20,200)"),
+      })
+      .optional()
+      .describe("Request rates `kiln server`/`kiln dev` allow (flags --rate-limit, … override them)"),
   })
   .describe("How to reach the Kiln server");
 

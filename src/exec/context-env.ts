@@ -14,6 +14,8 @@ export interface ScriptContext {
   readonly idempotencyKey: string;
   /** A parent W3C traceparent to continue, or null to start a trace from the run id. */
   readonly traceparent: string | null;
+  /** The traceparent of the process's own span (tracing on): given to the script as is. */
+  readonly processTraceparent?: string;
 }
 
 const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
@@ -53,7 +55,7 @@ export function contextEnv(context: ScriptContext): Record<string, string> {
     KILN_WORKFLOW_RUN_ID: context.workflowRunId ?? "",
     KILN_WORKFLOW_NAME: context.workflowName ?? "",
     KILN_IDEMPOTENCY_KEY: context.idempotencyKey,
-    TRACEPARENT: makeTraceparent(context.runId, context.traceparent),
+    TRACEPARENT: context.processTraceparent ?? makeTraceparent(context.runId, context.traceparent),
   };
 }
 

@@ -22,6 +22,7 @@ import type { ScriptHost } from "./script-host.ts";
 import type { ScriptResult } from "./script-result.ts";
 import { ScriptStreams } from "./script-streams.ts";
 import { spawnProcess } from "./spawn-process.ts";
+import { endSpan, startSpan, traceparentOf } from "../tracing/spans.ts";
 import { ensureWorkerWatchdog } from "./worker-watchdog.ts";
 
 /** What one attempt of a script runs with, besides its task kind. */
@@ -68,7 +69,28 @@ function checkInputSize(kind: ResolvedTaskKind, input: unknown): void {
  * and classifies the exit. Never throws for anything the script or its config did: the result
  * says what happened, in one shape for success and failure.
  */
-export async function runScript(declared: ResolvedTaskKind, params: RunScriptParams): Promise<ScriptResult> {
+export async function runScript(kind: ResolvedTaskKind, params: RunScriptParams): Promise<ScriptResult> {
+  // With tracing on, the process gets a span (a child of the attempt's) and its TRACEPARENT is that span.
+  const span = startSpan(`process ${kind.kind}`, {
+    attributes: {
+      "kiln.task_kind": kind.kind,
+      "kiln.run.id": params.context.runId,
+      "kiln.attempt": params.context.attempt,
+    },
+  });
+  if (span === undefined) return runAttempt(kind, params);
+  const result = await runAttempt(kind, {
+    ...params,
+    context: { ...params.context, processTraceparent: traceparentOf(span) },
+  });
+  if (result.pid !== null) span.setAttribute("process.pid", result.pid);
+  if (result.exitCode !== null) span.setAttribute("process.exit.code", result.exitCode);
+  span.setAttribute("kiln.verdict", result.verdict);
+  endSpan(span, result.verdict === "success" || result.verdict === "parked" ? null : result.error);
+  return result;
+}
+
+async function runAttempt(declared: ResolvedTaskKind, params: RunScriptParams): Promise<ScriptResult> {
   const started = performance.now();
   const masker = new Masker([
     ...Object.values(params.secrets ?? {}),

@@ -1,11 +1,12 @@
 import { randomUUID } from "node:crypto";
 import { Hono } from "hono";
-import { KilnError } from "../errors.ts";
+import { hasCode, KilnError } from "../errors.ts";
 import type { ApiRoute, AppContext, AppEnv } from "./api-route.ts";
 import {
   authenticate,
   authorize,
   isLoopbackAddress,
+  principalKey,
   type RequestAuth,
   requestedNamespace,
   requireCredential,
@@ -13,7 +14,10 @@ import {
 import { errorResponse, sendError } from "./error-response.ts";
 import { buildOpenApiDocument } from "./openapi.ts";
 import { checkCookieRequestOrigin, checkJsonContentType, checkOrigin } from "./request-guard.ts";
+import { limitAnonymous, limitPrincipal } from "./rate-limits.ts";
 import { readJsonBody, validate } from "./request-input.ts";
+import { traceRequest } from "./request-span.ts";
+import { accountRoutes } from "./routes/accounts.ts";
 import { auditRoutes } from "./routes/audit.ts";
 import { eventRoutes } from "./routes/events.ts";
 import { healthRoutes } from "./routes/health.ts";
@@ -76,6 +80,7 @@ export function createApp(options: AppOptions): KilnApp {
     ...webhookRoutes,
     ...hookRoutes,
     ...scheduleRoutes,
+    ...accountRoutes,
   );
   const app = new Hono<AppEnv>();
   app.use("*", requestLog(deps));
@@ -124,24 +129,13 @@ export function createApp(options: AppOptions): KilnApp {
 async function handle(route: ApiRoute, c: AppContext, deps: ServerDeps): Promise<Response> {
   c.set("route", route.path);
   let auth: RequestAuth | undefined;
-  if (route.access.roles !== "public") {
-    const who = await authenticate(c, deps, route.queryToken === true);
+  if (route.access.roles === "public") limitAnonymous(c, deps);
+  else {
+    const who = await authenticateLimited(c, deps, route.queryToken === true);
     requireCredential(c, deps, who, route.access);
     if (who.via === "cookie") checkCookieRequestOrigin(c);
     const { principal } = who;
-    const limits = deps.auth.rateLimit;
-    if (limits !== false && principal.kind === "token") {
-      const limit = principal.role === "worker" ? limits.worker : limits.default;
-      const waitMs = deps.rateLimiter.take(principal.tokenId ?? principal.name, limit);
-      if (waitMs > 0) {
-        const retryAfterSeconds = Math.max(1, Math.ceil(waitMs / 1000));
-        throw new KilnError(
-          "RATE_LIMITED",
-          `Too many requests for this token (${limit.perSecond}/s, bursts of ${limit.burst}); retry after ${retryAfterSeconds} s`,
-          { data: { retryAfterSeconds } },
-        );
-      }
-    }
+    limitPrincipal(deps, principal);
     auth = await authorize(c, deps, principal, route.access);
     c.set("auth", auth);
   }
@@ -155,6 +149,19 @@ async function handle(route: ApiRoute, c: AppContext, deps: ServerDeps): Promise
     body = route.fastBody?.(raw) === true ? raw : validate(route.body, raw, "body");
   }
   return route.handle({ params, query, body, auth: auth as RequestAuth, c, deps });
+}
+
+/**
+ * Authenticates a request; a failed attempt counts against the client address's rate, so that
+ * passwords and tokens cannot be guessed at the speed of the network.
+ */
+async function authenticateLimited(c: AppContext, deps: ServerDeps, allowQueryToken: boolean) {
+  try {
+    return await authenticate(c, deps, allowQueryToken);
+  } catch (error) {
+    if (hasCode(error, "UNAUTHENTICATED")) limitAnonymous(c, deps);
+    throw error;
+  }
 }
 
 /**
@@ -179,7 +186,7 @@ async function handleAudited(route: ApiRoute, c: AppContext, deps: ServerDeps): 
     const principal = auth?.principal;
     deps.audit.record({
       namespace: clip(auth?.namespace ?? requestedNamespace(c) ?? "-"),
-      actor: principal?.tokenId ?? principal?.kind ?? "anonymous",
+      actor: principal === undefined ? "anonymous" : principalKey(principal),
       actorName: principal?.name ?? "",
       action: route.operationId,
       method: route.method,
@@ -223,7 +230,7 @@ function requestLog(deps: ServerDeps) {
     // whose body is read back through a stream (a large share of a worker request's cost).
     c.header("X-Request-Id", requestId);
     const started = performance.now();
-    await next();
+    await traceRequest(c, next);
     if (!c.res.headers.has("X-Request-Id")) c.header("X-Request-Id", requestId);
     const ms = performance.now() - started;
     const route = c.get("route") ?? "unmatched";

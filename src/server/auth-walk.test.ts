@@ -63,6 +63,13 @@ const CALLS: Record<string, (ids: Ids) => Call> = {
   listTokens: () => ({ path: "/v1/tokens" }),
   createToken: () => ({ path: "/v1/tokens", body: { name: "walk", role: "viewer" } }),
   revokeToken: (i) => ({ path: `/v1/tokens/${i.tokenId}` }),
+  listAccounts: () => ({ path: "/v1/accounts" }),
+  createAccount: () => ({
+    path: "/v1/accounts",
+    body: { name: "walker", role: "viewer", namespace: "team", password: "walk-password-1" },
+  }),
+  setAccountPassword: () => ({ path: "/v1/accounts/walker/password", body: { password: "walk-password-2" } }),
+  deleteAccount: () => ({ path: "/v1/accounts/walker" }),
   listSecrets: () => ({ path: "/v1/secrets" }),
   setSecret: (i) => ({ path: `/v1/secrets/${i.secret}`, body: { value: "walk value" } }),
   deleteSecret: (i) => ({ path: `/v1/secrets/${i.secret}` }),
@@ -386,7 +393,14 @@ for (const dialect of ["sqlite", "postgres"] as Dialect[]) {
         }
       }
       const text = JSON.stringify(await count());
-      for (const secret of ["walk value", "a value", "B-SECRET-VALUE-MARKER", ...Object.values(t.tokens)]) {
+      const passwords = ["walk-password-1", "walk-password-2"];
+      for (const secret of [
+        "walk value",
+        "a value",
+        "B-SECRET-VALUE-MARKER",
+        ...passwords,
+        ...Object.values(t.tokens),
+      ]) {
         assert.ok(!text.includes(secret), `the audit log holds ${secret}`);
       }
     });

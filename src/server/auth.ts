@@ -1,4 +1,5 @@
 import { KilnError } from "../errors.ts";
+import { ACCOUNT_SESSION_PREFIX } from "../store/account-store.ts";
 import { ALL_NAMESPACES, DEFAULT_NAMESPACE, type TokenRole } from "../store/control-store.ts";
 import { sha256Hex } from "../store/sql-control.ts";
 import type { Access, AppContext } from "./api-route.ts";
@@ -8,14 +9,16 @@ import { LOOPBACK_SESSION_PRINCIPAL, LoopbackSessions, readSessionCookie } from 
 /**
  * Authentication and authorization of API requests (ARCHITECTURE.md "Server, auth, secrets").
  *
- * - Credentials: `Authorization: Bearer kiln_…`, or Basic with the token as password (any user).
+ * - Credentials: `Authorization: Bearer kiln_…`; Basic with a token as password (any user); or
+ *   Basic with an account's name and password (account-auth.ts), told apart from a token by the
+ *   password not starting with `kiln_` (which account passwords may not).
  *   Streams (SSE, WebSocket) also accept `?access_token=`, since browsers cannot set headers there.
  * - Namespace of a request: the `Kiln-Namespace` header or `?namespace=`, else the token's own
  *   (`default` for a `*` token). A token acts only in its namespace; `*` in every one.
  * - Roles: admin (everything), developer (runs, events, deploys, secrets; not tokens), viewer
  *   (read only), worker (the worker protocol and reading runs). See ACCESS in api-route.ts.
- * - The web UI's HttpOnly cookie `kiln_session` (session-cookie.ts) carries a token or, in
- *   loopback-open mode, a loopback session; header and query tokens take precedence over it.
+ * - The web UI's HttpOnly cookie `kiln_session` (session-cookie.ts) carries a token, an account
+ *   session (`as.…`, kept in the store) or, in loopback-open mode, a loopback session; header and query tokens take precedence over it.
  * - `auth: "loopback-open"`: requests without credentials from 127.0.0.1/::1 act as a `*` admin,
  *   except on routes whose access has `tokenRequired` (deploys, secrets, tokens, namespaces, the
  *   worker protocol): those need a credential even from loopback, since any web page can make a
@@ -27,8 +30,11 @@ export type AuthMode = "required" | "loopback-open";
 
 /** Who is calling. */
 export interface Principal {
-  /** `loopback`: no credential (loopback-open mode); `session`: the UI's loopback session cookie. */
-  readonly kind: "token" | "loopback" | "session";
+  /**
+   * `loopback`: no credential (loopback-open mode); `session`: the UI's loopback session cookie;
+   * `account`: an account's password or UI session (`name` is the account).
+   */
+  readonly kind: "token" | "loopback" | "session" | "account";
   /** The token id (null for loopback requests). */
   readonly tokenId: string | null;
   readonly name: string;
@@ -75,26 +81,51 @@ export function isLoopbackHost(host: string): boolean {
   return host === "localhost" || isLoopbackAddress(host);
 }
 
-/** The token a request carries, if any. */
-export function requestToken(c: AppContext, allowQueryToken: boolean): string | undefined {
+/** A credential a request carries: a token, or an account's name and password (HTTP Basic). */
+export type Credential =
+  | { readonly kind: "token"; readonly token: string }
+  | { readonly kind: "password"; readonly name: string; readonly password: string };
+
+/** The credential a request carries, if any. */
+export function requestCredential(c: AppContext, allowQueryToken: boolean): Credential | undefined {
   const header = c.req.header("authorization");
   if (header !== undefined) {
     const [scheme, value = ""] = header.trim().split(/\s+/, 2);
-    if (/^bearer$/i.test(scheme ?? "")) return value;
+    if (/^bearer$/i.test(scheme ?? "")) return { kind: "token", token: value };
     if (/^basic$/i.test(scheme ?? "")) {
       const decoded = Buffer.from(value, "base64").toString("utf8");
       const colon = decoded.indexOf(":");
-      return colon === -1 ? decoded : decoded.slice(colon + 1);
+      const password = colon === -1 ? decoded : decoded.slice(colon + 1);
+      const name = colon === -1 ? "" : decoded.slice(0, colon);
+      // Tokens start with `kiln_` and account passwords may not, so the password tells them apart.
+      if (password.startsWith("kiln_") || name === "") return { kind: "token", token: password };
+      return { kind: "password", name, password };
     }
     throw new KilnError("UNAUTHENTICATED", `Unsupported authorization scheme "${scheme}"; use Bearer or Basic`);
   }
-  if (allowQueryToken) return c.req.query("access_token") ?? undefined;
-  return undefined;
+  const token = allowQueryToken ? c.req.query("access_token") : undefined;
+  return token === undefined ? undefined : { kind: "token", token };
+}
+
+/** The token a request carries, if any (an account's Basic credential is not one). */
+export function requestToken(c: AppContext, allowQueryToken: boolean): string | undefined {
+  const credential = requestCredential(c, allowQueryToken);
+  return credential?.kind === "token" ? credential.token : undefined;
+}
+
+/** A key that tells callers apart (rate limits, stream caps, the audit log's actor). */
+export function principalKey(principal: Principal): string {
+  if (principal.kind === "account") return `account:${principal.name}`;
+  return principal.tokenId ?? principal.kind;
 }
 
 /** Identifies the caller; UNAUTHENTICATED when it cannot. */
 export async function authenticate(c: AppContext, deps: ServerDeps, allowQueryToken: boolean): Promise<Authenticated> {
-  const token = requestToken(c, allowQueryToken);
+  const credential = requestCredential(c, allowQueryToken);
+  if (credential?.kind === "password") {
+    return { principal: await deps.accounts.verify(credential.name, credential.password), via: "header" };
+  }
+  const token = credential?.token;
   if (token !== undefined && token !== "") {
     return { principal: await tokenPrincipal(deps, token), via: c.req.header("authorization") ? "header" : "query" };
   }
@@ -133,6 +164,7 @@ export async function tokenPrincipal(deps: ServerDeps, token: string): Promise<P
 
 /** The principal of a session cookie: a loopback session of this process, or a token. */
 async function cookiePrincipal(deps: ServerDeps, value: string): Promise<Principal> {
+  if (value.startsWith(ACCOUNT_SESSION_PREFIX)) return deps.accounts.sessionPrincipal(value);
   if (!LoopbackSessions.isLoopbackValue(value)) return tokenPrincipal(deps, value);
   if (deps.auth.mode === "loopback-open" && deps.sessions.verify(value)) return LOOPBACK_SESSION_PRINCIPAL;
   throw new KilnError(
@@ -169,7 +201,7 @@ export async function authorize(
   if (![principal.role, ...(principal.extraRoles ?? [])].some((role) => access.roles.includes(role))) {
     throw new KilnError(
       "FORBIDDEN",
-      `A ${principal.role} token may not ${c.req.method} ${c.req.routePath}; this needs one of: ${access.roles.join(", ")}`,
+      `A ${principal.role} ${principal.kind === "account" ? "account" : "token"} may not ${c.req.method} ${c.req.routePath}; this needs one of: ${access.roles.join(", ")}`,
     );
   }
   const all = principal.namespace === ALL_NAMESPACES;

@@ -1,3 +1,4 @@
+import { AccountAuth } from "./account-auth.ts";
 import { AuditTrail } from "./audit-trail.ts";
 import type { Logger } from "pino";
 import { KilnError } from "../errors.ts";
@@ -9,7 +10,8 @@ import { LiveHub } from "./live-hub.ts";
 import { createLogger } from "./logger.ts";
 import { ServerMetrics } from "./metrics.ts";
 import { NamespaceCache } from "./namespace-cache.ts";
-import { type RateLimit, RateLimiter } from "./rate-limiter.ts";
+import { RateLimiter } from "./rate-limiter.ts";
+import { type RateLimitOptions, type RateLimits, resolveRateLimits } from "./rate-limits.ts";
 import { HostPolicy } from "./request-guard.ts";
 import { RunLeases } from "./run-leases.ts";
 import { RunNamespaces } from "./run-namespaces.ts";
@@ -33,8 +35,11 @@ export interface AppOptions {
   readonly allowedHosts?: readonly string[];
   /** Where the bootstrap admin token is, for the message of a 401. */
   readonly adminTokenPath?: string;
-  /** Per-token request rates; false turns limiting off. Loopback-open requests are never limited. */
-  readonly rateLimit?: false | { readonly default?: RateLimit; readonly worker?: RateLimit };
+  /**
+   * Request rates per token or account, per worker token and per address for unauthenticated
+   * requests (rate-limits.ts); false turns limiting off. Loopback-open requests are never limited.
+   */
+  readonly rateLimit?: RateLimitOptions;
   /** Largest request body of the API. Default 4 MiB. */
   readonly maxBodyBytes?: number;
   /** Largest request body of the worker protocol (batches). Default 64 MiB. */
@@ -66,6 +71,8 @@ export interface ServerDeps {
   readonly live: LiveHub;
   readonly claims: ClaimWaiter;
   readonly tokens: TokenCache;
+  /** Account passwords and UI sessions, checked with caching. */
+  readonly accounts: AccountAuth;
   readonly namespaces: NamespaceCache;
   readonly runNamespaces: RunNamespaces;
   /** The latest lease token of runs, to fence log lines. */
@@ -81,7 +88,7 @@ export interface ServerDeps {
     readonly mode: AuthMode;
     /** Whether an admin token file exists for local CLIs (its path is never sent over HTTP). */
     readonly adminTokenOnDisk: boolean;
-    readonly rateLimit: false | { readonly default: RateLimit; readonly worker: RateLimit };
+    readonly rateLimit: RateLimits;
     readonly publicMetrics: boolean;
   };
   readonly limits: { readonly apiBodyBytes: number; readonly workerBodyBytes: number; readonly maxClaimWaitMs: number };
@@ -105,13 +112,7 @@ export function createServerDeps(options: AppOptions): ServerDeps {
     }
     vault = SecretVault.open(store, { dataDir: options.dataDir ?? "." });
   }
-  const rateLimit =
-    options.rateLimit === false
-      ? false
-      : {
-          default: options.rateLimit?.default ?? { perSecond: 50, burst: 200 },
-          worker: options.rateLimit?.worker ?? { perSecond: 2000, burst: 4000 },
-        };
+  const rateLimit = resolveRateLimits(options.rateLimit);
   const logger = options.logger ?? createLogger();
   return {
     store,
@@ -122,6 +123,10 @@ export function createServerDeps(options: AppOptions): ServerDeps {
     live: new LiveHub(store, { pollMs: options.livePollMs ?? 250 }),
     claims: new ClaimWaiter(store),
     tokens: new TokenCache(store, {
+      clock,
+      ...(options.tokenCacheMs === undefined ? {} : { ttlMs: options.tokenCacheMs }),
+    }),
+    accounts: new AccountAuth(store.accounts, {
       clock,
       ...(options.tokenCacheMs === undefined ? {} : { ttlMs: options.tokenCacheMs }),
     }),

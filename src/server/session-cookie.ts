@@ -8,7 +8,8 @@ import type { Principal } from "./auth.ts";
  * The web UI's session: an HttpOnly cookie, so that no token ever sits in a URL or in storage a
  * script can read (ARCHITECTURE.md, "UI session").
  *
- * - `kiln_session` holds either a token (set by `POST /v1/session` after the user pasted it) or,
+ * - `kiln_session` holds a token (set by `POST /v1/session` after the user pasted it), an account
+ *   session (`as.…`, after the user gave a name and password; its hash is kept in the store), or,
  *   in loopback-open mode, a loopback session: `ls.<issued ms>.<HMAC>` signed with a key that
  *   lives only in this server process (a restart ends every loopback session; reloading the
  *   page issues a new one). A loopback session acts as a `*` admin.
@@ -81,12 +82,15 @@ function overHttps(c: AppContext): boolean {
 }
 
 /** Sets the session cookie on the response. */
-export function setSessionCookie(c: AppContext, value: string): void {
+export function setSessionCookie(c: AppContext, value: string, maxAgeMs?: number): void {
   if (!/^[\w.~-]+$/.test(value)) {
     throw new KilnError("UNAUTHENTICATED", "The token has characters a token never has; copy it again");
   }
   const secure = overHttps(c) ? "; Secure" : "";
-  c.header("Set-Cookie", `${SESSION_COOKIE}=${value}; Path=/; HttpOnly; SameSite=Strict${secure}`, { append: true });
+  const maxAge = maxAgeMs === undefined ? "" : `; Max-Age=${Math.floor(maxAgeMs / 1000)}`;
+  c.header("Set-Cookie", `${SESSION_COOKIE}=${value}; Path=/; HttpOnly; SameSite=Strict${maxAge}${secure}`, {
+    append: true,
+  });
 }
 
 /** Clears the session cookie. */

@@ -1,5 +1,5 @@
 import { KilnError } from "../errors.ts";
-import type { Principal } from "./auth.ts";
+import { type Principal, principalKey } from "./auth.ts";
 
 /** Caps on open live streams (SSE, WebSocket, log follows). */
 export interface StreamCaps {
@@ -32,7 +32,7 @@ export class StreamLimits {
 
   /** Counts one more stream of this caller; returns the function that counts it closed (once). */
   acquire(principal: Principal): () => void {
-    const key = principal.tokenId ?? principal.kind;
+    const key = principalKey(principal);
     const mine = this.#open.get(key) ?? 0;
     if (mine >= this.#caps.perToken) {
       throw new KilnError(

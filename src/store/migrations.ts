@@ -422,6 +422,30 @@ const EVENTS_WORKERS_17 = [
   "ALTER TABLE workers ADD COLUMN concurrency INTEGER",
 ];
 
+/**
+ * Migration 14: accounts (users who sign in with a password, hashed by src/server/password-hash.ts)
+ * with a role in one namespace, as tokens have; and the web UI's sessions of accounts (the SHA-256
+ * of each session cookie, so a database dump reveals no usable session).
+ */
+const ACCOUNTS_14 = [
+  `CREATE TABLE accounts (
+    name TEXT PRIMARY KEY,
+    namespace TEXT NOT NULL,
+    role TEXT NOT NULL,
+    password_hash TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    last_login_at BIGINT
+  )`,
+  `CREATE TABLE account_sessions (
+    hash TEXT PRIMARY KEY,
+    account TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL
+  )`,
+  "CREATE INDEX account_sessions_by_account ON account_sessions (account)",
+];
+
 /** Every migration, in order. */
 export const MIGRATIONS: readonly Migration[] = [
   {
@@ -457,6 +481,7 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 11, name: "token extra roles", statements: { sqlite: TOKEN_ROLES_11, postgres: TOKEN_ROLES_11 } },
   { version: 12, name: "audit log", statements: AUDIT_12 },
   { version: 13, name: "retention indexes", statements: { sqlite: RETENTION_13, postgres: RETENTION_13 } },
+  { version: 14, name: "accounts", statements: { sqlite: ACCOUNTS_14, postgres: ACCOUNTS_14 } },
   {
     version: 17,
     name: "recent events, worker concurrency",

@@ -10,6 +10,7 @@ import { rowsSource, type SqlDriver, type SqlScalar } from "./sql-driver.ts";
 import { claimRuns } from "./sql-claim.ts";
 import { SqlControl } from "./sql-control.ts";
 import { SqlWebhooks } from "./sql-webhooks.ts";
+import { SqlAccountStore } from "./account-store.ts";
 import type { ScheduleStore } from "./schedule-store.ts";
 import { SqlSchedules } from "./sql-schedules.ts";
 import {
@@ -93,6 +94,7 @@ export class SqlStore extends SqlControl implements Store {
   readonly audit: AuditStore;
   readonly #k: SqlKernel;
   readonly webhooks: SqlWebhooks;
+  readonly accounts: SqlAccountStore;
   readonly #schedules: SqlSchedules;
 
   protected constructor(driver: SqlDriver, options: Readonly<StoreOptions> = {}) {
@@ -104,6 +106,7 @@ export class SqlStore extends SqlControl implements Store {
     this.#schedules = new SqlSchedules(driver, options);
     this.webhooks = new SqlWebhooks(driver, options.clock ?? Date.now);
     this.audit = new SqlAuditStore(driver, options.clock ?? Date.now);
+    this.accounts = new SqlAccountStore(driver, options.clock ?? Date.now);
   }
 
   /** The SQL driver, for maintenance tools that work on whole tables (`kiln db migrate`). */

@@ -7,6 +7,7 @@ import type { RunStatus, StepStatus } from "../engine/status.ts";
 import type { Step, StepType } from "../engine/step.ts";
 import type { ControlStore } from "./control-store.ts";
 import type { WebhookStore } from "./webhook-store.ts";
+import type { AccountStore } from "./account-store.ts";
 import type { DeleteWorkflowParams, DeleteWorkflowResult } from "./workflow-registry.ts";
 import type { ScheduleStore } from "./schedule-store.ts";
 
@@ -32,6 +33,8 @@ export interface Store extends ControlStore, ScheduleStore {
   readonly audit: AuditStore;
   /** Incoming webhook endpoints, outgoing subscriptions and their delivery outbox (webhook-store.ts). */
   readonly webhooks: WebhookStore;
+  /** Accounts (users with passwords) and their UI sessions (account-store.ts). */
+  readonly accounts: AccountStore;
   /**
    * Deletes a workflow or one version. Refused with WORKFLOW_IN_USE while runs pinned to it are in
    * flight, unless `force`, which cancels them (and their children) in the same transaction.

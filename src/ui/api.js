@@ -4,10 +4,11 @@ import { state } from "./state.js";
 
 /** An error answer of the API, with its stable code. */
 export class ApiError extends Error {
-  constructor(code, message, status) {
+  constructor(code, message, status, data) {
     super(message);
     this.code = code;
     this.status = status;
+    this.data = data;
   }
 }
 
@@ -31,7 +32,7 @@ export async function api(path, { method = "GET", body, namespace = state.namesp
   const data = await res.json().catch(() => ({}));
   if (!res.ok) {
     const error = data.error ?? { code: `HTTP_${res.status}`, message: res.statusText };
-    throw new ApiError(error.code, error.message, res.status);
+    throw new ApiError(error.code, error.message, res.status, error.data);
   }
   return data;
 }

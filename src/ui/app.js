@@ -64,7 +64,7 @@ async function route() {
         return;
       }
       renderShell();
-      cleanup = renderLogin(root, { onSignedIn: () => route() }) ?? null;
+      cleanup = renderLogin(root, { onSignedIn: () => route(), accounts: error.data?.accounts === true }) ?? null;
       return;
     }
   }
@@ -109,7 +109,7 @@ function renderShell() {
   sessionBox.innerHTML =
     `<label>namespace <select id="ns-switch" ${all ? "" : "disabled"} aria-label="Namespace">` +
     `<option>${esc(state.namespace)}</option></select></label>` +
-    `<span class="chip" title="signed in ${s.mode === "loopback-open" ? "from loopback (no login needed)" : "with a token"}">${esc(s.role)}</span>` +
+    `<span class="chip" title="signed in ${s.mode === "loopback-open" ? "from loopback (no login needed)" : s.account ? `as ${esc(s.account)}` : "with a token"}">${esc(s.account ? `${s.account} · ${s.role}` : s.role)}</span>` +
     (s.mode === "auth" ? '<button type="button" id="sign-out">Sign out</button>' : "");
   if (all) void fillNamespaces();
 }

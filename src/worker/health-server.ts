@@ -34,38 +34,7 @@ export async function startWorkerHealthServer(
   p: Readonly<{ port: number; host?: string; worker: WorkerHealthSource }>,
 ): Promise<WorkerHealthServer> {
   let phase: WorkerPhase = "starting";
-  const registry = new Registry();
-  collectDefaultMetrics({ register: registry });
-  new Gauge({
-    name: "kiln_worker_active_runs",
-    help: "Runs this worker is executing now",
-    registers: [registry],
-    collect() {
-      this.set(p.worker.activeCount);
-    },
-  });
-  new Gauge({
-    name: "kiln_worker_processed_runs",
-    help: "Runs this worker executed to an outcome since it started",
-    registers: [registry],
-    collect() {
-      this.set(p.worker.processed);
-    },
-  });
-  new Gauge({
-    name: "kiln_worker_ready",
-    help: "1 while the worker claims runs, 0 while it starts or drains",
-    registers: [registry],
-    collect() {
-      this.set(phase === "ready" ? 1 : 0);
-    },
-  });
-  const reloads = new Counter({
-    name: "kiln_worker_config_reloads_total",
-    help: "Config reloads, by outcome",
-    labelNames: ["outcome"],
-    registers: [registry],
-  });
+  const { registry, reloads } = workerMetrics(p.worker, () => phase);
 
   const server: Server = createServer((request, response) => {
     const path = new URL(request.url ?? "/", "http://worker").pathname;
@@ -106,4 +75,44 @@ export async function startWorkerHealthServer(
         server.closeAllConnections();
       }),
   };
+}
+
+/** The worker's Prometheus registry (the process's default metrics and the worker's own). */
+export function workerMetrics(
+  worker: Pick<WorkerHealthSource, "activeCount" | "processed">,
+  phase: () => WorkerPhase,
+): { registry: Registry; reloads: Counter<"outcome"> } {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  new Gauge({
+    name: "kiln_worker_active_runs",
+    help: "Runs this worker is executing now",
+    registers: [registry],
+    collect() {
+      this.set(worker.activeCount);
+    },
+  });
+  new Gauge({
+    name: "kiln_worker_processed_runs",
+    help: "Runs this worker executed to an outcome since it started",
+    registers: [registry],
+    collect() {
+      this.set(worker.processed);
+    },
+  });
+  new Gauge({
+    name: "kiln_worker_ready",
+    help: "1 while the worker claims runs, 0 while it starts or drains",
+    registers: [registry],
+    collect() {
+      this.set(phase() === "ready" ? 1 : 0);
+    },
+  });
+  const reloads = new Counter({
+    name: "kiln_worker_config_reloads_total",
+    help: "Config reloads, by outcome",
+    labelNames: ["outcome"] as const,
+    registers: [registry],
+  });
+  return { registry, reloads };
 }

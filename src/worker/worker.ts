@@ -8,6 +8,9 @@ import type { ClaimedRun, FinishRunParams, LogLevel } from "../store/store.ts";
 import type { EngineClient } from "./engine-client.ts";
 import { Registry } from "./registry.ts";
 import { runTaskActivation, type TaskActivationDeps } from "./task-activation.ts";
+import type { Span } from "@opentelemetry/api";
+import { endSpan, withSpan } from "../tracing/spans.ts";
+import { endAttemptSpans, startAttemptSpan } from "./run-spans.ts";
 import type { ActivationDeps, ActivationOutcome } from "./workflow-activation.ts";
 import { WriteBatcher } from "./write-batcher.ts";
 
@@ -348,13 +351,14 @@ export class Worker {
   /** Activates a claimed run and records its outcome; never rejects. */
   async #run(claimed: ClaimedRun, scope: ActivationScope): Promise<void> {
     const { run } = claimed;
-    const outcome = await this.#activate(claimed, scope);
+    const attemptSpan = startAttemptSpan(run);
+    const outcome = await withSpan(attemptSpan, () => this.#activate(claimed, scope));
     // The concurrency slot frees as soon as the activation has an outcome: recording it is
     // batched with other runs' outcomes while the next claim is already under way.
     this.#inflight.delete(run.id);
     if (this.#running) this.#poke();
     try {
-      await this.#finish(run, outcome);
+      await this.#finish(run, outcome, attemptSpan);
     } finally {
       this.#processed++;
     }
@@ -389,11 +393,15 @@ export class Worker {
     return outcome;
   }
 
-  async #finish(run: Run, outcome: ActivationOutcome): Promise<void> {
+  async #finish(run: Run, outcome: ActivationOutcome, span?: Span): Promise<void> {
     // A host's step result over the cap was recorded as a failed step (host-calls.ts): replay the
     // run at once so the workflow code sees that failure, instead of waiting for the lease to expire.
-    if (outcome.outcome === "abandoned" && outcome.error.code !== "PAYLOAD_TOO_LARGE") return;
+    if (outcome.outcome === "abandoned" && outcome.error.code !== "PAYLOAD_TOO_LARGE") {
+      endSpan(span, outcome.error);
+      return;
+    }
     const params = this.#toFinishParams(run, outcome.outcome === "abandoned" ? { outcome: "release" } : outcome);
+    endAttemptSpans(run, span, params);
     try {
       const result = await this.#batcher.finishRun(params);
       if (!result.ok && result.error.code !== "LEASE_LOST") {

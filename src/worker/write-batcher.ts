@@ -1,6 +1,7 @@
 import type { SerializedError } from "../errors.ts";
 import type { FinishRunParams, LogEntryInput, SaveStepParams, UpdateRunParams, WriteResult } from "../store/store.ts";
 import type { EngineClient } from "./engine-client.ts";
+import { recordStepSpan } from "./run-spans.ts";
 
 interface Pending<T> {
   readonly item: T;
@@ -30,6 +31,7 @@ export class WriteBatcher {
 
   /** Records a step; resolves with its fenced outcome once committed. */
   saveStep(item: SaveStepParams): Promise<WriteResult> {
+    recordStepSpan(item);
     return this.#enqueue(this.#steps, item);
   }
 

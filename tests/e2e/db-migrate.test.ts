@@ -1,7 +1,8 @@
 /**
  * `kiln db migrate` moves a live SQLite installation to PostgreSQL (issue 15.2): runs parked in
- * every way (sleeping, waiting for an event), finished ones, deployments, secrets and tokens are
- * copied; `kiln dev` started on the PostgreSQL copy resumes every parked run to completion.
+ * every way (sleeping, waiting for an event, stopped mid-compensation), finished ones,
+ * deployments, secrets and tokens are copied; `kiln dev` started on the PostgreSQL copy resumes
+ * every parked run to completion.
  * `kiln db backup|restore` round-trip a database taken while `kiln dev` runs.
  */
 import assert from "node:assert/strict";
@@ -31,7 +32,7 @@ describe("kiln db migrate: a SQLite installation moves to PostgreSQL", {
   let dir: string;
   let data: string;
   let dev: KilnProcess | undefined;
-  const ids = { done: "", failed: "", napper: "", waiter: "", undone: "" };
+  const ids = { done: "", failed: "", napper: "", waiter: "", undone: "", undoing: "" };
   let token = "";
 
   const g = () => ["--server", dev?.url ?? "", "--data", data];
@@ -43,7 +44,7 @@ describe("kiln db migrate: a SQLite installation moves to PostgreSQL", {
     mkdirSync(join(dir, "workflows"));
     writeFileSync(
       join(dir, "kiln.yaml"),
-      `worker: { name: migrate-worker, queue: default, concurrency: 4 }
+      `worker: { name: migrate-worker, queue: default, concurrency: 4, shutdown_timeout: 1s }
 tasks:
   - kind: echo
     command: bash
@@ -76,6 +77,22 @@ tasks:
 }
 `,
     );
+    // Its compensation takes ten minutes on SQLite, so stopping kiln dev freezes the run in the
+    // middle of it; the PostgreSQL side (UNDO_FAST set) runs it again, quickly, to the end.
+    writeFileSync(
+      join(dir, "workflows", "slow-undo.js"),
+      `async function workflow(input, { step, waitForEvent, log }) {
+  await step("reserve", () => "r-" + input.k, {
+    compensate: async (r) => {
+      log("releasing " + r);
+      await new Promise((done) => setTimeout(done, process.env.UNDO_FAST ? 10 : 600000));
+      log("released " + r);
+    },
+  });
+  return await waitForEvent("never", { event: "never", key: input.k });
+}
+`,
+    );
     dev = await startKiln(["dev", "--port", "0"], dir);
     const secret = await kiln([...g(), "secrets", "set", "API_TOKEN", "s3cr3t-value"]);
     assert.equal(secret.code, 0, secret.err);
@@ -92,17 +109,25 @@ tasks:
     ids.napper = await start(["start", "napper"]);
     ids.waiter = await start(["start", "waiter", "-i", '{"k":"a"}']);
     ids.undone = await start(["start", "waiter", "-i", '{"k":"b"}']);
+    ids.undoing = await start(["start", "slow-undo", "-i", '{"k":"c"}']);
     for (const [id, want] of [
       [ids.done, "completed"],
       [ids.failed, "failed"],
       [ids.napper, "sleeping"],
       [ids.waiter, "waiting"],
       [ids.undone, "waiting"],
+      [ids.undoing, "waiting"],
     ] as const) {
       await eventually(async () => ((await status(id)).status === want ? true : undefined));
     }
     assert.equal((await kiln([...g(), "cancel", ids.undone])).code, 0);
     await eventually(async () => ((await status(ids.undone)).status === "compensated" ? true : undefined));
+    // Cancelled while waiting: its compensation starts and is still running when kiln dev stops.
+    assert.equal((await kiln([...g(), "cancel", ids.undoing])).code, 0);
+    await eventually(async () => {
+      const logs = await kiln([...g(), "logs", ids.undoing]);
+      return logs.out.includes("releasing r-c") ? true : undefined;
+    });
   });
 
   after(async () => {
@@ -131,6 +156,8 @@ tasks:
   });
 
   it("copies every table with matching counts, refuses a filled target without --force, then resumes on PostgreSQL", async () => {
+    const undoing = await status(ids.undoing);
+    assert.ok(["cancelling", "compensating"].includes(undoing.status), `mid-compensation: ${undoing.status}`);
     await dev?.stop();
     dev = undefined;
     const migrate = await kiln(["db", "migrate", "--from", join(data, "kiln.db"), "--to", target, "--json"]);
@@ -146,10 +173,12 @@ tasks:
     assert.equal((await kiln(["db", "migrate", "--from", join(data, "kiln.db"), "--to", target, "--force"])).code, 0);
 
     // The cut-over: the same data directory (master key, admin token), the store on PostgreSQL.
-    dev = await startKiln(["dev", "--port", "0", "--db", target], dir);
+    dev = await startKiln(["dev", "--port", "0", "--db", target], dir, { UNDO_FAST: "1" });
     assert.equal((await status(ids.done)).status, "completed");
     assert.equal((await status(ids.failed)).status, "failed");
     assert.equal((await status(ids.undone)).status, "compensated");
+    await eventually(async () => ((await status(ids.undoing)).status === "compensated" ? true : undefined), 60_000);
+    assert.match((await kiln([...g(), "logs", ids.undoing])).out, /released r-c/);
     const sent = await kiln([...g(), "events", "send", "go", "--key", "a", "-d", '{"ok":true}']);
     assert.equal(sent.code, 0, sent.err);
     const waiter = await eventually(async () => {

@@ -96,11 +96,24 @@ export async function openTestPostgres(options: Readonly<StoreOptions> = {}): Pr
  * drops it, `openSibling` opens another instance on the same schema (as another server would).
  */
 export function postgresContractStores() {
+  return contractStores(openTestPostgres, postgresSkip());
+}
+
+/**
+ * The stores a SQLite run of a store contract uses: each `open` is a fresh in-memory database.
+ * No `openSibling`: an in-memory database has no second instance, so the contract reuses `store`.
+ */
+export function sqliteContractStores() {
+  const { openSibling: _, ...stores } = contractStores(openTestSqlite, false);
+  return stores;
+}
+
+function contractStores(openTest: (options?: Readonly<StoreOptions>) => Promise<TestStore>, skip: string | false) {
   const open = new Map<Store, TestStore>();
   return {
-    skip: postgresSkip(),
+    skip,
     open: async (options?: Readonly<StoreOptions>): Promise<Store> => {
-      const t = await openTestPostgres(options);
+      const t = await openTest(options);
       open.set(t.store, t);
       return t.store;
     },

@@ -2,6 +2,7 @@ import { parseDuration } from "../../engine/duration.ts";
 import { existsSync, readdirSync, readFileSync, rmSync, statSync, watch, writeFileSync } from "node:fs";
 import { basename, dirname, extname, join, resolve } from "node:path";
 import type { Command } from "commander";
+import { createRequire } from "node:module";
 import { loadConfig } from "../../config/load-config.ts";
 import type { ResolvedConfig } from "../../config/resolved-config.ts";
 import { KilnError, serializeError } from "../../errors.ts";
@@ -16,6 +17,8 @@ import { applyFlowTrigger } from "../../server/flow-trigger.ts";
 import { syncConfigSchedules } from "../../server/config-schedules.ts";
 import { flowSchedule, syncFlowSchedule } from "../../server/flow-schedules.ts";
 import { startServer } from "../../server/start-server.ts";
+import { startTracing } from "../../tracing/start-tracing.ts";
+import { rateLimitOptions } from "../rate-limit-options.ts";
 import { openStore } from "../../store/open-store.ts";
 import type { Store } from "../../store/store.ts";
 import { HttpEngineClient } from "../../worker/http-engine-client.ts";
@@ -186,6 +189,9 @@ interface DevOptions {
   readonly auditRetention?: string;
   readonly retention?: string;
   readonly namespaceRetention?: readonly string[];
+  readonly rateLimit?: string;
+  readonly workerRateLimit?: string;
+  readonly anonymousRateLimit?: string;
 }
 
 /** One namespace `kiln dev` serves: its in-process worker and how to (re-)register it. */
@@ -240,6 +246,7 @@ async function serveDev(
     allowedHosts: options.allowedHost ?? [],
     maxStreams: streamCaps(options.maxStreams),
     ...retentionOptions(options),
+    ...rateLimitOptions(options, config),
     webhookDelivery: config.webhookDelivery,
   });
   const vault = server.app.deps.vault;
@@ -354,6 +361,9 @@ interface ServerOptions {
   readonly auditRetention?: string;
   readonly retention?: string;
   readonly namespaceRetention?: readonly string[];
+  readonly rateLimit?: string;
+  readonly workerRateLimit?: string;
+  readonly anonymousRateLimit?: string;
 }
 
 /** `kiln server`: the API, timers and housekeeping on SQLite or PostgreSQL; no worker. */
@@ -376,6 +386,7 @@ async function serverCommand(ctx: CliContext, options: ServerOptions): Promise<n
     allowedHosts: options.allowedHost ?? [],
     maxStreams: streamCaps(options.maxStreams),
     ...retentionOptions(options),
+    ...rateLimitOptions(options, config),
     ...(config === undefined ? {} : { webhookDelivery: config.webhookDelivery }),
   });
   if (config !== undefined) {
@@ -525,6 +536,20 @@ async function workerCommand(ctx: CliContext, options: WorkerOptions): Promise<n
   return 0;
 }
 
+/**
+ * Runs a long-lived command with OpenTelemetry tracing when an OTLP endpoint is configured
+ * (start-tracing.ts); buffered spans are exported before the process ends.
+ */
+async function traced(serviceName: string, command: () => Promise<number>): Promise<number> {
+  const version = createRequire(import.meta.url)("../../../package.json").version as string;
+  const stop = await startTracing({ serviceName, version });
+  try {
+    return await command();
+  } finally {
+    await stop();
+  }
+}
+
 registerCommands((program: Command, run) => {
   program
     .command("dev")
@@ -539,9 +564,15 @@ registerCommands((program: Command, run) => {
     .option("--audit-retention <duration>", "keep audit records this long (default 90d)")
     .option("--retention <duration>", "delete finished runs (steps, logs) this long after they end (default: keep)")
     .option("--namespace-retention <ns=duration...>", "retention of finished runs for one namespace (repeatable)")
+    .option("--rate-limit <per_second[,burst]>", "requests per API token or account (default 50,200; off: none)")
+    .option("--worker-rate-limit <per_second[,burst]>", "requests per worker token (default 2000,4000; off: none)")
+    .option(
+      "--anonymous-rate-limit <per_second[,burst]>",
+      "requests per client address without a valid credential (default 20,200; off: none)",
+    )
     .option("--workflows <dir>", "directory of workflow files to deploy and watch", "workflows")
     .option("--concurrency <n>", "runs executed at once")
-    .action(run((ctx, opts) => devCommand(ctx, opts as DevOptions)));
+    .action(run((ctx, opts) => traced("kiln-dev", () => devCommand(ctx, opts as DevOptions))));
   program
     .command("server")
     .description("run the API, timers and housekeeping (no worker) on SQLite or PostgreSQL")
@@ -556,7 +587,13 @@ registerCommands((program: Command, run) => {
     .option("--audit-retention <duration>", "keep audit records this long (default 90d)")
     .option("--retention <duration>", "delete finished runs (steps, logs) this long after they end (default: keep)")
     .option("--namespace-retention <ns=duration...>", "retention of finished runs for one namespace (repeatable)")
-    .action(run((ctx, opts) => serverCommand(ctx, opts as ServerOptions)));
+    .option("--rate-limit <per_second[,burst]>", "requests per API token or account (default 50,200; off: none)")
+    .option("--worker-rate-limit <per_second[,burst]>", "requests per worker token (default 2000,4000; off: none)")
+    .option(
+      "--anonymous-rate-limit <per_second[,burst]>",
+      "requests per client address without a valid credential (default 20,200; off: none)",
+    )
+    .action(run((ctx, opts) => traced("kiln-server", () => serverCommand(ctx, opts as ServerOptions))));
   program
     .command("worker")
     .description("execute runs: remotely (--server URL --token T) or in-process (--db URL)")
@@ -564,5 +601,5 @@ registerCommands((program: Command, run) => {
     .option("--concurrency <n>", "runs executed at once")
     .option("--name <name>", "worker name")
     .option("--health-port <port>", "serve /healthz, /readyz and /metrics on this port (0: any free port)")
-    .action(run((ctx, opts) => workerCommand(ctx, opts as WorkerOptions)));
+    .action(run((ctx, opts) => traced("kiln-worker", () => workerCommand(ctx, opts as WorkerOptions))));
 });

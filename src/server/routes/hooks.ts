@@ -137,8 +137,7 @@ export const hookRoutes: readonly ApiRoute[] = [
     },
     async handle({ params, query, c, deps }) {
       const address = c.env?.incoming?.socket?.remoteAddress ?? "-";
-      const limits = deps.auth.rateLimit;
-      if (limits !== false) {
+      if (deps.auth.rateLimit.anonymous !== false) {
         const waitMs = deps.rateLimiter.take(`hook:${params.namespace}/${params.name}:${address}`, HOOK_RATE);
         if (waitMs > 0) {
           const retryAfterSeconds = Math.max(1, Math.ceil(waitMs / 1000));

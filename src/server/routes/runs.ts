@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { activeTraceparent } from "../../tracing/spans.ts";
 import { KilnError } from "../../errors.ts";
 import { resolveRetryPolicy } from "../../engine/retry-policy.ts";
 import { parseInstant } from "../../engine/schedule-declaration.ts";
@@ -179,7 +180,7 @@ export const runRoutes: readonly ApiRoute[] = [
         ...(body.priority === undefined ? {} : { priority: body.priority }),
         ...(body.concurrencyKey === undefined ? {} : { concurrencyKey: body.concurrencyKey }),
         ...(body.timeoutMs === undefined ? {} : { timeoutMs: body.timeoutMs }),
-        ...(body.metadata === undefined ? {} : { metadata: body.metadata }),
+        ...runMetadata(body.metadata),
         ...(body.retry === undefined ? {} : { retryPolicy: resolveRetryPolicy(stripUndefined(body.retry)) }),
         ...delayedStart(body, deps.clock()),
       };
@@ -298,3 +299,13 @@ export const runRoutes: readonly ApiRoute[] = [
     },
   }),
 ];
+
+/**
+ * The metadata a new run stores: the caller's, plus the request's span as `traceparent` when
+ * tracing is on (a caller's own `traceparent` wins), so the run's spans join the request's trace.
+ */
+function runMetadata(given: Record<string, unknown> | undefined): { metadata?: Record<string, unknown> } {
+  const traceparent = given?.traceparent === undefined ? activeTraceparent() : undefined;
+  if (traceparent === undefined) return given === undefined ? {} : { metadata: given };
+  return { metadata: { ...given, traceparent } };
+}

@@ -4,24 +4,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import Database from "better-sqlite3";
-import { openTestSqlite, type TestStore } from "../../../tests/support/test-db.ts";
-import type { Store } from "../store.ts";
+import { sqliteContractStores } from "../../../tests/support/test-db.ts";
 import { webhooksContract } from "../webhooks.contract.ts";
 import { SqliteStore } from "./sqlite-store.ts";
 
-const open = new Map<Store, TestStore>();
-
-webhooksContract("sqlite", {
-  open: async (options) => {
-    const t = await openTestSqlite(options);
-    open.set(t.store, t);
-    return t.store;
-  },
-  close: async (store) => {
-    await open.get(store)?.close();
-    open.delete(store);
-  },
-});
+webhooksContract("sqlite", sqliteContractStores());
 
 describe("migration 7 (webhooks)", () => {
   it("upgrades a database made before it, keeping its runs", async () => {

@@ -1,17 +1,4 @@
-import { openTestSqlite, type TestStore } from "../../../tests/support/test-db.ts";
-import type { Store } from "../store.ts";
+import { sqliteContractStores } from "../../../tests/support/test-db.ts";
 import { workflowRegistryContract } from "../workflow-registry.contract.ts";
 
-const open = new Map<Store, TestStore>();
-
-workflowRegistryContract("sqlite", {
-  open: async (options) => {
-    const t = await openTestSqlite(options);
-    open.set(t.store, t);
-    return t.store;
-  },
-  close: async (store) => {
-    await open.get(store)?.close();
-    open.delete(store);
-  },
-});
+workflowRegistryContract("sqlite", sqliteContractStores());
