@@ -106,6 +106,12 @@ export const ERROR_CODES = {
   SECRET_PROVIDER_UNAVAILABLE: 503,
   /** Another `kiln dev` already serves this data directory. */
   DEV_ALREADY_RUNNING: 409,
+  /** A task kind's sandbox asks for isolation this machine cannot give (refused when the kind is loaded). */
+  SANDBOX_UNAVAILABLE: 400,
+  /** The sandbox of an attempt could not be set up (cgroup, mount, namespace). */
+  SANDBOX_FAILED: 500,
+  /** A sandboxed script was killed for going over its memory limit. */
+  SANDBOX_MEMORY_LIMIT: 500,
 } as const satisfies Record<string, number>;
 
 /** A stable Kiln error code. */
@@ -154,6 +160,7 @@ const NON_RETRYABLE_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   // A missing secret stays missing until someone sets it: retrying only delays the error.
   "SECRET_NOT_FOUND",
   "DEV_ALREADY_RUNNING",
+  "SANDBOX_UNAVAILABLE",
 ]);
 
 /** Whether an error with this code is worth retrying by default. */

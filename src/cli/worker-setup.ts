@@ -1,4 +1,6 @@
 import type { ResolvedConfig } from "../config/resolved-config.ts";
+import type { SandboxProfile } from "../config/sandbox-schema.ts";
+import { detectCgroups } from "../exec/sandbox/cgroups.ts";
 import { createFlowDeps } from "../flow/flow-deps.ts";
 import { resolveFlowSettings } from "./flow-settings.ts";
 import { flowRuntime } from "../flow/flow-runtime.ts";
@@ -26,6 +28,10 @@ export interface WorkerSetupParams {
   readonly sweep?: boolean;
   /** Python interpreter of host processes. */
   readonly python?: string;
+  /** `--sandbox PROFILE`: the profile of kinds that set none, over the config's worker default. */
+  readonly sandboxProfile?: SandboxProfile;
+  /** The worker's data directory (master key, tokens): hidden from every sandboxed script. */
+  readonly dataDir?: string;
 }
 
 /** A worker with the config's script kinds, deployed JS/TS/Python workflows and flows. */
@@ -63,10 +69,17 @@ export async function createConfiguredWorker(params: WorkerSetupParams): Promise
     registerScriptKinds(worker.registry, config.tasks, {
       baseDir: config.baseDir,
       resolveSecret: (name) => p.secrets.resolveSecret(name),
+      sandbox:
+        p.sandboxProfile === undefined
+          ? config.worker.sandbox
+          : { ...config.worker.sandbox, profile: p.sandboxProfile },
+      ...(p.dataDir === undefined ? {} : { hiddenPaths: [p.dataDir] }),
     });
     kinds = next;
   };
   register(p.config);
+  // What the limits of sandboxed kinds can use here, said once at start.
+  p.logger?.info(`sandbox: ${detectCgroups().summary}`, { cgroups: detectCgroups().version });
 
   const pool = new HostPool({ directory: p.config.baseDir, ...(p.python === undefined ? {} : { python: p.python }) });
   const hosts = new DeployedWorkflowResolver({ source: p.deployments, runner: new HostRunner(pool) });

@@ -1,7 +1,8 @@
 import { parseDuration } from "../../engine/duration.ts";
 import { existsSync, readdirSync, readFileSync, rmSync, statSync, watch, writeFileSync } from "node:fs";
 import { basename, dirname, extname, join, resolve } from "node:path";
-import type { Command } from "commander";
+import { type Command, Option } from "commander";
+import { SANDBOX_PROFILES, type SandboxProfile } from "../../config/sandbox-schema.ts";
 import { loadConfig } from "../../config/load-config.ts";
 import type { ResolvedConfig } from "../../config/resolved-config.ts";
 import { KilnError, serializeError } from "../../errors.ts";
@@ -175,6 +176,7 @@ function streamCaps(text: string | undefined): { perToken?: number; total?: numb
 }
 
 interface DevOptions {
+  readonly sandbox?: SandboxProfile;
   readonly port?: string;
   readonly host: string;
   readonly db?: string;
@@ -262,6 +264,8 @@ async function serveDev(
       }),
       logger: workerLogger(logger),
       ...(options.concurrency === undefined ? {} : { concurrency: Number(options.concurrency) }),
+      ...(options.sandbox === undefined ? {} : { sandboxProfile: options.sandbox }),
+      dataDir,
     });
     // Only the first registration may release the leases of a previous, gone process.
     let releaseLeases = takeOverWorkerInstance(
@@ -388,10 +392,19 @@ async function serverCommand(ctx: CliContext, options: ServerOptions): Promise<n
 }
 
 interface WorkerOptions {
+  readonly sandbox?: SandboxProfile;
   readonly db?: string;
   readonly concurrency?: string;
   readonly name?: string;
   readonly healthPort?: string;
+}
+
+/** `--sandbox PROFILE` of `kiln dev` and `kiln worker`. */
+function sandboxOption(): Option {
+  return new Option(
+    "--sandbox <profile>",
+    "sandbox of task kinds that set none (over worker.sandbox; see docs/security.md)",
+  ).choices([...SANDBOX_PROFILES]);
 }
 
 /** `kiln worker`: executes runs, remotely over HTTP (`--server`) or in-process on `--db`. */
@@ -403,6 +416,8 @@ async function workerCommand(ctx: CliContext, options: WorkerOptions): Promise<n
     logger: workerLogger(logger),
     ...(options.name === undefined ? {} : { name: options.name }),
     ...(options.concurrency === undefined ? {} : { concurrency: Number(options.concurrency) }),
+    ...(options.sandbox === undefined ? {} : { sandboxProfile: options.sandbox }),
+    dataDir: resolve(ctx.options.data ?? ctx.env.KILN_DATA ?? DEFAULT_DATA_DIR),
   };
   let setup: ConfiguredWorker;
   let cleanup: () => Promise<void>;
@@ -530,6 +545,7 @@ registerCommands((program: Command, run) => {
     .option("--namespace-retention <ns=duration...>", "retention of finished runs for one namespace (repeatable)")
     .option("--workflows <dir>", "directory of workflow files to deploy and watch", "workflows")
     .option("--concurrency <n>", "runs executed at once")
+    .addOption(sandboxOption())
     .action(run((ctx, opts) => devCommand(ctx, opts as DevOptions)));
   program
     .command("server")
@@ -553,5 +569,6 @@ registerCommands((program: Command, run) => {
     .option("--concurrency <n>", "runs executed at once")
     .option("--name <name>", "worker name")
     .option("--health-port <port>", "serve /healthz, /readyz and /metrics on this port (0: any free port)")
+    .addOption(sandboxOption())
     .action(run((ctx, opts) => workerCommand(ctx, opts as WorkerOptions)));
 });
