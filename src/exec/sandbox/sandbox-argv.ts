@@ -1,3 +1,4 @@
+import { dirname } from "node:path";
 import type { ResolvedSandbox } from "../../config/resolve-sandbox.ts";
 
 /**
@@ -88,7 +89,7 @@ export function bubblewrapArgv(layout: SandboxLayout): [string, ...string[]] {
     "/proc",
   ];
   if (sandbox.privateTmp) {
-    args.push("--tmpfs", "/tmp");
+    args.push("--perms", "1777", "--tmpfs", "/tmp");
     // Under a private /tmp the task and working directories may be gone: mount them back.
     const bind = sandbox.readOnlyRoot ? "--ro-bind-try" : "--bind-try";
     for (const path of uniquePaths([layout.taskDir, layout.cwd])) args.push(bind, path, path);
@@ -97,8 +98,12 @@ export function bubblewrapArgv(layout: SandboxLayout): [string, ...string[]] {
   for (const { path, directory } of layout.hidden) {
     args.push(...(directory ? ["--tmpfs", path, "--remount-ro", path] : ["--ro-bind", "/dev/null", path]));
   }
+  // bubblewrap makes missing parents 0700 (root's): another uid could not reach its own files.
+  if (sandbox.privateTmp) args.push("--perms", "0711", "--dir", dirname(layout.attemptDir));
   args.push("--bind", layout.attemptDir, layout.attemptDir, "--bind", layout.socket, layout.socketInside);
-  args.push("--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try", "--die-with-parent");
+  // No --die-with-parent: bubblewrap itself dies of the group's SIGTERM, and the script must outlive it
+  // through its grace period; the final SIGKILL to the group reaches every process inside.
+  args.push("--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try");
   // bubblewrap always brings up a loopback in a new network namespace: `off` unshares it outside.
   if (sandbox.network === "loopback") args.push("--unshare-net");
   args.push("--chdir", layout.cwd, "--", ...dropPrivileges(sandbox, layout.root), ...layout.argv);
@@ -150,7 +155,11 @@ export function namespacesArgv(layout: SandboxLayout): [string, ...string[]] {
     lines.push(`exec ${i + 3}<&-`);
   });
   for (const { path, directory } of layout.hidden) {
-    lines.push(directory ? `mount -t tmpfs -o ro,size=4k kiln-hidden ${q(path)}` : `mount --bind /dev/null ${q(path)}`);
+    // A path under a private /tmp that was not bound back is gone already.
+    const hide = directory
+      ? `mount -t tmpfs -o ro,size=4k kiln-hidden ${q(path)}`
+      : `mount --bind /dev/null ${q(path)}`;
+    lines.push(`if [ -e ${q(path)} ]; then ${hide}; fi`);
   }
   if (sandbox.network === "loopback") lines.push("ip link set lo up");
   lines.push(`cd ${q(layout.cwd)}`, "set +e", `"$@"`);

@@ -1,5 +1,6 @@
 import { chmodSync, chownSync, existsSync, statSync } from "node:fs";
 import { constants } from "node:os";
+import { dirname } from "node:path";
 import type { ResolvedSandbox } from "../../config/resolve-sandbox.ts";
 import { KilnError } from "../../errors.ts";
 import type { ProcessExit } from "../spawn-process.ts";
@@ -55,8 +56,10 @@ export function sandboxCommand(
   if (sandbox.uid !== null) {
     const gid = sandbox.gid ?? sandbox.uid;
     chownSync(paths.attemptDir, sandbox.uid, gid);
-    // Requests still need the attempt's token; the socket's own directory stays 0700 outside.
+    // Another uid must reach the socket: requests still need the attempt's token, and the
+    // directories stay unlistable (0711), each attempt's own one private to its uid.
     chmodSync(paths.socket, 0o666);
+    chmodSync(dirname(paths.socket), 0o711);
   }
   const hidden = sandbox.hiddenPaths
     .filter((path) => existsSync(path))
