@@ -65,7 +65,7 @@ export async function createConfiguredWorker(params: WorkerSetupParams): Promise
   let kinds = new Set<string>();
   const register = (config: ResolvedConfig) => {
     const next = new Set(config.tasks.map((t) => t.kind));
-    for (const gone of kinds) if (!next.has(gone)) worker.registry.removeTask(gone);
+    // Registered first: a kind refused at load (its sandbox) throws before anything changes.
     registerScriptKinds(worker.registry, config.tasks, {
       baseDir: config.baseDir,
       resolveSecret: (name) => p.secrets.resolveSecret(name),
@@ -75,6 +75,7 @@ export async function createConfiguredWorker(params: WorkerSetupParams): Promise
           : { ...config.worker.sandbox, profile: p.sandboxProfile },
       ...(p.dataDir === undefined ? {} : { hiddenPaths: [p.dataDir] }),
     });
+    for (const gone of kinds) if (!next.has(gone)) worker.registry.removeTask(gone);
     kinds = next;
   };
   register(p.config);
