@@ -129,14 +129,15 @@ export function namespacesArgv(layout: SandboxLayout): [string, ...string[]] {
   lines.push(`mount --bind ${q(layout.socket)} ${q(layout.socketInside)}`);
   const keep = [...sandbox.writablePaths, layout.attemptDir, layout.socketInside];
   if (sandbox.readOnlyRoot) {
-    // Each mount is made read-only on its own: a remount does not reach the mounts below it.
+    // Each mount is made read-only on its own (a remount does not reach the mounts below it), read
+    // straight from mountinfo with no helper process per line. A mount that cannot be made
+    // read-only stops the attempt (set -e): the script never runs with a writable root it did not ask for.
+    const kept = keep.map(q).join("|");
     lines.push(
-      `keep=${q(`${keep.join("\n")}\n`)}`,
-      `awk '{print $5}' /proc/self/mountinfo | sed 's/\\\\040/ /g' | while IFS= read -r mp; do`,
-      `  case "$mp" in /proc|/proc/*|/dev|/dev/*) continue;; esac`,
-      `  printf '%s' "$keep" | grep -qxF -- "$mp" && continue`,
-      `  mount -o remount,bind,ro "$mp" 2>/dev/null || true`,
-      "done",
+      "while read -r _ _ _ _ mp _; do",
+      `  case "$mp" in /proc|/proc/*|/dev|/dev/*|${kept}) continue;; esac`,
+      `  mount -o remount,bind,ro "$mp"`,
+      "done < /proc/self/mountinfo",
     );
   }
   // Paths under /tmp vanish under a private /tmp: hold them open, then bind them back.
