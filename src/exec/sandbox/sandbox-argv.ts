@@ -132,7 +132,10 @@ export function namespacesArgv(layout: SandboxLayout): [string, ...string[]] {
     // Each mount is made read-only on its own (a remount does not reach the mounts below it), read
     // straight from mountinfo with no helper process per line. A mount that cannot be made
     // read-only stops the attempt (set -e): the script never runs with a writable root it did not ask for.
-    const kept = keep.map(q).join("|");
+    // mountinfo escapes space, tab, newline and backslash as octal: kept paths are matched both ways.
+    const escaped = (path: string) =>
+      path.replace(/[ \t\n\\]/g, (c) => `\\${c.charCodeAt(0).toString(8).padStart(3, "0")}`);
+    const kept = [...new Set(keep.flatMap((path) => [path, escaped(path)]))].map(q).join("|");
     lines.push(
       "while read -r _ _ _ _ mp _; do",
       `  case "$mp" in /proc|/proc/*|/dev|/dev/*|${kept}) continue;; esac`,

@@ -168,6 +168,37 @@ while True: b.append(bytearray(8*1024*1024))'`,
       assert.match(result.stdoutTail, /^65534$/m);
     });
 
+    test("the pids limit stops a fork bomb; a writable path with quotes and spaces is mounted as written", async (t) => {
+      const reason = skipReason(profile, { pids: 16 });
+      if (reason) return t.skip(reason);
+      const odd = join(root, `it's a "dir" $HOME`);
+      mkdirSync(odd, { recursive: true });
+      const { result } = await run(profile, {
+        command: `python3 -c '
+import os, signal, time
+pids = []
+for i in range(40):
+    try:
+        pid = os.fork()
+    except OSError:
+        break
+    if pid == 0:
+        time.sleep(5)
+        os._exit(0)
+    pids.append(pid)
+print("started", len(pids), flush=True)
+for pid in pids:
+    os.kill(pid, signal.SIGKILL)
+'; echo ok > "$ODD/f.txt"`,
+        env: { ODD: odd },
+        sandbox: { pids: 16, writable_paths: [writable, odd] },
+      });
+      assert.equal(result.verdict, "success", JSON.stringify(result.error));
+      const started = Number(/started (\d+)/.exec(result.stdoutTail)?.[1]);
+      assert.ok(started < 16, `only ${started} of 40 background processes could start under pids: 16`);
+      assert.equal(readFileSync(join(odd, "f.txt"), "utf8"), "ok\n");
+    });
+
     test("a death by signal is reported as the signal", async (t) => {
       const reason = skipReason(profile);
       if (reason) return t.skip(reason);
