@@ -6,8 +6,9 @@ import type { ResolvedSandbox } from "../../config/resolve-sandbox.ts";
  * POSIX-shell leader, the process-group leader the supervisor signals: it joins the attempt's
  * cgroups (so the limits hold from the first instruction), starts the sandbox in the background
  * and waits for it, surviving SIGTERM itself (the whole group gets the signal, the script inside
- * reacts to it) so that the grace period works as it does unsandboxed; SIGKILL ends the leader and
- * with it the sandbox (`--die-with-parent`, `--kill-child`). Paths reach the shell as positional
+ * reacts to it) so that the grace period works as it does unsandboxed; the final SIGKILL reaches
+ * every process of the group, those in the sandbox's pid namespace included (and `unshare
+ * --kill-child` ends that namespace with its leader). Paths reach the shell as positional
  * arguments or single-quoted, never spliced unquoted.
  */
 
@@ -99,7 +100,9 @@ export function bubblewrapArgv(layout: SandboxLayout): [string, ...string[]] {
     args.push(...(directory ? ["--tmpfs", path, "--remount-ro", path] : ["--ro-bind", "/dev/null", path]));
   }
   // bubblewrap makes missing parents 0700 (root's): another uid could not reach its own files.
-  if (sandbox.privateTmp) args.push("--perms", "0711", "--dir", dirname(layout.attemptDir));
+  if (sandbox.privateTmp && layout.attemptDir.startsWith("/tmp/")) {
+    args.push("--perms", "0711", "--dir", dirname(layout.attemptDir));
+  }
   args.push("--bind", layout.attemptDir, layout.attemptDir, "--bind", layout.socket, layout.socketInside);
   // No --die-with-parent: bubblewrap itself dies of the group's SIGTERM, and the script must outlive it
   // through its grace period; the final SIGKILL to the group reaches every process inside.
