@@ -126,6 +126,12 @@ export const ERROR_CODES = {
   ACCOUNT_NOT_FOUND: 404,
   /** An account of that name already exists. */
   ACCOUNT_EXISTS: 409,
+  /** A task kind's sandbox asks for isolation this machine cannot give (refused when the kind is loaded). */
+  SANDBOX_UNAVAILABLE: 400,
+  /** The sandbox of an attempt could not be set up (cgroup, mount, namespace). */
+  SANDBOX_FAILED: 500,
+  /** A sandboxed script was killed for going over its memory limit. */
+  SANDBOX_MEMORY_LIMIT: 500,
 } as const satisfies Record<string, number>;
 
 /** A stable Kiln error code. */
@@ -177,6 +183,7 @@ const NON_RETRYABLE_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   // The same requirements fail the same way; the installer's output says what to change.
   "DEPENDENCY_BUILD_FAILED",
   "SOURCE_CHECKSUM_MISMATCH",
+  "SANDBOX_UNAVAILABLE",
 ]);
 
 /** Whether an error with this code is worth retrying by default. */

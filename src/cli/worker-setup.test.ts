@@ -36,4 +36,30 @@ describe("createConfiguredWorker", () => {
       await db.close();
     }
   });
+
+  test("a reload whose sandbox this machine cannot honour is refused whole: the kinds loaded before stay", async () => {
+    const db = await openTestSqlite();
+    const config = parseConfig("tasks:\n  - { kind: old, command: echo }\n", { env: {} });
+    const setup = await createConfiguredWorker({
+      client: db.store,
+      namespace: "default",
+      config,
+      deployments: storeWorkflowSource(db.store),
+      secrets: createSecretResolver(),
+    });
+    try {
+      // No worker starts scripts in the docker profile, so this refusal holds on every machine.
+      const refused = parseConfig("tasks:\n  - { kind: new, command: echo, sandbox: { profile: docker } }\n", {
+        env: {},
+      });
+      assert.throws(() => setup.reload(refused), { code: "SANDBOX_UNAVAILABLE" });
+      assert.deepEqual(
+        setup.worker.registry.tasks().map((t) => t.kind),
+        ["old"],
+      );
+    } finally {
+      await setup.close();
+      await db.close();
+    }
+  });
 });

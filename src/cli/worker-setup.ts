@@ -1,5 +1,7 @@
 import { join } from "node:path";
 import type { ResolvedConfig } from "../config/resolved-config.ts";
+import type { SandboxProfile } from "../config/sandbox-schema.ts";
+import { detectCgroups } from "../exec/sandbox/cgroups.ts";
 import { createFlowDeps } from "../flow/flow-deps.ts";
 import { lazyVectorStore } from "../store/open-vector-store.ts";
 import { resolveFlowSettings } from "./flow-settings.ts";
@@ -29,10 +31,15 @@ export interface WorkerSetupParams {
   readonly sweep?: boolean;
   /** Python interpreter of host processes. */
   readonly python?: string;
-  /** The data directory: script environments and fetched sources are cached in its `cache/`. */
+  /**
+   * The worker's data directory: script environments and fetched sources are cached in its
+   * `cache/`, and it (master key, tokens) is hidden from every sandboxed script.
+   */
   readonly dataDir?: string;
   /** The store URL of a worker that has Kiln's database: the vector nodes keep their vectors there. */
   readonly database?: string;
+  /** `--sandbox PROFILE`: the profile of kinds that set none, over the config's worker default. */
+  readonly sandboxProfile?: SandboxProfile;
 }
 
 /** A worker with the config's script kinds, deployed JS/TS/Python workflows and flows. */
@@ -66,16 +73,24 @@ export async function createConfiguredWorker(params: WorkerSetupParams): Promise
   let kinds = new Set<string>();
   const register = (config: ResolvedConfig) => {
     const next = new Set(config.tasks.map((t) => t.kind));
-    for (const gone of kinds) if (!next.has(gone)) worker.registry.removeTask(gone);
+    // Registered first: a kind refused at load (its sandbox) throws before anything changes.
     registerScriptKinds(worker.registry, config.tasks, {
       baseDir: config.baseDir,
       dependencies: scriptDependencies(config.worker.dependencies, p.dataDir ?? join(config.baseDir, ".kiln")),
       resolveSecret: (name) => p.secrets.resolveSecret(name),
       unsealInput: (input) => p.secrets.unsealInput(input),
+      sandbox:
+        p.sandboxProfile === undefined
+          ? config.worker.sandbox
+          : { ...config.worker.sandbox, profile: p.sandboxProfile },
+      ...(p.dataDir === undefined ? {} : { hiddenPaths: [p.dataDir] }),
     });
+    for (const gone of kinds) if (!next.has(gone)) worker.registry.removeTask(gone);
     kinds = next;
   };
   register(p.config);
+  // What the limits of sandboxed kinds can use here, said once at start.
+  p.logger?.info(`sandbox: ${detectCgroups().summary}`, { cgroups: detectCgroups().version });
 
   const pool = new HostPool({ directory: p.config.baseDir, ...(p.python === undefined ? {} : { python: p.python }) });
   const hosts = new DeployedWorkflowResolver({ source: p.deployments, runner: new HostRunner(pool) });

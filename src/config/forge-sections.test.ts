@@ -77,13 +77,30 @@ describe("Forge config sections", () => {
     assert.match(refusal("secrets: { provider: env, region: x }"), /region/);
   });
 
-  test("security: settings Kiln cannot honour are refused naming the key; switched-off ones load", () => {
-    const message = refusal("security:\n  sandbox:\n    enabled: true\n    network: false\n");
-    assert.match(message, /security\.sandbox\.enabled/);
-    assert.match(message, /cannot sandbox/);
-    assert.match(refusal("security:\n  allowed_paths: [/data]\n"), /security\.allowed_paths/);
-    assert.match(refusal("security:\n  run_as_user: nobody\n"), /security\.run_as_user: "nobody"/);
+  test("security: the sandbox section becomes the worker default; what Kiln cannot honour is refused naming the key", () => {
+    const config = parseConfig(
+      "security:\n  sandbox:\n    enabled: true\n    network: false\n    memory: 64M\n  allowed_paths: [/data]\n  run_as_user: 1000\n",
+      { env: {} },
+    );
+    assert.equal(config.worker.sandbox.profile, "bubblewrap");
+    assert.equal(config.worker.sandbox.network, "off");
+    assert.equal(config.worker.sandbox.memoryBytes, 64 * 1024 * 1024);
+    assert.deepEqual(config.worker.sandbox.writablePaths, ["/data"]);
+    assert.equal(config.worker.sandbox.uid, 1000);
+    assert.equal(
+      parseConfig("security:\n  sandbox: { enabled: true, type: namespaces }\n", { env: {} }).worker.sandbox.profile,
+      "namespaces",
+    );
+    assert.match(refusal("security:\n  sandbox: { enabled: true, seccomp: strict }\n"), /security\.sandbox\.seccomp/);
+    assert.match(refusal("security:\n  allowed_paths: [/data]\n"), /security\.allowed_paths.*needs a sandbox/);
+    assert.match(
+      refusal("security:\n  sandbox: { enabled: true }\n  run_as_user: nobody\n"),
+      /security\.run_as_user.*numeric/,
+    );
+    assert.match(refusal("security:\n  sandbox: { enabled: true, type: chroot }\n"), /sandbox type/);
+    assert.match(refusal("security:\n  sandbox: { enabled: true }\nworker:\n  sandbox: namespaces\n"), /set twice/);
     parseConfig("security:\n  sandbox:\n    enabled: false\n    network: true\n  allowed_paths: []\n", { env: {} });
+    assert.equal(parseConfig("", { env: {} }).worker.sandbox.profile, "none");
   });
 
   test("heartbeat_interval_seconds is honoured, not capped; the default stays 10 s", () => {

@@ -2,12 +2,14 @@
 import { z } from "zod";
 import { type ConfigProblem, describeValue, formatKeyPath, type KeyPath } from "./config-problems.ts";
 import type { ConfigSource } from "./config-source.ts";
+import { sandboxSchema } from "./sandbox-schema.ts";
+import { readSecuritySection } from "./security-section.ts";
 
 /**
  * The top-level sections a Forge-format config carries besides server, worker and tasks:
  * `logging` (worker defaults), `secrets` (where bare `${secret:NAME}` references resolve) and
- * `security` (sandbox settings). Kiln honours what it can and refuses the rest at load: a
- * security setting that asks for isolation Kiln does not provide must never pass silently.
+ * `security` (sandbox settings, the worker's default sandbox). Kiln honours what it can and refuses
+ * the rest at load: a security setting that asks for isolation Kiln does not give must never pass silently.
  */
 
 const kilobytes = z.preprocess(
@@ -59,11 +61,11 @@ export const secretsSchema = z
   })
   .describe("Secret provider settings");
 
-/** `security`: sandbox settings. Anything that asks for isolation is refused until Kiln has it. */
+/** `security`: the Forge format's sandbox settings, mapped onto the worker's default sandbox (security-section.ts). */
 export const securitySchema = z
   .record(z.string(), z.unknown())
   .describe(
-    "Sandbox settings of the Forge format; Kiln refuses at load any that asks for isolation it cannot give yet",
+    "Sandbox settings of the Forge format: sandbox { enabled, type, network, memory, cpus, pids, … }, allowed_paths, run_as_user; what Kiln cannot honour is refused at load",
   );
 
 /** The resolved `logging` section. */
@@ -81,32 +83,6 @@ export interface ResolvedSecrets {
   readonly envPrefix: string;
   /** Absolute, for provider file. */
   readonly directory: string | null;
-}
-
-/** Whether a security value asks for nothing (off, false, none, empty): such values are accepted. */
-function asksForNothing(value: unknown): boolean {
-  if (value === null || value === false || value === 0) return true;
-  if (typeof value === "string") return ["", "none", "off", "disabled", "false", "no"].includes(value.toLowerCase());
-  if (Array.isArray(value)) return value.length === 0;
-  if (typeof value === "object") {
-    const record = value as Record<string, unknown>;
-    // A block switched off as a whole (`sandbox: { enabled: false, … }`) asks for nothing.
-    if ("enabled" in record && asksForNothing(record.enabled)) return true;
-    return Object.values(record).every(asksForNothing);
-  }
-  return false;
-}
-
-/** The first leaf under `value` that asks for something, with its path. */
-function firstDemand(value: unknown, path: KeyPath): { path: KeyPath; value: unknown } | null {
-  if (asksForNothing(value)) return null;
-  if (value !== null && typeof value === "object" && !Array.isArray(value)) {
-    for (const [key, child] of Object.entries(value as Record<string, unknown>)) {
-      const found = firstDemand(child, [...path, key]);
-      if (found) return found;
-    }
-  }
-  return { path, value };
 }
 
 /** A `url` or `grpc_address` as Kiln uses it: host:port gets `http://`; null when it is no address. */
@@ -146,16 +122,23 @@ export function checkForgeSections(data: Record<string, unknown>, source: Config
       );
     }
   }
-  const security = data.security;
-  if (security !== undefined && security !== null && typeof security === "object" && !Array.isArray(security)) {
-    for (const [key, value] of Object.entries(security as Record<string, unknown>)) {
-      const demand = firstDemand(value, ["security", key]);
-      if (!demand) continue;
-      const name = formatKeyPath(demand.path);
+  const { sandbox, problems: securityProblems } = readSecuritySection(data.security);
+  for (const problem of securityProblems) problems.push(at(problem.path, problem.message));
+  if (sandbox !== null) {
+    const parsed = sandboxSchema.safeParse(sandbox);
+    if (!parsed.success) {
+      for (const issue of parsed.error.issues) {
+        problems.push(
+          at(["security", "sandbox"], `security.sandbox: ${issue.path.join(".") || "value"}: ${issue.message}`),
+        );
+      }
+    }
+    const worker = data.worker as Record<string, unknown> | undefined;
+    if (worker?.sandbox !== undefined) {
       problems.push(
         at(
-          demand.path,
-          `"${name}: ${describeValue(demand.value)}" is not supported: Kiln cannot sandbox scripts yet, so this setting would be ignored. Remove it, or set it to false / none to run scripts unsandboxed knowingly`,
+          ["security", "sandbox"],
+          `The worker's default sandbox is set twice, by "security.sandbox" and by "worker.sandbox": keep one`,
         ),
       );
     }

@@ -7,6 +7,7 @@ import { after, describe, test } from "node:test";
 import { KilnError } from "../errors.ts";
 import type { ConfigProblem } from "./config-problems.ts";
 import { loadConfig, parseConfig } from "./load-config.ts";
+import { NO_SANDBOX } from "./resolve-sandbox.ts";
 
 const DESIGN_EXAMPLE = `
 server:   { url: "http://localhost:7700", namespace: default, token: "\${KILN_TOKEN}" }
@@ -90,6 +91,7 @@ describe("loadConfig", () => {
         pipFindLinks: [],
         npmRegistry: null,
       },
+      sandbox: NO_SANDBOX,
     });
     const task = config.tasks[0];
     assert.ok(task);

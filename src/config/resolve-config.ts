@@ -6,6 +6,9 @@ import { resolveSchedule, type ScheduleDeclaration, type ScheduleFields } from "
 import { parseExitCodes } from "./exit-codes.ts";
 import { checkInputSchema, schemaSecretFields } from "./input-schema.ts";
 import { scheduleFields, shorthandFields } from "./schedule-schema.ts";
+import { NO_SANDBOX, type ResolvedSandbox, resolveSandbox } from "./resolve-sandbox.ts";
+import { sandboxSchema } from "./sandbox-schema.ts";
+import { readSecuritySection } from "./security-section.ts";
 import { normalizeServerAddress, type ResolvedLogging, type ResolvedSecrets } from "./forge-sections.ts";
 import type {
   ResolvedConfig,
@@ -84,6 +87,8 @@ export interface ResolveTaskOptions {
   readonly source?: SourcePosition | null;
   /** Log defaults from the config's `logging` section (a task's own setting wins). */
   readonly logging?: ResolvedLogging;
+  /** The worker's default sandbox, whose options a task's own `sandbox:` builds on. */
+  readonly sandbox?: ResolvedSandbox;
 }
 
 function resolvePath(path: string | undefined, baseDir: string): string | null {
@@ -178,6 +183,7 @@ export function resolveTaskKind(input: TaskKindInput, options: ResolveTaskOption
     queue: input.queue ?? null,
     inputSchema,
     secretFields: [...new Set([...(input.secret_fields ?? []), ...schemaSecretFields(inputSchema)])],
+    sandbox: input.sandbox === undefined ? null : resolveSandbox(input.sandbox, options.baseDir, options.sandbox),
     flovynEnv: input.flovyn_env ?? false,
     source: options.source ?? null,
     taskDir: resolve(options.baseDir),
@@ -236,6 +242,7 @@ export function resolveConfig(input: ConfigInput, options: ResolveConfigOptions)
     env: { ...(w.env ?? {}) },
     envPassthrough: [...new Set(w.env_passthrough ?? [])],
     dependencies: resolveDependencySettings(w.dependencies, options.baseDir),
+    sandbox: workerSandbox(input, options.baseDir),
   };
   const llm = input.services?.llm ?? {};
   const email = input.services?.email ?? {};
@@ -272,7 +279,12 @@ export function resolveConfig(input: ConfigInput, options: ResolveConfigOptions)
     directory: secretsInput.directory === undefined ? null : resolve(options.baseDir, secretsInput.directory),
   };
   const tasks = (input.tasks ?? []).map((task, i) =>
-    resolveTaskKind(task, { baseDir: options.baseDir, source: options.taskSources?.[i] ?? null, logging }),
+    resolveTaskKind(task, {
+      baseDir: options.baseDir,
+      source: options.taskSources?.[i] ?? null,
+      logging,
+      sandbox: worker.sandbox,
+    }),
   );
   const plugins: ResolvedPlugin[] = (input.plugins ?? []).map((p) => ({
     name: p.name,
@@ -320,6 +332,14 @@ function resolveSchedules(input: ConfigInput): ScheduleDeclaration[] {
       throw new KilnError("INVALID_CONFIG", `${where}: ${(cause as Error).message}`, { cause });
     }
   });
+}
+
+/** The worker's default sandbox: `worker.sandbox`, else what the Forge `security:` section asks for. */
+function workerSandbox(input: ConfigInput, baseDir: string): ResolvedSandbox {
+  const declared = input.worker?.sandbox ?? readSecuritySection(input.security).sandbox;
+  if (declared === null) return NO_SANDBOX;
+  // The security section was checked against the same schema at load (forge-sections.ts).
+  return resolveSandbox(sandboxSchema.parse(declared), baseDir);
 }
 
 /** Drops undefined fields (settings objects are read with `??` and spread over node params). */

@@ -4,6 +4,7 @@ import type { ResolvedIncomingWebhook, ResolvedWebhookDelivery } from "./resolve
 
 import type { ResolvedLogging, ResolvedSecrets } from "./forge-sections.ts";
 import type { ResolvedDependencySettings, ResolvedRequirements, ResolvedScriptSource } from "./resolve-script-deps.ts";
+import type { ResolvedSandbox } from "./resolve-sandbox.ts";
 
 /** How a task kind's input reaches the script. */
 export type InputFormat = "env" | "json_stdin" | "json_file" | "args";
@@ -83,6 +84,8 @@ export interface ResolvedTaskKind {
   readonly inputSchema: Readonly<Record<string, unknown>> | null;
   /** Input fields (`a.b` for nested) whose values are secrets: secret_fields and `x-secret: true` properties. */
   readonly secretFields: readonly string[];
+  /** The kind's own sandbox (over the worker default's options), or null to use the worker's default. */
+  readonly sandbox: ResolvedSandbox | null;
   /** Whether the script also gets FLOVYN_* copies of the KILN_* context variables. */
   readonly flovynEnv: boolean;
   readonly source: SourcePosition | null;
@@ -125,6 +128,8 @@ export interface ResolvedWorker {
   readonly envPassthrough: readonly string[];
   /** How script environments and fetched sources are built and cached. */
   readonly dependencies: ResolvedDependencySettings;
+  /** The sandbox of task kinds that set none (`worker.sandbox` or the `security:` section). */
+  readonly sandbox: ResolvedSandbox;
 }
 
 /** Defaults of the flow nodes that reach outside services; strings may hold `${secret:NAME}`. */

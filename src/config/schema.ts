@@ -4,6 +4,7 @@ import { incomingWebhookSchema, webhookDeliverySchema } from "./webhooks-schema.
 import { scheduleSchema, scheduleShorthandSchema } from "./schedule-schema.ts";
 import { loggingSchema, secretsSchema, securitySchema } from "./forge-sections.ts";
 import { dependencySettingsSchema, requirementsSchema, scriptSourceSchema } from "./script-deps-schema.ts";
+import { sandboxSchema } from "./sandbox-schema.ts";
 
 /**
  * The zod schemas of a Kiln config file: the single source of validation, of the resolved types'
@@ -174,6 +175,7 @@ export const taskKindSchema = z
       .array(z.string().min(1))
       .optional()
       .describe("Input fields (a.b for nested) whose values are secrets, masked in logs, outputs and shown input"),
+    sandbox: sandboxSchema.optional(),
     flovyn_env: flag(
       "Also give the script FLOVYN_* copies of the KILN_* context variables, for scripts written for Flovyn (default false)",
     ).optional(),
@@ -242,6 +244,9 @@ export const workerSchema = z
       .describe(
         'On SIGTERM, how long running scripts may finish before they are TERMed (seconds, or "5s"; default 10s)',
       ),
+    sandbox: sandboxSchema
+      .optional()
+      .describe("Default sandbox of every task kind that sets none (see docs/security.md)"),
     health_port: z
       .preprocess(numericText, z.number(WHOLE).int(WHOLE).min(0, WHOLE).max(65_535, WHOLE))
       .optional()

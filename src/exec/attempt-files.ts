@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, unlinkSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { ResolvedTaskKind } from "../config/resolved-config.ts";
 import { KilnError } from "../errors.ts";
@@ -19,6 +19,13 @@ export interface AttemptPaths {
   readonly resultFile: string;
   /** `$INPUT_FILE` of `input_format: json_file`. */
   readonly inputFile: string;
+  /**
+   * The attempt's own directory (sandboxed attempts only, null otherwise): the sandbox mounts it
+   * alone, not the shared one, and the local API socket onto `socket` inside it.
+   */
+  readonly dir: string | null;
+  /** The real local API socket (the same as `socket` unless the attempt has its own directory). */
+  readonly apiSocket: string;
 }
 
 // The per-attempt file operations here are tiny and synchronous on purpose: a thread-pool round
@@ -28,14 +35,32 @@ export interface AttemptPaths {
  * The paths of a new attempt. Nothing is created: `$KILN_OUTPUT` and `$KILN_STATE` are created by
  * the script's first `>>`, if it writes them, in the space's private 0700 directory.
  */
-export function attemptPaths(space: AttemptSpace): AttemptPaths {
+export function attemptPaths(space: AttemptSpace, ownDirectory = false): AttemptPaths {
   const prefix = join(space.dir, space.nextPrefix());
+  if (!ownDirectory) {
+    return {
+      socket: space.api.socketPath,
+      outputFile: `${prefix}output.env`,
+      stateFile: `${prefix}state.env`,
+      resultFile: `${prefix}result.json`,
+      inputFile: `${prefix}input.json`,
+      dir: null,
+      apiSocket: space.api.socketPath,
+    };
+  }
+  const dir = `${prefix}d`;
+  mkdirSync(dir, { mode: 0o700 });
+  const socket = join(dir, "api.sock");
+  // The mount point of the real socket inside the sandbox.
+  writeFileSync(socket, "", { mode: 0o600 });
   return {
-    socket: space.api.socketPath,
-    outputFile: `${prefix}output.env`,
-    stateFile: `${prefix}state.env`,
-    resultFile: `${prefix}result.json`,
-    inputFile: `${prefix}input.json`,
+    socket,
+    outputFile: join(dir, "output.env"),
+    stateFile: join(dir, "state.env"),
+    resultFile: join(dir, "result.json"),
+    inputFile: join(dir, "input.json"),
+    dir,
+    apiSocket: space.api.socketPath,
   };
 }
 
@@ -46,6 +71,10 @@ export function attemptPaths(space: AttemptSpace): AttemptPaths {
  * uses them). `$KILN_OUTPUT` and `$KILN_STATE` are already gone once applyKeyValueFiles read them.
  */
 export function removeAttemptFiles(paths: AttemptPaths, kind: ResolvedTaskKind, keyValueFilesApplied: boolean): void {
+  if (paths.dir !== null) {
+    rmSync(paths.dir, { recursive: true, force: true });
+    return;
+  }
   if (!keyValueFilesApplied) {
     removeIfExists(paths.outputFile);
     removeIfExists(paths.stateFile);

@@ -24,6 +24,8 @@ export interface EndedAttempt {
   readonly abortReason: unknown;
   /** performance.now() at the start of the attempt. */
   readonly started: number;
+  /** The sandbox's memory limit when the kernel killed a process for going over it, else null. */
+  readonly memoryLimitHit?: number | null;
 }
 
 /**
@@ -56,6 +58,7 @@ export async function buildAttemptResult(ended: EndedAttempt): Promise<ScriptRes
     limitMs: supervised.limitMs,
     recordError: recordError ?? fileError,
     lastStderrLine: lastStderrLine ?? null,
+    memoryLimitHit: ended.memoryLimitHit ?? null,
   });
   let verdict: ScriptVerdict = decided.verdict;
   let error = decided.error;

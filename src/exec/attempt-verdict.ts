@@ -23,6 +23,8 @@ export interface VerdictParams {
   readonly recordError: unknown;
   /** The last non-empty stderr line, shown in the message. */
   readonly lastStderrLine: string | null;
+  /** The sandbox's memory limit in bytes when the kernel killed a process for going over it. */
+  readonly memoryLimitHit?: number | null;
 }
 
 function killSequence(kind: ResolvedTaskKind, kill: KillOutcome | null, forced: boolean): string {
@@ -105,6 +107,17 @@ export function decideVerdict(params: VerdictParams): { verdict: ScriptVerdict; 
   }
   const exitClass = classifyExit(kind.exitCodes, params.exit);
   if (exitClass === "success") return { verdict: "success", error: null };
+  const memoryLimit = params.memoryLimitHit ?? null;
+  if (memoryLimit !== null) {
+    const mib = Math.round((memoryLimit / 1024 / 1024) * 10) / 10;
+    return asVerdict(
+      new KilnError(
+        "SANDBOX_MEMORY_LIMIT",
+        `${kind.kind} was killed at its sandbox memory limit of ${mib} MiB (${params.exit.signal ?? `exit ${params.exit.exitCode}`}); raise sandbox.memory or make the script use less`,
+        { retryable: kind.retryOnFailure },
+      ),
+    );
+  }
   if (exitClass === "retry") return asVerdict(exitMessage(params, true));
   return asVerdict(exitMessage(params, kind.retryOnFailure));
 }

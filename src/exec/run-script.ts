@@ -24,6 +24,9 @@ import { ScriptStreams } from "./script-streams.ts";
 import { spawnProcess } from "./spawn-process.ts";
 import { endSpan, startSpan, traceparentOf } from "../tracing/spans.ts";
 import { ensureWorkerWatchdog } from "./worker-watchdog.ts";
+import { NO_SANDBOX } from "../config/resolve-sandbox.ts";
+import type { AttemptCgroup } from "./sandbox/cgroups.ts";
+import { sandboxBaseEnv, sandboxCommand, sandboxExit } from "./sandbox/sandbox-launch.ts";
 
 /** What one attempt of a script runs with, besides its task kind. */
 export interface RunScriptParams {
@@ -104,6 +107,8 @@ async function runAttempt(declared: ResolvedTaskKind, params: RunScriptParams): 
   let session: LocalApiSession | null = null;
   // Once the script ran, buildAttemptResult reads and removes $KILN_OUTPUT and $KILN_STATE.
   let keyValueFilesApplied = false;
+  const sandbox = kind.sandbox ?? NO_SANDBOX;
+  let cgroup: AttemptCgroup | null = null;
   try {
     checkInputSize(kind, params.input);
     if (params.signal?.aborted) throw cancelError(params.signal.reason);
@@ -117,7 +122,7 @@ async function runAttempt(declared: ResolvedTaskKind, params: RunScriptParams): 
     kind = preparedKind.kind;
     releaseCache = preparedKind.release;
     const space = await attemptSpace(params.tempDir);
-    paths = attemptPaths(space);
+    paths = attemptPaths(space, sandbox.profile !== "none");
     const supervisor = new ProcessSupervisor({ kind, signal: params.signal, deadlineAt: params.deadlineAt });
     const onActivity = () => supervisor.markActive();
     const recorder = new AttemptRecorder({
@@ -145,7 +150,8 @@ async function runAttempt(declared: ResolvedTaskKind, params: RunScriptParams): 
       secrets: params.secrets ?? {},
       paths,
       apiToken: session.token,
-      baseEnv: params.baseEnv ?? process.env,
+      baseEnv:
+        sandbox.profile === "none" ? (params.baseEnv ?? process.env) : sandboxBaseEnv(params.baseEnv ?? process.env),
       binDir: params.binDir ?? null,
     });
     const outputFile =
@@ -163,14 +169,24 @@ async function runAttempt(declared: ResolvedTaskKind, params: RunScriptParams): 
     const capture = outputCapture(kind.outputFormat, kind.maxOutputSizeKb * 1024);
     const streams = new ScriptStreams({ recorder, masker, capture, onActivity, commands: kind.commands });
     ensureWorkerWatchdog();
+    const sandboxed =
+      paths.dir === null
+        ? null
+        : sandboxCommand(
+            sandbox,
+            { argv: command.argv, cwd: command.cwd ?? process.cwd(), taskDir: kind.taskDir },
+            { attemptDir: paths.dir, socket: paths.apiSocket, socketInside: paths.socket },
+          );
+    cgroup = sandboxed?.cgroup ?? null;
     const child = await spawnProcess({
-      argv: command.argv,
+      argv: sandboxed?.argv ?? command.argv,
       env: command.env,
       cwd: command.cwd,
       stdin: prepared.stdin !== null,
       stderr: kind.captureStderr,
     });
-    const supervised = await supervisor.supervise(child, streams, prepared.stdin, session.token);
+    const watched = await supervisor.supervise(child, streams, prepared.stdin, session.token);
+    const supervised = sandboxed === null ? watched : { ...watched, exit: sandboxExit(watched.exit) };
     keyValueFilesApplied = true;
     // Checked again now that the script has run: it may have made the path a symlink out.
     if (outputFile !== null && kind.outputFile !== null) {
@@ -188,6 +204,7 @@ async function runAttempt(declared: ResolvedTaskKind, params: RunScriptParams): 
       masker,
       abortReason: params.signal?.reason,
       started,
+      memoryLimitHit: cgroup?.memoryLimitHit() === true ? sandbox.memoryBytes : null,
     });
   } catch (error) {
     return failedResult(error, started, masker, params.signal?.aborted === true);
@@ -196,6 +213,7 @@ async function runAttempt(declared: ResolvedTaskKind, params: RunScriptParams): 
     session?.close();
     releaseCache();
     if (paths) removeAttemptFiles(paths, kind, keyValueFilesApplied);
+    await cgroup?.remove();
   }
 }
 

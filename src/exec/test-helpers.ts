@@ -219,6 +219,8 @@ export interface RunInTestOptions {
   readonly tempDir?: string;
   /** The task's directory (its config file's); default the process's working directory. */
   readonly taskDir?: string;
+  /** A directory put first on the script's PATH (the worker's own `kiln`). */
+  readonly binDir?: string;
 }
 
 /** Runs one attempt of a kind (kiln.yaml-shaped data) against an in-memory context. */
@@ -254,6 +256,7 @@ export async function runInTest(
     ...(options.secrets === undefined ? {} : { secrets: options.secrets }),
     ...(options.baseEnv === undefined ? {} : { baseEnv: options.baseEnv }),
     ...(options.tempDir === undefined ? {} : { tempDir: options.tempDir }),
+    ...(options.binDir === undefined ? {} : { binDir: options.binDir }),
   });
   return { result, ctx };
 }

@@ -5,6 +5,9 @@ import { startingWorkflowName } from "../engine/workflow-label.ts";
 import { executeScriptTask } from "../exec/script-task.ts";
 import type { ScriptDependencies } from "../exec/prepare-script.ts";
 import type { Registry } from "./registry.ts";
+import { NO_SANDBOX, type ResolvedSandbox } from "../config/resolve-sandbox.ts";
+import { probeContainerEngine, probeIsolation } from "../exec/sandbox/isolation-probe.ts";
+import { checkSandbox } from "../exec/sandbox/sandbox-check.ts";
 
 /** The directory holding the worker's own `kiln`, put first on every script's PATH. */
 export const KILN_BIN_DIR = fileURLToPath(new URL("../../bin/path", import.meta.url));
@@ -20,6 +23,22 @@ export interface ScriptKindOptions {
   readonly binDir?: string;
   /** The cache of `requirements` environments and `source` fetches. */
   readonly dependencies?: ScriptDependencies;
+  /** The sandbox of kinds that set none (default: the config's worker default, else none). */
+  readonly sandbox?: ResolvedSandbox;
+  /** Paths no sandboxed script may see (the worker's data directory, with its master key). */
+  readonly hiddenPaths?: readonly string[];
+}
+
+/**
+ * The sandbox a kind runs in on this worker, checked against what the machine offers: a profile
+ * the machine cannot honour is refused here, when the kind is loaded (SANDBOX_UNAVAILABLE).
+ */
+export function effectiveSandbox(kind: ResolvedTaskKind, options: ScriptKindOptions): ResolvedSandbox {
+  const chosen = kind.sandbox ?? options.sandbox ?? NO_SANDBOX;
+  if (chosen.profile === "none") return chosen;
+  checkSandbox(kind.kind, chosen, probeIsolation(), probeContainerEngine);
+  const hidden = [...new Set([...chosen.hiddenPaths, ...(options.hiddenPaths ?? [])])];
+  return Object.freeze({ ...chosen, hiddenPaths: Object.freeze(hidden) });
 }
 
 /**
@@ -32,9 +51,13 @@ export function registerScriptKinds(
   kinds: readonly ResolvedTaskKind[],
   options: ScriptKindOptions,
 ): void {
-  for (const declared of kinds) {
-    const kind: ResolvedTaskKind =
-      declared.workingDirectory === null ? { ...declared, workingDirectory: options.baseDir } : declared;
+  // Every kind is checked before any is registered: a refused sandbox leaves the registry as it was.
+  const ready = kinds.map((declared) => ({
+    ...declared,
+    workingDirectory: declared.workingDirectory ?? options.baseDir,
+    sandbox: effectiveSandbox(declared, options),
+  }));
+  for (const kind of ready) {
     registry.addTask({
       kind: kind.kind,
       retryPolicy: resolveRetryPolicy(kind.retry),
@@ -46,6 +69,7 @@ export function registerScriptKinds(
         maxRetries: kind.maxRetries,
         queue: kind.queue,
         description: kind.description,
+        ...(kind.sandbox.profile === "none" ? {} : { sandbox: kind.sandbox.profile }),
         // The server checks run inputs against these before a run is created (server/startable.ts).
         ...(kind.inputSchema === null ? {} : { inputSchema: kind.inputSchema }),
         ...(kind.secretFields.length === 0 ? {} : { secretFields: kind.secretFields }),

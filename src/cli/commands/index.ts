@@ -9,3 +9,4 @@ import "./webhooks.ts";
 import "./registry.ts";
 import "./schedules.ts";
 import "./users.ts";
+import "./doctor.ts";

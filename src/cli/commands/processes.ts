@@ -1,8 +1,9 @@
 import { parseDuration } from "../../engine/duration.ts";
 import { existsSync, readdirSync, readFileSync, rmSync, statSync, watch, writeFileSync } from "node:fs";
 import { basename, dirname, extname, join, resolve } from "node:path";
-import type { Command } from "commander";
+import { type Command, Option } from "commander";
 import { createRequire } from "node:module";
+import { SANDBOX_PROFILES, type SandboxProfile } from "../../config/sandbox-schema.ts";
 import { loadConfig } from "../../config/load-config.ts";
 import type { ResolvedConfig } from "../../config/resolved-config.ts";
 import { KilnError, serializeError } from "../../errors.ts";
@@ -178,6 +179,7 @@ function streamCaps(text: string | undefined): { perToken?: number; total?: numb
 }
 
 interface DevOptions {
+  readonly sandbox?: SandboxProfile;
   readonly port?: string;
   readonly host: string;
   readonly db?: string;
@@ -272,6 +274,7 @@ async function serveDev(
       }),
       logger: workerLogger(logger),
       ...(options.concurrency === undefined ? {} : { concurrency: Number(options.concurrency) }),
+      ...(options.sandbox === undefined ? {} : { sandboxProfile: options.sandbox }),
     });
     // Only the first registration may release the leases of a previous, gone process.
     let releaseLeases = takeOverWorkerInstance(
@@ -403,10 +406,19 @@ async function serverCommand(ctx: CliContext, options: ServerOptions): Promise<n
 }
 
 interface WorkerOptions {
+  readonly sandbox?: SandboxProfile;
   readonly db?: string;
   readonly concurrency?: string;
   readonly name?: string;
   readonly healthPort?: string;
+}
+
+/** `--sandbox PROFILE` of `kiln dev` and `kiln worker`. */
+function sandboxOption(): Option {
+  return new Option(
+    "--sandbox <profile>",
+    "sandbox of task kinds that set none (over worker.sandbox; see docs/security.md)",
+  ).choices([...SANDBOX_PROFILES]);
 }
 
 /** `kiln worker`: executes runs, remotely over HTTP (`--server`) or in-process on `--db`. */
@@ -419,6 +431,7 @@ async function workerCommand(ctx: CliContext, options: WorkerOptions): Promise<n
     dataDir: resolve(ctx.options.data ?? ctx.env.KILN_DATA ?? DEFAULT_DATA_DIR),
     ...(options.name === undefined ? {} : { name: options.name }),
     ...(options.concurrency === undefined ? {} : { concurrency: Number(options.concurrency) }),
+    ...(options.sandbox === undefined ? {} : { sandboxProfile: options.sandbox }),
   };
   let setup: ConfiguredWorker;
   let cleanup: () => Promise<void>;
@@ -572,6 +585,7 @@ registerCommands((program: Command, run) => {
     )
     .option("--workflows <dir>", "directory of workflow files to deploy and watch", "workflows")
     .option("--concurrency <n>", "runs executed at once")
+    .addOption(sandboxOption())
     .action(run((ctx, opts) => traced("kiln-dev", () => devCommand(ctx, opts as DevOptions))));
   program
     .command("server")
@@ -601,5 +615,6 @@ registerCommands((program: Command, run) => {
     .option("--concurrency <n>", "runs executed at once")
     .option("--name <name>", "worker name")
     .option("--health-port <port>", "serve /healthz, /readyz and /metrics on this port (0: any free port)")
+    .addOption(sandboxOption())
     .action(run((ctx, opts) => traced("kiln-worker", () => workerCommand(ctx, opts as WorkerOptions))));
 });
