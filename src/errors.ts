@@ -106,6 +106,8 @@ export const ERROR_CODES = {
   SECRET_PROVIDER_UNAVAILABLE: 503,
   /** Another `kiln dev` already serves this data directory. */
   DEV_ALREADY_RUNNING: 409,
+  /** The Cloudflare API refused a Worker upload or delete (account, token, or quota). */
+  CLOUDFLARE_API_FAILED: 502,
 } as const satisfies Record<string, number>;
 
 /** A stable Kiln error code. */
