@@ -2,9 +2,9 @@ import type { ResolvedConfig } from "../config/resolved-config.ts";
 import { createFlowDeps } from "../flow/flow-deps.ts";
 import { resolveFlowSettings } from "./flow-settings.ts";
 import { flowRuntime } from "../flow/flow-runtime.ts";
-import { HostPool } from "../runtimes/host-pool.ts";
-import { HostRunner } from "../runtimes/host-runner.ts";
-import { DeployedWorkflowResolver, type DeployedWorkflowSource } from "../runtimes/deployed-workflows.ts";
+import type { ComputeAdapterName } from "../config/resolve-compute.ts";
+import { attachComputeAdapters } from "../runtimes/attach-compute.ts";
+import type { DeployedWorkflowSource } from "../runtimes/deployed-workflows.ts";
 import { withDefaultSecretProvider } from "../secrets/default-provider.ts";
 import type { SecretResolver } from "../secrets/secret-resolver.ts";
 import type { EngineClient } from "../worker/engine-client.ts";
@@ -26,6 +26,8 @@ export interface WorkerSetupParams {
   readonly sweep?: boolean;
   /** Python interpreter of host processes. */
   readonly python?: string;
+  /** Compute adapters (`--adapter`); default: the config's worker.adapters. */
+  readonly adapters?: readonly ComputeAdapterName[];
 }
 
 /** A worker with the config's script kinds, deployed JS/TS/Python workflows and flows. */
@@ -68,9 +70,18 @@ export async function createConfiguredWorker(params: WorkerSetupParams): Promise
   };
   register(p.config);
 
-  const pool = new HostPool({ directory: p.config.baseDir, ...(p.python === undefined ? {} : { python: p.python }) });
-  const hosts = new DeployedWorkflowResolver({ source: p.deployments, runner: new HostRunner(pool) });
-  worker.registry.addResolver(hosts);
+  const compute = await attachComputeAdapters(worker, {
+    adapters: p.adapters ?? p.config.worker.adapters,
+    directory: p.config.baseDir,
+    deployments: p.deployments,
+    settings: {
+      docker: p.config.worker.docker,
+      cloudflare: p.config.worker.cloudflare,
+      resolveSecret: (name) => p.secrets.resolveSecret(name),
+      ...(p.python === undefined ? {} : { python: p.python }),
+    },
+    ...(p.logger === undefined ? {} : { logger: p.logger }),
+  });
   const settings = await resolveFlowSettings(p.config, (name) => p.secrets.resolveSecret(name));
   const flowDeps = await createFlowDeps({
     plugins: p.config.plugins,
@@ -86,12 +97,12 @@ export async function createConfiguredWorker(params: WorkerSetupParams): Promise
     worker,
     reload: register,
     invalidate: () => {
-      hosts.invalidate();
+      compute.invalidate();
       flows.invalidate();
     },
     close: async () => {
       await worker.stop();
-      await pool.close();
+      await compute.close();
       flowDeps.dispose();
     },
   };

@@ -1,3 +1,4 @@
+import { resolveWorkerCompute, resolveWorkflowSettings } from "./resolve-compute.ts";
 import { readFileSync } from "node:fs";
 import { isAbsolute, resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
@@ -222,6 +223,7 @@ export function resolveConfig(input: ConfigInput, options: ResolveConfigOptions)
     healthPort: w.health_port ?? null,
     env: { ...(w.env ?? {}) },
     envPassthrough: [...new Set(w.env_passthrough ?? [])],
+    ...resolveWorkerCompute(w),
   };
   const llm = input.services?.llm ?? {};
   const email = input.services?.email ?? {};
@@ -277,6 +279,7 @@ export function resolveConfig(input: ConfigInput, options: ResolveConfigOptions)
     webhookDelivery: resolveWebhookDelivery(input),
     logging,
     secrets,
+    workflows: resolveWorkflowSettings(input.workflows),
   });
 }
 

@@ -3,6 +3,12 @@ import { z } from "zod";
 import { incomingWebhookSchema, webhookDeliverySchema } from "./webhooks-schema.ts";
 import { scheduleSchema, scheduleShorthandSchema } from "./schedule-schema.ts";
 import { loggingSchema, secretsSchema, securitySchema } from "./forge-sections.ts";
+import {
+  cloudflareSettingsSchema,
+  dockerSettingsSchema,
+  workerAdaptersSchema,
+  workflowSettingsSchema,
+} from "./compute-schema.ts";
 
 /**
  * The zod schemas of a Kiln config file: the single source of validation, of the resolved types'
@@ -228,6 +234,9 @@ export const workerSchema = z
       .preprocess(numericText, z.number(WHOLE).int(WHOLE).min(0, WHOLE).max(65_535, WHOLE))
       .optional()
       .describe("Port of /healthz, /readyz and /metrics for `kiln worker` (default: not served)"),
+    adapters: workerAdaptersSchema.optional(),
+    docker: dockerSettingsSchema.optional(),
+    cloudflare: cloudflareSettingsSchema.optional(),
   })
   .describe("Worker settings");
 
@@ -282,6 +291,7 @@ export const configSchema = z
     logging: loggingSchema.optional(),
     secrets: secretsSchema.optional(),
     security: securitySchema.optional(),
+    workflows: workflowSettingsSchema.optional(),
   })
   .describe("Kiln configuration (kiln.yaml / kiln.toml)");
 

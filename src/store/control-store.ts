@@ -99,7 +99,7 @@ export const TOKEN_ROLES = ["admin", "developer", "viewer", "worker"] as const;
 export type TokenRole = (typeof TOKEN_ROLES)[number];
 
 /** The compute adapters a deployment may ask for (src/runtimes/attach.ts builds them). */
-export const COMPUTE_ADAPTERS = ["exec", "docker"] as const;
+export const COMPUTE_ADAPTERS = ["exec", "docker", "cloudflare"] as const;
 export type ComputeAdapterName = (typeof COMPUTE_ADAPTERS)[number];
 
 /** The runtimes a deployed workflow can have. */

@@ -27,6 +27,7 @@ import { devNamespaces, devPort, provisionDevAccess } from "../dev-namespaces.ts
 import { DEFAULT_DATA_DIR, DEV_CONFIG_POINTER } from "../target.ts";
 import { claimDevDataDir, type DevClaim } from "../dev-instance.ts";
 import { type ConfiguredWorker, createConfiguredWorker } from "../worker-setup.ts";
+import { parseAdapterList, type ResolvedWorkflowSettings } from "../../config/resolve-compute.ts";
 
 const WORKFLOW_EXTENSIONS: Readonly<Record<string, "node" | "python" | "flow">> = {
   ".js": "node",
@@ -60,7 +61,13 @@ function readConfig(ctx: CliContext): ResolvedConfig {
 }
 
 /** Deploys every workflow file under `dir` (identical source is a no-op). */
-async function deployDirectory(store: Store, namespace: string, dir: string, logger: Logger): Promise<number> {
+async function deployDirectory(
+  store: Store,
+  namespace: string,
+  dir: string,
+  logger: Logger,
+  settings: Readonly<Record<string, ResolvedWorkflowSettings>> = {},
+): Promise<number> {
   if (!existsSync(dir)) return 0;
   let deployed = 0;
   for (const file of readdirSync(dir).sort()) {
@@ -71,7 +78,9 @@ async function deployDirectory(store: Store, namespace: string, dir: string, log
       const source = readFileSync(join(dir, file), "utf8");
       await validateDeployment({ name, runtime, source, filename: file });
       const schedule = runtime === "flow" ? flowSchedule(source, name) : undefined;
-      const result = await store.deployWorkflow({ namespace, name, runtime, source });
+      // The config's `workflows.<name>.adapter`, as `kiln deploy` applies it.
+      const adapter = runtime === "flow" ? null : (settings[name]?.adapter ?? null);
+      const result = await store.deployWorkflow({ namespace, name, runtime, source, ...(adapter ? { adapter } : {}) });
       if (runtime === "flow") await applyFlowTrigger(store, { namespace, name, source });
       if (runtime === "flow") await syncFlowSchedule(store, namespace, name, schedule);
       if (result.created) {
@@ -186,6 +195,7 @@ interface DevOptions {
   readonly auditRetention?: string;
   readonly retention?: string;
   readonly namespaceRetention?: readonly string[];
+  readonly adapter?: string;
 }
 
 /** One namespace `kiln dev` serves: its in-process worker and how to (re-)register it. */
@@ -244,7 +254,7 @@ async function serveDev(
   });
   const vault = server.app.deps.vault;
   const workflowsDir = resolve(config.baseDir, options.workflows);
-  await deployDirectory(store, namespace, workflowsDir, logger);
+  await deployDirectory(store, namespace, workflowsDir, logger, config.workflows);
   await syncConfigWebhooks(store, { namespace, webhooks: config.webhooks });
   await syncSchedules(store, namespace, config, logger);
   // One in-process worker per namespace the config names, so no run of theirs waits unserved.
@@ -262,6 +272,7 @@ async function serveDev(
       }),
       logger: workerLogger(logger),
       ...(options.concurrency === undefined ? {} : { concurrency: Number(options.concurrency) }),
+      ...(options.adapter === undefined ? {} : { adapters: parseAdapterList(options.adapter) }),
     });
     // Only the first registration may release the leases of a previous, gone process.
     let releaseLeases = takeOverWorkerInstance(
@@ -314,7 +325,7 @@ async function serveDev(
   };
   const stopWatchingConfig = watchPaths([...config.files, join(config.baseDir, "tasks")], reload);
   const stopWatchingWorkflows = watchPaths([workflowsDir], () => {
-    void deployDirectory(store, namespace, workflowsDir, logger).then((n) => {
+    void deployDirectory(store, namespace, workflowsDir, logger, config.workflows).then((n) => {
       if (n > 0) for (const w of workers) w.setup.invalidate();
     });
   });
@@ -392,6 +403,7 @@ interface WorkerOptions {
   readonly concurrency?: string;
   readonly name?: string;
   readonly healthPort?: string;
+  readonly adapter?: string;
 }
 
 /** `kiln worker`: executes runs, remotely over HTTP (`--server`) or in-process on `--db`. */
@@ -403,6 +415,7 @@ async function workerCommand(ctx: CliContext, options: WorkerOptions): Promise<n
     logger: workerLogger(logger),
     ...(options.name === undefined ? {} : { name: options.name }),
     ...(options.concurrency === undefined ? {} : { concurrency: Number(options.concurrency) }),
+    ...(options.adapter === undefined ? {} : { adapters: parseAdapterList(options.adapter) }),
   };
   let setup: ConfiguredWorker;
   let cleanup: () => Promise<void>;
@@ -514,6 +527,10 @@ async function workerCommand(ctx: CliContext, options: WorkerOptions): Promise<n
   return 0;
 }
 
+const ADAPTER_FLAG = "--adapter <list>";
+const ADAPTER_HELP =
+  "compute adapters of deployed workflows, e.g. exec,cloudflare (default: worker.adapters, else exec); the first also runs workflows deployed without one";
+
 registerCommands((program: Command, run) => {
   program
     .command("dev")
@@ -530,6 +547,7 @@ registerCommands((program: Command, run) => {
     .option("--namespace-retention <ns=duration...>", "retention of finished runs for one namespace (repeatable)")
     .option("--workflows <dir>", "directory of workflow files to deploy and watch", "workflows")
     .option("--concurrency <n>", "runs executed at once")
+    .option(ADAPTER_FLAG, ADAPTER_HELP)
     .action(run((ctx, opts) => devCommand(ctx, opts as DevOptions)));
   program
     .command("server")
@@ -553,5 +571,6 @@ registerCommands((program: Command, run) => {
     .option("--concurrency <n>", "runs executed at once")
     .option("--name <name>", "worker name")
     .option("--health-port <port>", "serve /healthz, /readyz and /metrics on this port (0: any free port)")
+    .option(ADAPTER_FLAG, ADAPTER_HELP)
     .action(run((ctx, opts) => workerCommand(ctx, opts as WorkerOptions)));
 });
