@@ -52,20 +52,27 @@ export async function attachComputeAdapters(
     await Promise.all(built.map((b) => b.adapter.close()));
     throw error;
   }
-  for (const [i, b] of built.entries()) {
+  const runtimesOf = (name: ComputeAdapterName) => (name === "cloudflare" ? ["node"] : ["node", "python"]);
+  for (const b of built) {
+    const runtimes = runtimesOf(b.name);
     const resolver = new DeployedWorkflowResolver({
       source: p.deployments,
       runner: new HostRunner(b.pool),
-      runsUnpinned: i === 0,
+      runtimes,
+      // Each runtime's versions deployed for any adapter go to the first adapter that runs it.
+      unpinnedRuntimes: runtimes.filter((r) => built.find((o) => runtimesOf(o.name).includes(r)) === b),
       otherAdapters: built.filter((o) => o !== b).map((o) => o.name),
-      ...(b.name === "cloudflare" ? { runtimes: ["node"] } : {}),
     });
     worker.registry.addResolver(resolver);
     resolvers.push(resolver);
   }
-  const first = built[0];
+  const firstFor = (runtime: string) => built.find((b) => runtimesOf(b.name).includes(runtime))?.name ?? "none";
+  const unpinned =
+    firstFor("node") === firstFor("python")
+      ? `run on ${firstFor("node")}`
+      : `run on ${firstFor("node")} (JavaScript) and ${firstFor("python")} (Python)`;
   p.logger?.info(
-    `Compute adapters: ${built.map((b) => `${b.name} (${b.adapter.where})`).join(", ")}; workflows deployed without an adapter run on ${first?.name ?? "none"}`,
+    `Compute adapters: ${built.map((b) => `${b.name} (${b.adapter.where})`).join(", ")}; workflows deployed without an adapter ${unpinned}`,
     { adapters: built.map((b) => b.name) },
   );
   return {
