@@ -14,6 +14,7 @@ import { type ActivationOutcome, WorkflowActivation } from "../../worker/workflo
 import type { WorkflowFunction } from "../../worker/workflow-context.ts";
 import { isWorkflowDefinition, takeLastDefinition } from "../define-workflow.ts";
 import type { WorkerRequest, WorkerResponse, WorkerWrite } from "./replay-wire.ts";
+import { jsonSafe } from "../json-safe-outcome.ts";
 
 /** The environment of the Worker: the shared secret Kiln sends as a bearer token. */
 interface WorkerEnv {
@@ -172,17 +173,5 @@ function safeJson(value: unknown): string {
     return JSON.stringify(value) ?? String(value);
   } catch {
     return String(value);
-  }
-}
-
-/** An output that is not JSON fails the run instead of the response. */
-function jsonSafe(outcome: ActivationOutcome): ActivationOutcome {
-  if (outcome.outcome !== "complete") return outcome;
-  try {
-    JSON.stringify(outcome.output);
-    return outcome;
-  } catch (error) {
-    const message = `The workflow output is not serializable as JSON: ${(error as Error).message}`;
-    return { outcome: "fail", error: { code: "INVALID_INPUT", message, retryable: false }, compensable: false };
   }
 }
