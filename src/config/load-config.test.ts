@@ -82,6 +82,9 @@ describe("loadConfig", () => {
       healthPort: null,
       env: {},
       envPassthrough: [],
+      adapters: ["exec"],
+      docker: { cli: null, cliArgs: [], runArgs: [], nodeImage: null, pythonImage: null, rootfs: null },
+      cloudflare: null,
     });
     const task = config.tasks[0];
     assert.ok(task);
