@@ -132,6 +132,8 @@ export const ERROR_CODES = {
   SANDBOX_FAILED: 500,
   /** A sandboxed script was killed for going over its memory limit. */
   SANDBOX_MEMORY_LIMIT: 500,
+  /** The Cloudflare API refused a Worker upload or delete (account, token, or quota). */
+  CLOUDFLARE_API_FAILED: 502,
 } as const satisfies Record<string, number>;
 
 /** A stable Kiln error code. */

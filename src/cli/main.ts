@@ -113,13 +113,16 @@ export function buildProgram(output: Output, exit: { code: number }): Command {
 
   program
     .command("deploy <id>")
-    .description("deploy workflow code (JS, TS, Python or a YAML flow)")
-    .requiredOption("-f, --file <file>", "source file (- for stdin)")
+    .description("deploy workflow code (JS, TS, Python or a YAML flow); `kiln deploy wf.js` deploys a file as `wf`")
+    .option("-f, --file <file>", "source file (- for stdin; default: <id> itself when it is a file)")
     .option("--runtime <runtime>", "node | python | flow (default: from the extension)")
     .option("--version <version>", "version (default: next number)")
     .option("--name <name>", "workflow name (default: <id>)")
     .option("--description <text>", "description")
-    .option("-a, --adapter <name>", "only workers with this compute adapter run it: exec or docker (default: any)")
+    .option(
+      "-a, --adapter <name>",
+      "only workers with this compute adapter run it: exec, docker or cloudflare (default: the config's workflows.<name>.adapter, else any)",
+    )
     .option("--check", "refuse the deploy if in-flight runs' histories diverge from the new code")
     .action(run((ctx, id: string, opts) => deployCommand(ctx, id, opts as never)));
 

@@ -6,9 +6,9 @@ import { createFlowDeps } from "../flow/flow-deps.ts";
 import { lazyVectorStore } from "../store/open-vector-store.ts";
 import { resolveFlowSettings } from "./flow-settings.ts";
 import { flowRuntime } from "../flow/flow-runtime.ts";
-import { HostPool } from "../runtimes/host-pool.ts";
-import { HostRunner } from "../runtimes/host-runner.ts";
-import { DeployedWorkflowResolver, type DeployedWorkflowSource } from "../runtimes/deployed-workflows.ts";
+import type { ComputeAdapterName } from "../config/resolve-compute.ts";
+import { attachComputeAdapters } from "../runtimes/attach-compute.ts";
+import type { DeployedWorkflowSource } from "../runtimes/deployed-workflows.ts";
 import { withDefaultSecretProvider } from "../secrets/default-provider.ts";
 import type { SecretResolver } from "../secrets/secret-resolver.ts";
 import type { EngineClient } from "../worker/engine-client.ts";
@@ -40,6 +40,8 @@ export interface WorkerSetupParams {
   readonly database?: string;
   /** `--sandbox PROFILE`: the profile of kinds that set none, over the config's worker default. */
   readonly sandboxProfile?: SandboxProfile;
+  /** Compute adapters (`--adapter`); default: the config's worker.adapters. */
+  readonly adapters?: readonly ComputeAdapterName[];
 }
 
 /** A worker with the config's script kinds, deployed JS/TS/Python workflows and flows. */
@@ -92,9 +94,18 @@ export async function createConfiguredWorker(params: WorkerSetupParams): Promise
   // What the limits of sandboxed kinds can use here, said once at start.
   p.logger?.info(`sandbox: ${detectCgroups().summary}`, { cgroups: detectCgroups().version });
 
-  const pool = new HostPool({ directory: p.config.baseDir, ...(p.python === undefined ? {} : { python: p.python }) });
-  const hosts = new DeployedWorkflowResolver({ source: p.deployments, runner: new HostRunner(pool) });
-  worker.registry.addResolver(hosts);
+  const compute = await attachComputeAdapters(worker, {
+    adapters: p.adapters ?? p.config.worker.adapters,
+    directory: p.config.baseDir,
+    deployments: p.deployments,
+    settings: {
+      docker: p.config.worker.docker,
+      cloudflare: p.config.worker.cloudflare,
+      resolveSecret: (name) => p.secrets.resolveSecret(name),
+      ...(p.python === undefined ? {} : { python: p.python }),
+    },
+    ...(p.logger === undefined ? {} : { logger: p.logger }),
+  });
   const settings = await resolveFlowSettings(p.config, (name) => p.secrets.resolveSecret(name));
   const vectors = p.database === undefined ? undefined : lazyVectorStore(p.database);
   const flowDeps = await createFlowDeps({
@@ -111,13 +122,13 @@ export async function createConfiguredWorker(params: WorkerSetupParams): Promise
     worker,
     reload: register,
     invalidate: () => {
-      hosts.invalidate();
+      compute.invalidate();
       flows.invalidate();
     },
     close: async () => {
       await worker.stop();
-      await pool.close();
       await vectors?.close();
+      await compute.close();
       flowDeps.dispose();
     },
   };

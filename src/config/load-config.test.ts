@@ -92,6 +92,9 @@ describe("loadConfig", () => {
         npmRegistry: null,
       },
       sandbox: NO_SANDBOX,
+      adapters: ["exec"],
+      docker: { cli: null, cliArgs: [], runArgs: [], nodeImage: null, pythonImage: null, rootfs: null },
+      cloudflare: null,
     });
     const task = config.tasks[0];
     assert.ok(task);

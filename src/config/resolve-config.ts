@@ -1,3 +1,4 @@
+import { resolveWorkerCompute, resolveWorkflowSettings } from "./resolve-compute.ts";
 import { readFileSync } from "node:fs";
 import { isAbsolute, resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
@@ -243,6 +244,7 @@ export function resolveConfig(input: ConfigInput, options: ResolveConfigOptions)
     envPassthrough: [...new Set(w.env_passthrough ?? [])],
     dependencies: resolveDependencySettings(w.dependencies, options.baseDir),
     sandbox: workerSandbox(input, options.baseDir),
+    ...resolveWorkerCompute(w),
   };
   const llm = input.services?.llm ?? {};
   const email = input.services?.email ?? {};
@@ -304,6 +306,7 @@ export function resolveConfig(input: ConfigInput, options: ResolveConfigOptions)
     webhookDelivery: resolveWebhookDelivery(input),
     logging,
     secrets,
+    workflows: resolveWorkflowSettings(input.workflows),
   });
 }
 

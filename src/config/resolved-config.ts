@@ -1,3 +1,9 @@
+import type {
+  ComputeAdapterName,
+  ResolvedCloudflareSettings,
+  ResolvedDockerSettings,
+  ResolvedWorkflowSettings,
+} from "./resolve-compute.ts";
 import type { ScheduleDeclaration } from "../engine/schedule-declaration.ts";
 /** The resolved configuration: frozen, fully defaulted, camelCase and millisecond-based. */
 import type { ResolvedIncomingWebhook, ResolvedWebhookDelivery } from "./resolve-webhooks.ts";
@@ -130,6 +136,11 @@ export interface ResolvedWorker {
   readonly dependencies: ResolvedDependencySettings;
   /** The sandbox of task kinds that set none (`worker.sandbox` or the `security:` section). */
   readonly sandbox: ResolvedSandbox;
+  /** Compute adapters of deployed workflows; the first runs those deployed for any adapter. */
+  readonly adapters: readonly ComputeAdapterName[];
+  readonly docker: ResolvedDockerSettings;
+  /** The Cloudflare account, or null: Workers run locally in workerd (miniflare). */
+  readonly cloudflare: ResolvedCloudflareSettings | null;
 }
 
 /** Defaults of the flow nodes that reach outside services; strings may hold `${secret:NAME}`. */
@@ -185,4 +196,6 @@ export interface ResolvedConfig {
   readonly logging: ResolvedLogging;
   /** Where bare `${secret:NAME}` references resolve. */
   readonly secrets: ResolvedSecrets;
+  /** `workflows:` per-workflow settings by name (the adapter `kiln deploy` uses without -a). */
+  readonly workflows: Readonly<Record<string, ResolvedWorkflowSettings>>;
 }

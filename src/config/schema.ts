@@ -5,6 +5,12 @@ import { scheduleSchema, scheduleShorthandSchema } from "./schedule-schema.ts";
 import { loggingSchema, secretsSchema, securitySchema } from "./forge-sections.ts";
 import { dependencySettingsSchema, requirementsSchema, scriptSourceSchema } from "./script-deps-schema.ts";
 import { sandboxSchema } from "./sandbox-schema.ts";
+import {
+  cloudflareSettingsSchema,
+  dockerSettingsSchema,
+  workerAdaptersSchema,
+  workflowSettingsSchema,
+} from "./compute-schema.ts";
 
 /**
  * The zod schemas of a Kiln config file: the single source of validation, of the resolved types'
@@ -252,6 +258,9 @@ export const workerSchema = z
       .optional()
       .describe("Port of /healthz, /readyz and /metrics for `kiln worker` (default: not served)"),
     dependencies: dependencySettingsSchema.optional(),
+    adapters: workerAdaptersSchema.optional(),
+    docker: dockerSettingsSchema.optional(),
+    cloudflare: cloudflareSettingsSchema.optional(),
   })
   .describe("Worker settings");
 
@@ -310,6 +319,7 @@ export const configSchema = z
     logging: loggingSchema.optional(),
     secrets: secretsSchema.optional(),
     security: securitySchema.optional(),
+    workflows: workflowSettingsSchema.optional(),
   })
   .describe("Kiln configuration (kiln.yaml / kiln.toml)");
 

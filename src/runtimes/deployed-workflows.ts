@@ -155,6 +155,16 @@ export interface DeployedWorkflowResolverOptions {
   readonly runner: HostRunner;
   /** How long the list of deployed names (and the latest versions) is cached. Default 1000 ms. */
   readonly cacheMs?: number;
+  /**
+   * The runtimes whose versions deployed without an adapter run here. Default: all it runs. A
+   * worker with several adapters gives each runtime to its first adapter that runs it, so each
+   * such run has one place to go.
+   */
+  readonly unpinnedRuntimes?: readonly string[];
+  /** The worker's other adapters: versions deployed for them are left to their resolvers. */
+  readonly otherAdapters?: readonly string[];
+  /** The runtimes its hosts run. Default node and python (cloudflare: node only). */
+  readonly runtimes?: readonly string[];
 }
 
 const HOST_RUNTIMES = new Set(["node", "python"]);
@@ -168,6 +178,9 @@ export class DeployedWorkflowResolver implements WorkflowResolver {
   readonly #source: DeployedWorkflowSource;
   readonly #runner: HostRunner;
   readonly #cacheMs: number;
+  readonly #unpinnedRuntimes: ReadonlySet<string>;
+  readonly #otherAdapters: ReadonlySet<string>;
+  readonly #runtimes: ReadonlySet<string>;
   readonly #names = new Map<string, { at: number; names: Promise<readonly string[]> }>();
   readonly #latest = new Map<string, { at: number; workflow: Promise<DeployedWorkflow | undefined> }>();
   /**
@@ -181,6 +194,15 @@ export class DeployedWorkflowResolver implements WorkflowResolver {
     this.#source = options.source;
     this.#runner = options.runner;
     this.#cacheMs = options.cacheMs ?? 1000;
+    this.#otherAdapters = new Set(options.otherAdapters ?? []);
+    this.#runtimes = new Set(options.runtimes ?? HOST_RUNTIMES);
+    this.#unpinnedRuntimes = new Set(options.unpinnedRuntimes ?? this.#runtimes);
+  }
+
+  /** Whether a version deployed for `adapter` (undefined: any) runs on this resolver's hosts. */
+  #runsHere(w: Readonly<{ runtime: string; adapter?: string | undefined }>): boolean {
+    if (!this.#runtimes.has(w.runtime)) return false;
+    return w.adapter === undefined ? this.#unpinnedRuntimes.has(w.runtime) : w.adapter === this.#runner.pool.adapter;
   }
 
   /** Forgets cached names and latest versions (call after a deploy to see it at once). */
@@ -193,14 +215,7 @@ export class DeployedWorkflowResolver implements WorkflowResolver {
     const cached = this.#names.get(p.namespace);
     if (cached && performance.now() - cached.at < this.#cacheMs) return await cached.names;
     // A workflow deployed for another compute adapter is left to the workers that have it.
-    const adapter = this.#runner.pool.adapter;
-    const names = this.#source
-      .listDeployed(p)
-      .then((list) =>
-        list
-          .filter((w) => HOST_RUNTIMES.has(w.runtime) && (w.adapter === undefined || w.adapter === adapter))
-          .map((w) => w.name),
-      );
+    const names = this.#source.listDeployed(p).then((list) => list.filter((w) => this.#runsHere(w)).map((w) => w.name));
     this.#names.set(p.namespace, { at: performance.now(), names });
     names.catch(() => this.#names.delete(p.namespace));
     return await names;
@@ -209,7 +224,9 @@ export class DeployedWorkflowResolver implements WorkflowResolver {
   async resolve(run: Run): Promise<ActivateWorkflow | undefined> {
     if (run.type !== "workflow") return undefined;
     const deployed = await this.#find(run.namespace, run.name, run.version);
-    if (!deployed || !HOST_RUNTIMES.has(deployed.runtime)) return undefined;
+    if (!deployed || !this.#runtimes.has(deployed.runtime)) return undefined;
+    if (deployed.adapter === undefined && !this.#unpinnedRuntimes.has(deployed.runtime)) return undefined;
+    if (deployed.adapter !== undefined && this.#otherAdapters.has(deployed.adapter)) return undefined;
     if (deployed.adapter !== undefined && deployed.adapter !== this.#runner.pool.adapter) {
       // Claimed by name (its latest version allows this adapter) but pinned to one that does not.
       throw new KilnError(

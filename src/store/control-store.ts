@@ -1,4 +1,5 @@
 import type { RunStatus } from "../engine/status.ts";
+import { ADAPTER_NAMES } from "../config/compute-schema.ts";
 
 /**
  * The control plane of the store: namespaces, API tokens, encrypted secrets, workflow deployments
@@ -99,7 +100,7 @@ export const TOKEN_ROLES = ["admin", "developer", "viewer", "worker"] as const;
 export type TokenRole = (typeof TOKEN_ROLES)[number];
 
 /** The compute adapters a deployment may ask for (src/runtimes/attach.ts builds them). */
-export const COMPUTE_ADAPTERS = ["exec", "docker"] as const;
+export const COMPUTE_ADAPTERS = ADAPTER_NAMES;
 export type ComputeAdapterName = (typeof COMPUTE_ADAPTERS)[number];
 
 /** The runtimes a deployed workflow can have. */

@@ -137,6 +137,15 @@ export class WorkflowActivation {
     return this.#seq;
   }
 
+  /**
+   * Primitives in flight: step functions running, and writes of steps, sleeps, waits and
+   * children not yet answered. A host that answers writes only in a later round (the cloudflare
+   * adapter's Worker) ends its round when every one of them waits for such an answer.
+   */
+  get inFlight(): number {
+    return this.#pending;
+  }
+
   /** Runs the activation to its outcome. Never rejects. */
   run(): Promise<ActivationOutcome> {
     const { signal } = this.#deps;

@@ -208,13 +208,13 @@ describe("CLI registry verbs against kiln dev", { timeout: 240_000 }, () => {
     assert.match(missing.err, /WORKFLOW_NOT_FOUND: Workflow "billing" has no version 9/);
   });
 
-  it("deploy -a/--adapter: validated against exec and docker, shown in the list, honoured by workers", async () => {
+  it("deploy -a/--adapter: validated against exec, docker and cloudflare, shown in the list, honoured by workers", async () => {
     const src = file("boxed.js", "async function workflow() { return 'ran'; }\n");
     const unknown = await kiln([...g, "deploy", "boxed", "-f", src, "-a", "lambda"]);
     assert.equal(unknown.code, 1);
     assert.match(
       unknown.err,
-      /INVALID_INPUT: Unknown compute adapter "lambda" \(--adapter\); the adapters are exec, docker/,
+      /INVALID_INPUT: Unknown compute adapter "lambda" \(--adapter\); the adapters are exec, docker, cloudflare/,
     );
     const api = await fetch(`${dev.url}/v1/workflows`, {
       method: "POST",
@@ -225,7 +225,7 @@ describe("CLI registry verbs against kiln dev", { timeout: 240_000 }, () => {
       body: JSON.stringify({ name: "boxed", source: "async function workflow() {}", adapter: "lambda" }),
     });
     assert.equal(api.status, 400);
-    assert.match(await api.text(), /the adapters are exec, docker/);
+    assert.match(await api.text(), /the adapters are exec, docker, cloudflare/);
 
     const onExec = await kiln([...g, "deploy", "boxed", "-f", src, "--adapter", "exec", "--json"]);
     assert.equal(onExec.code, 0, onExec.err);

@@ -1,4 +1,4 @@
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync, statSync } from "node:fs";
 import { basename, extname, resolve } from "node:path";
 import { loadConfig } from "../../config/load-config.ts";
 import { hasCode, KilnError } from "../../errors.ts";
@@ -72,14 +72,40 @@ async function checkLocally(
   }
 }
 
-/** `kiln deploy <id> -f FILE|-`: uploads workflow source; identical source is a no-op. */
-export async function deployCommand(ctx: CliContext, id: string, options: DeployOptions): Promise<number> {
-  const source = readFileSync(options.file === "-" ? 0 : options.file, "utf8");
-  const name = options.name ?? id;
-  if (options.adapter !== undefined && !(COMPUTE_ADAPTERS as readonly string[]).includes(options.adapter)) {
+/**
+ * The adapter a workflow is deployed for without `-a`: `workflows.<name>.adapter` of the config
+ * beside the working directory (or --config), when there is one.
+ */
+function configuredAdapter(ctx: CliContext, name: string): string | undefined {
+  const config = loadConfig({ optional: true, ...(ctx.options.config ? { file: ctx.options.config } : {}) });
+  return config.workflows[name]?.adapter ?? undefined;
+}
+
+/** Options of `kiln deploy` as typed: `-f` may be left out when the id is the file. */
+export type DeployFileOptions = Omit<DeployOptions, "file"> & { readonly file?: string };
+
+/** `kiln deploy wf.js` is `kiln deploy wf -f wf.js`: the id names an existing file. */
+function withSourceFile(id: string, options: DeployFileOptions): DeployOptions {
+  if (options.file !== undefined) return { ...options, file: options.file };
+  if (!existsSync(id) || !statSync(id).isFile()) {
     throw new KilnError(
       "INVALID_INPUT",
-      `Unknown compute adapter "${options.adapter}" (--adapter); the adapters are ${COMPUTE_ADAPTERS.join(", ")}`,
+      `No source for workflow "${id}": pass the file with -f FILE (or - for stdin), or give the file itself: kiln deploy ${id}.js`,
+    );
+  }
+  return { ...options, file: id };
+}
+
+/** `kiln deploy <id> -f FILE|-`: uploads workflow source; identical source is a no-op. */
+export async function deployCommand(ctx: CliContext, id: string, given: DeployFileOptions): Promise<number> {
+  const options = withSourceFile(id, given);
+  const source = readFileSync(options.file === "-" ? 0 : options.file, "utf8");
+  const name = options.name ?? (given.file === undefined ? basename(id, extname(id)) : id);
+  const adapter = options.adapter ?? configuredAdapter(ctx, name);
+  if (adapter !== undefined && !(COMPUTE_ADAPTERS as readonly string[]).includes(adapter)) {
+    throw new KilnError(
+      "INVALID_INPUT",
+      `Unknown compute adapter "${adapter}" (--adapter); the adapters are ${COMPUTE_ADAPTERS.join(", ")}`,
     );
   }
   const runtime = runtimeFor(options.file, options.runtime, source);
@@ -96,7 +122,7 @@ export async function deployCommand(ctx: CliContext, id: string, options: Deploy
     runtime,
     ...(options.version ? { version: options.version } : {}),
     ...(options.description ? { description: options.description } : {}),
-    ...(options.adapter ? { adapter: options.adapter } : {}),
+    ...(adapter ? { adapter } : {}),
   };
   const result = await ctx
     .api()

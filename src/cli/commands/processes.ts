@@ -31,6 +31,7 @@ import { devNamespaces, devPort, provisionDevAccess } from "../dev-namespaces.ts
 import { DEFAULT_DATA_DIR, DEV_CONFIG_POINTER } from "../target.ts";
 import { claimDevDataDir, type DevClaim } from "../dev-instance.ts";
 import { type ConfiguredWorker, createConfiguredWorker } from "../worker-setup.ts";
+import { parseAdapterList, type ResolvedWorkflowSettings } from "../../config/resolve-compute.ts";
 
 const WORKFLOW_EXTENSIONS: Readonly<Record<string, "node" | "python" | "flow">> = {
   ".js": "node",
@@ -64,7 +65,13 @@ function readConfig(ctx: CliContext): ResolvedConfig {
 }
 
 /** Deploys every workflow file under `dir` (identical source is a no-op). */
-async function deployDirectory(store: Store, namespace: string, dir: string, logger: Logger): Promise<number> {
+async function deployDirectory(
+  store: Store,
+  namespace: string,
+  dir: string,
+  logger: Logger,
+  settings: Readonly<Record<string, ResolvedWorkflowSettings>> = {},
+): Promise<number> {
   if (!existsSync(dir)) return 0;
   let deployed = 0;
   for (const file of readdirSync(dir).sort()) {
@@ -75,7 +82,9 @@ async function deployDirectory(store: Store, namespace: string, dir: string, log
       const source = readFileSync(join(dir, file), "utf8");
       await validateDeployment({ name, runtime, source, filename: file });
       const schedule = runtime === "flow" ? flowSchedule(source, name) : undefined;
-      const result = await store.deployWorkflow({ namespace, name, runtime, source });
+      // The config's `workflows.<name>.adapter`, as `kiln deploy` applies it.
+      const adapter = runtime === "flow" ? null : (settings[name]?.adapter ?? null);
+      const result = await store.deployWorkflow({ namespace, name, runtime, source, ...(adapter ? { adapter } : {}) });
       if (runtime === "flow") await applyFlowTrigger(store, { namespace, name, source });
       if (runtime === "flow") await syncFlowSchedule(store, namespace, name, schedule);
       if (result.created) {
@@ -194,6 +203,7 @@ interface DevOptions {
   readonly rateLimit?: string;
   readonly workerRateLimit?: string;
   readonly anonymousRateLimit?: string;
+  readonly adapter?: string;
 }
 
 /** One namespace `kiln dev` serves: its in-process worker and how to (re-)register it. */
@@ -253,7 +263,7 @@ async function serveDev(
   });
   const vault = server.app.deps.vault;
   const workflowsDir = resolve(config.baseDir, options.workflows);
-  await deployDirectory(store, namespace, workflowsDir, logger);
+  await deployDirectory(store, namespace, workflowsDir, logger, config.workflows);
   await syncConfigWebhooks(store, { namespace, webhooks: config.webhooks });
   await syncSchedules(store, namespace, config, logger);
   // One in-process worker per namespace the config names, so no run of theirs waits unserved.
@@ -275,6 +285,7 @@ async function serveDev(
       logger: workerLogger(logger),
       ...(options.concurrency === undefined ? {} : { concurrency: Number(options.concurrency) }),
       ...(options.sandbox === undefined ? {} : { sandboxProfile: options.sandbox }),
+      ...(options.adapter === undefined ? {} : { adapters: parseAdapterList(options.adapter) }),
     });
     // Only the first registration may release the leases of a previous, gone process.
     let releaseLeases = takeOverWorkerInstance(
@@ -328,7 +339,7 @@ async function serveDev(
   };
   const stopWatchingConfig = watchPaths([...config.files, join(config.baseDir, "tasks")], reload);
   const stopWatchingWorkflows = watchPaths([workflowsDir], () => {
-    void deployDirectory(store, namespace, workflowsDir, logger).then((n) => {
+    void deployDirectory(store, namespace, workflowsDir, logger, config.workflows).then((n) => {
       if (n > 0) for (const w of workers) w.setup.invalidate();
     });
   });
@@ -411,6 +422,7 @@ interface WorkerOptions {
   readonly concurrency?: string;
   readonly name?: string;
   readonly healthPort?: string;
+  readonly adapter?: string;
 }
 
 /** `--sandbox PROFILE` of `kiln dev` and `kiln worker`. */
@@ -432,6 +444,7 @@ async function workerCommand(ctx: CliContext, options: WorkerOptions): Promise<n
     ...(options.name === undefined ? {} : { name: options.name }),
     ...(options.concurrency === undefined ? {} : { concurrency: Number(options.concurrency) }),
     ...(options.sandbox === undefined ? {} : { sandboxProfile: options.sandbox }),
+    ...(options.adapter === undefined ? {} : { adapters: parseAdapterList(options.adapter) }),
   };
   let setup: ConfiguredWorker;
   let cleanup: () => Promise<void>;
@@ -562,6 +575,9 @@ async function traced(serviceName: string, command: () => Promise<number>): Prom
     await stop();
   }
 }
+const ADAPTER_FLAG = "--adapter <list>";
+const ADAPTER_HELP =
+  "compute adapters of deployed workflows, e.g. exec,cloudflare (default: worker.adapters, else exec); the first also runs workflows deployed without one";
 
 registerCommands((program: Command, run) => {
   program
@@ -585,6 +601,7 @@ registerCommands((program: Command, run) => {
     )
     .option("--workflows <dir>", "directory of workflow files to deploy and watch", "workflows")
     .option("--concurrency <n>", "runs executed at once")
+    .option(ADAPTER_FLAG, ADAPTER_HELP)
     .addOption(sandboxOption())
     .action(run((ctx, opts) => traced("kiln-dev", () => devCommand(ctx, opts as DevOptions))));
   program
@@ -615,6 +632,7 @@ registerCommands((program: Command, run) => {
     .option("--concurrency <n>", "runs executed at once")
     .option("--name <name>", "worker name")
     .option("--health-port <port>", "serve /healthz, /readyz and /metrics on this port (0: any free port)")
+    .option(ADAPTER_FLAG, ADAPTER_HELP)
     .addOption(sandboxOption())
     .action(run((ctx, opts) => traced("kiln-worker", () => workerCommand(ctx, opts as WorkerOptions))));
 });

@@ -18,6 +18,7 @@ import {
 } from "../protocol.ts";
 import { createEngineProxy, PendingCalls } from "./engine-proxy.ts";
 import { HostBatcher } from "./host-batcher.ts";
+import { jsonSafe } from "../json-safe-outcome.ts";
 
 interface Running {
   readonly controller: AbortController;
@@ -232,18 +233,6 @@ export class NodeWorkflowHost {
       this.#running.delete(message.id);
     }
     this.#send({ type: "done", id: message.id, outcome: jsonSafe(outcome), reached: activation.reached });
-  }
-}
-
-/** Outcomes cross a JSON channel: a non-serializable output fails the run instead of the host. */
-function jsonSafe(outcome: ActivationOutcome): ActivationOutcome {
-  if (outcome.outcome !== "complete") return outcome;
-  try {
-    JSON.stringify(outcome.output);
-    return outcome;
-  } catch (error) {
-    const message = `The workflow output is not serializable as JSON: ${(error as Error).message}`;
-    return { outcome: "fail", error: { code: "INVALID_INPUT", message, retryable: false }, compensable: false };
   }
 }
 

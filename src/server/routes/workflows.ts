@@ -90,6 +90,12 @@ export const workflowRoutes: readonly ApiRoute[] = [
           `Flow ${body.name} runs inside the worker, not in a host process: a compute adapter does not apply; deploy it without --adapter`,
         );
       }
+      if (body.adapter === "cloudflare" && body.runtime === "python") {
+        throw new KilnError(
+          "INVALID_INPUT",
+          `Workflow ${body.name} is Python, and Cloudflare Workers run JavaScript only: deploy it for exec or docker`,
+        );
+      }
       await validateDeployment({ name: body.name, runtime: body.runtime ?? "node", source: body.source });
       const version = deployVersion(body.name, body.version, declaredVersion(body.source, body.runtime ?? "node"));
       // A flow's `trigger:` schedule is checked before the deploy, so a bad one refuses it.
