@@ -7,6 +7,7 @@ import type { FlowNodeType } from "./node-api.ts";
 import { parallelNode } from "./parallel.ts";
 import { scriptNode } from "./script.ts";
 import { sleepNode } from "./sleep.ts";
+import { storageDeleteNode, storageGetNode, storageListNode, storagePutNode } from "./storage-nodes.ts";
 import { taskNode, workflowNode } from "./task.ts";
 import { transformNode } from "./transform.ts";
 import { waitForEventNode } from "./wait-for-event.ts";
@@ -25,4 +26,8 @@ export const NODE_LIBRARY: readonly FlowNodeType[] = Object.freeze([
   parallelNode,
   emailSendNode,
   llmNode,
+  storagePutNode,
+  storageGetNode,
+  storageListNode,
+  storageDeleteNode,
 ]);
