@@ -2,6 +2,7 @@ import type { ResolvedConfig } from "../config/resolved-config.ts";
 import { createFlowDeps } from "../flow/flow-deps.ts";
 import { resolveFlowSettings } from "./flow-settings.ts";
 import { flowRuntime } from "../flow/flow-runtime.ts";
+import type { FlowServices } from "../flow/nodes/node-api.ts";
 import { HostPool } from "../runtimes/host-pool.ts";
 import { HostRunner } from "../runtimes/host-runner.ts";
 import { DeployedWorkflowResolver, type DeployedWorkflowSource } from "../runtimes/deployed-workflows.ts";
@@ -26,6 +27,8 @@ export interface WorkerSetupParams {
   readonly sweep?: boolean;
   /** Python interpreter of host processes. */
   readonly python?: string;
+  /** Starts runs for flow nodes that do (email.receive's trigger form); absent on remote workers. */
+  readonly startRun?: FlowServices["startRun"];
 }
 
 /** A worker with the config's script kinds, deployed JS/TS/Python workflows and flows. */
@@ -77,7 +80,7 @@ export async function createConfiguredWorker(params: WorkerSetupParams): Promise
     pluginBaseDir: p.config.baseDir,
     resolveSecret: (name: string) => p.secrets.resolveSecret(name),
     env: settings.env,
-    services: settings.services,
+    services: { ...settings.services, ...(p.startRun === undefined ? {} : { startRun: p.startRun }) },
   });
   const flows = new FlowWorkflowResolver({ source: p.deployments, runtime: flowRuntime(flowDeps) });
   worker.registry.addResolver(flows);

@@ -1,3 +1,4 @@
+import { storeStartRun } from "../../flow/flow-start-run.ts";
 import { parseDuration } from "../../engine/duration.ts";
 import { existsSync, readdirSync, readFileSync, rmSync, statSync, watch, writeFileSync } from "node:fs";
 import { basename, dirname, extname, join, resolve } from "node:path";
@@ -253,6 +254,7 @@ async function serveDev(
     const setup: ConfiguredWorker = await createConfiguredWorker({
       // Through the server's local client, so its metrics and live feeds see the worker's writes.
       client: localEngineClient(store, server.app),
+      startRun: storeStartRun(store),
       namespace: ns,
       config,
       deployments: storeWorkflowSource(store),
@@ -414,6 +416,7 @@ async function workerCommand(ctx: CliContext, options: WorkerOptions): Promise<n
     setup = await createConfiguredWorker({
       ...common,
       client: store,
+      startRun: storeStartRun(store),
       namespace,
       deployments: storeWorkflowSource(store),
       secrets: createSecretResolver({ cwd: config.baseDir }),

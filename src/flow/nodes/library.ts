@@ -1,4 +1,5 @@
 import { conditionNode } from "./condition.ts";
+import { emailReceiveNode } from "./email-receive.ts";
 import { emailSendNode } from "./email-send.ts";
 import { forEachNode } from "./for-each.ts";
 import { httpRequestNode } from "./http-request.ts";
@@ -30,4 +31,5 @@ export const NODE_LIBRARY: readonly FlowNodeType[] = Object.freeze([
   storageGetNode,
   storageListNode,
   storageDeleteNode,
+  emailReceiveNode,
 ]);

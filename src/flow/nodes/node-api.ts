@@ -26,6 +26,20 @@ export interface FlowServices {
   readonly script?: ScriptSettings;
   readonly email?: EmailSettings;
   readonly llm?: LlmSettings;
+  /**
+   * Starts a run (deduplicated by its idempotency key) in the worker's engine: the trigger form of
+   * email.receive. Present on workers with direct store access (kiln dev, kiln worker --db).
+   */
+  readonly startRun?: (p: Readonly<FlowStartRunParams>) => Promise<{ readonly id: string; readonly created: boolean }>;
+}
+
+/** Params of FlowServices.startRun. */
+export interface FlowStartRunParams {
+  readonly namespace: string;
+  readonly name: string;
+  readonly input: unknown;
+  readonly idempotencyKey: string;
+  readonly queue?: string;
 }
 
 /** The run a node executes in, as nodes see it. */

@@ -42,7 +42,7 @@ after(async () => {
 describeOnStores(
   "node library",
   () => deps,
-  ({ harness, dialect }) => {
+  ({ harness }) => {
     it("for_each runs step items at most `concurrency` at a time and keeps item order", async () => {
       const flow = `
 nodes:

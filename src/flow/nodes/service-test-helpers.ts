@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process";
-import { chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, chownSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { connect, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -103,16 +103,6 @@ export interface ImapTestServer {
   close(): Promise<void>;
 }
 
-/** Why dovecot cannot run here, or null (the binary from `apt-get install dovecot-imapd`). */
-export function dovecotMissing(): string | null {
-  try {
-    readFileSync("/usr/sbin/dovecot");
-    return null;
-  } catch {
-    return "dovecot is not installed (apt-get install -y dovecot-imapd)";
-  }
-}
-
 /**
  * A throwaway dovecot: its own config, maildir and state in a temp dir, IMAP on a loopback port,
  * plaintext login for one user. As root, mail is owned by `nobody` (dovecot refuses uid 0).
@@ -170,6 +160,9 @@ service stats {
 }
 `,
   );
+  if (!existsSync("/usr/sbin/dovecot")) {
+    throw new Error("The IMAP tests run dovecot: apt-get install -y dovecot-imapd (.ci/run does)");
+  }
   const child = spawn("/usr/sbin/dovecot", ["-F", "-c", join(dir, "dovecot.conf")], { stdio: "ignore" });
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
   // Ready when the port accepts connections.
