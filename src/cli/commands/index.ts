@@ -8,3 +8,4 @@ import "./validate.ts";
 import "./webhooks.ts";
 import "./registry.ts";
 import "./schedules.ts";
+import "./nodes.ts";
