@@ -10,6 +10,16 @@ import { createServer, type Server } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
+import { ImapFlow } from "imapflow";
+import MailComposer from "nodemailer/lib/mail-composer/index.js";
+import {
+  type ImapTestServer,
+  type S3TestServer,
+  type SmtpTestServer,
+  startImapTestServer,
+  startS3TestServer,
+  startSmtpTestServer,
+} from "../../src/flow/nodes/service-test-helpers.ts";
 import { eventually, type KilnProcess, kiln, startKiln } from "./cli-support.ts";
 
 const ROOT = join(import.meta.dirname, "..", "..");
@@ -28,6 +38,9 @@ describe("examples/ run as their comments say", { timeout: 240_000 }, () => {
   let dir: string;
   let dev: KilnProcess;
   let api: Server;
+  let smtp: SmtpTestServer;
+  let imap: ImapTestServer;
+  let s3: S3TestServer;
   const calls: string[] = [];
   const g = () => ["--server", dev.url, "--data", join(dir, ".kiln")];
 
@@ -53,20 +66,39 @@ describe("examples/ run as their comments say", { timeout: 240_000 }, () => {
     });
     await new Promise<void>((r) => api.listen(0, "127.0.0.1", r));
     const base = `http://127.0.0.1:${(api.address() as { port: number }).port}`;
+    // The mail and storage examples' services: real local servers (see service-test-helpers.ts).
+    smtp = await startSmtpTestServer({ starttls: false });
+    imap = await startImapTestServer({ user: "orders" });
+    s3 = await startS3TestServer("kiln-examples");
     // The config's own `${APPROVALS_URL:-…}` defaults are overridden the way its comment says.
     dev = await startKiln(["dev", "--port", "0", "--config", FLOWS], dir, {
       APPROVALS_URL: `${base}/approvals`,
       PAYMENTS_URL: `${base}/payments`,
       ORDERS_URL: `${base}/orders`,
       API_URL: base,
+      SMTP_PORT: String(smtp.port),
+      IMAP_PORT: String(imap.port),
+      FILES_DIR: join(dir, "files"),
+      S3_URL: s3.endpoint,
     });
-    const secret = await kiln([...g(), "secrets", "set", "PAYMENTS_TOKEN", "pay-token"]);
-    assert.equal(secret.code, 0, secret.err);
+    for (const [name, value] of [
+      ["PAYMENTS_TOKEN", "pay-token"],
+      ["SMTP_PASSWORD", "mail-pass-123"],
+      ["IMAP_PASSWORD", imap.password],
+      ["S3_KEY", s3.accessKeyId],
+      ["S3_SECRET", s3.secretAccessKey],
+    ] as const) {
+      const secret = await kiln([...g(), "secrets", "set", name, value]);
+      assert.equal(secret.code, 0, secret.err);
+    }
   });
 
   after(async () => {
     await dev?.stop();
     await new Promise((r) => api?.close(r));
+    await smtp?.close();
+    await imap?.close();
+    await s3?.close();
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -111,11 +143,35 @@ describe("examples/ run as their comments say", { timeout: 240_000 }, () => {
     const inputs: Record<string, string> = {
       "http-fanout.yaml": '{"ids":["a","b","c"]}',
       "publish-post.yaml": '{"title":"Hello Kiln","body":"Durable scripts"}',
+      "inbox-handle.yaml": '{"uid":0,"from":"a@example.com","subject":"by hand","message_id":"<hand@example.com>"}',
+      "inbox-poll.yaml": "{}",
+      "send-report.yaml": '{"to":"ada@example.com","month":"2024-05","csv":"item,qty\\nwidgets,3\\n"}',
+      "storage-archive.yaml": '{"id":"doc-1","body":"hello"}',
     };
+    // A message waiting in the mailbox inbox-poll reads.
+    const client = new ImapFlow({
+      host: "127.0.0.1",
+      port: imap.port,
+      secure: false,
+      auth: { user: imap.user, pass: imap.password },
+      logger: false,
+    });
+    await client.connect();
+    const raw = await new MailComposer({
+      from: "grace@example.com",
+      to: "orders@example.com",
+      subject: "Order 1",
+      text: "2 widgets",
+    })
+      .compile()
+      .build();
+    await client.append("INBOX", raw);
+    await client.logout();
     const files = readdirSync(FLOWS).filter(
       (f) => f.endsWith(".yaml") && f !== "kiln.yaml" && f !== "order-approval.yaml",
     );
     assert.deepEqual(files.sort(), Object.keys(inputs).sort(), "a new example needs its input here");
+    const outputs: Record<string, unknown> = {};
     for (const file of files) {
       const name = file.replace(/\.yaml$/, "");
       // From the examples' config, as from that directory: its plugins add the node types.
@@ -124,7 +180,13 @@ describe("examples/ run as their comments say", { timeout: 240_000 }, () => {
       const r = await kiln([...g(), "start", name, "-i", inputs[file] as string, "--wait", "--json"]);
       assert.equal(r.code, 0, `${file}\n${r.out}${r.err}`);
       assert.equal((r.json() as { status: string }).status, "completed");
+      outputs[file] = (r.json() as { output: unknown }).output;
     }
+    const report = smtp.messages.find((m) => m.parsed.subject === "Report for 2024-05");
+    assert.equal(report?.parsed.attachments[0]?.content.toString("utf8"), "item,qty\nwidgets,3\n");
+    const polled = outputs["inbox-poll.yaml"] as { started: { run_id: string }[] };
+    assert.equal(polled.started.length, 1, JSON.stringify(polled));
+    assert.equal((outputs["storage-archive.yaml"] as { deleted: boolean }).deleted, true);
   });
 
   it("npm run example: the embedded program runs its workflows to the end", async () => {

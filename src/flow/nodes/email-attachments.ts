@@ -15,7 +15,7 @@ export interface Attachment {
 async function fromRef(spec: AttachmentSpec, index: number): Promise<Attachment> {
   const type = `email.send attachments[${index}]`;
   const ref = readRef(type, spec.ref);
-  const store = openStore(type, spec.store);
+  const store = await openStore(type, spec.store);
   try {
     const found = await readByRef(type, store, ref);
     const read = paramReader(type, spec);

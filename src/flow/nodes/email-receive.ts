@@ -1,7 +1,7 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: Kiln's ${…} expression syntax appears in plain strings on purpose.
 import { createHash } from "node:crypto";
-import { ImapFlow } from "imapflow";
-import { type AddressObject, simpleParser } from "mailparser";
+import type { ImapFlow } from "imapflow";
+import type { AddressObject } from "mailparser";
 import { parseDuration } from "../../engine/duration.ts";
 import { KilnError } from "../../errors.ts";
 import type { NodeContext, NodeParams, StepNodeType } from "./node-api.ts";
@@ -106,13 +106,15 @@ function sinceDate(value: string | number | undefined, now: number): Date | unde
   return date;
 }
 
-function imapClient(params: NodeParams): { client: ImapFlow; account: string } {
+async function imapClient(params: NodeParams): Promise<{ client: ImapFlow; account: string }> {
   const imap = paramReader("email.receive imap", paramReader("email.receive", params).record("imap") ?? {});
   const host = imap.requiredString("host");
   const user = imap.requiredString("username");
   const secure = imap.boolean("secure") ?? false;
   const starttls = imap.string("starttls") ?? "auto";
   const timeoutMs = imap.duration("timeout") ?? 30_000;
+  // imapflow is loaded on first use, so CLI commands that never read mail do not pay for it.
+  const { ImapFlow } = await import("imapflow");
   const client = new ImapFlow({
     host,
     port: imap.number("port") ?? (secure ? 993 : 143),
@@ -203,10 +205,11 @@ async function receive(params: NodeParams, ctx: NodeContext) {
   if (subject !== undefined) query.subject = subject;
   const since = sinceDate(read.raw("since") as string | number | undefined, Date.now());
   if (since !== undefined) query.since = since;
-  const store = params.store === undefined ? undefined : openStore("email.receive", params.store);
+  const store = params.store === undefined ? undefined : await openStore("email.receive", params.store);
   const maxInline = read.number("max_inline_bytes") ?? DEFAULT_MAX_INLINE_BYTES;
 
-  const { client, account } = imapClient(params);
+  const { client, account } = await imapClient(params);
+  const { simpleParser } = await import("mailparser");
   const abort = () => client.close();
   ctx.signal.addEventListener("abort", abort, { once: true });
   try {

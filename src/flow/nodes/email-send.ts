@@ -1,5 +1,4 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: Kiln's ${…} expression syntax appears in plain strings on purpose.
-import { createTransport } from "nodemailer";
 import type { ResolvedEmailService } from "../../config/resolved-config.ts";
 import { KilnError } from "../../errors.ts";
 import { type AttachmentSpec, readAttachments } from "./email-attachments.ts";
@@ -128,6 +127,8 @@ async function sendEmail(params: Readonly<Record<string, unknown>>, ctx: NodeCon
   const attachments = await readAttachments((read.list("attachments") ?? []) as AttachmentSpec[]);
   // A Message-ID derived from the step keeps a retried send recognizable as the same message.
   const messageId = `<${ctx.idempotencyKey.replace(/[^A-Za-z0-9.-]/g, ".")}@${settings.heloName ?? "kiln.local"}>`;
+  // nodemailer is loaded on first use, so CLI commands that never send mail do not pay for it.
+  const { createTransport } = await import("nodemailer");
   const transport = createTransport(transportOptions(params, settings));
   const abort = () => transport.close();
   ctx.signal.addEventListener("abort", abort, { once: true });

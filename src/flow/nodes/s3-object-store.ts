@@ -1,12 +1,4 @@
-import {
-  DeleteObjectCommand,
-  GetObjectCommand,
-  HeadObjectCommand,
-  ListObjectsV2Command,
-  PutObjectCommand,
-  S3Client,
-  S3ServiceException,
-} from "@aws-sdk/client-s3";
+import type { S3Client } from "@aws-sdk/client-s3";
 import { KilnError } from "../../errors.ts";
 import { checkKey } from "./local-object-store.ts";
 import type { ObjectEntry, ObjectStore, StoredObject } from "./object-store.ts";
@@ -25,12 +17,18 @@ export interface S3StoreOptions {
   readonly prefix: string;
 }
 
+/** The AWS SDK, loaded on first use: it is large, and most CLI commands never touch S3. */
+type S3Sdk = typeof import("@aws-sdk/client-s3");
+
+const statusOf = (error: unknown): number | undefined =>
+  (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+
 const notFound = (error: unknown) =>
-  error instanceof S3ServiceException && (error.name === "NoSuchKey" || error.name === "NotFound");
+  (error as Error).name === "NoSuchKey" || (error as Error).name === "NotFound" || statusOf(error) === 404;
 
 /** A failed S3 call as STORAGE_FAILED: retryable for throttling, 5xx and network trouble. */
 function storageFailure(what: string, error: unknown): KilnError {
-  const status = error instanceof S3ServiceException ? error.$metadata.httpStatusCode : undefined;
+  const status = statusOf(error);
   const retryable = status === undefined || status === 429 || status >= 500;
   return new KilnError("STORAGE_FAILED", `${what} failed: ${(error as Error).message}`, {
     retryable,
@@ -41,14 +39,21 @@ function storageFailure(what: string, error: unknown): KilnError {
 
 /** Objects in an S3-compatible bucket through the AWS SDK v3 client; the sha256 is kept as metadata. */
 export class S3ObjectStore implements ObjectStore {
+  readonly #sdk: S3Sdk;
   readonly #client: S3Client;
   readonly #options: S3StoreOptions;
   readonly location: string;
 
-  constructor(options: S3StoreOptions) {
+  /** Loads the SDK and builds a client (no request is made yet). */
+  static async open(options: S3StoreOptions): Promise<S3ObjectStore> {
+    return new S3ObjectStore(await import("@aws-sdk/client-s3"), options);
+  }
+
+  private constructor(sdk: S3Sdk, options: S3StoreOptions) {
+    this.#sdk = sdk;
     this.#options = options;
     this.location = `s3://${options.endpoint === undefined ? "" : `${options.endpoint.replace(/\/+$/, "")}/`}${options.bucket}`;
-    this.#client = new S3Client({
+    this.#client = new sdk.S3Client({
       region: options.region,
       forcePathStyle: options.pathStyle,
       ...(options.endpoint === undefined ? {} : { endpoint: options.endpoint }),
@@ -75,7 +80,7 @@ export class S3ObjectStore implements ObjectStore {
   }
 
   async putObject(p: Readonly<{ key: string; body: Buffer; contentType: string; sha256: string }>): Promise<void> {
-    const command = new PutObjectCommand({
+    const command = new this.#sdk.PutObjectCommand({
       Bucket: this.#options.bucket,
       Key: this.#key(p.key),
       Body: p.body,
@@ -86,7 +91,7 @@ export class S3ObjectStore implements ObjectStore {
   }
 
   async getObject(p: Readonly<{ key: string }>): Promise<StoredObject | undefined> {
-    const command = new GetObjectCommand({ Bucket: this.#options.bucket, Key: this.#key(p.key) });
+    const command = new this.#sdk.GetObjectCommand({ Bucket: this.#options.bucket, Key: this.#key(p.key) });
     try {
       const response = await this.#client.send(command);
       const body = Buffer.from((await response.Body?.transformToByteArray()) ?? new Uint8Array());
@@ -102,7 +107,7 @@ export class S3ObjectStore implements ObjectStore {
     let token: string | undefined;
     const strip = this.#options.prefix.length;
     do {
-      const command = new ListObjectsV2Command({
+      const command = new this.#sdk.ListObjectsV2Command({
         Bucket: this.#options.bucket,
         Prefix: this.#options.prefix + p.prefix,
         MaxKeys: Math.min(1000, p.limit - out.length),
@@ -125,12 +130,12 @@ export class S3ObjectStore implements ObjectStore {
   async deleteObject(p: Readonly<{ key: string }>): Promise<boolean> {
     const key = { Bucket: this.#options.bucket, Key: this.#key(p.key) };
     try {
-      await this.#client.send(new HeadObjectCommand(key));
+      await this.#client.send(new this.#sdk.HeadObjectCommand(key));
     } catch (error) {
       if (notFound(error)) return false;
       throw storageFailure(`HEAD ${p.key} on ${this.location}`, error);
     }
-    await this.#send(`DELETE ${p.key}`, () => this.#client.send(new DeleteObjectCommand(key)));
+    await this.#send(`DELETE ${p.key}`, () => this.#client.send(new this.#sdk.DeleteObjectCommand(key)));
     return true;
   }
 

@@ -42,13 +42,17 @@ export interface SmtpTestServer {
  * An SMTP server on loopback that accepts every message, except recipients at `nowhere.test`
  * (550). It offers STARTTLS with smtp-server's built-in self-signed certificate, or speaks TLS
  * from the first byte with `secure: true`; AUTH PLAIN/LOGIN is accepted for user `kiln`, password
- * `mail-pass-123`.
+ * `mail-pass-123`. `starttls: false` hides STARTTLS.
  */
-export async function startSmtpTestServer(options: { secure?: boolean } = {}): Promise<SmtpTestServer> {
+export async function startSmtpTestServer(
+  options: { secure?: boolean; starttls?: boolean } = {},
+): Promise<SmtpTestServer> {
   const messages: ReceivedMail[] = [];
   const logins = new Map<string, { user: string; password: string }>();
   const server = new SMTPServer({
     secure: options.secure ?? false,
+    // Without STARTTLS (examples, CLI tests) clients send AUTH in the clear on loopback.
+    hideSTARTTLS: options.starttls === false,
     authOptional: true,
     disabledCommands: [],
     allowInsecureAuth: true,
@@ -105,15 +109,15 @@ export interface ImapTestServer {
 
 /**
  * A throwaway dovecot: its own config, maildir and state in a temp dir, IMAP on a loopback port,
- * plaintext login for one user. As root, mail is owned by `nobody` (dovecot refuses uid 0).
+ * plaintext login for one user (default `ada`). As root, mail is owned by `nobody` (dovecot refuses uid 0).
  */
-export async function startImapTestServer(): Promise<ImapTestServer> {
+export async function startImapTestServer(options: { user?: string } = {}): Promise<ImapTestServer> {
   const dir = mkdtempSync(join(tmpdir(), "kiln-dovecot-"));
   chmodSync(dir, 0o755);
   for (const sub of ["run", "state", "mail"]) mkdirSync(join(dir, sub));
   const root = process.getuid?.() === 0;
   if (root) chownSync(join(dir, "mail"), 65534, 65534);
-  const user = "ada";
+  const user = options.user ?? "ada";
   const password = "imap-pass-456";
   writeFileSync(join(dir, "users"), `${user}:{PLAIN}${password}::::::\n`);
   const port = await freePort();

@@ -56,7 +56,7 @@ const DELETE_RULES: ParamRules = {
 };
 
 async function withStore<T>(type: string, params: NodeParams, use: (store: OpenedStore) => Promise<T>): Promise<T> {
-  const store = openStore(type, params.store);
+  const store = await openStore(type, params.store);
   try {
     return await use(store);
   } catch (error) {

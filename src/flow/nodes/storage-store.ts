@@ -29,7 +29,7 @@ export interface OpenedStore extends ObjectStore {
 }
 
 /** Opens the store a node's `store` param (as interpolated) describes. */
-export function openStore(type: string, value: unknown): OpenedStore {
+export async function openStore(type: string, value: unknown): Promise<OpenedStore> {
   const record = value !== null && typeof value === "object" && !Array.isArray(value) ? value : undefined;
   if (record === undefined) throw badParam(type, "store", "{ dir } or { bucket, … }", value);
   const store = paramReader(`${type} store`, record as Record<string, unknown>);
@@ -48,7 +48,7 @@ export function openStore(type: string, value: unknown): OpenedStore {
   const endpoint = store.string("endpoint");
   const accessKeyId = store.string("access_key_id");
   const secretAccessKey = store.string("secret_access_key");
-  return new S3ObjectStore({
+  return await S3ObjectStore.open({
     bucket: bucket as string,
     region: store.string("region") ?? "us-east-1",
     pathStyle: store.boolean("path_style") ?? true,
