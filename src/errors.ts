@@ -134,6 +134,16 @@ export const ERROR_CODES = {
   SANDBOX_MEMORY_LIMIT: 500,
   /** The Cloudflare API refused a Worker upload or delete (account, token, or quota). */
   CLOUDFLARE_API_FAILED: 502,
+  /** A flow storage node could not read or write its object store (S3 error, I/O error). */
+  STORAGE_FAILED: 502,
+  /** A flow storage node found no object under the key or reference it was given. */
+  STORAGE_NOT_FOUND: 404,
+  /** An object read by reference no longer has the sha256 the reference recorded. */
+  STORAGE_INTEGRITY_FAILED: 409,
+  /** A flow `email.receive` node could not read the mailbox (IMAP error, bad login). */
+  EMAIL_RECEIVE_FAILED: 502,
+  /** `kiln nodes show` was given a node type the library does not hold. */
+  NODE_TYPE_NOT_FOUND: 404,
 } as const satisfies Record<string, number>;
 
 /** A stable Kiln error code. */

@@ -9,6 +9,7 @@ import { flowRuntime } from "../flow/flow-runtime.ts";
 import type { ComputeAdapterName } from "../config/resolve-compute.ts";
 import { attachComputeAdapters } from "../runtimes/attach-compute.ts";
 import type { DeployedWorkflowSource } from "../runtimes/deployed-workflows.ts";
+import type { FlowServices } from "../flow/nodes/node-api.ts";
 import { withDefaultSecretProvider } from "../secrets/default-provider.ts";
 import type { SecretResolver } from "../secrets/secret-resolver.ts";
 import type { EngineClient } from "../worker/engine-client.ts";
@@ -42,6 +43,8 @@ export interface WorkerSetupParams {
   readonly sandboxProfile?: SandboxProfile;
   /** Compute adapters (`--adapter`); default: the config's worker.adapters. */
   readonly adapters?: readonly ComputeAdapterName[];
+  /** Starts runs for flow nodes that do (email.receive's trigger form); absent on remote workers. */
+  readonly startRun?: FlowServices["startRun"];
 }
 
 /** A worker with the config's script kinds, deployed JS/TS/Python workflows and flows. */
@@ -113,7 +116,11 @@ export async function createConfiguredWorker(params: WorkerSetupParams): Promise
     pluginBaseDir: p.config.baseDir,
     resolveSecret: (name: string) => p.secrets.resolveSecret(name),
     env: settings.env,
-    services: vectors === undefined ? settings.services : { ...settings.services, vectors },
+    services: {
+      ...settings.services,
+      ...(vectors === undefined ? {} : { vectors }),
+      ...(p.startRun === undefined ? {} : { startRun: p.startRun }),
+    },
   });
   const flows = new FlowWorkflowResolver({ source: p.deployments, runtime: flowRuntime(flowDeps) });
   worker.registry.addResolver(flows);

@@ -1,6 +1,7 @@
 import { KilnError } from "../errors.ts";
 import { NODE_TYPE_ALIASES } from "./node-aliases.ts";
 import { NODE_LIBRARY } from "./nodes/library.ts";
+import type { ParamRules } from "./nodes/param-rules.ts";
 import type { CodeChecker } from "./sandbox.ts";
 
 /** A problem in a node's params, found before the flow runs. */
@@ -19,6 +20,8 @@ export interface ParamProblem {
 export interface NodeTypeSpec {
   readonly type: string;
   readonly description?: string;
+  /** The declared params (the rules `checkParams` applies), listed by `kiln nodes` and the docs. */
+  readonly params?: ParamRules;
   /**
    * Top-level params left exactly as written by `${…}` interpolation: code (a transform's
    * `script`, a condition's `conditions`) and shell text, which must never have data spliced in.

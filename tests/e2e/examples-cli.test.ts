@@ -11,6 +11,16 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { type ModelStub, startModelStub } from "../support/model-stub.ts";
+import { ImapFlow } from "imapflow";
+import MailComposer from "nodemailer/lib/mail-composer/index.js";
+import {
+  type ImapTestServer,
+  type S3TestServer,
+  type SmtpTestServer,
+  startImapTestServer,
+  startS3TestServer,
+  startSmtpTestServer,
+} from "../../src/flow/nodes/service-test-helpers.ts";
 import { eventually, type KilnProcess, kiln, startKiln } from "./cli-support.ts";
 
 const ROOT = join(import.meta.dirname, "..", "..");
@@ -32,6 +42,9 @@ describe("examples/ run as their comments say", { timeout: 240_000 }, () => {
   let dev: KilnProcess;
   let api: Server;
   let models: ModelStub;
+  let smtp: SmtpTestServer;
+  let imap: ImapTestServer;
+  let s3: S3TestServer;
   const calls: string[] = [];
   const g = () => ["--server", dev.url, "--data", join(dir, ".kiln")];
 
@@ -67,6 +80,10 @@ describe("examples/ run as their comments say", { timeout: 240_000 }, () => {
       const source = /^\[([^\]]+)\]/m.exec(ask.prompt)?.[1];
       return { text: source === undefined ? `echo: ${ask.prompt}` : `Steps are recorded durably [${source}].` };
     };
+    // The mail and storage examples' services: real local servers (see service-test-helpers.ts).
+    smtp = await startSmtpTestServer({ starttls: false });
+    imap = await startImapTestServer({ user: "orders" });
+    s3 = await startS3TestServer("kiln-examples");
     // The config's own `${APPROVALS_URL:-…}` defaults are overridden the way its comment says.
     dev = await startKiln(["dev", "--port", "0", "--config", FLOWS], dir, {
       APPROVALS_URL: `${base}/approvals`,
@@ -75,12 +92,22 @@ describe("examples/ run as their comments say", { timeout: 240_000 }, () => {
       API_URL: base,
       ANTHROPIC_URL: models.url,
       OPENAI_URL: `${models.url}/v1`,
+      SMTP_PORT: String(smtp.port),
+      IMAP_PORT: String(imap.port),
+      FILES_DIR: join(dir, "files"),
+      S3_URL: s3.endpoint,
     });
-    const secret = await kiln([...g(), "secrets", "set", "PAYMENTS_TOKEN", "pay-token"]);
-    assert.equal(secret.code, 0, secret.err);
-    for (const name of ["ANTHROPIC_API_KEY", "OPENAI_API_KEY"]) {
-      const set = await kiln([...g(), "secrets", "set", name, `key-${name}`]);
-      assert.equal(set.code, 0, set.err);
+    for (const [name, value] of [
+      ["PAYMENTS_TOKEN", "pay-token"],
+      ["SMTP_PASSWORD", "mail-pass-123"],
+      ["IMAP_PASSWORD", imap.password],
+      ["S3_KEY", s3.accessKeyId],
+      ["S3_SECRET", s3.secretAccessKey],
+      ["ANTHROPIC_API_KEY", "key-ANTHROPIC_API_KEY"],
+      ["OPENAI_API_KEY", "key-OPENAI_API_KEY"],
+    ] as const) {
+      const secret = await kiln([...g(), "secrets", "set", name, value]);
+      assert.equal(secret.code, 0, secret.err);
     }
   });
 
@@ -88,6 +115,9 @@ describe("examples/ run as their comments say", { timeout: 240_000 }, () => {
     await dev?.stop();
     await new Promise((r) => api?.close(r));
     await models?.close();
+    await smtp?.close();
+    await imap?.close();
+    await s3?.close();
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -132,11 +162,35 @@ describe("examples/ run as their comments say", { timeout: 240_000 }, () => {
     const inputs: Record<string, string> = {
       "http-fanout.yaml": '{"ids":["a","b","c"]}',
       "publish-post.yaml": '{"title":"Hello Kiln","body":"Durable scripts"}',
+      "inbox-handle.yaml": '{"uid":0,"from":"a@example.com","subject":"by hand","message_id":"<hand@example.com>"}',
+      "inbox-poll.yaml": "{}",
+      "send-report.yaml": '{"to":"ada@example.com","month":"2024-05","csv":"item,qty\\nwidgets,3\\n"}',
+      "storage-archive.yaml": '{"id":"doc-1","body":"hello"}',
     };
+    // A message waiting in the mailbox inbox-poll reads.
+    const client = new ImapFlow({
+      host: "127.0.0.1",
+      port: imap.port,
+      secure: false,
+      auth: { user: imap.user, pass: imap.password },
+      logger: false,
+    });
+    await client.connect();
+    const raw = await new MailComposer({
+      from: "grace@example.com",
+      to: "orders@example.com",
+      subject: "Order 1",
+      text: "2 widgets",
+    })
+      .compile()
+      .build();
+    await client.append("INBOX", raw);
+    await client.logout();
     const files = readdirSync(FLOWS).filter(
       (f) => f.endsWith(".yaml") && f !== "kiln.yaml" && f !== "order-approval.yaml" && !MODEL_EXAMPLES.includes(f),
     );
     assert.deepEqual(files.sort(), Object.keys(inputs).sort(), "a new example needs its input here");
+    const outputs: Record<string, unknown> = {};
     for (const file of files) {
       const name = file.replace(/\.yaml$/, "");
       // From the examples' config, as from that directory: its plugins add the node types.
@@ -145,7 +199,13 @@ describe("examples/ run as their comments say", { timeout: 240_000 }, () => {
       const r = await kiln([...g(), "start", name, "-i", inputs[file] as string, "--wait", "--json"]);
       assert.equal(r.code, 0, `${file}\n${r.out}${r.err}`);
       assert.equal((r.json() as { status: string }).status, "completed");
+      outputs[file] = (r.json() as { output: unknown }).output;
     }
+    const report = smtp.messages.find((m) => m.parsed.subject === "Report for 2024-05");
+    assert.equal(report?.parsed.attachments[0]?.content.toString("utf8"), "item,qty\nwidgets,3\n");
+    const polled = outputs["inbox-poll.yaml"] as { started: { run_id: string }[] };
+    assert.equal(polled.started.length, 1, JSON.stringify(polled));
+    assert.equal((outputs["storage-archive.yaml"] as { deleted: boolean }).deleted, true);
   });
 
   it("the model examples run their commands in order against a stand-in model provider", async () => {

@@ -10,3 +10,4 @@ import "./registry.ts";
 import "./schedules.ts";
 import "./users.ts";
 import "./doctor.ts";
+import "./nodes.ts";

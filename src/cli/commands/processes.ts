@@ -1,3 +1,4 @@
+import { storeStartRun } from "../../flow/flow-start-run.ts";
 import { parseDuration } from "../../engine/duration.ts";
 import { existsSync, readdirSync, readFileSync, rmSync, statSync, watch, writeFileSync } from "node:fs";
 import { basename, dirname, extname, join, resolve } from "node:path";
@@ -273,6 +274,7 @@ async function serveDev(
       // Through the server's local client, so its metrics and live feeds see the worker's writes.
       client: localEngineClient(store, server.app),
       database: db,
+      startRun: storeStartRun(store),
       namespace: ns,
       dataDir,
       config,
@@ -457,6 +459,7 @@ async function workerCommand(ctx: CliContext, options: WorkerOptions): Promise<n
       ...common,
       client: store,
       database: options.db,
+      startRun: storeStartRun(store),
       namespace,
       deployments: storeWorkflowSource(store),
       secrets: createSecretResolver({ cwd: config.baseDir }),

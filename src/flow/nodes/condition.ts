@@ -1,7 +1,17 @@
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: Kiln's ${…} expression syntax appears in plain strings on purpose.
 import { checkConditionParams, evaluateCondition } from "../condition-node.ts";
 import type { StepNodeType } from "./node-api.ts";
+import type { ParamRules } from "./param-rules.ts";
 
-const KNOWN = new Set(["conditions", "default_action"]);
+const PARAMS: ParamRules = {
+  conditions: {
+    kind: "array",
+    required: true,
+    description:
+      "a list of { condition, action }: JavaScript expressions or ${…} templates; the first that holds gives the action",
+  },
+  default_action: { kind: "string", description: "the action when none holds (default default)" },
+};
 
 /**
  * `condition`: routes by the action of the first `{ condition, action }` that holds, else
@@ -12,10 +22,11 @@ export const conditionNode: StepNodeType = {
   kind: "step",
   description: "Routes by the action of the first condition that holds",
   rawParams: ["conditions"],
+  params: PARAMS,
   checkParams: (params, code) => [
     ...checkConditionParams(params, code),
     ...Object.keys(params)
-      .filter((key) => !KNOWN.has(key))
+      .filter((key) => !Object.hasOwn(PARAMS, key))
       .map((key) => ({
         path: [key],
         message: `Unknown param "${key}" of condition. Known params: conditions, default_action`,

@@ -1,3 +1,4 @@
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: Kiln's ${…} expression syntax appears in plain strings on purpose.
 import { describeValue } from "../../config/config-problems.ts";
 import { KilnError, serializeError } from "../../errors.ts";
 import { checkInlineNode } from "./inline-node.ts";
@@ -5,10 +6,17 @@ import { type DurableNodeType, Semaphore } from "./node-api.ts";
 import { checkParamRules, isTemplated, type ParamRules, paramReader } from "./param-rules.ts";
 
 const RULES: ParamRules = {
-  items: { kind: "array", required: true },
-  do: { kind: "object", required: true },
-  concurrency: { kind: "integer" },
-  continue_on_error: { kind: "boolean" },
+  items: { kind: "array", required: true, description: 'the list (usually "${input.list}")' },
+  do: {
+    kind: "object",
+    required: true,
+    description: "the node to run per item (type, params, retry, timeout); its input is the item",
+  },
+  concurrency: { kind: "integer", description: "items at once (default 10)" },
+  continue_on_error: {
+    kind: "boolean",
+    description: "keep going when an item fails; its result is { error: { code, message } }",
+  },
 };
 
 /** Items run at once when `concurrency` is not given. */
@@ -38,6 +46,7 @@ export const forEachNode: DurableNodeType = {
   type: "for_each",
   kind: "durable",
   description: "Runs a node over each item of a list (with a concurrency limit); output is the list of results",
+  params: RULES,
   rawParams: ["do"],
   checkParams: (params, code, types) => {
     const problems = checkParamRules("for_each", RULES, params);

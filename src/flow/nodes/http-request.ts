@@ -1,3 +1,4 @@
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: Kiln's ${…} expression syntax appears in plain strings on purpose.
 import { KilnError } from "../../errors.ts";
 import type { NodeContext, StepNodeType } from "./node-api.ts";
 import { checkParamRules, isTemplated, type ParamRules, paramReader } from "./param-rules.ts";
@@ -16,15 +17,23 @@ const DEFAULT_MAX_RESPONSE_BYTES = 5 * 1024 * 1024;
 const ERROR_BODY_CHARS = 2000;
 
 const RULES: ParamRules = {
-  method: { kind: "string", values: [...METHODS, ...METHODS.map((m) => m.toLowerCase())] },
-  url: { kind: "string", required: true },
-  headers: { kind: "object" },
-  query: { kind: "object" },
-  body: { kind: "any" },
-  timeout: { kind: "duration" },
-  retries: { kind: "integer" },
-  response: { kind: "string", values: ["auto", "json", "text"] },
-  max_response_bytes: { kind: "integer" },
+  method: {
+    kind: "string",
+    values: [...METHODS, ...METHODS.map((m) => m.toLowerCase())],
+    description: "GET (default), HEAD, POST, PUT, PATCH, DELETE, OPTIONS",
+  },
+  url: { kind: "string", required: true, description: "an http:// or https:// URL" },
+  headers: { kind: "object", description: "request headers" },
+  query: { kind: "object", description: "query parameters; a list value repeats the key" },
+  body: { kind: "any", description: "an object or list is sent as JSON; a string as text" },
+  timeout: { kind: "duration", description: "per request (default 30s)" },
+  retries: { kind: "integer", description: "durable retries on network errors, 408, 429 and 5xx" },
+  response: {
+    kind: "string",
+    values: ["auto", "json", "text"],
+    description: "auto (default: parse JSON content types), json, text",
+  },
+  max_response_bytes: { kind: "integer", description: "default 5 MiB" },
 };
 
 function checkHttpParams(params: Readonly<Record<string, unknown>>) {
@@ -162,6 +171,7 @@ export const httpRequestNode: StepNodeType = {
   type: "http.request",
   kind: "step",
   description: "An HTTP call; output { status, headers, body }",
+  params: RULES,
   checkParams: checkHttpParams,
   defaultRetry: (raw) =>
     typeof raw.retries === "number" && raw.retries > 0

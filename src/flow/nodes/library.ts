@@ -1,4 +1,5 @@
 import { conditionNode } from "./condition.ts";
+import { emailReceiveNode } from "./email-receive.ts";
 import { emailSendNode } from "./email-send.ts";
 import { forEachNode } from "./for-each.ts";
 import { httpRequestNode } from "./http-request.ts";
@@ -10,6 +11,7 @@ import { parallelNode } from "./parallel.ts";
 import { ragAnswerNode } from "./rag-answer.ts";
 import { scriptNode } from "./script.ts";
 import { sleepNode } from "./sleep.ts";
+import { storageDeleteNode, storageGetNode, storageListNode, storagePutNode } from "./storage-nodes.ts";
 import { taskNode, workflowNode } from "./task.ts";
 import { transformNode } from "./transform.ts";
 import { vectorQueryNode, vectorUpsertNode } from "./vector-nodes.ts";
@@ -34,4 +36,9 @@ export const NODE_LIBRARY: readonly FlowNodeType[] = Object.freeze([
   vectorUpsertNode,
   vectorQueryNode,
   ragAnswerNode,
+  storagePutNode,
+  storageGetNode,
+  storageListNode,
+  storageDeleteNode,
+  emailReceiveNode,
 ]);

@@ -29,6 +29,20 @@ export interface FlowServices {
   readonly llm?: LlmSettings;
   /** The vector store in the worker's database (vector.* and rag.answer nodes); absent on remote workers. */
   readonly vectors?: LazyVectorStore;
+  /**
+   * Starts a run (deduplicated by its idempotency key) in the worker's engine: the trigger form of
+   * email.receive. Present on workers with direct store access (kiln dev, kiln worker --db).
+   */
+  readonly startRun?: (p: Readonly<FlowStartRunParams>) => Promise<{ readonly id: string; readonly created: boolean }>;
+}
+
+/** Params of FlowServices.startRun. */
+export interface FlowStartRunParams {
+  readonly namespace: string;
+  readonly name: string;
+  readonly input: unknown;
+  readonly idempotencyKey: string;
+  readonly queue?: string;
 }
 
 /** The run a node executes in, as nodes see it. */

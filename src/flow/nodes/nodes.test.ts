@@ -1,7 +1,6 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: Kiln's ${…} expression syntax appears in plain strings on purpose.
 import assert from "node:assert/strict";
 import { existsSync, mkdtempSync } from "node:fs";
-import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, it } from "node:test";
@@ -11,75 +10,7 @@ import { describeOnStores, json, startHttpServer, TestProbe, type TestServer } f
 const probe = new TestProbe();
 let deps: OwnedFlowDeps;
 let http: TestServer;
-let smtp: FakeSmtp;
-
-/** A minimal SMTP server that accepts every message (AUTH PLAIN included) and keeps it. */
-interface FakeSmtp {
-  readonly port: number;
-  readonly messages: { from: string; to: string[]; data: string; auth: string | null }[];
-  close(): Promise<void>;
-}
-
-async function startFakeSmtp(): Promise<FakeSmtp> {
-  const messages: FakeSmtp["messages"] = [];
-  const server: Server = createServer((socket) => {
-    let buffer = "";
-    let inData = false;
-    let current = { from: "", to: [] as string[], data: "", auth: null as string | null };
-    socket.write("220 fake.smtp ESMTP ready\r\n");
-    socket.on("data", (chunk) => {
-      buffer += chunk.toString("latin1");
-      for (;;) {
-        if (inData) {
-          const end = buffer.indexOf("\r\n.\r\n");
-          if (end < 0) return;
-          current.data = buffer.slice(0, end);
-          buffer = buffer.slice(end + 5);
-          inData = false;
-          messages.push(current);
-          current = { from: "", to: [], data: "", auth: current.auth };
-          socket.write("250 2.0.0 queued as 42\r\n");
-          continue;
-        }
-        const newline = buffer.indexOf("\r\n");
-        if (newline < 0) return;
-        const line = buffer.slice(0, newline);
-        buffer = buffer.slice(newline + 2);
-        const verb = line.slice(0, 4).toUpperCase();
-        if (verb === "EHLO") socket.write("250-fake.smtp\r\n250-AUTH PLAIN LOGIN\r\n250 8BITMIME\r\n");
-        else if (verb === "AUTH") {
-          current.auth = Buffer.from(line.split(" ")[2] ?? "", "base64").toString("utf8");
-          socket.write("235 2.7.0 ok\r\n");
-        } else if (verb === "MAIL") {
-          current.from = /<(.*)>/.exec(line)?.[1] ?? "";
-          socket.write("250 ok\r\n");
-        } else if (verb === "RCPT") {
-          const to = /<(.*)>/.exec(line)?.[1] ?? "";
-          if (to.endsWith("@nowhere.test")) socket.write("550 no such user\r\n");
-          else {
-            current.to.push(to);
-            socket.write("250 ok\r\n");
-          }
-        } else if (verb === "DATA") {
-          inData = true;
-          socket.write("354 go ahead\r\n");
-        } else if (verb === "QUIT") {
-          socket.end("221 bye\r\n");
-        } else socket.write("502 unknown\r\n");
-      }
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const address = server.address();
-  return {
-    port: typeof address === "object" && address !== null ? address.port : 0,
-    messages,
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
-  };
-}
-
 before(async () => {
-  smtp = await startFakeSmtp();
   http = await startHttpServer((request, body, response) => {
     const url = new URL(request.url ?? "/", "http://x");
     if (url.pathname === "/v1/chat/completions") {
@@ -97,23 +28,21 @@ before(async () => {
   });
   deps = await createFlowDeps({
     nodeTypes: probe.nodeTypes(),
-    resolveSecret: (name) => ({ SMTP_PASSWORD: "mail-pass-123", LLM_KEY: "sk-llm-999" })[name],
+    resolveSecret: (name) => ({ LLM_KEY: "sk-llm-999" })[name],
     services: {
-      email: { host: "127.0.0.1", port: smtp.port, from: "kiln@example.test", starttls: "never" },
       llm: { baseUrl: `${http.url}/v1`, model: "fake-1" },
     },
   });
 });
 after(async () => {
   await http.close();
-  await smtp.close();
   deps.dispose();
 });
 
 describeOnStores(
   "node library",
   () => deps,
-  ({ harness, dialect }) => {
+  ({ harness }) => {
     it("for_each runs step items at most `concurrency` at a time and keeps item order", async () => {
       const flow = `
 nodes:
@@ -330,38 +259,6 @@ nodes:
       assert.equal(output.greeted.len, String(`$(touch ${marker})`.length));
       assert.equal(output.code, "EXEC_FAILED");
       assert.equal(existsSync(marker), false, "input never reached the shell as code");
-    });
-
-    it("email.send hands the message to an SMTP server (password masked everywhere)", async () => {
-      const flow = `
-nodes:
-  mail:
-    type: email.send
-    params:
-      to: ["Ada <ada@example.test>", "ghost@nowhere.test"]
-      subject: "Order \${input.order} — shipped"
-      text: "Hi! Your order \${input.order} is on its way."
-      smtp: { username: kiln, password: "\${secrets.SMTP_PASSWORD}" }
-`;
-      const h = harness("email", { mail: flow });
-      const before = smtp.messages.length;
-      const id = await h.start("mail", { order: `${dialect}-9` });
-      await h.worker.drain();
-      const run = await h.run(id);
-      assert.equal(run.status, "completed", JSON.stringify(run.error));
-      const output = run.output as { accepted: string[]; rejected: string[]; message_id: string };
-      assert.deepEqual(output.accepted, ["ada@example.test"]);
-      assert.deepEqual(output.rejected, ["ghost@nowhere.test"]);
-      const message = smtp.messages[before];
-      assert.equal(message?.from, "kiln@example.test");
-      assert.equal(message?.auth, "\0kiln\0mail-pass-123");
-      assert.match(message?.data ?? "", /Subject: =\?UTF-8\?B\?/);
-      const body = /\r\n\r\n([A-Za-z0-9+/=\r\n]+)$/.exec(message?.data ?? "")?.[1] ?? "";
-      assert.equal(
-        Buffer.from(body.replace(/\r\n/g, ""), "base64").toString("utf8"),
-        `Hi! Your order ${dialect}-9 is on its way.`,
-      );
-      assert.ok(!(await h.stored(id)).includes("mail-pass-123"));
     });
 
     it("llm calls an OpenAI-compatible endpoint; json: true parses the answer", async () => {

@@ -1,3 +1,4 @@
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: Kiln's ${…} expression syntax appears in plain strings on purpose.
 import { KilnError } from "../../errors.ts";
 import { itemError } from "./for-each.ts";
 import { checkInlineNode } from "./inline-node.ts";
@@ -5,7 +6,13 @@ import type { ParamProblem } from "../node-type.ts";
 import type { DurableNodeType } from "./node-api.ts";
 import { checkParamRules, type ParamRules } from "./param-rules.ts";
 
-const RULES: ParamRules = { branches: { kind: ["object", "array"], required: true } };
+const RULES: ParamRules = {
+  branches: {
+    kind: ["object", "array"],
+    required: true,
+    description: "a map (or list) of inline nodes run at once with the node input",
+  },
+};
 
 const isRecord = (value: unknown): value is Record<string, unknown> =>
   value !== null && typeof value === "object" && !Array.isArray(value);
@@ -19,6 +26,7 @@ export const parallelNode: DurableNodeType = {
   type: "parallel",
   kind: "durable",
   description: "Runs branches (a map or list of nodes) in parallel; output has their results",
+  params: RULES,
   rawParams: ["branches"],
   checkParams: (params, code, types) => {
     const problems: ParamProblem[] = checkParamRules("parallel", RULES, params);

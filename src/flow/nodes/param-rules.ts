@@ -20,6 +20,10 @@ export interface ParamRule {
   readonly required?: boolean;
   /** Allowed values of a string param. */
   readonly values?: readonly string[];
+  /** What the param does, for `kiln nodes show` and the node reference in docs/flows.md. */
+  readonly description?: string;
+  /** The keys of a mapping param, checked like top-level params when the mapping is written out. */
+  readonly fields?: ParamRules;
 }
 
 /** The params of a node type, by key. */
@@ -89,7 +93,11 @@ function satisfies(rule: ParamRule, value: unknown): boolean {
 }
 
 /** Static problems of params against rules: unknown keys, missing required keys, literal values of the wrong kind. */
-export function checkParamRules(type: string, rules: ParamRules, params: Readonly<Record<string, unknown>>) {
+export function checkParamRules(
+  type: string,
+  rules: ParamRules,
+  params: Readonly<Record<string, unknown>>,
+): ParamProblem[] {
   const out: ParamProblem[] = [];
   const known = Object.keys(rules);
   for (const [key, value] of Object.entries(params)) {
@@ -101,6 +109,10 @@ export function checkParamRules(type: string, rules: ParamRules, params: Readonl
       });
     } else if (!satisfies(rule, value)) {
       out.push({ path: [key], message: `Expected "${key}" to be ${expectation(rule)}, got ${describeValue(value)}` });
+    } else if (rule.fields !== undefined && isRecord(value)) {
+      for (const problem of checkParamRules(`${type} ${key}`, rule.fields, value)) {
+        out.push({ ...problem, path: [key, ...problem.path] });
+      }
     }
   }
   for (const [key, rule] of Object.entries(rules)) {

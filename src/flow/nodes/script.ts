@@ -1,3 +1,4 @@
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: Kiln's ${…} expression syntax appears in plain strings on purpose.
 import { defineTaskKind } from "../../config/define-task-kind.ts";
 import type { ResolvedTaskKind } from "../../config/resolved-config.ts";
 import { OUTPUT_FORMATS } from "../../config/schema.ts";
@@ -27,19 +28,27 @@ export interface ScriptSettings {
 }
 
 const RULES: ParamRules = {
-  run: { kind: "string", required: true },
-  shell: { kind: ["boolean", "string"] },
-  input: { kind: "any" },
-  env: { kind: "object" },
-  output_format: { kind: "string", values: OUTPUT_FORMATS },
-  output_file: { kind: "string" },
-  exit_codes: { kind: "object" },
-  working_directory: { kind: "string" },
-  timeout_action: { kind: "string", values: ["kill", "signal"] },
-  grace_period: { kind: "duration" },
-  max_output_size_kb: { kind: "integer" },
-  capture_stderr: { kind: "boolean" },
-  max_retries: { kind: "integer" },
+  run: { kind: "string", required: true, description: "the shell text (/bin/sh, or shell: bash); never interpolated" },
+  shell: { kind: ["boolean", "string"], description: "true for bash, or the shell to run" },
+  input: { kind: "any", description: "the input (default: the node input); each top-level field is INPUT_<KEY>" },
+  env: { kind: "object", description: "extra variables (values may be ${…})" },
+  output_format: {
+    kind: "string",
+    values: OUTPUT_FORMATS,
+    description: "stdout (default: { stdout }), json_stdout, file, exit_code_only; ::set-output keys are merged in",
+  },
+  output_file: { kind: "string", description: "the file read with output_format: file" },
+  exit_codes: { kind: "object", description: "exit codes mapped to outcomes, as for task kinds" },
+  working_directory: { kind: "string", description: "where the shell runs" },
+  timeout_action: {
+    kind: "string",
+    values: ["kill", "signal"],
+    description: "kill (default) or signal when the timeout elapses",
+  },
+  grace_period: { kind: "duration", description: "time between the signal and the kill" },
+  max_output_size_kb: { kind: "integer", description: "largest captured output" },
+  capture_stderr: { kind: "boolean", description: "keep stderr in the output" },
+  max_retries: { kind: "integer", description: "durable retries: shorthand for retry: { max_attempts: N+1 }" },
 };
 
 const kinds = new Map<string, ResolvedTaskKind>();
@@ -140,6 +149,7 @@ export const scriptNode: StepNodeType = {
   type: "script",
   kind: "step",
   description: "Inline shell (`run:`) with the task-kind contract; input as INPUT_* env vars",
+  params: RULES,
   rawParams: ["run"],
   checkParams: (params) => checkParamRules("script", RULES, params),
   defaultRetry: (raw) =>

@@ -3,8 +3,8 @@ import type { DurableNodeType } from "./node-api.ts";
 import { badParam, checkParamRules, type ParamRules, paramReader } from "./param-rules.ts";
 
 const RULES: ParamRules = {
-  duration: { kind: "duration" },
-  until: { kind: ["string", "number"] },
+  duration: { kind: "duration", description: "how long: 5m, 2h, or milliseconds" },
+  until: { kind: ["string", "number"], description: "an ISO timestamp or epoch milliseconds" },
 };
 
 /**
@@ -16,6 +16,7 @@ export const sleepNode: DurableNodeType = {
   type: "sleep",
   kind: "durable",
   description: "A durable sleep for `duration` or until `until`; passes its input through",
+  params: RULES,
   checkParams: (params) => {
     const problems = checkParamRules("sleep", RULES, params);
     const given = ["duration", "until"].filter((key) => Object.hasOwn(params, key));

@@ -3,10 +3,19 @@ import type { DurableNodeContext, DurableNodeType, NodeParams } from "./node-api
 import { checkParamRules, type ParamRules, paramReader } from "./param-rules.ts";
 
 const RULES: ParamRules = {
-  input: { kind: "any" },
-  queue: { kind: "string" },
-  priority: { kind: "integer" },
-  timeout: { kind: "duration" },
+  input: { kind: "any", description: "the child input (default: the node input)" },
+  queue: { kind: "string", description: "queue of the child run" },
+  priority: { kind: "integer", description: "priority of the child run" },
+  timeout: { kind: "duration", description: "limit of the whole child run" },
+};
+
+const TASK_RULES: ParamRules = {
+  kind: { kind: "string", required: true, description: "the task kind to run" },
+  ...RULES,
+};
+const WORKFLOW_RULES: ParamRules = {
+  name: { kind: "string", required: true, description: "the workflow to run: code or another flow" },
+  ...RULES,
 };
 
 /**
@@ -36,7 +45,8 @@ export const taskNode: DurableNodeType = {
   type: "task",
   kind: "durable",
   description: "A configured task kind as a child run; output is its output",
-  checkParams: (params) => checkParamRules("task", { kind: { kind: "string", required: true }, ...RULES }, params),
+  params: TASK_RULES,
+  checkParams: (params) => checkParamRules("task", TASK_RULES, params),
   async run(params, ctx) {
     const kind = paramReader("task", params).requiredString("kind");
     const input = Object.hasOwn(params, "input") ? params.input : ctx.input;
@@ -52,7 +62,8 @@ export const workflowNode: DurableNodeType = {
   type: "workflow",
   kind: "durable",
   description: "A child workflow run; output is its output",
-  checkParams: (params) => checkParamRules("workflow", { name: { kind: "string", required: true }, ...RULES }, params),
+  params: WORKFLOW_RULES,
+  checkParams: (params) => checkParamRules("workflow", WORKFLOW_RULES, params),
   async run(params, ctx) {
     const name = paramReader("workflow", params).requiredString("name");
     const input = Object.hasOwn(params, "input") ? params.input : ctx.input;

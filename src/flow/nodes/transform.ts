@@ -20,6 +20,14 @@ export const transformNode: StepNodeType = {
   kind: "step",
   description: "A JavaScript function body; its return value is the output",
   rawParams: ["script"],
+  params: {
+    script: {
+      kind: "string",
+      required: true,
+      description:
+        "a JavaScript function body run in the sandbox (input, flow, nodes, secrets, env, run in scope); its return value is the output",
+    },
+  },
   checkParams: (params, code) => [
     ...checkTransformParams(params, code),
     ...Object.keys(params)

@@ -2,9 +2,9 @@ import type { DurableNodeType } from "./node-api.ts";
 import { checkParamRules, type ParamRules, paramReader } from "./param-rules.ts";
 
 const RULES: ParamRules = {
-  event: { kind: "string", required: true },
-  key: { kind: ["string", "number"] },
-  timeout: { kind: "duration" },
+  event: { kind: "string", required: true, description: "the event name (kiln events send NAME)" },
+  key: { kind: ["string", "number"], description: "the correlation key" },
+  timeout: { kind: "duration", description: "fail with EVENT_TIMEOUT after this long" },
 };
 
 /**
@@ -16,6 +16,7 @@ export const waitForEventNode: DurableNodeType = {
   type: "wait_for_event",
   kind: "durable",
   description: "Waits durably for an event; output is its payload",
+  params: RULES,
   checkParams: (params) => checkParamRules("wait_for_event", RULES, params),
   async run(params, ctx) {
     const read = paramReader("wait_for_event", params);
