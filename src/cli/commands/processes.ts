@@ -9,7 +9,8 @@ import { apiWorkflowSource, storeWorkflowSource } from "../../runtimes/deployed-
 import { createSecretResolver } from "../../secrets/secret-resolver.ts";
 import { startWorkerHealthServer } from "../../worker/health-server.ts";
 import { validateDeployment } from "../../server/deploy-validation.ts";
-import { createLogger } from "../../server/logger.ts";
+import type { createLogger } from "../../server/logger.ts";
+import { processLogger } from "../log-format.ts";
 import { localEngineClient } from "../../server/local-engine-client.ts";
 import { syncConfigWebhooks } from "../../server/config-webhooks.ts";
 import { applyFlowTrigger } from "../../server/flow-trigger.ts";
@@ -48,10 +49,9 @@ function workerLogger(logger: Logger): WorkerLogger {
   };
 }
 
-/** The process log at the config's `logging.level` (KILN_LOG_LEVEL wins). */
-function configuredLogger(config: ResolvedConfig): Logger {
-  const level = process.env.KILN_LOG_LEVEL ?? config.logging.level;
-  return createLogger(level ? { level } : {});
+/** The process log at the config's `logging.level` (KILN_LOG_LEVEL wins), in `--log-format`. */
+function configuredLogger(config: ResolvedConfig, options: { readonly logFormat?: string }): Logger {
+  return processLogger(options.logFormat, process.env.KILN_LOG_LEVEL ?? config.logging.level ?? undefined);
 }
 
 /** Loads the config beside the working directory (optional for dev/worker); every error at once. */
@@ -175,6 +175,7 @@ function streamCaps(text: string | undefined): { perToken?: number; total?: numb
 }
 
 interface DevOptions {
+  readonly logFormat?: string;
   readonly port?: string;
   readonly host: string;
   readonly db?: string;
@@ -198,7 +199,7 @@ interface DevWorker {
 /** `kiln dev`: server + worker + deployments in one process on `<data>/kiln.db`. */
 async function devCommand(ctx: CliContext, options: DevOptions): Promise<number> {
   const config = readConfig(ctx);
-  const logger = configuredLogger(config);
+  const logger = configuredLogger(config, options);
   const dataDir = resolve(ctx.options.data ?? ctx.env.KILN_DATA ?? DEFAULT_DATA_DIR);
   const namespace = ctx.options.namespace ?? config.server.namespace;
   const namespaces = devNamespaces(config, ctx.options.namespace);
@@ -342,6 +343,7 @@ async function serveDev(
 }
 
 interface ServerOptions {
+  readonly logFormat?: string;
   readonly port: string;
   readonly host: string;
   readonly db?: string;
@@ -354,7 +356,7 @@ interface ServerOptions {
 
 /** `kiln server`: the API, timers and housekeeping on SQLite or PostgreSQL; no worker. */
 async function serverCommand(ctx: CliContext, options: ServerOptions): Promise<number> {
-  const logger = createLogger();
+  const logger = processLogger(options.logFormat, undefined);
   const dataDir = resolve(ctx.options.data ?? ctx.env.KILN_DATA ?? DEFAULT_DATA_DIR);
   // A server does not pick up the kiln.yaml of its working directory (often a worker's, with
   // tasks and secrets it has no use for): only --config or KILN_CONFIG name one.
@@ -388,6 +390,7 @@ async function serverCommand(ctx: CliContext, options: ServerOptions): Promise<n
 }
 
 interface WorkerOptions {
+  readonly logFormat?: string;
   readonly db?: string;
   readonly concurrency?: string;
   readonly name?: string;
@@ -397,7 +400,7 @@ interface WorkerOptions {
 /** `kiln worker`: executes runs, remotely over HTTP (`--server`) or in-process on `--db`. */
 async function workerCommand(ctx: CliContext, options: WorkerOptions): Promise<number> {
   const config = readConfig(ctx);
-  const logger = configuredLogger(config);
+  const logger = configuredLogger(config, options);
   const common = {
     config,
     logger: workerLogger(logger),
@@ -530,6 +533,7 @@ registerCommands((program: Command, run) => {
     .option("--namespace-retention <ns=duration...>", "retention of finished runs for one namespace (repeatable)")
     .option("--workflows <dir>", "directory of workflow files to deploy and watch", "workflows")
     .option("--concurrency <n>", "runs executed at once")
+    .option("--log-format <format>", "pretty (default on a terminal) or json (default otherwise)")
     .action(run((ctx, opts) => devCommand(ctx, opts as DevOptions)));
   program
     .command("server")
@@ -545,6 +549,7 @@ registerCommands((program: Command, run) => {
     .option("--audit-retention <duration>", "keep audit records this long (default 90d)")
     .option("--retention <duration>", "delete finished runs (steps, logs) this long after they end (default: keep)")
     .option("--namespace-retention <ns=duration...>", "retention of finished runs for one namespace (repeatable)")
+    .option("--log-format <format>", "pretty (default on a terminal) or json (default otherwise)")
     .action(run((ctx, opts) => serverCommand(ctx, opts as ServerOptions)));
   program
     .command("worker")
@@ -553,5 +558,6 @@ registerCommands((program: Command, run) => {
     .option("--concurrency <n>", "runs executed at once")
     .option("--name <name>", "worker name")
     .option("--health-port <port>", "serve /healthz, /readyz and /metrics on this port (0: any free port)")
+    .option("--log-format <format>", "pretty (default on a terminal) or json (default otherwise)")
     .action(run((ctx, opts) => workerCommand(ctx, opts as WorkerOptions)));
 });

@@ -9,7 +9,10 @@ import type { Step } from "../../engine/step.ts";
 import type { LogEntry } from "../../store/store.ts";
 import type { CliContext } from "../context.ts";
 import { RunChanges } from "../run-changes.ts";
+import { ChildRunLogs } from "../child-run-logs.ts";
+import { humanDuration, timeAgo } from "../human-time.ts";
 import { describeRun, printJson, progressBar, table } from "../output.ts";
+import { paint, statusStyle } from "../terminal-style.ts";
 
 /** Options of `kiln start` / `kiln run`. */
 export interface StartOptions {
@@ -141,6 +144,7 @@ async function followRun(
   const startedWaiting = Date.now();
   let noticed = false;
   const changes = new RunChanges(ctx.api(), id, options.follow ? "run,step,progress,log" : "run,step,progress");
+  const children = options.follow ? new ChildRunLogs(id, printLogs) : null;
   try {
     for (;;) {
       const run = await readWhileWaiting(ctx, id, changes);
@@ -149,6 +153,7 @@ async function followRun(
         await noticeNoWorker(ctx, run);
       }
       if (options.follow) afterSeq = await printLogs(ctx, id, afterSeq);
+      await children?.printNew(ctx);
       if (!ctx.options.json && !options.follow) {
         const done = run.steps?.filter((s) => s.status === "completed").length ?? 0;
         const percent = run.status === "completed" && run.progress ? 100 : (run.progress?.percent ?? null);
@@ -208,7 +213,8 @@ async function noticeNoWorker(ctx: CliContext, run: Run): Promise<void> {
   }
 }
 
-async function printLogs(ctx: CliContext, id: string, afterSeq: number): Promise<number> {
+/** Prints a run's log lines after `afterSeq`, prefixed `[label]` when given (a child run's lines). */
+async function printLogs(ctx: CliContext, id: string, afterSeq: number, label?: string): Promise<number> {
   let seq = afterSeq;
   for (;;) {
     const page = await ctx
@@ -221,7 +227,7 @@ async function printLogs(ctx: CliContext, id: string, afterSeq: number): Promise
       if (ctx.options.json) ctx.output.out(JSON.stringify(line));
       else
         ctx.output.out(
-          `${new Date(line.ts).toISOString()} ${line.level.padEnd(7)} ${line.stepName ? `[${line.stepName}] ` : ""}${line.message}`,
+          `${new Date(line.ts).toISOString()} ${line.level.padEnd(7)} ${label ? `${label} | ` : ""}${line.stepName ? `[${line.stepName}] ` : ""}${line.message}`,
         );
       seq = Math.max(seq, line.seq);
     }
@@ -290,6 +296,7 @@ export async function listRunsCommand(
     return 0;
   }
   const now = Date.now();
+  const color = ctx.output.color ?? false;
   const rows = page.items.map((r) => [
     r.id,
     r.type,
@@ -297,10 +304,12 @@ export async function listRunsCommand(
     // A queued run not due yet is a delayed (scheduled) start.
     r.status === "queued" && r.availableAt !== null && r.availableAt > now
       ? `scheduled ${new Date(r.availableAt).toISOString().replace("T", " ").slice(0, 19)}`
-      : r.status,
+      : paint(color, statusStyle(r.status), r.status),
     String(r.attempt),
-    new Date(r.createdAt).toISOString().replace("T", " ").slice(0, 19),
+    timeAgo(r.createdAt, now),
+    // Running runs show how long they have run so far; runs not started yet show nothing.
+    r.startedAt ? humanDuration((r.finishedAt ?? now) - r.startedAt) : "",
   ]);
-  ctx.output.out(table(rows, ["ID", "TYPE", "NAME", "STATUS", "ATTEMPT", "CREATED"]));
+  ctx.output.out(table(rows, ["ID", "TYPE", "NAME", "STATUS", "ATTEMPT", "CREATED", "DURATION"]));
   return 0;
 }
