@@ -1,5 +1,6 @@
+import { createRequire } from "node:module";
 import { pino, type Logger } from "pino";
-import { PinoPretty } from "pino-pretty";
+import type { PinoPretty as PrettyFactory } from "pino-pretty";
 
 /** Paths pino blanks in every log line: credentials never reach the logs. */
 export const REDACTED_PATHS = [
@@ -32,6 +33,8 @@ export function createLogger(options: Readonly<CreateLoggerOptions> = {}): Logge
   if (options.format !== "pretty") return pino(settings);
   // In this thread and synchronous (not a pino transport's worker): the compiled package ships
   // no transport entry point, and a line must be out before the process exits on a signal.
+  // Loaded only when asked for: JSON logging (servers, CI) does not pay for it at start-up.
+  const { PinoPretty } = createRequire(import.meta.url)("pino-pretty") as { PinoPretty: typeof PrettyFactory };
   const pretty = PinoPretty({
     colorize: options.color ?? false,
     sync: true,

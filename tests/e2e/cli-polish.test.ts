@@ -115,9 +115,9 @@ describe("CLI polish against kiln dev", { timeout: 240_000 }, () => {
       pretty = await startKiln(["dev", "--port", "0", "--log-format", "pretty"], other, { NO_COLOR: "1" }, READY_MS);
       assert.match(pretty.output(), /\[\d\d:\d\d:\d\d\.\d{3}\] INFO: Deployed hello version 1/);
       assert.ok(!pretty.output().includes(ESC));
-      const refused = await startKiln(["dev", "--port", "0", "--log-format", "yaml"], other).catch((e: Error) => e);
-      assert.ok(refused instanceof Error);
-      assert.match(refused.message, /--log-format .* "json" or "pretty", got "yaml"/);
+      const refused = await kiln(["--config", join(other, "kiln.yaml"), "dev", "--port", "0", "--log-format", "yaml"]);
+      assert.equal(refused.code, 1);
+      assert.match(refused.err, /INVALID_INPUT: .*--log-format .* "json" or "pretty", got "yaml"/);
     } finally {
       await pretty?.stop();
       rmSync(other, { recursive: true, force: true });

@@ -7,8 +7,9 @@ import type { Run } from "../../engine/run.ts";
 import { isTerminal } from "../../engine/status.ts";
 import type { Step } from "../../engine/step.ts";
 import type { LogEntry } from "../../store/store.ts";
+import type { RunHandle, StartRunBody } from "../../client/kiln-client.ts";
 import type { CliContext } from "../context.ts";
-import { RunChanges } from "../run-changes.ts";
+import { RunChanges } from "../../client/run-changes.ts";
 import { ChildRunLogs } from "../child-run-logs.ts";
 import { humanDuration, timeAgo } from "../human-time.ts";
 import { describeRun, printJson, progressBar, table } from "../output.ts";
@@ -85,7 +86,8 @@ export async function startCommand(
   }
   if (options.delay !== undefined) body.delayMs = parseDuration(options.delay, "--delay");
   if (options.at !== undefined) body.startAt = parseInstant(options.at, "--at");
-  const run = await ctx.api().post<RunView>("/v1/runs", body);
+  const handle = await (await ctx.api().typed()).startRun(body as unknown as StartRunBody);
+  const run = handle.started as RunView;
   if (!options.wait && !options.follow) {
     if (ctx.options.json) printJson(ctx.output, run);
     else ctx.output.out(run.id);
@@ -143,11 +145,16 @@ async function followRun(
   let lastLine = "";
   const startedWaiting = Date.now();
   let noticed = false;
-  const changes = new RunChanges(ctx.api(), id, options.follow ? "run,step,progress,log" : "run,step,progress");
+  const client = await ctx.api().typed();
+  const changes = new RunChanges(
+    (runId, types) => client.openRunStream(runId, types),
+    id,
+    options.follow ? "run,step,progress,log" : "run,step,progress",
+  );
   const children = options.follow ? new ChildRunLogs(id, printLogs) : null;
   try {
     for (;;) {
-      const run = await readWhileWaiting(ctx, id, changes);
+      const run = await readWhileWaiting(ctx, client.run(id), changes);
       if (!noticed && run.status === "queued" && Date.now() - startedWaiting > QUEUED_NOTICE_MS) {
         noticed = true;
         await noticeNoWorker(ctx, run);
@@ -174,11 +181,12 @@ async function followRun(
 }
 
 /** Reads the run; while the server is unreachable (restarting), waits and tries again. */
-async function readWhileWaiting(ctx: CliContext, id: string, changes: RunChanges): Promise<RunView> {
+async function readWhileWaiting(ctx: CliContext, run: RunHandle, changes: RunChanges): Promise<RunView> {
+  const id = run.id;
   let lostSince: number | undefined;
   for (;;) {
     try {
-      return await ctx.api().get<RunView>(`/v1/runs/${encodeURIComponent(id)}`);
+      return (await run.get()) as unknown as RunView;
     } catch (error) {
       if (!hasCode(error, "SERVER_UNAVAILABLE")) throw error;
       if (lostSince === undefined) {
@@ -237,7 +245,7 @@ async function printLogs(ctx: CliContext, id: string, afterSeq: number, label?: 
 
 /** `kiln status <run-id>`. */
 export async function statusCommand(ctx: CliContext, id: string): Promise<number> {
-  const run = await ctx.api().get<RunView>(`/v1/runs/${encodeURIComponent(id)}`);
+  const run = (await (await ctx.api().typed()).run(id).get()) as unknown as RunView;
   if (ctx.options.json) printJson(ctx.output, run);
   else ctx.output.out(describeRun(run));
   return 0;
@@ -254,7 +262,7 @@ export async function logsCommand(ctx: CliContext, id: string, options: { follow
 
 /** `kiln cancel <run-id>`. */
 export async function cancelCommand(ctx: CliContext, id: string): Promise<number> {
-  const run = await ctx.api().post<RunView>(`/v1/runs/${encodeURIComponent(id)}/cancel`, {});
+  const run = (await (await ctx.api().typed()).run(id).cancel()) as unknown as RunView;
   if (ctx.options.json) printJson(ctx.output, run);
   else ctx.output.out(`${run.id} ${run.status}`);
   return 0;
