@@ -69,7 +69,7 @@ describe("the typed HTTP client against a real server", { timeout: 120_000 }, ()
     const readme = readFileSync(new URL("../../README.md", import.meta.url), "utf8");
     const example = /```ts\n(import \{ createKilnClient \} from "kiln-engine\/client";[\s\S]*?)```/.exec(readme)?.[1];
     assert.ok(example, "README.md has the typed client example");
-    const file = join(dir, "client-example.ts");
+    const file = join(dir, "client-example.mts");
     const entry = new URL("../client.ts", import.meta.url).pathname;
     writeFileSync(file, example.replace('"kiln-engine/client"', JSON.stringify(entry)));
     const { stdout } = await promisify(execFile)(process.execPath, ["--import", "tsx", file], {
