@@ -1,4 +1,4 @@
-import { KilnError, type ErrorCode, ERROR_CODES } from "../errors.ts";
+import { KilnClient } from "../client/kiln-client.ts";
 
 /** Where and as whom the CLI talks to a Kiln server. */
 export interface ApiTarget {
@@ -12,10 +12,15 @@ export interface ApiTarget {
   readonly namespaceFromToken?: boolean;
 }
 
-/** A thin HTTP client of the Kiln API: JSON in, JSON out, `{ error: { code, message } }` → KilnError. */
+/**
+ * The CLI's client of the Kiln API, over the typed client generated from the OpenAPI document
+ * (`typed()`: openapi-fetch, run handles). It settles the namespace first; `get`/`post`/… are the
+ * untyped shorthands of commands that build paths themselves. Error answers become KilnError.
+ */
 export class ApiClient {
   #target: ApiTarget;
   #namespaceLookup: Promise<void> | undefined;
+  #typed: KilnClient | undefined;
 
   constructor(target: ApiTarget) {
     this.#target = target;
@@ -33,16 +38,23 @@ export class ApiClient {
   async resolveNamespace(): Promise<ApiTarget> {
     if (!this.#target.namespaceFromToken || !this.#target.token) return this.#target;
     this.#namespaceLookup ??= (async () => {
-      const response = await this.#send("GET", "/v1/session", undefined, {}, false);
+      const session = new KilnClient({ server: this.#target.server, token: this.#target.token });
+      const { data } = await session.api.GET("/v1/session");
       // A failure here is reported by the request itself (same server, same token).
-      if (!response.ok) return;
-      const session = (await response.json()) as { namespace?: string };
-      if (session.namespace && session.namespace !== "*") {
-        this.#target = { ...this.#target, namespace: session.namespace, namespaceFromToken: false };
+      const namespace = (data as { namespace?: string } | undefined)?.namespace;
+      if (namespace && namespace !== "*") {
+        this.#target = { ...this.#target, namespace, namespaceFromToken: false };
       }
     })().catch(() => {});
     await this.#namespaceLookup;
     return this.#target;
+  }
+
+  /** The typed client (generated from the OpenAPI document), in the settled namespace. */
+  async typed(): Promise<KilnClient> {
+    const target = await this.resolveNamespace();
+    this.#typed ??= new KilnClient({ server: target.server, token: target.token, namespace: target.namespace });
+    return this.#typed;
   }
 
   async get<T>(path: string, query: Record<string, string | number | undefined> = {}): Promise<T> {
@@ -61,70 +73,23 @@ export class ApiClient {
     return await this.request<T>("DELETE", path);
   }
 
-  /** Opens a streaming GET (SSE); the caller reads `body`. */
-  async stream(path: string, query: Record<string, string | number | undefined> = {}): Promise<Response> {
-    const response = await this.#fetch("GET", withQuery(path, query), undefined, { accept: "text/event-stream" });
-    if (!response.ok) await throwApiError(response);
-    return response;
-  }
-
-  async request<T>(method: string, path: string, body?: unknown): Promise<T> {
-    const response = await this.#fetch(method, path, body);
-    if (!response.ok) await throwApiError(response);
-    if (response.status === 204) return undefined as T;
-    const text = await response.text();
-    return (text ? JSON.parse(text) : undefined) as T;
-  }
-
-  async #fetch(method: string, path: string, body: unknown, extra: Record<string, string> = {}): Promise<Response> {
-    await this.resolveNamespace();
-    return this.#send(method, path, body, extra, true);
-  }
-
-  async #send(
-    method: string,
-    path: string,
-    body: unknown,
-    extra: Record<string, string>,
-    withNamespace: boolean,
-  ): Promise<Response> {
-    const headers: Record<string, string> = {
-      ...(withNamespace ? { "kiln-namespace": this.target.namespace } : {}),
-      ...extra,
-    };
-    if (this.target.token) headers.authorization = `Bearer ${this.target.token}`;
-    if (body !== undefined) headers["content-type"] = "application/json";
-    const url = new URL(path, this.target.server.endsWith("/") ? this.target.server : `${this.target.server}/`);
-    try {
-      return await fetch(url, { method, headers, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
-    } catch (cause) {
-      throw new KilnError(
-        "SERVER_UNAVAILABLE",
-        `Cannot reach the Kiln server at ${this.target.server}: ${(cause as Error).cause ? String((cause as { cause: unknown }).cause) : (cause as Error).message}. Is \`kiln dev\` or \`kiln server\` running? Pass --server or set KILN_SERVER.`,
-        { cause },
-      );
-    }
+  /** A request to a path the caller built (ids already encoded, query included). */
+  async request<T>(method: "GET" | "POST" | "PUT" | "DELETE", path: string, body?: unknown): Promise<T> {
+    const client = await this.typed();
+    // The path is built, not one of the typed templates: the typed client only carries it.
+    const call = client.api.request(
+      method.toLowerCase() as "get",
+      path as "/v1/runs",
+      {
+        ...(body === undefined ? {} : { body: body as never }),
+      } as never,
+    );
+    return (await client.unwrap(call)) as T;
   }
 }
-
 function withQuery(path: string, query: Record<string, string | number | undefined>): string {
   const params = new URLSearchParams();
   for (const [k, v] of Object.entries(query)) if (v !== undefined && v !== "") params.set(k, String(v));
   const q = params.toString();
   return q ? `${path}?${q}` : path;
-}
-
-async function throwApiError(response: Response): Promise<never> {
-  const text = await response.text();
-  let code: ErrorCode =
-    response.status === 401 ? "UNAUTHENTICATED" : response.status === 403 ? "FORBIDDEN" : "INTERNAL";
-  let message = `The server answered ${response.status} ${response.statusText}`;
-  try {
-    const body = JSON.parse(text) as { error?: { code?: string; message?: string } };
-    if (body.error?.code && body.error.code in ERROR_CODES) code = body.error.code as ErrorCode;
-    if (body.error?.message) message = body.error.message;
-  } catch {
-    if (text) message += `: ${text.slice(0, 200)}`;
-  }
-  throw new KilnError(code, message, { data: { status: response.status } });
 }

@@ -37,7 +37,14 @@ export function buildProgram(output: Output, exit: { code: number }): Command {
     .description("Kiln: a durable workflow engine for the scripts you already have (kiln -V: version)")
     // -V/--version is answered in runCli, only before a command: commander's .version() would also
     // take `--version V` of `deploy`/`start`, print the version and exit 0 with nothing done.
-    .option("--json", "print machine-readable JSON")
+    .option("--json", "print machine-readable JSON (same as -o json)")
+    .addOption(
+      new Option("-o, --output <format>", "table (for people), json, or jsonl (one JSON line per item)").choices([
+        "table",
+        "json",
+        "jsonl",
+      ]),
+    )
     .addOption(new Option("--server <url>", "Kiln server URL").env("KILN_SERVER"))
     .addOption(new Option("--token <token>", "API token").env("KILN_TOKEN"))
     .addOption(new Option("--namespace <ns>", "namespace").env("KILN_NAMESPACE"))
@@ -190,9 +197,10 @@ export async function runCli(argv: readonly string[], output: Output = processOu
     return exit.code;
   } catch (error) {
     if (error instanceof CommanderError) return error.exitCode;
-    const json = argv.includes("--json");
+    const format = argv.find((a, i) => ["-o", "--output"].includes(argv[i - 1] ?? "") || a.startsWith("--output="));
+    const machine = argv.includes("--json") || /^(--output=)?jsonl?$/.test(format ?? "");
     const known = isKilnError(error) ? error : new KilnError("INTERNAL", (error as Error)?.message ?? String(error));
-    if (json) output.out(JSON.stringify({ error: { code: known.code, message: known.message } }, null, 2));
+    if (machine) output.out(JSON.stringify({ error: { code: known.code, message: known.message } }, null, 2));
     else output.err(`error ${known.code}: ${known.message}`);
     return 1;
   }

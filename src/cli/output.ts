@@ -1,12 +1,20 @@
 import type { Run } from "../engine/run.ts";
 import type { Step } from "../engine/step.ts";
 import { formatDuration } from "../engine/duration.ts";
+import { colorEnabled } from "./terminal-style.ts";
+
+/** What `-o` selects: a table (or text) for people, one JSON document, or one JSON line per item. */
+export type OutputFormat = "table" | "json" | "jsonl";
 
 /** Where command output goes; tests capture it. */
 export interface Output {
   out(text: string): void;
   err(text: string): void;
   readonly isTTY: boolean;
+  /** Colour in tables and statuses (NO_COLOR / FORCE_COLOR / a terminal); off when absent. */
+  readonly color?: boolean;
+  /** `-o jsonl`: JSON values print on one line each, a list one item per line. */
+  readonly format?: OutputFormat;
 }
 
 /** The process's stdout/stderr. */
@@ -16,18 +24,36 @@ export const processOutput: Output = {
   get isTTY() {
     return Boolean(process.stdout.isTTY);
   },
+  get color() {
+    return colorEnabled(Boolean(process.stdout.isTTY));
+  },
 };
 
-/** Prints a value as pretty JSON. */
+/**
+ * Prints a value as pretty JSON; with `-o jsonl`, on one line, and a page (`{ items }`) as one
+ * line per item so `jq -c`/`while read` consume it without buffering the whole list.
+ */
 export function printJson(output: Output, value: unknown): void {
-  output.out(JSON.stringify(value, null, 2));
+  if (output.format !== "jsonl") {
+    output.out(JSON.stringify(value, null, 2));
+    return;
+  }
+  const items = (value as { items?: unknown } | null)?.items;
+  if (Array.isArray(items)) for (const item of items) output.out(JSON.stringify(item));
+  else output.out(JSON.stringify(value));
 }
 
-/** A fixed-width text table. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: ANSI colour codes are control sequences.
+const ANSI = /\u001b\[[0-9;]*m/g;
+
+/** A fixed-width text table; cells may hold colour codes (widths count visible characters). */
 export function table(rows: readonly (readonly string[])[], header: readonly string[]): string {
   const all = [header, ...rows];
-  const widths = header.map((_, i) => Math.max(...all.map((r) => (r[i] ?? "").length)));
-  return all.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i] ?? 0))).join("  ")).join("\n");
+  const width = (c: string) => c.replace(ANSI, "").length;
+  const widths = header.map((_, i) => Math.max(...all.map((r) => width(r[i] ?? ""))));
+  return all
+    .map((r) => r.map((c, i) => (i === r.length - 1 ? c : c + " ".repeat((widths[i] ?? 0) - width(c)))).join("  "))
+    .join("\n");
 }
 
 /** A run as a few human lines, with its steps. */

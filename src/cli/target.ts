@@ -7,6 +7,8 @@ import { readDevInstance } from "./dev-instance.ts";
 /** Global options every command takes. */
 export interface GlobalOptions {
   readonly json?: boolean;
+  /** `-o table|json|jsonl` (`--json` is `-o json`). */
+  readonly output?: "table" | "json" | "jsonl";
   readonly server?: string;
   readonly token?: string;
   readonly namespace?: string;

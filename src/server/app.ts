@@ -237,10 +237,10 @@ function requestLog(deps: ServerDeps) {
     const status = c.res.status;
     deps.metrics.httpRequests.inc({ method: c.req.method, route, status: String(status) });
     deps.metrics.httpDuration.observe({ method: c.req.method, route }, ms / 1000);
-    const quiet =
-      route.startsWith("/v1/worker/") || route === "/healthz" || route === "/readyz" || route === "/metrics";
     const auth = c.get("auth");
-    deps.logger[status >= 500 ? "error" : quiet && status < 400 ? "debug" : "info"](
+    // One line per request at debug: at info a worker's long-polls and a dev UI's reads would
+    // bury what a person reads the log for. Failures of the server itself stay errors.
+    deps.logger[status >= 500 ? "error" : "debug"](
       {
         requestId,
         method: c.req.method,

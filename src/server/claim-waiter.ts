@@ -24,17 +24,29 @@ interface Waiter {
  * it follows, so a notification sent between the claim and the wait is not lost.
  */
 export class ClaimWaiter {
-  readonly #store: Pick<Store, "subscribe">;
+  readonly #store: Pick<Store, "subscribe" | "subscribeDeployments">;
   readonly #waiters = new Set<Waiter>();
   #subscription: Promise<() => Promise<void>> | undefined;
 
-  constructor(store: Pick<Store, "subscribe">) {
+  constructor(store: Pick<Store, "subscribe" | "subscribeDeployments">) {
     this.#store = store;
   }
 
-  /** Subscribes to the store (once). */
+  /** Subscribes to the store (once): runs becoming claimable, and deployments made through any server. */
   async start(): Promise<void> {
-    this.#subscription ??= this.#store.subscribe((n) => this.#notify(n));
+    this.#subscription ??= (async () => {
+      const runs = await this.#store.subscribe((n) => this.#notify(n));
+      try {
+        const deployments = await this.#store.subscribeDeployments((n) => this.notifyDeployed(n.namespace));
+        return async () => {
+          await runs();
+          await deployments();
+        };
+      } catch (error) {
+        await runs();
+        throw error;
+      }
+    })();
     await this.#subscription;
   }
 
@@ -79,8 +91,9 @@ export class ClaimWaiter {
   /**
    * Wakes the claims waiting in `namespace` after a deploy: a worker claims only the workflow
    * names it knew when it asked, so its claim returns at once and it asks again with the new
-   * names, instead of waiting out its long-poll while runs of the new workflow queue up. (Only
-   * claims waiting on this server: behind several servers, others learn at their next claim.)
+   * names, instead of waiting out its long-poll while runs of the new workflow queue up. Called
+   * by the deploy route (this server, at once) and by the store's deployment notifications (every
+   * server on one PostgreSQL); a second call for one deploy only repeats the wake-up.
    */
   notifyDeployed(namespace: string): void {
     for (const w of this.#waiters) {

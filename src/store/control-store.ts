@@ -58,6 +58,11 @@ export interface ControlStore {
    */
   deployWorkflow(p: Readonly<DeployWorkflowParams>): Promise<DeployWorkflowResult>;
   /**
+   * Listens for new deployments (a deploy that created a version): in-process on SQLite, from
+   * every process on the database through LISTEN/NOTIFY on PostgreSQL. Returns the unsubscribe function.
+   */
+  subscribeDeployments(listener: (n: DeploymentNotification) => void): Promise<() => Promise<void>>;
+  /**
    * The latest version of each workflow of a namespace with its version count, by name. `search`
    * keeps those whose name or (latest) description contains it, ignoring case.
    */
@@ -186,6 +191,12 @@ export interface SecretInfo {
 /** One re-encrypted secret. */
 export interface ReplaceSecretCipher extends PutSecretParams {
   readonly previousKeyId: string;
+}
+
+/** A new version of workflow `name` was deployed in `namespace`. */
+export interface DeploymentNotification {
+  readonly namespace: string;
+  readonly name: string;
 }
 
 /** Params of deployWorkflow. */

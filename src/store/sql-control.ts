@@ -50,6 +50,10 @@ import {
   type WorkerRow,
 } from "./sql-control-rows.ts";
 import { containsPattern } from "./workflow-registry.ts";
+import type { DeploymentNotification } from "./control-store.ts";
+
+/** The notification channel of new workflow deployments (LISTEN/NOTIFY on PostgreSQL). */
+export const DEPLOYMENTS_CHANNEL = "kiln_deployments";
 import { inList, rowsSource, type SqlDriver, type SqlExecutor } from "./sql-driver.ts";
 
 export { expectNamespaceName, expectSecretName, newTokenPlaintext, sha256Hex } from "./sql-control-rows.ts";
@@ -354,7 +358,23 @@ export class SqlControl implements ControlStore {
           row.created_at,
         ],
       );
+      // Sent at commit, to every server on the database: claims waiting there wake and ask again.
+      await tx.notify(DEPLOYMENTS_CHANNEL, JSON.stringify({ namespace: p.namespace, name }));
       return { deployment: toDeployment(row), created: true };
+    });
+  }
+
+  async subscribeDeployments(listener: (n: DeploymentNotification) => void): Promise<() => Promise<void>> {
+    return this.#db.listen(DEPLOYMENTS_CHANNEL, (payload) => {
+      let note: { namespace?: unknown; name?: unknown };
+      try {
+        note = JSON.parse(payload) as typeof note;
+      } catch {
+        return;
+      }
+      if (typeof note.namespace === "string" && typeof note.name === "string") {
+        listener({ namespace: note.namespace, name: note.name });
+      }
     });
   }
 

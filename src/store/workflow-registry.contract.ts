@@ -192,5 +192,32 @@ export function workflowRegistryContract(name: string, harness: StoreHarness): v
       );
       assert.equal(next.nextCursor, null);
     });
+
+    it("notifies new deployments to listeners (on PostgreSQL, another connection's), not no-op deploys", async () => {
+      const listenerStore = harness.openSibling ? await harness.openSibling(store) : store;
+      const seen: { namespace: string; name: string }[] = [];
+      let arrived: () => void = () => {};
+      const first = new Promise<void>((resolve) => {
+        arrived = resolve;
+      });
+      const unsubscribe = await listenerStore.subscribeDeployments((n) => {
+        seen.push(n);
+        arrived();
+      });
+      try {
+        await deploy("etl", "v1");
+        await Promise.race([
+          first,
+          new Promise((_, reject) => setTimeout(() => reject(new Error("no notification within 10 s")), 10_000)),
+        ]);
+        assert.deepEqual(seen, [{ namespace: NS, name: "etl" }]);
+        // The same source again creates nothing: nobody needs waking.
+        await deploy("etl", "v1");
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        assert.equal(seen.length, 1);
+      } finally {
+        await unsubscribe();
+      }
+    });
   });
 }

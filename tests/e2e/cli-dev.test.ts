@@ -72,7 +72,7 @@ describe("CLI against kiln dev (SQLite)", { timeout: 180_000 }, () => {
       const s = (await kiln([...g, "status", id, "--json"])).json() as Run;
       return s.status === "completed" ? s : undefined;
     });
-    assert.deepEqual(run.output, { greeting: "Hello, Bob!", attempt: 1 });
+    assert.deepEqual(run.output, { greeting: "Hello, Bob!", attempt: "1" }, "outputs from the $KILN_OUTPUT file");
     assert.deepEqual(run.state, { greeted: "Bob" });
     const status = await kiln([...g, "status", id]);
     assert.match(status.out, /status\s+completed/);

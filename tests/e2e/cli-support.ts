@@ -35,10 +35,11 @@ export async function startKiln(
     out += c;
   });
   const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(new Error(`kiln ${args.join(" ")} did not get ready:\n${out}`)),
-      readyTimeoutMs,
-    );
+    const timer = setTimeout(() => {
+      // Nobody holds a handle on a process that never got ready: stop it, or it keeps the test file alive.
+      child.kill("SIGKILL");
+      reject(new Error(`kiln ${args.join(" ")} did not get ready:\n${out}`));
+    }, readyTimeoutMs);
     const check = () => {
       const ready = /Kiln ready at (\S+)/.exec(out);
       if (ready) {

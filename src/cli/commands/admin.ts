@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import { KilnError } from "../../errors.ts";
 import { parseJsonInput } from "../../engine/payload.ts";
 import type { CliContext } from "../context.ts";
+import { humanDuration, timeAgo } from "../human-time.ts";
 import { printJson, table } from "../output.ts";
 
 type Page<T> = { items: T[]; nextCursor?: string | null };
@@ -9,8 +10,8 @@ type Row = Record<string, unknown>;
 
 const text = (v: unknown) =>
   v === null || v === undefined ? "" : typeof v === "object" ? JSON.stringify(v) : String(v);
-const when = (v: unknown) =>
-  typeof v === "number" ? new Date(v).toISOString().replace("T", " ").slice(0, 19) : text(v);
+/** Instants in tables read relative to now ("3 min ago"); the JSON output keeps the epoch milliseconds. */
+const when = (v: unknown) => (typeof v === "number" ? timeAgo(v) : text(v));
 
 /** `kiln list workflows|tasks|workers`. */
 export async function listResourceCommand(
@@ -54,10 +55,10 @@ export async function listResourceCommand(
       text(w.name),
       text(w.version),
       text(w.queues),
-      text(w.heartbeatAgeMs),
-      when(w.lastHeartbeatAt),
+      typeof w.heartbeatAgeMs === "number" ? `${humanDuration(w.heartbeatAgeMs)} ago` : text(w.heartbeatAgeMs),
+      text(w.alive === false ? "gone" : "alive"),
     ]);
-    ctx.output.out(table(rows, ["NAME", "VERSION", "QUEUES", "HEARTBEAT AGE (ms)", "LAST HEARTBEAT"]));
+    ctx.output.out(table(rows, ["NAME", "VERSION", "QUEUES", "LAST HEARTBEAT", "STATE"]));
   }
   return 0;
 }

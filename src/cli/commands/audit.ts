@@ -3,6 +3,7 @@ import { parseDuration } from "../../engine/duration.ts";
 import type { AuditRecord } from "../../store/audit-store.ts";
 import type { CliContext } from "../context.ts";
 import { type Runner, registerCommands } from "../command-registry.ts";
+import { timeAgo } from "../human-time.ts";
 import { printJson, table } from "../output.ts";
 
 /** Options of `kiln audit`. */
@@ -29,7 +30,7 @@ export async function auditCommand(ctx: CliContext, options: AuditOptions): Prom
     return 0;
   }
   const rows = page.items.map((r) => [
-    new Date(r.at).toISOString(),
+    timeAgo(r.at),
     r.namespace,
     r.actorName || r.actor,
     r.action,

@@ -24,7 +24,7 @@ tasks:
     command: bash
     args: ["scripts/hello.sh"]
     input_format: env          # env | json_stdin | json_file | args
-    output_format: json_stdout # stdout | json_stdout | file | exit_code_only
+    output_format: json_stdout # stdout | json_stdout | file | exit_code_only (merged with $KILN_OUTPUT)
     commands: file-only        # outputs and state only from $KILN_OUTPUT / $KILN_STATE files
     exit_codes: { success: [0], retry: [75], failure: ["1-255"] }
     timeout_seconds: 60
@@ -32,13 +32,17 @@ tasks:
 `;
 
 const SCRIPT = `#!/usr/bin/env bash
-# A Kiln task: input arrives as INPUT_* variables, stdout is the output. State and outputs go to
-# the $KILN_STATE / $KILN_OUTPUT files (key=value lines), which echoed input can never forge.
+# A Kiln task: input arrives as INPUT_* variables. Outputs and state go to the $KILN_OUTPUT and
+# $KILN_STATE files, in GitHub Actions' $GITHUB_OUTPUT format: \`key=value\` lines, and
+# \`key<<EOF\` … \`EOF\` blocks for values over several lines. Echoed input can never forge them,
+# as it could forge a \`::set-output\` line on stdout. Stderr is the run's log.
 set -euo pipefail
 name="\${INPUT_NAME:-world}"
 echo "::progress percent=50::greeting \${name}"
+echo "greeting=Hello, \${name}!" >> "$KILN_OUTPUT"
+echo "attempt=\${KILN_ATTEMPT}" >> "$KILN_OUTPUT"
 echo "greeted=\${name}" >> "$KILN_STATE"
-printf '{"greeting":"Hello, %s!","attempt":%s}\\n' "\${name}" "\${KILN_ATTEMPT}"
+echo "greeted \${name}" >&2
 `;
 
 const WORKFLOW = `// A Kiln workflow: steps are memoized, sleeps are durable. Deployed by \`kiln dev\` at start.

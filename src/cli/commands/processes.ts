@@ -12,7 +12,8 @@ import { apiWorkflowSource, storeWorkflowSource } from "../../runtimes/deployed-
 import { createSecretResolver } from "../../secrets/secret-resolver.ts";
 import { startWorkerHealthServer } from "../../worker/health-server.ts";
 import { validateDeployment } from "../../server/deploy-validation.ts";
-import { createLogger } from "../../server/logger.ts";
+import type { createLogger } from "../../server/logger.ts";
+import { processLogger } from "../log-format.ts";
 import { localEngineClient } from "../../server/local-engine-client.ts";
 import { syncConfigWebhooks } from "../../server/config-webhooks.ts";
 import { applyFlowTrigger } from "../../server/flow-trigger.ts";
@@ -54,10 +55,9 @@ function workerLogger(logger: Logger): WorkerLogger {
   };
 }
 
-/** The process log at the config's `logging.level` (KILN_LOG_LEVEL wins). */
-function configuredLogger(config: ResolvedConfig): Logger {
-  const level = process.env.KILN_LOG_LEVEL ?? config.logging.level;
-  return createLogger(level ? { level } : {});
+/** The process log at the config's `logging.level` (KILN_LOG_LEVEL wins), in `--log-format`. */
+function configuredLogger(config: ResolvedConfig, options: { readonly logFormat?: string }): Logger {
+  return processLogger(options.logFormat, process.env.KILN_LOG_LEVEL ?? config.logging.level ?? undefined);
 }
 
 /** Loads the config beside the working directory (optional for dev/worker); every error at once. */
@@ -190,6 +190,7 @@ function streamCaps(text: string | undefined): { perToken?: number; total?: numb
 
 interface DevOptions {
   readonly sandbox?: SandboxProfile;
+  readonly logFormat?: string;
   readonly port?: string;
   readonly host: string;
   readonly db?: string;
@@ -217,7 +218,7 @@ interface DevWorker {
 /** `kiln dev`: server + worker + deployments in one process on `<data>/kiln.db`. */
 async function devCommand(ctx: CliContext, options: DevOptions): Promise<number> {
   const config = readConfig(ctx);
-  const logger = configuredLogger(config);
+  const logger = configuredLogger(config, options);
   const dataDir = resolve(ctx.options.data ?? ctx.env.KILN_DATA ?? DEFAULT_DATA_DIR);
   const namespace = ctx.options.namespace ?? config.server.namespace;
   const namespaces = devNamespaces(config, ctx.options.namespace);
@@ -369,6 +370,7 @@ async function serveDev(
 }
 
 interface ServerOptions {
+  readonly logFormat?: string;
   readonly port: string;
   readonly host: string;
   readonly db?: string;
@@ -384,7 +386,7 @@ interface ServerOptions {
 
 /** `kiln server`: the API, timers and housekeeping on SQLite or PostgreSQL; no worker. */
 async function serverCommand(ctx: CliContext, options: ServerOptions): Promise<number> {
-  const logger = createLogger();
+  const logger = processLogger(options.logFormat, undefined);
   const dataDir = resolve(ctx.options.data ?? ctx.env.KILN_DATA ?? DEFAULT_DATA_DIR);
   // A server does not pick up the kiln.yaml of its working directory (often a worker's, with
   // tasks and secrets it has no use for): only --config or KILN_CONFIG name one.
@@ -420,6 +422,7 @@ async function serverCommand(ctx: CliContext, options: ServerOptions): Promise<n
 
 interface WorkerOptions {
   readonly sandbox?: SandboxProfile;
+  readonly logFormat?: string;
   readonly db?: string;
   readonly concurrency?: string;
   readonly name?: string;
@@ -438,7 +441,7 @@ function sandboxOption(): Option {
 /** `kiln worker`: executes runs, remotely over HTTP (`--server`) or in-process on `--db`. */
 async function workerCommand(ctx: CliContext, options: WorkerOptions): Promise<number> {
   const config = readConfig(ctx);
-  const logger = configuredLogger(config);
+  const logger = configuredLogger(config, options);
   const common = {
     config,
     logger: workerLogger(logger),
@@ -604,6 +607,7 @@ registerCommands((program: Command, run) => {
     )
     .option("--workflows <dir>", "directory of workflow files to deploy and watch", "workflows")
     .option("--concurrency <n>", "runs executed at once")
+    .option("--log-format <format>", "pretty (default on a terminal) or json (default otherwise)")
     .option(ADAPTER_FLAG, ADAPTER_HELP)
     .addOption(sandboxOption())
     .action(run((ctx, opts) => traced("kiln-dev", () => devCommand(ctx, opts as DevOptions))));
@@ -621,6 +625,7 @@ registerCommands((program: Command, run) => {
     .option("--audit-retention <duration>", "keep audit records this long (default 90d)")
     .option("--retention <duration>", "delete finished runs (steps, logs) this long after they end (default: keep)")
     .option("--namespace-retention <ns=duration...>", "retention of finished runs for one namespace (repeatable)")
+    .option("--log-format <format>", "pretty (default on a terminal) or json (default otherwise)")
     .option("--rate-limit <per_second[,burst]>", "requests per API token or account (default 50,200; off: none)")
     .option("--worker-rate-limit <per_second[,burst]>", "requests per worker token (default 2000,4000; off: none)")
     .option(
@@ -635,6 +640,7 @@ registerCommands((program: Command, run) => {
     .option("--concurrency <n>", "runs executed at once")
     .option("--name <name>", "worker name")
     .option("--health-port <port>", "serve /healthz, /readyz and /metrics on this port (0: any free port)")
+    .option("--log-format <format>", "pretty (default on a terminal) or json (default otherwise)")
     .option(ADAPTER_FLAG, ADAPTER_HELP)
     .addOption(sandboxOption())
     .action(run((ctx, opts) => traced("kiln-worker", () => workerCommand(ctx, opts as WorkerOptions))));

@@ -7,9 +7,13 @@ import type { Run } from "../../engine/run.ts";
 import { isTerminal } from "../../engine/status.ts";
 import type { Step } from "../../engine/step.ts";
 import type { LogEntry } from "../../store/store.ts";
+import type { RunHandle, StartRunBody } from "../../client/kiln-client.ts";
 import type { CliContext } from "../context.ts";
-import { RunChanges } from "../run-changes.ts";
+import { RunChanges } from "../../client/run-changes.ts";
+import { ChildRunLogs } from "../child-run-logs.ts";
+import { humanDuration, timeAgo } from "../human-time.ts";
 import { describeRun, printJson, progressBar, table } from "../output.ts";
+import { paint, statusStyle } from "../terminal-style.ts";
 
 /** Options of `kiln start` / `kiln run`. */
 export interface StartOptions {
@@ -82,7 +86,8 @@ export async function startCommand(
   }
   if (options.delay !== undefined) body.delayMs = parseDuration(options.delay, "--delay");
   if (options.at !== undefined) body.startAt = parseInstant(options.at, "--at");
-  const run = await ctx.api().post<RunView>("/v1/runs", body);
+  const handle = await (await ctx.api().typed()).startRun(body as unknown as StartRunBody);
+  const run = handle.started as RunView;
   if (!options.wait && !options.follow) {
     if (ctx.options.json) printJson(ctx.output, run);
     else ctx.output.out(run.id);
@@ -140,15 +145,22 @@ async function followRun(
   let lastLine = "";
   const startedWaiting = Date.now();
   let noticed = false;
-  const changes = new RunChanges(ctx.api(), id, options.follow ? "run,step,progress,log" : "run,step,progress");
+  const client = await ctx.api().typed();
+  const changes = new RunChanges(
+    (runId, types) => client.openRunStream(runId, types),
+    id,
+    options.follow ? "run,step,progress,log" : "run,step,progress",
+  );
+  const children = options.follow ? new ChildRunLogs(id, printLogs) : null;
   try {
     for (;;) {
-      const run = await readWhileWaiting(ctx, id, changes);
+      const run = await readWhileWaiting(ctx, client.run(id), changes);
       if (!noticed && run.status === "queued" && Date.now() - startedWaiting > QUEUED_NOTICE_MS) {
         noticed = true;
         await noticeNoWorker(ctx, run);
       }
       if (options.follow) afterSeq = await printLogs(ctx, id, afterSeq);
+      await children?.printNew(ctx);
       if (!ctx.options.json && !options.follow) {
         const done = run.steps?.filter((s) => s.status === "completed").length ?? 0;
         const percent = run.status === "completed" && run.progress ? 100 : (run.progress?.percent ?? null);
@@ -169,11 +181,12 @@ async function followRun(
 }
 
 /** Reads the run; while the server is unreachable (restarting), waits and tries again. */
-async function readWhileWaiting(ctx: CliContext, id: string, changes: RunChanges): Promise<RunView> {
+async function readWhileWaiting(ctx: CliContext, run: RunHandle, changes: RunChanges): Promise<RunView> {
+  const id = run.id;
   let lostSince: number | undefined;
   for (;;) {
     try {
-      return await ctx.api().get<RunView>(`/v1/runs/${encodeURIComponent(id)}`);
+      return (await run.get()) as unknown as RunView;
     } catch (error) {
       if (!hasCode(error, "SERVER_UNAVAILABLE")) throw error;
       if (lostSince === undefined) {
@@ -208,7 +221,8 @@ async function noticeNoWorker(ctx: CliContext, run: Run): Promise<void> {
   }
 }
 
-async function printLogs(ctx: CliContext, id: string, afterSeq: number): Promise<number> {
+/** Prints a run's log lines after `afterSeq`, prefixed `[label]` when given (a child run's lines). */
+async function printLogs(ctx: CliContext, id: string, afterSeq: number, label?: string): Promise<number> {
   let seq = afterSeq;
   for (;;) {
     const page = await ctx
@@ -221,7 +235,7 @@ async function printLogs(ctx: CliContext, id: string, afterSeq: number): Promise
       if (ctx.options.json) ctx.output.out(JSON.stringify(line));
       else
         ctx.output.out(
-          `${new Date(line.ts).toISOString()} ${line.level.padEnd(7)} ${line.stepName ? `[${line.stepName}] ` : ""}${line.message}`,
+          `${new Date(line.ts).toISOString()} ${line.level.padEnd(7)} ${label ? `${label} | ` : ""}${line.stepName ? `[${line.stepName}] ` : ""}${line.message}`,
         );
       seq = Math.max(seq, line.seq);
     }
@@ -231,7 +245,7 @@ async function printLogs(ctx: CliContext, id: string, afterSeq: number): Promise
 
 /** `kiln status <run-id>`. */
 export async function statusCommand(ctx: CliContext, id: string): Promise<number> {
-  const run = await ctx.api().get<RunView>(`/v1/runs/${encodeURIComponent(id)}`);
+  const run = (await (await ctx.api().typed()).run(id).get()) as unknown as RunView;
   if (ctx.options.json) printJson(ctx.output, run);
   else ctx.output.out(describeRun(run));
   return 0;
@@ -248,7 +262,7 @@ export async function logsCommand(ctx: CliContext, id: string, options: { follow
 
 /** `kiln cancel <run-id>`. */
 export async function cancelCommand(ctx: CliContext, id: string): Promise<number> {
-  const run = await ctx.api().post<RunView>(`/v1/runs/${encodeURIComponent(id)}/cancel`, {});
+  const run = (await (await ctx.api().typed()).run(id).cancel()) as unknown as RunView;
   if (ctx.options.json) printJson(ctx.output, run);
   else ctx.output.out(`${run.id} ${run.status}`);
   return 0;
@@ -290,6 +304,7 @@ export async function listRunsCommand(
     return 0;
   }
   const now = Date.now();
+  const color = ctx.output.color ?? false;
   const rows = page.items.map((r) => [
     r.id,
     r.type,
@@ -297,10 +312,12 @@ export async function listRunsCommand(
     // A queued run not due yet is a delayed (scheduled) start.
     r.status === "queued" && r.availableAt !== null && r.availableAt > now
       ? `scheduled ${new Date(r.availableAt).toISOString().replace("T", " ").slice(0, 19)}`
-      : r.status,
+      : paint(color, statusStyle(r.status), r.status),
     String(r.attempt),
-    new Date(r.createdAt).toISOString().replace("T", " ").slice(0, 19),
+    timeAgo(r.createdAt, now),
+    // Running runs show how long they have run so far; runs not started yet show nothing.
+    r.startedAt ? humanDuration((r.finishedAt ?? now) - r.startedAt) : "",
   ]);
-  ctx.output.out(table(rows, ["ID", "TYPE", "NAME", "STATUS", "ATTEMPT", "CREATED"]));
+  ctx.output.out(table(rows, ["ID", "TYPE", "NAME", "STATUS", "ATTEMPT", "CREATED", "DURATION"]));
   return 0;
 }

@@ -1,4 +1,5 @@
-import type { ApiClient } from "./api-client.ts";
+/** Opens the server's SSE stream of one run (GET /v1/stream?runId=…&types=…); throws when refused or away. */
+export type OpenRunStream = (runId: string, types: string) => Promise<Response>;
 
 /** The longest a waiter goes without reading the run again (notices, and a stream that went quiet). */
 const MAX_QUIET_MS = 5000;
@@ -15,7 +16,7 @@ const REOPEN_MAX_MS = 1000;
  * waiter reading with a backoff up to 1 s.
  */
 export class RunChanges {
-  readonly #api: ApiClient;
+  readonly #openStream: OpenRunStream;
   readonly #runId: string;
   readonly #types: string;
   #reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
@@ -26,8 +27,8 @@ export class RunChanges {
   #closed = false;
 
   /** `types`: the stream's event types that count as a change (e.g. "run,step,progress"). */
-  constructor(api: ApiClient, runId: string, types: string) {
-    this.#api = api;
+  constructor(openStream: OpenRunStream, runId: string, types: string) {
+    this.#openStream = openStream;
     this.#runId = runId;
     this.#types = types;
   }
@@ -78,7 +79,7 @@ export class RunChanges {
 
   async #open(): Promise<void> {
     try {
-      const response = await this.#api.stream("/v1/stream", { runId: this.#runId, types: this.#types });
+      const response = await this.#openStream(this.#runId, this.#types);
       if (!response.body) throw new Error("the stream has no body");
       const reader = response.body.getReader();
       this.#reader = reader;
