@@ -72,6 +72,7 @@ describe("loadConfig", () => {
       token: "tok-1",
       listen: "127.0.0.1:7700",
       database: null,
+      rateLimits: {},
     });
     assert.deepEqual(config.worker, {
       name: "kiln-worker",
