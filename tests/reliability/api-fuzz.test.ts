@@ -112,7 +112,7 @@ function requestArbitrary(op: Operation, realIds: readonly string[]) {
   });
 }
 
-const RUNS_PER_ROUTE = FULL ? 400 : 25;
+const RUNS_PER_ROUTE = FULL ? 400 : 15;
 
 for (const dialect of ["sqlite", "postgres"] as Dialect[]) {
   describe(`hostile input on every route on ${dialect}`, {

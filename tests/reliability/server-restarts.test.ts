@@ -8,15 +8,17 @@
  * started after it has completed) is reported. Bounded: one cycle; `KILN_RELIABILITY_FULL=1`: 5.
  */
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { openStore } from "../../src/store/open-store.ts";
-import { eventually, type KilnProcess, kiln, startKiln } from "../e2e/cli-support.ts";
+import { eventually, type KilnProcess, kiln } from "../e2e/cli-support.ts";
+import { writeEchoProject } from "../support/echo-project.ts";
 import { startThrowawayPostgres, type ThrowawayPostgres } from "../support/postgres-cluster.mjs";
 import { postgresSkip } from "../support/test-db.ts";
 import { FULL } from "./hostile-input.ts";
+import { startSlowKiln } from "./slow-start.ts";
 
 const CYCLES = FULL ? 5 : 1;
 const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -36,20 +38,9 @@ describe("server kills and PostgreSQL restarts under load", { skip: postgresSkip
   before(async () => {
     cluster = await startThrowawayPostgres({ durable: true });
     dir = mkdtempSync(join(tmpdir(), "kiln-server-restarts-"));
-    writeFileSync(join(dir, "echo-n.sh"), 'sleep 0.05\nprintf \'{"n": %s}\\n\' "$INPUT_N"\n');
-    writeFileSync(
-      join(dir, "kiln.yaml"),
-      `worker: { name: restarts-worker, queue: default, concurrency: 4 }
-tasks:
-  - kind: echo-n
-    command: bash
-    args: ["echo-n.sh"]
-    input_format: env
-    output_format: json_stdout
-`,
-    );
+    writeEchoProject(dir, "restarts-worker");
     for (const name of ["a", "b"]) {
-      const server = await startKiln(serverArgs(name, "0"), dir);
+      const server = await startSlowKiln(serverArgs(name, "0"), dir);
       servers.push(server);
       ports.push(new URL(server.url).port);
     }
@@ -62,7 +53,7 @@ tasks:
     const workerToken = (created.json() as { token: string }).token;
     for (const [i, server] of servers.entries()) {
       workers.push(
-        await startKiln(
+        await startSlowKiln(
           ["worker", "--server", server.url, "--token", workerToken, "--name", `rw${i}`, "--concurrency", "4"],
           dir,
         ),
@@ -112,7 +103,7 @@ tasks:
       await pause(1000);
       await servers[i]?.stop("SIGKILL");
       const t0 = Date.now();
-      servers[i] = await startKiln(serverArgs(i === 0 ? "a" : "b", ports[i] as string), dir, {}, 120_000);
+      servers[i] = await startSlowKiln(serverArgs(i === 0 ? "a" : "b", ports[i] as string), dir);
       recoveries[`kill server ${i === 0 ? "a" : "b"}`]?.push(await recovery(() => servers[i]?.url ?? "", t0));
     }
     for (const mode of ["fast", "immediate"] as const) {

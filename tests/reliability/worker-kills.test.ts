@@ -14,8 +14,9 @@ import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { startThrowawayPostgres, type ThrowawayPostgres } from "../support/postgres-cluster.mjs";
 import { postgresSkip } from "../support/test-db.ts";
-import { eventually, type KilnProcess, kiln, startKiln } from "../e2e/cli-support.ts";
+import { eventually, type KilnProcess, kiln } from "../e2e/cli-support.ts";
 import { FULL } from "./hostile-input.ts";
+import { startSlowKiln } from "./slow-start.ts";
 import { checkKillOutcome, type RunView, writeKillProject } from "./kill-project.ts";
 
 const RUNS = FULL ? 500 : 10;
@@ -79,7 +80,7 @@ describe("worker kills", { timeout: 1_800_000 }, () => {
   it(`SQLite: ${KILLS} SIGKILLs of kiln dev over ${RUNS} runs lose nothing and record no step twice`, async () => {
     const dir = mkdtempSync(join(tmpdir(), "kiln-kills-sqlite-"));
     const { log } = writeKillProject(dir, CONCURRENCY);
-    let dev: KilnProcess = await startKiln(["dev", "--port", "0"], dir);
+    let dev: KilnProcess = await startSlowKiln(["dev", "--port", "0"], dir);
     cleanups.push(async () => {
       await dev.stop("SIGKILL");
       rmSync(dir, { recursive: true, force: true });
@@ -94,7 +95,7 @@ describe("worker kills", { timeout: 1_800_000 }, () => {
       await dev.stop("SIGKILL");
       kills++;
       const t0 = Date.now();
-      dev = await startKiln(["dev", "--port", "0"], dir);
+      dev = await startSlowKiln(["dev", "--port", "0"], dir);
       recoveries.push(Date.now() - t0);
     }
     await eventually(async () => ((await allDone(getRun, started)).open === 0 ? true : undefined), 600_000);
@@ -124,7 +125,10 @@ describe("worker kills", { timeout: 1_800_000 }, () => {
     const { log, workflowFile } = writeKillProject(dir, CONCURRENCY / 2);
     const servers: KilnProcess[] = [];
     for (const name of ["a", "b"]) {
-      const server = await startKiln(["server", "--db", cluster.url, "--port", "0", "--data", join(dir, name)], dir);
+      const server = await startSlowKiln(
+        ["server", "--db", cluster.url, "--port", "0", "--data", join(dir, name)],
+        dir,
+      );
       procs.push(server);
       servers.push(server);
     }
@@ -139,7 +143,7 @@ describe("worker kills", { timeout: 1_800_000 }, () => {
       ...["worker", "--server", urls[i % 2] as string, "--token", workerToken],
       ...["--name", `kw${i}`, "--concurrency", String(CONCURRENCY / 2), "--data", join(dir, `w${i}`)],
     ];
-    const workers: KilnProcess[] = [await startKiln(workerArgs(0), dir), await startKiln(workerArgs(1), dir)];
+    const workers: KilnProcess[] = [await startSlowKiln(workerArgs(0), dir), await startSlowKiln(workerArgs(1), dir)];
     procs.push(...workers);
     const getRun = getRunVia(() => urls[0] as string, adminToken);
     const started = await startRuns(urls, adminToken);
@@ -150,7 +154,7 @@ describe("worker kills", { timeout: 1_800_000 }, () => {
       const i = kills % 2;
       await workers[i]?.stop("SIGKILL");
       kills++;
-      const next = await startKiln(workerArgs(i), dir);
+      const next = await startSlowKiln(workerArgs(i), dir);
       workers[i] = next;
       procs.push(next);
     }
