@@ -21,6 +21,11 @@ describe("YAML documents that parse but cannot be built", () => {
     assert.match(message, /kiln\.yaml:1:1: Merge sources must be maps/);
   });
 
+  test("a collection as a key holding a bad merge is an INVALID_CONFIG problem", () => {
+    assert.equal(failure("{{<<: *a").code, "INVALID_CONFIG");
+    assert.equal(failure("base: &a 1\n? {<<: *a}\n: x\n").code, "INVALID_CONFIG");
+  });
+
   test("an alias bomb is an INVALID_CONFIG problem", () => {
     const lines = ["a: &a [x, x, x, x, x, x, x, x, x, x]"];
     for (let i = 0; i < 8; i++) {

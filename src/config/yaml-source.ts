@@ -27,7 +27,9 @@ export function parseYamlSource(text: string, options: ParseSourceOptions): Conf
     if (isMap(node)) {
       for (const pair of node.items) {
         const key = isScalar(pair.key) ? pair.key.value : pair.key;
-        walk(pair.value, [...path, typeof key === "number" ? String(key) : String(key)]);
+        // A collection as a key (`{{a: 1}: x}`) is named, not stringified: turning it into text
+        // evaluates it, and a merge key inside it can throw.
+        walk(pair.value, [...path, key !== null && typeof key === "object" ? "<complex key>" : String(key)]);
       }
     } else if (isSeq(node)) {
       node.items.forEach((item, index) => {
