@@ -12,10 +12,11 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import pg from "pg";
 import { openStore } from "../../src/store/open-store.ts";
+import { createWorkerToken } from "../support/worker-token.ts";
 import { writeEchoProject } from "../support/echo-project.ts";
 import { startThrowawayPostgres, type ThrowawayPostgres } from "../support/postgres-cluster.mjs";
 import { postgresSkip } from "../support/test-db.ts";
-import { eventually, type KilnProcess, kiln, startKiln } from "./cli-support.ts";
+import { eventually, type KilnProcess, startKiln } from "./cli-support.ts";
 
 const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -36,12 +37,7 @@ describe("PostgreSQL connection loss and restarts under load", { skip: postgresS
       servers.push(server);
     }
     adminToken = readFileSync(join(dir, "a", "admin-token"), "utf8").trim();
-    const created = await kiln([
-      ...["--server", servers[0]?.url ?? "", "--token", adminToken],
-      ...["tokens", "create", "--name", "workers", "--role", "worker", "--json"],
-    ]);
-    assert.equal(created.code, 0, created.err);
-    const workerToken = (created.json() as { token: string }).token;
+    const workerToken = await createWorkerToken(servers[0]?.url ?? "", adminToken);
     for (const [i, server] of servers.entries()) {
       procs.push(
         await startKiln(

@@ -13,7 +13,8 @@ import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { openStore } from "../../src/store/open-store.ts";
-import { eventually, type KilnProcess, kiln } from "../e2e/cli-support.ts";
+import { eventually, type KilnProcess } from "../e2e/cli-support.ts";
+import { createWorkerToken } from "../support/worker-token.ts";
 import { writeEchoProject } from "../support/echo-project.ts";
 import { startThrowawayPostgres, type ThrowawayPostgres } from "../support/postgres-cluster.mjs";
 import { postgresSkip } from "../support/test-db.ts";
@@ -45,12 +46,7 @@ describe("server kills and PostgreSQL restarts under load", { skip: postgresSkip
       ports.push(new URL(server.url).port);
     }
     adminToken = readFileSync(join(dir, "a", "admin-token"), "utf8").trim();
-    const created = await kiln([
-      ...["--server", servers[0]?.url ?? "", "--token", adminToken],
-      ...["tokens", "create", "--name", "workers", "--role", "worker", "--json"],
-    ]);
-    assert.equal(created.code, 0, created.err);
-    const workerToken = (created.json() as { token: string }).token;
+    const workerToken = await createWorkerToken(servers[0]?.url ?? "", adminToken);
     for (const [i, server] of servers.entries()) {
       workers.push(
         await startSlowKiln(

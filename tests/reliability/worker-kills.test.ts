@@ -14,6 +14,7 @@ import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { startThrowawayPostgres, type ThrowawayPostgres } from "../support/postgres-cluster.mjs";
 import { postgresSkip } from "../support/test-db.ts";
+import { createWorkerToken } from "../support/worker-token.ts";
 import { eventually, type KilnProcess, kiln } from "../e2e/cli-support.ts";
 import { FULL } from "./hostile-input.ts";
 import { startSlowKiln } from "./slow-start.ts";
@@ -136,9 +137,7 @@ describe("worker kills", { timeout: 1_800_000 }, () => {
     const adminToken = readFileSync(join(dir, "a", "admin-token"), "utf8").trim();
     const admin = ["--server", urls[0] as string, "--token", adminToken];
     assert.equal((await kiln([...admin, "deploy", "chain", "-f", workflowFile])).code, 0);
-    const created = await kiln([...admin, "tokens", "create", "--name", "workers", "--role", "worker", "--json"]);
-    assert.equal(created.code, 0, created.err);
-    const workerToken = (created.json() as { token: string }).token;
+    const workerToken = await createWorkerToken(urls[0] as string, adminToken);
     const workerArgs = (i: number) => [
       ...["worker", "--server", urls[i % 2] as string, "--token", workerToken],
       ...["--name", `kw${i}`, "--concurrency", String(CONCURRENCY / 2), "--data", join(dir, `w${i}`)],
