@@ -8,7 +8,9 @@ import { readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { startThrowawayPostgres } from "../tests/support/postgres-cluster.mjs";
 
-const args = process.argv.slice(2);
+// `--full` (npm run test:reliability -- --full) runs the reliability suite at its full sizes.
+const full = process.argv.includes("--full");
+const args = process.argv.slice(2).filter((a) => a !== "--full");
 const root = new URL("..", import.meta.url).pathname;
 
 function findTests(dir) {
@@ -29,7 +31,7 @@ const files =
     : [...findTests(join(root, "src")), ...findTests(join(root, "tests"))].sort();
 let cluster;
 // `kiln` processes the tests spawn (bin/kiln.mjs) run the TypeScript sources, never a stale dist/.
-const env = { ...process.env, KILN_FROM_SOURCE: "1" };
+const env = { ...process.env, KILN_FROM_SOURCE: "1", ...(full ? { KILN_RELIABILITY_FULL: "1" } : {}) };
 if (!env.KILN_TEST_DATABASE_URL) {
   try {
     cluster = await startThrowawayPostgres();

@@ -27,7 +27,9 @@ export function parseYamlSource(text: string, options: ParseSourceOptions): Conf
     if (isMap(node)) {
       for (const pair of node.items) {
         const key = isScalar(pair.key) ? pair.key.value : pair.key;
-        walk(pair.value, [...path, typeof key === "number" ? String(key) : String(key)]);
+        // A collection as a key (`{{a: 1}: x}`) is named, not stringified: turning it into text
+        // evaluates it, and a merge key inside it can throw.
+        walk(pair.value, [...path, key !== null && typeof key === "object" ? "<complex key>" : String(key)]);
       }
     } else if (isSeq(node)) {
       node.items.forEach((item, index) => {
@@ -72,8 +74,21 @@ export function parseYamlSource(text: string, options: ParseSourceOptions): Conf
 
   return {
     file: options.file,
-    data: problems.length > 0 ? null : (doc.toJS({ maxAliasCount: 1000 }) ?? {}),
+    data: problems.length > 0 ? null : toData(doc, options.file, problems),
     locate,
     problems,
   };
+}
+
+/**
+ * The document as plain data. Building it can still fail on a well-formed document (a merge key
+ * `<<` of a scalar, too many aliases): that failure becomes a config problem, not an uncoded throw.
+ */
+function toData(doc: ReturnType<typeof parseDocument>, file: string, problems: ConfigProblem[]): unknown {
+  try {
+    return doc.toJS({ maxAliasCount: 1000 }) ?? {};
+  } catch (error) {
+    problems.push({ file, line: 1, column: 1, path: "", message: (error as Error).message });
+    return null;
+  }
 }

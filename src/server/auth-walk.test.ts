@@ -12,7 +12,9 @@ import { uiRoutePaths } from "./ui-assets.ts";
  *    every non-public route answers 401 without a token;
  * 2. namespaces: a token of namespace A asking for namespace B gets 403 on every route;
  * 3. no cross-namespace reads or writes: every route, called from A with B's ids (run, lease
- *    token, token id, secret, workflow) returns none of B's data, and B's rows are unchanged.
+ *    token, token id, secret, workflow) returns none of B's data, and B's rows are unchanged;
+ * 4. dead and false credentials: a revoked token, Basic with a wrong password (even with a valid
+ *    token as the user name) and A's token naming B by `?namespace=` are refused on every route.
  */
 
 /** The ids a route is called with. */
@@ -299,19 +301,27 @@ for (const dialect of ["sqlite", "postgres"] as Dialect[]) {
       await t?.close();
     });
 
-    async function call(route: ApiRoute, ids: Ids, init: { token: string | null; namespace?: string }) {
+    async function call(
+      route: ApiRoute,
+      ids: Ids,
+      init: { token: string | null; namespace?: string; headers?: Record<string, string>; query?: string },
+    ) {
       const make = CALLS[route.operationId];
       assert.ok(
         make,
         `the walk does not know route ${route.method} ${route.path} (${route.operationId}): add it to CALLS`,
       );
       const { path, body } = make(ids);
-      const res = await t.request(path, {
-        method: route.method,
-        token: init.token,
-        ...(init.namespace === undefined ? {} : { namespace: init.namespace }),
-        ...(body === undefined ? {} : { json: body }),
-      });
+      const res = await t.request(
+        init.query === undefined ? path : `${path}${path.includes("?") ? "&" : "?"}${init.query}`,
+        {
+          method: route.method,
+          token: init.token,
+          ...(init.headers === undefined ? {} : { headers: init.headers }),
+          ...(init.namespace === undefined ? {} : { namespace: init.namespace }),
+          ...(body === undefined ? {} : { json: body }),
+        },
+      );
       const type = res.headers.get("content-type") ?? "";
       // Streams are checked for their status only; their feeds end with the app.
       if (type.includes("event-stream")) {
@@ -371,6 +381,43 @@ for (const dialect of ["sqlite", "postgres"] as Dialect[]) {
         const { status } = await call(route, a, { token: bTokens.admin, namespace: "team" });
         assert.equal(status, 403, `admin of other → namespace team: ${route.method} ${route.path}`);
       }
+    });
+
+    it("refuses a revoked token, Basic with a wrong password and ?namespace= outside the token's namespace", async () => {
+      const created = await t.json<{ id: string; token: string }>("/v1/tokens", {
+        namespace: "team",
+        json: { name: "soon-revoked", role: "admin" },
+      });
+      assert.equal(created.status, 201);
+      const revoked = created.body.token;
+      assert.equal((await t.request("/v1/whoami", { token: revoked })).status, 200, "the token works before");
+      const revoke = await t.request(`/v1/tokens/${created.body.id}`, { method: "DELETE", namespace: "team" });
+      assert.equal(revoke.status, 200);
+      const basic = (user: string, password: string) => ({
+        authorization: `Basic ${Buffer.from(`${user}:${password}`).toString("base64")}`,
+      });
+      const refusals = new Map<string, number>();
+      for (const route of t.kiln.routes) {
+        if (route.access.roles === "public" && !SELF_AUTHENTICATING.has(route.operationId)) continue;
+        const attempts: [string, Parameters<typeof call>[2]][] = [
+          ["revoked", { token: revoked, namespace: "team" }],
+          ["basic wrong password", { token: null, namespace: "team", headers: basic("admin", "wrong") }],
+          // A valid token as the user name: only the password is a credential.
+          ["basic token as user", { token: null, namespace: "team", headers: basic(t.tokens.root, "wrong") }],
+        ];
+        for (const [label, init] of attempts) {
+          const { status } = await call(route, a, init);
+          assert.equal(status, 401, `${label}: ${route.method} ${route.path}`);
+          refusals.set(label, (refusals.get(label) ?? 0) + 1);
+        }
+        if (route.access.roles === "public") continue;
+        for (const role of TOKEN_ROLES) {
+          const { status } = await call(route, b, { token: t.tokens[role], query: "namespace=other" });
+          assert.equal(status, 403, `${role} of team → ?namespace=other: ${route.method} ${route.path}`);
+          refusals.set("namespace by query", (refusals.get("namespace by query") ?? 0) + 1);
+        }
+      }
+      console.log(`auth-walk (${dialect}) refusals: ${JSON.stringify(Object.fromEntries(refusals))} allowed=0`);
     });
 
     it("leaves exactly one audit record per state-changing call, refused or not, and never a secret", async () => {

@@ -185,6 +185,13 @@ export function requireCredential(c: AppContext, deps: ServerDeps, who: Authenti
 /** The namespace a request names, if it names one. */
 export function requestedNamespace(c: AppContext): string | undefined {
   const value = c.req.header("kiln-namespace") ?? c.req.query("namespace");
+  // Looked up before any route validates its query: PostgreSQL fails on a NUL in a text parameter.
+  if (value?.includes("\u0000")) {
+    throw new KilnError(
+      "INVALID_INPUT",
+      "Invalid request query.namespace: must not contain a NUL character (\\u0000); name an existing namespace",
+    );
+  }
   return value === undefined || value === "" ? undefined : value;
 }
 

@@ -62,6 +62,24 @@ for (const dialect of ["sqlite", "postgres"] as Dialect[]) {
       assert.equal(ok.status, 201, JSON.stringify(ok.body));
     });
 
+    it("refuses a NUL in ?namespace= with 400 on every route that takes a namespace", async () => {
+      for (const route of t.kiln.routes) {
+        if (route.access.roles === "public") continue;
+        const path = route.path.replace(/:[A-Za-z]+/g, "x");
+        // The worker's secrets route serves worker tokens only.
+        const token = route.operationId === "workerSecrets" ? t.tokens.worker : t.tokens.root;
+        const { status, body } = await t.json<Json>(`${path}?namespace=a%00b`, {
+          method: route.method,
+          token,
+          ...(route.method === "GET" || route.method === "DELETE" ? {} : { json: {} }),
+        });
+        const label = `${route.method} ${path}: ${JSON.stringify(body)}`;
+        assert.equal(status, 400, label);
+        assert.equal(body.error?.code, "INVALID_INPUT", label);
+        assert.match(body.error?.message ?? "", /query\.namespace/, label);
+      }
+    });
+
     it("replaces NUL in free text: input is stored with U+FFFD", async () => {
       const { status, body } = await t.json<Json>("/v1/runs", {
         namespace: "team",

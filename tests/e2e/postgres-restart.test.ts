@@ -6,15 +6,17 @@
  * must complete. Starts that fail meanwhile get a retryable 503 (STORE_UNAVAILABLE).
  */
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import pg from "pg";
 import { openStore } from "../../src/store/open-store.ts";
+import { createWorkerToken } from "../support/worker-token.ts";
+import { writeEchoProject } from "../support/echo-project.ts";
 import { startThrowawayPostgres, type ThrowawayPostgres } from "../support/postgres-cluster.mjs";
 import { postgresSkip } from "../support/test-db.ts";
-import { eventually, type KilnProcess, kiln, startKiln } from "./cli-support.ts";
+import { eventually, type KilnProcess, startKiln } from "./cli-support.ts";
 
 const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -28,30 +30,14 @@ describe("PostgreSQL connection loss and restarts under load", { skip: postgresS
   before(async () => {
     cluster = await startThrowawayPostgres({ durable: true });
     dir = mkdtempSync(join(tmpdir(), "kiln-pg-restart-"));
-    writeFileSync(join(dir, "echo-n.sh"), 'sleep 0.05\nprintf \'{"n": %s}\\n\' "$INPUT_N"\n');
-    writeFileSync(
-      join(dir, "kiln.yaml"),
-      `worker: { name: restart-worker, queue: default, concurrency: 4 }
-tasks:
-  - kind: echo-n
-    command: bash
-    args: ["echo-n.sh"]
-    input_format: env
-    output_format: json_stdout
-`,
-    );
+    writeEchoProject(dir, "restart-worker");
     for (const name of ["a", "b"]) {
       const server = await startKiln(["server", "--db", cluster.url, "--port", "0", "--data", join(dir, name)], dir);
       procs.push(server);
       servers.push(server);
     }
     adminToken = readFileSync(join(dir, "a", "admin-token"), "utf8").trim();
-    const created = await kiln([
-      ...["--server", servers[0]?.url ?? "", "--token", adminToken],
-      ...["tokens", "create", "--name", "workers", "--role", "worker", "--json"],
-    ]);
-    assert.equal(created.code, 0, created.err);
-    const workerToken = (created.json() as { token: string }).token;
+    const workerToken = await createWorkerToken(servers[0]?.url ?? "", adminToken);
     for (const [i, server] of servers.entries()) {
       procs.push(
         await startKiln(

@@ -1,0 +1,170 @@
+/**
+ * Worker kills: SIGKILLs at random moments of multi-step JS workflows and of script tasks built
+ * of `kiln step`s, every step appending to a side-effect log (kill-project.ts). On SQLite the
+ * whole `kiln dev` is killed and restarted; on PostgreSQL two `kiln server`s serve two remote
+ * `kiln worker`s, which are killed and restarted under the same name. Zero lost runs, zero steps
+ * recorded twice; re-executions are counted and bounded by kills × concurrency (each kill can
+ * interrupt at most one step per run in flight). Bounded size here; `KILN_RELIABILITY_FULL=1`
+ * does 100 kills over 500 runs. Prints its figures.
+ */
+import assert from "node:assert/strict";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { loadavg, tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, describe, it } from "node:test";
+import { startThrowawayPostgres, type ThrowawayPostgres } from "../support/postgres-cluster.mjs";
+import { postgresSkip } from "../support/test-db.ts";
+import { createWorkerToken } from "../support/worker-token.ts";
+import { eventually, type KilnProcess, kiln } from "../e2e/cli-support.ts";
+import { FULL } from "./hostile-input.ts";
+import { startSlowKiln } from "./slow-start.ts";
+import { checkKillOutcome, type RunView, writeKillProject } from "./kill-project.ts";
+
+const RUNS = FULL ? 500 : 10;
+const KILLS = FULL ? 100 : 2;
+const CONCURRENCY = 8;
+const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+interface Started {
+  readonly id: string;
+  readonly key: string;
+}
+
+/** Starts RUNS runs, half workflows, half script tasks, through the given servers. */
+async function startRuns(urls: readonly string[], token: string | undefined): Promise<Started[]> {
+  const started: Started[] = [];
+  for (let i = 0; i < RUNS; i++) {
+    const key = `k${i}-${Date.now()}`;
+    const body =
+      i % 2 === 0
+        ? { type: "workflow", name: "chain", input: { id: key } }
+        : { type: "task", name: "steps", input: { id: key } };
+    const res = await fetch(`${urls[i % urls.length]}/v1/runs`, {
+      method: "POST",
+      headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}) },
+      body: JSON.stringify(body),
+    });
+    const run = (await res.json()) as { id: string };
+    assert.equal(res.status, 201, JSON.stringify(run));
+    started.push({ id: run.id, key: i % 2 === 0 ? key : run.id });
+  }
+  return started;
+}
+
+function getRunVia(url: () => string, token: string | undefined) {
+  return async (id: string) => {
+    const res = await fetch(`${url()}/v1/runs/${id}`, { headers: token ? { authorization: `Bearer ${token}` } : {} });
+    return (await res.json()) as RunView;
+  };
+}
+
+async function allDone(
+  getRun: ReturnType<typeof getRunVia>,
+  started: readonly Started[],
+): Promise<{ open: number; failed: number }> {
+  let open = 0;
+  let failed = 0;
+  for (const { id } of started) {
+    const run = await getRun(id).catch(() => undefined);
+    if (run === undefined || !["completed", "failed", "cancelled", "timed_out"].includes(run.status)) open++;
+    else if (run.status !== "completed") failed++;
+  }
+  return { open, failed };
+}
+
+describe("worker kills", { timeout: 1_800_000 }, () => {
+  const cleanups: (() => Promise<void>)[] = [];
+  after(async () => {
+    for (const c of cleanups.reverse()) await c();
+  });
+
+  it(`SQLite: ${KILLS} SIGKILLs of kiln dev over ${RUNS} runs lose nothing and record no step twice`, async () => {
+    const dir = mkdtempSync(join(tmpdir(), "kiln-kills-sqlite-"));
+    const { log } = writeKillProject(dir, CONCURRENCY);
+    let dev: KilnProcess = await startSlowKiln(["dev", "--port", "0"], dir);
+    cleanups.push(async () => {
+      await dev.stop("SIGKILL");
+      rmSync(dir, { recursive: true, force: true });
+    });
+    const getRun = getRunVia(() => dev.url, undefined);
+    const started = await startRuns([dev.url], undefined);
+    const loadBefore = loadavg()[0] ?? 0;
+    let kills = 0;
+    const recoveries: number[] = [];
+    while (kills < KILLS && (await allDone(getRun, started)).open > 0) {
+      await pause(300 + Math.random() * 1500);
+      await dev.stop("SIGKILL");
+      kills++;
+      const t0 = Date.now();
+      dev = await startSlowKiln(["dev", "--port", "0"], dir);
+      recoveries.push(Date.now() - t0);
+    }
+    await eventually(async () => ((await allDone(getRun, started)).open === 0 ? true : undefined), 600_000);
+    const figures = await checkKillOutcome(getRun, started, log);
+    console.log(
+      `worker-kills sqlite: kills=${kills} ${JSON.stringify(figures)} restart_ms_max=${Math.max(0, ...recoveries)} load=${loadBefore.toFixed(1)}`,
+    );
+    assert.equal(figures.lost, 0);
+    assert.equal(figures.stepsRecordedTwice, 0);
+    assert.ok(
+      figures.reExecutions <= kills * CONCURRENCY,
+      `re-executions ${figures.reExecutions} > kills × concurrency`,
+    );
+  });
+
+  it(`PostgreSQL: ${KILLS} SIGKILLs of remote workers behind two servers over ${RUNS} runs lose nothing`, {
+    skip: postgresSkip(),
+  }, async () => {
+    const cluster: ThrowawayPostgres = await startThrowawayPostgres();
+    const dir = mkdtempSync(join(tmpdir(), "kiln-kills-pg-"));
+    const procs: KilnProcess[] = [];
+    cleanups.push(async () => {
+      for (const p of procs) await p.stop("SIGKILL");
+      rmSync(dir, { recursive: true, force: true });
+      await cluster.stop();
+    });
+    const { log, workflowFile } = writeKillProject(dir, CONCURRENCY / 2);
+    const servers: KilnProcess[] = [];
+    for (const name of ["a", "b"]) {
+      const server = await startSlowKiln(
+        ["server", "--db", cluster.url, "--port", "0", "--data", join(dir, name)],
+        dir,
+      );
+      procs.push(server);
+      servers.push(server);
+    }
+    const urls = servers.map((s) => s.url);
+    const adminToken = readFileSync(join(dir, "a", "admin-token"), "utf8").trim();
+    const admin = ["--server", urls[0] as string, "--token", adminToken];
+    assert.equal((await kiln([...admin, "deploy", "chain", "-f", workflowFile])).code, 0);
+    const workerToken = await createWorkerToken(urls[0] as string, adminToken);
+    const workerArgs = (i: number) => [
+      ...["worker", "--server", urls[i % 2] as string, "--token", workerToken],
+      ...["--name", `kw${i}`, "--concurrency", String(CONCURRENCY / 2), "--data", join(dir, `w${i}`)],
+    ];
+    const workers: KilnProcess[] = [await startSlowKiln(workerArgs(0), dir), await startSlowKiln(workerArgs(1), dir)];
+    procs.push(...workers);
+    const getRun = getRunVia(() => urls[0] as string, adminToken);
+    const started = await startRuns(urls, adminToken);
+    const loadBefore = loadavg()[0] ?? 0;
+    let kills = 0;
+    while (kills < KILLS && (await allDone(getRun, started)).open > 0) {
+      await pause(300 + Math.random() * 1500);
+      const i = kills % 2;
+      await workers[i]?.stop("SIGKILL");
+      kills++;
+      const next = await startSlowKiln(workerArgs(i), dir);
+      workers[i] = next;
+      procs.push(next);
+    }
+    await eventually(async () => ((await allDone(getRun, started)).open === 0 ? true : undefined), 600_000);
+    const figures = await checkKillOutcome(getRun, started, log);
+    console.log(`worker-kills postgres: kills=${kills} ${JSON.stringify(figures)} load=${loadBefore.toFixed(1)}`);
+    assert.equal(figures.lost, 0);
+    assert.equal(figures.stepsRecordedTwice, 0);
+    assert.ok(
+      figures.reExecutions <= kills * CONCURRENCY,
+      `re-executions ${figures.reExecutions} > kills × concurrency`,
+    );
+  });
+});
