@@ -66,7 +66,7 @@ describe("built-in node params are checked before the flow runs", () => {
       "",
     ].join("\n");
     assert.deepEqual(problems(flow), [
-      '7:15 nodes.a.params.do.type: Unknown node type "http.requets" (did you mean "http.request"?). Known types: agent, condition, email.send, embed, http.request, llm, rag.answer, script, sleep, task, transform, vector.query, vector.upsert, wait_for_event, workflow',
+      '7:15 nodes.a.params.do.type: Unknown node type "http.requets" (did you mean "http.request"?). Known types: agent, condition, email.receive, email.send, embed, http.request, llm, rag.answer, script, sleep, storage.delete, storage.get, storage.list, storage.put, task, transform, vector.query, vector.upsert, wait_for_event, workflow',
       '13:36 nodes.b.params.branches.one.params: Missing required param "kind" of task (a string)',
       "14:22 nodes.b.params.branches.two.type: A for_each node cannot be nested inside another node; route to it from the graph instead",
     ]);
