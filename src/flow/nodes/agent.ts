@@ -7,17 +7,26 @@ import type { DurableNodeContext, DurableNodeType } from "./node-api.ts";
 import { checkParamRules, type ParamRules, paramReader } from "./param-rules.ts";
 import { TextLog } from "./text-log.ts";
 
-const RULES: ParamRules = {
-  prompt: { kind: "string", required: true },
-  system: { kind: "string" },
-  tools: { kind: "array" },
-  max_iterations: { kind: "integer" },
-  token_budget: { kind: "integer" },
-  ...MODEL_PARAM_RULES,
-};
-
 /** Model calls an agent may make when `max_iterations` is not given. */
 export const DEFAULT_AGENT_ITERATIONS = 10;
+
+const RULES: ParamRules = {
+  prompt: { kind: "string", required: true, description: "the task, the conversation's first user message" },
+  system: { kind: "string", description: "the system prompt" },
+  tools: {
+    kind: "array",
+    description: "tools the model may call: { name, description, parameters?, node | workflow }",
+  },
+  max_iterations: {
+    kind: "integer",
+    description: `the most model calls (default ${DEFAULT_AGENT_ITERATIONS}); more fails with AGENT_MAX_ITERATIONS`,
+  },
+  token_budget: {
+    kind: "integer",
+    description: "the most tokens of the conversation; more fails with AGENT_TOKEN_BUDGET",
+  },
+  ...MODEL_PARAM_RULES,
+};
 
 const short = (text: string, max = 300) => (text.length > max ? `${text.slice(0, max)}…` : text);
 
@@ -70,6 +79,7 @@ export const agentNode: DurableNodeType = {
   type: "agent",
   kind: "durable",
   description: "A tool-using model conversation; tools are nodes or deployed workflows, each call a durable step",
+  params: RULES,
   rawParams: ["tools", "api_key"],
   checkParams: (params, code, types) => {
     const problems = checkParamRules("agent", RULES, params);
@@ -78,7 +88,8 @@ export const agentNode: DurableNodeType = {
       if (typeof value === "number" && value < 1)
         problems.push({ path: [key], message: `Expected "${key}" to be 1 or more` });
     }
-    problems.push(...checkAgentTools(params.tools, code, types));
+    // A tools value that is not a list is already reported by the rules.
+    if (Array.isArray(params.tools)) problems.push(...checkAgentTools(params.tools, code, types));
     return problems;
   },
   async run(params, ctx) {

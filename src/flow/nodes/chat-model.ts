@@ -14,14 +14,21 @@ import type { ParamRules, paramReader } from "./param-rules.ts";
 
 /** The params every model-calling node (llm, agent, rag.answer) takes to choose its endpoint. */
 export const MODEL_PARAM_RULES: ParamRules = {
-  provider: { kind: "string", values: CHAT_PROVIDERS },
-  model: { kind: "string" },
-  base_url: { kind: "string" },
-  api_key: { kind: "string" },
-  temperature: { kind: "number" },
-  max_tokens: { kind: "integer" },
-  stream: { kind: "boolean" },
-  timeout: { kind: "duration" },
+  provider: {
+    kind: "string",
+    values: CHAT_PROVIDERS,
+    description: "openai (chat completions) or anthropic (Messages API); default services.llm's provider, else openai",
+  },
+  model: { kind: "string", description: "the model name; needed here or in services.llm" },
+  base_url: {
+    kind: "string",
+    description: "the API base, e.g. https://api.openai.com/v1; needed for openai here or in services.llm",
+  },
+  api_key: { kind: "string", description: "the API key, usually a secret (secrets.NAME); default services.llm's" },
+  temperature: { kind: "number", description: "sampling temperature" },
+  max_tokens: { kind: "integer", description: "the most tokens of the answer" },
+  stream: { kind: "boolean", description: "stream the answer's lines to the run log as they arrive (default true)" },
+  timeout: { kind: "duration", description: "per model request (default services.llm's, else 120s)" },
 };
 
 /** Default per-request time limit of a model call. */

@@ -1,6 +1,11 @@
 import { EMBED_ENDPOINT_RULES, embedEndpoint, embedTexts } from "./embeddings.ts";
 import type { StepNodeType } from "./node-api.ts";
-import { checkParamRules, paramReader } from "./param-rules.ts";
+import { checkParamRules, type ParamRules, paramReader } from "./param-rules.ts";
+
+const RULES: ParamRules = {
+  input: { kind: ["string", "array"], required: true, description: "a text or a list of texts to embed" },
+  ...EMBED_ENDPOINT_RULES,
+};
 
 /**
  * `embed`: embeds `input` (a text or a list of texts) with an OpenAI-compatible embeddings
@@ -11,8 +16,8 @@ export const embedNode: StepNodeType = {
   type: "embed",
   kind: "step",
   description: "Embeds texts (OpenAI-compatible or local embeddings endpoint); output { embeddings, dimensions }",
-  checkParams: (params) =>
-    checkParamRules("embed", { input: { kind: ["string", "array"], required: true }, ...EMBED_ENDPOINT_RULES }, params),
+  params: RULES,
+  checkParams: (params) => checkParamRules("embed", RULES, params),
   async run(params, ctx) {
     const read = paramReader("embed", params);
     const texts = read.stringList("input") ?? [];

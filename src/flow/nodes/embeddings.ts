@@ -14,11 +14,21 @@ export const EMBED_PROVIDERS = ["openai", "local"] as const;
 
 /** The params that choose an embeddings endpoint (the embed node's, and rag.answer's `embed`). */
 export const EMBED_ENDPOINT_RULES: ParamRules = {
-  provider: { kind: "string", values: EMBED_PROVIDERS },
-  model: { kind: "string", required: true },
-  base_url: { kind: "string" },
-  api_key: { kind: "string" },
-  timeout: { kind: "duration" },
+  provider: {
+    kind: "string",
+    values: EMBED_PROVIDERS,
+    description: "openai (OpenAI-compatible /embeddings, the default) or local (Ollama-style /api/embed)",
+  },
+  model: { kind: "string", required: true, description: "the embeddings model name" },
+  base_url: {
+    kind: "string",
+    description: "the API base; default services.llm's (openai) or http://127.0.0.1:11434 (local)",
+  },
+  api_key: {
+    kind: "string",
+    description: "the API key, usually a secret (secrets.NAME); default services.llm's (openai)",
+  },
+  timeout: { kind: "duration", description: "per request (default services.llm's, else 60s)" },
 };
 
 /** An embeddings endpoint. */

@@ -18,10 +18,10 @@ export interface LlmSettings {
 }
 
 const RULES: ParamRules = {
-  prompt: { kind: "string" },
-  system: { kind: "string" },
-  messages: { kind: "array" },
-  json: { kind: "boolean" },
+  prompt: { kind: "string", description: "the user message; this or messages is needed" },
+  system: { kind: "string", description: "the system prompt" },
+  messages: { kind: "array", description: "the chat turns ({ role, content }), instead of prompt" },
+  json: { kind: "boolean", description: "ask for a JSON answer and parse it into the output's json" },
   ...MODEL_PARAM_RULES,
 };
 
@@ -88,6 +88,7 @@ export const llmNode: StepNodeType = {
   type: "llm",
   kind: "step",
   description: "Calls a language model (OpenAI-compatible chat completions or Anthropic Messages)",
+  params: RULES,
   checkParams: (params) => {
     const problems = checkParamRules("llm", RULES, params);
     if (!Object.hasOwn(params, "prompt") && !Object.hasOwn(params, "messages")) {

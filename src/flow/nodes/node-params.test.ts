@@ -49,6 +49,23 @@ describe("built-in node params are checked before the flow runs", () => {
     assert.match(found[0] ?? "", /Bad expression/);
   });
 
+  test("model, embeddings and vector nodes declare their params", () => {
+    const llm = problems("    type: llm\n    params: { prompt: hi, temprature: 0.2, provider: azure }\n");
+    assert.equal(llm.length, 2);
+    assert.match(llm.join("\n"), /Unknown param "temprature" of llm \(did you mean "temperature"\?\)/);
+    assert.match(llm.join("\n"), /Expected "provider" to be one of openai, anthropic/);
+    assert.deepEqual(problems("    type: agent\n    params: { prompt: hi, tools: 3 }\n"), [
+      '4:34 nodes.a.params.tools: Expected "tools" to be a list, got 3',
+    ]);
+    const rag = problems("    type: rag.answer\n    params: { question: q, collection: c, embed: { modle: m } }\n");
+    assert.match(rag.join("\n"), /nodes\.a\.params\.embed\.modle: Unknown param "modle" of rag\.answer embed/);
+    assert.match(rag.join("\n"), /Missing required param "model" of rag\.answer embed/);
+    assert.deepEqual(
+      problems("    type: vector.query\n    params: { collection: c, vector: '${input.v}', top_k: 2.5 }\n"),
+      ['4:59 nodes.a.params.top_k: Expected "top_k" to be a whole number, got 2.5'],
+    );
+  });
+
   test("nodes inside for_each and parallel are checked too, at their own lines", () => {
     const flow = [
       "    type: for_each",

@@ -7,11 +7,16 @@ import { TextLog } from "./text-log.ts";
 import { topK, vectorStoreOf } from "./vector-nodes.ts";
 
 const RULES: ParamRules = {
-  question: { kind: "string", required: true },
-  collection: { kind: "string", required: true },
-  top_k: { kind: "integer" },
-  embed: { kind: "object", required: true },
-  system: { kind: "string" },
+  question: { kind: "string", required: true, description: "the question to answer" },
+  collection: { kind: "string", required: true, description: "the collection of chunks, in the run's namespace" },
+  top_k: { kind: "integer", description: "how many nearest chunks the model reads, 1 to 100 (default 5)" },
+  embed: {
+    kind: "object",
+    required: true,
+    description: "the embeddings endpoint of the question, as the embed node's params",
+    fields: EMBED_ENDPOINT_RULES,
+  },
+  system: { kind: "string", description: "extra system prompt, before the citing instructions" },
   ...MODEL_PARAM_RULES,
 };
 
@@ -42,20 +47,8 @@ export const ragAnswerNode: StepNodeType = {
   type: "rag.answer",
   kind: "step",
   description: "Answers a question from a vector collection with an llm, citing the chunks used",
-  checkParams: (params) => {
-    const problems = checkParamRules("rag.answer", RULES, params);
-    const embed = params.embed;
-    if (embed !== null && typeof embed === "object" && !Array.isArray(embed)) {
-      for (const problem of checkParamRules(
-        "rag.answer embed",
-        EMBED_ENDPOINT_RULES,
-        embed as Record<string, unknown>,
-      )) {
-        problems.push({ ...problem, path: ["embed", ...problem.path] });
-      }
-    }
-    return problems;
-  },
+  params: RULES,
+  checkParams: (params) => checkParamRules("rag.answer", RULES, params),
   async run(params, ctx) {
     const read = paramReader("rag.answer", params);
     const question = read.requiredString("question");

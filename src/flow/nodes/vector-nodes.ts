@@ -2,7 +2,19 @@ import { describeValue } from "../../config/config-problems.ts";
 import { KilnError } from "../../errors.ts";
 import type { VectorItem, VectorStore } from "../../store/vector-store.ts";
 import type { FlowServices, StepNodeType } from "./node-api.ts";
-import { badParam, checkParamRules, paramReader } from "./param-rules.ts";
+import { badParam, checkParamRules, type ParamRules, paramReader } from "./param-rules.ts";
+
+const UPSERT_RULES: ParamRules = {
+  collection: { kind: "string", required: true, description: "the collection, in the run's namespace" },
+  items: { kind: "array", required: true, description: "the items to store: { id, text?, metadata?, vector? }" },
+  vectors: { kind: "array", description: "one vector per item, in order (e.g. an embed node's embeddings)" },
+};
+
+const QUERY_RULES: ParamRules = {
+  collection: { kind: "string", required: true, description: "the collection, in the run's namespace" },
+  vector: { kind: "array", required: true, description: "the query vector: a non-empty list of numbers" },
+  top_k: { kind: "integer", description: "how many nearest items, 1 to 100 (default 5)" },
+};
 
 /** The vector store of the worker's database, or VECTOR_STORE_UNAVAILABLE saying where the nodes can run. */
 export async function vectorStoreOf(type: string, services: FlowServices): Promise<VectorStore> {
@@ -55,16 +67,8 @@ export const vectorUpsertNode: StepNodeType = {
   type: "vector.upsert",
   kind: "step",
   description: "Stores items with their vectors in a collection of Kiln's database (sqlite-vec / pgvector)",
-  checkParams: (params) =>
-    checkParamRules(
-      "vector.upsert",
-      {
-        collection: { kind: "string", required: true },
-        items: { kind: "array", required: true },
-        vectors: { kind: "array" },
-      },
-      params,
-    ),
+  params: UPSERT_RULES,
+  checkParams: (params) => checkParamRules("vector.upsert", UPSERT_RULES, params),
   async run(params, ctx) {
     const read = paramReader("vector.upsert", params);
     const collection = read.requiredString("collection");
@@ -90,16 +94,8 @@ export const vectorQueryNode: StepNodeType = {
   type: "vector.query",
   kind: "step",
   description: "Finds the items of a collection nearest to a vector; output { matches }",
-  checkParams: (params) =>
-    checkParamRules(
-      "vector.query",
-      {
-        collection: { kind: "string", required: true },
-        vector: { kind: "array", required: true },
-        top_k: { kind: "integer" },
-      },
-      params,
-    ),
+  params: QUERY_RULES,
+  checkParams: (params) => checkParamRules("vector.query", QUERY_RULES, params),
   async run(params, ctx) {
     const read = paramReader("vector.query", params);
     const collection = read.requiredString("collection");
