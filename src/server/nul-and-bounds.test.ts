@@ -66,8 +66,9 @@ for (const dialect of ["sqlite", "postgres"] as Dialect[]) {
       for (const route of t.kiln.routes) {
         if (route.access.roles === "public") continue;
         const path = route.path.replace(/:[A-Za-z]+/g, "x");
-        // The worker's secrets route serves worker tokens only.
-        const token = route.operationId === "workerSecrets" ? t.tokens.worker : t.tokens.root;
+        // The worker's secrets and unseal routes serve worker tokens only.
+        const workerOnly = ["workerSecrets", "workerUnseal"].includes(route.operationId);
+        const token = workerOnly ? t.tokens.worker : t.tokens.root;
         const { status, body } = await t.json<Json>(`${path}?namespace=a%00b`, {
           method: route.method,
           token,
