@@ -54,6 +54,9 @@ for (const dialect of ["sqlite", "postgres"] as Dialect[]) {
       await refused("/v1/runs", "body.priority", { ...start, priority: -(2 ** 31) - 1 });
       await refused("/v1/runs", "body.timeoutMs", { ...start, timeoutMs: 1e300 });
       await refused("/v1/runs", "body.delayMs", { ...start, delayMs: 1e300 });
+      // Found by the API fuzzer: a time filter beyond BIGINT answered 500 on PostgreSQL.
+      await refused("/v1/runs?until=99999999999999999999", "query.until");
+      await refused("/v1/runs?since=-9e20", "query.since");
       await refused("/v1/runs", "body.retry.maxIntervalMs", { ...start, retry: { maxIntervalMs: 1e300 } });
       const ok = await t.json<Json>("/v1/runs", {
         namespace: "team",

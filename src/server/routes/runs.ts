@@ -81,8 +81,19 @@ const ListRunsQuery = z.object({
 /** An instant of a query: ISO 8601 or milliseconds since the epoch. */
 function queryInstant(field: string, text: string | undefined): number | undefined {
   if (text === undefined || text === "") return undefined;
-  return parseInstant(/^\d+$/.test(text) ? Number(text) : text, `query.${field}`);
+  const ms = parseInstant(/^\d+$/.test(text) ? Number(text) : text, `query.${field}`);
+  // Past JavaScript's date range the number cannot be a time (and overflows a BIGINT column).
+  if (Math.abs(ms) > MAX_DATE_MS) {
+    throw new KilnError(
+      "INVALID_INPUT",
+      `Invalid request query.${field}: ${text} is beyond the last representable date; give an ISO 8601 time or epoch milliseconds up to ${MAX_DATE_MS}`,
+    );
+  }
+  return ms;
 }
+
+/** The largest epoch milliseconds a JavaScript Date holds (year 275760). */
+const MAX_DATE_MS = 8.64e15;
 
 function parseStatuses(text: string | undefined): RunStatus[] | undefined {
   if (text === undefined || text === "") return undefined;
