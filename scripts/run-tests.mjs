@@ -54,15 +54,23 @@ const child = spawn(
   ["--import", "tsx", "--test", `--test-concurrency=${concurrency}`, "--test-reporter=spec", ...files],
   { cwd: root, env, stdio: ["ignore", "pipe", "inherit"] },
 );
-let tail = "";
+// node:test's summary lines ("ℹ pass N" …) are read as they stream by: the failing tests' details
+// printed after them can be far longer than any fixed tail kept of the output.
+const summary = new Map();
+let partial = "";
 child.stdout.on("data", (chunk) => {
   process.stdout.write(chunk);
-  tail = (tail + chunk.toString()).slice(-4000);
+  const lines = (partial + chunk.toString()).split("\n");
+  partial = lines.pop() ?? "";
+  for (const line of lines) {
+    const match = /^ℹ (pass|fail|cancelled|skipped|todo) (\d+)$/.exec(line);
+    if (match) summary.set(match[1], Number(match[2]));
+  }
 });
 const code = await new Promise((resolve) => child.on("close", (c) => resolve(c ?? 1)));
 if (cluster) await cluster.stop();
 
-const count = (name) => Number(new RegExp(`ℹ ${name} (\\d+)`).exec(tail)?.[1] ?? 0);
+const count = (name) => summary.get(name) ?? 0;
 const passed = count("pass");
 const failed = count("fail") + count("cancelled");
 const skipped = count("skipped") + count("todo");

@@ -4,19 +4,20 @@ import { test } from "node:test";
 import { fixture } from "./test-helpers.ts";
 
 /**
- * Runs a script task in a child Node process whose heap is capped at 24 MB (tests/fixtures/
+ * Runs a script task in a child Node process whose heap is capped at 48 MB (tests/fixtures/
  * bounded-run.ts): buffering the output whole would crash it or leave the heap large at the end.
+ * The tsx loader alone keeps ~18 MB live; a 24 MB cap left too little room for garbage under load.
  */
 function runBounded(...command: string[]): Record<string, unknown> {
   const out = execFileSync(
     process.execPath,
-    ["--max-old-space-size=24", "--expose-gc", "--import", "tsx", fixture("bounded-run.ts"), ...command],
+    ["--max-old-space-size=48", "--expose-gc", "--import", "tsx", fixture("bounded-run.ts"), ...command],
     { encoding: "utf8", maxBuffer: 1024 * 1024 },
   );
   return JSON.parse(out.trim().split("\n").at(-1) as string) as Record<string, unknown>;
 }
 
-test("a 50 MB stdout streams through a 24 MB heap; output and logs keep head and tail", () => {
+test("a 50 MB stdout streams through a 48 MB heap; output and logs keep head and tail", () => {
   const summary = runBounded(fixture("big-stdout.py"), "50");
   assert.equal(summary.verdict, "success", String(summary.error));
   assert.equal(summary.truncated, true);
@@ -25,7 +26,7 @@ test("a 50 MB stdout streams through a 24 MB heap; output and logs keep head and
   assert.equal(summary.lastLog, "THE END");
   assert.ok((summary.logsSeen as number) > 50_000_000);
   assert.ok((summary.logsKept as number) < 260 * 1024);
-  assert.ok((summary.heapUsedMb as number) < 20, `heap ${summary.heapUsedMb} MB`);
+  assert.ok((summary.heapUsedMb as number) < 32, `heap ${summary.heapUsedMb} MB`);
 });
 
 test("a 50 MB line without any newline is split into pieces, not buffered whole", () => {
@@ -34,5 +35,5 @@ test("a 50 MB line without any newline is split into pieces, not buffered whole"
   assert.equal(summary.truncated, true);
   assert.ok((summary.logsSeen as number) > 50_000_000);
   assert.ok((summary.logsKept as number) < 260 * 1024);
-  assert.ok((summary.heapUsedMb as number) < 20, `heap ${summary.heapUsedMb} MB`);
+  assert.ok((summary.heapUsedMb as number) < 32, `heap ${summary.heapUsedMb} MB`);
 });

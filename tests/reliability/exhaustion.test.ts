@@ -73,8 +73,9 @@ async function waitAll(store: Store, ids: readonly string[], done: (status: stri
 
 describe("resource exhaustion", { timeout: 1_800_000 }, () => {
   it(`a script writing ${STDOUT_MB} MB to stdout is capped; the worker's memory stays bounded`, () => {
-    // A child process with a 24 MB heap runs the task (tests/fixtures/bounded-run.ts): buffering the
-    // output whole would crash it. Its peak RSS (ru_maxrss) is printed when it exits.
+    // A child process with a 48 MB heap runs the task (tests/fixtures/bounded-run.ts): buffering the
+    // output whole would crash it. The tsx loader alone keeps ~18 MB live; 24 MB left too little
+    // room for garbage on a fast machine. Its peak RSS (ru_maxrss) is printed when it exits.
     const peak = join(tempDir(), "peak-rss.cjs");
     writeFileSync(
       peak,
@@ -83,7 +84,7 @@ describe("resource exhaustion", { timeout: 1_800_000 }, () => {
     const out = execFileSync(
       process.execPath,
       [
-        ...["--max-old-space-size=24", "--expose-gc", "--import", "tsx"],
+        ...["--max-old-space-size=48", "--expose-gc", "--import", "tsx"],
         ...["--require", peak],
         fixture("bounded-run.ts"),
         ...[fixture("big-stdout.py"), String(STDOUT_MB)],
@@ -103,7 +104,7 @@ describe("resource exhaustion", { timeout: 1_800_000 }, () => {
     assert.equal(summary.verdict, "success", String(summary.error));
     assert.equal(summary.truncated, true);
     assert.ok((summary.logsSeen as number) >= STDOUT_MB * 1_000_000);
-    assert.ok((summary.heapUsedMb as number) < 20, `heap ${summary.heapUsedMb} MB`);
+    assert.ok((summary.heapUsedMb as number) < 32, `heap ${summary.heapUsedMb} MB`);
     assert.ok(maxRssKb < 400 * 1024, `peak RSS ${Math.round(maxRssKb / 1024)} MB`);
   });
 
