@@ -13,8 +13,16 @@ import { join } from "node:path";
 export const WORKFLOW_STEPS = 5;
 export const SCRIPT_STEPS = 3;
 
-/** Writes kiln.yaml, the workflow (workflows/chain.js, also deployable) and the script into `dir`. */
-export function writeKillProject(dir: string, concurrency: number): { log: string; workflowFile: string } {
+/**
+ * Writes kiln.yaml, the workflow (workflows/chain.js, also deployable) and the script into `dir`.
+ * Steps take 0.05–0.3 s times `stepScale` (the full-size runs slow them down so that the runs
+ * outlast every kill instead of completing after the first few).
+ */
+export function writeKillProject(
+  dir: string,
+  concurrency: number,
+  stepScale = 1,
+): { log: string; workflowFile: string } {
   const log = join(dir, "side-effects.log");
   writeFileSync(log, "");
   const workflowFile = join(dir, "workflows", "chain.js");
@@ -34,7 +42,7 @@ tasks:
   const script = ["#!/usr/bin/env bash", "set -euo pipefail", "out=()"];
   for (let i = 1; i <= SCRIPT_STEPS; i++) {
     script.push(
-      `out+=("$(kiln step t${i} -- bash -c 'sleep 0.$((RANDOM % 3 + 1)); n=$RANDOM$RANDOM; echo "$KILN_RUN_ID t${i} $n" >> ${log}; echo "$n"')")`,
+      `out+=("$(kiln step t${i} -- bash -c 't=$(((RANDOM % 3 + 1) * ${stepScale})); sleep $((t / 10)).$((t % 10)); n=$RANDOM$RANDOM; echo "$KILN_RUN_ID t${i} $n" >> ${log}; echo "$n"')")`,
     );
   }
   script.push(`printf '{"steps":["%s","%s","%s"]}\\n' "\${out[@]}"`);
@@ -49,7 +57,7 @@ export default async function workflow(input, { step }) {
   for (let i = 1; i <= ${WORKFLOW_STEPS}; i++) {
     steps.push(
       await step(\`w\${i}\`, async () => {
-        await new Promise((r) => setTimeout(r, 50 + Math.random() * 250));
+        await new Promise((r) => setTimeout(r, ${stepScale} * (50 + Math.random() * 250)));
         const n = String(Math.floor(Math.random() * 1e12));
         appendFileSync(${JSON.stringify(log)}, \`\${input.id} w\${i} \${n}\\n\`);
         return n;

@@ -23,6 +23,8 @@ import { checkKillOutcome, type RunView, writeKillProject } from "./kill-project
 const RUNS = FULL ? 500 : 10;
 const KILLS = FULL ? 100 : 2;
 const CONCURRENCY = 8;
+// Full size: steps are slowed down (×8 on SQLite, ×12 with the PostgreSQL pair, where one worker
+// keeps working while the other restarts) so the 500 runs outlast the 100 kills.
 const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 interface Started {
@@ -80,7 +82,7 @@ describe("worker kills", { timeout: 1_800_000 }, () => {
 
   it(`SQLite: ${KILLS} SIGKILLs of kiln dev over ${RUNS} runs lose nothing and record no step twice`, async () => {
     const dir = mkdtempSync(join(tmpdir(), "kiln-kills-sqlite-"));
-    const { log } = writeKillProject(dir, CONCURRENCY);
+    const { log } = writeKillProject(dir, CONCURRENCY, FULL ? 8 : 1);
     let dev: KilnProcess = await startSlowKiln(["dev", "--port", "0"], dir);
     cleanups.push(async () => {
       await dev.stop("SIGKILL");
@@ -123,7 +125,7 @@ describe("worker kills", { timeout: 1_800_000 }, () => {
       rmSync(dir, { recursive: true, force: true });
       await cluster.stop();
     });
-    const { log, workflowFile } = writeKillProject(dir, CONCURRENCY / 2);
+    const { log, workflowFile } = writeKillProject(dir, CONCURRENCY / 2, FULL ? 12 : 1);
     const servers: KilnProcess[] = [];
     for (const name of ["a", "b"]) {
       const server = await startSlowKiln(
