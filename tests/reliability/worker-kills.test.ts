@@ -74,7 +74,7 @@ async function allDone(
   return { open, failed };
 }
 
-describe("worker kills", { timeout: 1_800_000 }, () => {
+describe("worker kills", { timeout: FULL ? 5_400_000 : 1_800_000 }, () => {
   const cleanups: (() => Promise<void>)[] = [];
   after(async () => {
     for (const c of cleanups.reverse()) await c();
