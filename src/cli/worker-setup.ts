@@ -13,8 +13,8 @@ import type { FlowServices } from "../flow/nodes/node-api.ts";
 import { withDefaultSecretProvider } from "../secrets/default-provider.ts";
 import type { SecretResolver } from "../secrets/secret-resolver.ts";
 import type { EngineClient } from "../worker/engine-client.ts";
-import { FlowWorkflowResolver } from "../worker/flow-resolver.ts";
-import { registerScriptKinds } from "../worker/script-kinds.ts";
+import { FlowWorkflowResolver } from "../flow/flow-resolver.ts";
+import { registerScriptKinds } from "../exec/script-kinds.ts";
 import { scriptDependencies } from "../exec/prepare-script.ts";
 import { Worker, type WorkerLogger } from "../worker/worker.ts";
 

@@ -1,14 +1,14 @@
 import type { ResolvedTaskKind } from "../config/resolved-config.ts";
 import type { Run } from "../engine/run.ts";
 // The one import from worker/: RunParked is the worker's signal that a handler parked its run.
-import { RunParked } from "../worker/task-context.ts";
+import { RunParked } from "../workflow/task-context.ts";
 import { runScript } from "./run-script.ts";
 import type { ScriptDependencies } from "./prepare-script.ts";
 import type { ScriptHost } from "./script-host.ts";
 import type { ScriptResult } from "./script-result.ts";
 
 /**
- * The task context a script task needs: the worker's TaskContext (src/worker/task-context.ts)
+ * The task context a script task needs: the worker's TaskContext (src/workflow/task-context.ts)
  * satisfies it as is.
  */
 export interface ScriptTaskContext extends ScriptHost {

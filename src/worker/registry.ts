@@ -2,9 +2,9 @@ import { KilnError } from "../errors.ts";
 import { type RetryPolicy, type RetryPolicyInput, resolveRetryPolicy } from "../engine/retry-policy.ts";
 import type { Run } from "../engine/run.ts";
 import type { ClaimedRun } from "../store/store.ts";
-import type { TaskHandler } from "./task-context.ts";
-import { type ActivationDeps, type ActivationOutcome, WorkflowActivation } from "./workflow-activation.ts";
-import type { WorkflowFunction } from "./workflow-context.ts";
+import type { TaskHandler } from "../workflow/task-context.ts";
+import { type ActivationDeps, type ActivationOutcome, WorkflowActivation } from "../workflow/workflow-activation.ts";
+import type { WorkflowFunction } from "../workflow/workflow-context.ts";
 
 /** Runs one activation of a workflow run: in-process replay, or a host process for deployed code. */
 export type ActivateWorkflow = (claimed: ClaimedRun, deps: ActivationDeps) => Promise<ActivationOutcome>;

@@ -8,8 +8,8 @@ import type { Step, StepType } from "../engine/step.ts";
 import type { ClaimedRun, LogLevel, SaveStepParams, WriteResult } from "../store/store.ts";
 import { seededRandom, uuidFrom } from "./deterministic.ts";
 import { WORKFLOW_NAME_LABEL } from "../engine/workflow-label.ts";
-import type { EngineClient } from "./engine-client.ts";
-import type { WriteBatcher } from "./write-batcher.ts";
+import type { EngineClient } from "../worker/engine-client.ts";
+import type { WriteBatcher } from "../worker/write-batcher.ts";
 import type {
   ChildOptions,
   StepOptions,
