@@ -97,7 +97,7 @@ export async function createConfiguredWorker(params: WorkerSetupParams): Promise
   // What the limits of sandboxed kinds can use here, said once at start.
   p.logger?.info(`sandbox: ${detectCgroups().summary}`, { cgroups: detectCgroups().version });
 
-  const compute = await attachComputeAdapters(worker, {
+  const compute = await attachComputeAdapters(worker.registry, {
     adapters: p.adapters ?? p.config.worker.adapters,
     directory: p.config.baseDir,
     deployments: p.deployments,

@@ -1,9 +1,9 @@
 import type { Run } from "../engine/run.ts";
 import type { FlowRuntime } from "./flow-runtime.ts";
 import type { DeployedWorkflow, DeployedWorkflowSource } from "../runtimes/deployed-workflows.ts";
-import type { ActivateWorkflow, WorkflowResolver } from "../worker/registry.ts";
 import { WorkflowActivation } from "../workflow/workflow-activation.ts";
 import type { WorkflowFunction } from "../workflow/workflow-context.ts";
+import type { ActivateWorkflow, WorkflowResolver } from "../workflow/workflow-resolver.ts";
 
 /** Options of a FlowWorkflowResolver. */
 export interface FlowWorkflowResolverOptions {

@@ -11,7 +11,7 @@ import {
   ProgressSchema,
   SerializedError,
   StepSchema,
-} from "../server/api-schemas.ts";
+} from "./wire-schemas.ts";
 
 /** Request and response schemas of the remote worker protocol (/v1/worker/*). */
 

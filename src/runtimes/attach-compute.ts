@@ -1,5 +1,5 @@
 import type { ComputeAdapterName } from "../config/resolve-compute.ts";
-import type { Worker, WorkerLogger } from "../worker/worker.ts";
+import type { WorkflowResolvers } from "../workflow/workflow-resolver.ts";
 import { DeployedWorkflowResolver, type DeployedWorkflowSource } from "./deployed-workflows.ts";
 import { HostPool } from "./host-pool.ts";
 import { HostRunner } from "./host-runner.ts";
@@ -13,7 +13,8 @@ export interface AttachComputeParams {
   readonly directory: string;
   readonly deployments: DeployedWorkflowSource;
   readonly settings: WorkerAdapterSettings;
-  readonly logger?: WorkerLogger;
+  /** Where the adapters in use are announced (the worker's logger). */
+  readonly logger?: { info(message: string, data?: Record<string, unknown>): void };
 }
 
 /** The adapters a worker runs deployed workflows with. */
@@ -32,7 +33,7 @@ export interface AttachedCompute {
  * adapter runs on the first adapter of the worker that claims it. Says at start which it has.
  */
 export async function attachComputeAdapters(
-  worker: Worker,
+  registry: WorkflowResolvers,
   p: Readonly<AttachComputeParams>,
 ): Promise<AttachedCompute> {
   const built: { name: ComputeAdapterName; adapter: WorkerAdapter; pool: HostPool }[] = [];
@@ -63,7 +64,7 @@ export async function attachComputeAdapters(
       unpinnedRuntimes: runtimes.filter((r) => built.find((o) => runtimesOf(o.name).includes(r)) === b),
       otherAdapters: built.filter((o) => o !== b).map((o) => o.name),
     });
-    worker.registry.addResolver(resolver);
+    registry.addResolver(resolver);
     resolvers.push(resolver);
   }
   const firstFor = (runtime: string) => built.find((b) => runtimesOf(b.name).includes(runtime))?.name ?? "none";

@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import type { Run } from "../engine/run.ts";
 import { KilnError } from "../errors.ts";
-import type { ActivateWorkflow, WorkflowResolver } from "../worker/registry.ts";
+import type { ActivateWorkflow, WorkflowResolver } from "../workflow/workflow-resolver.ts";
 import type { HostCode, HostRunner } from "./host-runner.ts";
 import { contentHashOf, prepareWorkflowSource } from "./workflow-source.ts";
 

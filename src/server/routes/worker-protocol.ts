@@ -13,7 +13,7 @@ import type {
   WriteResult,
 } from "../../store/store.ts";
 import { ACCESS, type ApiRoute, type AppContext, defineRoute } from "../api-route.ts";
-import { StepSchema } from "../api-schemas.ts";
+import { StepSchema } from "../../remote/wire-schemas.ts";
 import { leaseKey } from "../run-leases.ts";
 import type { ServerDeps } from "../server-deps.ts";
 import { compactClaimed } from "../../remote/claim-wire.ts";
