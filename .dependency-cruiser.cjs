@@ -81,11 +81,29 @@ const exceptionRules = excepted.map((from) => ({
   },
 }));
 
-module.exports = {
+/** A new folder (or top-level file) of src/ must be given its place in LAYERS first. */
+const unlisted = `^src/(?!${LAYERS.flat()
+  .map((n) => (n.endsWith(".ts") ? `${escape(n)}$` : `${escape(n)}/`))
+  .join("|")})`;
 
+module.exports = {
   forbidden: [
     ...upwardRules,
     ...exceptionRules,
+    {
+      name: "layer-unlisted",
+      severity: "error",
+      comment: "A folder or top-level file of src/ that LAYERS in .dependency-cruiser.cjs does not place",
+      from: { path: "^src/" },
+      to: { path: unlisted },
+    },
+    {
+      name: "layer-unlisted-importer",
+      severity: "error",
+      comment: "A folder or top-level file of src/ that LAYERS in .dependency-cruiser.cjs does not place",
+      from: { path: unlisted },
+      to: { path: "^src/" },
+    },
     {
       name: "no-module-cycle-between-folders",
       severity: "error",

@@ -43,7 +43,7 @@ async function writeTree(dir: string, files: Readonly<Record<string, string>>): 
 }
 
 describe("the layer check (.dependency-cruiser.cjs)", () => {
-  it("refuses an upward import and a cycle between folders", async () => {
+  it("refuses an upward import, a cycle between folders and a folder it does not place", async () => {
     const dir = await mkdtemp(join(tmpdir(), "kiln-layers-"));
     try {
       await writeTree(dir, {
@@ -53,6 +53,8 @@ describe("the layer check (.dependency-cruiser.cjs)", () => {
         // exec and runtimes import each other: a cycle between folders.
         "src/exec/spawn.ts": 'import { host } from "../runtimes/host.ts";\nexport const spawn = () => host;\n',
         "src/runtimes/host.ts": 'import { spawn } from "../exec/spawn.ts";\nexport const host = () => spawn;\n',
+        // a folder the layer order does not place is refused until it is given a place.
+        "src/gadgets/gadget.ts": 'import { loop } from "../worker/loop.ts";\nexport const gadget = loop;\n',
         // test code may import upward.
         "src/engine/status.test.ts": 'import { loop } from "../worker/loop.ts";\nexport const t = loop;\n',
       });
@@ -68,6 +70,7 @@ describe("the layer check (.dependency-cruiser.cjs)", () => {
         seen.join("\n"),
       );
       assert.ok(seen.includes("no-folder-cycle: src/exec -> src/runtimes -> src/exec"), seen.join("\n"));
+      assert.ok(seen.includes("layer-unlisted-importer: src/gadgets/gadget.ts -> src/worker/loop.ts"), seen.join("\n"));
       assert.ok(!seen.some((v) => v.includes("status.test.ts")), "test code is exempt");
     } finally {
       await rm(dir, { recursive: true, force: true });
