@@ -10,7 +10,7 @@ import { HostRunner } from "../src/runtimes/host-runner.ts";
 import type { HostRuntime } from "../src/runtimes/protocol.ts";
 import type { Store } from "../src/store/store.ts";
 import { Worker } from "../src/worker/worker.ts";
-import type { WorkflowContext } from "../src/worker/workflow-context.ts";
+import type { WorkflowContext } from "../src/workflow/workflow-context.ts";
 import { freshStore, median, repeat, round, until } from "./support.ts";
 
 const quick = process.argv.includes("--quick");

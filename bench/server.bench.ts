@@ -8,7 +8,7 @@ import http from "node:http";
 import { join } from "node:path";
 import type { Store } from "../src/store/store.ts";
 import type { EngineClient } from "../src/worker/engine-client.ts";
-import { HttpEngineClient } from "../src/worker/http-engine-client.ts";
+import { HttpEngineClient } from "../src/remote/http-engine-client.ts";
 import { Worker } from "../src/worker/worker.ts";
 import { type Dialect, freshStore, median, percentile, repeat, round, stopPostgres, until } from "./support.ts";
 

@@ -7,9 +7,9 @@ import { RunWaiter } from "./store/run-waiter.ts";
 import type { SendEventParams, SendEventResult, Store, StoreOptions } from "./store/store.ts";
 import { inProcessEngineClient } from "./worker/engine-client.ts";
 import { functionTask } from "./worker/registry.ts";
-import type { TaskHandler } from "./worker/task-context.ts";
+import type { TaskHandler } from "./workflow/task-context.ts";
 import { Worker, type WorkerOptions } from "./worker/worker.ts";
-import type { WorkflowFunction } from "./worker/workflow-context.ts";
+import type { WorkflowFunction } from "./workflow/workflow-context.ts";
 
 /** Options of Kiln.open. */
 export interface KilnOptions extends StoreOptions {

@@ -1,4 +1,4 @@
-"""One activation of a Python workflow: a port of src/worker/workflow-activation.ts.
+"""One activation of a Python workflow: a port of src/workflow/workflow-activation.ts.
 
 The workflow function re-runs from the start on every activation. ``ctx.step(name, fn)``
 returns the recorded result, or runs ``fn`` and records it. Repeated names get ``#2``, ``#3``;

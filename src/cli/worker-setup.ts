@@ -8,13 +8,14 @@ import { resolveFlowSettings } from "./flow-settings.ts";
 import { flowRuntime } from "../flow/flow-runtime.ts";
 import type { ComputeAdapterName } from "../config/resolve-compute.ts";
 import { attachComputeAdapters } from "../runtimes/attach-compute.ts";
+import { DeployedNames } from "../runtimes/deployed-names.ts";
 import type { DeployedWorkflowSource } from "../runtimes/deployed-workflows.ts";
 import type { FlowServices } from "../flow/nodes/node-api.ts";
 import { withDefaultSecretProvider } from "../secrets/default-provider.ts";
 import type { SecretResolver } from "../secrets/secret-resolver.ts";
 import type { EngineClient } from "../worker/engine-client.ts";
-import { FlowWorkflowResolver } from "../worker/flow-resolver.ts";
-import { registerScriptKinds } from "../worker/script-kinds.ts";
+import { FlowWorkflowResolver } from "../flow/flow-resolver.ts";
+import { registerScriptKinds } from "../exec/script-kinds.ts";
 import { scriptDependencies } from "../exec/prepare-script.ts";
 import { Worker, type WorkerLogger } from "../worker/worker.ts";
 
@@ -97,10 +98,13 @@ export async function createConfiguredWorker(params: WorkerSetupParams): Promise
   // What the limits of sandboxed kinds can use here, said once at start.
   p.logger?.info(`sandbox: ${detectCgroups().summary}`, { cgroups: detectCgroups().version });
 
-  const compute = await attachComputeAdapters(worker, {
+  // One cache of deployed names for the host resolvers and the flow resolver.
+  const names = new DeployedNames(p.deployments);
+  const compute = await attachComputeAdapters(worker.registry, {
     adapters: p.adapters ?? p.config.worker.adapters,
     directory: p.config.baseDir,
     deployments: p.deployments,
+    names,
     settings: {
       docker: p.config.worker.docker,
       cloudflare: p.config.worker.cloudflare,
@@ -122,7 +126,7 @@ export async function createConfiguredWorker(params: WorkerSetupParams): Promise
       ...(p.startRun === undefined ? {} : { startRun: p.startRun }),
     },
   });
-  const flows = new FlowWorkflowResolver({ source: p.deployments, runtime: flowRuntime(flowDeps) });
+  const flows = new FlowWorkflowResolver({ source: p.deployments, names, runtime: flowRuntime(flowDeps) });
   worker.registry.addResolver(flows);
 
   return {

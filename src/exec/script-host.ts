@@ -4,7 +4,7 @@ import type { LogLevel } from "../store/store.ts";
 
 /**
  * What the script executor needs from the worker for one attempt: the parts of the worker's
- * TaskContext (src/worker/task-context.ts) that a script can reach. A TaskContext is a ScriptHost.
+ * TaskContext (src/workflow/task-context.ts) that a script can reach. A TaskContext is a ScriptHost.
  */
 export interface ScriptHost {
   log(level: LogLevel, message: string): void;

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { parseConfig } from "../config/load-config.ts";
 import { KilnError } from "../errors.ts";
-import { RunParked, type TaskContext } from "../worker/task-context.ts";
+import { RunParked, type TaskContext } from "../workflow/task-context.ts";
 import { executeScriptTask, type ScriptTaskContext, scriptTaskHandler } from "./script-task.ts";
 import type { ScriptResult } from "./script-result.ts";
 import { fixture, kind, memoryRunStore, memoryTaskContext } from "./test-helpers.ts";

@@ -1,15 +1,15 @@
 import type { ResolvedTaskKind } from "../config/resolved-config.ts";
 import type { Run } from "../engine/run.ts";
-// The one import from worker/: RunParked is the worker's signal that a handler parked its run.
-import { RunParked } from "../worker/task-context.ts";
+// RunParked is the signal, understood by the worker, that a handler parked its run.
+import { RunParked } from "../workflow/task-context.ts";
 import { runScript } from "./run-script.ts";
 import type { ScriptDependencies } from "./prepare-script.ts";
 import type { ScriptHost } from "./script-host.ts";
 import type { ScriptResult } from "./script-result.ts";
 
 /**
- * The task context a script task needs: the worker's TaskContext (src/worker/task-context.ts)
- * satisfies it as is.
+ * The task context a script task needs: the TaskContext (src/workflow/task-context.ts) that the
+ * worker gives a handler satisfies it as is.
  */
 export interface ScriptTaskContext extends ScriptHost {
   readonly run: Pick<Run, "id" | "input" | "attempt" | "state" | "parentRunId">;

@@ -1,5 +1,5 @@
 import { KilnError } from "../errors.ts";
-import type { WorkflowContext, WorkflowFunction } from "../worker/workflow-context.ts";
+import type { WorkflowContext, WorkflowFunction } from "../workflow/workflow-context.ts";
 import type { FlowDefinition, FlowNode } from "./flow-definition.ts";
 import type { FlowDeps } from "./flow-deps.ts";
 import { validateFlowInput } from "./flow-input.ts";

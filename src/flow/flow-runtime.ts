@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import type { ConfigProblem } from "../config/config-problems.ts";
 import type { ResolvedPlugin } from "../config/resolved-config.ts";
-import type { WorkflowFunction } from "../worker/workflow-context.ts";
+import type { WorkflowFunction } from "../workflow/workflow-context.ts";
 import type { FlowDefinition } from "./flow-definition.ts";
 import type { FlowDeps } from "./flow-deps.ts";
 import { createFlowWorkflow } from "./flow-interpreter.ts";

@@ -28,12 +28,12 @@ describe("a worker with several compute adapters", () => {
     });
     // cloudflare first: JavaScript deployed for any adapter runs there, Python (which it cannot
     // run) on exec, the first adapter that runs Python.
-    compute = await attachComputeAdapters(worker, {
+    compute = await attachComputeAdapters(worker.registry, {
       adapters: ["cloudflare", "exec"],
       directory: process.cwd(),
       deployments: storeWorkflowSource(db.store),
       settings: { docker: EMPTY_DOCKER, cloudflare: null, resolveSecret: async () => "" },
-      logger: { info: (m) => info.push(m), warn: () => {}, error: () => {} },
+      logger: { info: (m) => info.push(m) },
     });
   });
   after(async () => {
@@ -82,7 +82,7 @@ describe("a worker with several compute adapters", () => {
   it("refuses to start with an adapter that cannot run here, instead of falling back", async () => {
     const other = new Worker({ client: db.store, namespace: ns, sweep: false });
     await assert.rejects(
-      attachComputeAdapters(other, {
+      attachComputeAdapters(other.registry, {
         adapters: ["exec", "docker"],
         directory: process.cwd(),
         deployments: storeWorkflowSource(db.store),

@@ -1,5 +1,6 @@
 import type { ComputeAdapterName } from "../config/resolve-compute.ts";
-import type { Worker, WorkerLogger } from "../worker/worker.ts";
+import type { WorkflowResolvers } from "../workflow/workflow-resolver.ts";
+import { DeployedNames } from "./deployed-names.ts";
 import { DeployedWorkflowResolver, type DeployedWorkflowSource } from "./deployed-workflows.ts";
 import { HostPool } from "./host-pool.ts";
 import { HostRunner } from "./host-runner.ts";
@@ -12,8 +13,11 @@ export interface AttachComputeParams {
   /** Where deployed code resolves its imports (the config's directory). */
   readonly directory: string;
   readonly deployments: DeployedWorkflowSource;
+  /** The worker's cache of deployed names, shared with its other resolvers (flows); default: a new one. */
+  readonly names?: DeployedNames;
   readonly settings: WorkerAdapterSettings;
-  readonly logger?: WorkerLogger;
+  /** Where the adapters in use are announced (the worker's logger). */
+  readonly logger?: { info(message: string, data?: Record<string, unknown>): void };
 }
 
 /** The adapters a worker runs deployed workflows with. */
@@ -32,7 +36,7 @@ export interface AttachedCompute {
  * adapter runs on the first adapter of the worker that claims it. Says at start which it has.
  */
 export async function attachComputeAdapters(
-  worker: Worker,
+  registry: WorkflowResolvers,
   p: Readonly<AttachComputeParams>,
 ): Promise<AttachedCompute> {
   const built: { name: ComputeAdapterName; adapter: WorkerAdapter; pool: HostPool }[] = [];
@@ -52,18 +56,21 @@ export async function attachComputeAdapters(
     await Promise.all(built.map((b) => b.adapter.close()));
     throw error;
   }
+  // One read of the deployed names per namespace serves the resolvers of every adapter.
+  const names = p.names ?? new DeployedNames(p.deployments);
   const runtimesOf = (name: ComputeAdapterName) => (name === "cloudflare" ? ["node"] : ["node", "python"]);
   for (const b of built) {
     const runtimes = runtimesOf(b.name);
     const resolver = new DeployedWorkflowResolver({
       source: p.deployments,
+      names,
       runner: new HostRunner(b.pool),
       runtimes,
       // Each runtime's versions deployed for any adapter go to the first adapter that runs it.
       unpinnedRuntimes: runtimes.filter((r) => built.find((o) => runtimesOf(o.name).includes(r)) === b),
       otherAdapters: built.filter((o) => o !== b).map((o) => o.name),
     });
-    worker.registry.addResolver(resolver);
+    registry.addResolver(resolver);
     resolvers.push(resolver);
   }
   const firstFor = (runtime: string) => built.find((b) => runtimesOf(b.name).includes(runtime))?.name ?? "none";

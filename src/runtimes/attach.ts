@@ -1,5 +1,5 @@
 import { KilnError } from "../errors.ts";
-import type { Registry } from "../worker/registry.ts";
+import type { WorkflowResolvers } from "../workflow/workflow-resolver.ts";
 import type { ComputeAdapter } from "./compute-adapter.ts";
 import { execAdapter } from "./compute-adapter.ts";
 import { type DeployedWorkflowSource, DeployedWorkflowResolver } from "./deployed-workflows.ts";
@@ -38,7 +38,7 @@ export interface DeployedWorkflows {
  * ```
  */
 export function attachDeployedWorkflows(
-  registry: Registry,
+  registry: WorkflowResolvers,
   options: Readonly<AttachDeployedOptions>,
 ): DeployedWorkflows {
   const ownsPool = !(options.pool instanceof HostPool);

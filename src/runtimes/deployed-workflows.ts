@@ -1,7 +1,8 @@
 import { createHash } from "node:crypto";
 import type { Run } from "../engine/run.ts";
 import { KilnError } from "../errors.ts";
-import type { ActivateWorkflow, WorkflowResolver } from "../worker/registry.ts";
+import type { ActivateWorkflow, WorkflowResolver } from "../workflow/workflow-resolver.ts";
+import { DeployedNames } from "./deployed-names.ts";
 import type { HostCode, HostRunner } from "./host-runner.ts";
 import { contentHashOf, prepareWorkflowSource } from "./workflow-source.ts";
 
@@ -155,6 +156,8 @@ export interface DeployedWorkflowResolverOptions {
   readonly runner: HostRunner;
   /** How long the list of deployed names (and the latest versions) is cached. Default 1000 ms. */
   readonly cacheMs?: number;
+  /** The worker's shared cache of deployed names; default: one of its own over `source`. */
+  readonly names?: DeployedNames;
   /**
    * The runtimes whose versions deployed without an adapter run here. Default: all it runs. A
    * worker with several adapters gives each runtime to its first adapter that runs it, so each
@@ -181,7 +184,7 @@ export class DeployedWorkflowResolver implements WorkflowResolver {
   readonly #unpinnedRuntimes: ReadonlySet<string>;
   readonly #otherAdapters: ReadonlySet<string>;
   readonly #runtimes: ReadonlySet<string>;
-  readonly #names = new Map<string, { at: number; names: Promise<readonly string[]> }>();
+  readonly #names: DeployedNames;
   readonly #latest = new Map<string, { at: number; workflow: Promise<DeployedWorkflow | undefined> }>();
   /**
    * Pinned versions, cached like the latest ones: a version can be deleted and its number deployed
@@ -194,6 +197,7 @@ export class DeployedWorkflowResolver implements WorkflowResolver {
     this.#source = options.source;
     this.#runner = options.runner;
     this.#cacheMs = options.cacheMs ?? 1000;
+    this.#names = options.names ?? new DeployedNames(options.source, this.#cacheMs);
     this.#otherAdapters = new Set(options.otherAdapters ?? []);
     this.#runtimes = new Set(options.runtimes ?? HOST_RUNTIMES);
     this.#unpinnedRuntimes = new Set(options.unpinnedRuntimes ?? this.#runtimes);
@@ -207,18 +211,13 @@ export class DeployedWorkflowResolver implements WorkflowResolver {
 
   /** Forgets cached names and latest versions (call after a deploy to see it at once). */
   invalidate(): void {
-    this.#names.clear();
+    this.#names.invalidate();
     this.#latest.clear();
   }
 
   async listNames(p: Readonly<{ namespace: string }>): Promise<readonly string[]> {
-    const cached = this.#names.get(p.namespace);
-    if (cached && performance.now() - cached.at < this.#cacheMs) return await cached.names;
     // A workflow deployed for another compute adapter is left to the workers that have it.
-    const names = this.#source.listDeployed(p).then((list) => list.filter((w) => this.#runsHere(w)).map((w) => w.name));
-    this.#names.set(p.namespace, { at: performance.now(), names });
-    names.catch(() => this.#names.delete(p.namespace));
-    return await names;
+    return (await this.#names.list(p)).filter((w) => this.#runsHere(w)).map((w) => w.name);
   }
 
   async resolve(run: Run): Promise<ActivateWorkflow | undefined> {

@@ -9,7 +9,7 @@ import type {
   UpdateRunParams,
   WriteResult,
 } from "../store/store.ts";
-import type { ActivationDeps } from "../worker/workflow-activation.ts";
+import type { ActivationDeps } from "../workflow/workflow-activation.ts";
 import type { CallHandler } from "./host-process.ts";
 
 /**

@@ -1,6 +1,6 @@
 import { KilnError, serializeError } from "../errors.ts";
 import type { ClaimedRun, WriteResult } from "../store/store.ts";
-import type { ActivationOutcome } from "../worker/workflow-activation.ts";
+import type { ActivationOutcome } from "../workflow/workflow-activation.ts";
 import type { ComputeAdapter, SpawnedHost } from "./compute-adapter.ts";
 import {
   type CallMessage,

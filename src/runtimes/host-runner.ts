@@ -1,6 +1,6 @@
 import { KilnError, serializeError } from "../errors.ts";
 import type { ClaimedRun } from "../store/store.ts";
-import type { ActivationDeps, ActivationOutcome } from "../worker/workflow-activation.ts";
+import type { ActivationDeps, ActivationOutcome } from "../workflow/workflow-activation.ts";
 import { ActivationTracker, fencedCallHandler } from "./host-calls.ts";
 import type { HostPool } from "./host-pool.ts";
 import type { HostProcess } from "./host-process.ts";

@@ -1,4 +1,4 @@
-import type { ActivationOutcome } from "../worker/workflow-activation.ts";
+import type { ActivationOutcome } from "../workflow/workflow-activation.ts";
 
 /**
  * Outcomes cross a JSON channel (a host's stdio, a Worker's HTTP answer): a non-serializable

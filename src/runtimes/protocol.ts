@@ -49,7 +49,7 @@
  */
 import type { SerializedError } from "../errors.ts";
 import type { ClaimedRun } from "../store/store.ts";
-import type { ActivationOutcome } from "../worker/workflow-activation.ts";
+import type { ActivationOutcome } from "../workflow/workflow-activation.ts";
 
 /** The protocol version; a host announces it in `ready`. */
 export const PROTOCOL_VERSION = 1;

@@ -309,7 +309,7 @@ for (const [dialect, open] of STORES) {
       assert.ok(random >= 0 && random < 1);
       assert.match(uuid, /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
       assert.equal(nowMs, run.createdAt);
-      const { seededRandom } = await import("../worker/deterministic.ts");
+      const { seededRandom } = await import("../workflow/deterministic.ts");
       assert.equal(random, seededRandom(id)(), "the same sequence as the JS runtime");
       const logs = (await db.store.listLogs({ runId: id })).filter((l) => l.message.startsWith("rolled"));
       assert.equal(logs.length, 1, "ctx.log is not repeated by replays");

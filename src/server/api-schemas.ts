@@ -1,7 +1,7 @@
 import { z } from "zod";
-import { RUN_STATUSES, STEP_STATUSES } from "../engine/status.ts";
-import { STEP_TYPES } from "../engine/step.ts";
+import { RUN_STATUSES } from "../engine/status.ts";
 import { COMPUTE_ADAPTERS, TOKEN_ROLES, WORKFLOW_RUNTIMES } from "../store/control-store.ts";
+import { LogLevelSchema, ProgressSchema, SerializedError, StepSchema } from "../remote/wire-schemas.ts";
 
 /**
  * The zod schemas shared by several routes, named in the OpenAPI document (components). They
@@ -18,13 +18,6 @@ export const ErrorBody = z.object({
   }),
 });
 
-export const SerializedError = z.object({
-  code: z.string(),
-  message: z.string(),
-  retryable: z.boolean().optional(),
-  data: z.record(z.string(), z.unknown()).optional(),
-});
-
 export const RetryPolicySchema = z.object({
   maxAttempts: z.number().int(),
   initialIntervalMs: z.number(),
@@ -33,8 +26,6 @@ export const RetryPolicySchema = z.object({
   jitter: z.number(),
   nonRetryableErrors: z.array(z.string()),
 });
-
-export const ProgressSchema = z.object({ percent: z.number().nullable(), message: z.string().nullable() });
 
 export const RunSchema = z.object({
   id: z.string(),
@@ -69,27 +60,7 @@ export const RunSchema = z.object({
   finishedAt: z.number().nullable(),
 });
 
-export const StepSchema = z.object({
-  runId: z.string(),
-  name: z.string(),
-  seq: z.number().int(),
-  type: z.enum(STEP_TYPES),
-  status: z.enum(STEP_STATUSES),
-  output: z.unknown(),
-  error: SerializedError.nullable(),
-  attempt: z.number().int(),
-  wakeAt: z.number().nullable(),
-  childRunId: z.string().nullable(),
-  eventName: z.string().nullable(),
-  eventKey: z.string().nullable(),
-  compensable: z.boolean(),
-  startedAt: z.number(),
-  finishedAt: z.number().nullable(),
-});
-
 export const RunWithSteps = RunSchema.extend({ steps: z.array(StepSchema) });
-
-export const LogLevelSchema = z.enum(["debug", "info", "notice", "warning", "error"]);
 
 export const LogEntrySchema = z.object({
   runId: z.string(),
@@ -175,17 +146,3 @@ export const NAMED_SCHEMAS: Readonly<Record<string, z.ZodType>> = {
   WorkerKind: WorkerKindSchema,
   LiveEvent: LiveEventSchema,
 };
-
-// Request numbers are bounded to what the columns hold: PostgreSQL rejects an INTEGER over 2^31-1
-// or a BIGINT over 2^63-1 with an error (500) instead of a message naming the field.
-
-/** A priority (INTEGER column): within int32. */
-export const PrioritySchema = z.number().int().min(-2_147_483_648).max(2_147_483_647);
-/** The longest duration a request may ask for (timeouts, delays, retry intervals): 10 years. */
-export const MAX_DURATION_MS = 10 * 365 * 24 * 3_600_000;
-/** A duration in milliseconds, 0 to MAX_DURATION_MS. */
-export const DurationMsSchema = z.number().min(0).max(MAX_DURATION_MS);
-/** An epoch-millisecond timestamp: 0 up to the largest JavaScript date. */
-export const EpochMsSchema = z.number().min(0).max(8.64e15);
-/** A counter (seq, attempt, lease token): a non-negative safe integer. */
-export const CounterSchema = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);

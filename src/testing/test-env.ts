@@ -5,7 +5,7 @@ import type { Run } from "../engine/run.ts";
 import { startRunParams } from "../engine/start-options.ts";
 import { isTerminal } from "../engine/status.ts";
 import type { Step } from "../engine/step.ts";
-import { isWorkflowDefinition, type WorkflowDefinition } from "../runtimes/define-workflow.ts";
+import { isWorkflowDefinition, type WorkflowDefinition } from "../workflow/define-workflow.ts";
 import {
   type DeployedWorkflow,
   DeployedWorkflowResolver,
@@ -14,9 +14,9 @@ import {
 import { HostPool, type HostPoolOptions } from "../runtimes/host-pool.ts";
 import { HostRunner } from "../runtimes/host-runner.ts";
 import type { LogEntry, SendEventResult, Store } from "../store/store.ts";
-import type { TaskHandler } from "../worker/task-context.ts";
+import type { TaskHandler } from "../workflow/task-context.ts";
 import { Worker } from "../worker/worker.ts";
-import type { WorkflowFunction } from "../worker/workflow-context.ts";
+import type { WorkflowFunction } from "../workflow/workflow-context.ts";
 import { functionTask } from "../worker/registry.ts";
 
 /** Options of createTestEnv. */

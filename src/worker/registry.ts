@@ -1,24 +1,10 @@
 import { KilnError } from "../errors.ts";
-import { type RetryPolicy, type RetryPolicyInput, resolveRetryPolicy } from "../engine/retry-policy.ts";
+import { type RetryPolicyInput, resolveRetryPolicy } from "../engine/retry-policy.ts";
 import type { Run } from "../engine/run.ts";
-import type { ClaimedRun } from "../store/store.ts";
-import type { TaskHandler } from "./task-context.ts";
-import { type ActivationDeps, type ActivationOutcome, WorkflowActivation } from "./workflow-activation.ts";
-import type { WorkflowFunction } from "./workflow-context.ts";
-
-/** Runs one activation of a workflow run: in-process replay, or a host process for deployed code. */
-export type ActivateWorkflow = (claimed: ClaimedRun, deps: ActivationDeps) => Promise<ActivationOutcome>;
-
-/**
- * Workflows not registered in-process that this worker can still execute, such as deployed
- * JS/TS/Python code run in host processes (src/runtimes). Consulted after the registrations.
- */
-export interface WorkflowResolver {
-  /** Names of the workflows this resolver executes in a namespace (claims include them; cache it). */
-  listNames(p: Readonly<{ namespace: string }>): Promise<readonly string[]>;
-  /** How to execute this run, or undefined when the resolver has no code for it. */
-  resolve(run: Run): Promise<ActivateWorkflow | undefined>;
-}
+import type { TaskHandler, TaskKinds, TaskRegistration } from "../workflow/task-context.ts";
+import { WorkflowActivation } from "../workflow/workflow-activation.ts";
+import type { WorkflowFunction } from "../workflow/workflow-context.ts";
+import type { ActivateWorkflow, WorkflowResolver, WorkflowResolvers } from "../workflow/workflow-resolver.ts";
 
 /** A workflow the worker can execute. */
 export interface WorkflowRegistration {
@@ -28,23 +14,13 @@ export interface WorkflowRegistration {
   readonly fn: WorkflowFunction;
 }
 
-/** A task kind the worker can execute, with its defaults. */
-export interface TaskRegistration {
-  readonly kind: string;
-  readonly handler: TaskHandler;
-  /** Retry policy used for runs started without one. */
-  readonly retryPolicy: RetryPolicy | null;
-  /** Settings reported to the server when the worker registers (config of script kinds). */
-  readonly settings: Readonly<Record<string, unknown>>;
-}
-
 /** A registration for a JS function as a task kind (retry policy resolved from user input). */
 export function functionTask(kind: string, handler: TaskHandler, retry?: RetryPolicyInput): TaskRegistration {
   return { kind, handler, retryPolicy: retry ? resolveRetryPolicy(retry) : null, settings: {} };
 }
 
 /** The workflows and task kinds one worker can execute, by name. */
-export class Registry {
+export class Registry implements WorkflowResolvers, TaskKinds {
   readonly #workflows = new Map<string, WorkflowRegistration[]>();
   readonly #tasks = new Map<string, TaskRegistration>();
   readonly #resolvers: WorkflowResolver[] = [];

@@ -3,8 +3,8 @@ import type { Progress, Run } from "../engine/run.ts";
 import type { Step } from "../engine/step.ts";
 import type { ClaimedRun, LogLevel } from "../store/store.ts";
 import type { EngineClient } from "./engine-client.ts";
-import { RunParked, type TaskContext, type TaskHandler, type TaskSteps } from "./task-context.ts";
-import type { ActivationOutcome } from "./workflow-activation.ts";
+import { RunParked, type TaskContext, type TaskHandler, type TaskSteps } from "../workflow/task-context.ts";
+import type { ActivationOutcome } from "../workflow/workflow-activation.ts";
 import type { WriteBatcher } from "./write-batcher.ts";
 
 /** What the worker gives a task activation. */

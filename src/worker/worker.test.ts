@@ -5,7 +5,7 @@ import { hasCode, KilnError } from "../errors.ts";
 import { resolveRetryPolicy } from "../engine/retry-policy.ts";
 import type { Store } from "../store/store.ts";
 import { Worker } from "./worker.ts";
-import type { WorkflowContext } from "./workflow-context.ts";
+import type { WorkflowContext } from "../workflow/workflow-context.ts";
 
 /** A worker and a store on one controllable clock. */
 interface Harness {

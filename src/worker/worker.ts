@@ -11,7 +11,7 @@ import { runTaskActivation, type TaskActivationDeps } from "./task-activation.ts
 import type { Span } from "@opentelemetry/api";
 import { endSpan, withSpan } from "../tracing/spans.ts";
 import { endAttemptSpans, startAttemptSpan } from "./run-spans.ts";
-import type { ActivationDeps, ActivationOutcome } from "./workflow-activation.ts";
+import type { ActivationDeps, ActivationOutcome } from "../workflow/workflow-activation.ts";
 import { WriteBatcher } from "./write-batcher.ts";
 
 /** Where the worker reports its own trouble (not run logs). */

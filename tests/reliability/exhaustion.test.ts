@@ -19,7 +19,7 @@ import { fixture, kind, memoryTaskContext } from "../../src/exec/test-helpers.ts
 import { openStore } from "../../src/store/open-store.ts";
 import type { Store } from "../../src/store/store.ts";
 import { Worker } from "../../src/worker/worker.ts";
-import type { WorkflowContext } from "../../src/worker/workflow-context.ts";
+import type { WorkflowContext } from "../../src/workflow/workflow-context.ts";
 import { FULL } from "./hostile-input.ts";
 
 const STDOUT_MB = FULL ? 1024 : 100;

@@ -24,7 +24,7 @@ import { startTracing } from "../../tracing/start-tracing.ts";
 import { rateLimitOptions } from "../rate-limit-options.ts";
 import { openStore } from "../../store/open-store.ts";
 import type { Store } from "../../store/store.ts";
-import { HttpEngineClient } from "../../worker/http-engine-client.ts";
+import { HttpEngineClient } from "../../remote/http-engine-client.ts";
 import type { WorkerLogger } from "../../worker/worker.ts";
 import type { CliContext } from "../context.ts";
 import { registerCommands } from "../command-registry.ts";

@@ -4,7 +4,7 @@ import { parseConfig } from "../../config/load-config.ts";
 import { NO_SANDBOX } from "../../config/resolve-sandbox.ts";
 import { KilnError } from "../../errors.ts";
 import { Registry } from "../../worker/registry.ts";
-import { registerScriptKinds } from "../../worker/script-kinds.ts";
+import { registerScriptKinds } from "../script-kinds.ts";
 import type { IsolationFeatures } from "./isolation-probe.ts";
 import { checkSandbox, missingIsolation } from "./sandbox-check.ts";
 

@@ -10,7 +10,7 @@ import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { KILN_BIN_DIR } from "../../worker/script-kinds.ts";
+import { KILN_BIN_DIR } from "../script-kinds.ts";
 import { pidAlive, runInTest } from "../test-helpers.ts";
 import { probeIsolation } from "./isolation-probe.ts";
 import { missingIsolation } from "./sandbox-check.ts";

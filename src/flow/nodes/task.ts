@@ -1,4 +1,4 @@
-import type { ChildOptions } from "../../worker/workflow-context.ts";
+import type { ChildOptions } from "../../workflow/workflow-context.ts";
 import type { DurableNodeContext, DurableNodeType, NodeParams } from "./node-api.ts";
 import { checkParamRules, type ParamRules, paramReader } from "./param-rules.ts";
 

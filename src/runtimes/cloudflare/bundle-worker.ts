@@ -8,7 +8,7 @@ export const COMPATIBILITY_DATE = "2024-09-23";
 // Sources in a clone, compiled files in an installed package: the same kind as this module.
 const EXT = import.meta.url.endsWith(".ts") ? ".ts" : ".js";
 const HANDLER = fileURLToPath(new URL(`./worker-handler${EXT}`, import.meta.url));
-const DEFINE_WORKFLOW = fileURLToPath(new URL(`../define-workflow${EXT}`, import.meta.url));
+const DEFINE_WORKFLOW = fileURLToPath(new URL(`../../workflow/define-workflow${EXT}`, import.meta.url));
 
 /**
  * Node-only imports of the module prelude that prepareWorkflowSource adds (`require`,

@@ -3,7 +3,7 @@ import { PassThrough } from "node:stream";
 import { deserializeError, KilnError, type SerializedError, serializeError } from "../../errors.ts";
 import type { Step } from "../../engine/step.ts";
 import type { ClaimedRun, SaveStepParams, WriteResult } from "../../store/store.ts";
-import type { ActivationOutcome } from "../../worker/workflow-activation.ts";
+import type { ActivationOutcome } from "../../workflow/workflow-activation.ts";
 import type { ComputeAdapter, SpawnedHost } from "../compute-adapter.ts";
 import {
   type ActivateMessage,

@@ -6,7 +6,7 @@
  * the writes fenced by the run's lease, adds the recorded steps to the history, and POSTs again).
  */
 import type { ClaimedRun } from "../../store/store.ts";
-import type { ActivationOutcome } from "../../worker/workflow-activation.ts";
+import type { ActivationOutcome } from "../../workflow/workflow-activation.ts";
 import type { HostCallMethod } from "../protocol.ts";
 
 /** One activation round: the run, its history so far, and the worker's clock. */

@@ -10,9 +10,9 @@
 import { serializeError } from "../../errors.ts";
 import type { LogLevel, WriteResult } from "../../store/store.ts";
 import type { EngineClient } from "../../worker/engine-client.ts";
-import { type ActivationOutcome, WorkflowActivation } from "../../worker/workflow-activation.ts";
-import type { WorkflowFunction } from "../../worker/workflow-context.ts";
-import { isWorkflowDefinition, takeLastDefinition } from "../define-workflow.ts";
+import { type ActivationOutcome, WorkflowActivation } from "../../workflow/workflow-activation.ts";
+import type { WorkflowFunction } from "../../workflow/workflow-context.ts";
+import { isWorkflowDefinition, takeLastDefinition } from "../../workflow/define-workflow.ts";
 import type { WorkerRequest, WorkerResponse, WorkerWrite } from "./replay-wire.ts";
 import { jsonSafe } from "../json-safe-outcome.ts";
 

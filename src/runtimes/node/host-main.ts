@@ -4,7 +4,7 @@
  */
 import { rmSync } from "node:fs";
 import { register } from "node:module";
-import { defineWorkflow } from "../define-workflow.ts";
+import { defineWorkflow } from "../../workflow/define-workflow.ts";
 import { NodeWorkflowHost, runHostOnStdio } from "./workflow-host.ts";
 
 // The same file kind as this module: .ts sources in a clone, compiled .js in an installed package.

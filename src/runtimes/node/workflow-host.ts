@@ -5,9 +5,9 @@ import { pathToFileURL } from "node:url";
 import { format } from "node:util";
 import { deserializeError, KilnError, serializeError } from "../../errors.ts";
 import type { LogLevel } from "../../store/store.ts";
-import { type ActivationOutcome, WorkflowActivation } from "../../worker/workflow-activation.ts";
-import type { WorkflowFunction } from "../../worker/workflow-context.ts";
-import { isWorkflowDefinition, takeLastDefinition } from "../define-workflow.ts";
+import { type ActivationOutcome, WorkflowActivation } from "../../workflow/workflow-activation.ts";
+import type { WorkflowFunction } from "../../workflow/workflow-context.ts";
+import { isWorkflowDefinition, takeLastDefinition } from "../../workflow/define-workflow.ts";
 import {
   type ActivateMessage,
   createLineWriter,

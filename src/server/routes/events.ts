@@ -1,5 +1,6 @@
 import { z } from "zod";
-import { MAX_DURATION_MS, pageOf } from "../api-schemas.ts";
+import { MAX_DURATION_MS } from "../../remote/wire-schemas.ts";
+import { pageOf } from "../api-schemas.ts";
 import { ACCESS, type ApiRoute, defineRoute } from "../api-route.ts";
 
 const EventSchema = z.object({

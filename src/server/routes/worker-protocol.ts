@@ -13,10 +13,10 @@ import type {
   WriteResult,
 } from "../../store/store.ts";
 import { ACCESS, type ApiRoute, type AppContext, defineRoute } from "../api-route.ts";
-import { StepSchema } from "../api-schemas.ts";
+import { StepSchema } from "../../remote/wire-schemas.ts";
 import { leaseKey } from "../run-leases.ts";
 import type { ServerDeps } from "../server-deps.ts";
-import { compactClaimed } from "../../worker/claim-wire.ts";
+import { compactClaimed } from "../../remote/claim-wire.ts";
 import { claimForWorker } from "../worker-claims.ts";
 import {
   AwaitEventBody,
@@ -32,7 +32,7 @@ import {
   UpdateItem,
   WriteResultSchema,
   WriteResults,
-} from "./worker-schemas.ts";
+} from "../../remote/worker-schemas.ts";
 
 /**
  * The remote worker protocol: the EngineClient verbs over HTTP for workers holding a worker (or

@@ -1,9 +1,10 @@
 import type { Run } from "../engine/run.ts";
-import type { FlowRuntime } from "../flow/flow-runtime.ts";
+import type { FlowRuntime } from "./flow-runtime.ts";
+import { DeployedNames } from "../runtimes/deployed-names.ts";
 import type { DeployedWorkflow, DeployedWorkflowSource } from "../runtimes/deployed-workflows.ts";
-import type { ActivateWorkflow, WorkflowResolver } from "./registry.ts";
-import { WorkflowActivation } from "./workflow-activation.ts";
-import type { WorkflowFunction } from "./workflow-context.ts";
+import { WorkflowActivation } from "../workflow/workflow-activation.ts";
+import type { WorkflowFunction } from "../workflow/workflow-context.ts";
+import type { ActivateWorkflow, WorkflowResolver } from "../workflow/workflow-resolver.ts";
 
 /** Options of a FlowWorkflowResolver. */
 export interface FlowWorkflowResolverOptions {
@@ -11,6 +12,8 @@ export interface FlowWorkflowResolverOptions {
   readonly runtime: FlowRuntime;
   /** How long the list of deployed flow names is cached. Default 1000 ms. */
   readonly cacheMs?: number;
+  /** The worker's shared cache of deployed names; default: one of its own over `source`. */
+  readonly names?: DeployedNames;
 }
 
 /**
@@ -20,30 +23,22 @@ export interface FlowWorkflowResolverOptions {
 export class FlowWorkflowResolver implements WorkflowResolver {
   readonly #source: DeployedWorkflowSource;
   readonly #runtime: FlowRuntime;
-  readonly #cacheMs: number;
-  readonly #names = new Map<string, { at: number; names: Promise<readonly string[]> }>();
+  readonly #names: DeployedNames;
   readonly #compiled = new Map<string, WorkflowFunction>();
 
   constructor(options: Readonly<FlowWorkflowResolverOptions>) {
     this.#source = options.source;
     this.#runtime = options.runtime;
-    this.#cacheMs = options.cacheMs ?? 1000;
+    this.#names = options.names ?? new DeployedNames(options.source, options.cacheMs);
   }
 
   /** Forgets cached names (after a deploy). */
   invalidate(): void {
-    this.#names.clear();
+    this.#names.invalidate();
   }
 
   async listNames(p: Readonly<{ namespace: string }>): Promise<readonly string[]> {
-    const cached = this.#names.get(p.namespace);
-    if (cached && performance.now() - cached.at < this.#cacheMs) return await cached.names;
-    const names = this.#source
-      .listDeployed(p)
-      .then((list) => list.filter((w) => w.runtime === "flow").map((w) => w.name));
-    this.#names.set(p.namespace, { at: performance.now(), names });
-    names.catch(() => this.#names.delete(p.namespace));
-    return await names;
+    return (await this.#names.list(p)).filter((w) => w.runtime === "flow").map((w) => w.name);
   }
 
   async resolve(run: Run): Promise<ActivateWorkflow | undefined> {

@@ -10,8 +10,8 @@ import { silentLogger } from "../server/logger.ts";
 import { type KilnServer, startServer } from "../server/start-server.ts";
 import type { Store } from "../store/store.ts";
 import { HttpEngineClient } from "./http-engine-client.ts";
-import { Worker } from "./worker.ts";
-import type { WorkflowContext } from "./workflow-context.ts";
+import { Worker } from "../worker/worker.ts";
+import type { WorkflowContext } from "../workflow/workflow-context.ts";
 
 /**
  * The worker suite's key scenarios through HttpEngineClient against a real listening server (same

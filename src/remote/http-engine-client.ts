@@ -18,9 +18,9 @@ import type {
 } from "../store/store.ts";
 import type { Step } from "../engine/step.ts";
 import { type CompactClaimedRun, expandClaimed } from "./claim-wire.ts";
-import type { EngineClient } from "./engine-client.ts";
+import type { EngineClient } from "../worker/engine-client.ts";
 import { HttpTransport, type HttpTransportOptions } from "./http-transport.ts";
-import type { WorkerLogger } from "./worker.ts";
+import type { WorkerLogger } from "../worker/worker.ts";
 
 /** Options of HttpEngineClient; durations in ms. */
 export interface HttpEngineClientOptions extends Omit<HttpTransportOptions, "onRetry"> {

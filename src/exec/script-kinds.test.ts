@@ -7,7 +7,7 @@ import { fileURLToPath } from "node:url";
 import { openTestSqlite, type TestStore } from "../../tests/support/test-db.ts";
 import { parseConfig } from "../config/load-config.ts";
 import { registerScriptKinds } from "./script-kinds.ts";
-import { Worker } from "./worker.ts";
+import { Worker } from "../worker/worker.ts";
 
 const fixtures = fileURLToPath(new URL("../../tests/fixtures", import.meta.url));
 

@@ -5,11 +5,9 @@ import { decideRetry, resolveRetryPolicy } from "../engine/retry-policy.ts";
 import type { Progress, Run } from "../engine/run.ts";
 import { isStepSettled } from "../engine/status.ts";
 import type { Step, StepType } from "../engine/step.ts";
-import type { ClaimedRun, LogLevel, SaveStepParams, WriteResult } from "../store/store.ts";
+import type { ClaimedRun, LogLevel, SaveStepParams, Store, WriteResult } from "../store/store.ts";
 import { seededRandom, uuidFrom } from "./deterministic.ts";
 import { WORKFLOW_NAME_LABEL } from "../engine/workflow-label.ts";
-import type { EngineClient } from "./engine-client.ts";
-import type { WriteBatcher } from "./write-batcher.ts";
 import type {
   ChildOptions,
   StepOptions,
@@ -18,11 +16,21 @@ import type {
   WorkflowFunction,
 } from "./workflow-context.ts";
 
+/**
+ * Where an activation records its steps: the worker's WriteBatcher (one store call per event-loop
+ * turn for every activation), or a host process's own batcher. Declared here so the replay
+ * runtime does not depend on the loop that drives it.
+ */
+export interface StepWriter {
+  saveStep(item: SaveStepParams): Promise<WriteResult>;
+}
+
 /** What the worker needs to run one activation. */
 export interface ActivationDeps {
-  readonly client: EngineClient;
+  /** The engine verbs an activation calls itself (the worker's EngineClient satisfies it). */
+  readonly client: Pick<Store, "awaitEvent" | "startChildRun">;
   /** Where step records go (the worker's WriteBatcher; a host process has its own). */
-  readonly batcher: Pick<WriteBatcher, "saveStep">;
+  readonly batcher: StepWriter;
   readonly clock: () => number;
   /** Aborted on lost lease, cancel request, deadline or shutdown; the reason is a KilnError. */
   readonly signal: AbortSignal;

@@ -1,7 +1,7 @@
 import { z } from "zod";
-import { replaceNul } from "../../engine/free-text.ts";
-import { STEP_STATUSES } from "../../engine/status.ts";
-import { STEP_TYPES } from "../../engine/step.ts";
+import { replaceNul } from "../engine/free-text.ts";
+import { STEP_STATUSES } from "../engine/status.ts";
+import { STEP_TYPES } from "../engine/step.ts";
 import {
   CounterSchema,
   DurationMsSchema,
@@ -11,7 +11,7 @@ import {
   ProgressSchema,
   SerializedError,
   StepSchema,
-} from "../api-schemas.ts";
+} from "./wire-schemas.ts";
 
 /** Request and response schemas of the remote worker protocol (/v1/worker/*). */
 

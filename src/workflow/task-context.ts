@@ -1,4 +1,5 @@
 import type { Progress, Run } from "../engine/run.ts";
+import type { RetryPolicy } from "../engine/retry-policy.ts";
 import type { Step } from "../engine/step.ts";
 import type { LogLevel } from "../store/store.ts";
 
@@ -57,3 +58,21 @@ export class RunParked extends Error {
  * decides whether the run's retry policy applies).
  */
 export type TaskHandler = (input: unknown, ctx: TaskContext) => Promise<unknown>;
+
+/** A task kind the worker can execute, with its defaults. */
+export interface TaskRegistration {
+  readonly kind: string;
+  readonly handler: TaskHandler;
+  /** Retry policy used for runs started without one. */
+  readonly retryPolicy: RetryPolicy | null;
+  /** Settings reported to the server when the worker registers (config of script kinds). */
+  readonly settings: Readonly<Record<string, unknown>>;
+}
+
+/**
+ * Where task kinds are registered: the worker's registry (`worker.registry`). Declared here so
+ * the folders that supply kinds (exec/ for scripts) never import the loop.
+ */
+export interface TaskKinds {
+  addTask(registration: TaskRegistration): void;
+}

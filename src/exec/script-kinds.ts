@@ -2,12 +2,12 @@ import { fileURLToPath } from "node:url";
 import type { ResolvedTaskKind } from "../config/resolved-config.ts";
 import { resolveRetryPolicy } from "../engine/retry-policy.ts";
 import { startingWorkflowName } from "../engine/workflow-label.ts";
-import { executeScriptTask } from "../exec/script-task.ts";
-import type { ScriptDependencies } from "../exec/prepare-script.ts";
-import type { Registry } from "./registry.ts";
+import { executeScriptTask } from "./script-task.ts";
+import type { ScriptDependencies } from "./prepare-script.ts";
 import { NO_SANDBOX, type ResolvedSandbox } from "../config/resolve-sandbox.ts";
-import { probeContainerEngine, probeIsolation } from "../exec/sandbox/isolation-probe.ts";
-import { checkSandbox } from "../exec/sandbox/sandbox-check.ts";
+import { probeContainerEngine, probeIsolation } from "./sandbox/isolation-probe.ts";
+import { checkSandbox } from "./sandbox/sandbox-check.ts";
+import type { TaskKinds } from "../workflow/task-context.ts";
 
 /** The directory holding the worker's own `kiln`, put first on every script's PATH. */
 export const KILN_BIN_DIR = fileURLToPath(new URL("../../bin/path", import.meta.url));
@@ -47,7 +47,7 @@ export function effectiveSandbox(kind: ResolvedTaskKind, options: ScriptKindOpti
  * on the worker running it, and masked by the executor in everything it records.
  */
 export function registerScriptKinds(
-  registry: Registry,
+  registry: TaskKinds,
   kinds: readonly ResolvedTaskKind[],
   options: ScriptKindOptions,
 ): void {

@@ -1,4 +1,4 @@
-import type { WorkflowContext } from "../worker/workflow-context.ts";
+import type { WorkflowContext } from "./workflow-context.ts";
 
 /** What `defineWorkflow` returns: a workflow function with its name and version. */
 export interface WorkflowDefinition<I = unknown, O = unknown> {
