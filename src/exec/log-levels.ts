@@ -1,4 +1,4 @@
-import type { LogLevel } from "../store/store.ts";
+import type { LogLevel } from "../engine/log-level.ts";
 
 /** The stored log levels, lowest first. */
 export const LOG_LEVELS: readonly LogLevel[] = Object.freeze(["debug", "info", "notice", "warning", "error"]);

@@ -2,13 +2,13 @@ import { KilnError } from "../errors.ts";
 import type { Run } from "../engine/run.ts";
 import type {
   AwaitEventParams,
-  ClaimedRun,
-  LogEntryInput,
   SaveStepParams,
   StartChildRunParams,
   UpdateRunParams,
   WriteResult,
-} from "../store/store.ts";
+} from "../engine/writes.ts";
+import type { ClaimedRun } from "../engine/claim.ts";
+import type { LogEntryInput } from "../engine/log-entry.ts";
 import type { ActivationDeps } from "../worker/workflow-activation.ts";
 import type { CallHandler } from "./host-process.ts";
 

@@ -2,7 +2,7 @@ import { KilnError } from "../errors.ts";
 import type { Step } from "../engine/step.ts";
 import { CLAIM_SET, type SqlKernel, type Tx, unique, UNINDEXED_NAMESPACE, WAKE_BATCH } from "./sql-kernel.ts";
 import { type QueueRow, RUN_COLUMNS, type RunRow, rowToRun, rowToStep, type StepRow } from "./sql-rows.ts";
-import type { ClaimedRun, ClaimRunsParams, ClaimRunsResult } from "./store.ts";
+import type { ClaimedRun, ClaimRunsParams, ClaimRunsResult } from "../engine/claim.ts";
 
 /** A queue row with flow control. */
 const LIMITED = "(concurrency_limit IS NOT NULL OR key_concurrency_limit IS NOT NULL)";

@@ -2,7 +2,8 @@ import { replaceNulInJson } from "../engine/free-text.ts";
 import { KilnError, type SerializedError } from "../errors.ts";
 import { newRunId } from "../engine/ids.ts";
 import { DEFAULT_MAX_PAYLOAD_BYTES, encodePayload } from "../engine/payload.ts";
-import type { Lease, Run } from "../engine/run.ts";
+import type { Run } from "../engine/run.ts";
+import type { Lease } from "../engine/lease.ts";
 import { isTerminal, type RunStatus, SETTLED_STEP_STATUSES, TERMINAL_RUN_STATUSES } from "../engine/status.ts";
 import {
   type ColumnType,
@@ -14,7 +15,9 @@ import {
   type SqlTransaction,
 } from "./sql-driver.ts";
 import { RUN_COLUMNS, RUN_INTEGER_COLUMNS, type RunRow, rowToRun, type StepRow } from "./sql-rows.ts";
-import type { StartRunParams, StartRunResult, StoreNotification, StoreOptions } from "./store.ts";
+import type { StoreOptions } from "./store.ts";
+import type { StartRunParams, StartRunResult } from "../engine/start-run.ts";
+import type { StoreNotification } from "../engine/engine-client.ts";
 
 /** The notification channel for "runs became claimable". */
 export const RUNS_CHANNEL = "kiln_runs";

@@ -46,33 +46,30 @@ import { listEvents } from "./sql-events.ts";
 import type { DeleteWorkflowParams, DeleteWorkflowResult } from "./workflow-registry.ts";
 import { awaitEvent, extendLeases, finishRuns, saveSteps, startChildRun, updateRuns } from "./sql-worker-writes.ts";
 import type {
-  AwaitEventParams,
-  ClaimRunsParams,
-  ClaimRunsResult,
   EventPage,
   ListEventsParams,
-  ExtendLeasesParams,
-  ExtendLeasesResult,
-  FinishRunParams,
   ListRunsParams,
-  LogEntry,
-  LogEntryInput,
   QueueSettings,
   RunPage,
-  SaveStepParams,
-  SendEventParams,
-  SendEventResult,
-  StartChildRunParams,
-  StartRunParams,
-  StartRunResult,
   Store,
-  StoreNotification,
   SubscribeRunEndsParams,
   StoreOptions,
-  SweepResult,
+} from "./store.ts";
+import type {
+  AwaitEventParams,
+  SaveStepParams,
+  StartChildRunParams,
   UpdateRunParams,
   WriteResult,
-} from "./store.ts";
+} from "../engine/writes.ts";
+import type { ClaimRunsParams, ClaimRunsResult } from "../engine/claim.ts";
+import type { ExtendLeasesParams, ExtendLeasesResult } from "../engine/lease.ts";
+import type { FinishRunParams } from "../engine/finish.ts";
+import type { LogEntry, LogEntryInput } from "../engine/log-entry.ts";
+import type { SendEventParams, SendEventResult } from "../engine/events.ts";
+import type { StartRunParams, StartRunResult } from "../engine/start-run.ts";
+import type { StoreNotification } from "../engine/engine-client.ts";
+import type { SweepResult } from "../engine/housekeeper.ts";
 
 export { RUNS_CHANNEL } from "./sql-kernel.ts";
 

@@ -31,15 +31,14 @@ import {
 } from "./sql-transitions.ts";
 import type {
   AwaitEventParams,
-  ExtendLeasesParams,
-  ExtendLeasesResult,
-  FinishRunParams,
   SaveStepParams,
   StartChildRunParams,
-  StartRunResult,
   UpdateRunParams,
   WriteResult,
-} from "./store.ts";
+} from "../engine/writes.ts";
+import type { ExtendLeasesParams, ExtendLeasesResult } from "../engine/lease.ts";
+import type { FinishRunParams } from "../engine/finish.ts";
+import type { StartRunResult } from "../engine/start-run.ts";
 
 // The fenced writes of workers (Store: extendLeases … updateRuns). Each follows one pattern: read
 // and lock the runs concerned, decide every item in memory against the locked rows (LEASE_LOST,

@@ -1,7 +1,7 @@
 import { KilnError } from "../errors.ts";
 import { type RetryPolicy, type RetryPolicyInput, resolveRetryPolicy } from "../engine/retry-policy.ts";
 import type { Run } from "../engine/run.ts";
-import type { ClaimedRun } from "../store/store.ts";
+import type { ClaimedRun } from "../engine/claim.ts";
 import type { TaskHandler } from "./task-context.ts";
 import { type ActivationDeps, type ActivationOutcome, WorkflowActivation } from "./workflow-activation.ts";
 import type { WorkflowFunction } from "./workflow-context.ts";

@@ -5,10 +5,12 @@ import { decideRetry, resolveRetryPolicy } from "../engine/retry-policy.ts";
 import type { Progress, Run } from "../engine/run.ts";
 import { isStepSettled } from "../engine/status.ts";
 import type { Step, StepType } from "../engine/step.ts";
-import type { ClaimedRun, LogLevel, SaveStepParams, WriteResult } from "../store/store.ts";
+import type { ClaimedRun } from "../engine/claim.ts";
+import type { LogLevel } from "../engine/log-level.ts";
+import type { SaveStepParams, WriteResult } from "../engine/writes.ts";
 import { seededRandom, uuidFrom } from "./deterministic.ts";
 import { WORKFLOW_NAME_LABEL } from "../engine/workflow-label.ts";
-import type { EngineClient } from "./engine-client.ts";
+import type { EngineClient } from "../engine/engine-client.ts";
 import type { WriteBatcher } from "./write-batcher.ts";
 import type {
   ChildOptions,

@@ -1,0 +1,2 @@
+/** Log levels, lowest first. */
+export type LogLevel = "debug" | "info" | "notice" | "warning" | "error";
