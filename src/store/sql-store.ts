@@ -4,6 +4,7 @@ import { replaceNul } from "../engine/free-text.ts";
 import { KilnError } from "../errors.ts";
 import { newId } from "../engine/ids.ts";
 import type { Run } from "../engine/run.ts";
+import { nextRunStatus } from "../engine/run-transitions.ts";
 import { isTerminal, type RunStatus } from "../engine/status.ts";
 import type { Step } from "../engine/step.ts";
 import { rowsSource, type SqlDriver, type SqlScalar } from "./sql-driver.ts";
@@ -14,11 +15,14 @@ import { SqlAccountStore } from "./account-store.ts";
 import type { ScheduleStore } from "./schedule-store.ts";
 import { SqlSchedules } from "./sql-schedules.ts";
 import {
+  NO_TIMEOUT,
+  PARKED,
   RUN_ENDS_CHANNEL,
   RUNS_CHANNEL,
   SETTLED,
   SqlKernel,
   TERMINAL,
+  WOKEN,
   WORK_SELECT,
   type WorkRow,
 } from "./sql-kernel.ts";
@@ -37,6 +41,7 @@ import {
   closeWaits,
   compensableRuns,
   descendants,
+  notRetryable,
   requeueRun,
   settleTerminal,
   wakeRuns,
@@ -73,7 +78,6 @@ import type { SweepResult } from "../engine/housekeeper.ts";
 
 export { RUNS_CHANNEL } from "./sql-kernel.ts";
 
-const RETRYABLE: ReadonlySet<RunStatus> = new Set<RunStatus>(["failed", "cancelled", "timed_out", "compensated"]);
 const DEFAULT_EVENT_RETENTION_MS = 7 * 24 * 3_600_000;
 
 /**
@@ -201,7 +205,7 @@ export class SqlStore extends SqlControl implements Store {
   async cancelRun(p: Readonly<{ namespace: string; id: string; reason?: string }>): Promise<Run> {
     return this.#k.tx(async (tx) => {
       const row = await this.#k.lockRunOf(tx, p.namespace, p.id);
-      if (isTerminal(row.status as RunStatus)) {
+      if (nextRunStatus(row.status as RunStatus, "cancel") === undefined) {
         throw new KilnError(
           "INVALID_STATE_TRANSITION",
           `Run ${p.id} is already ${row.status}; only a live run can be cancelled`,
@@ -216,12 +220,7 @@ export class SqlStore extends SqlControl implements Store {
   async retryRun(p: Readonly<{ namespace: string; id: string; fromStep?: string }>): Promise<Run> {
     return this.#k.tx(async (tx) => {
       const row = await this.#k.lockRunOf(tx, p.namespace, p.id);
-      if (!RETRYABLE.has(row.status as RunStatus)) {
-        throw new KilnError(
-          "INVALID_STATE_TRANSITION",
-          `Run ${p.id} is ${row.status}; only failed, cancelled, timed-out or compensated runs can be retried`,
-        );
-      }
+      if (nextRunStatus(row.status as RunStatus, "retry") === undefined) throw notRetryable(row);
       let fromSeq: number | undefined;
       if (p.fromStep !== undefined) {
         const [step] = await tx.db.all<{ seq: number }>("SELECT seq FROM steps WHERE run_id = ? AND name = ?", [
@@ -384,7 +383,7 @@ export class SqlStore extends SqlControl implements Store {
       const due = await tx.db.all<WorkRow>(
         `SELECT ${WORK_SELECT} FROM runs
          WHERE deadline_at IS NOT NULL AND status NOT IN ${TERMINAL} AND deadline_at <= ?
-           AND status NOT IN ('cancelling', 'compensating')
+           AND status NOT IN ${NO_TIMEOUT}
            AND (lease_owner IS NULL OR lease_expires_at <= ?)
          ORDER BY deadline_at LIMIT ?${this.#k.skipLocked}`,
         [tx.now, tx.now, limit],
@@ -408,8 +407,10 @@ export class SqlStore extends SqlControl implements Store {
           updated_at: tx.now,
         };
         // A timeout compensates like a failure: compensating now, `compensated` when undone.
-        if (compensable.has(r.id)) return { ...base, status: "compensating", available_at: tx.now };
-        return { ...base, status: "timed_out", available_at: null, finished_at: tx.now };
+        const event = compensable.has(r.id) ? "timeout_compensable" : "timeout";
+        const status = nextRunStatus(r.status as RunStatus, event) ?? (r.status as RunStatus);
+        if (!isTerminal(status)) return { ...base, status, available_at: tx.now };
+        return { ...base, status, available_at: null, finished_at: tx.now };
       });
       await this.#k.writeRuns(tx, ended);
       for (const r of ended) if (r.status === "compensating") this.#k.markReady(tx, r.namespace, r.queue);
@@ -429,8 +430,8 @@ export class SqlStore extends SqlControl implements Store {
         await cancelRuns(this.#k, tx, children, "the parent run timed out");
       }
       const woken = await tx.db.all<{ namespace: string; queue: string }>(
-        `UPDATE runs SET status = 'queued', available_at = ?, updated_at = ?
-         WHERE id IN (SELECT id FROM runs WHERE status IN ('sleeping', 'waiting') AND available_at <= ?
+        `UPDATE runs SET status = ${WOKEN}, available_at = ?, updated_at = ?
+         WHERE id IN (SELECT id FROM runs WHERE status IN ${PARKED} AND available_at <= ?
                       LIMIT ?${this.#k.skipLocked})
          RETURNING namespace, queue`,
         [tx.now, tx.now, tx.now, limit],

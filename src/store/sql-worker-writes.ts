@@ -2,6 +2,7 @@ import { KilnError } from "../errors.ts";
 import { newId } from "../engine/ids.ts";
 import { isStepSettled, isTerminal, type RunStatus, type StepStatus } from "../engine/status.ts";
 import type { Step } from "../engine/step.ts";
+import { nextRunStatus, READY_RUN_STATUSES, type RunEvent } from "../engine/run-transitions.ts";
 import { enqueueRunDeliveries } from "./sql-webhooks.ts";
 import { rowsSource } from "./sql-driver.ts";
 import {
@@ -421,7 +422,7 @@ export async function finishRuns(
       settleTerminal(k, tx, terminal),
     ]);
     for (const r of rows) {
-      const claimable = r.status === "queued" || r.status === "cancelling" || r.status === "compensating";
+      const claimable = READY_RUN_STATUSES.includes(r.status as RunStatus);
       if (claimable && r.available_at !== null && r.available_at <= tx.now) k.markReady(tx, r.namespace, r.queue);
     }
     const timedOut = timingOut.filter((id) => changed.has(id));
@@ -525,9 +526,34 @@ const WINDING_DOWN: ReadonlySet<RunStatus> = new Set<RunStatus>([
   "timed_out",
 ]);
 
+/** The event of the run state machine (engine/run-transitions.ts) that one finishRuns item is. */
+function finishEvent(run: WorkRow, item: Readonly<FinishRunParams>, now: number, compensable: boolean): RunEvent {
+  switch (item.outcome) {
+    case "complete":
+      return "finish_complete";
+    case "fail":
+      if (item.retryAt !== undefined) return "finish_retry";
+      return item.compensate ? "finish_fail_compensate" : "finish_fail";
+    case "park": {
+      const woken = run.wake_requested === 1 || (item.wakeAt !== null && item.wakeAt <= now);
+      if (woken) return "finish_park_woken";
+      return item.status === "sleeping" ? "finish_park_sleeping" : "finish_park_waiting";
+    }
+    case "release":
+      return "finish_release";
+    case "cancelled":
+      return "finish_cancelled";
+    case "compensated":
+      return "finish_compensated";
+    case "timed_out":
+      return compensable ? "finish_timed_out_compensable" : "finish_timed_out";
+  }
+}
+
 /**
- * The run after one finishRuns item (the lease is always given back). `compensable`: the run has
- * completed steps with a compensation, so a timeout compensates them before the run ends.
+ * The run after one finishRuns item (the lease is always given back); its status is the state
+ * machine's. `compensable`: the run has completed steps with a compensation, so a timeout
+ * compensates them before the run ends.
  */
 function finished(
   k: SqlKernel,
@@ -536,43 +562,41 @@ function finished(
   now: number,
   compensable: boolean,
 ): WorkRow {
-  const base: WorkRow = { ...run, lease_owner: null, lease_expires_at: null, wake_requested: 0, updated_at: now };
-  const end = (status: RunStatus, error: string | null): WorkRow => ({
-    ...base,
+  const event = finishEvent(run, item, now, compensable);
+  const status = nextRunStatus(run.status as RunStatus, event);
+  if (status === undefined) {
+    throw new KilnError("INVALID_STATE_TRANSITION", `Run ${run.id} is ${run.status}; it cannot end with ${event}`);
+  }
+  const base: WorkRow = {
+    ...run,
     status,
-    error,
-    available_at: null,
-    finished_at: now,
-  });
-  switch (item.outcome) {
-    case "complete":
-      return { ...end("completed", null), output: k.encode(item.output, `output of run ${run.id}`) };
-    case "fail": {
-      const error = k.encodeError(item.error);
-      if (item.retryAt !== undefined) {
-        return { ...base, status: "queued", error, attempt: run.attempt + 1, available_at: item.retryAt };
-      }
-      if (item.compensate) return { ...base, status: "compensating", error, available_at: now };
-      return end("failed", error);
+    lease_owner: null,
+    lease_expires_at: null,
+    wake_requested: 0,
+    updated_at: now,
+  };
+  if (isTerminal(status)) {
+    const ended: WorkRow = { ...base, available_at: null, finished_at: now };
+    if (item.outcome === "complete") {
+      return { ...ended, error: null, output: k.encode(item.output, `output of run ${run.id}`) };
     }
-    case "park": {
+    return { ...ended, error: "error" in item && item.error ? k.encodeError(item.error) : run.error };
+  }
+  switch (item.outcome) {
+    case "fail":
+      if (item.retryAt !== undefined) {
+        return { ...base, error: k.encodeError(item.error), attempt: run.attempt + 1, available_at: item.retryAt };
+      }
+      return { ...base, error: k.encodeError(item.error), available_at: now };
+    case "timed_out":
+      return { ...base, error: k.encodeError(item.error), available_at: now };
+    case "park":
       // A cancellation must go on: the run stays claimable instead of sleeping.
       if (run.status === "cancelling") return { ...base, available_at: now };
-      const woken = run.wake_requested === 1 || (item.wakeAt !== null && item.wakeAt <= now);
-      if (run.status === "compensating") return { ...base, available_at: woken ? now : item.wakeAt };
-      return woken
-        ? { ...base, status: "queued", available_at: now }
-        : { ...base, status: item.status, available_at: item.wakeAt };
-    }
-    case "release":
-      return { ...base, status: run.status === "running" ? "queued" : run.status, available_at: now };
-    case "cancelled":
-      return end("cancelled", item.error ? k.encodeError(item.error) : run.error);
-    case "compensated":
-      return end("compensated", item.error ? k.encodeError(item.error) : run.error);
-    case "timed_out":
-      if (compensable) return { ...base, status: "compensating", error: k.encodeError(item.error), available_at: now };
-      return end("timed_out", k.encodeError(item.error));
+      if (event === "finish_park_woken") return { ...base, available_at: now };
+      return { ...base, available_at: item.wakeAt };
+    default:
+      return { ...base, available_at: now };
   }
 }
 
