@@ -49,7 +49,7 @@ import {
 import { deleteWorkflow } from "./sql-workflow-registry.ts";
 import { listEvents } from "./sql-events.ts";
 import type { DeleteWorkflowParams, DeleteWorkflowResult } from "./workflow-registry.ts";
-import { awaitEvent, extendLeases, finishRuns, saveSteps, startChildRun, updateRuns } from "./sql-worker-writes.ts";
+import { awaitEvent, extendLeases, finishRuns, saveSteps, startChildRun, updateRuns } from "./sql-steps.ts";
 import type {
   EventPage,
   ListEventsParams,
