@@ -11,21 +11,12 @@ import { SqlControl } from "./sql-control.ts";
 import type { ControlStore } from "./control-store.ts";
 import type { EngineClient } from "../engine/engine-client.ts";
 import { SqlEngineClient } from "./sql-engine-client.ts";
+import { sweep } from "./sql-sweep.ts";
 import { SqlWebhooks } from "./sql-webhooks.ts";
 import { SqlAccountStore } from "./account-store.ts";
 import type { ScheduleStore } from "./schedule-store.ts";
 import { SqlSchedules } from "./sql-schedules.ts";
-import {
-  NO_TIMEOUT,
-  PARKED,
-  RUN_ENDS_CHANNEL,
-  SETTLED,
-  SqlKernel,
-  TERMINAL,
-  WOKEN,
-  WORK_SELECT,
-  type WorkRow,
-} from "./sql-kernel.ts";
+import { RUN_ENDS_CHANNEL, SETTLED, SqlKernel } from "./sql-kernel.ts";
 import {
   type LogRow,
   type QueueRow,
@@ -36,16 +27,7 @@ import {
   rowToStep,
   type StepRow,
 } from "./sql-rows.ts";
-import {
-  cancelRuns,
-  closeWaits,
-  compensableRuns,
-  descendants,
-  notRetryable,
-  requeueRun,
-  settleTerminal,
-  wakeRuns,
-} from "./sql-transitions.ts";
+import { cancelRuns, descendants, notRetryable, requeueRun, wakeRuns } from "./sql-transitions.ts";
 import { deleteWorkflow } from "./sql-workflow-registry.ts";
 import { listEvents } from "./sql-events.ts";
 import type { DeleteWorkflowParams, DeleteWorkflowResult } from "./workflow-registry.ts";
@@ -340,74 +322,8 @@ export class SqlStore implements Store {
     return purgeFinishedRuns(this.#k.driver, p);
   }
 
-  async sweep(p: Readonly<{ limit?: number }> = {}): Promise<SweepResult> {
-    const limit = Math.max(1, Math.floor(p.limit ?? 1000));
-    return this.#k.tx(async (tx) => {
-      // A run already winding down (cancelling, compensating) is left to finish its compensations.
-      const due = await tx.db.all<WorkRow>(
-        `SELECT ${WORK_SELECT} FROM runs
-         WHERE deadline_at IS NOT NULL AND status NOT IN ${TERMINAL} AND deadline_at <= ?
-           AND status NOT IN ${NO_TIMEOUT}
-           AND (lease_owner IS NULL OR lease_expires_at <= ?)
-         ORDER BY deadline_at LIMIT ?${this.#k.skipLocked}`,
-        [tx.now, tx.now, limit],
-      );
-      const compensable = await compensableRuns(
-        this.#k,
-        tx,
-        due.map((r) => r.id),
-      );
-      const ended = due.map((r): WorkRow => {
-        const base: WorkRow = {
-          ...r,
-          error: this.#k.encodeError({
-            code: "RUN_TIMEOUT",
-            message: `Run ${r.id} did not finish before its deadline`,
-            retryable: false,
-          }),
-          lease_owner: null,
-          lease_expires_at: null,
-          wake_requested: 0,
-          updated_at: tx.now,
-        };
-        // A timeout compensates like a failure: compensating now, `compensated` when undone.
-        const event = compensable.has(r.id) ? "timeout_compensable" : "timeout";
-        const status = nextRunStatus(r.status as RunStatus, event) ?? (r.status as RunStatus);
-        if (!isTerminal(status)) return { ...base, status, available_at: tx.now };
-        return { ...base, status, available_at: null, finished_at: tx.now };
-      });
-      await this.#k.writeRuns(tx, ended);
-      for (const r of ended) if (r.status === "compensating") this.#k.markReady(tx, r.namespace, r.queue);
-      await closeWaits(
-        this.#k,
-        tx,
-        ended.map((r) => r.id),
-      );
-      const timedOut = ended.filter((r) => r.status === "timed_out");
-      await settleTerminal(this.#k, tx, timedOut);
-      if (ended.length > 0) {
-        const children = await descendants(
-          this.#k,
-          tx,
-          ended.map((r) => r.id),
-        );
-        await cancelRuns(this.#k, tx, children, "the parent run timed out");
-      }
-      const woken = await tx.db.all<{ namespace: string; queue: string }>(
-        `UPDATE runs SET status = ${WOKEN}, available_at = ?, updated_at = ?
-         WHERE id IN (SELECT id FROM runs WHERE status IN ${PARKED} AND available_at <= ?
-                      LIMIT ?${this.#k.skipLocked})
-         RETURNING namespace, queue`,
-        [tx.now, tx.now, tx.now, limit],
-      );
-      for (const w of woken) this.#k.markReady(tx, w.namespace, w.queue);
-      // Events past their retention go, delivered or not: retention bounds how long any is kept.
-      const eventsDeleted = await tx.db.run(
-        `DELETE FROM events WHERE id IN (SELECT id FROM events WHERE expires_at <= ? LIMIT ?${this.#k.skipLocked})`,
-        [tx.now, limit],
-      );
-      return { timedOut: ended.length, woken: woken.length, eventsDeleted };
-    });
+  sweep(p: Readonly<{ limit?: number }> = {}): Promise<SweepResult> {
+    return sweep(this.#k, p);
   }
 
   async getNextWakeAt(p: Readonly<{ namespace?: string }>): Promise<number | null> {
