@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { RUN_STATUSES, STEP_STATUSES } from "../engine/status.ts";
 import { STEP_TYPES } from "../engine/step.ts";
+import { LOG_LEVELS } from "../engine/log-level.ts";
 import { COMPUTE_ADAPTERS, TOKEN_ROLES, WORKFLOW_RUNTIMES } from "../store/control-store.ts";
 
 /**
@@ -89,7 +90,7 @@ export const StepSchema = z.object({
 
 export const RunWithSteps = RunSchema.extend({ steps: z.array(StepSchema) });
 
-export const LogLevelSchema = z.enum(["debug", "info", "notice", "warning", "error"]);
+export const LogLevelSchema = z.enum(LOG_LEVELS);
 
 export const LogEntrySchema = z.object({
   runId: z.string(),
