@@ -33,7 +33,7 @@ async function drain(dialect: Dialect, count: number): Promise<number> {
         })),
       });
     }
-    const worker = new Worker({ client: store, namespace: "bench", concurrency: 50, batchSize: 100, sweep: false });
+    const worker = new Worker({ client: store, namespace: "bench", concurrency: 50, batchSize: 100 });
     worker.registry.addTask({ kind: "noop", handler: async () => null, retryPolicy: null, settings: {} });
     const started = performance.now();
     await worker.start();
@@ -52,7 +52,7 @@ async function drain(dialect: Dialect, count: number): Promise<number> {
 async function threeStep(dialect: Dialect, count: number): Promise<number> {
   const { store, dispose } = await freshStore(dialect);
   try {
-    const worker = new Worker({ client: store, namespace: "bench", concurrency: 50, batchSize: 100, sweep: false });
+    const worker = new Worker({ client: store, namespace: "bench", concurrency: 50, batchSize: 100 });
     worker.registry.addWorkflow({
       name: "three",
       version: null,
@@ -86,7 +86,7 @@ async function threeStep(dialect: Dialect, count: number): Promise<number> {
 async function sequentialLatency(dialect: Dialect, count: number): Promise<number[]> {
   const { store, dispose } = await freshStore(dialect);
   try {
-    const worker = new Worker({ client: store, namespace: "bench", concurrency: 8, sweep: false });
+    const worker = new Worker({ client: store, namespace: "bench", concurrency: 8 });
     let resolveDone: (() => void) | undefined;
     worker.registry.addWorkflow({
       name: "three",
@@ -163,7 +163,6 @@ async function pickupLatency(dialect: Dialect, count: number): Promise<number[]>
       client: store,
       namespace: "bench",
       concurrency: 8,
-      sweep: false,
       pollIntervalMs: 5000,
     });
     let onStart: (() => void) | undefined;
@@ -202,7 +201,7 @@ async function sleepers(
   const { store, dispose } = await freshStore(dialect);
   try {
     const lags: number[] = [];
-    const worker = new Worker({ client: store, namespace: "bench", concurrency: 100, batchSize: 200, sweep: false });
+    const worker = new Worker({ client: store, namespace: "bench", concurrency: 100, batchSize: 200 });
     worker.registry.addWorkflow({
       name: "sleeper",
       version: null,

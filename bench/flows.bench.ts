@@ -33,7 +33,7 @@ function linearFlow(nodes: number): string {
 const deps = await createFlowDeps();
 const { store, dispose } = await freshStore("sqlite");
 try {
-  const worker = new Worker({ client: store, namespace: "bench", concurrency: 1, sweep: false });
+  const worker = new Worker({ client: store, namespace: "bench", concurrency: 1 });
   worker.registry.addWorkflow({
     name: "linear",
     version: null,

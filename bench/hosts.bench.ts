@@ -58,7 +58,6 @@ async function setup(
     namespace: "bench",
     concurrency: p.concurrency,
     batchSize: 100,
-    sweep: false,
   });
   if (p.fn) {
     worker.registry.addWorkflow({ name: "wf", version: null, fn: p.fn });

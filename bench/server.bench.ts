@@ -7,7 +7,7 @@ import { spawn } from "node:child_process";
 import http from "node:http";
 import { join } from "node:path";
 import type { Store } from "../src/store/store.ts";
-import type { EngineClient } from "../src/worker/engine-client.ts";
+import type { EngineClient } from "../src/engine/engine-client.ts";
 import { HttpEngineClient } from "../src/remote/http-engine-client.ts";
 import { Worker } from "../src/worker/worker.ts";
 import { type Dialect, freshStore, median, percentile, repeat, round, stopPostgres, until } from "./support.ts";
@@ -61,7 +61,7 @@ async function drainWith(store: Store, client: EngineClient, count: number): Pro
       })),
     });
   }
-  const worker = new Worker({ client, namespace: "bench", concurrency: 50, batchSize: 100, sweep: false });
+  const worker = new Worker({ client, namespace: "bench", concurrency: 50, batchSize: 100 });
   worker.registry.addTask({ kind: "noop", handler: async () => null, retryPolicy: null, settings: {} });
   const started = performance.now();
   await worker.start();

@@ -86,7 +86,7 @@ try {
         })),
       });
     }
-    const worker = new Worker({ client: store, namespace: "b", concurrency: 50, sweep: false });
+    const worker = new Worker({ client: store, namespace: "b", concurrency: 50 });
     worker.registry.addTask({ kind: "noop", handler: async () => null, retryPolicy: null, settings: {} });
     await measure("A drain c=50 (enqueue excluded)", n, async () => {
       await worker.start();

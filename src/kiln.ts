@@ -4,7 +4,8 @@ import type { RetryPolicyInput } from "./engine/retry-policy.ts";
 import { type StartOptions, startRunParams } from "./engine/start-options.ts";
 import { openStore } from "./store/open-store.ts";
 import { RunWaiter } from "./store/run-waiter.ts";
-import type { SendEventParams, SendEventResult, Store, StoreOptions } from "./store/store.ts";
+import type { Store, StoreOptions } from "./store/store.ts";
+import type { SendEventParams, SendEventResult } from "./engine/events.ts";
 import { inProcessEngineClient } from "./worker/engine-client.ts";
 import { functionTask } from "./worker/registry.ts";
 import type { TaskHandler } from "./workflow/task-context.ts";
@@ -18,7 +19,10 @@ export interface KilnOptions extends StoreOptions {
   /** Use this store instead of opening one (it is not closed by close()). */
   readonly store?: Store;
   readonly namespace?: string;
-  readonly worker?: Omit<WorkerOptions, "client" | "namespace" | "clock">;
+  /** Worker options; `sweep: false` leaves housekeeping to another process (default: this worker sweeps). */
+  readonly worker?: Omit<WorkerOptions, "client" | "namespace" | "clock" | "housekeeper"> & {
+    readonly sweep?: boolean;
+  };
 }
 
 /**
@@ -37,9 +41,11 @@ export class Kiln {
     this.#ownsStore = ownsStore;
     this.#waiter = new RunWaiter(store);
     this.namespace = options.namespace ?? "default";
+    const { sweep, ...workerOptions } = options.worker ?? {};
     this.worker = new Worker({
-      ...options.worker,
+      ...workerOptions,
       client: inProcessEngineClient(store),
+      ...(sweep === false ? {} : { housekeeper: store }),
       namespace: this.namespace,
       ...(options.clock === undefined ? {} : { clock: options.clock }),
     });

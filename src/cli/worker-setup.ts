@@ -1,3 +1,4 @@
+import type { Housekeeper } from "../engine/housekeeper.ts";
 import { join } from "node:path";
 import type { ResolvedConfig } from "../config/resolved-config.ts";
 import type { SandboxProfile } from "../config/sandbox-schema.ts";
@@ -13,7 +14,7 @@ import type { DeployedWorkflowSource } from "../runtimes/deployed-workflows.ts";
 import type { FlowServices } from "../flow/nodes/node-api.ts";
 import { withDefaultSecretProvider } from "../secrets/default-provider.ts";
 import type { SecretResolver } from "../secrets/secret-resolver.ts";
-import type { EngineClient } from "../worker/engine-client.ts";
+import type { EngineClient } from "../engine/engine-client.ts";
 import { FlowWorkflowResolver } from "../flow/flow-resolver.ts";
 import { registerScriptKinds } from "../exec/script-kinds.ts";
 import { scriptDependencies } from "../exec/prepare-script.ts";
@@ -29,8 +30,8 @@ export interface WorkerSetupParams {
   readonly name?: string;
   readonly concurrency?: number;
   readonly logger?: WorkerLogger;
-  /** Run store housekeeping in this worker (in-process `kiln worker --db` without a server). */
-  readonly sweep?: boolean;
+  /** Store housekeeping this worker runs (in-process `kiln worker --db` without a server). */
+  readonly housekeeper?: Housekeeper;
   /** Python interpreter of host processes. */
   readonly python?: string;
   /**
@@ -73,7 +74,7 @@ export async function createConfiguredWorker(params: WorkerSetupParams): Promise
     heartbeatIntervalMs: p.config.worker.heartbeatIntervalMs,
     leaseMs: Math.max(30_000, 3 * p.config.worker.heartbeatIntervalMs),
     drainTimeoutMs: p.config.worker.shutdownTimeoutMs,
-    sweep: p.sweep ?? false,
+    ...(p.housekeeper === undefined ? {} : { housekeeper: p.housekeeper }),
     ...(p.logger === undefined ? {} : { logger: p.logger }),
   });
   let kinds = new Set<string>();

@@ -52,9 +52,3 @@ export interface Run {
   readonly startedAt: number | null;
   readonly finishedAt: number | null;
 }
-
-/** A worker's claim on a run: the run id and the fencing token every write must carry. */
-export interface Lease {
-  readonly runId: string;
-  readonly leaseToken: number;
-}

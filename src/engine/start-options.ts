@@ -1,4 +1,4 @@
-import type { StartRunParams } from "../store/store.ts";
+import type { StartRunParams } from "./start-run.ts";
 import { type RetryPolicyInput, resolveRetryPolicy } from "./retry-policy.ts";
 import type { RunType } from "./run.ts";
 

@@ -1,4 +1,4 @@
-import type { LogLevel } from "../store/store.ts";
+import type { LogLevel } from "../engine/log-level.ts";
 import { formatSize, HeadTail } from "./bounded-lines.ts";
 import type { LocalApiHandler, StepRecord, WaitOutcome } from "./local-api.ts";
 import type { Masker } from "./masker.ts";

@@ -1,4 +1,4 @@
-import type { LogLevel } from "../store/store.ts";
+import type { LogLevel } from "../engine/log-level.ts";
 import { toLogLevel } from "./log-levels.ts";
 
 /**

@@ -4,7 +4,7 @@ import { request } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import type { LogLevel } from "../store/store.ts";
+import type { LogLevel } from "../engine/log-level.ts";
 import { type LocalApiHandler, type LocalApiServer, type StepRecord, startLocalApi } from "./local-api.ts";
 
 const temp = mkdtempSync(join(tmpdir(), "kiln-api-"));

@@ -50,7 +50,7 @@ import { chmodSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { parseDuration } from "../engine/duration.ts";
 import { isKilnError, KilnError } from "../errors.ts";
-import type { LogLevel } from "../store/store.ts";
+import type { LogLevel } from "../engine/log-level.ts";
 import { ACCEPTED_LOG_LEVELS, toLogLevel } from "./log-levels.ts";
 import { randomToken } from "./random-ids.ts";
 

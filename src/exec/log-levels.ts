@@ -1,7 +1,4 @@
-import type { LogLevel } from "../store/store.ts";
-
-/** The stored log levels, lowest first. */
-export const LOG_LEVELS: readonly LogLevel[] = Object.freeze(["debug", "info", "notice", "warning", "error"]);
+import type { LogLevel } from "../engine/log-level.ts";
 
 // Names that scripts written for other engines use (Forge, Python's logging, syslog): each maps
 // onto the stored level it means, so `level: "warn"` is a warning, never an info line.

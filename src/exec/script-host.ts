@@ -1,6 +1,6 @@
 import type { Progress } from "../engine/run.ts";
 import type { Step } from "../engine/step.ts";
-import type { LogLevel } from "../store/store.ts";
+import type { LogLevel } from "../engine/log-level.ts";
 
 /**
  * What the script executor needs from the worker for one attempt: the parts of the worker's

@@ -89,7 +89,7 @@ tasks:
 `,
       { file: "kiln.yaml", baseDir: dir, env: { BACKUP_BUCKET: "s3://backups", KILN_TOKEN: "t" } },
     );
-    worker = new Worker({ client: db.store, namespace: "scripts", clock: () => clock.now });
+    worker = new Worker({ client: db.store, housekeeper: db.store, namespace: "scripts", clock: () => clock.now });
     registerScriptKinds(worker.registry, config.tasks, { baseDir: dir });
   });
   after(async () => {

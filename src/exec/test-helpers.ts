@@ -9,7 +9,7 @@ import type { ResolvedTaskKind } from "../config/resolved-config.ts";
 import type { Progress, Run } from "../engine/run.ts";
 import type { Step } from "../engine/step.ts";
 import { KilnError } from "../errors.ts";
-import type { LogLevel } from "../store/store.ts";
+import type { LogLevel } from "../engine/log-level.ts";
 import type { TaskContext, TaskSteps } from "../workflow/task-context.ts";
 import { runScript } from "./run-script.ts";
 import type { ScriptResult } from "./script-result.ts";

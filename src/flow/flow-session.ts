@@ -1,6 +1,6 @@
 import { decideRetry } from "../engine/retry-policy.ts";
 import { ERROR_CODES, type ErrorCode, KilnError, type SerializedError, serializeError } from "../errors.ts";
-import type { LogLevel } from "../store/store.ts";
+import type { LogLevel } from "../engine/log-level.ts";
 import type { WorkflowContext } from "../workflow/workflow-context.ts";
 import { evaluatePredicate } from "./condition-node.ts";
 import type { ExpressionScope } from "./expression-scope.ts";

@@ -4,7 +4,8 @@ import { after, before, describe } from "node:test";
 import { openTestPostgres, openTestSqlite, postgresSkip, type TestStore } from "../../tests/support/test-db.ts";
 import type { Run } from "../engine/run.ts";
 import type { Step } from "../engine/step.ts";
-import type { LogEntry, Store } from "../store/store.ts";
+import type { Store } from "../store/store.ts";
+import type { LogEntry } from "../engine/log-entry.ts";
 import { Worker } from "../worker/worker.ts";
 import type { FlowDeps } from "./flow-deps.ts";
 import { compileFlowSource } from "./flow-runtime.ts";
@@ -73,6 +74,7 @@ export function describeOnStores(title: string, deps: () => FlowDeps, body: (sui
         const makeWorker = () => {
           const worker = new Worker({
             client: store(),
+            housekeeper: store(),
             namespace,
             clock: () => clock.now,
             leaseMs: 10_000,

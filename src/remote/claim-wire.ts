@@ -1,5 +1,5 @@
 import type { Run } from "../engine/run.ts";
-import type { ClaimedRun } from "../store/store.ts";
+import type { ClaimedRun } from "../engine/claim.ts";
 
 /**
  * The compact form of claimed runs on the worker protocol (`compact: true` in a claim): a run

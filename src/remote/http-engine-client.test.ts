@@ -92,7 +92,6 @@ for (const [dialect, open, skip] of factories) {
         clock: () => clock.now,
         leaseMs: 10_000,
         concurrency: 16,
-        sweep: false,
       });
       configure(worker);
       return {
@@ -401,7 +400,7 @@ describe("a remote worker through a server restart (real time)", () => {
     const port = server.port;
     const token = (await db.store.createToken({ name: "w", namespace: "default", role: "worker" })).plaintext;
     const client = new HttpEngineClient({ url: server.url, token, initialDelayMs: 20, maxDelayMs: 100 });
-    const worker = new Worker({ client, pollIntervalMs: 50, leaseMs: 30_000, sweep: false });
+    const worker = new Worker({ client, pollIntervalMs: 50, leaseMs: 30_000 });
     let release!: () => void;
     const gate = new Promise<void>((r) => {
       release = r;
@@ -457,7 +456,7 @@ describe("a remote worker loop (real time)", () => {
       const server = await startServer({ store: db.store, dataDir, port: 0, logger: silentLogger(), rateLimit: false });
       const token = (await db.store.createToken({ name: "w", namespace: "default", role: "worker" })).plaintext;
       const client = new HttpEngineClient({ url: server.url, token, prefetchOnFinish });
-      const worker = new Worker({ client, concurrency: 20, batchSize: 20, pollIntervalMs: 5000, sweep: false });
+      const worker = new Worker({ client, concurrency: 20, batchSize: 20, pollIntervalMs: 5000 });
       const seen = new Map<string, number>();
       worker.registry.addTask({
         kind: "count",

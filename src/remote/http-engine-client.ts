@@ -2,23 +2,19 @@ import { KilnError, serializeError } from "../errors.ts";
 import type { RegisterWorkerParams, WorkerRegistration } from "../store/control-store.ts";
 import type {
   AwaitEventParams,
-  ClaimedRun,
-  ClaimRunsParams,
-  ClaimRunsResult,
-  ExtendLeasesParams,
-  ExtendLeasesResult,
-  FinishRunParams,
-  LogEntryInput,
   SaveStepParams,
   StartChildRunParams,
-  StoreNotification,
-  SweepResult,
   UpdateRunParams,
   WriteResult,
-} from "../store/store.ts";
+} from "../engine/writes.ts";
+import type { ClaimedRun, ClaimRunsParams, ClaimRunsResult } from "../engine/claim.ts";
+import type { ExtendLeasesParams, ExtendLeasesResult } from "../engine/lease.ts";
+import type { FinishRunParams } from "../engine/finish.ts";
+import type { LogEntryInput } from "../engine/log-entry.ts";
+import type { StoreNotification } from "../engine/engine-client.ts";
 import type { Step } from "../engine/step.ts";
 import { type CompactClaimedRun, expandClaimed } from "./claim-wire.ts";
-import type { EngineClient } from "../worker/engine-client.ts";
+import type { EngineClient } from "../engine/engine-client.ts";
 import { HttpTransport, type HttpTransportOptions } from "./http-transport.ts";
 import type { WorkerLogger } from "../worker/worker.ts";
 
@@ -63,8 +59,8 @@ export interface HttpEngineClientOptions extends Omit<HttpTransportOptions, "onR
  * the server's worker protocol (/v1/worker/*) with a worker token. Fenced writes are retried until
  * delivered, so a worker keeps executing through a server restart and records its results when the
  * server is back (the store's fencing makes repeats harmless; the server recognizes a repeat of a
- * committed write). `subscribe` long-polls the claim endpoint for notifications; housekeeping
- * (`sweep`) is the server's job, so it is a no-op here.
+ * committed write). `subscribe` long-polls the claim endpoint for notifications. It is no
+ * Housekeeper: sweeping is the server's job.
  */
 export class HttpEngineClient implements EngineClient {
   readonly #http: HttpTransport;
@@ -367,11 +363,6 @@ export class HttpEngineClient implements EngineClient {
     for (const listener of this.#listeners) {
       for (const queue of this.#queues) listener({ type: "runs-ready", namespace: ns, queue });
     }
-  }
-
-  /** Housekeeping runs on the server (its Housekeeper); a remote worker never sweeps. */
-  async sweep(): Promise<SweepResult> {
-    return { timedOut: 0, woken: 0, eventsDeleted: 0 };
   }
 
   /**

@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { STEP_STATUSES } from "../engine/status.ts";
 import { STEP_TYPES } from "../engine/step.ts";
+import { LOG_LEVELS } from "../engine/log-level.ts";
 
 /**
  * The zod schemas of values that both the public API (src/server/api-schemas.ts, named in the
@@ -36,7 +37,7 @@ export const StepSchema = z.object({
   finishedAt: z.number().nullable(),
 });
 
-export const LogLevelSchema = z.enum(["debug", "info", "notice", "warning", "error"]);
+export const LogLevelSchema = z.enum(LOG_LEVELS);
 
 // Request numbers are bounded to what the columns hold: PostgreSQL rejects an INTEGER over 2^31-1
 // or a BIGINT over 2^63-1 with an error (500) instead of a message naming the field.

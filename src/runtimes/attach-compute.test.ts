@@ -23,7 +23,6 @@ describe("a worker with several compute adapters", () => {
       client: db.store,
       namespace: ns,
       clock: () => clock.now,
-      sweep: false,
       logger: { info: (m) => info.push(m), warn: () => {}, error: () => {} },
     });
     // cloudflare first: JavaScript deployed for any adapter runs there, Python (which it cannot
@@ -80,7 +79,7 @@ describe("a worker with several compute adapters", () => {
   });
 
   it("refuses to start with an adapter that cannot run here, instead of falling back", async () => {
-    const other = new Worker({ client: db.store, namespace: ns, sweep: false });
+    const other = new Worker({ client: db.store, namespace: ns });
     await assert.rejects(
       attachComputeAdapters(other.registry, {
         adapters: ["exec", "docker"],

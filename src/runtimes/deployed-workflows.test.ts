@@ -18,7 +18,7 @@ for (const [dialect, open] of STORES) {
 
     before(async () => {
       db = await open(() => clock.now);
-      worker = new Worker({ client: db.store, namespace: ns, clock: () => clock.now, sweep: false });
+      worker = new Worker({ client: db.store, namespace: ns, clock: () => clock.now });
       deployed = attachDeployedWorkflows(worker.registry, {
         source: storeWorkflowSource(db.store),
         pool: { size: 1 },
@@ -170,7 +170,7 @@ describe("deployed workflows through the HTTP API", () => {
     const { openTestApp } = await import("../../tests/support/test-app.ts");
     const { apiWorkflowSource } = await import("./deployed-workflows.ts");
     const t = await openTestApp("sqlite");
-    const worker = new Worker({ client: t.store, namespace: "team", sweep: false });
+    const worker = new Worker({ client: t.store, namespace: "team" });
     const get = async <T>(path: string): Promise<T> => {
       // Remote workers hold worker tokens, which cannot read deployments yet (the server's access
       // table allows admin, developer, viewer); the viewer token stands in until they can.

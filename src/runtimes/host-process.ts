@@ -1,5 +1,6 @@
 import { KilnError, serializeError } from "../errors.ts";
-import type { ClaimedRun, WriteResult } from "../store/store.ts";
+import type { ClaimedRun } from "../engine/claim.ts";
+import type { WriteResult } from "../engine/writes.ts";
 import type { ActivationOutcome } from "../workflow/workflow-activation.ts";
 import type { ComputeAdapter, SpawnedHost } from "./compute-adapter.ts";
 import {

@@ -1,5 +1,5 @@
 import { KilnError, serializeError } from "../errors.ts";
-import type { ClaimedRun } from "../store/store.ts";
+import type { ClaimedRun } from "../engine/claim.ts";
 import type { ActivationDeps, ActivationOutcome } from "../workflow/workflow-activation.ts";
 import { ActivationTracker, fencedCallHandler } from "./host-calls.ts";
 import type { HostPool } from "./host-pool.ts";

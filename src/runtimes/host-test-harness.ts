@@ -49,7 +49,6 @@ export function hostHarness(
     namespace: ns,
     clock: () => clock.now,
     leaseMs: 60_000,
-    sweep: false,
     logger: { info: () => {}, warn: () => {}, error: () => {} },
   });
   worker.registry.addResolver(resolver);

@@ -414,7 +414,13 @@ describe("Node workflow hosts on the real clock", () => {
     const { Worker } = await import("../worker/worker.ts");
     const { DeployedWorkflowResolver } = await import("./deployed-workflows.ts");
     const { HostRunner } = await import("./host-runner.ts");
-    const worker = new Worker({ client: db.store, namespace: "realtime", pollIntervalMs: 20, sweepIntervalMs: 20 });
+    const worker = new Worker({
+      client: db.store,
+      housekeeper: db.store,
+      namespace: "realtime",
+      pollIntervalMs: 20,
+      sweepIntervalMs: 20,
+    });
     worker.registry.addResolver(new DeployedWorkflowResolver({ source: h.source, runner: new HostRunner(pool) }));
     try {
       await h.deploy(

@@ -48,7 +48,7 @@
  * uses more CPU than the limit, is killed (see host-process.ts).
  */
 import type { SerializedError } from "../errors.ts";
-import type { ClaimedRun } from "../store/store.ts";
+import type { ClaimedRun } from "../engine/claim.ts";
 import type { ActivationOutcome } from "../workflow/workflow-activation.ts";
 
 /** The protocol version; a host announces it in `ready`. */

@@ -1,7 +1,8 @@
 import { KilnError, type SerializedError, serializeError } from "../errors.ts";
 import type { Run } from "../engine/run.ts";
 import type { Step, StepType } from "../engine/step.ts";
-import type { ClaimedRun, WriteResult } from "../store/store.ts";
+import type { ClaimedRun } from "../engine/claim.ts";
+import type { WriteResult } from "../engine/writes.ts";
 import type { ActivationOutcome } from "../workflow/workflow-activation.ts";
 import { HostPool } from "./host-pool.ts";
 import type { CallHandler, HostActivationResult } from "./host-process.ts";

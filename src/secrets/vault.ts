@@ -1,6 +1,6 @@
 import { KilnError } from "../errors.ts";
 import type { ControlStore, SecretInfo } from "../store/control-store.ts";
-import { expectSecretName } from "../store/sql-control.ts";
+import { expectSecretName } from "../engine/names.ts";
 import { addMasterKey, type LoadMasterKeyringOptions, loadMasterKeyring, type MasterKeyring } from "./master-key.ts";
 import { decryptSecret, encryptSecret } from "./secret-cipher.ts";
 import { sealInputFields, unsealInputFields } from "./sealed-input.ts";

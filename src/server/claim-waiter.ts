@@ -1,4 +1,5 @@
-import type { Store, StoreNotification } from "../store/store.ts";
+import type { Store } from "../store/store.ts";
+import type { StoreNotification } from "../engine/engine-client.ts";
 
 /** A registered interest in runs becoming claimable in a namespace (and some queues). */
 export interface ClaimInterest {

@@ -1,6 +1,7 @@
 import type { Logger } from "pino";
 import { serializeError } from "../errors.ts";
-import type { Store, SweepResult } from "../store/store.ts";
+import type { Store } from "../store/store.ts";
+import type { SweepResult } from "../engine/housekeeper.ts";
 import type { TokenCache } from "./token-cache.ts";
 
 /** Options of the housekeeper; durations in ms. */

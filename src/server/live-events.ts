@@ -1,7 +1,7 @@
 import type { Progress, Run } from "../engine/run.ts";
 import type { RunStatus } from "../engine/status.ts";
 import type { Step } from "../engine/step.ts";
-import type { LogEntry } from "../store/store.ts";
+import type { LogEntry } from "../engine/log-entry.ts";
 
 /**
  * The one event schema of live updates, sent on SSE (`event: <type>`, `data: <json>`) and

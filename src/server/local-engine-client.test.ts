@@ -8,7 +8,7 @@ describe("an in-process worker beside the server (kiln dev)", () => {
   it("feeds the server's metrics and shows up in /v1/workers and /v1/tasks", async () => {
     const t = await openTestApp("sqlite");
     try {
-      const worker = new Worker({ client: localEngineClient(t.store, t.kiln), name: "dev-worker", sweep: false });
+      const worker = new Worker({ client: localEngineClient(t.store, t.kiln), name: "dev-worker" });
       worker.registry.addTask({
         kind: "hello",
         handler: async () => "hi",

@@ -1,6 +1,6 @@
 import type { RegisterWorkerParams } from "../store/control-store.ts";
 import type { Store } from "../store/store.ts";
-import type { EngineClient } from "../worker/engine-client.ts";
+import type { EngineClient } from "../engine/engine-client.ts";
 import type { KilnApp } from "./app.ts";
 import { instrumentEngineClient } from "./metrics.ts";
 

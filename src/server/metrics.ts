@@ -1,8 +1,9 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 import { isStepSettled } from "../engine/status.ts";
 import type { RunCount } from "../store/control-store.ts";
-import type { SaveStepParams, Store } from "../store/store.ts";
-import type { EngineClient } from "../worker/engine-client.ts";
+import type { Store } from "../store/store.ts";
+import type { SaveStepParams } from "../engine/writes.ts";
+import type { EngineClient } from "../engine/engine-client.ts";
 
 /**
  * Prometheus metrics of one server (its own registry, so several servers can live in one process):
@@ -182,6 +183,5 @@ export function instrumentEngineClient(client: EngineClient, metrics: ServerMetr
     updateRuns: (p) => client.updateRuns(p),
     appendLogs: (p) => client.appendLogs(p),
     subscribe: (l) => client.subscribe(l),
-    sweep: (p) => client.sweep(p),
   };
 }

@@ -1,6 +1,6 @@
 import { KilnError } from "../errors.ts";
 import { newRunId } from "../engine/ids.ts";
-import type { StartRunParams, StartRunResult } from "../store/store.ts";
+import type { StartRunParams, StartRunResult } from "../engine/start-run.ts";
 import { WEBHOOK_EVENTS } from "../store/webhook-store.ts";
 import { expectWebhookUrl } from "./routes/webhooks.ts";
 import type { ServerDeps } from "./server-deps.ts";

@@ -1,4 +1,4 @@
-import type { ClaimRunsResult } from "../store/store.ts";
+import type { ClaimRunsResult } from "../engine/claim.ts";
 import type { ServerDeps } from "./server-deps.ts";
 
 /** What a worker asks to claim. */

@@ -1,8 +1,18 @@
 import { KilnError } from "../errors.ts";
 import type { Step } from "../engine/step.ts";
-import { CLAIM_SET, type SqlKernel, type Tx, unique, UNINDEXED_NAMESPACE, WAKE_BATCH } from "./sql-kernel.ts";
+import {
+  CLAIM_SET,
+  PARKED,
+  READY,
+  type SqlKernel,
+  type Tx,
+  unique,
+  UNINDEXED_NAMESPACE,
+  WAKE_BATCH,
+  WOKEN,
+} from "./sql-kernel.ts";
 import { type QueueRow, RUN_COLUMNS, type RunRow, rowToRun, rowToStep, type StepRow } from "./sql-rows.ts";
-import type { ClaimedRun, ClaimRunsParams, ClaimRunsResult } from "./store.ts";
+import type { ClaimedRun, ClaimRunsParams, ClaimRunsResult } from "../engine/claim.ts";
 
 /** A queue row with flow control. */
 const LIMITED = "(concurrency_limit IS NOT NULL OR key_concurrency_limit IS NOT NULL)";
@@ -47,8 +57,8 @@ export async function claimRuns(k: SqlKernel, p: Readonly<ClaimRunsParams>): Pro
     // vanished (lease expired) are taken over; they already count against any limit.
     const wake = () =>
       tx.db.all<{ queue: string }>(
-        `UPDATE runs SET status = 'queued', available_at = ?, updated_at = ?
-         WHERE id IN (SELECT id FROM runs WHERE status IN ('sleeping', 'waiting') AND available_at <= ?
+        `UPDATE runs SET status = ${WOKEN}, available_at = ?, updated_at = ?
+         WHERE id IN (SELECT id FROM runs WHERE status IN ${PARKED} AND available_at <= ?
                       AND ${UNINDEXED_NAMESPACE} = ? AND COALESCE(queue, '') ${queues.sql}
                       LIMIT ${WAKE_BATCH}${k.skipLocked})
          RETURNING queue`,
@@ -75,14 +85,14 @@ export async function claimRuns(k: SqlKernel, p: Readonly<ClaimRunsParams>): Pro
                UNION ALL
                SELECT id, 1 AS tier, -priority AS k1, available_at AS k2 FROM (
                  SELECT id, priority, available_at FROM runs
-                 WHERE lease_owner IS NULL AND status IN ('queued', 'cancelling', 'compensating')
+                 WHERE lease_owner IS NULL AND status IN ${READY}
                    AND namespace = ? AND queue = ? AND available_at <= ?${nameSql}
                    AND NOT EXISTS (SELECT 1 FROM queues WHERE namespace = ? AND name = ? AND ${LIMITED})
                  ORDER BY priority DESC, available_at, id LIMIT ?${k.skipLocked}) AS ready
                UNION ALL
                SELECT id, 1 AS tier, -priority AS k1, available_at AS k2 FROM (
                  SELECT id, priority, available_at FROM runs
-                 WHERE status IN ('sleeping', 'waiting') AND available_at <= ?
+                 WHERE status IN ${PARKED} AND available_at <= ?
                    AND ${UNINDEXED_NAMESPACE} = ? AND COALESCE(queue, '') = ?${nameSql}
                    AND NOT EXISTS (SELECT 1 FROM queues WHERE namespace = ? AND name = ? AND ${LIMITED})
                  ORDER BY available_at LIMIT ?${k.skipLocked}) AS due
@@ -123,7 +133,7 @@ export async function claimRuns(k: SqlKernel, p: Readonly<ClaimRunsParams>): Pro
         ...(await tx.db.all<RunRow>(
           `UPDATE runs SET ${CLAIM_SET}
            WHERE id IN (SELECT id FROM runs
-             WHERE lease_owner IS NULL AND status IN ('queued', 'cancelling', 'compensating')
+             WHERE lease_owner IS NULL AND status IN ${READY}
                AND namespace = ? AND queue = ? AND available_at <= ?${nameSql}
              ORDER BY priority DESC, available_at, id LIMIT ?)
            RETURNING ${CLAIMED_COLUMNS}`,
@@ -238,7 +248,7 @@ async function readyRuns(
   const exclude = excludeKeys.length === 0 ? undefined : k.list(excludeKeys);
   return tx.db.all(
     `SELECT id, priority, available_at, concurrency_key FROM runs
-     WHERE lease_owner IS NULL AND status IN ('queued', 'cancelling', 'compensating')
+     WHERE lease_owner IS NULL AND status IN ${READY}
        AND namespace = ? AND queue = ? AND available_at <= ?${names === undefined ? "" : ` AND name ${names.sql}`}${
          exclude === undefined ? "" : ` AND (concurrency_key IS NULL OR NOT (concurrency_key ${exclude.sql}))`
        }

@@ -1,5 +1,4 @@
 import { createHash, randomBytes } from "node:crypto";
-import { KilnError } from "../errors.ts";
 import type {
   ComputeAdapterName,
   ApiToken,
@@ -13,15 +12,7 @@ import type {
   WorkflowRuntime,
 } from "./control-store.ts";
 
-/** Rows of the control-plane tables (migration 2), their domain forms, and name rules. */
-
-/** Namespace names: lower-case, digits, `_ . -`; `*` is reserved for every-namespace tokens. */
-export const NAMESPACE_NAME = /^[a-z0-9][a-z0-9_.-]{0,62}$/;
-/** Secret names follow the `${secret:NAME}` grammar of config files. */
-export const SECRET_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
-/** Workflow names and versions: no whitespace or slashes, so they sit in URLs and CLI arguments. */
-export const WORKFLOW_NAME = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$/;
-export const VERSION = /^[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}$/;
+/** Rows of the control-plane tables (migration 2) and their domain forms. */
 
 /** Hex SHA-256 of a text: token hashes and workflow content hashes. */
 export function sha256Hex(text: string): string {
@@ -31,32 +22,6 @@ export function sha256Hex(text: string): string {
 /** A fresh token plaintext: `kiln_` and 256 random bits (base64url). */
 export function newTokenPlaintext(): string {
   return `kiln_${randomBytes(32).toString("base64url")}`;
-}
-
-export function invalid(message: string): KilnError {
-  return new KilnError("INVALID_INPUT", message);
-}
-
-export function expectName(what: string, value: unknown, pattern: RegExp, rule: string): string {
-  if (typeof value !== "string" || !pattern.test(value)) {
-    throw invalid(`Expected "${what}" to be ${rule}, got ${JSON.stringify(value)}`);
-  }
-  return value;
-}
-
-/** Checks a namespace name (not `*`). */
-export function expectNamespaceName(value: unknown): string {
-  return expectName(
-    "namespace",
-    value,
-    NAMESPACE_NAME,
-    "1-63 lower-case letters, digits, _ . - (starting alphanumeric)",
-  );
-}
-
-/** Checks a secret name. */
-export function expectSecretName(value: unknown): string {
-  return expectName("name", value, SECRET_NAME, "a secret name: letters, digits and _ (not starting with a digit)");
 }
 
 export interface NamespaceRow {

@@ -29,10 +29,6 @@ import {
 import {
   DEPLOYMENT_SELECT,
   type DeploymentRow,
-  expectName,
-  expectNamespaceName,
-  expectSecretName,
-  invalid,
   type NamespaceRow,
   newTokenPlaintext,
   type SecretRow,
@@ -45,10 +41,9 @@ import {
   toSecretRecord,
   toToken,
   toWorker,
-  VERSION,
-  WORKFLOW_NAME,
   type WorkerRow,
 } from "./sql-control-rows.ts";
+import { expectName, expectNamespaceName, expectSecretName, invalid, VERSION, WORKFLOW_NAME } from "../engine/names.ts";
 import { containsPattern } from "./workflow-registry.ts";
 import type { DeploymentNotification } from "./control-store.ts";
 
@@ -56,7 +51,7 @@ import type { DeploymentNotification } from "./control-store.ts";
 export const DEPLOYMENTS_CHANNEL = "kiln_deployments";
 import { inList, rowsSource, type SqlDriver, type SqlExecutor } from "./sql-driver.ts";
 
-export { expectNamespaceName, expectSecretName, newTokenPlaintext, sha256Hex } from "./sql-control-rows.ts";
+export { newTokenPlaintext, sha256Hex } from "./sql-control-rows.ts";
 
 /**
  * The control-plane half of the SQL store (ControlStore), written once over the driver for both

@@ -2,8 +2,16 @@ import { replaceNulInJson } from "../engine/free-text.ts";
 import { KilnError, type SerializedError } from "../errors.ts";
 import { newRunId } from "../engine/ids.ts";
 import { DEFAULT_MAX_PAYLOAD_BYTES, encodePayload } from "../engine/payload.ts";
-import type { Lease, Run } from "../engine/run.ts";
+import type { Run } from "../engine/run.ts";
+import type { Lease } from "../engine/lease.ts";
 import { isTerminal, type RunStatus, SETTLED_STEP_STATUSES, TERMINAL_RUN_STATUSES } from "../engine/status.ts";
+import {
+  nextRunStatus,
+  PARKED_RUN_STATUSES,
+  READY_RUN_STATUSES,
+  statusesAllowing,
+  statusesRefusing,
+} from "../engine/run-transitions.ts";
 import {
   type ColumnType,
   inList,
@@ -14,7 +22,9 @@ import {
   type SqlTransaction,
 } from "./sql-driver.ts";
 import { RUN_COLUMNS, RUN_INTEGER_COLUMNS, type RunRow, rowToRun, type StepRow } from "./sql-rows.ts";
-import type { StartRunParams, StartRunResult, StoreNotification, StoreOptions } from "./store.ts";
+import type { StoreOptions } from "./store.ts";
+import type { StartRunParams, StartRunResult } from "../engine/start-run.ts";
+import type { StoreNotification } from "../engine/engine-client.ts";
 
 /** The notification channel for "runs became claimable". */
 export const RUNS_CHANNEL = "kiln_runs";
@@ -28,6 +38,14 @@ const sqlList = (values: readonly string[]) => `(${values.map((v) => `'${v}'`).j
 export const TERMINAL = sqlList(TERMINAL_RUN_STATUSES);
 /** The settled step statuses, as an SQL list (from engine/status.ts). */
 export const SETTLED = sqlList(SETTLED_STEP_STATUSES);
+/** Parked run statuses (the runs_timers index), as an SQL list (from engine/run-transitions.ts). */
+export const PARKED = sqlList(PARKED_RUN_STATUSES);
+/** Statuses a claim takes unleased runs from (the runs_ready index), as an SQL list (from engine/run-transitions.ts). */
+export const READY = sqlList(READY_RUN_STATUSES);
+/** Statuses past whose deadline a run is not timed out (terminal, or already winding down). */
+export const NO_TIMEOUT = sqlList(statusesRefusing("timeout"));
+/** Where a woken parked run goes. */
+export const WOKEN = `'${nextRunStatus("sleeping", "wake")}'`;
 /** How many due parked runs one claim or sweep wakes at most. */
 export const WAKE_BATCH = 1000;
 
@@ -107,13 +125,18 @@ export const STEP_INTEGER_COLUMNS: ReadonlySet<string> = new Set([
  */
 export const UNINDEXED_NAMESPACE = "COALESCE(namespace, '')";
 
+/** The statuses a claim turns `compensating` only when the run has something to undo. */
+const claimStartsCompensating = statusesAllowing("claim_compensable", "compensating").filter(
+  (s) => nextRunStatus(s, "claim") !== "compensating",
+);
+
 /**
- * What a claim sets: a queued run starts running; a cancelling run with compensable completed
+ * What a claim sets (engine/run-transitions.ts): a queued run starts running; a cancelling run with compensable completed
  * steps starts compensating (the saga: cancelling → compensating → compensated); any other keeps
  * its status.
  */
-export const CLAIM_SET = `status = CASE WHEN status IN ('queued', 'running', 'sleeping', 'waiting') THEN 'running'
-    WHEN status = 'cancelling' AND EXISTS (SELECT 1 FROM steps WHERE steps.run_id = runs.id
+export const CLAIM_SET = `status = CASE WHEN status IN ${sqlList(statusesAllowing("claim", "running"))} THEN 'running'
+    WHEN status IN ${sqlList(claimStartsCompensating)} AND EXISTS (SELECT 1 FROM steps WHERE steps.run_id = runs.id
       AND steps.compensable = 1 AND steps.status = 'completed') THEN 'compensating'
     ELSE status END,
   attempt = CASE WHEN lease_owner IS NOT NULL AND type = 'task' THEN attempt + 1 ELSE attempt END,
@@ -349,7 +372,7 @@ export class SqlKernel {
       // stops at the first live row, where MIN() over a bitmap scan visits every entry (dead row
       // versions of woken runs included) each time.
       `SELECT MIN(t) AS t FROM (
-         SELECT t FROM (SELECT available_at AS t FROM runs WHERE status IN ('sleeping', 'waiting') AND available_at > ?${scope}
+         SELECT t FROM (SELECT available_at AS t FROM runs WHERE status IN ${PARKED} AND available_at > ?${scope}
                         ORDER BY available_at LIMIT 1) AS parked
          UNION ALL
          SELECT t FROM (SELECT available_at AS t FROM runs

@@ -4,7 +4,9 @@ import type { RetryPolicy } from "../engine/retry-policy.ts";
 import type { Progress, Run, RunType } from "../engine/run.ts";
 import type { RunStatus, StepStatus } from "../engine/status.ts";
 import type { Step, StepType } from "../engine/step.ts";
-import type { LogEntry, LogLevel, QueueSettings } from "./store.ts";
+import type { QueueSettings } from "./store.ts";
+import type { LogEntry } from "../engine/log-entry.ts";
+import type { LogLevel } from "../engine/log-level.ts";
 
 /** A `runs` row as both drivers return it (BIGINT parsed to number, JSON as text). */
 export interface RunRow {

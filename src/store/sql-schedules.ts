@@ -25,7 +25,7 @@ import type {
   ScheduleSource,
   ScheduleStore,
 } from "./schedule-store.ts";
-import { expectName, expectNamespaceName } from "./sql-control-rows.ts";
+import { expectName, expectNamespaceName } from "../engine/names.ts";
 import type { SqlDriver } from "./sql-driver.ts";
 import { SqlKernel, type Tx, WORK_SELECT, type WorkRow } from "./sql-kernel.ts";
 import { cancelRuns, descendants } from "./sql-transitions.ts";

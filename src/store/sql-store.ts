@@ -1,27 +1,22 @@
 import { type PurgeFinishedRunsParams, type PurgeResult, purgeFinishedRuns } from "./sql-retention.ts";
 import { type AuditStore, SqlAuditStore } from "./audit-store.ts";
-import { replaceNul } from "../engine/free-text.ts";
 import { KilnError } from "../errors.ts";
 import { newId } from "../engine/ids.ts";
 import type { Run } from "../engine/run.ts";
+import { nextRunStatus } from "../engine/run-transitions.ts";
 import { isTerminal, type RunStatus } from "../engine/status.ts";
 import type { Step } from "../engine/step.ts";
-import { rowsSource, type SqlDriver, type SqlScalar } from "./sql-driver.ts";
-import { claimRuns } from "./sql-claim.ts";
+import type { SqlDriver, SqlScalar } from "./sql-driver.ts";
 import { SqlControl } from "./sql-control.ts";
+import type { ControlStore } from "./control-store.ts";
+import type { EngineClient } from "../engine/engine-client.ts";
+import { SqlEngineClient } from "./sql-engine-client.ts";
+import { sweep } from "./sql-sweep.ts";
 import { SqlWebhooks } from "./sql-webhooks.ts";
 import { SqlAccountStore } from "./account-store.ts";
 import type { ScheduleStore } from "./schedule-store.ts";
 import { SqlSchedules } from "./sql-schedules.ts";
-import {
-  RUN_ENDS_CHANNEL,
-  RUNS_CHANNEL,
-  SETTLED,
-  SqlKernel,
-  TERMINAL,
-  WORK_SELECT,
-  type WorkRow,
-} from "./sql-kernel.ts";
+import { RUN_ENDS_CHANNEL, SETTLED, SqlKernel } from "./sql-kernel.ts";
 import {
   type LogRow,
   type QueueRow,
@@ -32,77 +27,59 @@ import {
   rowToStep,
   type StepRow,
 } from "./sql-rows.ts";
-import {
-  cancelRuns,
-  closeWaits,
-  compensableRuns,
-  descendants,
-  requeueRun,
-  settleTerminal,
-  wakeRuns,
-} from "./sql-transitions.ts";
+import { cancelRuns, descendants, notRetryable, requeueRun, wakeRuns } from "./sql-transitions.ts";
 import { deleteWorkflow } from "./sql-workflow-registry.ts";
 import { listEvents } from "./sql-events.ts";
 import type { DeleteWorkflowParams, DeleteWorkflowResult } from "./workflow-registry.ts";
-import { awaitEvent, extendLeases, finishRuns, saveSteps, startChildRun, updateRuns } from "./sql-worker-writes.ts";
 import type {
-  AwaitEventParams,
-  ClaimRunsParams,
-  ClaimRunsResult,
   EventPage,
   ListEventsParams,
-  ExtendLeasesParams,
-  ExtendLeasesResult,
-  FinishRunParams,
   ListRunsParams,
-  LogEntry,
-  LogEntryInput,
   QueueSettings,
   RunPage,
-  SaveStepParams,
-  SendEventParams,
-  SendEventResult,
-  StartChildRunParams,
-  StartRunParams,
-  StartRunResult,
   Store,
-  StoreNotification,
   SubscribeRunEndsParams,
   StoreOptions,
-  SweepResult,
-  UpdateRunParams,
-  WriteResult,
 } from "./store.ts";
+import type { LogEntry } from "../engine/log-entry.ts";
+import type { SendEventParams, SendEventResult } from "../engine/events.ts";
+import type { StartRunParams, StartRunResult } from "../engine/start-run.ts";
+import type { SweepResult } from "../engine/housekeeper.ts";
 
 export { RUNS_CHANNEL } from "./sql-kernel.ts";
 
-const RETRYABLE: ReadonlySet<RunStatus> = new Set<RunStatus>(["failed", "cancelled", "timed_out", "compensated"]);
 const DEFAULT_EVENT_RETENTION_MS = 7 * 24 * 3_600_000;
 
 /**
  * The Store over any SqlDriver: all of Kiln's persistence logic, written once for SQLite and
- * PostgreSQL. Its parts: sql-kernel.ts (plumbing and row primitives), sql-transitions.ts
- * (wake-ups, parents, cancellation), sql-claim.ts (claimRuns), sql-worker-writes.ts (fenced
- * writes); the control plane is sql-control.ts. Fenced writes follow one pattern — read and lock
+ * PostgreSQL, composed of parts it delegates to: the worker side (sql-engine-client.ts over
+ * sql-claim.ts, sql-leases.ts, sql-steps.ts, sql-finish.ts, sql-run-state.ts), the control plane
+ * (sql-control.ts) and schedules (sql-schedules.ts); sql-kernel.ts holds the plumbing and row
+ * primitives, sql-transitions.ts the effects on other rows (wake-ups, parents, cancellation), and
+ * engine/run-transitions.ts decides every status change. Fenced writes follow one pattern — read and lock
  * the runs concerned, decide every item in memory against the locked rows, then write the
  * decisions back with set-based statements — so a batch costs a handful of statements whatever
  * its size.
  */
-export class SqlStore extends SqlControl implements Store {
+export class SqlStore implements Store {
   readonly dialect: "sqlite" | "postgres";
   protected readonly driver: SqlDriver;
   readonly audit: AuditStore;
   readonly #k: SqlKernel;
+  /** The worker-side verbs (claims, leases, fenced writes, logs, notifications). */
+  readonly #worker: SqlEngineClient;
+  /** The control plane: namespaces, tokens, secrets, deployments, workers. */
+  readonly #control: SqlControl;
   readonly webhooks: SqlWebhooks;
   readonly accounts: SqlAccountStore;
   readonly #schedules: SqlSchedules;
 
   protected constructor(driver: SqlDriver, options: Readonly<StoreOptions> = {}) {
-    // The control plane (namespaces, tokens, secrets, deployments, workers) lives in sql-control.ts.
-    super(driver, options.clock ?? Date.now);
     this.driver = driver;
     this.dialect = driver.dialect;
     this.#k = new SqlKernel(driver, options);
+    this.#worker = new SqlEngineClient(this.#k);
+    this.#control = new SqlControl(driver, options.clock ?? Date.now);
     this.#schedules = new SqlSchedules(driver, options);
     this.webhooks = new SqlWebhooks(driver, options.clock ?? Date.now);
     this.audit = new SqlAuditStore(driver, options.clock ?? Date.now);
@@ -204,7 +181,7 @@ export class SqlStore extends SqlControl implements Store {
   async cancelRun(p: Readonly<{ namespace: string; id: string; reason?: string }>): Promise<Run> {
     return this.#k.tx(async (tx) => {
       const row = await this.#k.lockRunOf(tx, p.namespace, p.id);
-      if (isTerminal(row.status as RunStatus)) {
+      if (nextRunStatus(row.status as RunStatus, "cancel") === undefined) {
         throw new KilnError(
           "INVALID_STATE_TRANSITION",
           `Run ${p.id} is already ${row.status}; only a live run can be cancelled`,
@@ -219,12 +196,7 @@ export class SqlStore extends SqlControl implements Store {
   async retryRun(p: Readonly<{ namespace: string; id: string; fromStep?: string }>): Promise<Run> {
     return this.#k.tx(async (tx) => {
       const row = await this.#k.lockRunOf(tx, p.namespace, p.id);
-      if (!RETRYABLE.has(row.status as RunStatus)) {
-        throw new KilnError(
-          "INVALID_STATE_TRANSITION",
-          `Run ${p.id} is ${row.status}; only failed, cancelled, timed-out or compensated runs can be retried`,
-        );
-      }
+      if (nextRunStatus(row.status as RunStatus, "retry") === undefined) throw notRetryable(row);
       let fromSeq: number | undefined;
       if (p.fromStep !== undefined) {
         const [step] = await tx.db.all<{ seq: number }>("SELECT seq FROM steps WHERE run_id = ? AND name = ?", [
@@ -335,36 +307,6 @@ export class SqlStore extends SqlControl implements Store {
 
   // ── logs ────────────────────────────────────────────────────────────────────────────────────
 
-  async appendLogs(p: Readonly<{ entries: readonly LogEntryInput[] }>): Promise<void> {
-    if (p.entries.length === 0) return;
-    const now = this.#k.clock();
-    const src = rowsSource(
-      this.#k.dialect,
-      [
-        ["run_id", "text"],
-        ["attempt", "bigint"],
-        ["step_name", "text"],
-        ["level", "text"],
-        ["message", "text"],
-        ["ts", "bigint"],
-      ],
-      // A NUL in one line must not fail the batch (PostgreSQL refuses it): replaced, as in outputs.
-      p.entries.map((e) => [
-        e.runId,
-        e.attempt,
-        e.stepName == null ? null : replaceNul(e.stepName),
-        e.level,
-        replaceNul(e.message),
-        e.ts ?? now,
-      ]),
-    );
-    await this.#k.driver.run(
-      `INSERT INTO logs (run_id, attempt, step_name, level, message, ts)
-       SELECT run_id, attempt, step_name, level, message, ts FROM ${src.sql}`,
-      src.params,
-    );
-  }
-
   async listLogs(p: Readonly<{ runId: string; afterSeq?: number; limit?: number }>): Promise<LogEntry[]> {
     const limit = Math.min(Math.max(Math.floor(p.limit ?? 1000), 1), 10_000);
     const rows = await this.#k.driver.all<LogRow>(
@@ -380,89 +322,12 @@ export class SqlStore extends SqlControl implements Store {
     return purgeFinishedRuns(this.#k.driver, p);
   }
 
-  async sweep(p: Readonly<{ limit?: number }> = {}): Promise<SweepResult> {
-    const limit = Math.max(1, Math.floor(p.limit ?? 1000));
-    return this.#k.tx(async (tx) => {
-      // A run already winding down (cancelling, compensating) is left to finish its compensations.
-      const due = await tx.db.all<WorkRow>(
-        `SELECT ${WORK_SELECT} FROM runs
-         WHERE deadline_at IS NOT NULL AND status NOT IN ${TERMINAL} AND deadline_at <= ?
-           AND status NOT IN ('cancelling', 'compensating')
-           AND (lease_owner IS NULL OR lease_expires_at <= ?)
-         ORDER BY deadline_at LIMIT ?${this.#k.skipLocked}`,
-        [tx.now, tx.now, limit],
-      );
-      const compensable = await compensableRuns(
-        this.#k,
-        tx,
-        due.map((r) => r.id),
-      );
-      const ended = due.map((r): WorkRow => {
-        const base: WorkRow = {
-          ...r,
-          error: this.#k.encodeError({
-            code: "RUN_TIMEOUT",
-            message: `Run ${r.id} did not finish before its deadline`,
-            retryable: false,
-          }),
-          lease_owner: null,
-          lease_expires_at: null,
-          wake_requested: 0,
-          updated_at: tx.now,
-        };
-        // A timeout compensates like a failure: compensating now, `compensated` when undone.
-        if (compensable.has(r.id)) return { ...base, status: "compensating", available_at: tx.now };
-        return { ...base, status: "timed_out", available_at: null, finished_at: tx.now };
-      });
-      await this.#k.writeRuns(tx, ended);
-      for (const r of ended) if (r.status === "compensating") this.#k.markReady(tx, r.namespace, r.queue);
-      await closeWaits(
-        this.#k,
-        tx,
-        ended.map((r) => r.id),
-      );
-      const timedOut = ended.filter((r) => r.status === "timed_out");
-      await settleTerminal(this.#k, tx, timedOut);
-      if (ended.length > 0) {
-        const children = await descendants(
-          this.#k,
-          tx,
-          ended.map((r) => r.id),
-        );
-        await cancelRuns(this.#k, tx, children, "the parent run timed out");
-      }
-      const woken = await tx.db.all<{ namespace: string; queue: string }>(
-        `UPDATE runs SET status = 'queued', available_at = ?, updated_at = ?
-         WHERE id IN (SELECT id FROM runs WHERE status IN ('sleeping', 'waiting') AND available_at <= ?
-                      LIMIT ?${this.#k.skipLocked})
-         RETURNING namespace, queue`,
-        [tx.now, tx.now, tx.now, limit],
-      );
-      for (const w of woken) this.#k.markReady(tx, w.namespace, w.queue);
-      // Events past their retention go, delivered or not: retention bounds how long any is kept.
-      const eventsDeleted = await tx.db.run(
-        `DELETE FROM events WHERE id IN (SELECT id FROM events WHERE expires_at <= ? LIMIT ?${this.#k.skipLocked})`,
-        [tx.now, limit],
-      );
-      return { timedOut: ended.length, woken: woken.length, eventsDeleted };
-    });
+  sweep(p: Readonly<{ limit?: number }> = {}): Promise<SweepResult> {
+    return sweep(this.#k, p);
   }
 
   async getNextWakeAt(p: Readonly<{ namespace?: string }>): Promise<number | null> {
     return this.#k.nextWakeAt(this.#k.driver, this.#k.clock(), p.namespace);
-  }
-
-  async subscribe(listener: (n: StoreNotification) => void): Promise<() => Promise<void>> {
-    return this.#k.driver.listen(RUNS_CHANNEL, (payload) => {
-      let note: { namespace?: unknown; queue?: unknown };
-      try {
-        note = JSON.parse(payload) as typeof note;
-      } catch {
-        return;
-      }
-      if (typeof note.namespace !== "string" || typeof note.queue !== "string") return;
-      listener({ type: "runs-ready", namespace: note.namespace, queue: note.queue });
-    });
   }
 
   async subscribeRunEnds(p: Readonly<SubscribeRunEndsParams>): Promise<() => Promise<void>> {
@@ -498,35 +363,162 @@ export class SqlStore extends SqlControl implements Store {
     await this.#k.driver.close();
   }
 
-  // ── worker side (fenced): sql-claim.ts and sql-worker-writes.ts ─────────────────────────────
+  // ── worker side (fenced): sql-engine-client.ts ───────────────────────────────────────────────
 
-  claimRuns(p: Readonly<ClaimRunsParams>): Promise<ClaimRunsResult> {
-    return claimRuns(this.#k, p);
+  claimRuns(...a: Parameters<EngineClient["claimRuns"]>): ReturnType<EngineClient["claimRuns"]> {
+    return this.#worker.claimRuns(...a);
   }
 
-  extendLeases(p: Readonly<ExtendLeasesParams>): Promise<ExtendLeasesResult> {
-    return extendLeases(this.#k, p);
+  extendLeases(...a: Parameters<EngineClient["extendLeases"]>): ReturnType<EngineClient["extendLeases"]> {
+    return this.#worker.extendLeases(...a);
   }
 
-  saveSteps(p: Readonly<{ steps: readonly SaveStepParams[] }>): Promise<WriteResult[]> {
-    return saveSteps(this.#k, p);
+  saveSteps(...a: Parameters<EngineClient["saveSteps"]>): ReturnType<EngineClient["saveSteps"]> {
+    return this.#worker.saveSteps(...a);
   }
 
-  startChildRun(p: Readonly<StartChildRunParams>): Promise<WriteResult & { readonly childRunId?: string }> {
-    return startChildRun(this.#k, p);
+  startChildRun(...a: Parameters<EngineClient["startChildRun"]>): ReturnType<EngineClient["startChildRun"]> {
+    return this.#worker.startChildRun(...a);
   }
 
-  awaitEvent(p: Readonly<AwaitEventParams>): Promise<WriteResult & { readonly step?: Step }> {
-    return awaitEvent(this.#k, p);
+  awaitEvent(...a: Parameters<EngineClient["awaitEvent"]>): ReturnType<EngineClient["awaitEvent"]> {
+    return this.#worker.awaitEvent(...a);
   }
 
-  finishRuns(p: Readonly<{ items: readonly FinishRunParams[] }>): Promise<WriteResult[]> {
-    return finishRuns(this.#k, p);
+  finishRuns(...a: Parameters<EngineClient["finishRuns"]>): ReturnType<EngineClient["finishRuns"]> {
+    return this.#worker.finishRuns(...a);
   }
 
-  updateRuns(p: Readonly<{ items: readonly UpdateRunParams[] }>): Promise<WriteResult[]> {
-    return updateRuns(this.#k, p);
+  updateRuns(...a: Parameters<EngineClient["updateRuns"]>): ReturnType<EngineClient["updateRuns"]> {
+    return this.#worker.updateRuns(...a);
   }
+
+  appendLogs(...a: Parameters<EngineClient["appendLogs"]>): ReturnType<EngineClient["appendLogs"]> {
+    return this.#worker.appendLogs(...a);
+  }
+
+  subscribe(...a: Parameters<EngineClient["subscribe"]>): ReturnType<EngineClient["subscribe"]> {
+    return this.#worker.subscribe(...a);
+  }
+
+  // ── control plane: sql-control.ts ───────────────────────────────────────────────────────────
+
+  createNamespace(...a: Parameters<ControlStore["createNamespace"]>): ReturnType<ControlStore["createNamespace"]> {
+    return this.#control.createNamespace(...a);
+  }
+
+  listNamespaces(...a: Parameters<ControlStore["listNamespaces"]>): ReturnType<ControlStore["listNamespaces"]> {
+    return this.#control.listNamespaces(...a);
+  }
+
+  getNamespace(...a: Parameters<ControlStore["getNamespace"]>): ReturnType<ControlStore["getNamespace"]> {
+    return this.#control.getNamespace(...a);
+  }
+
+  createToken(...a: Parameters<ControlStore["createToken"]>): ReturnType<ControlStore["createToken"]> {
+    return this.#control.createToken(...a);
+  }
+
+  listTokens(...a: Parameters<ControlStore["listTokens"]>): ReturnType<ControlStore["listTokens"]> {
+    return this.#control.listTokens(...a);
+  }
+
+  revokeToken(...a: Parameters<ControlStore["revokeToken"]>): ReturnType<ControlStore["revokeToken"]> {
+    return this.#control.revokeToken(...a);
+  }
+
+  importToken(...a: Parameters<ControlStore["importToken"]>): ReturnType<ControlStore["importToken"]> {
+    return this.#control.importToken(...a);
+  }
+
+  findToken(...a: Parameters<ControlStore["findToken"]>): ReturnType<ControlStore["findToken"]> {
+    return this.#control.findToken(...a);
+  }
+
+  touchTokens(...a: Parameters<ControlStore["touchTokens"]>): ReturnType<ControlStore["touchTokens"]> {
+    return this.#control.touchTokens(...a);
+  }
+
+  putSecret(...a: Parameters<ControlStore["putSecret"]>): ReturnType<ControlStore["putSecret"]> {
+    return this.#control.putSecret(...a);
+  }
+
+  getSecrets(...a: Parameters<ControlStore["getSecrets"]>): ReturnType<ControlStore["getSecrets"]> {
+    return this.#control.getSecrets(...a);
+  }
+
+  listSecrets(...a: Parameters<ControlStore["listSecrets"]>): ReturnType<ControlStore["listSecrets"]> {
+    return this.#control.listSecrets(...a);
+  }
+
+  listSecretRecords(
+    ...a: Parameters<ControlStore["listSecretRecords"]>
+  ): ReturnType<ControlStore["listSecretRecords"]> {
+    return this.#control.listSecretRecords(...a);
+  }
+
+  deleteSecret(...a: Parameters<ControlStore["deleteSecret"]>): ReturnType<ControlStore["deleteSecret"]> {
+    return this.#control.deleteSecret(...a);
+  }
+
+  replaceSecretCiphers(
+    ...a: Parameters<ControlStore["replaceSecretCiphers"]>
+  ): ReturnType<ControlStore["replaceSecretCiphers"]> {
+    return this.#control.replaceSecretCiphers(...a);
+  }
+
+  deployWorkflow(...a: Parameters<ControlStore["deployWorkflow"]>): ReturnType<ControlStore["deployWorkflow"]> {
+    return this.#control.deployWorkflow(...a);
+  }
+
+  subscribeDeployments(
+    ...a: Parameters<ControlStore["subscribeDeployments"]>
+  ): ReturnType<ControlStore["subscribeDeployments"]> {
+    return this.#control.subscribeDeployments(...a);
+  }
+
+  listWorkflows(...a: Parameters<ControlStore["listWorkflows"]>): ReturnType<ControlStore["listWorkflows"]> {
+    return this.#control.listWorkflows(...a);
+  }
+
+  listWorkflowVersions(
+    ...a: Parameters<ControlStore["listWorkflowVersions"]>
+  ): ReturnType<ControlStore["listWorkflowVersions"]> {
+    return this.#control.listWorkflowVersions(...a);
+  }
+
+  getWorkflow(...a: Parameters<ControlStore["getWorkflow"]>): ReturnType<ControlStore["getWorkflow"]> {
+    return this.#control.getWorkflow(...a);
+  }
+
+  registerWorker(...a: Parameters<ControlStore["registerWorker"]>): ReturnType<ControlStore["registerWorker"]> {
+    return this.#control.registerWorker(...a);
+  }
+
+  heartbeatWorker(...a: Parameters<ControlStore["heartbeatWorker"]>): ReturnType<ControlStore["heartbeatWorker"]> {
+    return this.#control.heartbeatWorker(...a);
+  }
+
+  unregisterWorker(...a: Parameters<ControlStore["unregisterWorker"]>): ReturnType<ControlStore["unregisterWorker"]> {
+    return this.#control.unregisterWorker(...a);
+  }
+
+  listWorkers(...a: Parameters<ControlStore["listWorkers"]>): ReturnType<ControlStore["listWorkers"]> {
+    return this.#control.listWorkers(...a);
+  }
+
+  pruneWorkers(...a: Parameters<ControlStore["pruneWorkers"]>): ReturnType<ControlStore["pruneWorkers"]> {
+    return this.#control.pruneWorkers(...a);
+  }
+
+  countRuns(...a: Parameters<ControlStore["countRuns"]>): ReturnType<ControlStore["countRuns"]> {
+    return this.#control.countRuns(...a);
+  }
+
+  getRunNamespaces(...a: Parameters<ControlStore["getRunNamespaces"]>): ReturnType<ControlStore["getRunNamespaces"]> {
+    return this.#control.getRunNamespaces(...a);
+  }
+
   // ── schedules: sql-schedules.ts ─────────────────────────────────────────────────────────────
 
   putSchedule(p: Parameters<ScheduleStore["putSchedule"]>[0]) {

@@ -1,14 +1,18 @@
 import type { SerializedError } from "../errors.ts";
+import { KilnError } from "../errors.ts";
+import { nextRunStatus, statusesAllowing } from "../engine/run-transitions.ts";
 import { isTerminal, type RunStatus } from "../engine/status.ts";
 import { rowsSource } from "./sql-driver.ts";
 import { enqueueRunDeliveries } from "./sql-webhooks.ts";
 import {
+  PARKED,
   SETTLED,
   type SqlKernel,
   settleAll,
   TERMINAL,
   type Tx,
   unique,
+  WOKEN,
   WORK_SELECT,
   type WorkRow,
 } from "./sql-kernel.ts";
@@ -22,7 +26,7 @@ export async function wakeRuns(k: SqlKernel, tx: Tx, ids: readonly string[]): Pr
   const list = k.list(unique(ids));
   const rows = await tx.db.all<{ namespace: string; queue: string; lease_owner: string | null }>(
     `UPDATE runs SET
-       status = CASE WHEN status IN ('sleeping', 'waiting') THEN 'queued' ELSE status END,
+       status = CASE WHEN status IN ${PARKED} THEN ${WOKEN} ELSE status END,
        available_at = CASE WHEN lease_owner IS NULL AND status IN ('sleeping', 'waiting', 'cancelling', 'compensating')
          THEN ? ELSE available_at END,
        wake_requested = CASE WHEN lease_owner IS NOT NULL THEN 1 ELSE wake_requested END,
@@ -191,7 +195,11 @@ export async function cancelRuns(
   rows: readonly WorkRow[],
   reason: string | undefined,
 ): Promise<void> {
-  const todo = rows.filter((r) => r.status !== "cancelling" && !isTerminal(r.status as RunStatus));
+  // A run the event leaves as it is (already cancelling) or refuses (terminal) is not touched.
+  const todo = rows.filter((r) => {
+    const to = nextRunStatus(r.status as RunStatus, r.lease_owner === null ? "cancel" : "cancel_leased");
+    return to !== undefined && to !== r.status;
+  });
   if (todo.length === 0) return;
   const error = k.encodeError({
     code: "RUN_CANCELLED",
@@ -205,14 +213,18 @@ export async function cancelRuns(
   const changed: WorkRow[] = [];
   const terminal: WorkRow[] = [];
   for (const row of todo) {
-    const base = { ...row, error, cancel_requested: 1, updated_at: tx.now };
-    if (row.lease_owner !== null) {
-      changed.push({ ...base, status: "cancelling" });
-    } else if (compensable.has(row.id)) {
-      changed.push({ ...base, status: "cancelling", available_at: tx.now });
+    const event =
+      row.lease_owner !== null ? "cancel_leased" : compensable.has(row.id) ? "cancel_compensable" : "cancel";
+    const status = nextRunStatus(row.status as RunStatus, event);
+    if (status === undefined) continue;
+    const base = { ...row, status, error, cancel_requested: 1, updated_at: tx.now };
+    if (event === "cancel_leased") {
+      changed.push(base);
+    } else if (!isTerminal(status)) {
+      changed.push({ ...base, available_at: tx.now });
       k.markReady(tx, row.namespace, row.queue);
     } else {
-      const done = { ...base, status: "cancelled", available_at: null, wake_requested: 0, finished_at: tx.now };
+      const done = { ...base, available_at: null, wake_requested: 0, finished_at: tx.now };
       changed.push(done);
       terminal.push(done);
     }
@@ -231,6 +243,14 @@ export async function cancelRuns(
   await settleTerminal(k, tx, terminal);
 }
 
+/** INVALID_STATE_TRANSITION: the run is not in a status `retry` leaves. */
+export function notRetryable(run: Pick<WorkRow, "id" | "status">): KilnError {
+  return new KilnError(
+    "INVALID_STATE_TRANSITION",
+    `Run ${run.id} is ${run.status}; only ${statusesAllowing("retry").join(", ")} runs can be retried`,
+  );
+}
+
 /**
  * Puts a finished run back in its queue as a new attempt (retryRun, or a parent re-running the
  * step of a failed child). With `fromSeq`, steps from that seq on are forgotten; else failed ones.
@@ -239,6 +259,8 @@ export async function cancelRuns(
  * them again. The new attempt gets the run's whole time budget again.
  */
 export async function requeueRun(k: SqlKernel, tx: Tx, run: WorkRow, fromSeq?: number): Promise<void> {
+  const requeued = nextRunStatus(run.status as RunStatus, "retry");
+  if (requeued === undefined) throw notRetryable(run);
   const undone = "status IN ('compensated', 'cancelled') OR type = 'compensation'";
   if (fromSeq !== undefined) {
     await tx.db.run(`DELETE FROM steps WHERE run_id = ? AND (seq >= ? OR ${undone})`, [run.id, fromSeq]);
@@ -246,11 +268,11 @@ export async function requeueRun(k: SqlKernel, tx: Tx, run: WorkRow, fromSeq?: n
     await tx.db.run(`DELETE FROM steps WHERE run_id = ? AND (status = 'failed' OR ${undone})`, [run.id]);
   }
   await tx.db.run(
-    `UPDATE runs SET status = 'queued', attempt = attempt + 1, error = NULL, output = NULL, finished_at = NULL,
+    `UPDATE runs SET status = ?, attempt = attempt + 1, error = NULL, output = NULL, finished_at = NULL,
        available_at = ?, lease_owner = NULL, lease_expires_at = NULL, wake_requested = 0, cancel_requested = 0,
        deadline_at = CASE WHEN deadline_at IS NULL THEN NULL ELSE ? + (deadline_at - created_at) END, updated_at = ?
      WHERE id = ?`,
-    [tx.now, tx.now, tx.now, run.id],
+    [requeued, tx.now, tx.now, tx.now, run.id],
   );
   k.markReady(tx, run.namespace, run.queue);
 }

@@ -1,18 +1,13 @@
 import assert from "node:assert/strict";
 import { afterEach, beforeEach, describe, it } from "node:test";
 import { hasCode } from "../errors.ts";
-import type { Lease, Run } from "../engine/run.ts";
-import type {
-  ClaimedRun,
-  ClaimRunsParams,
-  ListRunsParams,
-  SaveStepParams,
-  StartRunParams,
-  Store,
-  StoreNotification,
-  StoreOptions,
-  WriteResult,
-} from "./store.ts";
+import type { Run } from "../engine/run.ts";
+import type { Lease } from "../engine/lease.ts";
+import type { ListRunsParams, Store, StoreOptions } from "./store.ts";
+import type { ClaimedRun, ClaimRunsParams } from "../engine/claim.ts";
+import type { SaveStepParams, WriteResult } from "../engine/writes.ts";
+import type { StartRunParams } from "../engine/start-run.ts";
+import type { StoreNotification } from "../engine/engine-client.ts";
 
 /** How the contract opens and disposes of the store under test. */
 export interface StoreHarness {

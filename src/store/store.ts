@@ -1,10 +1,13 @@
 import type { AuditStore } from "./audit-store.ts";
 import type { PurgeFinishedRunsParams, PurgeResult } from "./sql-retention.ts";
-import type { SerializedError } from "../errors.ts";
-import type { RetryPolicy } from "../engine/retry-policy.ts";
-import type { Lease, Progress, Run, RunType } from "../engine/run.ts";
-import type { RunStatus, StepStatus } from "../engine/status.ts";
-import type { Step, StepType } from "../engine/step.ts";
+import type { Run, RunType } from "../engine/run.ts";
+import type { RunStatus } from "../engine/status.ts";
+import type { Step } from "../engine/step.ts";
+import type { EngineClient } from "../engine/engine-client.ts";
+import type { SendEventParams, SendEventResult } from "../engine/events.ts";
+import type { Housekeeper } from "../engine/housekeeper.ts";
+import type { LogEntry } from "../engine/log-entry.ts";
+import type { StartRunParams, StartRunResult } from "../engine/start-run.ts";
 import type { ControlStore } from "./control-store.ts";
 import type { WebhookStore } from "./webhook-store.ts";
 import type { AccountStore } from "./account-store.ts";
@@ -23,10 +26,11 @@ import type { ScheduleStore } from "./schedule-store.ts";
  *   record is rejected with STEP_ALREADY_RECORDED. Recording is exactly-once.
  * - Times come from the store's clock (epoch ms), so tests can control them.
  *
- * The control plane (namespaces, tokens, secrets, deployments, workers) is in control-store.ts;
- * schedules are in schedule-store.ts.
+ * The worker-side verbs are declared by EngineClient and housekeeping by Housekeeper (both in
+ * engine/); the control plane (namespaces, tokens, secrets, deployments, workers) is in
+ * control-store.ts; schedules are in schedule-store.ts.
  */
-export interface Store extends ControlStore, ScheduleStore {
+export interface Store extends EngineClient, Housekeeper, ControlStore, ScheduleStore {
   /** Which database this is, for logs and metrics. */
   readonly dialect: "sqlite" | "postgres";
   /** The audit log of state-changing API calls. */
@@ -81,62 +85,15 @@ export interface Store extends ControlStore, ScheduleStore {
   setQueue(p: Readonly<QueueSettings>): Promise<QueueSettings>;
   getQueue(p: Readonly<{ namespace: string; name: string }>): Promise<QueueSettings | undefined>;
 
-  // ── Worker side (fenced) ────────────────────────────────────────────────────────────────────
-  /**
-   * Claims up to `limit` runs from the given queues, highest priority first, then oldest
-   * `availableAt`. Claimable: queued/cancelling/compensating runs due now and not leased, and
-   * leased runs whose lease expired (taken over: a task run's attempt is raised). Parked runs
-   * whose timer is due are woken first. Each claim raises `leaseToken`. Queue and concurrency-key
-   * limits are respected. Returns each run with its recorded steps (sorted by seq).
-   */
-  claimRuns(p: Readonly<ClaimRunsParams>): Promise<ClaimRunsResult>;
-  /** Extends the given leases (heartbeat). Reports leases lost and runs asked to cancel. */
-  extendLeases(p: Readonly<ExtendLeasesParams>): Promise<ExtendLeasesResult>;
-  /** Records steps (batched). Per item: ok, or LEASE_LOST / STEP_ALREADY_RECORDED. */
-  saveSteps(p: Readonly<{ steps: readonly SaveStepParams[] }>): Promise<WriteResult[]>;
-  /**
-   * Starts a child run for a parent's step, idempotently per parent + step name, and records the
-   * parent's step as `waiting` on it. When the child ends, the parent's step settles with the
-   * child's output or error and the parent is woken.
-   */
-  startChildRun(p: Readonly<StartChildRunParams>): Promise<WriteResult & { readonly childRunId?: string }>;
-  /**
-   * Waits for an event inside a run: consumes the oldest matching buffered event (the step
-   * completes with its payload) or registers a waiter (the step is `waiting` until an event or
-   * the timeout). Atomic with sendEvent: no event is lost or delivered twice.
-   */
-  awaitEvent(p: Readonly<AwaitEventParams>): Promise<WriteResult & { readonly step?: Step }>;
-  /** Ends activations (batched): complete, fail, retry, park, release, cancel, compensate. */
-  finishRuns(p: Readonly<{ items: readonly FinishRunParams[] }>): Promise<WriteResult[]>;
-  /** Merges state keys (null deletes) and sets progress on leased runs (batched). */
-  updateRuns(p: Readonly<{ items: readonly UpdateRunParams[] }>): Promise<WriteResult[]>;
-
   // ── Logs ────────────────────────────────────────────────────────────────────────────────────
-  /**
-   * Appends log lines. The store does not fence them; the worker protocol drops lines whose
-   * lease token is not the run's latest before they get here.
-   */
-  appendLogs(p: Readonly<{ entries: readonly LogEntryInput[] }>): Promise<void>;
   /** Log lines of a run in order, after `afterSeq` (exclusive). */
   listLogs(p: Readonly<{ runId: string; afterSeq?: number; limit?: number }>): Promise<LogEntry[]>;
 
   // ── Housekeeping ────────────────────────────────────────────────────────────────────────────
-  /**
-   * Times out parked or queued runs past their deadline (`timed_out`, or `compensating` when they
-   * have compensable completed steps; runs already cancelling or compensating are left to finish),
-   * wakes parked runs whose timer is due, and deletes expired buffered events. Safe to call from
-   * many processes at once.
-   */
-  sweep(p?: Readonly<{ limit?: number }>): Promise<SweepResult>;
   /** Deletes finished run trees past their retention, with their steps, logs and waits. */
   purgeFinishedRuns(p: Readonly<PurgeFinishedRunsParams>): Promise<PurgeResult>;
   /** The earliest pending timer (parked run wake-up or delayed queued run), if any. */
   getNextWakeAt(p: Readonly<{ namespace?: string }>): Promise<number | null>;
-  /**
-   * Listens for store notifications (runs became claimable). SQLite delivers them in-process;
-   * PostgreSQL through LISTEN/NOTIFY, across processes. Returns the unsubscribe function.
-   */
-  subscribe(listener: (n: StoreNotification) => void): Promise<() => Promise<void>>;
   /**
    * Listens for runs reaching a terminal status: in-process at commit, and on PostgreSQL from
    * other processes through LISTEN/NOTIFY. A notification is a hint (re-read the run); `onResync`
@@ -145,39 +102,6 @@ export interface Store extends ControlStore, ScheduleStore {
   subscribeRunEnds(p: Readonly<SubscribeRunEndsParams>): Promise<() => Promise<void>>;
   /** Releases connections and file handles. */
   close(): Promise<void>;
-}
-
-/** Params of startRun. Times in epoch milliseconds. */
-export interface StartRunParams {
-  readonly namespace: string;
-  readonly type: RunType;
-  readonly name: string;
-  readonly input?: unknown;
-  readonly version?: string | null;
-  /** Defaults to "default". */
-  readonly queue?: string;
-  /** Higher runs first. Defaults to 0. */
-  readonly priority?: number;
-  readonly concurrencyKey?: string | null;
-  readonly idempotencyKey?: string | null;
-  readonly retryPolicy?: RetryPolicy | null;
-  /** The run times out this long after it is created. */
-  readonly timeoutMs?: number | null;
-  /** Delayed start: not claimable before this instant. */
-  readonly availableAt?: number;
-  readonly metadata?: Readonly<Record<string, unknown>>;
-  /** Internal: set by startChildRun. */
-  readonly parentRunId?: string | null;
-  readonly parentStepName?: string | null;
-  readonly rootRunId?: string | null;
-  /** Use this id instead of a fresh UUIDv7 (tests, imports). */
-  readonly id?: string;
-}
-
-/** The run and whether this call created it (false: idempotency key matched an existing run). */
-export interface StartRunResult {
-  readonly run: Run;
-  readonly created: boolean;
 }
 
 /** Filters of listRuns; results are newest first (by id) with cursor pagination. */
@@ -203,16 +127,6 @@ export interface ListRunsParams {
 export interface RunPage {
   readonly runs: Run[];
   readonly nextCursor: string | null;
-}
-
-/** Params of sendEvent. */
-export interface SendEventParams {
-  readonly namespace: string;
-  readonly name: string;
-  readonly key?: string | null;
-  readonly payload?: unknown;
-  /** How long an undelivered event is kept. Default 7 days. */
-  readonly retentionMs?: number;
 }
 
 /** Filters of listEvents. */
@@ -246,12 +160,6 @@ export interface EventPage {
   readonly nextCursor: string | null;
 }
 
-/** The event id and the run that received it (null: buffered). */
-export interface SendEventResult {
-  readonly eventId: string;
-  readonly deliveredTo: string | null;
-}
-
 /** Flow control attached to a queue. */
 export interface QueueSettings {
   readonly namespace: string;
@@ -260,165 +168,6 @@ export interface QueueSettings {
   readonly concurrencyLimit: number | null;
   /** At most this many runs with the same concurrency key hold a lease at once (null: no limit). */
   readonly keyConcurrencyLimit: number | null;
-}
-
-/** Params of claimRuns. */
-export interface ClaimRunsParams {
-  readonly namespace: string;
-  readonly queues: readonly string[];
-  /** Only runs of these names (task kinds / workflows the worker can execute); omitted = any. */
-  readonly names?: readonly string[];
-  readonly owner: string;
-  readonly limit: number;
-  readonly leaseMs: number;
-}
-
-/** A claimed run with its recorded steps (sorted by seq). */
-export interface ClaimedRun {
-  readonly run: Run;
-  readonly steps: Step[];
-}
-
-/** Claimed runs, and the earliest future timer so an idle worker knows when to look again. */
-export interface ClaimRunsResult {
-  readonly runs: ClaimedRun[];
-  readonly nextWakeAt: number | null;
-}
-
-/** Params of extendLeases. */
-export interface ExtendLeasesParams {
-  readonly owner: string;
-  readonly leaseMs: number;
-  readonly leases: readonly Lease[];
-}
-
-/** Leases that could not be extended, and runs whose cancellation was requested. */
-export interface ExtendLeasesResult {
-  readonly lost: string[];
-  readonly cancelRequested: string[];
-}
-
-/** Outcome of one fenced write. `cancelRequested`: the run was asked to cancel; stop soon. */
-export type WriteResult =
-  | { readonly ok: true; readonly cancelRequested: boolean }
-  | { readonly ok: false; readonly error: SerializedError };
-
-/**
- * Records one step. Inserts the step, or updates it while it is not settled. A `running` step
- * with `wakeAt` is a failed attempt waiting for its retry.
- */
-export interface SaveStepParams extends Lease {
-  readonly name: string;
-  readonly seq: number;
-  readonly type: StepType;
-  readonly status: StepStatus;
-  readonly output?: unknown;
-  readonly error?: SerializedError | null;
-  readonly attempt?: number;
-  readonly wakeAt?: number | null;
-  readonly compensable?: boolean;
-  /**
-   * A `compensation` step: the name of the step it undoes. Recorded `completed`, it marks that
-   * step `compensated` in the same transaction.
-   */
-  readonly compensates?: string;
-  readonly startedAt?: number;
-}
-
-/** Params of startChildRun: the parent's lease and step, and the child to start. */
-export interface StartChildRunParams extends Lease {
-  readonly stepName: string;
-  readonly seq: number;
-  readonly child: Omit<StartRunParams, "namespace" | "parentRunId" | "parentStepName" | "rootRunId" | "idempotencyKey">;
-}
-
-/** Params of awaitEvent. */
-export interface AwaitEventParams extends Lease {
-  readonly stepName: string;
-  readonly seq: number;
-  readonly eventName: string;
-  readonly key?: string | null;
-  /** The wait gives up at this instant (the step then fails with EVENT_TIMEOUT on replay). */
-  readonly timeoutAt?: number | null;
-}
-
-/**
- * How an activation ends:
- * - `complete`: status completed with output.
- * - `fail` with `retryAt`: back to queued as attempt + 1 (failed steps forgotten).
- * - `fail` without `retryAt`: terminal; `compensate: true` moves it to `compensating` instead.
- * - `park`: sleeping or waiting until `wakeAt` (null: until a signal); if something woke it
- *   during the activation, it goes straight back to queued.
- * - `release`: give the lease back untouched (graceful shutdown); claimable at once.
- * - `cancelled`, `compensated`: terminal.
- * - `timed_out`: terminal, unless the run has completed steps with a compensation: then it goes
- *   `compensating` (the error kept: RUN_TIMEOUT) and ends `compensated` after compensation.
- * Waiting steps of a run that stops for good (cancelling, compensating, failed, cancelled,
- * compensated, timed_out) are closed as `cancelled`.
- */
-export type FinishRunParams = Lease &
-  (
-    | { readonly outcome: "complete"; readonly output?: unknown }
-    | {
-        readonly outcome: "fail";
-        readonly error: SerializedError;
-        readonly retryAt?: number;
-        readonly compensate?: boolean;
-      }
-    | { readonly outcome: "park"; readonly status: "sleeping" | "waiting"; readonly wakeAt: number | null }
-    | { readonly outcome: "release" }
-    | { readonly outcome: "cancelled"; readonly error?: SerializedError }
-    | { readonly outcome: "compensated"; readonly error?: SerializedError }
-    | { readonly outcome: "timed_out"; readonly error: SerializedError }
-  );
-
-/** Params of one updateRuns item. */
-export interface UpdateRunParams extends Lease {
-  /** Keys to set; a null value deletes the key. */
-  readonly state?: Readonly<Record<string, string | null>>;
-  readonly progress?: Progress;
-}
-
-/** A log line to append. */
-export interface LogEntryInput {
-  readonly runId: string;
-  readonly attempt: number;
-  /** The lease the line was written under; the worker protocol refuses lines of other leases. */
-  readonly leaseToken?: number;
-  readonly stepName?: string | null;
-  readonly level: LogLevel;
-  readonly message: string;
-  /** Epoch ms; defaults to the store clock. */
-  readonly ts?: number;
-}
-
-/** Log levels, lowest first. */
-export type LogLevel = "debug" | "info" | "notice" | "warning" | "error";
-
-/** A stored log line; `seq` orders the lines of a run. */
-export interface LogEntry {
-  readonly runId: string;
-  readonly seq: number;
-  readonly attempt: number;
-  readonly stepName: string | null;
-  readonly level: LogLevel;
-  readonly message: string;
-  readonly ts: number;
-}
-
-/** What sweep did. */
-export interface SweepResult {
-  /** Runs past their deadline: timed out, or compensating first. */
-  readonly timedOut: number;
-  readonly woken: number;
-  readonly eventsDeleted: number;
-}
-
-/** A store notification: runs in this namespace and queue may be claimable now. */
-export interface StoreNotification {
-  readonly type: "runs-ready";
-  readonly namespace: string;
-  readonly queue: string;
 }
 
 /** Options every store factory accepts. */

@@ -13,7 +13,9 @@ import {
 } from "../runtimes/deployed-workflows.ts";
 import { HostPool, type HostPoolOptions } from "../runtimes/host-pool.ts";
 import { HostRunner } from "../runtimes/host-runner.ts";
-import type { LogEntry, SendEventResult, Store } from "../store/store.ts";
+import type { Store } from "../store/store.ts";
+import type { LogEntry } from "../engine/log-entry.ts";
+import type { SendEventResult } from "../engine/events.ts";
 import type { TaskHandler } from "../workflow/task-context.ts";
 import { Worker } from "../worker/worker.ts";
 import type { WorkflowFunction } from "../workflow/workflow-context.ts";
@@ -85,7 +87,6 @@ export class TestEnv {
       namespace: this.namespace,
       clock: () => this.#clock.now,
       leaseMs: 3_600_000,
-      sweep: false,
       concurrency: 16,
       logger: { info: () => {}, warn: () => {}, error: () => {} },
     });

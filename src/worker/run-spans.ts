@@ -1,6 +1,7 @@
 import type { Span } from "@opentelemetry/api";
 import type { Run } from "../engine/run.ts";
-import type { FinishRunParams, SaveStepParams } from "../store/store.ts";
+import type { FinishRunParams } from "../engine/finish.ts";
+import type { SaveStepParams } from "../engine/writes.ts";
 import { contextFromTraceparent, endSpan, runSpanId, runTraceId, startSpan, tracingOn } from "../tracing/spans.ts";
 
 /**

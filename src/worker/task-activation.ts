@@ -1,8 +1,9 @@
 import { KilnError, serializeError } from "../errors.ts";
 import type { Progress, Run } from "../engine/run.ts";
 import type { Step } from "../engine/step.ts";
-import type { ClaimedRun, LogLevel } from "../store/store.ts";
-import type { EngineClient } from "./engine-client.ts";
+import type { ClaimedRun } from "../engine/claim.ts";
+import type { LogLevel } from "../engine/log-level.ts";
+import type { EngineClient } from "../engine/engine-client.ts";
 import { RunParked, type TaskContext, type TaskHandler, type TaskSteps } from "../workflow/task-context.ts";
 import type { ActivationOutcome } from "../workflow/workflow-activation.ts";
 import type { WriteBatcher } from "./write-batcher.ts";

@@ -36,6 +36,7 @@ for (const [dialect, open] of storeFactories) {
     function harness(ns: string, configure: (w: Worker) => void, opts: { concurrency?: number } = {}): Harness {
       const worker = new Worker({
         client: db.store,
+        housekeeper: db.store,
         namespace: ns,
         clock: () => clock.now,
         leaseMs: 10_000,

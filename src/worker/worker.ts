@@ -3,9 +3,13 @@ import { KilnError, serializeError } from "../errors.ts";
 import { newId } from "../engine/ids.ts";
 import { DEFAULT_MAX_PAYLOAD_BYTES, encodePayload } from "../engine/payload.ts";
 import { decideRetry, NO_RETRY } from "../engine/retry-policy.ts";
-import type { Lease, Progress, Run } from "../engine/run.ts";
-import type { ClaimedRun, FinishRunParams, LogLevel } from "../store/store.ts";
-import type { EngineClient } from "./engine-client.ts";
+import type { Progress, Run } from "../engine/run.ts";
+import type { Lease } from "../engine/lease.ts";
+import type { ClaimedRun } from "../engine/claim.ts";
+import type { FinishRunParams } from "../engine/finish.ts";
+import type { LogLevel } from "../engine/log-level.ts";
+import type { EngineClient } from "../engine/engine-client.ts";
+import type { Housekeeper } from "../engine/housekeeper.ts";
 import { Registry } from "./registry.ts";
 import { runTaskActivation, type TaskActivationDeps } from "./task-activation.ts";
 import type { Span } from "@opentelemetry/api";
@@ -38,8 +42,11 @@ export interface WorkerOptions {
   readonly heartbeatIntervalMs?: number;
   /** Longest idle wait without a notification. Default 1000 ms. */
   readonly pollIntervalMs?: number;
-  /** Also run the store's housekeeping (deadlines, timers, event expiry). Default true. */
-  readonly sweep?: boolean;
+  /**
+   * Also run this housekeeping (deadlines, timers, event expiry) every `sweepIntervalMs`: the
+   * store of an in-process worker. Absent: someone else sweeps (a remote worker's server).
+   */
+  readonly housekeeper?: Housekeeper;
   readonly sweepIntervalMs?: number;
   /** How long stop() waits for running activations before giving their leases back. Default 10 s. */
   readonly drainTimeoutMs?: number;
@@ -136,7 +143,7 @@ export class Worker {
   readonly #leaseMs: number;
   readonly #heartbeatMs: number;
   readonly #pollMs: number;
-  readonly #sweep: boolean;
+  readonly #housekeeper: Housekeeper | undefined;
   readonly #sweepMs: number;
   readonly #drainMs: number;
   readonly #maxPayload: number;
@@ -169,7 +176,7 @@ export class Worker {
     this.#leaseMs = options.leaseMs ?? 30_000;
     this.#heartbeatMs = options.heartbeatIntervalMs ?? Math.max(10, Math.floor(this.#leaseMs / 3));
     this.#pollMs = options.pollIntervalMs ?? 1000;
-    this.#sweep = options.sweep ?? true;
+    this.#housekeeper = options.housekeeper;
     this.#sweepMs = options.sweepIntervalMs ?? 1000;
     this.#drainMs = options.drainTimeoutMs ?? 10_000;
     this.#maxPayload = options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES;
@@ -196,7 +203,8 @@ export class Worker {
       if (n.namespace === this.#namespace && this.#queues.includes(n.queue)) this.#poke();
     });
     this.#timers.push(setInterval(() => void this.#heartbeat(), this.#heartbeatMs));
-    if (this.#sweep) this.#timers.push(setInterval(() => void this.#housekeep(), this.#sweepMs));
+    const housekeeper = this.#housekeeper;
+    if (housekeeper) this.#timers.push(setInterval(() => void this.#housekeep(housekeeper), this.#sweepMs));
     for (const t of this.#timers) t.unref();
     this.#loop = this.#claimLoop();
   }
@@ -481,9 +489,9 @@ export class Worker {
     }
   }
 
-  async #housekeep(): Promise<void> {
+  async #housekeep(housekeeper: Housekeeper): Promise<void> {
     try {
-      const result = await this.#client.sweep({});
+      const result = await housekeeper.sweep({});
       if (result.woken > 0 || result.timedOut > 0) this.#poke();
     } catch (error) {
       this.#logger.warn(`Housekeeping failed: ${serializeError(error).message}`);

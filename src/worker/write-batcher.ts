@@ -1,6 +1,8 @@
 import type { SerializedError } from "../errors.ts";
-import type { FinishRunParams, LogEntryInput, SaveStepParams, UpdateRunParams, WriteResult } from "../store/store.ts";
-import type { EngineClient } from "./engine-client.ts";
+import type { FinishRunParams } from "../engine/finish.ts";
+import type { LogEntryInput } from "../engine/log-entry.ts";
+import type { SaveStepParams, UpdateRunParams, WriteResult } from "../engine/writes.ts";
+import type { EngineClient } from "../engine/engine-client.ts";
 import { recordStepSpan } from "./run-spans.ts";
 
 interface Pending<T> {

@@ -1,7 +1,7 @@
 import type { Progress, Run } from "../engine/run.ts";
 import type { RetryPolicy } from "../engine/retry-policy.ts";
 import type { Step } from "../engine/step.ts";
-import type { LogLevel } from "../store/store.ts";
+import type { LogLevel } from "../engine/log-level.ts";
 
 /**
  * What a task handler (a JS function, or the script executor) gets from the worker for one

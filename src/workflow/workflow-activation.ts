@@ -5,7 +5,10 @@ import { decideRetry, resolveRetryPolicy } from "../engine/retry-policy.ts";
 import type { Progress, Run } from "../engine/run.ts";
 import { isStepSettled } from "../engine/status.ts";
 import type { Step, StepType } from "../engine/step.ts";
-import type { ClaimedRun, LogLevel, SaveStepParams, Store, WriteResult } from "../store/store.ts";
+import type { EngineClient } from "../engine/engine-client.ts";
+import type { ClaimedRun } from "../engine/claim.ts";
+import type { LogLevel } from "../engine/log-level.ts";
+import type { SaveStepParams, WriteResult } from "../engine/writes.ts";
 import { seededRandom, uuidFrom } from "./deterministic.ts";
 import { WORKFLOW_NAME_LABEL } from "../engine/workflow-label.ts";
 import type {
@@ -28,7 +31,7 @@ export interface StepWriter {
 /** What the worker needs to run one activation. */
 export interface ActivationDeps {
   /** The engine verbs an activation calls itself (the worker's EngineClient satisfies it). */
-  readonly client: Pick<Store, "awaitEvent" | "startChildRun">;
+  readonly client: Pick<EngineClient, "awaitEvent" | "startChildRun">;
   /** Where step records go (the worker's WriteBatcher; a host process has its own). */
   readonly batcher: StepWriter;
   readonly clock: () => number;

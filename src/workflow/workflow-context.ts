@@ -1,6 +1,6 @@
 import type { RetryPolicyInput } from "../engine/retry-policy.ts";
 import type { Run } from "../engine/run.ts";
-import type { LogLevel } from "../store/store.ts";
+import type { LogLevel } from "../engine/log-level.ts";
 
 /** Options of `ctx.step`. */
 export interface StepOptions<T> {

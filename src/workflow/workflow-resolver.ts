@@ -1,5 +1,5 @@
 import type { Run } from "../engine/run.ts";
-import type { ClaimedRun } from "../store/store.ts";
+import type { ClaimedRun } from "../engine/claim.ts";
 import type { ActivationDeps, ActivationOutcome } from "./workflow-activation.ts";
 
 /** Runs one activation of a workflow run: in-process replay, or a host process for deployed code. */

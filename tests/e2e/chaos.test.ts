@@ -6,15 +6,17 @@ import { join } from "node:path";
 import { describe, it } from "node:test";
 import pg from "pg";
 import { openStore } from "../../src/store/open-store.ts";
-import type { SaveStepParams, Store, WriteResult } from "../../src/store/store.ts";
-import type { EngineClient } from "../../src/worker/engine-client.ts";
+import type { Store } from "../../src/store/store.ts";
+import type { SaveStepParams, WriteResult } from "../../src/engine/writes.ts";
+import type { EngineClient } from "../../src/engine/engine-client.ts";
+import type { Housekeeper } from "../../src/engine/housekeeper.ts";
 import { Worker } from "../../src/worker/worker.ts";
 import { chainWorkflow } from "./fixtures/chain-workflow.ts";
 
 const pgUrl = process.env.KILN_TEST_DATABASE_URL;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** An engine client that dies for good when `kill()` is called: every later call hangs. */
+/** An engine client (and housekeeper) that dies for good when `kill()` is called: every later call hangs. */
 function killable(store: Store, recorded: Map<string, number>) {
   let dead = false;
   const never = new Promise<never>(() => {});
@@ -36,9 +38,9 @@ function killable(store: Store, recorded: Map<string, number>) {
     updateRuns: (p) => (dead ? never : store.updateRuns(p)),
     appendLogs: (p) => (dead ? never : store.appendLogs(p)),
     subscribe: (l) => store.subscribe(l),
-    sweep: (p) => (dead ? never : store.sweep(p)),
   };
-  return { client, kill: () => (dead = true) };
+  const housekeeper: Housekeeper = { sweep: (p) => (dead ? never : store.sweep(p)) };
+  return { client, housekeeper, kill: () => (dead = true) };
 }
 
 describe("chaos: workers die mid-step across a 50-step workflow", () => {
@@ -52,9 +54,10 @@ describe("chaos: workers die mid-step across a 50-step workflow", () => {
     let crashes = 0;
     try {
       for (let round = 0; round < 100; round++) {
-        const { client, kill } = killable(store, recorded);
+        const { client, housekeeper, kill } = killable(store, recorded);
         const worker = new Worker({
           client,
+          housekeeper,
           namespace: "chaos",
           leaseMs: 150,
           heartbeatIntervalMs: 50,

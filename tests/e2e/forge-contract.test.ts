@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import type { Run } from "../../src/engine/run.ts";
-import type { LogEntry } from "../../src/store/store.ts";
+import type { LogEntry } from "../../src/engine/log-entry.ts";
 import { type SecretManagerStub, startAwsSecretsStub, startVaultStub } from "../../src/secrets/secret-manager-stubs.ts";
 import { type KilnProcess, kiln, startKiln } from "./cli-support.ts";
 

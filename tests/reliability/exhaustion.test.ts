@@ -51,7 +51,14 @@ async function startWorker(
   fn: (input: unknown, ctx: WorkflowContext) => Promise<unknown>,
   clock: () => number = Date.now,
 ) {
-  const worker = new Worker({ client: store, namespace: "exhaust", pollIntervalMs: 20, sweepIntervalMs: 100, clock });
+  const worker = new Worker({
+    client: store,
+    housekeeper: store,
+    namespace: "exhaust",
+    pollIntervalMs: 20,
+    sweepIntervalMs: 100,
+    clock,
+  });
   worker.registry.addWorkflow({ name, version: null, fn });
   await worker.start();
   return worker;

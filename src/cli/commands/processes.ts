@@ -466,7 +466,7 @@ async function workerCommand(ctx: CliContext, options: WorkerOptions): Promise<n
       namespace,
       deployments: storeWorkflowSource(store),
       secrets: createSecretResolver({ cwd: config.baseDir }),
-      sweep: true,
+      housekeeper: store,
     });
     cleanup = () => store.close();
   } else {

@@ -6,7 +6,7 @@ import { parseInstant } from "../../engine/schedule-declaration.ts";
 import type { Run } from "../../engine/run.ts";
 import { isTerminal } from "../../engine/status.ts";
 import type { Step } from "../../engine/step.ts";
-import type { LogEntry } from "../../store/store.ts";
+import type { LogEntry } from "../../engine/log-entry.ts";
 import type { RunHandle, StartRunBody } from "../../client/kiln-client.ts";
 import type { CliContext } from "../context.ts";
 import { RunChanges } from "../../client/run-changes.ts";

@@ -1,6 +1,6 @@
 import type { RetryPolicyInput } from "../../engine/retry-policy.ts";
 import type { LazyVectorStore } from "../../store/open-vector-store.ts";
-import type { LogLevel } from "../../store/store.ts";
+import type { LogLevel } from "../../engine/log-level.ts";
 import type { WorkflowContext } from "../../workflow/workflow-context.ts";
 import type { ExpressionScope } from "../expression-scope.ts";
 import type { FlowNode } from "../flow-definition.ts";

@@ -1,4 +1,4 @@
-import type { LogLevel } from "../../store/store.ts";
+import type { LogLevel } from "../../engine/log-level.ts";
 import type { SandboxLog } from "../sandbox.ts";
 import { checkTransformParams, runTransform } from "../transform-node.ts";
 import type { StepNodeType } from "./node-api.ts";

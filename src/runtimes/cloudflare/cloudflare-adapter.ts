@@ -2,7 +2,8 @@ import { randomBytes } from "node:crypto";
 import { PassThrough } from "node:stream";
 import { deserializeError, KilnError, type SerializedError, serializeError } from "../../errors.ts";
 import type { Step } from "../../engine/step.ts";
-import type { ClaimedRun, SaveStepParams, WriteResult } from "../../store/store.ts";
+import type { ClaimedRun } from "../../engine/claim.ts";
+import type { SaveStepParams, WriteResult } from "../../engine/writes.ts";
 import type { ActivationOutcome } from "../../workflow/workflow-activation.ts";
 import type { ComputeAdapter, SpawnedHost } from "../compute-adapter.ts";
 import {

@@ -5,7 +5,7 @@
  * activation's outcome, or null when it stopped at a write whose answer it needs (Kiln performs
  * the writes fenced by the run's lease, adds the recorded steps to the history, and POSTs again).
  */
-import type { ClaimedRun } from "../../store/store.ts";
+import type { ClaimedRun } from "../../engine/claim.ts";
 import type { ActivationOutcome } from "../../workflow/workflow-activation.ts";
 import type { HostCallMethod } from "../protocol.ts";
 

@@ -8,8 +8,9 @@
  * so no step that Kiln has recorded runs twice. Nothing here touches Node-only APIs.
  */
 import { serializeError } from "../../errors.ts";
-import type { LogLevel, WriteResult } from "../../store/store.ts";
-import type { EngineClient } from "../../worker/engine-client.ts";
+import type { LogLevel } from "../../engine/log-level.ts";
+import type { WriteResult } from "../../engine/writes.ts";
+import type { EngineClient } from "../../engine/engine-client.ts";
 import { type ActivationOutcome, WorkflowActivation } from "../../workflow/workflow-activation.ts";
 import type { WorkflowFunction } from "../../workflow/workflow-context.ts";
 import { isWorkflowDefinition, takeLastDefinition } from "../../workflow/define-workflow.ts";

@@ -1,5 +1,5 @@
 import { deserializeError, KilnError, type SerializedError } from "../../errors.ts";
-import type { EngineClient } from "../../worker/engine-client.ts";
+import type { EngineClient } from "../../engine/engine-client.ts";
 import type { HostCallMethod } from "../protocol.ts";
 
 /** Sends one `call` message and resolves with the worker's reply value. */
@@ -24,7 +24,6 @@ export function createEngineProxy(send: CallSender): EngineClient {
     claimRuns: notHere("claimRuns"),
     extendLeases: notHere("extendLeases"),
     finishRuns: notHere("finishRuns"),
-    sweep: notHere("sweep"),
     subscribe: notHere("subscribe"),
   };
 }

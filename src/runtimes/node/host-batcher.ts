@@ -1,5 +1,6 @@
-import type { LogEntryInput, SaveStepParams, UpdateRunParams, WriteResult } from "../../store/store.ts";
-import type { EngineClient } from "../../worker/engine-client.ts";
+import type { LogEntryInput } from "../../engine/log-entry.ts";
+import type { SaveStepParams, UpdateRunParams, WriteResult } from "../../engine/writes.ts";
+import type { EngineClient } from "../../engine/engine-client.ts";
 
 interface Pending<T> {
   readonly item: T;

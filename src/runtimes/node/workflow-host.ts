@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { format } from "node:util";
 import { deserializeError, KilnError, serializeError } from "../../errors.ts";
-import type { LogLevel } from "../../store/store.ts";
+import type { LogLevel } from "../../engine/log-level.ts";
 import { type ActivationOutcome, WorkflowActivation } from "../../workflow/workflow-activation.ts";
 import type { WorkflowFunction } from "../../workflow/workflow-context.ts";
 import { isWorkflowDefinition, takeLastDefinition } from "../../workflow/define-workflow.ts";

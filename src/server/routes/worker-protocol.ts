@@ -3,15 +3,15 @@ import { KilnError, type SerializedError } from "../../errors.ts";
 import type { Step } from "../../engine/step.ts";
 import type {
   AwaitEventParams,
-  ClaimRunsResult,
-  FinishRunParams,
-  LogEntryInput,
   SaveStepParams,
   StartChildRunParams,
-  StoreNotification,
   UpdateRunParams,
   WriteResult,
-} from "../../store/store.ts";
+} from "../../engine/writes.ts";
+import type { ClaimRunsResult } from "../../engine/claim.ts";
+import type { FinishRunParams } from "../../engine/finish.ts";
+import type { LogEntryInput } from "../../engine/log-entry.ts";
+import type { StoreNotification } from "../../engine/engine-client.ts";
 import { ACCESS, type ApiRoute, type AppContext, defineRoute } from "../api-route.ts";
 import { StepSchema } from "../../remote/wire-schemas.ts";
 import { leaseKey } from "../run-leases.ts";
