@@ -1,6 +1,12 @@
 import { KilnError } from "../errors.ts";
 import type { Run } from "../engine/run.ts";
-import type { AwaitEventParams, SaveStepParams, StartChildRunParams, UpdateRunParams, WriteResult } from "../engine/writes.ts";
+import type {
+  AwaitEventParams,
+  SaveStepParams,
+  StartChildRunParams,
+  UpdateRunParams,
+  WriteResult,
+} from "../engine/writes.ts";
 import type { ActivationDeps } from "../workflow/workflow-activation.ts";
 import type { ClaimedRun } from "../engine/claim.ts";
 import type { LogEntryInput } from "../engine/log-entry.ts";
