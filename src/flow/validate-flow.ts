@@ -1,6 +1,7 @@
 import type { z } from "zod";
 import {
   type ConfigProblem,
+  didYouMean,
   expectationPhrase,
   formatKeyPath,
   type KeyPath,
@@ -8,7 +9,6 @@ import {
 } from "../config/config-problems.ts";
 import { KilnError } from "../errors.ts";
 import { checkPredicate } from "./condition-node.ts";
-import { didYouMean } from "./did-you-mean.ts";
 import { checkTemplates } from "./expressions.ts";
 import { checkInputSchema } from "./flow-input.ts";
 import {
