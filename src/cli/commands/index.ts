@@ -2,7 +2,7 @@
 import "./audit.ts";
 import "./db.ts";
 import "./init.ts";
-import "./processes.ts";
+import "./serve.ts";
 import "./replay.ts";
 import "./validate.ts";
 import "./webhooks.ts";
