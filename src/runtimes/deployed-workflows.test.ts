@@ -4,7 +4,7 @@ import { postgresSkip, type TestStore } from "../../tests/support/test-db.ts";
 import { Worker } from "../worker/worker.ts";
 import { attachDeployedWorkflows, type DeployedWorkflows } from "./attach.ts";
 import { storeWorkflowSource } from "./deployed-workflows.ts";
-import { STORES } from "./host-test-harness.ts";
+import { STORES } from "../../tests/support/host-harness.ts";
 
 for (const [dialect, open] of STORES) {
   describe(`deployed workflows from the ${dialect} store`, {

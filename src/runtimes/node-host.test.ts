@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { postgresSkip, type TestStore } from "../../tests/support/test-db.ts";
 import { HostPool } from "./host-pool.ts";
-import { counted, eventually, hostHarness, makeWorkflowDirectory, STORES } from "./host-test-harness.ts";
+import { counted, eventually, hostHarness, makeWorkflowDirectory, STORES } from "../../tests/support/host-harness.ts";
 
 const README_JS = `async function workflow(input, { step, sleep }) {
   const greeting = await step("greet", () => {

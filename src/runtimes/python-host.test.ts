@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { postgresSkip, type TestStore } from "../../tests/support/test-db.ts";
 import { HostPool } from "./host-pool.ts";
-import { counted, eventually, hostHarness, makeWorkflowDirectory, STORES } from "./host-test-harness.ts";
+import { counted, eventually, hostHarness, makeWorkflowDirectory, STORES } from "../../tests/support/host-harness.ts";
 
 /** KILN_TEST_PYTHON picks the interpreter (e.g. a Python 3.9 to check the minimum version). */
 const PYTHON = process.env.KILN_TEST_PYTHON ? { python: process.env.KILN_TEST_PYTHON } : {};

@@ -1,15 +1,15 @@
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { after, before, describe } from "node:test";
-import { openTestPostgres, openTestSqlite, postgresSkip, type TestStore } from "../../tests/support/test-db.ts";
-import type { Run } from "../engine/run.ts";
-import type { Step } from "../engine/step.ts";
-import type { LogEntry, Store } from "../store/store.ts";
-import { Worker } from "../worker/worker.ts";
-import type { FlowDeps } from "./flow-deps.ts";
-import { compileFlowSource } from "./flow-runtime.ts";
-import type { NodeContext, NodeParams } from "./nodes/node-api.ts";
-import { type FlowPlugin, type PluginNodeType, pluginNodeType } from "./plugins.ts";
+import { openTestPostgres, openTestSqlite, postgresSkip, type TestStore } from "./test-db.ts";
+import type { Run } from "../../src/engine/run.ts";
+import type { Step } from "../../src/engine/step.ts";
+import type { LogEntry, Store } from "../../src/store/store.ts";
+import { Worker } from "../../src/worker/worker.ts";
+import type { FlowDeps } from "../../src/flow/flow-deps.ts";
+import { compileFlowSource } from "../../src/flow/flow-runtime.ts";
+import type { NodeContext, NodeParams } from "../../src/flow/nodes/node-api.ts";
+import { type FlowPlugin, type PluginNodeType, pluginNodeType } from "../../src/flow/plugins.ts";
 
 /**
  * Test support for flows: a real Worker on a real store (SQLite in memory and PostgreSQL) with a
