@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { after, before, describe } from "node:test";
-import { openTestPostgres, openTestSqlite, postgresSkip, type TestStore } from "./test-db.ts";
+import { after, before } from "node:test";
+import { forEachStore, type TestStore } from "./test-db.ts";
 import type { Run } from "../../src/engine/run.ts";
 import type { Step } from "../../src/engine/step.ts";
 import type { LogEntry, Store } from "../../src/store/store.ts";
@@ -50,81 +50,75 @@ export interface StoreSuite {
 
 /** Declares `body` once per store (SQLite, then PostgreSQL unless it is unavailable). */
 export function describeOnStores(title: string, deps: () => FlowDeps, body: (suite: StoreSuite) => void): void {
-  const dialects = [
-    ["sqlite", (clock: () => number) => openTestSqlite({ clock })],
-    ["postgres", (clock: () => number) => openTestPostgres({ clock })],
-  ] as const;
-  for (const [dialect, open] of dialects) {
-    describe(`${title} (${dialect})`, { skip: dialect === "postgres" ? postgresSkip() : false }, () => {
-      const clock = { now: 1_700_000_000_000 };
-      let db: TestStore | undefined;
-      before(async () => {
-        db = await open(() => clock.now);
-      });
-      after(async () => {
-        await db?.close();
-      });
-      const harness = (
-        namespace: string,
-        flows: Readonly<Record<string, string>>,
-        options: HarnessOptions = {},
-      ): FlowHarness => {
-        const store = () => (db as TestStore).store;
-        const makeWorker = () => {
-          const worker = new Worker({
-            client: store(),
-            namespace,
-            clock: () => clock.now,
-            leaseMs: 10_000,
-            concurrency: options.concurrency ?? 16,
-          });
-          for (const [name, text] of Object.entries(flows)) {
-            worker.registry.addWorkflow({ name, version: null, fn: compileFlowSource(text, name, deps()) });
-          }
-          for (const [name, fn] of Object.entries(options.code ?? {})) {
-            worker.registry.addWorkflow({ name, version: null, fn: fn as never });
-          }
-          for (const [kind, handler] of Object.entries(options.tasks ?? {})) {
-            worker.registry.addTask({
-              kind,
-              handler: async (input) => handler(input as never),
-              retryPolicy: null,
-              settings: {},
-            });
-          }
-          return worker;
-        };
-        const worker = makeWorker();
-        const getRun = async (id: string) => {
-          const run = await store().getRun({ namespace, id });
-          if (run === undefined) throw new Error(`No run ${id}`);
-          return run;
-        };
-        return {
-          get store() {
-            return store();
-          },
-          worker,
-          clock,
-          namespace,
-          start: async (name, input) => (await store().startRun({ namespace, type: "workflow", name, input })).run.id,
-          run: getRun,
-          steps: (id) => store().listSteps({ runId: id }),
-          logs: (id) => store().listLogs({ runId: id }),
-          stored: async (id) => {
-            const [run, steps, logs] = await Promise.all([
-              getRun(id),
-              store().listSteps({ runId: id }),
-              store().listLogs({ runId: id }),
-            ]);
-            return JSON.stringify({ run, steps, logs });
-          },
-          sibling: makeWorker,
-        };
-      };
-      body({ dialect, harness });
+  forEachStore(title, ({ dialect, open }) => {
+    const clock = { now: 1_700_000_000_000 };
+    let db: TestStore | undefined;
+    before(async () => {
+      db = await open({ clock: () => clock.now });
     });
-  }
+    after(async () => {
+      await db?.close();
+    });
+    const harness = (
+      namespace: string,
+      flows: Readonly<Record<string, string>>,
+      options: HarnessOptions = {},
+    ): FlowHarness => {
+      const store = () => (db as TestStore).store;
+      const makeWorker = () => {
+        const worker = new Worker({
+          client: store(),
+          namespace,
+          clock: () => clock.now,
+          leaseMs: 10_000,
+          concurrency: options.concurrency ?? 16,
+        });
+        for (const [name, text] of Object.entries(flows)) {
+          worker.registry.addWorkflow({ name, version: null, fn: compileFlowSource(text, name, deps()) });
+        }
+        for (const [name, fn] of Object.entries(options.code ?? {})) {
+          worker.registry.addWorkflow({ name, version: null, fn: fn as never });
+        }
+        for (const [kind, handler] of Object.entries(options.tasks ?? {})) {
+          worker.registry.addTask({
+            kind,
+            handler: async (input) => handler(input as never),
+            retryPolicy: null,
+            settings: {},
+          });
+        }
+        return worker;
+      };
+      const worker = makeWorker();
+      const getRun = async (id: string) => {
+        const run = await store().getRun({ namespace, id });
+        if (run === undefined) throw new Error(`No run ${id}`);
+        return run;
+      };
+      return {
+        get store() {
+          return store();
+        },
+        worker,
+        clock,
+        namespace,
+        start: async (name, input) => (await store().startRun({ namespace, type: "workflow", name, input })).run.id,
+        run: getRun,
+        steps: (id) => store().listSteps({ runId: id }),
+        logs: (id) => store().listLogs({ runId: id }),
+        stored: async (id) => {
+          const [run, steps, logs] = await Promise.all([
+            getRun(id),
+            store().listSteps({ runId: id }),
+            store().listLogs({ runId: id }),
+          ]);
+          return JSON.stringify({ run, steps, logs });
+        },
+        sibling: makeWorker,
+      };
+    };
+    body({ dialect, harness });
+  });
 }
 
 /** A local HTTP server on 127.0.0.1 with a port of its own. */
