@@ -8,7 +8,7 @@ import {
   problemsFromIssues,
 } from "../config/config-problems.ts";
 import { KilnError } from "../errors.ts";
-import { checkPredicate } from "./condition-node.ts";
+import { checkPredicate } from "./nodes/condition.ts";
 import { checkTemplates } from "./expressions.ts";
 import { checkInputSchema } from "./flow-input.ts";
 import {
