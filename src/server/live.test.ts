@@ -10,8 +10,15 @@ import type { LiveEvent } from "./live-events.ts";
 import { silentLogger } from "./logger.ts";
 import { type KilnServer, startServer } from "./start-server.ts";
 
-/** Reads SSE events from a response until the stream ends (or `stop` says so). */
-async function readSse(res: Response, stop: (events: LiveEvent[]) => boolean = () => false): Promise<LiveEvent[]> {
+/**
+ * Reads SSE events from a response until the stream ends (or `stop` says so). `onEvent` sees each
+ * event as it arrives: the readiness signal tests wait on instead of sleeping.
+ */
+async function readSse(
+  res: Response,
+  stop: (events: LiveEvent[]) => boolean = () => false,
+  onEvent: (event: LiveEvent) => void = () => {},
+): Promise<LiveEvent[]> {
   const events: LiveEvent[] = [];
   const reader = (res.body as ReadableStream<Uint8Array>).getReader();
   const decoder = new TextDecoder();
@@ -29,7 +36,11 @@ async function readSse(res: Response, stop: (events: LiveEvent[]) => boolean = (
         .filter((l) => l.startsWith("data:"))
         .map((l) => l.slice(5).trimStart())
         .join("\n");
-      if (data !== "") events.push(JSON.parse(data) as LiveEvent);
+      if (data !== "") {
+        const event = JSON.parse(data) as LiveEvent;
+        events.push(event);
+        onEvent(event);
+      }
       end = buffer.indexOf("\n\n");
     }
     if (stop(events)) {
@@ -92,8 +103,13 @@ forEachStore("live updates (SSE and WebSocket)", ({ open }) => {
     const { run } = await db.store.startRun({ namespace: "default", type: "task", name: "stream-me" });
     const res = await fetch(`${server.url}/v1/stream?runId=${run.id}&access_token=${token}`);
     assert.equal(res.status, 200);
-    const reading = readSse(res);
-    await new Promise((r) => setTimeout(r, 50));
+    // The stream opens with the run's state: once that arrived, the subscription is live.
+    let subscribed = () => {};
+    const first = new Promise<void>((resolve) => {
+      subscribed = resolve;
+    });
+    const reading = readSse(res, undefined, () => subscribed());
+    await first;
     await work(db.store, "default", run.id);
     const events = await reading;
     const types = events.map((e) => e.type);
@@ -107,9 +123,24 @@ forEachStore("live updates (SSE and WebSocket)", ({ open }) => {
 
   it("streams the namespace's run changes", async () => {
     const res = await get("/v1/stream?types=run");
-    const reading = readSse(res, (events) => events.some((e) => e.type === "run" && e.status === "completed"));
-    await new Promise((r) => setTimeout(r, 100));
+    let runId = "";
+    let subscribed = false;
+    const reading = readSse(
+      res,
+      (events) => events.some((e) => e.runId === runId && e.type === "run" && e.status === "completed"),
+      () => {
+        subscribed = true;
+      },
+    );
+    // Readiness: the namespace feed has no opening event, so start probe runs (on a queue nobody
+    // claims) until one shows up on it.
+    for (const deadline = Date.now() + 20_000; !subscribed; ) {
+      assert.ok(Date.now() < deadline, "the namespace feed never delivered an event");
+      await db.store.startRun({ namespace: "default", type: "task", name: "ns-feed-probe", queue: "probe" });
+      await new Promise((r) => setTimeout(r, 50));
+    }
     const { run } = await db.store.startRun({ namespace: "default", type: "task", name: "ns-feed" });
+    runId = run.id;
     await work(db.store, "default", run.id);
     const events = await reading;
     const mine = events.filter((e) => e.runId === run.id).map((e) => (e.type === "run" ? e.status : e.type));
