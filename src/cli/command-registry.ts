@@ -6,17 +6,5 @@ export type Runner = <A extends unknown[]>(
   action: (ctx: CliContext, ...args: A) => Promise<number>,
 ) => (...args: unknown[]) => Promise<void>;
 
-/** Adds commands to the program (server processes, in-script commands, replay, …). */
+/** Adds one command module's commands to the program; main.ts lists every installer. */
 export type CommandInstaller = (program: Command, run: Runner) => void;
-
-const installers: CommandInstaller[] = [];
-
-/** Lets CLI modules add their commands; kept apart from main.ts so modules never import it. */
-export function registerCommands(installer: CommandInstaller): void {
-  installers.push(installer);
-}
-
-/** The installers registered so far. */
-export function commandInstallers(): readonly CommandInstaller[] {
-  return installers;
-}

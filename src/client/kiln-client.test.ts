@@ -42,7 +42,11 @@ describe("the typed HTTP client against a real server", { timeout: 120_000 }, ()
     assert.equal(handle.started.status, "queued");
     let changes = 0;
     const outcome = handle.result({ onChange: () => changes++ });
-    await new Promise((r) => setTimeout(r, 300));
+    // Readiness: the waiter has read the run once (its stream is open) before anyone changes it.
+    for (const deadline = Date.now() + 20_000; changes === 0; ) {
+      assert.ok(Date.now() < deadline, "result() never read the run");
+      await new Promise((r) => setTimeout(r, 10));
+    }
     // Another client (another process, say) cancels it: the waiter hears of it on its stream.
     await createKilnClient({ server: server.url }).run(handle.id).cancel();
     const run = await outcome;

@@ -80,11 +80,12 @@ export function expectationPhrase(issue: z.core.$ZodRawIssue): string {
   }
 }
 
-function valueAt(data: unknown, path: KeyPath): unknown {
+/** The value at a key path of parsed data, or undefined when the path does not exist. */
+export function valueAt(data: unknown, path: readonly PropertyKey[]): unknown {
   let node = data;
   for (const segment of path) {
     if (node === null || typeof node !== "object") return undefined;
-    node = (node as Record<string | number, unknown>)[segment];
+    node = (node as Record<PropertyKey, unknown>)[segment];
   }
   return node;
 }
@@ -98,8 +99,15 @@ function unionPhrase(issue: z.core.$ZodIssueInvalidUnion): string {
   return phrases.size > 0 ? [...phrases].join(" or ") : "valid";
 }
 
-const KNOWN_SUGGESTION_DISTANCE = 3;
+/**
+ * The expectation phrase of an issue parsed with `expectationPhrase` as its error map; a union
+ * lists its branches' phrases ("a string or a list").
+ */
+export function issuePhrase(issue: z.core.$ZodIssue): string {
+  return issue.code === "invalid_union" ? unionPhrase(issue) : issue.message;
+}
 
+/** Levenshtein distance, for typo suggestions. */
 function editDistance(a: string, b: string): number {
   const row = Array.from({ length: b.length + 1 }, (_, i) => i);
   for (let i = 1; i <= a.length; i++) {
@@ -114,16 +122,28 @@ function editDistance(a: string, b: string): number {
   return row[b.length] as number;
 }
 
-/** Suggests the closest known key for a typo (`timout_seconds` → `timeout_seconds`). */
-function suggestion(key: string, known: readonly string[]): string {
+/**
+ * ` (did you mean "x"?)` for the closest candidate within `maxEdits` edits (`timout_seconds` →
+ * `timeout_seconds`), else "". By default the allowed distance grows with the name, up to 3, so a
+ * short user-chosen name (a node id) is not "corrected" into an unrelated one.
+ */
+export function didYouMean(
+  name: string,
+  candidates: Iterable<string>,
+  maxEdits = Math.min(3, Math.max(1, Math.floor(name.length / 2))),
+): string {
   let best: string | undefined;
-  let bestDistance = KNOWN_SUGGESTION_DISTANCE + 1;
-  for (const candidate of known) {
-    const distance = editDistance(key, candidate);
+  let bestDistance = maxEdits + 1;
+  for (const candidate of candidates) {
+    const distance = editDistance(name, candidate);
     if (distance < bestDistance) [best, bestDistance] = [candidate, distance];
   }
   return best === undefined ? "" : ` (did you mean "${best}"?)`;
 }
+
+// Known keys are a short fixed list, so a typo a few edits away (`uses` → `needs`) is still a
+// useful suggestion even for a short key.
+const KNOWN_KEY_EDITS = 3;
 
 /** Context for turning zod issues into problems of one file. */
 export interface IssueContext {
@@ -151,7 +171,7 @@ export function problemsFromIssues(issues: readonly z.core.$ZodIssue[], ctx: Iss
     if (issue.code === "unrecognized_keys") {
       const known = ctx.knownKeys?.(issue.path as KeyPath) ?? [];
       for (const key of issue.keys) {
-        out.push(problem(ctx, [...path, key], "key", `Unknown key "${key}"${suggestion(key, known)}`));
+        out.push(problem(ctx, [...path, key], "key", `Unknown key "${key}"${didYouMean(key, known, KNOWN_KEY_EDITS)}`));
       }
     } else if (issue.code === "invalid_key") {
       const inner = issue.issues[0]?.message ?? "valid";
@@ -160,8 +180,9 @@ export function problemsFromIssues(issues: readonly z.core.$ZodIssue[], ctx: Iss
     } else if (issue.code === "invalid_type" && value === undefined) {
       out.push(problem(ctx, path, "key", `Missing required key "${name}" (${issue.message})`));
     } else {
-      const phrase = issue.code === "invalid_union" ? unionPhrase(issue) : issue.message;
-      out.push(problem(ctx, path, "value", `Expected "${name}" to be ${phrase}, got ${describeValue(value)}`));
+      out.push(
+        problem(ctx, path, "value", `Expected "${name}" to be ${issuePhrase(issue)}, got ${describeValue(value)}`),
+      );
     }
   }
   return out;

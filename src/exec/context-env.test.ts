@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { statSync } from "node:fs";
 import { test } from "node:test";
 import { makeTraceparent } from "./context-env.ts";
-import { fixture, memoryRunStore, memoryTaskContext, runInTest } from "./test-helpers.ts";
+import { fixture, memoryRunStore, memoryTaskContext, runInTest } from "../../tests/support/exec-helpers.ts";
 
 test("the context environment of a script attempt: STATE_<KEY>, declared secrets; the worker's KILN_* are not inherited", async () => {
   const store = memoryRunStore();

@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import { setTimeout as delay } from "node:timers/promises";
-import { pidAlive, runInTest } from "./test-helpers.ts";
+import { pidAlive, runInTest } from "../../tests/support/exec-helpers.ts";
 
 const temp = mkdtempSync(join(tmpdir(), "kiln-escape-"));
 after(() => rmSync(temp, { recursive: true, force: true }));
@@ -49,7 +49,7 @@ describe("scripts do not outlive a SIGKILLed worker", () => {
     const program = join(temp, "worker.mts");
     writeFileSync(
       program,
-      `import { runInTest } from ${JSON.stringify(new URL("./test-helpers.ts", import.meta.url).pathname)};
+      `import { runInTest } from ${JSON.stringify(new URL("../../tests/support/exec-helpers.ts", import.meta.url).pathname)};
 await runInTest({ command: "bash", args: ["-c", "setsid sleep 1000 & echo $! > \\"$PID_FILE\\"; sleep 1000"], env: { PID_FILE: ${JSON.stringify(pidFile)} } });
 `,
     );

@@ -4,7 +4,7 @@ import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
-import { fixture, runInTest } from "./test-helpers.ts";
+import { fixture, runInTest } from "../../tests/support/exec-helpers.ts";
 
 const temp = mkdtempSync(join(tmpdir(), "kiln-input-"));
 after(() => rmSync(temp, { recursive: true, force: true }));

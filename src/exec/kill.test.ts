@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import { setTimeout as delay } from "node:timers/promises";
 import { KilnError } from "../errors.ts";
-import { fixture, memoryTaskContext, pidAlive, psGroup, runInTest } from "./test-helpers.ts";
+import { fixture, memoryTaskContext, pidAlive, psGroup, runInTest } from "../../tests/support/exec-helpers.ts";
 
 const temp = mkdtempSync(join(tmpdir(), "kiln-kill-"));
 after(() => rmSync(temp, { recursive: true, force: true }));

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { test } from "node:test";
-import { fixture } from "./test-helpers.ts";
+import { fixture } from "../../tests/support/exec-helpers.ts";
 
 /**
  * Runs a script task in a child Node process whose heap is capped at 48 MB (tests/fixtures/

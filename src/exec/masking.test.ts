@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
-import { fixture, memoryRunStore, memoryTaskContext, runInTest } from "./test-helpers.ts";
+import { fixture, memoryRunStore, memoryTaskContext, runInTest } from "../../tests/support/exec-helpers.ts";
 
 const temp = mkdtempSync(join(tmpdir(), "kiln-mask-"));
 after(() => rmSync(temp, { recursive: true, force: true }));

@@ -4,7 +4,7 @@ import { mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
-import { fixture, memoryRunStore, runInTest } from "./test-helpers.ts";
+import { fixture, memoryRunStore, runInTest } from "../../tests/support/exec-helpers.ts";
 
 const temp = mkdtempSync(join(tmpdir(), "kiln-run-script-"));
 after(() => rmSync(temp, { recursive: true, force: true }));
@@ -248,7 +248,7 @@ describe("state, outputs, logs and progress", () => {
   });
 
   test("a failed state write (lost lease) fails the attempt with that error", async () => {
-    const { memoryTaskContext } = await import("./test-helpers.ts");
+    const { memoryTaskContext } = await import("../../tests/support/exec-helpers.ts");
     const ctx = memoryTaskContext({ failStateWrites: true });
     const { result } = await runInTest({ command: "bash", args: ["-c", 'echo "::set-state key=k::v"'] }, { ctx });
     assert.equal(result.error?.code, "LEASE_LOST");

@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { describe, test } from "node:test";
 import { parseConfig } from "../config/load-config.ts";
 import { KilnError } from "../errors.ts";
-import { kind, runInTest } from "./test-helpers.ts";
+import { kind, runInTest } from "../../tests/support/exec-helpers.ts";
 
 function configError(yaml: string): KilnError {
   try {

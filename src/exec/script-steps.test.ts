@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
-import { fixture, memoryRunStore, psGroup, runInTest } from "./test-helpers.ts";
+import { fixture, memoryRunStore, psGroup, runInTest } from "../../tests/support/exec-helpers.ts";
 
 const temp = mkdtempSync(join(tmpdir(), "kiln-steps-"));
 after(() => rmSync(temp, { recursive: true, force: true }));

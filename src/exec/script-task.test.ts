@@ -5,7 +5,7 @@ import { KilnError } from "../errors.ts";
 import { RunParked, type TaskContext } from "../workflow/task-context.ts";
 import { executeScriptTask, type ScriptTaskContext, scriptTaskHandler } from "./script-task.ts";
 import type { ScriptResult } from "./script-result.ts";
-import { fixture, kind, memoryRunStore, memoryTaskContext } from "./test-helpers.ts";
+import { fixture, kind, memoryRunStore, memoryTaskContext } from "../../tests/support/exec-helpers.ts";
 
 // The worker passes its TaskContext as is: this line fails to compile if the contracts drift.
 const asScriptContext = (ctx: TaskContext): ScriptTaskContext => ctx;

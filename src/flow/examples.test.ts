@@ -5,7 +5,7 @@ import { after, before, it } from "node:test";
 import { loadConfig } from "../config/load-config.ts";
 import { createFlowDeps, type OwnedFlowDeps } from "./flow-deps.ts";
 import { validateFlowFile } from "./flow-runtime.ts";
-import { describeOnStores, json, startHttpServer, type TestServer } from "./flow-test-helpers.ts";
+import { describeOnStores, json, startHttpServer, type TestServer } from "../../tests/support/flow-helpers.ts";
 
 /** Runs the flows under examples/flows/ with their config (plugins) against a local fake API. */
 

@@ -1,5 +1,12 @@
 import { z } from "zod";
-import { describeValue, expectationPhrase, formatKeyPath, type KeyPath } from "../config/config-problems.ts";
+import {
+  describeValue,
+  expectationPhrase,
+  formatKeyPath,
+  issuePhrase,
+  type KeyPath,
+  valueAt,
+} from "../config/config-problems.ts";
 import { KilnError } from "../errors.ts";
 import type { FlowDefinition } from "./flow-definition.ts";
 
@@ -40,24 +47,6 @@ export function checkInputSchema(schema: JsonSchema): string | undefined {
   }
 }
 
-function valueAt(data: unknown, path: readonly PropertyKey[]): unknown {
-  let node = data;
-  for (const segment of path) {
-    if (node === null || typeof node !== "object") return undefined;
-    node = (node as Record<PropertyKey, unknown>)[segment];
-  }
-  return node;
-}
-
-function unionPhrase(issue: z.core.$ZodIssueInvalidUnion): string {
-  const phrases = new Set<string>();
-  for (const branch of issue.errors) {
-    const first = branch[0];
-    if (first && first.path.length === 0) phrases.add(first.message);
-  }
-  return phrases.size > 0 ? [...phrases].join(" or ") : "valid";
-}
-
 /** Turns zod issues (parsed with the expectation-phrase error map) into located problems under `root`. */
 export function valueProblems(issues: readonly z.core.$ZodIssue[], data: unknown, root: string): ValueProblem[] {
   const out: ValueProblem[] = [];
@@ -70,8 +59,7 @@ export function valueProblems(issues: readonly z.core.$ZodIssue[], data: unknown
     } else if (issue.code === "invalid_type" && value === undefined) {
       out.push({ path: where, message: `missing (expected ${issue.message})` });
     } else {
-      const phrase = issue.code === "invalid_union" ? unionPhrase(issue) : issue.message;
-      out.push({ path: where, message: `expected ${phrase}, got ${describeValue(value)}` });
+      out.push({ path: where, message: `expected ${issuePhrase(issue)}, got ${describeValue(value)}` });
     }
   }
   return out;

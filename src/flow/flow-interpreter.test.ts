@@ -5,7 +5,7 @@ import { KilnError } from "../errors.ts";
 import { createFlowDeps, type OwnedFlowDeps } from "./flow-deps.ts";
 import { createFlowWorkflow } from "./flow-interpreter.ts";
 import { loadFlow } from "./flow-load.ts";
-import { describeOnStores, json, startHttpServer, TestProbe, type TestServer } from "./flow-test-helpers.ts";
+import { describeOnStores, json, startHttpServer, TestProbe, type TestServer } from "../../tests/support/flow-helpers.ts";
 
 const probe = new TestProbe();
 const SECRET = "s3cr3t-t0ken-4242";

@@ -2,7 +2,7 @@ import { decideRetry } from "../engine/retry-policy.ts";
 import { ERROR_CODES, type ErrorCode, KilnError, type SerializedError, serializeError } from "../errors.ts";
 import type { LogLevel } from "../engine/log-level.ts";
 import type { WorkflowContext } from "../workflow/workflow-context.ts";
-import { evaluatePredicate } from "./condition-node.ts";
+import { evaluatePredicate } from "./nodes/condition.ts";
 import type { ExpressionScope } from "./expression-scope.ts";
 import { interpolate, maskSecrets } from "./expressions.ts";
 import type { FlowDeps } from "./flow-deps.ts";

@@ -1,5 +1,4 @@
-import type { KeyPath } from "../config/config-problems.ts";
-import { didYouMean } from "./did-you-mean.ts";
+import { didYouMean, type KeyPath } from "../config/config-problems.ts";
 import { DEFAULT_ACTION } from "./flow-definition.ts";
 import type { NextSpec } from "./flow-schema.ts";
 import type { NodeEntry } from "./node-entries.ts";

@@ -1,5 +1,5 @@
+import { didYouMean } from "../config/config-problems.ts";
 import { KilnError } from "../errors.ts";
-import { didYouMean } from "./did-you-mean.ts";
 import { NODE_TYPE_ALIASES, type NodeTypeRegistry } from "./node-type.ts";
 import type { ParamKind, ParamRules } from "./nodes/param-rules.ts";
 

@@ -2,10 +2,10 @@ import { createRequire } from "node:module";
 import { isAbsolute, join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import type { z } from "zod";
-import { expectationPhrase } from "../config/config-problems.ts";
+import { describeValue, expectationPhrase, issuePhrase, valueAt } from "../config/config-problems.ts";
 import type { ResolvedPlugin } from "../config/resolved-config.ts";
 import { KilnError } from "../errors.ts";
-import { checkValue, invalidValueError, type JsonSchema, valueProblems, zodFromJsonSchema } from "./flow-input.ts";
+import { checkValue, invalidValueError, type JsonSchema, zodFromJsonSchema } from "./flow-input.ts";
 import type { ParamProblem } from "./node-type.ts";
 import type { NodeContext, NodeParams, StepNodeType } from "./nodes/node-api.ts";
 import { isTemplated } from "./nodes/param-rules.ts";
@@ -48,15 +48,6 @@ const isZod = (schema: unknown): schema is z.ZodType =>
 const isRecord = (value: unknown): value is Record<string, unknown> =>
   value !== null && typeof value === "object" && !Array.isArray(value);
 
-function valueAt(data: unknown, path: readonly PropertyKey[]): unknown {
-  let node = data;
-  for (const segment of path) {
-    if (node === null || typeof node !== "object") return undefined;
-    node = (node as Record<PropertyKey, unknown>)[segment];
-  }
-  return node;
-}
-
 /** Whether a value on the path to an issue is a template (its type is only known at run time). */
 function underTemplate(params: unknown, path: readonly PropertyKey[]): boolean {
   for (let depth = 0; depth <= path.length; depth++) {
@@ -83,9 +74,7 @@ function paramProblems(type: string, issue: z.core.$ZodIssue, params: unknown): 
   if (issue.code === "invalid_type" && value === undefined) {
     return [{ path, message: `Missing required param "${key}" of ${type} (${issue.message})` }];
   }
-  const [problem] = valueProblems([issue], params, "params");
-  const phrase = problem?.message.replace(/^expected /, "") ?? issue.message;
-  return [{ path, message: `Expected "${key}" to be ${phrase}` }];
+  return [{ path, message: `Expected "${key}" to be ${issuePhrase(issue)}, got ${describeValue(value)}` }];
 }
 
 /** Turns a plugin definition into a registered node type (schema compiled, params checked). */

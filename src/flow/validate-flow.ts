@@ -1,14 +1,14 @@
 import type { z } from "zod";
 import {
   type ConfigProblem,
+  didYouMean,
   expectationPhrase,
   formatKeyPath,
   type KeyPath,
   problemsFromIssues,
 } from "../config/config-problems.ts";
 import { KilnError } from "../errors.ts";
-import { checkPredicate } from "./condition-node.ts";
-import { didYouMean } from "./did-you-mean.ts";
+import { checkPredicate } from "./nodes/condition.ts";
 import { checkTemplates } from "./expressions.ts";
 import { checkInputSchema } from "./flow-input.ts";
 import {

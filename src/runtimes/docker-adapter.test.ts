@@ -8,7 +8,7 @@ import { after, before, describe, it } from "node:test";
 import { openTestSqlite, type TestStore } from "../../tests/support/test-db.ts";
 import { type DockerAdapterOptions, dockerAdapter } from "./docker-adapter.ts";
 import { HostPool } from "./host-pool.ts";
-import { counted, eventually, hostHarness, makeWorkflowDirectory } from "./host-test-harness.ts";
+import { counted, eventually, hostHarness, makeWorkflowDirectory } from "../../tests/support/host-harness.ts";
 
 const clock = { now: 1_000_000 };
 const STAND_IN = fileURLToPath(new URL("../../tests/fixtures/docker-stand-in.mjs", import.meta.url));

@@ -11,7 +11,7 @@ import { runCli } from "../cli/main.ts";
 import type { Output } from "../cli/output.ts";
 import { hasCode } from "../errors.ts";
 import { HostPool } from "./host-pool.ts";
-import { type HostHarness, hostHarness, makeWorkflowDirectory } from "./host-test-harness.ts";
+import { type HostHarness, hostHarness, makeWorkflowDirectory } from "../../tests/support/host-harness.ts";
 import { checkCompatibility, describeIncompatibility, replayHistory } from "./replay.ts";
 
 const V1 = `async function workflow(input, { step, sleep }) {

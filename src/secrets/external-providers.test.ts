@@ -3,7 +3,11 @@ import { after, before, describe, test } from "node:test";
 import { isKilnError } from "../errors.ts";
 import { createAwsSecretsProvider } from "./aws-secrets-manager.ts";
 import { createHashicorpVaultProvider } from "./hashicorp-vault.ts";
-import { type SecretManagerStub, startAwsSecretsStub, startVaultStub } from "./secret-manager-stubs.ts";
+import {
+  type SecretManagerStub,
+  startAwsSecretsStub,
+  startVaultStub,
+} from "../../tests/support/secret-manager-stubs.ts";
 import { createSecretResolver } from "./secret-resolver.ts";
 
 const code = (expected: string) => (error: unknown) => isKilnError(error) && error.code === expected;

@@ -1,5 +1,5 @@
+import { didYouMean } from "../config/config-problems.ts";
 import { KilnError } from "../errors.ts";
-import { didYouMean } from "../flow/did-you-mean.ts";
 import { assertInputMatches } from "../config/input-schema.ts";
 import type { WorkerKind } from "../store/control-store.ts";
 import type { Store } from "../store/store.ts";

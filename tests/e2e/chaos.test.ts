@@ -96,7 +96,8 @@ describe("chaos: workers die mid-step across a 50-step workflow", () => {
   }, async (t) => {
     if (!pgUrl) {
       if (process.env.CI === "true") assert.fail("KILN_TEST_DATABASE_URL is required under CI");
-      t.diagnostic("SKIPPED LOUDLY: no PostgreSQL (KILN_TEST_DATABASE_URL unset)");
+      // Reported as skipped, not as a pass that tested nothing.
+      t.skip("no PostgreSQL: KILN_TEST_DATABASE_URL is unset (node scripts/run-tests.mjs starts a throwaway one)");
       return;
     }
     const schema = `chaos_${process.pid}_${Date.now()}`;

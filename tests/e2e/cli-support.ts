@@ -1,8 +1,12 @@
 /** Helpers of the CLI end-to-end tests: real `kiln` processes and CLI invocations. */
+import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { runCli } from "../../src/cli/main.ts";
 import type { Output } from "../../src/cli/output.ts";
+import type { Run } from "../../src/engine/run.ts";
 
 export const KILN_BIN = fileURLToPath(new URL("../../bin/kiln.mjs", import.meta.url));
 
@@ -97,4 +101,26 @@ export async function eventually<T>(check: () => Promise<T | undefined>, ms = 20
     if (Date.now() > deadline) throw new Error("condition not met in time");
     await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+/** A remote worker's claim long-poll (kiln worker --server): a run found later than this was missed. */
+export const CLAIM_LONG_POLL_MS = 25_000;
+
+/**
+ * Deploys a new workflow `fresh` (a file in `dir`) through `via` (global CLI options naming a
+ * server), starts it with --wait and checks it completed; returns how long the start took, which
+ * stays far below CLAIM_LONG_POLL_MS only if the deploy woke the worker's waiting claim.
+ */
+export async function deployAndRunFresh(dir: string, via: readonly string[]): Promise<number> {
+  const file = join(dir, "fresh.js");
+  writeFileSync(file, "async function workflow(input, { step }) {\n  return await step('hi', () => 'fresh');\n}\n");
+  assert.equal((await kiln([...via, "deploy", "fresh", "-f", file])).code, 0);
+  const started = Date.now();
+  const r = await kiln([...via, "start", "fresh", "--wait", "--json"]);
+  const tookMs = Date.now() - started;
+  assert.equal(r.code, 0, r.err);
+  const run = r.json() as Run;
+  assert.equal(run.status, "completed");
+  assert.equal(run.output, "fresh");
+  return tookMs;
 }

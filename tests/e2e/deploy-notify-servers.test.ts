@@ -9,13 +9,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import pg from "pg";
-import type { Run } from "../../src/engine/run.ts";
 import { postgresSkip } from "../support/test-db.ts";
-import { type KilnProcess, kiln, startKiln } from "./cli-support.ts";
+import { CLAIM_LONG_POLL_MS, deployAndRunFresh, type KilnProcess, kiln, startKiln } from "./cli-support.ts";
 
 const pgUrl = process.env.KILN_TEST_DATABASE_URL ?? "";
-/** The worker's claim long-poll (kiln worker --server): a run found later than this was missed. */
-const CLAIM_LONG_POLL_MS = 25_000;
 /** Processes start slowly on a busy machine; readiness is not what is measured here. */
 const READY_MS = 120_000;
 
@@ -66,16 +63,7 @@ describe("a deploy through one server wakes claims waiting on another", {
   it("runs the first run of a workflow deployed through server A on a worker claiming from server B", async () => {
     // Let the worker's first claim (no deployed names yet) settle into its long-poll on server B.
     await new Promise((r) => setTimeout(r, 2000));
-    const file = join(dir, "fresh.js");
-    writeFileSync(file, "async function workflow(input, { step }) {\n  return await step('hi', () => 'fresh');\n}\n");
-    assert.equal((await kiln([...viaA, "deploy", "fresh", "-f", file])).code, 0);
-    const started = Date.now();
-    const r = await kiln([...viaA, "start", "fresh", "--wait", "--json"]);
-    const tookMs = Date.now() - started;
-    assert.equal(r.code, 0, r.err);
-    const run = r.json() as Run;
-    assert.equal(run.status, "completed");
-    assert.equal(run.output, "fresh");
+    const tookMs = await deployAndRunFresh(dir, viaA);
     // Without the notification server B's claim waits out its long-poll with the old names.
     assert.ok(tookMs < CLAIM_LONG_POLL_MS - 5000, `the first run took ${tookMs} ms`);
   });

@@ -20,7 +20,7 @@ import {
   startImapTestServer,
   startS3TestServer,
   startSmtpTestServer,
-} from "../../src/flow/nodes/service-test-helpers.ts";
+} from "../support/service-servers.ts";
 import { eventually, type KilnProcess, kiln, startKiln } from "./cli-support.ts";
 
 const ROOT = join(import.meta.dirname, "..", "..");

@@ -17,7 +17,7 @@ import {
   type SmtpTestServer,
   startImapTestServer,
   startSmtpTestServer,
-} from "../../src/flow/nodes/service-test-helpers.ts";
+} from "../support/service-servers.ts";
 import { eventually, type KilnProcess, kiln, startKiln } from "./cli-support.ts";
 
 const SEND = `metadata: { name: mail-report }

@@ -10,7 +10,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "no
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { type S3TestServer, startS3TestServer } from "../../src/flow/nodes/service-test-helpers.ts";
+import { type S3TestServer, startS3TestServer } from "../support/service-servers.ts";
 import { type KilnProcess, kiln, startKiln } from "./cli-support.ts";
 
 const S3 =

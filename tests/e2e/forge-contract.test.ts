@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import type { Run } from "../../src/engine/run.ts";
 import type { LogEntry } from "../../src/engine/log-entry.ts";
-import { type SecretManagerStub, startAwsSecretsStub, startVaultStub } from "../../src/secrets/secret-manager-stubs.ts";
+import { type SecretManagerStub, startAwsSecretsStub, startVaultStub } from "../support/secret-manager-stubs.ts";
 import { type KilnProcess, kiln, startKiln } from "./cli-support.ts";
 
 // The calls README.md shows, word for word (curl against the per-process socket, with the

@@ -8,11 +8,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import type { Run } from "../../src/engine/run.ts";
-import { type KilnProcess, kiln, startKiln } from "./cli-support.ts";
-
-/** The worker's claim long-poll (kiln worker --server): a run found later than this was missed. */
-const CLAIM_LONG_POLL_MS = 25_000;
+import { CLAIM_LONG_POLL_MS, deployAndRunFresh, type KilnProcess, kiln, startKiln } from "./cli-support.ts";
 
 describe("remote worker and a new deployment", { timeout: 180_000 }, () => {
   let dir: string;
@@ -42,16 +38,7 @@ describe("remote worker and a new deployment", { timeout: 180_000 }, () => {
   it("runs the first run of a workflow deployed after the worker started, before its long-poll ends", async () => {
     // Let the worker's first claim (with no deployed names) settle into its long-poll.
     await new Promise((r) => setTimeout(r, 1500));
-    const file = join(dir, "fresh.js");
-    writeFileSync(file, "async function workflow(input, { step }) {\n  return await step('hi', () => 'fresh');\n}\n");
-    assert.equal((await kiln([...admin, "deploy", "fresh", "-f", file])).code, 0);
-    const started = Date.now();
-    const r = await kiln([...admin, "start", "fresh", "--wait", "--json"]);
-    const tookMs = Date.now() - started;
-    assert.equal(r.code, 0, r.err);
-    const run = r.json() as Run;
-    assert.equal(run.status, "completed");
-    assert.equal(run.output, "fresh");
+    const tookMs = await deployAndRunFresh(dir, admin);
     // Without the wake-up the claim waits out the long-poll with the old names (~22 s measured).
     assert.ok(tookMs < CLAIM_LONG_POLL_MS - 5000, `the first run took ${tookMs} ms`);
   });

@@ -14,7 +14,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { isKilnError } from "../../src/errors.ts";
 import { executeScriptTask } from "../../src/exec/script-task.ts";
-import { kind, memoryTaskContext } from "../../src/exec/test-helpers.ts";
+import { kind, memoryTaskContext } from "../support/exec-helpers.ts";
 import { Sandbox } from "../../src/flow/sandbox.ts";
 
 let dir: string;

@@ -15,7 +15,7 @@ import { after, describe, it } from "node:test";
 import Database from "better-sqlite3";
 import { isTerminal } from "../../src/engine/status.ts";
 import { executeScriptTask } from "../../src/exec/script-task.ts";
-import { fixture, kind, memoryTaskContext } from "../../src/exec/test-helpers.ts";
+import { fixture, kind, memoryTaskContext } from "../support/exec-helpers.ts";
 import { openStore } from "../../src/store/open-store.ts";
 import type { Store } from "../../src/store/store.ts";
 import { Worker } from "../../src/worker/worker.ts";

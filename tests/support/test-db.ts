@@ -2,6 +2,7 @@
 // (dropped on close) of the database KILN_TEST_DATABASE_URL names. scripts/run-tests.mjs starts a
 // throwaway cluster and sets that variable. No mocks.
 import { randomBytes } from "node:crypto";
+import { describe } from "node:test";
 import pg from "pg";
 import { PostgresStore } from "../../src/store/postgres/postgres-store.ts";
 import { SqliteStore } from "../../src/store/sqlite/sqlite-store.ts";
@@ -91,12 +92,41 @@ export async function openTestPostgres(options: Readonly<StoreOptions> = {}): Pr
   };
 }
 
+/** The two store implementations every store-backed suite runs on. */
+export type StoreDialect = "sqlite" | "postgres";
+
+/** One store implementation a suite runs on: how to open a fresh store, and why it is skipped. */
+export interface StoreKind {
+  readonly dialect: StoreDialect;
+  /** A fresh store: SQLite in memory, or a new PostgreSQL schema (dropped by its `close()`). */
+  open(options?: Readonly<StoreOptions>): Promise<TestStore>;
+  /** A reason to skip (no PostgreSQL outside CI), or false. */
+  readonly skip: string | false;
+}
+
+/** SQLite in memory, then the throwaway PostgreSQL (the base of the contract store helpers below). */
+export function storeKinds(): readonly StoreKind[] {
+  return [
+    { dialect: "sqlite", open: openTestSqlite, skip: false },
+    { dialect: "postgres", open: openTestPostgres, skip: postgresSkip() },
+  ];
+}
+
+/**
+ * Declares the suite `fn` once per store: `describe("<name> on sqlite")` and `describe("<name> on
+ * postgres")`, the latter skipped with a reason when no PostgreSQL is available (never under CI).
+ */
+export function forEachStore(name: string, fn: (kind: StoreKind) => void): void {
+  for (const kind of storeKinds()) describe(`${name} on ${kind.dialect}`, { skip: kind.skip }, () => fn(kind));
+}
+
 /**
  * The stores a PostgreSQL run of a store contract uses: each `open` is a fresh schema, `close`
  * drops it, `openSibling` opens another instance on the same schema (as another server would).
  */
 export function postgresContractStores() {
-  return contractStores(openTestPostgres, postgresSkip());
+  const postgres = storeKinds()[1] as StoreKind;
+  return contractStores(postgres.open, postgres.skip);
 }
 
 /**
@@ -104,7 +134,8 @@ export function postgresContractStores() {
  * No `openSibling`: an in-memory database has no second instance, so the contract reuses `store`.
  */
 export function sqliteContractStores() {
-  const { openSibling: _, ...stores } = contractStores(openTestSqlite, false);
+  const sqlite = storeKinds()[0] as StoreKind;
+  const { openSibling: _, ...stores } = contractStores(sqlite.open, sqlite.skip);
   return stores;
 }
 

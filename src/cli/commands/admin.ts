@@ -1,3 +1,5 @@
+import { type Command, Option } from "commander";
+import type { Runner } from "../command-registry.ts";
 import { readFileSync } from "node:fs";
 import { KilnError } from "../../errors.ts";
 import { parseJsonInput } from "../../engine/payload.ts";
@@ -203,4 +205,46 @@ export async function revokeTokenCommand(ctx: CliContext, id: string): Promise<n
 export async function openapiCommand(ctx: CliContext): Promise<number> {
   printJson(ctx.output, await ctx.api().get("/v1/openapi.json"));
   return 0;
+}
+
+/** Adds the namespace administration commands: events, secrets, tokens, openapi. */
+export function installAdminCommands(program: Command, run: Runner): void {
+  const events = program.command("events").description("send events");
+  events
+    .command("send <name>")
+    .option("--key <key>", "correlation key")
+    .option("-d, --data <json>", "payload as JSON")
+    .action(run((ctx, name: string, opts) => sendEventCommand(ctx, name, opts as never)));
+  events
+    .command("list")
+    .description("events kept in the namespace, newest first (delivered or buffered)")
+    .option("--name <name>", "only events of this name")
+    .option("--buffered", "only events no run has received yet")
+    .option("--limit <n>", "at most this many", "20")
+    .action(run((ctx, opts) => listEventsCommand(ctx, opts as never)));
+
+  const secrets = program.command("secrets").description("manage encrypted secrets");
+  secrets
+    .command("set <name> [value]")
+    .description("set a secret (value from stdin when omitted)")
+    .action(run((ctx, name: string, value: string | undefined) => setSecretCommand(ctx, name, value)));
+  secrets.command("list").action(run((ctx) => listSecretsCommand(ctx)));
+  secrets.command("rm <name>").action(run((ctx, name: string) => removeSecretCommand(ctx, name)));
+  secrets.command("rotate-key").action(run((ctx) => rotateKeyCommand(ctx)));
+
+  const tokens = program.command("tokens").description("manage API tokens");
+  tokens
+    .command("create")
+    .requiredOption("--name <name>", "a name for the token")
+    .addOption(
+      new Option("--role <role>", "role").choices(["admin", "developer", "viewer", "worker"]).default("developer"),
+    )
+    .action(run((ctx, opts) => createTokenCommand(ctx, opts as never)));
+  tokens.command("list").action(run((ctx) => listTokensCommand(ctx)));
+  tokens.command("revoke <id>").action(run((ctx, id: string) => revokeTokenCommand(ctx, id)));
+
+  program
+    .command("openapi")
+    .description("print the OpenAPI document")
+    .action(run((ctx) => openapiCommand(ctx)));
 }

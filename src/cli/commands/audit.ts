@@ -2,7 +2,7 @@ import type { Command } from "commander";
 import { parseDuration } from "../../engine/duration.ts";
 import type { AuditRecord } from "../../store/audit-store.ts";
 import type { CliContext } from "../context.ts";
-import { type Runner, registerCommands } from "../command-registry.ts";
+import type { Runner } from "../command-registry.ts";
 import { timeAgo } from "../human-time.ts";
 import { printJson, table } from "../output.ts";
 
@@ -53,5 +53,3 @@ export function installAuditCommand(program: Command, run: Runner): void {
     .option("--all", "every namespace (a * admin token)")
     .action(run((ctx, opts) => auditCommand(ctx, opts as AuditOptions)));
 }
-
-registerCommands(installAuditCommand);

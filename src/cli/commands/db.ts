@@ -7,7 +7,7 @@ import { copyDatabase } from "../../store/copy-database.ts";
 import { openStore } from "../../store/open-store.ts";
 import type { SqlStore } from "../../store/sql-store.ts";
 import type { CliContext } from "../context.ts";
-import { type Runner, registerCommands } from "../command-registry.ts";
+import type { Runner } from "../command-registry.ts";
 import { printJson } from "../output.ts";
 
 /** Options of `kiln db migrate`. */
@@ -130,5 +130,3 @@ export function installDbCommands(program: Command, run: Runner): void {
     .option("--force", "replace an existing database")
     .action(run((ctx, file: string, opts) => dbRestoreCommand(ctx, file, opts as { db?: string; force?: boolean })));
 }
-
-registerCommands(installDbCommands);

@@ -1,3 +1,5 @@
+import type { Command } from "commander";
+import type { Runner } from "../command-registry.ts";
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { basename, extname, resolve } from "node:path";
 import { loadConfig } from "../../config/load-config.ts";
@@ -151,4 +153,22 @@ export async function deployCommand(ctx: CliContext, id: string, given: DeployFi
         : `${result.name} is unchanged (version ${result.version})`,
     );
   return 0;
+}
+
+/** Adds `kiln deploy`. */
+export function installDeployCommand(program: Command, run: Runner): void {
+  program
+    .command("deploy <id>")
+    .description("deploy workflow code (JS, TS, Python or a YAML flow); `kiln deploy wf.js` deploys a file as `wf`")
+    .option("-f, --file <file>", "source file (- for stdin; default: <id> itself when it is a file)")
+    .option("--runtime <runtime>", "node | python | flow (default: from the extension)")
+    .option("--version <version>", "version (default: next number)")
+    .option("--name <name>", "workflow name (default: <id>)")
+    .option("--description <text>", "description")
+    .option(
+      "-a, --adapter <name>",
+      "only workers with this compute adapter run it: exec, docker or cloudflare (default: the config's workflows.<name>.adapter, else any)",
+    )
+    .option("--check", "refuse the deploy if in-flight runs' histories diverge from the new code")
+    .action(run((ctx, id: string, opts) => deployCommand(ctx, id, opts as never)));
 }

@@ -3,7 +3,7 @@ import { NO_SANDBOX } from "../../config/resolve-sandbox.ts";
 import { SANDBOX_NETWORKS, SANDBOX_PROFILES } from "../../config/sandbox-schema.ts";
 import { type Feature, probeContainerEngine, probeIsolation } from "../../exec/sandbox/isolation-probe.ts";
 import { missingIsolation } from "../../exec/sandbox/sandbox-check.ts";
-import { registerCommands } from "../command-registry.ts";
+import type { Runner } from "../command-registry.ts";
 import type { CliContext } from "../context.ts";
 import { printJson } from "../output.ts";
 
@@ -60,9 +60,10 @@ export async function doctorCommand(ctx: CliContext): Promise<number> {
   return 0;
 }
 
-registerCommands((program: Command, run) => {
+/** Adds `kiln doctor`: which isolation features work here. */
+export function installDoctorCommand(program: Command, run: Runner): void {
   program
     .command("doctor")
     .description("print which isolation features (bubblewrap, namespaces, cgroups, containers) work on this machine")
     .action(run((ctx) => doctorCommand(ctx)));
-});
+}

@@ -3,7 +3,7 @@ import { join, relative, resolve, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Command } from "commander";
 import { KilnError } from "../../errors.ts";
-import { registerCommands } from "../command-registry.ts";
+import type { Runner } from "../command-registry.ts";
 
 /** The JSON Schema of kiln.yaml shipped with this Kiln (clone or installed package). */
 const SCHEMA_FILE = fileURLToPath(new URL("../../../schema/kiln.schema.json", import.meta.url));
@@ -92,7 +92,8 @@ export function initProject(dir: string, force = false): string[] {
   return ignoreDataDir(root) ? [...created, ".gitignore"] : created;
 }
 
-registerCommands((program: Command, run) => {
+/** Adds `kiln init`: scaffolds a project. */
+export function installInitCommand(program: Command, run: Runner): void {
   program
     .command("init [dir]")
     .description("scaffold kiln.yaml, an example script and an example workflow")
@@ -108,4 +109,4 @@ registerCommands((program: Command, run) => {
         return 0;
       }),
     );
-});
+}

@@ -9,7 +9,7 @@ import {
 } from "../../flow/node-catalogue.ts";
 import { nodeTypeRegistry } from "../../flow/node-type.ts";
 import { loadPlugins } from "../../flow/plugins.ts";
-import { registerCommands } from "../command-registry.ts";
+import type { Runner } from "../command-registry.ts";
 import type { CliContext } from "../context.ts";
 import { printJson, table } from "../output.ts";
 
@@ -60,7 +60,8 @@ export async function nodesShowCommand(ctx: CliContext, type: string): Promise<n
   return 0;
 }
 
-registerCommands((program: Command, run) => {
+/** Adds `kiln nodes list|show`: the node types flows can use. */
+export function installNodeCommands(program: Command, run: Runner): void {
   const nodes = program.command("nodes").description("the node types flows can use, with their params");
   nodes
     .command("list")
@@ -70,4 +71,4 @@ registerCommands((program: Command, run) => {
     .command("show <type>")
     .description("one node type's params schema")
     .action(run((ctx, type: string) => nodesShowCommand(ctx, type)));
-});
+}

@@ -1,4 +1,5 @@
-import { registerCommands } from "../command-registry.ts";
+import type { Command } from "commander";
+import type { Runner } from "../command-registry.ts";
 import type { CliContext } from "../context.ts";
 import { printJson } from "../output.ts";
 
@@ -38,7 +39,8 @@ export async function deleteWorkflowCommand(
   return 0;
 }
 
-registerCommands((program, run) => {
+/** Adds `kiln delete workflow`: removes registry entries. */
+export function installDeleteCommands(program: Command, run: Runner): void {
   const del = program.command("delete").description("delete registry entries (workflows)");
   del
     .command("workflow <name>")
@@ -46,4 +48,4 @@ registerCommands((program, run) => {
     .option("--version <version>", "only this version")
     .option("--force", "delete even while runs of it are in flight: they are cancelled")
     .action(run((ctx, name: string, opts) => deleteWorkflowCommand(ctx, name, opts as never)));
-});
+}

@@ -14,7 +14,7 @@ import {
   replayHistory,
 } from "../../runtimes/replay.ts";
 import type { CliContext } from "../context.ts";
-import { type Runner, registerCommands } from "../command-registry.ts";
+import type { Runner } from "../command-registry.ts";
 import { printJson } from "../output.ts";
 
 /** Options of `kiln replay`. */
@@ -157,5 +157,3 @@ export function installReplayCommand(program: Command, run: Runner): void {
     .option("--python <path>", "Python interpreter for Python workflows")
     .action(run((ctx, id: string, opts) => replayCommand(ctx, id, opts as ReplayOptions)));
 }
-
-registerCommands(installReplayCommand);

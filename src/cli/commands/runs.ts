@@ -1,3 +1,6 @@
+import type { Command } from "commander";
+import type { Runner } from "../command-registry.ts";
+import { listResourceCommand } from "./admin.ts";
 import { readFileSync } from "node:fs";
 import { hasCode, KilnError } from "../../errors.ts";
 import { parseDuration } from "../../engine/duration.ts";
@@ -320,4 +323,63 @@ export async function listRunsCommand(
   ]);
   ctx.output.out(table(rows, ["ID", "TYPE", "NAME", "STATUS", "ATTEMPT", "CREATED", "DURATION"]));
   return 0;
+}
+
+/** Adds the commands that start and follow runs: start, run, status, logs, cancel, retry, list. */
+export function installRunCommands(program: Command, run: Runner): void {
+  const start = (type: "workflow" | "task", cmd: Command) =>
+    cmd
+      .option("-i, --input <json>", "input as JSON")
+      .option("--input-file <file>", "input from a JSON file (- for stdin)")
+      .option("--wait", "wait for the run to finish and print it")
+      .option("--follow", "wait and stream the run's logs")
+      .option("--idempotency-key <key>", "same key, same run")
+      .option("--queue <queue>", "queue")
+      .option("--priority <n>", "priority (higher first)")
+      .option("--version <version>", "workflow version to pin")
+      .option("--timeout <duration>", "run timeout: 90s, 10m, 1h (a bare number is seconds)")
+      .option("--callback-url <url>", "POST the run's outcome here (signed with secret WEBHOOK_CALLBACK_SECRET)")
+      .option("--delay <duration>", 'start no earlier than this long from now ("10m")')
+      .option("--at <time>", 'start no earlier than this time ("2026-12-24T09:00Z")')
+      .option(
+        "--allow-unknown",
+        `queue the run even if no worker or deployment knows the ${type === "task" ? "task kind" : "workflow"} yet`,
+      )
+      .action(run((ctx, name: string, opts) => startCommand(ctx, type, name, opts as never)));
+  start("workflow", program.command("start <workflow>").description("start a workflow run; prints the run id"));
+  start("task", program.command("run <task-kind>").description("run a task kind; prints the run id"));
+
+  program
+    .command("status <run-id>")
+    .description("show a run")
+    .action(run((ctx, id: string) => statusCommand(ctx, id)));
+  program
+    .command("logs <run-id>")
+    .description("print a run's logs")
+    .option("-f, --follow", "keep following until the run ends")
+    .action(run((ctx, id: string, opts) => logsCommand(ctx, id, opts as never)));
+  program
+    .command("cancel <run-id>")
+    .description("cancel a run")
+    .action(run((ctx, id: string) => cancelCommand(ctx, id)));
+  program
+    .command("retry <run-id>")
+    .description("retry a finished run as a new attempt")
+    .option("--from-step <name>", "forget this step and every later one")
+    .option("--wait", "wait for the run to finish")
+    .action(run((ctx, id: string, opts) => retryCommand(ctx, id, opts as never)));
+
+  const list = program.command("list").description("list workflows, runs, tasks or workers");
+  list
+    .command("runs")
+    .option("-w, --workflow <name>", "only runs of this workflow")
+    .option("--task <kind>", "only runs of this task kind")
+    .option("-s, --status <status>", "only runs in these statuses (comma-separated)")
+    .option("-n, --limit <n>", "how many", "20")
+    .action(run((ctx, opts) => listRunsCommand(ctx, opts as never)));
+  for (const what of ["workflows", "tasks", "workers"] as const) {
+    const cmd = list.command(what);
+    if (what === "workflows") cmd.option("--search <text>", "only workflows whose name or description contains it");
+    cmd.action(run((ctx, opts) => listResourceCommand(ctx, what, opts as never)));
+  }
 }

@@ -2,7 +2,7 @@
 import type { Command } from "commander";
 import { parseJsonInput } from "../../engine/payload.ts";
 import type { Schedule, ScheduleFire } from "../../store/schedule-store.ts";
-import { type Runner, registerCommands } from "../command-registry.ts";
+import type { Runner } from "../command-registry.ts";
 import type { CliContext } from "../context.ts";
 import { printJson, table } from "../output.ts";
 
@@ -116,7 +116,8 @@ async function deleteSchedule(ctx: CliContext, id: string): Promise<number> {
   return print(ctx, result, `schedule ${id} deleted`);
 }
 
-registerCommands((program: Command, run: Runner) => {
+/** Adds `kiln schedules …`: cron schedules that start runs. */
+export function installScheduleCommands(program: Command, run: Runner): void {
   const schedules = program.command("schedules").description("cron schedules that start runs");
   schedules
     .command("create <id>")
@@ -169,4 +170,4 @@ registerCommands((program: Command, run: Runner) => {
     .command("delete <id>")
     .description("delete a schedule (its runs stay)")
     .action(run((ctx, id: string) => deleteSchedule(ctx, id)));
-});
+}

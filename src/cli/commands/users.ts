@@ -4,7 +4,7 @@ import { Writable } from "node:stream";
 import type { Command } from "commander";
 import { KilnError } from "../../errors.ts";
 import type { Account } from "../../store/account-store.ts";
-import { type Runner, registerCommands } from "../command-registry.ts";
+import type { Runner } from "../command-registry.ts";
 import type { CliContext } from "../context.ts";
 import { printJson, table } from "../output.ts";
 
@@ -124,5 +124,3 @@ export function installUsersCommand(program: Command, run: Runner): void {
     .description("delete an account")
     .action(run((ctx, name) => removeUserCommand(ctx, name as string)));
 }
-
-registerCommands(installUsersCommand);

@@ -7,7 +7,7 @@ import { loadConfig } from "../../config/load-config.ts";
 import { isKilnError } from "../../errors.ts";
 import { validateFlowFile } from "../../flow/flow-runtime.ts";
 import { validateDeployment } from "../../server/deploy-validation.ts";
-import { registerCommands } from "../command-registry.ts";
+import type { Runner } from "../command-registry.ts";
 import type { CliContext } from "../context.ts";
 import { printJson } from "../output.ts";
 
@@ -105,11 +105,12 @@ export async function validateCommand(ctx: CliContext, files: readonly string[])
   return problems.length === 0 ? 0 : 1;
 }
 
-registerCommands((program: Command, run) => {
+/** Adds `kiln validate`: checks config files and YAML flows. */
+export function installValidateCommand(program: Command, run: Runner): void {
   program
     .command("validate [files...]")
     .description(
       "check config files and YAML flows (default: the config and every workflow under workflows/); every error with file:line:column",
     )
     .action(run((ctx, files: string[]) => validateCommand(ctx, files ?? [])));
-});
+}

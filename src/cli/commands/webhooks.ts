@@ -2,7 +2,7 @@
 import type { Command } from "commander";
 import { KilnError } from "../../errors.ts";
 import { parseJsonInput } from "../../engine/payload.ts";
-import { type Runner, registerCommands } from "../command-registry.ts";
+import type { Runner } from "../command-registry.ts";
 import type { CliContext } from "../context.ts";
 import { printJson, table } from "../output.ts";
 
@@ -241,5 +241,3 @@ export function installWebhookCommands(program: Command, run: Runner): void {
     .description("send a delivery again now")
     .action(run((ctx, id: string) => redeliverCommand(ctx, id)));
 }
-
-registerCommands(installWebhookCommands);

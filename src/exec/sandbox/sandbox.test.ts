@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { KILN_BIN_DIR } from "../script-kinds.ts";
-import { pidAlive, runInTest } from "../test-helpers.ts";
+import { pidAlive, runInTest } from "../../../tests/support/exec-helpers.ts";
 import { probeIsolation } from "./isolation-probe.ts";
 import { missingIsolation } from "./sandbox-check.ts";
 import { NO_SANDBOX } from "../../config/resolve-sandbox.ts";

@@ -9,8 +9,8 @@ import MailComposer from "nodemailer/lib/mail-composer/index.js";
 import type { Store } from "../../store/store.ts";
 import { createFlowDeps, type OwnedFlowDeps } from "../flow-deps.ts";
 import { storeStartRun } from "../flow-start-run.ts";
-import { describeOnStores } from "../flow-test-helpers.ts";
-import { type ImapTestServer, startImapTestServer } from "./service-test-helpers.ts";
+import { describeOnStores } from "../../../tests/support/flow-helpers.ts";
+import { type ImapTestServer, startImapTestServer } from "../../../tests/support/service-servers.ts";
 
 let deps: OwnedFlowDeps;
 let imap: ImapTestServer;

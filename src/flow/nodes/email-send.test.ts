@@ -5,9 +5,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, it } from "node:test";
 import { createFlowDeps, type OwnedFlowDeps } from "../flow-deps.ts";
-import { describeOnStores } from "../flow-test-helpers.ts";
+import { describeOnStores } from "../../../tests/support/flow-helpers.ts";
 import { validateFlow } from "../validate-flow.ts";
-import { type SmtpTestServer, startSmtpTestServer } from "./service-test-helpers.ts";
+import { type SmtpTestServer, startSmtpTestServer } from "../../../tests/support/service-servers.ts";
 
 let deps: OwnedFlowDeps;
 let plain: SmtpTestServer;

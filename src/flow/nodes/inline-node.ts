@@ -1,5 +1,4 @@
-import { describeValue, expectationPhrase } from "../../config/config-problems.ts";
-import { didYouMean } from "../did-you-mean.ts";
+import { describeValue, didYouMean, expectationPhrase } from "../../config/config-problems.ts";
 import { checkTemplates } from "../expressions.ts";
 import type { FlowNode } from "../flow-definition.ts";
 import { resolveInlineNode } from "../resolve-node.ts";

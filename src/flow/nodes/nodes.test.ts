@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, it } from "node:test";
 import { createFlowDeps, type OwnedFlowDeps } from "../flow-deps.ts";
-import { describeOnStores, json, startHttpServer, TestProbe, type TestServer } from "../flow-test-helpers.ts";
+import { describeOnStores, json, startHttpServer, TestProbe, type TestServer } from "../../../tests/support/flow-helpers.ts";
 
 const probe = new TestProbe();
 let deps: OwnedFlowDeps;

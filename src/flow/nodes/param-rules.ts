@@ -1,7 +1,6 @@
-import { describeValue } from "../../config/config-problems.ts";
+import { describeValue, didYouMean } from "../../config/config-problems.ts";
 import { parseDuration } from "../../engine/duration.ts";
 import { KilnError } from "../../errors.ts";
-import { didYouMean } from "../did-you-mean.ts";
 import type { ParamProblem } from "../node-type.ts";
 import { hasTemplate } from "../template.ts";
 

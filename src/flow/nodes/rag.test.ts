@@ -7,7 +7,7 @@ import { after, before, it } from "node:test";
 import { type ModelStub, startModelStub } from "../../../tests/support/model-stub.ts";
 import { type LazyVectorStore, lazyVectorStore } from "../../store/open-vector-store.ts";
 import { createFlowDeps, type OwnedFlowDeps } from "../flow-deps.ts";
-import { describeOnStores } from "../flow-test-helpers.ts";
+import { describeOnStores } from "../../../tests/support/flow-helpers.ts";
 
 let stub: ModelStub;
 let deps: OwnedFlowDeps;

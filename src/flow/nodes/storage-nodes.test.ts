@@ -5,8 +5,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, it } from "node:test";
 import { createFlowDeps, type OwnedFlowDeps } from "../flow-deps.ts";
-import { describeOnStores } from "../flow-test-helpers.ts";
-import { type S3TestServer, startS3TestServer } from "./service-test-helpers.ts";
+import { describeOnStores } from "../../../tests/support/flow-helpers.ts";
+import { type S3TestServer, startS3TestServer } from "../../../tests/support/service-servers.ts";
 
 let deps: OwnedFlowDeps;
 let s3: S3TestServer;

@@ -1,7 +1,57 @@
+import { KilnError } from "../../errors.ts";
 import type { LogLevel } from "../../engine/log-level.ts";
-import type { SandboxLog } from "../sandbox.ts";
-import { checkTransformParams, runTransform } from "../transform-node.ts";
+import type { ExpressionScope } from "../expression-scope.ts";
+import type { ParamProblem } from "../node-type.ts";
+import type { CodeChecker, Sandbox, SandboxLog, ScriptValue } from "../sandbox.ts";
 import type { StepNodeType } from "./node-api.ts";
+
+/**
+ * A `transform` node runs `params.script`, a JavaScript function body, in the sandbox with `input`
+ * (the previous node's output), `flow`, `nodes`, `secrets`, `env`, `run` in scope. Its return
+ * value is the node's output; its `console` lines go to the run log.
+ */
+export function runTransform(
+  sandbox: Sandbox,
+  params: Readonly<Record<string, unknown>>,
+  scope: ExpressionScope,
+): ScriptValue {
+  const script = params.script;
+  if (typeof script !== "string") {
+    throw new KilnError("INVALID_CONFIG", "A transform node needs params.script: a JavaScript function body");
+  }
+  return sandbox.runScript(script, scope);
+}
+
+/** The offset in `text` of the start of 1-based line `line`. */
+function lineOffset(text: string, line: number): number {
+  let offset = 0;
+  for (let current = 1; current < line; current++) {
+    const next = text.indexOf("\n", offset);
+    if (next === -1) return offset;
+    offset = next + 1;
+  }
+  return offset;
+}
+
+/** Static problems of a transform node's params: the script must be a string that compiles. */
+export function checkTransformParams(params: Readonly<Record<string, unknown>>, code: CodeChecker): ParamProblem[] {
+  const script = params.script;
+  if (typeof script !== "string" || script.trim() === "") {
+    return [
+      { path: ["script"], message: 'Expected "script" to be a JavaScript function body that returns the output' },
+    ];
+  }
+  const problem = code.checkScript(script);
+  if (problem === undefined) return [];
+  const where = problem.line === undefined ? "" : ` (line ${problem.line} of the script)`;
+  return [
+    {
+      path: ["script"],
+      offset: problem.line === undefined ? 0 : lineOffset(script, problem.line),
+      message: `Bad script: ${problem.message}${where}`,
+    },
+  ];
+}
 
 const LEVELS: Readonly<Record<SandboxLog["level"], LogLevel>> = {
   info: "info",

@@ -4,7 +4,7 @@ import type { AddressInfo } from "node:net";
 import { after, before, describe, it } from "node:test";
 import { openTestSqlite, type TestStore } from "../../../tests/support/test-db.ts";
 import { HostPool } from "../host-pool.ts";
-import { hostHarness } from "../host-test-harness.ts";
+import { hostHarness } from "../../../tests/support/host-harness.ts";
 import { type ClosableComputeAdapter, cloudflareAdapter } from "./cloudflare-adapter.ts";
 import { miniflareApi } from "./miniflare-api.ts";
 

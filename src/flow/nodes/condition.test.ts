@@ -1,9 +1,9 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: Kiln's ${…} expression syntax appears in plain strings on purpose.
 import assert from "node:assert/strict";
 import { after, describe, test } from "node:test";
-import { KilnError } from "../errors.ts";
-import { checkConditionParams, checkPredicate, evaluateCondition, evaluatePredicate } from "./condition-node.ts";
-import { Sandbox } from "./sandbox.ts";
+import { KilnError } from "../../errors.ts";
+import { checkConditionParams, checkPredicate, evaluateCondition, evaluatePredicate } from "./condition.ts";
+import { Sandbox } from "../sandbox.ts";
 
 const sandbox = await Sandbox.create();
 after(() => sandbox.dispose());

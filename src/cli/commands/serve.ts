@@ -27,7 +27,7 @@ import type { Store } from "../../store/store.ts";
 import { HttpEngineClient } from "../../remote/http-engine-client.ts";
 import type { WorkerLogger } from "../../worker/worker.ts";
 import type { CliContext } from "../context.ts";
-import { registerCommands } from "../command-registry.ts";
+import type { Runner } from "../command-registry.ts";
 import { takeOverWorkerInstance, workerInstanceFile } from "../../worker/worker-instance.ts";
 import { devNamespaces, devPort, provisionDevAccess } from "../dev-namespaces.ts";
 import { DEFAULT_DATA_DIR, DEV_CONFIG_POINTER } from "../target.ts";
@@ -585,7 +585,8 @@ const ADAPTER_FLAG = "--adapter <list>";
 const ADAPTER_HELP =
   "compute adapters of deployed workflows, e.g. exec,cloudflare (default: worker.adapters, else exec); the first also runs workflows deployed without one";
 
-registerCommands((program: Command, run) => {
+/** Adds `kiln dev` (alias `serve`), `kiln server` and `kiln worker`: the long-running processes. */
+export function installServeCommands(program: Command, run: Runner): void {
   program
     .command("dev")
     .alias("serve")
@@ -644,4 +645,4 @@ registerCommands((program: Command, run) => {
     .option(ADAPTER_FLAG, ADAPTER_HELP)
     .addOption(sandboxOption())
     .action(run((ctx, opts) => traced("kiln-worker", () => workerCommand(ctx, opts as WorkerOptions))));
-});
+}

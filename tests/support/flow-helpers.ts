@@ -1,16 +1,16 @@
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { after, before, describe } from "node:test";
-import { openTestPostgres, openTestSqlite, postgresSkip, type TestStore } from "../../tests/support/test-db.ts";
-import type { Run } from "../engine/run.ts";
-import type { Step } from "../engine/step.ts";
-import type { Store } from "../store/store.ts";
-import type { LogEntry } from "../engine/log-entry.ts";
-import { Worker } from "../worker/worker.ts";
-import type { FlowDeps } from "./flow-deps.ts";
-import { compileFlowSource } from "./flow-runtime.ts";
-import type { NodeContext, NodeParams } from "./nodes/node-api.ts";
-import { type FlowPlugin, type PluginNodeType, pluginNodeType } from "./plugins.ts";
+import { after, before } from "node:test";
+import { forEachStore, type TestStore } from "./test-db.ts";
+import type { Run } from "../../src/engine/run.ts";
+import type { Step } from "../../src/engine/step.ts";
+import type { Store } from "../../src/store/store.ts";
+import type { LogEntry } from "../../src/engine/log-entry.ts";
+import { Worker } from "../../src/worker/worker.ts";
+import type { FlowDeps } from "../../src/flow/flow-deps.ts";
+import { compileFlowSource } from "../../src/flow/flow-runtime.ts";
+import type { NodeContext, NodeParams } from "../../src/flow/nodes/node-api.ts";
+import { type FlowPlugin, type PluginNodeType, pluginNodeType } from "../../src/flow/plugins.ts";
 
 /**
  * Test support for flows: a real Worker on a real store (SQLite in memory and PostgreSQL) with a
@@ -51,82 +51,76 @@ export interface StoreSuite {
 
 /** Declares `body` once per store (SQLite, then PostgreSQL unless it is unavailable). */
 export function describeOnStores(title: string, deps: () => FlowDeps, body: (suite: StoreSuite) => void): void {
-  const dialects = [
-    ["sqlite", (clock: () => number) => openTestSqlite({ clock })],
-    ["postgres", (clock: () => number) => openTestPostgres({ clock })],
-  ] as const;
-  for (const [dialect, open] of dialects) {
-    describe(`${title} (${dialect})`, { skip: dialect === "postgres" ? postgresSkip() : false }, () => {
-      const clock = { now: 1_700_000_000_000 };
-      let db: TestStore | undefined;
-      before(async () => {
-        db = await open(() => clock.now);
-      });
-      after(async () => {
-        await db?.close();
-      });
-      const harness = (
-        namespace: string,
-        flows: Readonly<Record<string, string>>,
-        options: HarnessOptions = {},
-      ): FlowHarness => {
-        const store = () => (db as TestStore).store;
-        const makeWorker = () => {
-          const worker = new Worker({
-            client: store(),
-            housekeeper: store(),
-            namespace,
-            clock: () => clock.now,
-            leaseMs: 10_000,
-            concurrency: options.concurrency ?? 16,
-          });
-          for (const [name, text] of Object.entries(flows)) {
-            worker.registry.addWorkflow({ name, version: null, fn: compileFlowSource(text, name, deps()) });
-          }
-          for (const [name, fn] of Object.entries(options.code ?? {})) {
-            worker.registry.addWorkflow({ name, version: null, fn: fn as never });
-          }
-          for (const [kind, handler] of Object.entries(options.tasks ?? {})) {
-            worker.registry.addTask({
-              kind,
-              handler: async (input) => handler(input as never),
-              retryPolicy: null,
-              settings: {},
-            });
-          }
-          return worker;
-        };
-        const worker = makeWorker();
-        const getRun = async (id: string) => {
-          const run = await store().getRun({ namespace, id });
-          if (run === undefined) throw new Error(`No run ${id}`);
-          return run;
-        };
-        return {
-          get store() {
-            return store();
-          },
-          worker,
-          clock,
-          namespace,
-          start: async (name, input) => (await store().startRun({ namespace, type: "workflow", name, input })).run.id,
-          run: getRun,
-          steps: (id) => store().listSteps({ runId: id }),
-          logs: (id) => store().listLogs({ runId: id }),
-          stored: async (id) => {
-            const [run, steps, logs] = await Promise.all([
-              getRun(id),
-              store().listSteps({ runId: id }),
-              store().listLogs({ runId: id }),
-            ]);
-            return JSON.stringify({ run, steps, logs });
-          },
-          sibling: makeWorker,
-        };
-      };
-      body({ dialect, harness });
+  forEachStore(title, ({ dialect, open }) => {
+    const clock = { now: 1_700_000_000_000 };
+    let db: TestStore | undefined;
+    before(async () => {
+      db = await open({ clock: () => clock.now });
     });
-  }
+    after(async () => {
+      await db?.close();
+    });
+    const harness = (
+      namespace: string,
+      flows: Readonly<Record<string, string>>,
+      options: HarnessOptions = {},
+    ): FlowHarness => {
+      const store = () => (db as TestStore).store;
+      const makeWorker = () => {
+        const worker = new Worker({
+          client: store(),
+          housekeeper: store(),
+          namespace,
+          clock: () => clock.now,
+          leaseMs: 10_000,
+          concurrency: options.concurrency ?? 16,
+        });
+        for (const [name, text] of Object.entries(flows)) {
+          worker.registry.addWorkflow({ name, version: null, fn: compileFlowSource(text, name, deps()) });
+        }
+        for (const [name, fn] of Object.entries(options.code ?? {})) {
+          worker.registry.addWorkflow({ name, version: null, fn: fn as never });
+        }
+        for (const [kind, handler] of Object.entries(options.tasks ?? {})) {
+          worker.registry.addTask({
+            kind,
+            handler: async (input) => handler(input as never),
+            retryPolicy: null,
+            settings: {},
+          });
+        }
+        return worker;
+      };
+      const worker = makeWorker();
+      const getRun = async (id: string) => {
+        const run = await store().getRun({ namespace, id });
+        if (run === undefined) throw new Error(`No run ${id}`);
+        return run;
+      };
+      return {
+        get store() {
+          return store();
+        },
+        worker,
+        clock,
+        namespace,
+        start: async (name, input) => (await store().startRun({ namespace, type: "workflow", name, input })).run.id,
+        run: getRun,
+        steps: (id) => store().listSteps({ runId: id }),
+        logs: (id) => store().listLogs({ runId: id }),
+        stored: async (id) => {
+          const [run, steps, logs] = await Promise.all([
+            getRun(id),
+            store().listSteps({ runId: id }),
+            store().listLogs({ runId: id }),
+          ]);
+          return JSON.stringify({ run, steps, logs });
+        },
+        sibling: makeWorker,
+      };
+    };
+    body({ dialect, harness });
+  });
 }
 
 /** A local HTTP server on 127.0.0.1 with a port of its own. */

@@ -4,18 +4,18 @@
  */
 import { execFileSync } from "node:child_process";
 import { join } from "node:path";
-import { defineTaskKind } from "../config/define-task-kind.ts";
-import type { ResolvedTaskKind } from "../config/resolved-config.ts";
-import type { Progress, Run } from "../engine/run.ts";
-import type { Step } from "../engine/step.ts";
-import { KilnError } from "../errors.ts";
-import type { LogLevel } from "../engine/log-level.ts";
-import type { TaskContext, TaskSteps } from "../workflow/task-context.ts";
-import { runScript } from "./run-script.ts";
-import type { ScriptResult } from "./script-result.ts";
+import { defineTaskKind } from "../../src/config/define-task-kind.ts";
+import type { ResolvedTaskKind } from "../../src/config/resolved-config.ts";
+import type { Progress, Run } from "../../src/engine/run.ts";
+import type { Step } from "../../src/engine/step.ts";
+import { KilnError } from "../../src/errors.ts";
+import type { LogLevel } from "../../src/engine/log-level.ts";
+import type { TaskContext, TaskSteps } from "../../src/workflow/task-context.ts";
+import { runScript } from "../../src/exec/run-script.ts";
+import type { ScriptResult } from "../../src/exec/script-result.ts";
 
 /** The fixtures directory (real scripts). */
-export const FIXTURES = new URL("../../tests/fixtures/", import.meta.url).pathname;
+export const FIXTURES = new URL("../fixtures/", import.meta.url).pathname;
 
 /** The absolute path of a fixture script. */
 export function fixture(name: string): string {

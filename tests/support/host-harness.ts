@@ -3,20 +3,18 @@
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { openTestPostgres, openTestSqlite, type TestStore } from "../../tests/support/test-db.ts";
-import { resolveRetryPolicy } from "../engine/retry-policy.ts";
-import type { Run } from "../engine/run.ts";
-import type { Step } from "../engine/step.ts";
-import { Worker } from "../worker/worker.ts";
-import { type DeployedWorkflow, DeployedWorkflowResolver, InMemoryWorkflowSource } from "./deployed-workflows.ts";
-import type { HostPool } from "./host-pool.ts";
-import { HostRunner } from "./host-runner.ts";
-
-/** The store factories every host suite runs on. */
-export const STORES: readonly [string, (clock: () => number) => Promise<TestStore>][] = [
-  ["sqlite", (clock) => openTestSqlite({ clock })],
-  ["postgres", (clock) => openTestPostgres({ clock })],
-];
+import type { TestStore } from "./test-db.ts";
+import { resolveRetryPolicy } from "../../src/engine/retry-policy.ts";
+import type { Run } from "../../src/engine/run.ts";
+import type { Step } from "../../src/engine/step.ts";
+import { Worker } from "../../src/worker/worker.ts";
+import {
+  type DeployedWorkflow,
+  DeployedWorkflowResolver,
+  InMemoryWorkflowSource,
+} from "../../src/runtimes/deployed-workflows.ts";
+import type { HostPool } from "../../src/runtimes/host-pool.ts";
+import { HostRunner } from "../../src/runtimes/host-runner.ts";
 
 /** A worker executing deployed code in one namespace. */
 export interface HostHarness {

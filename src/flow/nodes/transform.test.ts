@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { after, test } from "node:test";
-import { KilnError } from "../errors.ts";
-import { Sandbox } from "./sandbox.ts";
-import { checkTransformParams, runTransform } from "./transform-node.ts";
+import { KilnError } from "../../errors.ts";
+import { Sandbox } from "../sandbox.ts";
+import { checkTransformParams, runTransform } from "./transform.ts";
 
 const sandbox = await Sandbox.create();
 after(() => sandbox.dispose());
