@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { KilnError } from "../errors.ts";
-import { FlowWorkflowResolver } from "../flow/flow-resolver.ts";
-import type { FlowRuntime } from "../flow/flow-runtime.ts";
+import { FlowWorkflowResolver } from "../flow/run/flow-resolver.ts";
+import type { FlowRuntime } from "../flow/run/flow-runtime.ts";
 import { DeployedNames } from "./deployed-names.ts";
 import { DeployedWorkflowResolver, type DeployedWorkflowSource, InMemoryWorkflowSource } from "./deployed-workflows.ts";
 import { HostPool } from "./host-pool.ts";
