@@ -6,8 +6,8 @@
  * comes with a new scope and input (the first expression of each node visit pays for copying them).
  * Usage: `node --import tsx bench/expressions.bench.ts [--quick]`.
  */
-import { interpolateString } from "../src/flow/expressions.ts";
-import { Sandbox } from "../src/flow/sandbox.ts";
+import { interpolateString } from "../src/flow/expressions/expressions.ts";
+import { Sandbox } from "../src/flow/expressions/sandbox.ts";
 import { median, percentile, round } from "./support.ts";
 
 const quick = process.argv.includes("--quick");

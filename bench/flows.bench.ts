@@ -5,8 +5,8 @@
  * 3 runs after one warm-up run (the warm-up compiles the scripts; its time is printed too).
  * Usage: `node --import tsx bench/flows.bench.ts [--nodes N] [--runs N]`.
  */
-import { createFlowDeps } from "../src/flow/flow-deps.ts";
-import { compileFlowSource } from "../src/flow/flow-runtime.ts";
+import { createFlowDeps } from "../src/flow/run/flow-deps.ts";
+import { compileFlowSource } from "../src/flow/run/flow-runtime.ts";
 import { Worker } from "../src/worker/worker.ts";
 import { freshStore, median, round } from "./support.ts";
 

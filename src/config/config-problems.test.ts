@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { z } from "zod";
-import { checkValue } from "../flow/flow-input.ts";
+import { checkValue } from "../flow/run/flow-input.ts";
 import { didYouMean, expectationPhrase, formatKeyPath, issuePhrase, problemsFromIssues } from "./config-problems.ts";
 
 const schema = z.strictObject({

@@ -1,7 +1,7 @@
 import { KilnError, isKilnError } from "../errors.ts";
-import { Sandbox } from "../flow/sandbox.ts";
-import { nodeTypeRegistry } from "../flow/node-type.ts";
-import { validateFlow } from "../flow/validate-flow.ts";
+import { Sandbox } from "../flow/expressions/sandbox.ts";
+import { nodeTypeRegistry } from "../flow/nodes/node-type.ts";
+import { validateFlow } from "../flow/definition/validate-flow.ts";
 import { prepareWorkflowSource } from "../runtimes/workflow-source.ts";
 
 let sandbox: Promise<Sandbox> | undefined;

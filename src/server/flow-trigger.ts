@@ -1,5 +1,5 @@
 import { parse } from "yaml";
-import { flowWebhookTriggerSchema } from "../flow/flow-schema.ts";
+import { flowWebhookTriggerSchema } from "../flow/definition/flow-schema.ts";
 import type { Store } from "../store/store.ts";
 
 /**

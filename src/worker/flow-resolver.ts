@@ -1,5 +1,5 @@
 import type { Run } from "../engine/run.ts";
-import type { FlowRuntime } from "../flow/flow-runtime.ts";
+import type { FlowRuntime } from "../flow/run/flow-runtime.ts";
 import type { DeployedWorkflow, DeployedWorkflowSource } from "../runtimes/deployed-workflows.ts";
 import type { ActivateWorkflow, WorkflowResolver } from "./registry.ts";
 import { WorkflowActivation } from "./workflow-activation.ts";

@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import type { CatalogueEntry } from "../../src/flow/node-catalogue.ts";
+import type { CatalogueEntry } from "../../src/flow/nodes/node-catalogue.ts";
 import { NODE_LIBRARY } from "../../src/flow/nodes/library.ts";
 import { kiln } from "./cli-support.ts";
 

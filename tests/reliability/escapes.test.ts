@@ -15,7 +15,7 @@ import { after, before, describe, it } from "node:test";
 import { isKilnError } from "../../src/errors.ts";
 import { executeScriptTask } from "../../src/exec/script-task.ts";
 import { kind, memoryTaskContext } from "../support/exec-helpers.ts";
-import { Sandbox } from "../../src/flow/sandbox.ts";
+import { Sandbox } from "../../src/flow/expressions/sandbox.ts";
 
 let dir: string;
 let marker: string;

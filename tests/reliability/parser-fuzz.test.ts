@@ -11,9 +11,9 @@ import fc from "fast-check";
 import { parseConfig } from "../../src/config/load-config.ts";
 import { isKilnError } from "../../src/errors.ts";
 import { CommandProtocolParser, type ProtocolCommand } from "../../src/exec/command-protocol.ts";
-import { interpolateString } from "../../src/flow/expressions.ts";
-import { Sandbox } from "../../src/flow/sandbox.ts";
-import { parseTemplate } from "../../src/flow/template.ts";
+import { interpolateString } from "../../src/flow/expressions/expressions.ts";
+import { Sandbox } from "../../src/flow/expressions/sandbox.ts";
+import { parseTemplate } from "../../src/flow/expressions/template.ts";
 import { createLineDecoder } from "../../src/runtimes/protocol.ts";
 import { FULL, hostileJson, hostileString, NASTY_STRINGS } from "./hostile-input.ts";
 

@@ -6,10 +6,10 @@ import type { Run } from "../../src/engine/run.ts";
 import type { Step } from "../../src/engine/step.ts";
 import type { LogEntry, Store } from "../../src/store/store.ts";
 import { Worker } from "../../src/worker/worker.ts";
-import type { FlowDeps } from "../../src/flow/flow-deps.ts";
-import { compileFlowSource } from "../../src/flow/flow-runtime.ts";
+import type { FlowDeps } from "../../src/flow/run/flow-deps.ts";
+import { compileFlowSource } from "../../src/flow/run/flow-runtime.ts";
 import type { NodeContext, NodeParams } from "../../src/flow/nodes/node-api.ts";
-import { type FlowPlugin, type PluginNodeType, pluginNodeType } from "../../src/flow/plugins.ts";
+import { type FlowPlugin, type PluginNodeType, pluginNodeType } from "../../src/flow/nodes/plugins.ts";
 
 /**
  * Test support for flows: a real Worker on a real store (SQLite in memory and PostgreSQL) with a

@@ -4,7 +4,7 @@ import { existsSync, readFileSync, statSync } from "node:fs";
 import { basename, extname, resolve } from "node:path";
 import { loadConfig } from "../../config/load-config.ts";
 import { hasCode, KilnError } from "../../errors.ts";
-import { validateFlowFile } from "../../flow/flow-runtime.ts";
+import { validateFlowFile } from "../../flow/run/flow-runtime.ts";
 import { validateDeployment } from "../../server/deploy-validation.ts";
 import { COMPUTE_ADAPTERS } from "../../store/control-store.ts";
 import { detectRuntime } from "../detect-runtime.ts";

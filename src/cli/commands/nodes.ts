@@ -6,9 +6,9 @@ import {
   catalogueEntry,
   kindText,
   nodeCatalogue,
-} from "../../flow/node-catalogue.ts";
-import { nodeTypeRegistry } from "../../flow/node-type.ts";
-import { loadPlugins } from "../../flow/plugins.ts";
+} from "../../flow/nodes/node-catalogue.ts";
+import { nodeTypeRegistry } from "../../flow/nodes/node-type.ts";
+import { loadPlugins } from "../../flow/nodes/plugins.ts";
 import type { Runner } from "../command-registry.ts";
 import type { CliContext } from "../context.ts";
 import { printJson, table } from "../output.ts";

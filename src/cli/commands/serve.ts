@@ -1,4 +1,4 @@
-import { storeStartRun } from "../../flow/flow-start-run.ts";
+import { storeStartRun } from "../../flow/run/flow-start-run.ts";
 import { parseDuration } from "../../engine/duration.ts";
 import { existsSync, readdirSync, readFileSync, rmSync, statSync, watch, writeFileSync } from "node:fs";
 import { basename, dirname, extname, join, resolve } from "node:path";

@@ -5,7 +5,7 @@ import type { Command } from "commander";
 import type { ConfigProblem } from "../../config/config-problems.ts";
 import { loadConfig } from "../../config/load-config.ts";
 import { isKilnError } from "../../errors.ts";
-import { validateFlowFile } from "../../flow/flow-runtime.ts";
+import { validateFlowFile } from "../../flow/run/flow-runtime.ts";
 import { validateDeployment } from "../../server/deploy-validation.ts";
 import type { Runner } from "../command-registry.ts";
 import type { CliContext } from "../context.ts";

@@ -1,7 +1,7 @@
 import { describeValue } from "../../config/config-problems.ts";
 import { KilnError } from "../../errors.ts";
-import type { NodeTypeRegistry, ParamProblem } from "../node-type.ts";
-import type { CodeChecker } from "../sandbox.ts";
+import type { NodeTypeRegistry, ParamProblem } from "./node-type.ts";
+import type { CodeChecker } from "../expressions/sandbox.ts";
 import type { ToolSpec } from "./chat-types.ts";
 import { checkInlineNode } from "./inline-node.ts";
 import { isTemplated } from "./param-rules.ts";

@@ -1,5 +1,5 @@
 import { KilnError, serializeError } from "../../errors.ts";
-import { interpolateString } from "../expressions.ts";
+import { interpolateString } from "../expressions/expressions.ts";
 import { type AgentTool, agentTools, checkAgentTools } from "./agent-tools.ts";
 import { chat, chatEndpoint, MODEL_PARAM_RULES } from "./chat-model.ts";
 import { addUsage, type ChatReply, type ChatTurn, NO_USAGE, type TokenUsage } from "./chat-types.ts";

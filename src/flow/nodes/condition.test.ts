@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { after, describe, test } from "node:test";
 import { KilnError } from "../../errors.ts";
 import { checkConditionParams, checkPredicate, evaluateCondition, evaluatePredicate } from "./condition.ts";
-import { Sandbox } from "../sandbox.ts";
+import { Sandbox } from "../expressions/sandbox.ts";
 
 const sandbox = await Sandbox.create();
 after(() => sandbox.dispose());

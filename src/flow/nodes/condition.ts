@@ -1,14 +1,14 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: Kiln's ${…} expression syntax appears in plain strings on purpose.
-import type { CodeChecker, Sandbox } from "../sandbox.ts";
-import type { ExpressionScope } from "../expression-scope.ts";
-import type { ParamProblem } from "../node-type.ts";
+import type { CodeChecker, Sandbox } from "../expressions/sandbox.ts";
+import type { ExpressionScope } from "../expressions/expression-scope.ts";
+import type { ParamProblem } from "./node-type.ts";
 import type { ParamRules } from "./param-rules.ts";
 import type { StepNodeType } from "./node-api.ts";
-import { DEFAULT_ACTION } from "../flow-definition.ts";
+import { DEFAULT_ACTION } from "../definition/flow-definition.ts";
 import { KilnError } from "../../errors.ts";
-import { NODE_ID_PATTERN } from "../flow-schema.ts";
-import { checkTemplateText, interpolateString, stringifyEmbedded } from "../expressions.ts";
-import { hasTemplate } from "../template.ts";
+import { NODE_ID_PATTERN } from "../definition/flow-schema.ts";
+import { checkTemplateText, interpolateString, stringifyEmbedded } from "../expressions/expressions.ts";
+import { hasTemplate } from "../expressions/template.ts";
 
 /**
  * Predicates (`when:` of a node, `condition` of a condition node) are either a bare JavaScript

@@ -7,8 +7,8 @@ import { after, before, it } from "node:test";
 import { ImapFlow } from "imapflow";
 import MailComposer from "nodemailer/lib/mail-composer/index.js";
 import type { Store } from "../../store/store.ts";
-import { createFlowDeps, type OwnedFlowDeps } from "../flow-deps.ts";
-import { storeStartRun } from "../flow-start-run.ts";
+import { createFlowDeps, type OwnedFlowDeps } from "../run/flow-deps.ts";
+import { storeStartRun } from "../run/flow-start-run.ts";
 import { describeOnStores } from "../../../tests/support/flow-helpers.ts";
 import { type ImapTestServer, startImapTestServer } from "../../../tests/support/service-servers.ts";
 

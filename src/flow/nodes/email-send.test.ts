@@ -4,9 +4,9 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, it } from "node:test";
-import { createFlowDeps, type OwnedFlowDeps } from "../flow-deps.ts";
+import { createFlowDeps, type OwnedFlowDeps } from "../run/flow-deps.ts";
 import { describeOnStores } from "../../../tests/support/flow-helpers.ts";
-import { validateFlow } from "../validate-flow.ts";
+import { validateFlow } from "../definition/validate-flow.ts";
 import { type SmtpTestServer, startSmtpTestServer } from "../../../tests/support/service-servers.ts";
 
 let deps: OwnedFlowDeps;

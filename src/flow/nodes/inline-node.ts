@@ -1,11 +1,11 @@
 import { describeValue, didYouMean, expectationPhrase } from "../../config/config-problems.ts";
-import { checkTemplates } from "../expressions.ts";
-import type { FlowNode } from "../flow-definition.ts";
-import { resolveInlineNode } from "../resolve-node.ts";
-import { type CompensationSpec, compensationSchema } from "../flow-schema.ts";
-import { canonicalNodeType } from "../node-aliases.ts";
-import type { NodeTypeRegistry, ParamProblem } from "../node-type.ts";
-import type { CodeChecker } from "../sandbox.ts";
+import { checkTemplates } from "../expressions/expressions.ts";
+import type { FlowNode } from "../definition/flow-definition.ts";
+import { resolveInlineNode } from "./resolve-node.ts";
+import { type CompensationSpec, compensationSchema } from "../definition/flow-schema.ts";
+import { canonicalNodeType } from "./node-aliases.ts";
+import type { NodeTypeRegistry, ParamProblem } from "./node-type.ts";
+import type { CodeChecker } from "../expressions/sandbox.ts";
 
 /**
  * Nodes written inside the params of another node: a for_each's `do` and a parallel's branches.

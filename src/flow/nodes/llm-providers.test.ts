@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { after, before, it } from "node:test";
 import { type ModelStub, startModelStub } from "../../../tests/support/model-stub.ts";
-import { createFlowDeps, type OwnedFlowDeps } from "../flow-deps.ts";
+import { createFlowDeps, type OwnedFlowDeps } from "../run/flow-deps.ts";
 import { describeOnStores } from "../../../tests/support/flow-helpers.ts";
 
 let stub: ModelStub;

@@ -4,11 +4,11 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
-import { createFlowDeps } from "../flow-deps.ts";
-import { validateFlowInput } from "../flow-input.ts";
-import { loadFlow } from "../flow-load.ts";
-import { compileFlow, compileFlowSource, validateFlowFile } from "../flow-runtime.ts";
-import { validateFlow } from "../validate-flow.ts";
+import { createFlowDeps } from "../run/flow-deps.ts";
+import { validateFlowInput } from "../run/flow-input.ts";
+import { loadFlow } from "../definition/flow-load.ts";
+import { compileFlow, compileFlowSource, validateFlowFile } from "../run/flow-runtime.ts";
+import { validateFlow } from "../definition/validate-flow.ts";
 
 const deps = await createFlowDeps();
 after(() => deps.dispose());

@@ -4,8 +4,14 @@ import { existsSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, it } from "node:test";
-import { createFlowDeps, type OwnedFlowDeps } from "../flow-deps.ts";
-import { describeOnStores, json, startHttpServer, TestProbe, type TestServer } from "../../../tests/support/flow-helpers.ts";
+import { createFlowDeps, type OwnedFlowDeps } from "../run/flow-deps.ts";
+import {
+  describeOnStores,
+  json,
+  startHttpServer,
+  TestProbe,
+  type TestServer,
+} from "../../../tests/support/flow-helpers.ts";
 
 const probe = new TestProbe();
 let deps: OwnedFlowDeps;
@@ -314,7 +320,7 @@ nodes:
 );
 
 it("http.request gives up after its own timeout with a retryable HTTP_REQUEST_FAILED", async () => {
-  const { Sandbox } = await import("../sandbox.ts");
+  const { Sandbox } = await import("../expressions/sandbox.ts");
   const sandbox = await Sandbox.create();
   try {
     const { httpRequestNode } = await import("./http-request.ts");

@@ -2,7 +2,7 @@
 import { KilnError } from "../../errors.ts";
 import { itemError } from "./for-each.ts";
 import { checkInlineNode } from "./inline-node.ts";
-import type { ParamProblem } from "../node-type.ts";
+import type { ParamProblem } from "./node-type.ts";
 import type { DurableNodeType } from "./node-api.ts";
 import { checkParamRules, type ParamRules } from "./param-rules.ts";
 

@@ -1,8 +1,8 @@
 import { describeValue, didYouMean } from "../../config/config-problems.ts";
 import { parseDuration } from "../../engine/duration.ts";
 import { KilnError } from "../../errors.ts";
-import type { ParamProblem } from "../node-type.ts";
-import { hasTemplate } from "../template.ts";
+import type { ParamProblem } from "./node-type.ts";
+import { hasTemplate } from "../expressions/template.ts";
 
 /**
  * Declarative params of the built-in node types: what validation checks before a flow runs

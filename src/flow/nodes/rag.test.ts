@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { after, before, it } from "node:test";
 import { type ModelStub, startModelStub } from "../../../tests/support/model-stub.ts";
 import { type LazyVectorStore, lazyVectorStore } from "../../store/open-vector-store.ts";
-import { createFlowDeps, type OwnedFlowDeps } from "../flow-deps.ts";
+import { createFlowDeps, type OwnedFlowDeps } from "../run/flow-deps.ts";
 import { describeOnStores } from "../../../tests/support/flow-helpers.ts";
 
 let stub: ModelStub;

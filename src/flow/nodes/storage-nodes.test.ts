@@ -4,7 +4,7 @@ import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "nod
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, it } from "node:test";
-import { createFlowDeps, type OwnedFlowDeps } from "../flow-deps.ts";
+import { createFlowDeps, type OwnedFlowDeps } from "../run/flow-deps.ts";
 import { describeOnStores } from "../../../tests/support/flow-helpers.ts";
 import { type S3TestServer, startS3TestServer } from "../../../tests/support/service-servers.ts";
 

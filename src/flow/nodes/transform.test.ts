@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { after, test } from "node:test";
 import { KilnError } from "../../errors.ts";
-import { Sandbox } from "../sandbox.ts";
+import { Sandbox } from "../expressions/sandbox.ts";
 import { checkTransformParams, runTransform } from "./transform.ts";
 
 const sandbox = await Sandbox.create();

@@ -1,8 +1,8 @@
 import { KilnError } from "../../errors.ts";
 import type { LogLevel } from "../../store/store.ts";
-import type { ExpressionScope } from "../expression-scope.ts";
-import type { ParamProblem } from "../node-type.ts";
-import type { CodeChecker, Sandbox, SandboxLog, ScriptValue } from "../sandbox.ts";
+import type { ExpressionScope } from "../expressions/expression-scope.ts";
+import type { ParamProblem } from "./node-type.ts";
+import type { CodeChecker, Sandbox, SandboxLog, ScriptValue } from "../expressions/sandbox.ts";
 import type { StepNodeType } from "./node-api.ts";
 
 /**
