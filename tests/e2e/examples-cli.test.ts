@@ -80,7 +80,7 @@ describe("examples/ run as their comments say", { timeout: 240_000 }, () => {
       const source = /^\[([^\]]+)\]/m.exec(ask.prompt)?.[1];
       return { text: source === undefined ? `echo: ${ask.prompt}` : `Steps are recorded durably [${source}].` };
     };
-    // The mail and storage examples' services: real local servers (see service-test-helpers.ts).
+    // The mail and storage examples' services: real local servers (tests/support/service-servers.ts).
     smtp = await startSmtpTestServer({ starttls: false });
     imap = await startImapTestServer({ user: "orders" });
     s3 = await startS3TestServer("kiln-examples");
