@@ -4,33 +4,7 @@ from __future__ import annotations
 import traceback
 from typing import Any, Dict, Optional
 
-NON_RETRYABLE_CODES = frozenset(
-    [
-        "INVALID_INPUT",
-        "INVALID_JSON",
-        "INVALID_CONFIG",
-        "INVALID_DURATION",
-        "PAYLOAD_TOO_LARGE",
-        "CONFIG_NOT_FOUND",
-        "CONFIG_VARIABLE_UNSET",
-        "RUN_NOT_FOUND",
-        "WORKFLOW_NOT_FOUND",
-        "TASK_KIND_NOT_FOUND",
-        "NAMESPACE_NOT_FOUND",
-        "NON_DETERMINISTIC",
-        "INVALID_STATE_TRANSITION",
-        "RUN_CANCELLED",
-        "EXEC_NOT_FOUND",
-        "EXEC_PERMISSION_DENIED",
-        "UNAUTHENTICATED",
-        "FORBIDDEN",
-        "IDEMPOTENCY_CONFLICT",
-        "EXPRESSION_FAILED",
-        "VISIT_LIMIT_EXCEEDED",
-        "ACTIVATION_TIMEOUT",
-        "WORKFLOW_LOAD_FAILED",
-    ]
-)
+from .error_codes import ERROR_CODES, NON_RETRYABLE_CODES
 
 
 class KilnError(Exception):
@@ -68,9 +42,10 @@ def serialize_error(error: BaseException, fallback_code: str = "STEP_FAILED") ->
 
 
 def deserialize_error(error: Dict[str, Any]) -> KilnError:
-    """A stored error as a KilnError to raise."""
+    """A stored error as a KilnError to raise (its code kept when it is a known one, as in JS)."""
+    code = error.get("code")
     return KilnError(
-        str(error.get("code") or "STEP_FAILED"),
+        code if isinstance(code, str) and code in ERROR_CODES else "STEP_FAILED",
         str(error.get("message") or "Unknown error"),
         error.get("retryable"),
         error.get("data"),
