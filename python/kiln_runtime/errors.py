@@ -5,6 +5,7 @@ import traceback
 from typing import Any, Dict, Optional
 
 from .error_codes import ERROR_CODES, NON_RETRYABLE_CODES
+from .records import SerializedError
 
 
 class KilnError(Exception):
@@ -27,10 +28,10 @@ class KilnError(Exception):
         return "KilnError(%r, %r)" % (self.code, self.message)
 
 
-def serialize_error(error: BaseException, fallback_code: str = "STEP_FAILED") -> Dict[str, Any]:
+def serialize_error(error: BaseException, fallback_code: str = "STEP_FAILED") -> SerializedError:
     """The stored form of an error: KilnErrors keep their code, others get ``fallback_code``."""
     if isinstance(error, KilnError):
-        out: Dict[str, Any] = {"code": error.code, "message": error.message, "retryable": error.retryable}
+        out: SerializedError = {"code": error.code, "message": error.message, "retryable": error.retryable}
         if error.data is not None:
             out["data"] = error.data
         return out
@@ -41,7 +42,7 @@ def serialize_error(error: BaseException, fallback_code: str = "STEP_FAILED") ->
     return {"code": fallback_code, "message": message, "stack": stack}
 
 
-def deserialize_error(error: Dict[str, Any]) -> KilnError:
+def deserialize_error(error: SerializedError) -> KilnError:
     """A stored error as a KilnError to raise (its code kept when it is a known one, as in JS)."""
     code = error.get("code")
     return KilnError(
