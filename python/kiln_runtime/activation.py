@@ -22,6 +22,7 @@ from .calls import run_coroutine, shutdown_loop
 from .deterministic import seeded_random
 from .durations import decide_retry, resolve_retry, to_ms
 from .errors import KilnError, deserialize_error, serialize_error
+from .records import Block, Compensation, Outcome, SerializedError, StepRecord, StepSlot
 
 # The compensation of the step at seq S is recorded at COMPENSATION_SEQ + (COMPENSATION_SEQ - 1 - S):
 # later steps are undone first, so steps listed by seq show compensations in the order they ran.
@@ -75,13 +76,13 @@ class Activation:
                 max_seq = max(max_seq, step["seq"])
         self.max_recorded_seq = max_seq
         self.names: Dict[str, int] = {}
-        self.blocks: List[Tuple[str, Optional[int]]] = []
-        self.compensations: List[Tuple[str, int, Any, Callable[[Any], Any]]] = []
+        self.blocks: List[Block] = []
+        self.compensations: List[Compensation] = []
         self.random = seeded_random(self.run["id"])
         self.seq = 0
         self.time = int(self.run.get("createdAt") or 0)
         self.settled = False
-        self.outcome: Optional[Dict[str, Any]] = None
+        self.outcome: Optional[Outcome] = None
         self.pending = 0
         self.is_async = inspect.iscoroutinefunction(fn)
         self.loop: Optional[asyncio.AbstractEventLoop] = None
@@ -91,7 +92,7 @@ class Activation:
 
     # ── Running ────────────────────────────────────────────────────────────────────────────
 
-    def execute(self) -> Dict[str, Any]:
+    def execute(self) -> Outcome:
         """Runs the activation to its outcome (a dict shaped like the JS ActivationOutcome)."""
         from .context import AsyncContext, Context
 
@@ -180,8 +181,8 @@ class Activation:
             return
         if not self.blocks:
             return
-        waiting = any(status == "waiting" for status, _ in self.blocks)
-        wakes = [w for _, w in self.blocks if w is not None]
+        waiting = any(b.status == "waiting" for b in self.blocks)
+        wakes = [b.wake_at for b in self.blocks if b.wake_at is not None]
         self.finish(
             {
                 "outcome": "park",
@@ -219,13 +220,13 @@ class Activation:
 
         self.loop.call_soon(check)
 
-    def finish(self, outcome: Dict[str, Any]) -> None:
+    def finish(self, outcome: Outcome) -> None:
         if self.settled:
             return
         self.settled = True
         self.resolve(outcome)
 
-    def resolve(self, outcome: Dict[str, Any]) -> None:
+    def resolve(self, outcome: Outcome) -> None:
         self.outcome = outcome
         if self._done is not None and not self._done.done():
             self._done.set_result(None)
@@ -295,17 +296,17 @@ class Activation:
         return name, seq, recorded
 
     def block(self, status: str, wake_at: Optional[int]) -> None:
-        self.blocks.append((status, wake_at))
+        self.blocks.append(Block(status, wake_at))
         raise _Blocked()
 
     def register_compensation(self, name: str, seq: int, output: Any, compensate: Optional[Callable[[Any], Any]]) -> None:
         if compensate is not None:
-            self.compensations.append((name, seq, output, compensate))
+            self.compensations.append(Compensation(name, seq, output, compensate))
 
     # step ────────────────────────────────────────────────────────────────────────────────────
 
     def step_prepare(self, base: Any, compensate: Any) -> Tuple[bool, Any]:
-        """(True, value) when replayed; (False, (name, seq, attempt, now)) when it must run."""
+        """(True, value) when replayed; (False, StepSlot) when it must run."""
         name, seq, recorded = self.next(base, "step")
         # A compensated step replays as done (compensation mode); a retry of the run forgets it.
         if recorded is not None and recorded["status"] in ("completed", "compensated"):
@@ -320,10 +321,10 @@ class Activation:
         if recorded is not None and recorded.get("wakeAt") is not None and recorded["wakeAt"] > now:
             self.block("sleeping", recorded["wakeAt"])
         attempt = ((recorded.get("attempt") or 0) if recorded is not None else 0) + 1
-        return False, (name, seq, attempt, now)
+        return False, StepSlot(name, seq, attempt, now)
 
-    def step_succeeded(self, slot: Tuple[str, int, int, int], output: Any, compensate: Any) -> Any:
-        name, seq, attempt, now = slot
+    def step_succeeded(self, slot: StepSlot, output: Any, compensate: Any) -> Any:
+        name, seq, attempt, now = slot.name, slot.seq, slot.attempt, slot.now
         refused = self.save(
             {
                 "name": name,
@@ -345,9 +346,9 @@ class Activation:
         self.register_compensation(name, seq, output, compensate)
         return output
 
-    def step_failed(self, slot: Tuple[str, int, int, int], error: BaseException, retry: Any) -> int:
+    def step_failed(self, slot: StepSlot, error: BaseException, retry: Any) -> int:
         """Records a failed attempt: returns the retry time, or raises the terminal error."""
-        name, seq, attempt, _ = slot
+        name, seq, attempt = slot.name, slot.seq, slot.attempt
         serialized = serialize_error(error, "STEP_FAILED")
         policy = resolve_retry(retry)
         delay = decide_retry(policy, attempt, serialized, self.random)
@@ -460,11 +461,11 @@ class Activation:
             self.finish({"outcome": "abandoned", "error": {"code": error.code if error.code else "STORE_UNAVAILABLE", "message": error.message}})
             raise _Stopped()
 
-    def save(self, step: Dict[str, Any], refusable: bool = False) -> Optional[Dict[str, Any]]:
+    def save(self, step: StepRecord, refusable: bool = False) -> Optional[SerializedError]:
         """Records a step. ``refusable``: return the store's error when it refuses the content."""
-        item = {"runId": self.run["id"], "leaseToken": self.run["leaseToken"], "startedAt": self.deps.clock()}
+        item: StepRecord = {"runId": self.run["id"], "leaseToken": self.run["leaseToken"], "startedAt": self.deps.clock()}
         # None means "not given" (as undefined in JS), except a step's output, which may be null.
-        item.update({k: v for k, v in step.items() if v is not None or k == "output"})
+        item.update({k: v for k, v in step.items() if v is not None or k == "output"})  # type: ignore[typeddict-item]
         result = self.call("saveSteps", {"steps": [item]})
         verdict = result[0] if isinstance(result, list) and result else {"ok": False, "error": {"code": "INTERNAL", "message": "No result"}}
         error = verdict.get("error") or {}

@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 import inspect
-from typing import TYPE_CHECKING, Any, Dict, List
+from typing import TYPE_CHECKING, List, Optional
 
 from .activation import COMPENSATION_SEQ
 from .errors import KilnError, serialize_error
+from .records import SerializedError, StepRecord
 
 if TYPE_CHECKING:
     from .activation import Activation
@@ -16,23 +17,25 @@ async def run_compensations(self: "Activation") -> None:
     if self.settled:
         return
     self.settled = True  # No more forward progress in this activation.
-    errors: List[Dict[str, Any]] = []
-    for step_name, seq, output, fn in sorted(self.compensations, key=lambda c: -c[1]):
+    errors: List[SerializedError] = []
+    for compensation in sorted(self.compensations, key=lambda c: -c.seq):
+        step_name, seq = compensation.step_name, compensation.seq
         name = "compensate:%s" % step_name
         recorded = self.history.get(name)
         if recorded is not None and recorded["status"] in ("completed", "failed", "skipped", "compensated"):
             if recorded["status"] == "failed" and recorded.get("error"):
                 errors.append(recorded["error"])
             continue
-        status, error = "completed", None
+        status = "completed"
+        error: Optional[SerializedError] = None
         try:
-            result = fn(output)
+            result = compensation.fn(compensation.output)
             if inspect.isawaitable(result):
                 await result
         except Exception as e:  # noqa: BLE001 - a compensation failed
             status, error = "failed", serialize_error(e, "COMPENSATION_FAILED")
             errors.append(error)
-        item = {
+        item: StepRecord = {
             "runId": self.run["id"],
             "leaseToken": self.run["leaseToken"],
             "name": name,

@@ -11,6 +11,7 @@ from .calls import call_with_timeout, check_json
 from .deterministic import uuid_from
 from .durations import to_ms
 from .errors import KilnError
+from .records import Block
 
 
 class _BaseContext:
@@ -80,10 +81,10 @@ class Context(_BaseContext):
         if replayed:
             return value
         slot = value
-        timeout_ms = None if timeout is None else to_ms(timeout, "timeout of step %s" % slot[0])
+        timeout_ms = None if timeout is None else to_ms(timeout, "timeout of step %s" % slot.name)
         try:
-            output = call_with_timeout(fn, timeout_ms, slot[0])
-            check_json(output, 'output of step "%s"' % slot[0])
+            output = call_with_timeout(fn, timeout_ms, slot.name)
+            check_json(output, 'output of step "%s"' % slot.name)
         except Exception as error:  # noqa: BLE001 - recorded as a failed attempt
             a.block("sleeping", a.step_failed(slot, error, retry))
         return a.step_succeeded(slot, output, compensate)
@@ -186,15 +187,15 @@ class AsyncContext(_BaseContext):
             failure: Optional[BaseException] = None
             output: Any = None
             try:
-                timeout_ms = None if timeout is None else to_ms(timeout, "timeout of step %s" % slot[0])
-                output = await _invoke(fn, timeout_ms, slot[0])
-                check_json(output, 'output of step "%s"' % slot[0])
+                timeout_ms = None if timeout is None else to_ms(timeout, "timeout of step %s" % slot.name)
+                output = await _invoke(fn, timeout_ms, slot.name)
+                check_json(output, 'output of step "%s"' % slot.name)
             except Exception as error:  # noqa: BLE001 - recorded as a failed attempt
                 failure = error
             try:
                 if failure is None:
                     return a.step_succeeded(slot, output, compensate)
-                a.blocks.append(("sleeping", a.step_failed(slot, failure, retry)))
+                a.blocks.append(Block("sleeping", a.step_failed(slot, failure, retry)))
             except (_Blocked, _Stopped):
                 pass
         finally:

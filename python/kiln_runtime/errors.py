@@ -4,33 +4,8 @@ from __future__ import annotations
 import traceback
 from typing import Any, Dict, Optional
 
-NON_RETRYABLE_CODES = frozenset(
-    [
-        "INVALID_INPUT",
-        "INVALID_JSON",
-        "INVALID_CONFIG",
-        "INVALID_DURATION",
-        "PAYLOAD_TOO_LARGE",
-        "CONFIG_NOT_FOUND",
-        "CONFIG_VARIABLE_UNSET",
-        "RUN_NOT_FOUND",
-        "WORKFLOW_NOT_FOUND",
-        "TASK_KIND_NOT_FOUND",
-        "NAMESPACE_NOT_FOUND",
-        "NON_DETERMINISTIC",
-        "INVALID_STATE_TRANSITION",
-        "RUN_CANCELLED",
-        "EXEC_NOT_FOUND",
-        "EXEC_PERMISSION_DENIED",
-        "UNAUTHENTICATED",
-        "FORBIDDEN",
-        "IDEMPOTENCY_CONFLICT",
-        "EXPRESSION_FAILED",
-        "VISIT_LIMIT_EXCEEDED",
-        "ACTIVATION_TIMEOUT",
-        "WORKFLOW_LOAD_FAILED",
-    ]
-)
+from .error_codes import ERROR_CODES, NON_RETRYABLE_CODES
+from .records import SerializedError
 
 
 class KilnError(Exception):
@@ -53,10 +28,10 @@ class KilnError(Exception):
         return "KilnError(%r, %r)" % (self.code, self.message)
 
 
-def serialize_error(error: BaseException, fallback_code: str = "STEP_FAILED") -> Dict[str, Any]:
+def serialize_error(error: BaseException, fallback_code: str = "STEP_FAILED") -> SerializedError:
     """The stored form of an error: KilnErrors keep their code, others get ``fallback_code``."""
     if isinstance(error, KilnError):
-        out: Dict[str, Any] = {"code": error.code, "message": error.message, "retryable": error.retryable}
+        out: SerializedError = {"code": error.code, "message": error.message, "retryable": error.retryable}
         if error.data is not None:
             out["data"] = error.data
         return out
@@ -67,10 +42,11 @@ def serialize_error(error: BaseException, fallback_code: str = "STEP_FAILED") ->
     return {"code": fallback_code, "message": message, "stack": stack}
 
 
-def deserialize_error(error: Dict[str, Any]) -> KilnError:
-    """A stored error as a KilnError to raise."""
+def deserialize_error(error: SerializedError) -> KilnError:
+    """A stored error as a KilnError to raise (its code kept when it is a known one, as in JS)."""
+    code = error.get("code")
     return KilnError(
-        str(error.get("code") or "STEP_FAILED"),
+        code if isinstance(code, str) and code in ERROR_CODES else "STEP_FAILED",
         str(error.get("message") or "Unknown error"),
         error.get("retryable"),
         error.get("data"),

@@ -19,6 +19,7 @@ from typing import Any, Callable, Dict, Optional
 from .activation import Activation, HostDeps
 from .calls import check_json
 from .errors import KilnError, deserialize_error, serialize_error
+from .records import Outcome, call_message, done_message, loaded_message, pong_message, ready_message
 
 PROTOCOL_VERSION = 1
 
@@ -36,7 +37,7 @@ class Channel:
         self.manual_clock = False
         self.current: Optional[Dict[str, Any]] = None
 
-    def send(self, message: Dict[str, Any]) -> None:
+    def send(self, message: Any) -> None:
         line = json.dumps(message, separators=(",", ":"), ensure_ascii=False, allow_nan=False) + "\n"
         with self._lock:
             self._out.write(line.encode("utf-8"))
@@ -58,7 +59,7 @@ class Channel:
             self._next_id += 1
         box: "queue.Queue[Dict[str, Any]]" = queue.Queue(maxsize=1)
         self._replies[call_id] = box
-        self.send({"type": "call", "id": call_id, "activation": activation_id, "method": method, "params": params})
+        self.send(call_message(call_id, activation_id, method, params))
         reply = box.get()
         self._replies.pop(call_id, None)
         if reply is None:
@@ -83,7 +84,7 @@ class Channel:
             elif kind == "ping":
                 current = self.current
                 cpu = (time.process_time() - current["cpu"]) * 1000 if current else 0.0
-                self.send({"type": "pong", "id": message.get("id"), "cpuMs": cpu})
+                self.send(pong_message(message.get("id"), cpu))
             elif kind == "abort":
                 current = self.current
                 if current is not None and current["id"] == message.get("id"):
@@ -156,7 +157,7 @@ def main() -> None:
     reader = threading.Thread(target=channel.read_forever, args=(sys.stdin.buffer,), daemon=True)
     reader.start()
     modules: Dict[str, Callable[..., Any]] = {}
-    channel.send({"type": "ready", "runtime": "python", "pid": os.getpid(), "protocol": PROTOCOL_VERSION})
+    channel.send(ready_message(os.getpid(), PROTOCOL_VERSION))
     while True:
         message = channel.inbox.get()
         if message is None:
@@ -166,9 +167,9 @@ def main() -> None:
             try:
                 if message["hash"] not in modules:
                     modules[message["hash"]] = load_workflow(message["hash"], message["source"], message["filename"], message["directory"])
-                channel.send({"type": "loaded", "id": message["id"], "ok": True})
+                channel.send(loaded_message(message["id"]))
             except KilnError as error:
-                channel.send({"type": "loaded", "id": message["id"], "ok": False, "error": serialize_error(error)})
+                channel.send(loaded_message(message["id"], serialize_error(error)))
         elif kind == "activate":
             _activate(channel, modules, message)
         elif kind == "shutdown":
@@ -184,13 +185,13 @@ def _activate(channel: Channel, modules: Dict[str, Callable[..., Any]], message:
     fn = modules.get(message["hash"])
     if fn is None:
         error = {"code": "WORKFLOW_LOAD_FAILED", "message": "Code %s is not loaded in this host" % message["hash"]}
-        channel.send({"type": "done", "id": activation_id, "outcome": {"outcome": "abandoned", "error": error}, "reached": 0})
+        channel.send(done_message(activation_id, {"outcome": "abandoned", "error": error}, 0))
         return
     state: Dict[str, Any] = {"id": activation_id, "cpu": time.process_time(), "abort": None}
     channel.current = state
     activation = Activation(fn, message["claimed"], _Deps(channel, activation_id, state, bool(message.get("replayOnly"))))
     try:
-        outcome = activation.execute()
+        outcome: Outcome = activation.execute()
     except BaseException as error:  # noqa: BLE001 - a host bug must not kill the host
         outcome = {"outcome": "fail", "error": serialize_error(error, "INTERNAL"), "compensable": False}
     finally:
@@ -200,4 +201,4 @@ def _activate(channel: Channel, modules: Dict[str, Callable[..., Any]], message:
             check_json(outcome.get("output"), "workflow output")
         except KilnError as error:
             outcome = {"outcome": "fail", "error": serialize_error(error), "compensable": False}
-    channel.send({"type": "done", "id": activation_id, "outcome": outcome, "reached": activation.seq})
+    channel.send(done_message(activation_id, outcome, activation.seq))
