@@ -5,9 +5,9 @@ import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { after, before, describe, it } from "node:test";
 import { openTestSqlite, type TestStore } from "../../../tests/support/test-db.ts";
-import type { WorkflowFunction } from "../../worker/workflow-context.ts";
+import type { WorkflowFunction } from "../../workflow/workflow-context.ts";
 import { HostPool } from "../host-pool.ts";
-import { type HostHarness, hostHarness } from "../host-test-harness.ts";
+import { type HostHarness, hostHarness } from "../../../tests/support/host-harness.ts";
 import { type ConformanceScenario, DOUBLE_TASK, SCENARIOS } from "./scenarios.ts";
 
 /**
