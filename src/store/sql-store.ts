@@ -8,6 +8,8 @@ import { isTerminal, type RunStatus } from "../engine/status.ts";
 import type { Step } from "../engine/step.ts";
 import { rowsSource, type SqlDriver, type SqlScalar } from "./sql-driver.ts";
 import { claimRuns } from "./sql-claim.ts";
+import { type HandoffOffer, LocalHandoff } from "./local-handoff.ts";
+import { startRunsHandedOver } from "./sql-start-claim.ts";
 import { SqlControl } from "./sql-control.ts";
 import { SqlWebhooks } from "./sql-webhooks.ts";
 import { SqlAccountStore } from "./account-store.ts";
@@ -93,6 +95,8 @@ export class SqlStore extends SqlControl implements Store {
   protected readonly driver: SqlDriver;
   readonly audit: AuditStore;
   readonly #k: SqlKernel;
+  /** Idle workers of this process that take runs as they start (start+claim fusion). */
+  readonly #handoff = new LocalHandoff();
   readonly webhooks: SqlWebhooks;
   readonly accounts: SqlAccountStore;
   readonly #schedules: SqlSchedules;
@@ -119,8 +123,15 @@ export class SqlStore extends SqlControl implements Store {
     return result as StartRunResult;
   }
 
+  /** Registers an idle worker of this process to be handed runs as they start (LocalHandoff). */
+  offerHandoff(offer: HandoffOffer): () => void {
+    return this.#handoff.offer(offer);
+  }
+
   async startRuns(p: Readonly<{ runs: readonly StartRunParams[] }>): Promise<StartRunResult[]> {
     if (p.runs.length === 0) return [];
+    const fresh = p.runs.every((r) => r.idempotencyKey === undefined && r.id === undefined);
+    if (fresh && this.#handoff.open) return startRunsHandedOver(this.#k, this.#handoff, p.runs);
     return this.#k.tx(async (tx) => {
       const rows = p.runs.map((r) => this.#k.newRunRow(r, tx.now));
       if (rows.some((r) => r.idempotency_key !== null) || p.runs.some((r) => r.id !== undefined)) {

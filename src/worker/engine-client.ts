@@ -8,6 +8,7 @@ import type { Store } from "../store/store.ts";
 export type EngineClient = Pick<
   Store,
   | "claimRuns"
+  | "offerHandoff"
   | "extendLeases"
   | "saveSteps"
   | "startChildRun"
