@@ -349,9 +349,7 @@ export class Worker {
         }
         // Stopped meanwhile: the lease goes back untouched, claimable at once elsewhere.
         const { run } = claimed;
-        void this.#batcher
-          .finishRun({ runId: run.id, leaseToken: run.leaseToken, outcome: "release" })
-          .catch(() => {});
+        void this.#batcher.finishRun({ runId: run.id, leaseToken: run.leaseToken, outcome: "release" }).catch(() => {});
       },
     });
     this.#offering = true;
