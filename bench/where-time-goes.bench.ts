@@ -118,6 +118,27 @@ try {
     await kiln.close();
     await store.close();
   }
+  // The same sequential probe with the opt-in deferred step records (the steps share one commit).
+  {
+    const store = await openStore(cluster.url, { schema: "wfdefer" });
+    const kiln = await Kiln.open({ store, namespace: "b", worker: { concurrency: 10, sweep: false } });
+    kiln.workflow(
+      "three",
+      async (_input, { step }) => {
+        const a = await step("a", () => 1);
+        const b = await step("b", () => a + 1);
+        return await step("c", () => b + 1);
+      },
+      { deferStepRecords: true },
+    );
+    await kiln.start();
+    const m = quick ? 50 : 200;
+    await measure("C latency, sequential, deferStepRecords (opt-in)", m, async () => {
+      for (let i = 0; i < m; i++) await kiln.waitForRun((await kiln.startWorkflow("three")).id);
+    });
+    await kiln.close();
+    await store.close();
+  }
 } finally {
   await admin.end();
   await cluster.stop();

@@ -59,8 +59,13 @@ export class Kiln {
   }
 
   /** Registers a workflow function under a name. */
-  workflow(name: string, fn: WorkflowFunction, options: { version?: string } = {}): this {
-    this.worker.registry.addWorkflow({ name, version: options.version ?? null, fn });
+  workflow(name: string, fn: WorkflowFunction, options: { version?: string; deferStepRecords?: boolean } = {}): this {
+    this.worker.registry.addWorkflow({
+      name,
+      version: options.version ?? null,
+      fn,
+      ...(options.deferStepRecords ? { deferStepRecords: true } : {}),
+    });
     return this;
   }
 

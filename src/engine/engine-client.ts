@@ -1,3 +1,4 @@
+import type { HandoffOffer } from "./handoff.ts";
 import type { ClaimRunsParams, ClaimRunsResult } from "./claim.ts";
 import type { FinishRunParams } from "./finish.ts";
 import type { ExtendLeasesParams, ExtendLeasesResult } from "./lease.ts";
@@ -26,6 +27,12 @@ export interface EngineClient {
    * limits are respected. Returns each run with its recorded steps (sorted by seq).
    */
   claimRuns(p: Readonly<ClaimRunsParams>): Promise<ClaimRunsResult>;
+  /**
+   * Registers an idle worker of this process to be handed runs as they start: the start's
+   * transaction leases the run to it (one commit, no claim). Until the returned function is
+   * called. In-process stores only; a remote engine client has none.
+   */
+  offerHandoff?(offer: HandoffOffer): () => void;
   /** Extends the given leases (heartbeat). Reports leases lost and runs asked to cancel. */
   extendLeases(p: Readonly<ExtendLeasesParams>): Promise<ExtendLeasesResult>;
   /** Records steps (batched). Per item: ok, or LEASE_LOST / STEP_ALREADY_RECORDED. */

@@ -15,13 +15,13 @@ import { type QueueRow, RUN_COLUMNS, type RunRow, rowToRun, rowToStep, type Step
 import type { ClaimedRun, ClaimRunsParams, ClaimRunsResult } from "../engine/claim.ts";
 
 /** A queue row with flow control. */
-const LIMITED = "(concurrency_limit IS NOT NULL OR key_concurrency_limit IS NOT NULL)";
+export const LIMITED = "(concurrency_limit IS NOT NULL OR key_concurrency_limit IS NOT NULL)";
 
 /**
  * What a claim returns of each run: every column but those a claimable run never has set
  * (`output`, `finished_at`: it is not terminal); rowToRun reads them as null.
  */
-const CLAIMED_COLUMNS = RUN_COLUMNS.filter((c) => c !== "output" && c !== "finished_at").join(", ");
+export const CLAIMED_COLUMNS = RUN_COLUMNS.filter((c) => c !== "output" && c !== "finished_at").join(", ");
 
 /** The most runs one claim takes. */
 const MAX_CLAIM = 1000;

@@ -452,8 +452,11 @@ export class SqlKernel {
     };
   }
 
-  /** Inserts runs, resolving idempotency keys against existing runs (and earlier items). */
-  async insertRuns(tx: Tx, rows: readonly RunRow[]): Promise<StartRunResult[]> {
+  /**
+   * Inserts runs, resolving idempotency keys against existing runs (and earlier items). Runs in
+   * `unannounced` are not notified as ready: a worker of this process takes them at once.
+   */
+  async insertRuns(tx: Tx, rows: readonly RunRow[], unannounced?: ReadonlySet<string>): Promise<StartRunResult[]> {
     const src = rowsSource(
       this.dialect,
       RUN_SOURCE_COLUMNS,
@@ -469,7 +472,8 @@ export class SqlKernel {
     for (const row of rows) {
       if (created.has(row.id)) {
         created.delete(row.id); // a repeated id in the batch is created once
-        if (row.available_at !== null && row.available_at <= tx.now) this.markReady(tx, row.namespace, row.queue);
+        const ready = row.available_at !== null && row.available_at <= tx.now;
+        if (ready && !unannounced?.has(row.id)) this.markReady(tx, row.namespace, row.queue);
         results.push({ run: rowToRun(row), created: true });
         continue;
       }

@@ -7,6 +7,9 @@ import { nextRunStatus } from "../engine/run-transitions.ts";
 import { isTerminal, type RunStatus } from "../engine/status.ts";
 import type { Step } from "../engine/step.ts";
 import type { SqlDriver, SqlScalar } from "./sql-driver.ts";
+import { LocalHandoff } from "./local-handoff.ts";
+import { startRunsHandedOver } from "./sql-start-claim.ts";
+import type { HandoffOffer } from "../engine/handoff.ts";
 import { SqlControl } from "./sql-control.ts";
 import type { ControlStore } from "./control-store.ts";
 import type { EngineClient } from "../engine/engine-client.ts";
@@ -70,6 +73,8 @@ export class SqlStore implements Store {
   readonly #worker: SqlEngineClient;
   /** The control plane: namespaces, tokens, secrets, deployments, workers. */
   readonly #control: SqlControl;
+  /** Idle workers of this process that take runs as they start (start+claim fusion). */
+  readonly #handoff = new LocalHandoff();
   readonly webhooks: SqlWebhooks;
   readonly accounts: SqlAccountStore;
   readonly #schedules: SqlSchedules;
@@ -96,8 +101,15 @@ export class SqlStore implements Store {
     return result as StartRunResult;
   }
 
+  /** Registers an idle worker of this process to be handed runs as they start (LocalHandoff). */
+  offerHandoff(offer: HandoffOffer): () => void {
+    return this.#handoff.offer(offer);
+  }
+
   async startRuns(p: Readonly<{ runs: readonly StartRunParams[] }>): Promise<StartRunResult[]> {
     if (p.runs.length === 0) return [];
+    const fresh = p.runs.every((r) => r.idempotencyKey === undefined && r.id === undefined);
+    if (fresh && this.#handoff.open) return startRunsHandedOver(this.#k, this.#handoff, p.runs);
     return this.#k.tx(async (tx) => {
       const rows = p.runs.map((r) => this.#k.newRunRow(r, tx.now));
       if (rows.some((r) => r.idempotency_key !== null) || p.runs.some((r) => r.id !== undefined)) {

@@ -12,6 +12,12 @@ export interface WorkflowRegistration {
   /** When set, only runs pinned to this version are executed by this function. */
   readonly version: string | null;
   readonly fn: WorkflowFunction;
+  /**
+   * Opt-in: a completed step's record is not awaited; the step's records are confirmed together
+   * before the run's next durable boundary (finish, park, child, event wait). Fewer commits per
+   * run; a crash before that boundary re-executes those steps (see ActivationOptions.deferStepRecords).
+   */
+  readonly deferStepRecords?: boolean;
 }
 
 /** A registration for a JS function as a task kind (retry policy resolved from user input). */
@@ -44,7 +50,10 @@ export class Registry implements WorkflowResolvers, TaskKinds {
   async resolveWorkflow(run: Run): Promise<ActivateWorkflow> {
     const list = this.#workflows.get(run.name) ?? [];
     const found = list.find((r) => r.version === run.version) ?? list.find((r) => r.version === null);
-    if (found) return (claimed, deps) => new WorkflowActivation(found.fn, claimed, deps).run();
+    if (found) {
+      const options = { deferStepRecords: found.deferStepRecords === true };
+      return (claimed, deps) => new WorkflowActivation(found.fn, claimed, deps, options).run();
+    }
     for (const resolver of this.#resolvers) {
       const activate = await resolver.resolve(run);
       if (activate) return activate;

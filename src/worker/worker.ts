@@ -156,6 +156,10 @@ export class Worker {
   #loop: Promise<void> | null = null;
   #wake: (() => void) | null = null;
   #dirty = false;
+  /** Slots reserved by starts being handed over (see #offerHandoff). */
+  #incoming = 0;
+  /** Whether the loop is idle with a handoff offer out. */
+  #offering = false;
   #timers: NodeJS.Timeout[] = [];
   #unsubscribe: (() => Promise<void>) | null = null;
   #processed = 0;
@@ -188,6 +192,11 @@ export class Worker {
   /** Runs executed to an outcome since the worker was created. */
   get processed(): number {
     return this.#processed;
+  }
+
+  /** Whether it is idle with its free slots offered to runs started in this process (start+claim fusion). */
+  get offering(): boolean {
+    return this.#offering;
   }
 
   /** Runs executing now. */
@@ -276,7 +285,7 @@ export class Worker {
       // Yield to the event loop every turn: an in-process store answers in microtasks, and the
       // activations we started need macrotask turns (write batching) to make progress.
       await new Promise<void>((resolve) => setImmediate(resolve));
-      const free = this.#concurrency - this.#inflight.size;
+      const free = this.#concurrency - this.#inflight.size - this.#incoming;
       if (free <= 0) {
         await this.#idle(this.#pollMs);
         continue;
@@ -284,11 +293,13 @@ export class Worker {
       this.#dirty = false;
       let claimed: ClaimedRun[];
       let nextWakeAt: number | null = null;
+      let names: readonly string[] | undefined;
       try {
+        names = await this.registry.claimNames(this.#namespace);
         const result = await this.#client.claimRuns({
           namespace: this.#namespace,
           queues: this.#queues,
-          names: await this.registry.claimNames(this.#namespace),
+          names,
           owner: this.name,
           limit: Math.min(free, this.#batchSize),
           leaseMs: this.#leaseMs,
@@ -306,9 +317,51 @@ export class Worker {
       for (const c of claimed) void this.#execute(c);
       if (claimed.length === 0 && !this.#dirty) {
         const untilTimer = nextWakeAt === null ? this.#pollMs : Math.max(1, nextWakeAt - this.#clock());
-        await this.#idle(Math.min(this.#pollMs, untilTimer));
+        // Nothing claimable: while idle, runs started in this process come straight here.
+        const withdraw = this.#offerHandoff(names);
+        try {
+          await this.#idle(Math.min(this.#pollMs, untilTimer));
+        } finally {
+          withdraw?.();
+          this.#offering = false;
+        }
       }
     }
+  }
+
+  /**
+   * Offers this idle worker's free slots to runs started in this process (start+claim fusion, see
+   * store/local-handoff.ts); returns the withdrawal, or undefined when the client cannot hand over.
+   */
+  #offerHandoff(names: readonly string[] | undefined): (() => void) | undefined {
+    if (this.#client.offerHandoff === undefined) return undefined;
+    const withdraw = this.#client.offerHandoff({
+      namespace: this.#namespace,
+      queues: this.#queues,
+      names,
+      owner: this.name,
+      leaseMs: this.#leaseMs,
+      reserve: () => {
+        if (!this.#running || this.#inflight.size + this.#incoming >= this.#concurrency) return false;
+        this.#incoming++;
+        return true;
+      },
+      unreserve: () => {
+        this.#incoming--;
+      },
+      take: (claimed) => {
+        this.#incoming--;
+        if (this.#running) {
+          void this.#execute(claimed);
+          return;
+        }
+        // Stopped meanwhile: the lease goes back untouched, claimable at once elsewhere.
+        const { run } = claimed;
+        void this.#batcher.finishRun({ runId: run.id, leaseToken: run.leaseToken, outcome: "release" }).catch(() => {});
+      },
+    });
+    this.#offering = true;
+    return withdraw;
   }
 
   /** Waits until poked (notification, freed slot, stop) or `ms` elapsed. */
@@ -364,7 +417,8 @@ export class Worker {
     // The concurrency slot frees as soon as the activation has an outcome: recording it is
     // batched with other runs' outcomes while the next claim is already under way.
     this.#inflight.delete(run.id);
-    if (this.#running) this.#poke();
+    // An idle worker's offer already covers the freed slot; otherwise claim again (runs may wait).
+    if (this.#running && !(this.#offering && !this.#dirty)) this.#poke();
     try {
       await this.#finish(run, outcome, attemptSpan);
     } finally {

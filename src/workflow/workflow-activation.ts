@@ -48,6 +48,19 @@ export interface ActivationDeps {
   readonly maxPayloadBytes?: number;
 }
 
+/** How a workflow's activations behave (from its registration). */
+export interface ActivationOptions {
+  /**
+   * Opt-in (WorkflowRegistration.deferStepRecords): the workflow goes on as soon as a step's
+   * function returned; its record is written with the others of the same turn and all of them are
+   * confirmed before the activation's outcome (finish or park) or its next child or event wait.
+   * Every step is still durable before the run completes, in fewer commits; the trade-offs: a
+   * wider re-execution window (a crash before the confirmation runs those steps again), and a
+   * record the store refuses for its content (over the payload cap) fails the run, not the step.
+   */
+  readonly deferStepRecords?: boolean;
+}
+
 /** How an activation ended; the worker turns it into a fenced finish. */
 export type ActivationOutcome =
   | { readonly outcome: "complete"; readonly output: unknown }
@@ -103,6 +116,7 @@ export class WorkflowActivation {
   readonly #fn: WorkflowFunction;
   readonly #run: Run;
   readonly #deps: ActivationDeps;
+  readonly #defer: boolean;
   readonly #compensationMode: boolean;
   /** Compensation mode or replay only: primitives missing from the history block. */
   readonly #historyOnly: boolean;
@@ -118,13 +132,16 @@ export class WorkflowActivation {
   #time: number;
   #settled = false;
   #idleScheduled = false;
+  /** Step records written but not yet confirmed (deferStepRecords). */
+  readonly #unconfirmed: Promise<boolean | SerializedError>[] = [];
   #resolve!: (outcome: ActivationOutcome) => void;
   readonly #result: Promise<ActivationOutcome>;
 
-  constructor(fn: WorkflowFunction, claimed: ClaimedRun, deps: ActivationDeps) {
+  constructor(fn: WorkflowFunction, claimed: ClaimedRun, deps: ActivationDeps, options: ActivationOptions = {}) {
     this.#fn = fn;
     this.#run = claimed.run;
     this.#deps = deps;
+    this.#defer = options.deferStepRecords === true;
     this.#compensationMode = claimed.run.status === "compensating" || claimed.run.status === "cancelling";
     this.#historyOnly = this.#compensationMode || deps.replayOnly === true;
     let max = -1;
@@ -281,7 +298,7 @@ export class WorkflowActivation {
         if (blockedUntil === null) return blocked();
         return this.#block({ status: "sleeping", wakeAt: blockedUntil });
       }
-      const saved = await this.#record({
+      const recording = this.#record({
         name,
         seq,
         type: "step",
@@ -291,6 +308,9 @@ export class WorkflowActivation {
         compensable: options?.compensate !== undefined,
         startedAt: now,
       });
+      const defer = this.#defer && !this.#compensationMode;
+      if (defer) this.#unconfirmed.push(recording);
+      const saved = defer ? true : await recording;
       if (saved === false) return blocked();
       if (saved !== true) {
         // The store refused the result (over the payload limit, not JSON): the step fails with
@@ -388,6 +408,8 @@ export class WorkflowActivation {
     this.#pending++;
     let result: WriteResult & { readonly step?: Step };
     try {
+      // A durable boundary: deferred step records are confirmed before it is written.
+      if (!(await this.#confirmDeferred())) return blocked();
       result = await this.#deps.client.awaitEvent({
         runId: this.#run.id,
         leaseToken: this.#run.leaseToken,
@@ -443,6 +465,8 @@ export class WorkflowActivation {
     if (recorded || this.#historyOnly) return this.#block({ status: "waiting", wakeAt: null });
     this.#pending++;
     try {
+      // A durable boundary: deferred step records are confirmed before the child starts.
+      if (!(await this.#confirmDeferred())) return blocked();
       const result = await this.#deps.client.startChildRun({
         runId: this.#run.id,
         leaseToken: this.#run.leaseToken,
@@ -670,8 +694,24 @@ export class WorkflowActivation {
 
   #finish(outcome: ActivationOutcome): void {
     if (this.#settled) return;
+    if (this.#unconfirmed.length > 0 && outcome.outcome !== "abandoned" && outcome.outcome !== "release") {
+      // Deferred step records: the outcome waits for them. A record the store refused for its
+      // content fails the run; a lost lease already ended the activation (in #accept).
+      void this.#confirmDeferred().then((ok) => {
+        if (ok) this.#finish(outcome);
+      });
+      return;
+    }
     this.#settled = true;
     this.#resolve(outcome);
+  }
+
+  /** Waits for the deferred step records; false when one was not written (the activation ended). */
+  async #confirmDeferred(): Promise<boolean> {
+    const verdicts = await Promise.all(this.#unconfirmed.splice(0));
+    const refused = verdicts.find((v): v is SerializedError => v !== true && v !== false);
+    if (refused) this.#finish({ outcome: "fail", error: refused, compensable: this.#compensations.length > 0 });
+    return verdicts.every((v) => v === true);
   }
 }
 
