@@ -6,7 +6,17 @@
  */
 import { Kiln } from "../src/kiln.ts";
 import { Worker } from "../src/worker/worker.ts";
-import { type Dialect, freshStore, median, percentile, repeat, round, stopPostgres, until } from "./support.ts";
+import {
+  type Dialect,
+  freshStore,
+  median,
+  percentile,
+  repeat,
+  round,
+  stopPostgres,
+  threeSteps,
+  until,
+} from "./support.ts";
 
 const quick = process.argv.includes("--quick");
 const only = process.argv.includes("--only") ? process.argv[process.argv.indexOf("--only") + 1] : undefined;
@@ -134,15 +144,7 @@ async function apiLatency(dialect: Dialect, count: number, deferStepRecords = fa
   const { store, dispose } = await freshStore(dialect);
   const kiln = await Kiln.open({ store, namespace: "bench", worker: { concurrency: 8, sweep: false } });
   try {
-    kiln.workflow(
-      "three",
-      async (_input, { step }) => {
-        const a = await step("a", () => 1);
-        const b = await step("b", () => a + 1);
-        return await step("c", () => b + 1);
-      },
-      { deferStepRecords },
-    );
+    kiln.workflow("three", threeSteps, { deferStepRecords });
     await kiln.start();
     const latencies: number[] = [];
     for (let i = 0; i < count; i++) {

@@ -1,3 +1,4 @@
+import type { WorkflowContext } from "../src/workflow/workflow-context.ts";
 /** Shared helpers of the benchmarks: stores, percentiles, medians, a throwaway PostgreSQL. */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -99,4 +100,11 @@ export async function until(check: () => Promise<boolean>, ms = 5, timeoutMs = 6
 export function round(value: number, digits = 1): number {
   const f = 10 ** digits;
   return Math.round(value * f) / f;
+}
+
+/** The benchmarks' three no-op-step workflow (each step adds one to the last). */
+export async function threeSteps(_input: unknown, { step }: WorkflowContext): Promise<number> {
+  const a = await step("a", () => 1);
+  const b = await step("b", () => a + 1);
+  return await step("c", () => b + 1);
 }

@@ -10,7 +10,7 @@ import { Kiln } from "../src/kiln.ts";
 import { openStore } from "../src/store/open-store.ts";
 import { Worker } from "../src/worker/worker.ts";
 import { startThrowawayPostgres } from "../tests/support/postgres-cluster.mjs";
-import { until } from "./support.ts";
+import { threeSteps, until } from "./support.ts";
 
 const quick = process.argv.includes("--quick");
 const cluster = await startThrowawayPostgres({ serverDefaults: true, preload: "pg_stat_statements" });
@@ -99,11 +99,7 @@ try {
   {
     const store = await openStore(cluster.url, { schema: "wf" });
     const kiln = await Kiln.open({ store, namespace: "b", worker: { concurrency: 10, sweep: false } });
-    kiln.workflow("three", async (_input, { step }) => {
-      const a = await step("a", () => 1);
-      const b = await step("b", () => a + 1);
-      return await step("c", () => b + 1);
-    });
+    kiln.workflow("three", threeSteps);
     await kiln.start();
     const n = quick ? 300 : 2000;
     await measure("C throughput, 3 steps, started one by one", n, async () => {
@@ -122,15 +118,7 @@ try {
   {
     const store = await openStore(cluster.url, { schema: "wfdefer" });
     const kiln = await Kiln.open({ store, namespace: "b", worker: { concurrency: 10, sweep: false } });
-    kiln.workflow(
-      "three",
-      async (_input, { step }) => {
-        const a = await step("a", () => 1);
-        const b = await step("b", () => a + 1);
-        return await step("c", () => b + 1);
-      },
-      { deferStepRecords: true },
-    );
+    kiln.workflow("three", threeSteps, { deferStepRecords: true });
     await kiln.start();
     const m = quick ? 50 : 200;
     await measure("C latency, sequential, deferStepRecords (opt-in)", m, async () => {

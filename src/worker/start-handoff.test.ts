@@ -18,6 +18,14 @@ async function until(what: string, check: () => boolean | Promise<boolean>, ms =
   }
 }
 
+/** A started worker of namespace "ho" with an `echo` task kind and a one-minute poll. */
+async function startEchoWorker(store: Store): Promise<Worker> {
+  const worker = new Worker({ client: store, namespace: "ho", pollIntervalMs: 60_000 });
+  worker.registry.addTask({ kind: "echo", handler: async (input) => input, retryPolicy: null, settings: {} });
+  await worker.start();
+  return worker;
+}
+
 /** Resolves once the worker's loop claimed nothing and went idle with its offer out. */
 function idle(worker: Worker): Promise<void> {
   return until("the worker idle", () => worker.offering);
@@ -146,9 +154,7 @@ for (const [dialect, open, skip] of [
 
     it("a run of a name the worker does not run, or of another namespace, is not handed over", async () => {
       const store = await openStore();
-      const worker = new Worker({ client: store, namespace: "ho", pollIntervalMs: 60_000 });
-      worker.registry.addTask({ kind: "echo", handler: async (input) => input, retryPolicy: null, settings: {} });
-      await worker.start();
+      const worker = await startEchoWorker(store);
       try {
         await idle(worker);
         const other = await store.startRun({ namespace: "ho", type: "task", name: "unknown-kind" });
@@ -162,9 +168,7 @@ for (const [dialect, open, skip] of [
 
     it("a stopped worker offers nothing: starts stay queued for the next worker", async () => {
       const store = await openStore();
-      const worker = new Worker({ client: store, namespace: "ho", pollIntervalMs: 60_000 });
-      worker.registry.addTask({ kind: "echo", handler: async (input) => input, retryPolicy: null, settings: {} });
-      await worker.start();
+      const worker = await startEchoWorker(store);
       await idle(worker);
       await worker.stop();
       const { run } = await store.startRun({ namespace: "ho", type: "task", name: "echo" });
