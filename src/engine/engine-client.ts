@@ -6,12 +6,14 @@ import type { LogEntryInput } from "./log-entry.ts";
 import type { Step } from "./step.ts";
 import type { AwaitEventParams, SaveStepParams, StartChildRunParams, UpdateRunParams, WriteResult } from "./writes.ts";
 
-/** A store notification: runs in this namespace and queue may be claimable now. */
-export interface StoreNotification {
-  readonly type: "runs-ready";
-  readonly namespace: string;
-  readonly queue: string;
-}
+/**
+ * A store notification: runs in this namespace and queue may be claimable now (`runs-ready`), or
+ * a run of theirs became due at `at` (`timer`: a retry's backoff, a durable sleep, an event wait's
+ * timeout, a delayed start), so a waiter sleeping past `at` should wake by then.
+ */
+export type StoreNotification =
+  | { readonly type: "runs-ready"; readonly namespace: string; readonly queue: string }
+  | { readonly type: "timer"; readonly namespace: string; readonly queue: string; readonly at: number };
 
 /**
  * The verbs a worker needs: claims, heartbeats and the fenced writes of its runs. Two

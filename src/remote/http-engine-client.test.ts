@@ -346,6 +346,60 @@ for (const [dialect, open, skip] of factories) {
       await unsubscribe();
     });
 
+    // Regression: a retry's backoff (or a sleep, or a delayed start) made while a claim was
+    // long-polling did not shorten its wait, so a remote worker took it up to 30 s late.
+    it("a long-polling claim wakes when a delayed run or a retry made meanwhile becomes due", async () => {
+      const waiting = new HttpEngineClient({
+        url: server.url,
+        token: workerToken,
+        namespace: "poll",
+        claimWaitMs: 60_000,
+      });
+      clients.push(waiting);
+      const claim = { namespace: "poll", queues: ["timer-q"], owner: "waiting", limit: 5, leaseMs: 60_000 };
+      const answeredWithin = async <T>(pending: Promise<T>, ms: number): Promise<T | "still waiting"> =>
+        Promise.race([pending, delay(ms).then(() => "still waiting" as const)]);
+
+      let pending = waiting.claimRuns(claim);
+      await delay(150);
+      const { run: delayed } = await db.store.startRun({
+        namespace: "poll",
+        type: "task",
+        name: "t",
+        queue: "timer-q",
+        availableAt: clock.now + 200,
+      });
+      clock.now += 200; // due once the server's timer (200 ms) fires
+      const first = await answeredWithin(pending, 10_000);
+      assert.notEqual(first, "still waiting", "the claim slept past the delayed run");
+      assert.deepEqual(first !== "still waiting" && first.runs.map((r) => r.run.id), [delayed.id]);
+
+      // A retry: another worker fails the run with a backoff while this claim waits.
+      pending = waiting.claimRuns(claim);
+      await delay(150);
+      const other = client("poll");
+      const [lease] = first !== "still waiting" ? first.runs : [];
+      assert.ok(lease);
+      const failed = await other.finishRuns({
+        items: [
+          {
+            runId: lease.run.id,
+            leaseToken: lease.run.leaseToken,
+            outcome: "fail",
+            error: { code: "STEP_FAILED", message: "try again" },
+            retryAt: clock.now + 200,
+          },
+        ],
+      });
+      assert.equal(failed[0]?.ok, true);
+      clock.now += 200;
+      const second = await answeredWithin(pending, 10_000);
+      assert.notEqual(second, "still waiting", "the claim slept past the retry");
+      assert.deepEqual(second !== "still waiting" && second.runs.map((r) => [r.run.id, r.run.attempt]), [
+        [delayed.id, 2],
+      ]);
+    });
+
     // Regression: a SIGTERMed worker waited for its long-poll claim (25 s) before it could stop.
     it("stopClaiming aborts the long-poll claim in flight and answers no runs from then on", async () => {
       const c = new HttpEngineClient({ url: server.url, token: workerToken, namespace: "poll", claimWaitMs: 60_000 });

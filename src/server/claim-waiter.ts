@@ -16,6 +16,8 @@ interface Waiter {
   hits: StoreNotification[];
   deployed: boolean;
   wake: (() => void) | null;
+  /** While waiting: ends the wait by `at` if that is sooner than it would end. */
+  retime: ((at: number) => void) | null;
 }
 
 /**
@@ -27,10 +29,13 @@ interface Waiter {
 export class ClaimWaiter {
   readonly #store: Pick<Store, "subscribe" | "subscribeDeployments">;
   readonly #waiters = new Set<Waiter>();
+  /** The store's clock, which timer notifications are in. */
+  readonly #clock: () => number;
   #subscription: Promise<() => Promise<void>> | undefined;
 
-  constructor(store: Pick<Store, "subscribe" | "subscribeDeployments">) {
+  constructor(store: Pick<Store, "subscribe" | "subscribeDeployments">, clock: () => number = Date.now) {
     this.#store = store;
+    this.#clock = clock;
   }
 
   /** Subscribes to the store (once): runs becoming claimable, and deployments made through any server. */
@@ -59,6 +64,7 @@ export class ClaimWaiter {
       hits: [],
       deployed: false,
       wake: null,
+      retime: null,
     };
     this.#waiters.add(waiter);
     return {
@@ -70,11 +76,19 @@ export class ClaimWaiter {
             clearTimeout(timer);
             signal?.removeEventListener("abort", done);
             waiter.wake = null;
+            waiter.retime = null;
             resolve(waiter.hits.splice(0));
           };
-          const timer = setTimeout(done, ms);
+          let endsAt = this.#clock() + ms;
+          let timer = setTimeout(done, ms);
           signal?.addEventListener("abort", done, { once: true });
           waiter.wake = done;
+          waiter.retime = (at) => {
+            if (at >= endsAt) return;
+            endsAt = at;
+            clearTimeout(timer);
+            timer = setTimeout(done, Math.max(0, at - this.#clock()));
+          };
         });
       },
       takeDeployed: () => {
@@ -107,6 +121,12 @@ export class ClaimWaiter {
   #notify(n: StoreNotification): void {
     for (const w of this.#waiters) {
       if (w.namespace !== n.namespace || (w.queues !== undefined && !w.queues.has(n.queue))) continue;
+      if (n.type === "timer") {
+        // Not claimable yet: the claim waiting here looks again when the run is due, instead of
+        // sleeping out the timer it knew of (or its whole long-poll).
+        w.retime?.(n.at);
+        continue;
+      }
       if (!w.hits.some((h) => h.queue === n.queue)) w.hits.push(n);
       w.wake?.();
     }

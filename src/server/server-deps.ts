@@ -121,7 +121,7 @@ export function createServerDeps(options: AppOptions): ServerDeps {
     audit: new AuditTrail(store.audit, { logger }),
     metrics: new ServerMetrics(store, { clock, processMetrics: options.processMetrics ?? false }),
     live: new LiveHub(store, { pollMs: options.livePollMs ?? 250 }),
-    claims: new ClaimWaiter(store),
+    claims: new ClaimWaiter(store, clock),
     tokens: new TokenCache(store, {
       clock,
       ...(options.tokenCacheMs === undefined ? {} : { ttlMs: options.tokenCacheMs }),

@@ -91,14 +91,16 @@ export class SqlEngineClient implements EngineClient {
 
   async subscribe(listener: (n: StoreNotification) => void): Promise<() => Promise<void>> {
     return this.#k.driver.listen(RUNS_CHANNEL, (payload) => {
-      let note: { namespace?: unknown; queue?: unknown };
+      let note: { namespace?: unknown; queue?: unknown; at?: unknown };
       try {
         note = JSON.parse(payload) as typeof note;
       } catch {
         return;
       }
       if (typeof note.namespace !== "string" || typeof note.queue !== "string") return;
-      listener({ type: "runs-ready", namespace: note.namespace, queue: note.queue });
+      if (typeof note.at === "number")
+        listener({ type: "timer", namespace: note.namespace, queue: note.queue, at: note.at });
+      else listener({ type: "runs-ready", namespace: note.namespace, queue: note.queue });
     });
   }
 }

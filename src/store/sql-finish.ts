@@ -1,6 +1,6 @@
 import { KilnError } from "../errors.ts";
 import { isTerminal, type RunStatus } from "../engine/status.ts";
-import { nextRunStatus, READY_RUN_STATUSES, type RunEvent } from "../engine/run-transitions.ts";
+import { nextRunStatus, PARKED_RUN_STATUSES, READY_RUN_STATUSES, type RunEvent } from "../engine/run-transitions.ts";
 import { enqueueRunDeliveries } from "./sql-webhooks.ts";
 import { rowsSource } from "./sql-driver.ts";
 import { leaseLost, type SqlKernel, settleAll, TERMINAL, toSerialized, type WorkRow } from "./sql-kernel.ts";
@@ -76,6 +76,9 @@ export async function finishRuns(
     for (const r of rows) {
       const claimable = READY_RUN_STATUSES.includes(r.status as RunStatus);
       if (claimable && r.available_at !== null && r.available_at <= tx.now) k.markReady(tx, r.namespace, r.queue);
+      // A retry's backoff, a durable sleep, an event wait's timeout: due later.
+      else if ((claimable || PARKED_RUN_STATUSES.includes(r.status as RunStatus)) && r.available_at !== null)
+        k.markTimer(tx, r.namespace, r.queue, r.available_at);
     }
     const timedOut = timingOut.filter((id) => changed.has(id));
     if (timedOut.length > 0) await cancelRuns(k, tx, await descendants(k, tx, timedOut), "the parent run timed out");

@@ -24,7 +24,6 @@ import {
 import { RUN_COLUMNS, RUN_INTEGER_COLUMNS, type RunRow, rowToRun, type StepRow } from "./sql-rows.ts";
 import type { StoreOptions } from "./store.ts";
 import type { StartRunParams, StartRunResult } from "../engine/start-run.ts";
-import type { StoreNotification } from "../engine/engine-client.ts";
 
 /** The notification channel for "runs became claimable". */
 export const RUNS_CHANNEL = "kiln_runs";
@@ -143,11 +142,19 @@ export const CLAIM_SET = `status = CASE WHEN status IN ${sqlList(statusesAllowin
   lease_owner = ?, lease_expires_at = ?, lease_token = lease_token + 1, started_at = COALESCE(started_at, ?),
   wake_requested = 0, updated_at = ?`;
 
+/** The payload of a notification on the runs channel (a timer when `at` is set). */
+export interface ReadyNote {
+  readonly namespace: string;
+  readonly queue: string;
+  readonly at?: number;
+}
+
 /** One transaction of the store: the connection, its instant, and the queues it made ready. */
 export interface Tx {
   readonly db: SqlTransaction;
   readonly now: number;
-  readonly ready: Map<string, Omit<StoreNotification, "type">>;
+  /** Queues made ready, and the earliest new timer per queue (with `at`), notified at commit. */
+  readonly ready: Map<string, ReadyNote>;
   /** Runs this transaction made terminal (or may have: a hint), announced at commit. */
   readonly ended: string[];
   /** Whether commit() was called: the notifications left with COMMIT. */
@@ -283,6 +290,17 @@ export class SqlKernel {
   /** Records that runs of this queue became claimable (notified when the transaction commits). */
   markReady(tx: Tx, namespace: string, queue: string): void {
     tx.ready.set(`${namespace}\u0000${queue}`, { namespace, queue });
+  }
+
+  /**
+   * Records that a run of this queue becomes due at `at` (notified at commit, the earliest per
+   * queue): waiters that sleep until a timer they knew of (a worker's long-poll claim on a
+   * server) wake for this one instead of sleeping past it.
+   */
+  markTimer(tx: Tx, namespace: string, queue: string, at: number): void {
+    const key = `${namespace}\u0000${queue}\u0000timer`;
+    const known = tx.ready.get(key)?.at;
+    if (known === undefined || at < known) tx.ready.set(key, { namespace, queue, at });
   }
 
   /** Serializes both sides of an event pairing (PostgreSQL; SQLite transactions are serial). */
@@ -474,6 +492,7 @@ export class SqlKernel {
         created.delete(row.id); // a repeated id in the batch is created once
         const ready = row.available_at !== null && row.available_at <= tx.now;
         if (ready && !unannounced?.has(row.id)) this.markReady(tx, row.namespace, row.queue);
+        else if (!ready && row.available_at !== null) this.markTimer(tx, row.namespace, row.queue, row.available_at);
         results.push({ run: rowToRun(row), created: true });
         continue;
       }

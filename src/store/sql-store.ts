@@ -118,7 +118,9 @@ export class SqlStore implements Store {
       // Fresh ids and no idempotency keys: every row is created, nothing is decided on the
       // result, so COMMIT (and the notifications) go with the INSERT.
       for (const row of rows) {
-        if (row.available_at !== null && row.available_at <= tx.now) this.#k.markReady(tx, row.namespace, row.queue);
+        if (row.available_at === null) continue;
+        if (row.available_at <= tx.now) this.#k.markReady(tx, row.namespace, row.queue);
+        else this.#k.markTimer(tx, row.namespace, row.queue, row.available_at);
       }
       const inserting = this.#k.insertRuns(tx, rows);
       this.#k.commit(tx);

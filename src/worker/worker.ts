@@ -155,6 +155,8 @@ export class Worker {
   #running = false;
   #loop: Promise<void> | null = null;
   #wake: (() => void) | null = null;
+  /** While idle: ends the idle wait by `at` (store clock) if that is sooner. */
+  #retime: ((at: number) => void) | null = null;
   #dirty = false;
   /** Slots reserved by starts being handed over (see #offerHandoff). */
   #incoming = 0;
@@ -209,7 +211,9 @@ export class Worker {
     if (this.#running) return;
     this.#running = true;
     this.#unsubscribe = await this.#client.subscribe((n) => {
-      if (n.namespace === this.#namespace && this.#queues.includes(n.queue)) this.#poke();
+      if (n.namespace !== this.#namespace || !this.#queues.includes(n.queue)) return;
+      if (n.type === "timer") this.#retime?.(n.at);
+      else this.#poke();
     });
     this.#timers.push(setInterval(() => void this.#heartbeat(), this.#heartbeatMs));
     const housekeeper = this.#housekeeper;
@@ -368,14 +372,23 @@ export class Worker {
   #idle(ms: number): Promise<void> {
     if (this.#dirty || !this.#running) return Promise.resolve();
     return new Promise((resolve) => {
-      const timer = setTimeout(done, ms);
-      function done() {
+      let endsAt = this.#clock() + ms;
+      let timer: NodeJS.Timeout | undefined;
+      const done = () => {
         clearTimeout(timer);
+        this.#retime = null;
         resolve();
-      }
+      };
+      timer = setTimeout(done, ms);
       this.#wake = () => {
         this.#wake = null;
         done();
+      };
+      this.#retime = (at) => {
+        if (at >= endsAt) return;
+        endsAt = at;
+        clearTimeout(timer);
+        timer = setTimeout(done, Math.max(0, at - this.#clock()));
       };
     });
   }
