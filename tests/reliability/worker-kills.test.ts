@@ -15,7 +15,7 @@ import { after, describe, it } from "node:test";
 import { startThrowawayPostgres, type ThrowawayPostgres } from "../support/postgres-cluster.mjs";
 import { postgresSkip } from "../support/test-db.ts";
 import { createWorkerToken } from "../support/worker-token.ts";
-import { eventually, type KilnProcess, kiln } from "../e2e/cli-support.ts";
+import { type KilnProcess, kiln } from "../e2e/cli-support.ts";
 import { FULL } from "./hostile-input.ts";
 import { startSlowKiln } from "./slow-start.ts";
 import { checkKillOutcome, type RunView, writeKillProject } from "./kill-project.ts";
@@ -74,6 +74,39 @@ async function allDone(
   return { open, failed };
 }
 
+/**
+ * Waits until every started run has ended, printing how many are open each minute; on timeout
+ * the error names the runs still open with their status, attempt and lease owner.
+ */
+async function waitAllDone(
+  getRun: ReturnType<typeof getRunVia>,
+  started: readonly Started[],
+  label: string,
+): Promise<void> {
+  const deadline = Date.now() + (FULL ? 1_800_000 : 600_000);
+  let lastReport = Date.now();
+  for (;;) {
+    const { open } = await allDone(getRun, started);
+    if (open === 0) return;
+    if (Date.now() - lastReport >= 60_000) {
+      console.log(`worker-kills ${label}: ${open} of ${started.length} runs still open`);
+      lastReport = Date.now();
+    }
+    if (Date.now() > deadline) {
+      const views: string[] = [];
+      for (const { id } of started) {
+        const run = (await getRun(id).catch(() => undefined)) as
+          | (RunView & { attempt?: number; leaseOwner?: string | null })
+          | undefined;
+        if (run !== undefined && ["completed", "failed", "cancelled", "timed_out"].includes(run.status)) continue;
+        views.push(`${id} ${run?.status ?? "missing"} attempt=${run?.attempt} lease=${run?.leaseOwner}`);
+      }
+      throw new Error(`${views.length} runs still open: ${views.slice(0, 10).join("; ")}`);
+    }
+    await pause(2000);
+  }
+}
+
 describe("worker kills", { timeout: FULL ? 5_400_000 : 1_800_000 }, () => {
   const cleanups: (() => Promise<void>)[] = [];
   after(async () => {
@@ -101,7 +134,7 @@ describe("worker kills", { timeout: FULL ? 5_400_000 : 1_800_000 }, () => {
       dev = await startSlowKiln(["dev", "--port", "0"], dir);
       recoveries.push(Date.now() - t0);
     }
-    await eventually(async () => ((await allDone(getRun, started)).open === 0 ? true : undefined), 600_000);
+    await waitAllDone(getRun, started, "sqlite");
     const figures = await checkKillOutcome(getRun, started, log);
     console.log(
       `worker-kills sqlite: kills=${kills} ${JSON.stringify(figures)} restart_ms_max=${Math.max(0, ...recoveries)} load=${loadBefore.toFixed(1)}`,
@@ -159,7 +192,7 @@ describe("worker kills", { timeout: FULL ? 5_400_000 : 1_800_000 }, () => {
       workers[i] = next;
       procs.push(next);
     }
-    await eventually(async () => ((await allDone(getRun, started)).open === 0 ? true : undefined), 600_000);
+    await waitAllDone(getRun, started, "postgres");
     const figures = await checkKillOutcome(getRun, started, log);
     console.log(`worker-kills postgres: kills=${kills} ${JSON.stringify(figures)} load=${loadBefore.toFixed(1)}`);
     assert.equal(figures.lost, 0);
