@@ -76,9 +76,11 @@ export function containerArgv(layout: SandboxLayout, launch: ContainerLaunch): [
     // podman's default tmpfs on /run copies the overlay's /run into itself, which recurses.
     if (launch.podman) args.push("--read-only-tmpfs=false");
   }
+  // podman copies what is below a tmpfs into it unless told not to: /tmp must start empty, and a
+  // hidden directory's contents (the master key) must not be copied into its cover.
+  const empty = launch.podman ? ",notmpcopyup" : "";
   if (sandbox.privateTmp) {
-    // podman copies what is below a tmpfs into it unless told not to: /tmp must start empty.
-    args.push("--tmpfs", `/tmp:rw,exec,mode=1777${launch.podman ? ",notmpcopyup" : ""}`);
+    args.push("--tmpfs", `/tmp:rw,exec,mode=1777${empty}`);
   } else args.push(...volume("/tmp", "/tmp", false));
   const readOnly = sandbox.readOnlyRoot;
   const seen = new Set<string>();
@@ -93,7 +95,7 @@ export function containerArgv(layout: SandboxLayout, launch: ContainerLaunch): [
   const insideWritable = (path: string) => sandbox.writablePaths.some((w) => path === w || path.startsWith(`${w}/`));
   for (const path of [layout.taskDir, layout.cwd]) if (!insideWritable(path)) bind(path, readOnly);
   for (const { path, directory } of layout.hidden) {
-    args.push(...(directory ? ["--tmpfs", `${path}:ro,size=4k`] : volume("/dev/null", path, true)));
+    args.push(...(directory ? ["--tmpfs", `${path}:ro,size=4k${empty}`] : volume("/dev/null", path, true)));
   }
   args.push(...volume(layout.attemptDir, layout.attemptDir, false));
   args.push(...volume(layout.socket, layout.socketInside, false));
