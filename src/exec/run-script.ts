@@ -192,7 +192,7 @@ async function runAttempt(declared: ResolvedTaskKind, params: RunScriptParams): 
     const child = await spawnProcess({
       argv: sandboxed?.argv ?? command.argv,
       env: sandboxed?.env ?? command.env,
-      cwd: command.cwd,
+      cwd: sandboxed?.cwd ?? command.cwd,
       stdin: prepared.stdin !== null,
       stderr: kind.captureStderr,
     });

@@ -162,6 +162,8 @@ describe("sandboxed task kinds under kiln dev", { timeout: 600_000 }, () => {
     assert.equal(hog.status, "failed");
     assert.equal(hog.error?.code, "SANDBOX_MEMORY_LIMIT", JSON.stringify(hog.error));
     assert.match(hog.error?.message ?? "", /memory limit of 64 MiB/);
+    // podman's conmon writes an `oom` file where the CLI started: never in the script's directory.
+    assert.equal(existsSync(join(dir, "oom")), false);
 
     assert.equal(stuck.status, "failed");
     assert.equal(stuck.error?.code, "EXEC_TIMEOUT", JSON.stringify(stuck.error));

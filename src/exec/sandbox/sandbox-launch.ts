@@ -21,6 +21,8 @@ export interface SandboxedCommand {
   readonly env: Readonly<Record<string, string>>;
   /** The attempt's container (docker profile): remove() after the CLI's group is gone. */
   readonly container: AttemptContainer | null;
+  /** Where the command starts, when not in the script's working directory. */
+  readonly cwd?: string;
 }
 
 /** The attempt files and socket a sandboxed attempt mounts. */
@@ -156,7 +158,9 @@ function containerCommand(
     kilnRoot: KILN_ROOT,
   });
   const container = new AttemptContainer({ engine: found.engine, cliArgs, name, attemptDir: layout.attemptDir });
-  return { argv, cgroup: null, env: cliEnv, container };
+  // The CLI starts in the attempt's directory: podman's conmon leaves an `oom` file in its working
+  // directory after a memory kill, which must not land in the script's.
+  return { argv, cgroup: null, env: cliEnv, container, cwd: layout.attemptDir };
 }
 
 /** The Kiln installation (mounted read-only into an image, for `kiln` inside). */
