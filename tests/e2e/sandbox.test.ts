@@ -208,5 +208,7 @@ describe("sandboxed task kinds under kiln dev", { timeout: 600_000 }, () => {
     assert.match(result.out, /cgroups: /);
     assert.match(result.out, /(ok|no) +bubblewrap: /);
     assert.match(result.out, /(ok|no) +namespaces, network off/);
+    assert.match(result.out, /(ok|no) +containers \(docker\/podman\): /);
+    assert.match(result.out, /(ok|no) +docker, network off/);
   });
 });
