@@ -1,14 +1,12 @@
 import assert from "node:assert/strict";
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { describe, test } from "node:test";
 import { parseConfig } from "../../config/load-config.ts";
 import { NO_SANDBOX } from "../../config/resolve-sandbox.ts";
 import { KilnError } from "../../errors.ts";
 import { Registry } from "../../worker/registry.ts";
+import { hideContainerEngines } from "../../../tests/support/no-container-engine.ts";
 import { registerScriptKinds } from "../script-kinds.ts";
-import { type IsolationFeatures, probeContainerEngine } from "./isolation-probe.ts";
+import type { IsolationFeatures } from "./isolation-probe.ts";
 import { checkSandbox, missingIsolation } from "./sandbox-check.ts";
 
 const no = (detail: string) => ({ ok: false, detail });
@@ -82,13 +80,7 @@ describe("sandbox check at load", () => {
   test("registering a kind this machine cannot sandbox fails with SANDBOX_UNAVAILABLE and registers nothing", () => {
     // With no container engine on PATH (probed once per process, here first), the docker profile
     // cannot run: the worker refuses it at load.
-    const path = process.env.PATH;
-    process.env.PATH = mkdtempSync(join(tmpdir(), "kiln-no-engine-"));
-    try {
-      assert.equal(probeContainerEngine().ok, false);
-    } finally {
-      process.env.PATH = path;
-    }
+    hideContainerEngines();
     const config = parseConfig(
       "tasks:\n  - { kind: fine, command: echo }\n  - { kind: boxed, command: echo, sandbox: { profile: docker, image: alpine } }\n",
       { env: {} },
