@@ -67,7 +67,8 @@ let attempts = 0;
 
 /**
  * Wraps one attempt's command in its sandbox: makes its control groups (memory, CPU, pids) and
- * the profile's command line. The kind was checked against the machine when it was loaded.
+ * the profile's command line, or (docker) the container engine's command line with the limits as
+ * its flags. The kind was checked against the machine when it was loaded.
  */
 export function sandboxCommand(
   sandbox: ResolvedSandbox,
