@@ -16,7 +16,7 @@ import { promisify } from "node:util";
 import { NO_SANDBOX } from "../../src/config/resolve-sandbox.ts";
 import { probeContainerEngine, probeIsolation } from "../../src/exec/sandbox/isolation-probe.ts";
 import { missingIsolation } from "../../src/exec/sandbox/sandbox-check.ts";
-import { KILN_BIN, type KilnProcess, startKiln } from "./cli-support.ts";
+import { eventually, KILN_BIN, type KilnProcess, startKiln } from "./cli-support.ts";
 
 function cleanEnv(): NodeJS.ProcessEnv {
   const env = { ...process.env };
@@ -109,7 +109,7 @@ describe("sandboxed task kinds under kiln dev", { timeout: 600_000 }, () => {
     assert.match((JSON.parse(boxed.out) as { output: { stdout: string } }).output.stdout, /write:out/);
   });
 
-  it("docker profile: the script runs in a container confined like the others, killed at its memory limit, and a timeout leaves no container", async (t) => {
+  it("docker profile: the script runs in a container confined like the others, killed at its memory limit, and a timeout or cancel leaves no container", async (t) => {
     const engine = probeContainerEngine();
     const missing = missingIsolation({ ...NO_SANDBOX, profile: "docker" }, probeIsolation(), () => engine);
     if (missing.length > 0) return t.skip(`the docker profile cannot run here: ${missing.join("; ")}`);
@@ -126,10 +126,16 @@ describe("sandboxed task kinds under kiln dev", { timeout: 600_000 }, () => {
     max_retries: 0
     sandbox: ${docker}, memory: 64M }
   - kind: stuck
-    command: trap "" TERM; hostname > out/stuck-container; sleep 300
+    command: trap "" TERM; hostname > "out/$KILN_RUN_ID"; sleep 300
     shell: true
     max_retries: 0
     timeout_seconds: 12
+    grace_period_seconds: 1
+    sandbox: ${docker} }
+  - kind: held
+    command: trap "" TERM; hostname > "out/$KILN_RUN_ID"; sleep 300
+    shell: true
+    max_retries: 0
     grace_period_seconds: 1
     sandbox: ${docker} }
 `,
@@ -145,8 +151,24 @@ describe("sandboxed task kinds under kiln dev", { timeout: 600_000 }, () => {
         error: { code: string; message: string } | null;
       };
     };
-    // Containers start slowly on a busy machine: the three kinds run at once.
-    const [contained, hog, stuck] = await Promise.all([run("contained"), run("hog"), run("stuck")]);
+    const g = { KILN_SERVER: dev.url };
+    const cancelStuck = async () => {
+      const id = (await kilnIn(dir, ["run", "held"], g)).out.trim();
+      await eventually(async () => (existsSync(join(dir, "out", id)) ? true : undefined), 120_000);
+      const cancelled = await kilnIn(dir, ["cancel", id], g);
+      assert.equal(cancelled.code, 0, cancelled.err);
+      return await eventually(async () => {
+        const status = JSON.parse((await kilnIn(dir, ["--json", "status", id], g)).out) as { status: string };
+        return status.status === "cancelled" ? id : undefined;
+      }, 120_000);
+    };
+    // Containers start slowly on a busy machine: the kinds run at once.
+    const [contained, hog, stuck, cancelledId] = await Promise.all([
+      run("contained"),
+      run("hog"),
+      run("stuck"),
+      cancelStuck(),
+    ]);
     assert.equal(contained.status, "completed", JSON.stringify(contained.error));
     const stdout = contained.output?.stdout ?? "";
     assert.match(stdout, /env:0/);
@@ -167,9 +189,8 @@ describe("sandboxed task kinds under kiln dev", { timeout: 600_000 }, () => {
 
     assert.equal(stuck.status, "failed");
     assert.equal(stuck.error?.code, "EXEC_TIMEOUT", JSON.stringify(stuck.error));
-    // It ignored SIGTERM, so its CLI was killed; the container's hostname is its id: it is gone too.
-    const id = readFileSync(join(dir, "out", "stuck-container"), "utf8").trim();
-    assert.match(id, /^[0-9a-f]{12}$/);
+    // It ignored SIGTERM, so its CLI was killed; the container's hostname is its id: it is gone too,
+    // after the timeout as after the cancel.
     const ps = await promisify(execFile)(engine.engine ?? "", [
       ...(engine.cliArgs ?? []),
       "ps",
@@ -177,7 +198,11 @@ describe("sandboxed task kinds under kiln dev", { timeout: 600_000 }, () => {
       "--format",
       "{{.ID}}",
     ]);
-    assert.doesNotMatch(ps.stdout, new RegExp(`^${id}`, "m"), "no container is left after the timeout");
+    for (const runId of [stuck.id, cancelledId]) {
+      const id = readFileSync(join(dir, "out", runId), "utf8").trim();
+      assert.match(id, /^[0-9a-f]{12}$/);
+      assert.doesNotMatch(ps.stdout, new RegExp(`^${id}`, "m"), "no container is left after the timeout or cancel");
+    }
   });
 
   it("kiln dev refuses at load a kind whose sandbox this machine cannot honour", async () => {
