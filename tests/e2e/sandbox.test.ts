@@ -3,7 +3,7 @@
  * directory (master key), sees none of the worker's environment, cannot write outside its paths
  * or connect anywhere with network off; `--sandbox` sets the default of kinds that set none; the
  * docker profile does the same in a container (real podman or docker), is killed at its memory
- * limit, and leaves no container behind a timeout; a profile the machine cannot honour stops
+ * limit, and leaves no container behind a timeout or a cancel; a profile the machine cannot honour stops
  * `kiln dev` at load with SANDBOX_UNAVAILABLE.
  */
 import assert from "node:assert/strict";
