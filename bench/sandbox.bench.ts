@@ -1,13 +1,14 @@
-// Added latency of each sandbox profile over `none`, for `/bin/true` as a task kind: one attempt
-// at a time, the profiles interleaved round by round so that load from other processes hits them
-// alike; p50 and p99 per profile and their difference to `none`. A profile this machine cannot
-// run is reported as skipped with the reason. Prints the load average (`uptime`) beside it.
+// Added latency of each sandbox profile over `none`, for `/bin/true` as a task kind (docker: one
+// container per attempt, through docker or podman): one attempt at a time, the profiles
+// interleaved round by round so that load from other processes hits them alike; p50 and p99 per
+// profile and their difference to `none`. A profile this machine cannot run is reported as
+// skipped with the reason. Prints the load average (`uptime`) beside it.
 // Run: node --import tsx bench/sandbox.bench.ts [attempts per profile, default 20]
 import { execFileSync } from "node:child_process";
 import { defineTaskKind } from "../src/config/define-task-kind.ts";
 import { NO_SANDBOX } from "../src/config/resolve-sandbox.ts";
 import { runScript } from "../src/exec/run-script.ts";
-import { probeIsolation } from "../src/exec/sandbox/isolation-probe.ts";
+import { probeContainerEngine, probeIsolation } from "../src/exec/sandbox/isolation-probe.ts";
 import { missingIsolation } from "../src/exec/sandbox/sandbox-check.ts";
 import type { ScriptHost } from "../src/exec/script-host.ts";
 
@@ -41,6 +42,8 @@ const variants: { name: string; sandbox: Record<string, unknown> | "none" }[] = 
   { name: "bubblewrap + memory 256M (cgroup)", sandbox: { profile: "bubblewrap", memory: "256M" } },
   { name: "namespaces (network off)", sandbox: { profile: "namespaces" } },
   { name: "namespaces + memory 256M (cgroup)", sandbox: { profile: "namespaces", memory: "256M" } },
+  { name: "docker (network off)", sandbox: { profile: "docker" } },
+  { name: "docker + memory 256M", sandbox: { profile: "docker", memory: "256M" } },
 ];
 const features = probeIsolation();
 const runnable = variants.flatMap((v) => {
@@ -50,11 +53,7 @@ const runnable = variants.flatMap((v) => {
     output_format: "exit_code_only",
     sandbox: v.sandbox,
   });
-  const missing = missingIsolation(kind.sandbox ?? NO_SANDBOX, features, () => ({
-    ok: false,
-    detail: "",
-    engine: null,
-  }));
+  const missing = missingIsolation(kind.sandbox ?? NO_SANDBOX, features, probeContainerEngine);
   if (missing.length > 0) {
     console.log(`${v.name}: skipped, ${missing.join("; ")}`);
     return [];

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
+import { hideContainerEngines } from "../../tests/support/no-container-engine.ts";
 import { openTestSqlite } from "../../tests/support/test-db.ts";
 import { parseConfig } from "../config/load-config.ts";
 import { storeWorkflowSource } from "../runtimes/deployed-workflows.ts";
@@ -48,7 +49,8 @@ describe("createConfiguredWorker", () => {
       secrets: createSecretResolver(),
     });
     try {
-      // No worker starts scripts in the docker profile, so this refusal holds on every machine.
+      // With no container engine found, the docker profile is refused on every machine.
+      hideContainerEngines();
       const refused = parseConfig("tasks:\n  - { kind: new, command: echo, sandbox: { profile: docker } }\n", {
         env: {},
       });

@@ -75,7 +75,13 @@ export const sandboxOptionsSchema = z
       .preprocess(numericText, z.number(POSITIVE_INT).int(POSITIVE_INT).positive(POSITIVE_INT))
       .optional()
       .describe("Group id of the script (with uid)"),
-    image: z.string().min(1).optional().describe("With profile docker: the container image the script runs in"),
+    image: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        "With profile docker: the container image the script runs in (default: the host's root as a throwaway overlay, podman only)",
+      ),
   })
   .describe("Sandbox profile and its options");
 

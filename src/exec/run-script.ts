@@ -25,6 +25,7 @@ import { spawnProcess } from "./spawn-process.ts";
 import { endSpan, startSpan, traceparentOf } from "../tracing/spans.ts";
 import { ensureWorkerWatchdog } from "./worker-watchdog.ts";
 import { NO_SANDBOX } from "../config/resolve-sandbox.ts";
+import type { AttemptContainer } from "./sandbox/attempt-container.ts";
 import type { AttemptCgroup } from "./sandbox/cgroups.ts";
 import { sandboxBaseEnv, sandboxCommand, sandboxExit } from "./sandbox/sandbox-launch.ts";
 
@@ -109,6 +110,9 @@ async function runAttempt(declared: ResolvedTaskKind, params: RunScriptParams): 
   let keyValueFilesApplied = false;
   const sandbox = kind.sandbox ?? NO_SANDBOX;
   let cgroup: AttemptCgroup | null = null;
+  let container: AttemptContainer | null = null;
+  // Whether the container's CLI ended under supervision (else, in `finally`, the container is removed).
+  let containerEnded = false;
   try {
     checkInputSize(kind, params.input);
     if (params.signal?.aborted) throw cancelError(params.signal.reason);
@@ -174,18 +178,28 @@ async function runAttempt(declared: ResolvedTaskKind, params: RunScriptParams): 
         ? null
         : sandboxCommand(
             sandbox,
-            { argv: command.argv, cwd: command.cwd ?? process.cwd(), taskDir: kind.taskDir },
+            {
+              argv: command.argv,
+              cwd: command.cwd ?? process.cwd(),
+              taskDir: kind.taskDir,
+              env: command.env,
+              workerEnv: params.baseEnv ?? process.env,
+            },
             { attemptDir: paths.dir, socket: paths.apiSocket, socketInside: paths.socket },
           );
     cgroup = sandboxed?.cgroup ?? null;
+    container = sandboxed?.container ?? null;
     const child = await spawnProcess({
       argv: sandboxed?.argv ?? command.argv,
-      env: command.env,
-      cwd: command.cwd,
+      env: sandboxed?.env ?? command.env,
+      cwd: sandboxed?.cwd ?? command.cwd,
       stdin: prepared.stdin !== null,
       stderr: kind.captureStderr,
     });
     const watched = await supervisor.supervise(child, streams, prepared.stdin, session.token);
+    // A stopped or killed CLI leaves its container running: it is killed by name.
+    if (container !== null && (watched.stopReason !== null || watched.exit.signal !== null)) await container.remove();
+    containerEnded = true;
     const supervised = sandboxed === null ? watched : { ...watched, exit: sandboxExit(watched.exit) };
     keyValueFilesApplied = true;
     // Checked again now that the script has run: it may have made the path a symlink out.
@@ -204,7 +218,8 @@ async function runAttempt(declared: ResolvedTaskKind, params: RunScriptParams): 
       masker,
       abortReason: params.signal?.reason,
       started,
-      memoryLimitHit: cgroup?.memoryLimitHit() === true ? sandbox.memoryBytes : null,
+      memoryLimitHit:
+        cgroup?.memoryLimitHit() === true || container?.memoryLimitHit() === true ? sandbox.memoryBytes : null,
     });
   } catch (error) {
     return failedResult(error, started, masker, params.signal?.aborted === true);
@@ -214,6 +229,7 @@ async function runAttempt(declared: ResolvedTaskKind, params: RunScriptParams): 
     releaseCache();
     if (paths) removeAttemptFiles(paths, kind, keyValueFilesApplied);
     await cgroup?.remove();
+    if (container !== null && !containerEnded) await container.remove();
   }
 }
 

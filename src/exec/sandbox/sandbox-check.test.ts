@@ -4,6 +4,7 @@ import { parseConfig } from "../../config/load-config.ts";
 import { NO_SANDBOX } from "../../config/resolve-sandbox.ts";
 import { KilnError } from "../../errors.ts";
 import { Registry } from "../../worker/registry.ts";
+import { hideContainerEngines } from "../../../tests/support/no-container-engine.ts";
 import { registerScriptKinds } from "../script-kinds.ts";
 import type { IsolationFeatures } from "./isolation-probe.ts";
 import { checkSandbox, missingIsolation } from "./sandbox-check.ts";
@@ -43,6 +44,22 @@ describe("sandbox check at load", () => {
     assert.ok(ns.some((m) => /loopback/.test(m)));
     assert.ok(ns.some((m) => /memory limit: the memory cgroup controller is not writable/.test(m)));
     assert.match(missingIsolation({ ...NO_SANDBOX, profile: "docker" }, bare, noEngine).join(), /no container engine/);
+    // With an engine, the docker profile needs nothing else of the machine (the engine makes its
+    // namespaces and cgroups); a docker daemon needs an image, podman runs the host's root.
+    const docker = () => ({ ok: true, detail: "docker can run containers", engine: "docker", podman: false });
+    const podman = () => ({ ok: true, detail: "podman can run containers", engine: "podman", podman: true });
+    const limited = { ...NO_SANDBOX, profile: "docker" as const, memoryBytes: 1 << 26, pids: 10 };
+    assert.deepEqual(missingIsolation(limited, bare, podman), []);
+    assert.match(
+      missingIsolation(limited, bare, docker).join(),
+      /an image: docker cannot run a container on the host's root/,
+    );
+    assert.deepEqual(missingIsolation({ ...limited, image: "alpine" }, bare, docker), []);
+    assert.match(
+      missingIsolation({ ...limited, uid: 1000 }, bare, podman).join(),
+      /uid 1000: .*worker running as root/,
+    );
+    assert.deepEqual(missingIsolation({ ...limited, uid: 1000 }, { ...bare, root: true }, podman), []);
     const full = { ...bare, bubblewrap: yes, netNamespace: yes };
     assert.deepEqual(missingIsolation({ ...NO_SANDBOX, profile: "bubblewrap" }, full, noEngine), []);
     assert.match(
@@ -61,7 +78,9 @@ describe("sandbox check at load", () => {
   });
 
   test("registering a kind this machine cannot sandbox fails with SANDBOX_UNAVAILABLE and registers nothing", () => {
-    // No machine here runs scripts in the docker profile: the worker refuses it at load.
+    // With no container engine on PATH (probed once per process, here first), the docker profile
+    // cannot run: the worker refuses it at load.
+    hideContainerEngines();
     const config = parseConfig(
       "tasks:\n  - { kind: fine, command: echo }\n  - { kind: boxed, command: echo, sandbox: { profile: docker, image: alpine } }\n",
       { env: {} },

@@ -31,10 +31,20 @@ export function missingIsolation(
         need(features.loopback, "network loopback (ip link set lo up, from iproute2)");
       break;
     case "docker": {
-      missing.push(
-        `the docker profile: ${containers().detail}; and this worker starts scripts only with the none, bubblewrap and namespaces profiles`,
-      );
-      break;
+      // The engine makes the container's namespaces and cgroups, and switches uid itself.
+      const engine = containers();
+      if (!engine.ok) missing.push(`a container engine: ${engine.detail}`);
+      else if (sandbox.image === null && engine.podman !== true) {
+        missing.push(
+          `an image: ${engine.engine} cannot run a container on the host's root filesystem (only podman can); set the sandbox's image`,
+        );
+      }
+      if (sandbox.uid !== null && !features.root) {
+        missing.push(
+          `uid ${sandbox.uid}: the attempt's files are handed to that uid, which needs a worker running as root`,
+        );
+      }
+      return missing;
     }
   }
   if (sandbox.uid !== null) need(features.setpriv, `uid ${sandbox.uid} (setpriv, as root)`);
