@@ -53,23 +53,46 @@ async function startRuns(urls: readonly string[], token: string | undefined): Pr
   return started;
 }
 
+/**
+ * Reads a run through the API. A 429 (the server's per-token rate limit: the checks below read
+ * hundreds of runs a second) waits its Retry-After and asks again; any other error answer throws,
+ * so it is never mistaken for a run.
+ */
 function getRunVia(url: () => string, token: string | undefined) {
-  return async (id: string) => {
-    const res = await fetch(`${url()}/v1/runs/${id}`, { headers: token ? { authorization: `Bearer ${token}` } : {} });
-    return (await res.json()) as RunView;
+  return async (id: string): Promise<RunView> => {
+    for (;;) {
+      const res = await fetch(`${url()}/v1/runs/${id}`, { headers: token ? { authorization: `Bearer ${token}` } : {} });
+      if (res.status === 429) {
+        await pause(1000 * Number(res.headers.get("retry-after") ?? 1));
+        continue;
+      }
+      if (!res.ok) throw new Error(`GET /v1/runs/${id}: ${res.status} ${await res.text()}`);
+      return (await res.json()) as RunView;
+    }
   };
 }
+
+const TERMINAL = ["completed", "failed", "cancelled", "timed_out"];
+/** Runs seen ended, per list of started runs: they are not read again. */
+const seenEnded = new WeakMap<readonly Started[], Map<string, string>>();
 
 async function allDone(
   getRun: ReturnType<typeof getRunVia>,
   started: readonly Started[],
 ): Promise<{ open: number; failed: number }> {
+  const ended = seenEnded.get(started) ?? new Map<string, string>();
+  seenEnded.set(started, ended);
   let open = 0;
   let failed = 0;
   for (const { id } of started) {
-    const run = await getRun(id).catch(() => undefined);
-    if (run === undefined || !["completed", "failed", "cancelled", "timed_out"].includes(run.status)) open++;
-    else if (run.status !== "completed") failed++;
+    let status = ended.get(id);
+    if (status === undefined) {
+      const run = await getRun(id).catch(() => undefined);
+      if (run !== undefined && TERMINAL.includes(run.status)) ended.set(id, run.status);
+      status = run?.status;
+    }
+    if (status === undefined || !TERMINAL.includes(status)) open++;
+    else if (status !== "completed") failed++;
   }
   return { open, failed };
 }
@@ -98,7 +121,7 @@ async function waitAllDone(
         const run = (await getRun(id).catch(() => undefined)) as
           | (RunView & { attempt?: number; leaseOwner?: string | null })
           | undefined;
-        if (run !== undefined && ["completed", "failed", "cancelled", "timed_out"].includes(run.status)) continue;
+        if (run !== undefined && TERMINAL.includes(run.status)) continue;
         views.push(`${id} ${run?.status ?? "missing"} attempt=${run?.attempt} lease=${run?.leaseOwner}`);
       }
       throw new Error(`${views.length} runs still open: ${views.slice(0, 10).join("; ")}`);
