@@ -1,4 +1,5 @@
 import { newId } from "../engine/ids.ts";
+import { runSpanId } from "../tracing/spans.ts";
 import { isStepSettled, isTerminal, type StepStatus } from "../engine/status.ts";
 import type { Step } from "../engine/step.ts";
 import { rowsSource } from "./sql-driver.ts";
@@ -196,7 +197,7 @@ export async function startChildRun(
   p: Readonly<StartChildRunParams>,
 ): Promise<WriteResult & { readonly childRunId?: string }> {
   return k.tx(async (tx) => {
-    const runs = await k.lockRuns(tx, [p.runId]);
+    const runs = await k.lockRuns<{ metadata: string | null }>(tx, [p.runId], ", metadata");
     const parent = runs.get(p.runId);
     const lost = k.fence(parent, p);
     if (lost || parent === undefined) return { ok: false, error: lost ?? leaseLost(p, parent) };
@@ -212,6 +213,7 @@ export async function startChildRun(
       childRow = k.newRunRow(
         {
           ...p.child,
+          ...childMetadata(parent, p.child.metadata),
           namespace: parent.namespace,
           idempotencyKey: `${parent.id}/${p.stepName}`,
           parentRunId: parent.id,
@@ -254,6 +256,31 @@ export async function startChildRun(
     return { ok: true, cancelRequested, childRunId: child.id };
   });
 }
+
+/**
+ * A child's metadata: the caller's, plus the parent's trace when the parent continues one it was
+ * given (a run started by a traced request stores its traceparent). The child then stores its
+ * parent's run span as its own parent, so its spans join that trace; a parent without one leaves
+ * the child in the trace derived from their root run's id, which they share already.
+ */
+function childMetadata(
+  parent: { readonly id: string; readonly metadata: string | null },
+  given: Readonly<Record<string, unknown>> | undefined,
+): { metadata?: Readonly<Record<string, unknown>> } {
+  const base = given === undefined ? {} : { metadata: given };
+  if (given?.traceparent !== undefined || parent.metadata === null || parent.metadata === "{}") return base;
+  let stored: unknown;
+  try {
+    stored = (JSON.parse(parent.metadata) as { traceparent?: unknown }).traceparent;
+  } catch {
+    return base;
+  }
+  const traceId = typeof stored === "string" ? TRACEPARENT.exec(stored)?.[1] : undefined;
+  if (traceId === undefined) return base;
+  return { metadata: { ...given, traceparent: `00-${traceId}-${runSpanId(parent.id)}-01` } };
+}
+
+const TRACEPARENT = /^00-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$/;
 
 export async function awaitEvent(
   k: SqlKernel,

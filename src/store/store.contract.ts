@@ -8,6 +8,7 @@ import type { ClaimedRun, ClaimRunsParams } from "../engine/claim.ts";
 import type { SaveStepParams, WriteResult } from "../engine/writes.ts";
 import type { StartRunParams } from "../engine/start-run.ts";
 import type { StoreNotification } from "../engine/engine-client.ts";
+import { runSpanId } from "../tracing/spans.ts";
 
 /** How the contract opens and disposes of the store under test. */
 export interface StoreHarness {
@@ -811,6 +812,37 @@ export function storeContract(name: string, harness: StoreHarness): void {
           child: { type: "task", name: "g" },
         });
         assert.equal((await get(gc.childRunId as string)).rootRunId, parent.id);
+      });
+
+      it("a child of a run in a given trace continues it, under the parent's run span", async () => {
+        const traceId = "4bf92f3577b34da6a3ce929d0e0e4736";
+        const parent = await start({ name: "parent", metadata: { traceparent: `00-${traceId}-00f067aa0ba902b7-01` } });
+        const p = await claimOne({ names: ["parent"] });
+        const child = (child: { type: "task"; name: string; metadata?: Record<string, unknown> }, stepName: string) =>
+          worker.startChildRun({ ...lease(p), stepName, seq: 0, child });
+        const traced = await child({ type: "task", name: "kid" }, "traced");
+        assert.deepEqual((await get(traced.childRunId as string)).metadata, {
+          traceparent: `00-${traceId}-${runSpanId(parent.id)}-01`,
+        });
+        // A traceparent the caller gives wins; other metadata is kept beside the inherited one.
+        const own = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+        const given = await child({ type: "task", name: "kid", metadata: { traceparent: own } }, "own");
+        assert.deepEqual((await get(given.childRunId as string)).metadata, { traceparent: own });
+        const tagged = await child({ type: "task", name: "kid", metadata: { team: "a" } }, "tagged");
+        assert.deepEqual((await get(tagged.childRunId as string)).metadata, {
+          team: "a",
+          traceparent: `00-${traceId}-${runSpanId(parent.id)}-01`,
+        });
+        // A parent in no given trace: its child stays in the trace of their root run's id.
+        await start({ name: "plain" });
+        const q = await claimOne({ names: ["plain"] });
+        const plain = await worker.startChildRun({
+          ...lease(q),
+          stepName: "c",
+          seq: 0,
+          child: { type: "task", name: "kid" },
+        });
+        assert.deepEqual((await get(plain.childRunId as string)).metadata, {});
       });
 
       it("settles the parent's step with the child's output and wakes the parent", async () => {

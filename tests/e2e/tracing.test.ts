@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -65,6 +65,11 @@ describe("OpenTelemetry traces", { timeout: 180_000 }, () => {
     receiver = await startReceiver();
     dir = mkdtempSync(join(tmpdir(), "kiln-tracing-"));
     writeFileSync(join(dir, "kiln.yaml"), TASKS);
+    mkdirSync(join(dir, "workflows"));
+    writeFileSync(
+      join(dir, "workflows", "traced-parent.js"),
+      'async function workflow(input, { task }) {\n  return await task("show-trace", {});\n}\n',
+    );
     dev = await startKiln(["dev", "--port", "0"], dir, {
       OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
       OTEL_EXPORTER_OTLP_HEADERS: "x-test-header=from-env",
@@ -104,5 +109,26 @@ describe("OpenTelemetry traces", { timeout: 180_000 }, () => {
       "OTEL_SERVICE_NAME is honoured",
     );
     assert.ok(receiver.headers.includes("from-env"), "OTEL_EXPORTER_OTLP_HEADERS is honoured");
+  });
+
+  it("puts a workflow's child task in the trace of the request that started the workflow", async () => {
+    const started = await kiln(["--server", dev.url, "--json", "start", "traced-parent", "--wait"]);
+    assert.equal(started.code, 0, `${started.err}${started.out}${dev.output()}`);
+    const parent = started.json() as { id: string; status: string; output: { traceparent: string } };
+    assert.equal(parent.status, "completed");
+    const [, traceId] = /^00-([0-9a-f]{32})-[0-9a-f]{16}-01$/.exec(parent.output.traceparent) ?? [];
+    assert.ok(traceId, `the child script's traceparent: ${parent.output.traceparent}`);
+    const trace = await eventually(async () => {
+      const mine = receiver.spans.filter((s) => s.traceId === traceId);
+      return mine.some((s) => s.name === "run traced-parent") && mine.some((s) => s.name === "run show-trace")
+        ? mine
+        : undefined;
+    });
+    const request = trace.find((s) => s.name.startsWith("POST /v1/runs"));
+    const parentRun = trace.find((s) => s.name === "run traced-parent");
+    const childRun = trace.find((s) => s.name === "run show-trace");
+    assert.ok(request && parentRun && childRun, trace.map((s) => s.name).join(", "));
+    assert.equal(parentRun.parentSpanId, request.spanId, "the workflow hangs under the request");
+    assert.equal(childRun.parentSpanId, parentRun.spanId, "the child run under the workflow's run");
   });
 });
