@@ -18,10 +18,15 @@ async function until(what: string, check: () => boolean | Promise<boolean>, ms =
   }
 }
 
+/** Registers a task kind with no retry policy and no settings. */
+function addTask(worker: Worker, kind: string, handler: (input: unknown) => Promise<unknown>): void {
+  worker.registry.addTask({ kind, handler, retryPolicy: null, settings: {} });
+}
+
 /** A started worker of namespace "ho" with an `echo` task kind and a one-minute poll. */
 async function startEchoWorker(store: Store): Promise<Worker> {
   const worker = new Worker({ client: store, namespace: "ho", pollIntervalMs: 60_000 });
-  worker.registry.addTask({ kind: "echo", handler: async (input) => input, retryPolicy: null, settings: {} });
+  addTask(worker, "echo", async (input) => input);
   await worker.start();
   return worker;
 }
@@ -50,14 +55,9 @@ for (const [dialect, open, skip] of [
       const store = await openStore();
       const worker = new Worker({ client: store, namespace: "ho", pollIntervalMs: 60_000 });
       const seen: unknown[] = [];
-      worker.registry.addTask({
-        kind: "echo",
-        handler: async (input) => {
-          seen.push(input);
-          return input;
-        },
-        retryPolicy: null,
-        settings: {},
+      addTask(worker, "echo", async (input) => {
+        seen.push(input);
+        return input;
       });
       await worker.start();
       try {
@@ -88,17 +88,12 @@ for (const [dialect, open, skip] of [
       const gate = new Promise<void>((r) => {
         release = r;
       });
-      worker.registry.addTask({
-        kind: "slow",
-        handler: async () => {
-          running++;
-          most = Math.max(most, running);
-          await gate;
-          running--;
-          return null;
-        },
-        retryPolicy: null,
-        settings: {},
+      addTask(worker, "slow", async () => {
+        running++;
+        most = Math.max(most, running);
+        await gate;
+        running--;
+        return null;
       });
       await worker.start();
       try {
@@ -131,7 +126,7 @@ for (const [dialect, open, skip] of [
         queues: ["limited"],
         pollIntervalMs: 50,
       });
-      worker.registry.addTask({ kind: "echo", handler: async (input) => input, retryPolicy: null, settings: {} });
+      addTask(worker, "echo", async (input) => input);
       await worker.start();
       try {
         await idle(worker);
@@ -181,7 +176,7 @@ for (const [dialect, open, skip] of [
       // The worker-side verbs only, as HttpEngineClient offers them: no offerHandoff.
       const { offerHandoff: _, ...client } = bind(store);
       const worker = new Worker({ client, namespace: "ho", pollIntervalMs: 50 });
-      worker.registry.addTask({ kind: "echo", handler: async (input) => input, retryPolicy: null, settings: {} });
+      addTask(worker, "echo", async (input) => input);
       await worker.start();
       try {
         assert.equal(worker.offering, false);
